@@ -1,0 +1,502 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
+use super::events::{AccountEvent, FlowPurpose, HolderKind};
+use super::refusal::Refusal;
+use crate::policy::Policy;
+use crate::values::{Channel, EmailAddress, LoginId};
+
+/// What the first passkey's binding rests on (NIST SP 800-63B rev 4: an
+/// e-mailed code confirms the address, it is not a factor).
+pub const FIRST_PASSKEY_BINDING: &str = "login_password+email_address_confirmation";
+
+/// The deployment's policy, handed to every command.
+#[derive(Debug, Clone, Default)]
+pub struct AccountServices {
+    pub policy: Policy,
+}
+
+/// Errors that are not refusals of a customer's attempt: the command makes
+/// no sense for this account, so nothing is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("the account does not exist")]
+    AccountNotFound,
+    #[error("the account is already open")]
+    AlreadyOpened,
+    #[error("no such flow on this account")]
+    UnknownFlow,
+}
+
+/// A customer's account as the ledger knows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub opened: bool,
+    pub login_id: Option<LoginId>,
+    pub holder_kind: Option<HolderKind>,
+    pub email: Option<EmailAddress>,
+    pub email_reachable: bool,
+    pub password_temporary: bool,
+    pub consecutive_password_failures: u32,
+    pub locked: bool,
+    pub passkeys: Vec<PasskeyState>,
+    pub flows: BTreeMap<String, Flow>,
+    /// When codes were re-sent, newest last; only the last hour matters.
+    pub resends: Vec<DateTime<Utc>>,
+}
+
+/// One passkey ever bound to the account, active or revoked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyState {
+    pub passkey_id: String,
+    pub credential_id: String,
+    pub counter: u32,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub revoked: bool,
+}
+
+/// A registration or password-login flow in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    pub purpose: FlowPurpose,
+    pub stage: FlowStage,
+    pub started_at: DateTime<Utc>,
+    pub code: Option<CodeState>,
+}
+
+/// Where a flow stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlowStage {
+    AwaitingPassword,
+    AwaitingCode,
+    CodeVerified,
+    Closed,
+}
+
+/// The e-mail code currently valid for a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeState {
+    pub code_id: String,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub attempts_used: u32,
+}
+
+impl Account {
+    /// Whether any passkey is active.
+    pub fn has_active_passkey(&self) -> bool {
+        self.passkeys.iter().any(|p| !p.revoked)
+    }
+
+    fn ensure_open(&self) -> Result<(), AccountError> {
+        if self.opened {
+            Ok(())
+        } else {
+            Err(AccountError::AccountNotFound)
+        }
+    }
+
+    fn flow(&self, flow_id: &str) -> Result<&Flow, AccountError> {
+        self.flows.get(flow_id).ok_or(AccountError::UnknownFlow)
+    }
+
+    /// Decides what a command leads to, without changing anything.
+    pub fn decide(&self, command: AccountCommand, policy: &Policy) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountCommand as C;
+        use AccountEvent as E;
+        if !matches!(command, C::OpenAccount { .. }) {
+            self.ensure_open()?;
+        }
+        Ok(match command {
+            C::OpenAccount { login_id, holder_kind, email, password_temporary, .. } => {
+                if self.opened {
+                    return Err(AccountError::AlreadyOpened);
+                }
+                vec![E::AccountOpened { login_id, holder_kind, email, password_temporary }]
+            }
+            C::ChangeEmail { email, .. } => vec![E::EmailAddressChanged { email }],
+            C::SetEmailReachability { reachable, .. } => vec![E::EmailReachabilityChanged { reachable }],
+            C::ChangeLoginPassword { temporary, .. } => vec![E::LoginPasswordChanged { temporary }],
+            C::ChangeTradingPassword { .. } => vec![E::TradingPasswordChanged {}],
+            C::StartRegistration { flow_id, at, .. } => vec![E::RegistrationStarted { flow_id, started_at: at }],
+            C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, at } => {
+                self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, at, policy)?
+            }
+            C::VerifyEmailCode { flow_id, code_id, matches, at } => {
+                self.decide_code(flow_id, code_id, matches, at, policy)?
+            }
+            C::ResendEmailCode { flow_id, code, at } => self.decide_resend(flow_id, code, at, policy)?,
+            C::RegisterPasskey { flow_id, passkey, at } => self.decide_registration(flow_id, passkey, at, policy)?,
+            C::RefusePasskeyRegistration { flow_id, reason, detail, .. } => {
+                self.flow(&flow_id)?;
+                vec![E::PasskeyRegistrationRefused { flow_id, reason, detail }]
+            }
+            C::RecordPasskeyLogin { credential_id, assertion, .. } => self.decide_passkey_login(credential_id, assertion),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide_password(
+        &self,
+        flow_id: String,
+        purpose: FlowPurpose,
+        channel: Channel,
+        password_matches: bool,
+        email_shared_with: &[String],
+        code: IssuedCode,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountEvent as E;
+        let refuse = |reason: Refusal| match purpose {
+            FlowPurpose::Registration => E::RegistrationRefused { flow_id: flow_id.clone(), reason },
+            FlowPurpose::PasswordLogin => E::PasswordLoginRefused { flow_id: flow_id.clone(), reason },
+        };
+        if purpose == FlowPurpose::Registration {
+            let flow = self.flow(&flow_id)?;
+            if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "password", FlowStage::AwaitingPassword, at, policy) {
+                return Ok(vec![refused]);
+            }
+        }
+        // A locked login answers the same whatever password was typed.
+        if self.locked {
+            return Ok(vec![refuse(Refusal::LoginLocked)]);
+        }
+        if !password_matches {
+            let failures = self.consecutive_password_failures + 1;
+            let mut events = vec![E::PasswordRejected { flow_id: flow_id.clone(), purpose, consecutive_failures: failures }];
+            if failures >= policy.lock_after_failed_passwords {
+                events.push(E::LoginLocked { consecutive_failures: failures });
+            }
+            return Ok(events);
+        }
+        let mut events = vec![E::PasswordVerified { flow_id: flow_id.clone(), purpose, at }];
+        let refusal = match purpose {
+            FlowPurpose::Registration => self.registration_refusal(email_shared_with),
+            FlowPurpose::PasswordLogin => self.password_login_refusal(channel, at, policy),
+        };
+        match (refusal, &self.email) {
+            (Some(reason), _) => events.push(refuse(reason)),
+            (None, Some(email)) => events.push(E::EmailCodeIssued {
+                flow_id,
+                code_id: code.code_id,
+                destination: email.masked(),
+                issued_at: at,
+                expires_at: code.expires_at,
+                resend: false,
+            }),
+            (None, None) => events.push(refuse(Refusal::EmailUnreachable)),
+        }
+        Ok(events)
+    }
+
+    /// Seed 000 "パスキー登録の前に" and seed 003 §5, in the order a customer
+    /// can act on them.
+    fn registration_refusal(&self, email_shared_with: &[String]) -> Option<Refusal> {
+        if self.has_active_passkey() {
+            Some(Refusal::PasskeyAlreadyRegistered)
+        } else if self.password_temporary {
+            Some(Refusal::TemporaryPassword)
+        } else if self.email.is_none() || !self.email_reachable {
+            Some(Refusal::EmailUnreachable)
+        } else if !email_shared_with.is_empty() {
+            Some(Refusal::EmailSharedWithOtherAccounts)
+        } else {
+            None
+        }
+    }
+
+    /// Once a passkey exists, password login is refused on every channel
+    /// (seed 000, 003); before that, it is refused on channels whose
+    /// passkey-mandatory instant has passed.
+    fn password_login_refusal(&self, channel: Channel, at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
+        if self.has_active_passkey() || policy.passkey_mandatory(channel, at) {
+            Some(Refusal::PasskeyRequired)
+        } else if self.email.is_none() || !self.email_reachable {
+            Some(Refusal::EmailUnreachable)
+        } else {
+            None
+        }
+    }
+
+    fn flow_step_refusal(
+        &self,
+        flow_id: &str,
+        flow: &Flow,
+        step: &str,
+        expected: FlowStage,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Option<AccountEvent> {
+        let reason = if flow.stage == FlowStage::Closed {
+            Some(Refusal::WrongStep)
+        } else if at > flow.started_at + policy.flow_lifetime() {
+            Some(Refusal::FlowExpired)
+        } else if flow.stage != expected {
+            Some(Refusal::WrongStep)
+        } else {
+            None
+        };
+        reason.map(|reason| AccountEvent::FlowStepRefused { flow_id: flow_id.to_string(), step: step.to_string(), reason })
+    }
+
+    fn decide_code(
+        &self,
+        flow_id: String,
+        code_id: String,
+        matches: bool,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountEvent as E;
+        let flow = self.flow(&flow_id)?;
+        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "email_code", FlowStage::AwaitingCode, at, policy) {
+            return Ok(vec![refused]);
+        }
+        let Some(code) = flow.code.as_ref().filter(|c| c.code_id == code_id) else {
+            // A code that is not the flow's current one (replaced by a resend).
+            return Ok(vec![E::EmailCodeRejected { flow_id, code_id, attempts_left: 0 }]);
+        };
+        if code.attempts_used >= policy.code_max_attempts {
+            return Ok(vec![E::FlowStepRefused { flow_id, step: "email_code".into(), reason: Refusal::TooManyAttempts }]);
+        }
+        if at > code.expires_at {
+            return Ok(vec![E::EmailCodeExpired { flow_id, code_id }]);
+        }
+        if matches {
+            let mut events = vec![E::EmailCodeVerified { flow_id: flow_id.clone(), code_id }];
+            if flow.purpose == FlowPurpose::PasswordLogin {
+                events.push(E::PasswordLoginSucceeded { flow_id });
+            }
+            return Ok(events);
+        }
+        let attempts_left = policy.code_max_attempts.saturating_sub(code.attempts_used + 1);
+        let mut events = vec![E::EmailCodeRejected { flow_id: flow_id.clone(), code_id: code_id.clone(), attempts_left }];
+        if attempts_left == 0 {
+            events.push(E::EmailCodeExhausted { flow_id, code_id });
+        }
+        Ok(events)
+    }
+
+    fn decide_resend(
+        &self,
+        flow_id: String,
+        code: IssuedCode,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountEvent as E;
+        let flow = self.flow(&flow_id)?;
+        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "email_code_resend", FlowStage::AwaitingCode, at, policy) {
+            return Ok(vec![refused]);
+        }
+        let last_issue = flow.code.as_ref().map(|c| c.issued_at);
+        if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
+            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendTooSoon }]);
+        }
+        let hour_ago = at - Duration::hours(1);
+        let recent = self.resends.iter().filter(|t| **t > hour_ago).count();
+        if recent >= policy.resends_per_hour as usize {
+            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendLimitReached }]);
+        }
+        let Some(email) = self.email.as_ref().filter(|_| self.email_reachable) else {
+            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::EmailUnreachable }]);
+        };
+        Ok(vec![E::EmailCodeIssued {
+            flow_id,
+            code_id: code.code_id,
+            destination: email.masked(),
+            issued_at: at,
+            expires_at: code.expires_at,
+            resend: true,
+        }])
+    }
+
+    fn decide_registration(
+        &self,
+        flow_id: String,
+        passkey: NewPasskey,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountEvent as E;
+        let flow = self.flow(&flow_id)?;
+        if flow.purpose != FlowPurpose::Registration {
+            return Err(AccountError::UnknownFlow);
+        }
+        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "passkey", FlowStage::CodeVerified, at, policy) {
+            return Ok(vec![refused]);
+        }
+        // Another flow may have registered a passkey in the meantime.
+        if self.has_active_passkey() {
+            return Ok(vec![E::PasskeyRegistrationRefused {
+                flow_id,
+                reason: Refusal::PasskeyAlreadyRegistered,
+                detail: String::new(),
+            }]);
+        }
+        Ok(vec![E::PasskeyRegistered { flow_id, passkey, bound_by: FIRST_PASSKEY_BINDING.to_string() }])
+    }
+
+    fn decide_passkey_login(&self, credential_id: String, assertion: Result<PasskeyAssertion, String>) -> Vec<AccountEvent> {
+        use AccountEvent as E;
+        let known = self.passkeys.iter().find(|p| p.credential_id == credential_id);
+        let failed = |passkey_id: Option<String>, reason: Refusal, detail: String| {
+            vec![E::PasskeyLoginFailed { passkey_id, credential_id: credential_id.clone(), reason, detail }]
+        };
+        let Some(passkey) = known else {
+            return failed(None, Refusal::InvalidCredential, "credential not bound to this account".into());
+        };
+        let id = Some(passkey.passkey_id.clone());
+        if passkey.revoked {
+            return failed(id, Refusal::RevokedCredential, String::new());
+        }
+        let assertion = match assertion {
+            Ok(a) => a,
+            Err(detail) => return failed(id, Refusal::InvalidCredential, detail),
+        };
+        // A counter that does not increase, when either value is non-zero,
+        // signals a possibly cloned authenticator (WebAuthn §6.1.1).
+        if (assertion.counter != 0 || passkey.counter != 0) && assertion.counter <= passkey.counter {
+            return failed(
+                id,
+                Refusal::CounterRegression,
+                format!("stored counter {}, asserted {}", passkey.counter, assertion.counter),
+            );
+        }
+        vec![E::PasskeyLoginSucceeded { passkey_id: passkey.passkey_id.clone(), credential_id, assertion }]
+    }
+
+    fn close_flow(&mut self, flow_id: &str) {
+        if let Some(flow) = self.flows.get_mut(flow_id) {
+            flow.stage = FlowStage::Closed;
+            flow.code = None;
+        }
+    }
+
+    fn drop_closed_flows(&mut self) {
+        // Closed flows only answer "wrong step"; keeping the last few is
+        // enough for that and keeps snapshots small.
+        let closed: Vec<String> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.stage == FlowStage::Closed)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if closed.len() > 10 {
+            for id in closed.iter().take(closed.len() - 10) {
+                self.flows.remove(id);
+            }
+        }
+    }
+}
+
+impl Aggregate for Account {
+    const TYPE: &'static str = "account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+    type Services = AccountServices;
+
+    async fn handle(&mut self, command: Self::Command, services: &Self::Services, sink: &EventSink<Self>) -> Result<(), Self::Error> {
+        for event in self.decide(command, &services.policy)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        use AccountEvent as E;
+        match event {
+            E::AccountOpened { login_id, holder_kind, email, password_temporary } => {
+                self.opened = true;
+                self.login_id = Some(login_id);
+                self.holder_kind = Some(holder_kind);
+                self.email = email;
+                self.email_reachable = true;
+                self.password_temporary = password_temporary;
+            }
+            E::EmailAddressChanged { email } => {
+                self.email = Some(email);
+                self.email_reachable = true;
+            }
+            E::EmailReachabilityChanged { reachable } => self.email_reachable = reachable,
+            E::LoginPasswordChanged { temporary } => {
+                self.password_temporary = temporary;
+                self.consecutive_password_failures = 0;
+                self.locked = false;
+            }
+            E::TradingPasswordChanged {} => {}
+            E::RegistrationStarted { flow_id, started_at } => {
+                self.flows.insert(
+                    flow_id,
+                    Flow { purpose: FlowPurpose::Registration, stage: FlowStage::AwaitingPassword, started_at, code: None },
+                );
+            }
+            E::PasswordVerified { flow_id, purpose, at } => {
+                self.consecutive_password_failures = 0;
+                // A password login's flow begins with its verified password.
+                self.flows
+                    .entry(flow_id)
+                    .or_insert(Flow { purpose, stage: FlowStage::AwaitingPassword, started_at: at, code: None });
+            }
+            E::PasswordRejected { consecutive_failures, .. } => self.consecutive_password_failures = consecutive_failures,
+            E::LoginLocked { .. } => self.locked = true,
+            E::RegistrationRefused { flow_id, .. } | E::PasswordLoginRefused { flow_id, .. } => self.close_flow(&flow_id),
+            E::EmailCodeIssued { flow_id, code_id, issued_at, expires_at, resend, .. } => {
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    flow.stage = FlowStage::AwaitingCode;
+                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0 });
+                }
+                if resend {
+                    self.resends.push(issued_at);
+                    if self.resends.len() > 50 {
+                        self.resends.remove(0);
+                    }
+                }
+            }
+            E::EmailCodeVerified { flow_id, .. } => {
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    flow.stage = FlowStage::CodeVerified;
+                    flow.code = None;
+                }
+            }
+            E::EmailCodeRejected { flow_id, code_id, .. } => {
+                if let Some(code) = self.flows.get_mut(&flow_id).and_then(|f| f.code.as_mut()) {
+                    if code.code_id == code_id {
+                        code.attempts_used += 1;
+                    }
+                }
+            }
+            E::EmailCodeExpired { .. } | E::EmailCodeResendRefused { .. } | E::FlowStepRefused { .. } => {}
+            E::EmailCodeExhausted { flow_id, .. } => self.close_flow(&flow_id),
+            E::PasskeyRegistered { flow_id, passkey, .. } => {
+                self.close_flow(&flow_id);
+                self.passkeys.push(PasskeyState {
+                    passkey_id: passkey.passkey_id,
+                    credential_id: passkey.credential_id,
+                    counter: passkey.counter,
+                    backup_eligible: passkey.backup_eligible,
+                    backup_state: passkey.backup_state,
+                    revoked: false,
+                });
+            }
+            E::PasskeyRegistrationRefused { .. } => {}
+            E::PasskeyLoginSucceeded { passkey_id, assertion, .. } => {
+                if let Some(p) = self.passkeys.iter_mut().find(|p| p.passkey_id == passkey_id) {
+                    p.counter = assertion.counter;
+                    p.backup_state = assertion.backup_state;
+                }
+            }
+            E::PasskeyLoginFailed { .. } => {}
+            E::PasswordLoginSucceeded { flow_id } => self.close_flow(&flow_id),
+        }
+        self.drop_closed_flows();
+    }
+}

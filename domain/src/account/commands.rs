@@ -1,0 +1,104 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::events::{FlowPurpose, HolderKind};
+use crate::values::{Channel, EmailAddress, LoginId, PasskeyName};
+
+/// What may be asked of an account. Every command carries the instant it
+/// happened (`at`): the domain never reads a clock. Facts that need IO (does
+/// the password match, is the address on another account, did the WebAuthn
+/// data verify) are established by the caller and carried in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountCommand {
+    /// The core system opens the account.
+    OpenAccount {
+        login_id: LoginId,
+        holder_kind: HolderKind,
+        email: Option<EmailAddress>,
+        password_temporary: bool,
+        at: DateTime<Utc>,
+    },
+    /// The core system changes the registered address.
+    ChangeEmail { email: EmailAddress, at: DateTime<Utc> },
+    /// The core system reports that the address bounces, or receives again.
+    SetEmailReachability { reachable: bool, at: DateTime<Utc> },
+    /// The core system sets a new login password (temporary or not).
+    ChangeLoginPassword { temporary: bool, at: DateTime<Utc> },
+    /// The core system sets a new trading password ("執行パスワード").
+    ChangeTradingPassword { at: DateTime<Utc> },
+    /// The customer typed their login ID on the registration screen.
+    StartRegistration { flow_id: String, channel: Channel, at: DateTime<Utc> },
+    /// The customer typed their login password, to register a passkey or to
+    /// log in with password + e-mail code. `code` is the code to send if the
+    /// password step passes.
+    SubmitPassword {
+        flow_id: String,
+        purpose: FlowPurpose,
+        channel: Channel,
+        password_matches: bool,
+        /// Other accounts holding the same normalised e-mail address, from
+        /// the e-mail registry read model.
+        email_shared_with: Vec<String>,
+        code: IssuedCode,
+        at: DateTime<Utc>,
+    },
+    /// The customer typed the e-mailed code.
+    VerifyEmailCode { flow_id: String, code_id: String, matches: bool, at: DateTime<Utc> },
+    /// The customer asked for a new code.
+    ResendEmailCode { flow_id: String, code: IssuedCode, at: DateTime<Utc> },
+    /// The browser created a passkey and its attestation verified.
+    RegisterPasskey { flow_id: String, passkey: NewPasskey, at: DateTime<Utc> },
+    /// The browser's registration response did not verify.
+    RefusePasskeyRegistration { flow_id: String, reason: Refusal, detail: String, at: DateTime<Utc> },
+    /// A passkey assertion for one of this account's credentials, verified
+    /// (or not) by the caller.
+    RecordPasskeyLogin {
+        credential_id: String,
+        assertion: Result<PasskeyAssertion, String>,
+        channel: Channel,
+        at: DateTime<Utc>,
+    },
+}
+
+use super::refusal::Refusal;
+
+/// A freshly drawn e-mail code, known to the domain only by its id and expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub code_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A verified new passkey, as the registration ceremony established it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPasskey {
+    pub passkey_id: String,
+    /// The WebAuthn credential id, base64url without padding.
+    pub credential_id: String,
+    pub name: PasskeyName,
+    /// The authenticator's AAGUID (all zero for iCloud Keychain and many others).
+    pub aaguid: String,
+    /// The provider the AAGUID names, when the list knows it.
+    pub provider: Option<String>,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub transports: Vec<String>,
+    /// `authenticatorAttachment` as the client reported it: not signed.
+    pub authenticator_attachment: Option<String>,
+    pub user_verified: bool,
+    pub counter: u32,
+    /// The verifying key and its parameters as the WebAuthn library stores
+    /// them. Public material only.
+    pub public_key: serde_json::Value,
+}
+
+/// What a verified passkey assertion said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyAssertion {
+    pub counter: u32,
+    pub backup_state: bool,
+    pub backup_eligible: bool,
+    pub user_verified: bool,
+    /// `authenticatorAttachment` as the client reported it: not signed.
+    pub authenticator_attachment: Option<String>,
+}

@@ -1,0 +1,14 @@
+//! The customer account: its login password state, e-mail address, passkeys,
+//! and the registration and login flows running on it.
+
+mod aggregate;
+mod commands;
+mod events;
+mod refusal;
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::{Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState};
+pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
+pub use events::{AccountEvent, FlowPurpose, HolderKind};
+pub use refusal::Refusal;

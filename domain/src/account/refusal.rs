@@ -1,0 +1,68 @@
+use serde::{Deserialize, Serialize};
+
+/// Why the ledger said no. Each refusal is recorded in an event and has a
+/// stable snake_case code that the HTTP API returns (API.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// Wrong login password (or unknown login ID: the API does not tell them apart).
+    InvalidCredentials,
+    /// Too many consecutive wrong passwords.
+    LoginLocked,
+    /// The login password is a temporary one ("仮パスワード", seed 003 §5).
+    TemporaryPassword,
+    /// No e-mail address, or one that cannot receive mail (seed 000).
+    EmailUnreachable,
+    /// Another account has the same normalised address (seed 000, in bold).
+    EmailSharedWithOtherAccounts,
+    /// The account already has a passkey: first registration is over.
+    PasskeyAlreadyRegistered,
+    /// Password login is closed: a passkey exists, or the channel's
+    /// passkey-mandatory instant has passed.
+    PasskeyRequired,
+    /// A wrong e-mail code.
+    InvalidCode,
+    /// The e-mail code is past its lifetime.
+    CodeExpired,
+    /// The code's attempts are used up.
+    TooManyAttempts,
+    /// A new code was asked for too soon after the last.
+    ResendTooSoon,
+    /// Too many codes asked for within the hour.
+    ResendLimitReached,
+    /// The flow is past its lifetime.
+    FlowExpired,
+    /// The step does not follow from where the flow is.
+    WrongStep,
+    /// The WebAuthn data did not verify.
+    InvalidCredential,
+    /// The credential was deleted from this account (it stays on the device).
+    RevokedCredential,
+    /// The authenticator's signature counter went backwards: a possible clone.
+    CounterRegression,
+}
+
+impl Refusal {
+    /// The stable code the API answers with.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::InvalidCredentials => "invalid_credentials",
+            Refusal::LoginLocked => "login_locked",
+            Refusal::TemporaryPassword => "temporary_password",
+            Refusal::EmailUnreachable => "email_unreachable",
+            Refusal::EmailSharedWithOtherAccounts => "email_shared_with_other_accounts",
+            Refusal::PasskeyAlreadyRegistered => "passkey_already_registered",
+            Refusal::PasskeyRequired => "passkey_required",
+            Refusal::InvalidCode => "invalid_code",
+            Refusal::CodeExpired => "code_expired",
+            Refusal::TooManyAttempts => "too_many_attempts",
+            Refusal::ResendTooSoon => "resend_too_soon",
+            Refusal::ResendLimitReached => "resend_limit_reached",
+            Refusal::FlowExpired => "flow_expired",
+            Refusal::WrongStep => "wrong_step",
+            Refusal::InvalidCredential => "invalid_credential",
+            Refusal::RevokedCredential => "revoked_credential",
+            Refusal::CounterRegression => "counter_regression",
+        }
+    }
+}

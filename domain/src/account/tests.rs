@@ -1,0 +1,511 @@
+//! The rules of DOMAIN.md and the seeds, each as given / when / then.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+
+use super::*;
+use crate::values::{Channel, EmailAddress, LoginId, PasskeyName};
+
+type AccountTest = TestFramework<Account>;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap()
+}
+
+fn secs(n: i64) -> DateTime<Utc> {
+    t0() + Duration::seconds(n)
+}
+
+fn test() -> AccountTest {
+    TestFramework::with(AccountServices::default())
+}
+
+fn email() -> EmailAddress {
+    EmailAddress::parse("taro@example.jp").unwrap()
+}
+
+fn opened() -> AccountEvent {
+    AccountEvent::AccountOpened {
+        login_id: LoginId::parse("1234567").unwrap(),
+        holder_kind: HolderKind::Individual,
+        email: Some(email()),
+        password_temporary: false,
+    }
+}
+
+fn started(flow: &str) -> AccountEvent {
+    AccountEvent::RegistrationStarted { flow_id: flow.into(), started_at: t0() }
+}
+
+fn code(id: &str, at: DateTime<Utc>) -> IssuedCode {
+    IssuedCode { code_id: id.into(), expires_at: at + Duration::minutes(5) }
+}
+
+fn issued(flow: &str, id: &str, at: DateTime<Utc>, resend: bool) -> AccountEvent {
+    AccountEvent::EmailCodeIssued {
+        flow_id: flow.into(),
+        code_id: id.into(),
+        destination: "t***@example.jp".into(),
+        issued_at: at,
+        expires_at: at + Duration::minutes(5),
+        resend,
+    }
+}
+
+fn password(flow: &str, purpose: FlowPurpose, matches: bool, at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::SubmitPassword {
+        flow_id: flow.into(),
+        purpose,
+        channel: Channel::Web,
+        password_matches: matches,
+        email_shared_with: vec![],
+        code: code("c1", at),
+        at,
+    }
+}
+
+fn verified(flow: &str, purpose: FlowPurpose) -> AccountEvent {
+    AccountEvent::PasswordVerified { flow_id: flow.into(), purpose, at: t0() }
+}
+
+fn new_passkey(id: &str) -> NewPasskey {
+    NewPasskey {
+        passkey_id: id.into(),
+        credential_id: format!("cred-{id}"),
+        name: PasskeyName::parse("Chrome 148.0.0 / Windows 10.0.0").unwrap(),
+        aaguid: "00000000-0000-0000-0000-000000000000".into(),
+        provider: None,
+        backup_eligible: true,
+        backup_state: true,
+        transports: vec!["internal".into(), "hybrid".into()],
+        authenticator_attachment: Some("platform".into()),
+        user_verified: true,
+        counter: 0,
+        public_key: serde_json::json!({}),
+    }
+}
+
+fn registered(id: &str) -> AccountEvent {
+    AccountEvent::PasskeyRegistered {
+        flow_id: "f-reg".into(),
+        passkey: new_passkey(id),
+        bound_by: aggregate::FIRST_PASSKEY_BINDING.into(),
+    }
+}
+
+fn ready_for_code() -> Vec<AccountEvent> {
+    vec![opened(), started("f"), verified("f", FlowPurpose::Registration), issued("f", "c1", t0(), false)]
+}
+
+fn assertion(counter: u32) -> PasskeyAssertion {
+    PasskeyAssertion {
+        counter,
+        backup_state: true,
+        backup_eligible: true,
+        user_verified: true,
+        authenticator_attachment: Some("platform".into()),
+    }
+}
+
+fn refusal_of(events: &[AccountEvent]) -> Option<Refusal> {
+    events.iter().find_map(AccountEvent::refusal)
+}
+
+async fn outcome(given: Vec<AccountEvent>, when: AccountCommand) -> Vec<AccountEvent> {
+    test().given(given).when_async(when).await.inspect_result().expect("command accepted")
+}
+
+// --- Opening and core-system changes ---------------------------------------
+
+#[tokio::test]
+async fn the_core_system_opens_an_account_once() {
+    let open = AccountCommand::OpenAccount {
+        login_id: LoginId::parse("1234567").unwrap(),
+        holder_kind: HolderKind::Individual,
+        email: Some(email()),
+        password_temporary: false,
+        at: t0(),
+    };
+    test().given_no_previous_events().when_async(open.clone()).await.then_expect_events(vec![opened()]);
+    test().given(vec![opened()]).when_async(open).await.then_expect_error(AccountError::AlreadyOpened);
+}
+
+#[tokio::test]
+async fn commands_on_an_account_that_was_never_opened_are_refused() {
+    test()
+        .given_no_previous_events()
+        .when_async(AccountCommand::StartRegistration { flow_id: "f".into(), channel: Channel::Web, at: t0() })
+        .await
+        .then_expect_error(AccountError::AccountNotFound);
+}
+
+// --- Flow 1: first registration --------------------------------------------
+
+#[tokio::test]
+async fn the_right_password_sends_a_code_to_the_registered_address() {
+    test()
+        .given(vec![opened(), started("f")])
+        .when_async(password("f", FlowPurpose::Registration, true, t0()))
+        .await
+        .then_expect_events(vec![verified("f", FlowPurpose::Registration), issued("f", "c1", t0(), false)]);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_recorded_and_counted() {
+    test()
+        .given(vec![opened(), started("f")])
+        .when_async(password("f", FlowPurpose::Registration, false, t0()))
+        .await
+        .then_expect_events(vec![AccountEvent::PasswordRejected {
+            flow_id: "f".into(),
+            purpose: FlowPurpose::Registration,
+            consecutive_failures: 1,
+        }]);
+}
+
+#[tokio::test]
+async fn the_fifth_consecutive_wrong_password_locks_the_login() {
+    let mut given = vec![opened(), started("f")];
+    for n in 1..=4 {
+        given.push(AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: n });
+    }
+    test().given(given).when_async(password("f", FlowPurpose::Registration, false, t0())).await.then_expect_events(vec![
+        AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 5 },
+        AccountEvent::LoginLocked { consecutive_failures: 5 },
+    ]);
+}
+
+#[tokio::test]
+async fn a_right_password_resets_the_failure_count() {
+    let given = vec![
+        opened(),
+        started("f"),
+        AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 4 },
+        verified("f", FlowPurpose::Registration),
+        started("g"),
+    ];
+    let events = outcome(given, password("g", FlowPurpose::Registration, false, t0())).await;
+    assert!(matches!(events[0], AccountEvent::PasswordRejected { consecutive_failures: 1, .. }));
+}
+
+#[tokio::test]
+async fn the_lock_threshold_is_configurable() {
+    let mut services = AccountServices::default();
+    services.policy.lock_after_failed_passwords = 1;
+    let events = TestFramework::<Account>::with(services)
+        .given(vec![opened(), started("f")])
+        .when_async(password("f", FlowPurpose::Registration, false, t0()))
+        .await
+        .inspect_result()
+        .unwrap();
+    assert_eq!(events.last(), Some(&AccountEvent::LoginLocked { consecutive_failures: 1 }));
+}
+
+#[tokio::test]
+async fn a_locked_login_refuses_even_the_right_password() {
+    let given = vec![opened(), started("f"), AccountEvent::LoginLocked { consecutive_failures: 5 }];
+    test()
+        .given(given)
+        .when_async(password("f", FlowPurpose::Registration, true, t0()))
+        .await
+        .then_expect_events(vec![AccountEvent::RegistrationRefused { flow_id: "f".into(), reason: Refusal::LoginLocked }]);
+}
+
+#[tokio::test]
+async fn a_temporary_password_must_be_changed_before_registering() {
+    let given = vec![opened(), AccountEvent::LoginPasswordChanged { temporary: true }, started("f")];
+    let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::TemporaryPassword));
+}
+
+#[tokio::test]
+async fn an_account_without_an_email_address_cannot_register() {
+    let given = vec![
+        AccountEvent::AccountOpened {
+            login_id: LoginId::parse("1234567").unwrap(),
+            holder_kind: HolderKind::Individual,
+            email: None,
+            password_temporary: false,
+        },
+        started("f"),
+    ];
+    let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::EmailUnreachable));
+}
+
+#[tokio::test]
+async fn an_address_that_bounces_cannot_receive_the_code() {
+    let given = vec![opened(), AccountEvent::EmailReachabilityChanged { reachable: false }, started("f")];
+    let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::EmailUnreachable));
+}
+
+#[tokio::test]
+async fn an_address_shared_with_a_family_account_blocks_registration() {
+    let mut cmd = password("f", FlowPurpose::Registration, true, t0());
+    if let AccountCommand::SubmitPassword { email_shared_with, .. } = &mut cmd {
+        email_shared_with.push("other-account".into());
+    }
+    let events = outcome(vec![opened(), started("f")], cmd).await;
+    assert_eq!(
+        events.last(),
+        Some(&AccountEvent::RegistrationRefused { flow_id: "f".into(), reason: Refusal::EmailSharedWithOtherAccounts })
+    );
+}
+
+#[tokio::test]
+async fn an_account_with_a_passkey_is_past_first_registration() {
+    let events = outcome(vec![opened(), registered("p1"), started("f")], password("f", FlowPurpose::Registration, true, t0())).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::PasskeyAlreadyRegistered));
+}
+
+#[tokio::test]
+async fn a_changed_address_is_reachable_again_after_a_bounce() {
+    let given = vec![
+        opened(),
+        AccountEvent::EmailReachabilityChanged { reachable: false },
+        AccountEvent::EmailAddressChanged { email: EmailAddress::parse("hanako@example.jp").unwrap() },
+        started("f"),
+    ];
+    let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
+    assert!(matches!(&events[1], AccountEvent::EmailCodeIssued { destination, .. } if destination == "h***@example.jp"));
+}
+
+// --- E-mail codes ------------------------------------------------------------
+
+#[tokio::test]
+async fn the_right_code_opens_the_passkey_step() {
+    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(60) };
+    test()
+        .given(ready_for_code())
+        .when_async(code)
+        .await
+        .then_expect_events(vec![AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into() }]);
+}
+
+#[tokio::test]
+async fn a_wrong_code_says_how_many_attempts_are_left() {
+    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, at: secs(60) };
+    test().given(ready_for_code()).when_async(code).await.then_expect_events(vec![AccountEvent::EmailCodeRejected {
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        attempts_left: 4,
+    }]);
+}
+
+#[tokio::test]
+async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
+    let mut given = ready_for_code();
+    for left in (1..=4).rev() {
+        given.push(AccountEvent::EmailCodeRejected { flow_id: "f".into(), code_id: "c1".into(), attempts_left: left });
+    }
+    let wrong = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, at: secs(60) };
+    let events = outcome(given.clone(), wrong).await;
+    assert_eq!(events.last(), Some(&AccountEvent::EmailCodeExhausted { flow_id: "f".into(), code_id: "c1".into() }));
+
+    given.extend(events);
+    let right = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(61) };
+    let events = outcome(given, right).await;
+    assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })));
+    assert!(refusal_of(&events).is_some());
+}
+
+#[tokio::test]
+async fn a_code_is_dead_after_its_lifetime() {
+    let late = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(5 * 60 + 1) };
+    test()
+        .given(ready_for_code())
+        .when_async(late)
+        .await
+        .then_expect_events(vec![AccountEvent::EmailCodeExpired { flow_id: "f".into(), code_id: "c1".into() }]);
+}
+
+#[tokio::test]
+async fn a_code_replaced_by_a_resend_no_longer_works() {
+    let mut given = ready_for_code();
+    given.push(issued("f", "c2", secs(61), true));
+    let old = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(62) };
+    let events = outcome(given, old).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::InvalidCode));
+}
+
+#[tokio::test]
+async fn a_resend_within_60_seconds_is_refused() {
+    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("c2", secs(59)), at: secs(59) };
+    test().given(ready_for_code()).when_async(resend).await.then_expect_events(vec![AccountEvent::EmailCodeResendRefused {
+        flow_id: "f".into(),
+        reason: Refusal::ResendTooSoon,
+    }]);
+}
+
+#[tokio::test]
+async fn a_resend_after_60_seconds_issues_a_new_code() {
+    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("c2", secs(60)), at: secs(60) };
+    test().given(ready_for_code()).when_async(resend).await.then_expect_events(vec![issued("f", "c2", secs(60), true)]);
+}
+
+#[tokio::test]
+async fn at_most_five_resends_an_hour() {
+    let mut given = ready_for_code();
+    for n in 1..=5 {
+        given.push(issued("f", &format!("r{n}"), secs(n * 61), true));
+    }
+    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("r6", secs(6 * 61)), at: secs(6 * 61) };
+    let events = outcome(given.clone(), resend).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::ResendLimitReached));
+
+    let next_hour = secs(61 + 3600);
+    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("r7", next_hour), at: next_hour };
+    let mut services = AccountServices::default();
+    services.policy.flow_lifetime_secs = 10_000;
+    let events = TestFramework::<Account>::with(services).given(given).when_async(resend).await.inspect_result().unwrap();
+    assert!(matches!(events[0], AccountEvent::EmailCodeIssued { .. }));
+}
+
+// --- Passkey registration ------------------------------------------------------
+
+fn code_verified() -> Vec<AccountEvent> {
+    let mut given = ready_for_code();
+    given.push(AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into() });
+    given
+}
+
+#[tokio::test]
+async fn a_verified_passkey_is_bound_on_password_plus_address_confirmation() {
+    let register = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p1"), at: secs(120) };
+    test().given(code_verified()).when_async(register).await.then_expect_events(vec![AccountEvent::PasskeyRegistered {
+        flow_id: "f".into(),
+        passkey: new_passkey("p1"),
+        bound_by: "login_password+email_address_confirmation".into(),
+    }]);
+}
+
+#[tokio::test]
+async fn a_passkey_cannot_be_registered_before_the_code_is_verified() {
+    let register = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p1"), at: secs(120) };
+    let events = outcome(ready_for_code(), register).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::WrongStep));
+}
+
+#[tokio::test]
+async fn a_flow_left_too_long_expires() {
+    let late = secs(31 * 60);
+    let register = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p1"), at: late };
+    let events = outcome(code_verified(), register).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::FlowExpired));
+}
+
+#[tokio::test]
+async fn a_registration_flow_is_used_once() {
+    let mut given = code_verified();
+    given.push(AccountEvent::PasskeyRegistered { flow_id: "f".into(), passkey: new_passkey("p1"), bound_by: "x".into() });
+    let again = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p2"), at: secs(130) };
+    let events = outcome(given, again).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::WrongStep));
+}
+
+#[tokio::test]
+async fn an_unknown_flow_is_an_error_not_an_event() {
+    let register = AccountCommand::RegisterPasskey { flow_id: "nope".into(), passkey: new_passkey("p1"), at: secs(120) };
+    test().given(code_verified()).when_async(register).await.then_expect_error(AccountError::UnknownFlow);
+}
+
+// --- Password login ----------------------------------------------------------------
+
+#[tokio::test]
+async fn password_login_is_refused_on_every_channel_once_a_passkey_exists() {
+    for channel in Channel::ALL {
+        let cmd = AccountCommand::SubmitPassword {
+            flow_id: "l".into(),
+            purpose: FlowPurpose::PasswordLogin,
+            channel,
+            password_matches: true,
+            email_shared_with: vec![],
+            code: code("c", t0()),
+            at: t0(),
+        };
+        let events = outcome(vec![opened(), registered("p1")], cmd).await;
+        assert_eq!(refusal_of(&events), Some(Refusal::PasskeyRequired), "channel {channel}");
+    }
+}
+
+#[tokio::test]
+async fn password_login_is_refused_on_the_app_after_its_mandatory_instant() {
+    let cmd = |channel| AccountCommand::SubmitPassword {
+        flow_id: "l".into(),
+        purpose: FlowPurpose::PasswordLogin,
+        channel,
+        password_matches: true,
+        email_shared_with: vec![],
+        code: code("c", t0()),
+        at: t0(),
+    };
+    let app = outcome(vec![opened()], cmd(Channel::MobileApp)).await;
+    assert_eq!(refusal_of(&app), Some(Refusal::PasskeyRequired));
+    let web = outcome(vec![opened()], cmd(Channel::Web)).await;
+    assert!(matches!(web.last(), Some(AccountEvent::EmailCodeIssued { .. })));
+}
+
+#[tokio::test]
+async fn a_wrong_password_on_login_says_invalid_credentials_even_with_a_passkey() {
+    let events = outcome(vec![opened(), registered("p1")], password("l", FlowPurpose::PasswordLogin, false, t0())).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn password_plus_code_logs_in_where_policy_allows() {
+    let given = vec![opened(), verified("l", FlowPurpose::PasswordLogin), issued("l", "c1", t0(), false)];
+    let cmd = AccountCommand::VerifyEmailCode { flow_id: "l".into(), code_id: "c1".into(), matches: true, at: secs(30) };
+    test().given(given).when_async(cmd).await.then_expect_events(vec![
+        AccountEvent::EmailCodeVerified { flow_id: "l".into(), code_id: "c1".into() },
+        AccountEvent::PasswordLoginSucceeded { flow_id: "l".into() },
+    ]);
+}
+
+// --- Passkey login ---------------------------------------------------------------------
+
+fn login(credential: &str, assertion: Result<PasskeyAssertion, String>) -> AccountCommand {
+    AccountCommand::RecordPasskeyLogin { credential_id: credential.into(), assertion, channel: Channel::Web, at: t0() }
+}
+
+#[tokio::test]
+async fn a_verified_assertion_logs_in() {
+    test().given(vec![opened(), registered("p1")]).when_async(login("cred-p1", Ok(assertion(0)))).await.then_expect_events(vec![
+        AccountEvent::PasskeyLoginSucceeded { passkey_id: "p1".into(), credential_id: "cred-p1".into(), assertion: assertion(0) },
+    ]);
+}
+
+#[tokio::test]
+async fn a_locked_password_login_does_not_block_passkey_login() {
+    let given = vec![opened(), registered("p1"), AccountEvent::LoginLocked { consecutive_failures: 5 }];
+    let events = outcome(given, login("cred-p1", Ok(assertion(0)))).await;
+    assert!(matches!(events[0], AccountEvent::PasskeyLoginSucceeded { .. }));
+}
+
+#[tokio::test]
+async fn a_counter_that_goes_backwards_is_refused() {
+    let given = vec![
+        opened(),
+        registered("p1"),
+        AccountEvent::PasskeyLoginSucceeded { passkey_id: "p1".into(), credential_id: "cred-p1".into(), assertion: assertion(7) },
+    ];
+    let events = outcome(given, login("cred-p1", Ok(assertion(7)))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::CounterRegression));
+}
+
+#[tokio::test]
+async fn a_zero_counter_authenticator_keeps_working() {
+    let given = vec![
+        opened(),
+        registered("p1"),
+        AccountEvent::PasskeyLoginSucceeded { passkey_id: "p1".into(), credential_id: "cred-p1".into(), assertion: assertion(0) },
+    ];
+    let events = outcome(given, login("cred-p1", Ok(assertion(0)))).await;
+    assert!(matches!(events[0], AccountEvent::PasskeyLoginSucceeded { .. }));
+}
+
+#[tokio::test]
+async fn a_failed_signature_is_recorded_as_an_invalid_credential() {
+    let events = outcome(vec![opened(), registered("p1")], login("cred-p1", Err("bad signature".into()))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::InvalidCredential));
+}

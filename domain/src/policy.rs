@@ -1,0 +1,79 @@
+//! A deployment's rules: limits and instants that differ between brokerages.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::values::Channel;
+
+/// The limits a brokerage sets. The defaults follow seed 000 (code valid 5
+/// minutes, app and desktop tool passkey-mandatory from 2026-06-21 18:00 JST)
+/// and the security rules in DOMAIN.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Consecutive wrong login passwords that lock the login.
+    pub lock_after_failed_passwords: u32,
+    /// How long an e-mailed code stays valid (seed 000: 5 minutes; seed 002: 10).
+    pub code_lifetime_secs: i64,
+    /// Wrong entries allowed for one code before it is dead.
+    pub code_max_attempts: u32,
+    /// Shortest wait between two codes for one flow.
+    pub resend_min_interval_secs: i64,
+    /// Most resends per account in any rolling hour.
+    pub resends_per_hour: u32,
+    /// How long a registration or password-login flow lives from its start.
+    pub flow_lifetime_secs: i64,
+    /// Per channel, the instant from which a passkey is mandatory: a password
+    /// login through that channel is then refused and registration forced.
+    pub passkey_mandatory_from: Vec<(Channel, DateTime<Utc>)>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        // 2026-06-21 18:00 JST (seed 000) is 09:00 UTC.
+        let apps = Utc.with_ymd_and_hms(2026, 6, 21, 9, 0, 0).single().unwrap_or_default();
+        Policy {
+            lock_after_failed_passwords: 5,
+            code_lifetime_secs: 5 * 60,
+            code_max_attempts: 5,
+            resend_min_interval_secs: 60,
+            resends_per_hour: 5,
+            flow_lifetime_secs: 30 * 60,
+            passkey_mandatory_from: vec![(Channel::MobileApp, apps), (Channel::DesktopApp, apps)],
+        }
+    }
+}
+
+impl Policy {
+    /// Whether a passkey is mandatory on `channel` at `at`.
+    pub fn passkey_mandatory(&self, channel: Channel, at: DateTime<Utc>) -> bool {
+        self.passkey_mandatory_from
+            .iter()
+            .any(|(c, from)| *c == channel && at >= *from)
+    }
+
+    /// How long a code lives.
+    pub fn code_lifetime(&self) -> Duration {
+        Duration::seconds(self.code_lifetime_secs)
+    }
+
+    /// How long a flow lives.
+    pub fn flow_lifetime(&self) -> Duration {
+        Duration::seconds(self.flow_lifetime_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_channels_are_passkey_mandatory_from_seed_000s_instant() {
+        let p = Policy::default();
+        let before = Utc.with_ymd_and_hms(2026, 6, 21, 8, 59, 59).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 6, 21, 9, 0, 0).unwrap();
+        assert!(!p.passkey_mandatory(Channel::MobileApp, before));
+        assert!(p.passkey_mandatory(Channel::MobileApp, at));
+        assert!(p.passkey_mandatory(Channel::DesktopApp, at));
+        assert!(!p.passkey_mandatory(Channel::Web, at));
+    }
+}
