@@ -1,1 +1,22 @@
+//! Storage and read models: the event store on SQLite or PostgreSQL, the
+//! projector that follows the log in global order, and the read models it
+//! builds (status inquiry, e-mail registry, credential index).
 
+pub mod db;
+pub mod projector;
+pub mod read_models;
+pub mod store;
+
+pub use db::{Backend, Database, DbError};
+pub use projector::Projector;
+pub use store::{AccountStore, EventRepository};
+
+/// Milliseconds since the Unix epoch, as instants are stored in read models.
+pub fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// The instant a stored millisecond value stands for.
+pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

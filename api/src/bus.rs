@@ -1,0 +1,100 @@
+//! Runs account commands: load the account (from its snapshot and later
+//! events), let the domain decide, append the events with the request's
+//! metadata. A concurrent append to the same account is retried on fresh
+//! state, never lost and never swallowed.
+
+use std::collections::HashMap;
+
+use cqrs_es::{AggregateContext, AggregateError, EventStore};
+use ledger_domain::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
+use ledger_projections::AccountStore;
+
+/// What a command produced.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    pub events: Vec<AccountEvent>,
+    /// The account's sequence number after the last new event.
+    pub last_sequence: i64,
+}
+
+impl Executed {
+    /// The decisive refusal among the events, if any: the last one, so that
+    /// a fifth wrong password answers "locked", not "wrong password".
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.events.iter().rev().find_map(AccountEvent::refusal)
+    }
+
+    /// Whether an event matching `pred` was recorded.
+    pub fn has(&self, pred: impl Fn(&AccountEvent) -> bool) -> bool {
+        self.events.iter().any(pred)
+    }
+}
+
+/// Why a command did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error(transparent)]
+    Domain(#[from] AccountError),
+    #[error("the account kept changing under concurrent commands")]
+    Contended,
+    #[error("event store: {0}")]
+    Store(String),
+}
+
+/// The account command bus.
+pub struct Ledger {
+    store: AccountStore,
+    services: AccountServices,
+}
+
+const ATTEMPTS: usize = 8;
+
+impl Ledger {
+    pub fn new(store: AccountStore, services: AccountServices) -> Ledger {
+        Ledger { store, services }
+    }
+
+    /// The deployment's policy.
+    pub fn policy(&self) -> &ledger_domain::Policy {
+        &self.services.policy
+    }
+
+    /// The account's current state.
+    pub async fn load(&self, account_id: &str) -> Result<Account, BusError> {
+        let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
+        Ok(context.aggregate().clone())
+    }
+
+    /// Decides and appends. The domain decides on the loaded state without
+    /// mutating it: cqrs-es applies the new events to the context again when
+    /// it writes a snapshot, so applying them here too would double them.
+    pub async fn execute(&self, account_id: &str, command: AccountCommand, metadata: HashMap<String, String>) -> Result<Executed, BusError> {
+        for _ in 0..ATTEMPTS {
+            let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
+            let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
+            if events.is_empty() {
+                return Ok(Executed { events, last_sequence: 0 });
+            }
+            match self.store.commit(events.clone(), context, metadata.clone()).await {
+                Ok(envelopes) => {
+                    let last_sequence = envelopes.last().map(|e| e.sequence as i64).unwrap_or_default();
+                    return Ok(Executed { events, last_sequence });
+                }
+                Err(AggregateError::AggregateConflict) => {
+                    tracing::debug!(account_id, "concurrent append; deciding again on fresh state");
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random::<u64>() % 20)).await;
+                }
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(BusError::Contended)
+    }
+}
+
+fn store_error(e: AggregateError<AccountError>) -> BusError {
+    match e {
+        AggregateError::UserError(d) => BusError::Domain(d),
+        AggregateError::AggregateConflict => BusError::Contended,
+        other => BusError::Store(other.to_string()),
+    }
+}

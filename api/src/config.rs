@@ -1,0 +1,141 @@
+//! Configuration: sensible embedded defaults, each overridable by an
+//! environment variable (see `docs/configuration.md`).
+
+use std::path::PathBuf;
+
+use ledger_domain::{Channel, Policy};
+
+/// Where e-mail goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MailTransport {
+    /// Each message as one `.eml` file in this folder (the embedded default).
+    Folder(PathBuf),
+    /// An SMTP server: `smtp://host:port` (plain, for a local relay),
+    /// `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`.
+    Smtp(String),
+}
+
+/// Login-ID-less passkey login or passkey as the second factor (seed 002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMode {
+    Passwordless,
+    SecondFactor,
+}
+
+/// Everything a deployment sets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub rp_id: String,
+    pub rp_name: String,
+    pub origin: String,
+    pub mail: MailTransport,
+    pub mail_from: String,
+    pub mail_subject: String,
+    pub brokerage_name: String,
+    pub login_mode: LoginMode,
+    pub session_lifetime_secs: i64,
+    pub policy: Policy,
+    /// Key for the keyed hash of one-time codes and tokens; read from
+    /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
+    pub secret_key_hex: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match env(name) {
+        Some(v) => v.trim().parse().map_err(|_| format!("{name} must be a number, got {v:?}")),
+        None => Ok(default),
+    }
+}
+
+impl Config {
+    /// The configuration from the environment, falling back to the embedded
+    /// defaults: SQLite under `./data`, e-mail to `./data/outbox`, RP ID
+    /// `localhost`, origin `http://localhost:8080`.
+    pub fn from_env() -> Result<Config, String> {
+        let data_dir = PathBuf::from(env("LEDGER_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = env("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}/ledger.db", data_dir.display()));
+        let mail = match env("LEDGER_SMTP_URL") {
+            Some(url) => MailTransport::Smtp(url),
+            None => MailTransport::Folder(env("LEDGER_OUTBOX").map(PathBuf::from).unwrap_or_else(|| data_dir.join("outbox"))),
+        };
+        let login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
+            None | Some("passwordless") => LoginMode::Passwordless,
+            Some("second_factor") => LoginMode::SecondFactor,
+            Some(other) => return Err(format!("LEDGER_LOGIN_MODE must be passwordless or second_factor, got {other:?}")),
+        };
+        let defaults = Policy::default();
+        let mut policy = Policy {
+            lock_after_failed_passwords: env_num("LEDGER_LOCK_AFTER_FAILED_PASSWORDS", defaults.lock_after_failed_passwords)?,
+            code_lifetime_secs: env_num("LEDGER_CODE_LIFETIME_SECS", defaults.code_lifetime_secs)?,
+            code_max_attempts: env_num("LEDGER_CODE_MAX_ATTEMPTS", defaults.code_max_attempts)?,
+            resend_min_interval_secs: env_num("LEDGER_RESEND_MIN_INTERVAL_SECS", defaults.resend_min_interval_secs)?,
+            resends_per_hour: env_num("LEDGER_RESENDS_PER_HOUR", defaults.resends_per_hour)?,
+            flow_lifetime_secs: env_num("LEDGER_FLOW_LIFETIME_SECS", defaults.flow_lifetime_secs)?,
+            passkey_mandatory_from: defaults.passkey_mandatory_from.clone(),
+        };
+        if policy.code_lifetime_secs > 600 {
+            return Err("LEDGER_CODE_LIFETIME_SECS may be at most 600 (10 minutes)".into());
+        }
+        if let Some(spec) = env("LEDGER_PASSKEY_MANDATORY_FROM") {
+            policy.passkey_mandatory_from = parse_mandatory(&spec)?;
+        }
+        let bind = env("LEDGER_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        Ok(Config {
+            origin: env("LEDGER_ORIGIN").unwrap_or_else(|| "http://localhost:8080".into()),
+            rp_id: env("LEDGER_RP_ID").unwrap_or_else(|| "localhost".into()),
+            rp_name: env("LEDGER_RP_NAME").unwrap_or_else(|| "passkey-ledger demo".into()),
+            bind,
+            database_url,
+            data_dir,
+            mail,
+            mail_from: env("LEDGER_MAIL_FROM").unwrap_or_else(|| "no-reply@localhost".into()),
+            mail_subject: env("LEDGER_MAIL_SUBJECT").unwrap_or_else(|| "【認証コード】パスキー登録のご案内 / Your verification code".into()),
+            brokerage_name: env("LEDGER_BROKERAGE_NAME").unwrap_or_else(|| "デモ証券 (Demo Securities)".into()),
+            login_mode,
+            session_lifetime_secs: env_num("LEDGER_SESSION_LIFETIME_SECS", 30 * 60)?,
+            policy,
+            secret_key_hex: env("LEDGER_SECRET_KEY"),
+        })
+    }
+}
+
+/// Parses `mobile_app=2026-06-21T09:00:00Z,web=2027-01-04T00:00:00Z`; an
+/// empty string means no channel is passkey-mandatory.
+pub fn parse_mandatory(spec: &str) -> Result<Vec<(Channel, chrono::DateTime<chrono::Utc>)>, String> {
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty() && s.trim() != "none")
+        .map(|pair| {
+            let (c, t) = pair.split_once('=').ok_or_else(|| format!("expected channel=instant, got {pair:?}"))?;
+            let channel: Channel = c.parse().map_err(|e| format!("{e}"))?;
+            let at = chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|e| format!("{t:?}: {e}"))?;
+            Ok((channel, at.with_timezone(&chrono::Utc)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mandatory_instants_parse_per_channel() {
+        let parsed = parse_mandatory("mobile_app=2026-06-21T18:00:00+09:00, web=2027-01-04T00:00:00Z").unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].0, Channel::MobileApp);
+        assert_eq!(parsed[0].1.to_rfc3339(), "2026-06-21T09:00:00+00:00");
+    }
+
+    #[test]
+    fn a_malformed_mandatory_instant_is_refused() {
+        assert!(parse_mandatory("fax=2026-01-01T00:00:00Z").is_err());
+        assert!(parse_mandatory("web").is_err());
+        assert_eq!(parse_mandatory("none").unwrap(), vec![]);
+    }
+}

@@ -1,0 +1,105 @@
+//! E-mail: the one-time code message, in Japanese with an English line,
+//! sent through SMTP or written as `.eml` files to a folder.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, SinglePart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{Config, MailTransport};
+use crate::secrets::Secret;
+
+/// Sends the ledger's messages.
+pub enum Mailer {
+    Folder(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// A message could not be sent. The text never contains the code.
+#[derive(Debug, thiserror::Error)]
+#[error("e-mail: {0}")]
+pub struct MailError(String);
+
+/// Formats an instant in Japan Standard Time, as the customer reads it.
+pub fn jst(at: DateTime<Utc>) -> String {
+    let offset = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
+    at.with_timezone(&offset).format("%Y年%m月%d日 %H:%M (JST)").to_string()
+}
+
+impl Mailer {
+    /// The transport the configuration names.
+    pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
+        match &config.mail {
+            MailTransport::Folder(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| MailError(format!("{}: {e}", dir.display())))?;
+                Ok(Mailer::Folder(AsyncFileTransport::new(dir), dir.clone()))
+            }
+            MailTransport::Smtp(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                .map(|b| Mailer::Smtp(b.build()))
+                .map_err(|e| MailError(format!("LEDGER_SMTP_URL: {e}"))),
+        }
+    }
+
+    /// Sends the one-time code to the registered address.
+    pub async fn send_code(&self, config: &Config, to: &str, code: &Secret, expires_at: DateTime<Utc>) -> Result<(), MailError> {
+        let body = format!(
+            "{brokerage}をご利用いただきありがとうございます。\r\n\
+             \r\n\
+             パスキー登録・ログインのための認証コードをお知らせします。\r\n\
+             \r\n\
+             認証コード:\r\n\
+             {code}\r\n\
+             \r\n\
+             有効期限: {expiry}\r\n\
+             \r\n\
+             このコードを画面に入力してください。お心当たりのない場合は、このメールを破棄し、当社までご連絡ください。\r\n\
+             当社がメールでパスワードの入力をお願いすることはありません。\r\n\
+             \r\n\
+             Your verification code is {code}. It expires at {expiry}.\r\n\
+             We never ask for your password by e-mail.\r\n",
+            brokerage = config.brokerage_name,
+            code = code.expose(),
+            expiry = jst(expires_at),
+        );
+        self.send(config, to, &config.mail_subject, body).await
+    }
+
+    async fn send(&self, config: &Config, to: &str, subject: &str, body: String) -> Result<(), MailError> {
+        let from: Mailbox = config.mail_from.parse().map_err(|e| MailError(format!("LEDGER_MAIL_FROM: {e}")))?;
+        let to: Mailbox = to.parse().map_err(|e| MailError(format!("recipient: {e}")))?;
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .header(ContentTransferEncoding::QuotedPrintable)
+                    .body(body),
+            )
+            .map_err(|e| MailError(e.to_string()))?;
+        match self {
+            Mailer::Folder(transport, dir) => {
+                let id = transport.send(message).await.map_err(|e| MailError(e.to_string()))?;
+                tracing::info!(path = %dir.join(format!("{id}.eml")).display(), "e-mail written to the outbox folder");
+            }
+            Mailer::Smtp(transport) => {
+                transport.send(message).await.map_err(|e| MailError(e.to_string()))?;
+                tracing::info!("e-mail handed to the SMTP server");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn expiry_is_shown_in_japan_time() {
+        let at = Utc.with_ymd_and_hms(2026, 6, 21, 9, 5, 0).unwrap();
+        assert_eq!(jst(at), "2026年06月21日 18:05 (JST)");
+    }
+}

@@ -1,0 +1,130 @@
+//! Integration endpoints for the core brokerage system (role admin): the
+//! ledger does not own the customer master, it is told of changes.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use ledger_domain::account::HolderKind;
+use ledger_domain::{AccountCommand, EmailAddress, LoginId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
+use crate::error::ApiError;
+use crate::secrets::{hash_password, Secret};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/accounts", post(open_account))
+        .route("/api/v1/admin/accounts/{account_id}/email", put(change_email))
+        .route("/api/v1/admin/accounts/{account_id}/password", put(change_password))
+        .route("/api/v1/admin/accounts/{account_id}/email-status", put(email_status))
+}
+
+const CORE_SYSTEM: &str = "core_system";
+
+fn invalid_email() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", "The e-mail address is not valid.", "メールアドレスの形式が正しくありません。")
+}
+
+fn weak_password() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_password", "Passwords must be 8 to 128 characters.", "パスワードは8〜128文字で設定してください。")
+}
+
+async fn hash(password: &Secret) -> Result<String, ApiError> {
+    let p = password.expose().to_string();
+    if !(8..=128).contains(&p.chars().count()) {
+        return Err(weak_password());
+    }
+    tokio::task::spawn_blocking(move || hash_password(&p)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
+}
+
+async fn open_account(State(app): State<AppState>, staff: Staff, meta: RequestMeta, ApiJson(body): ApiJson<OpenBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    staff.require(&[Role::Admin])?;
+    let account_id = open(&app, body, &meta).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "account_id": account_id }))))
+}
+
+/// An account as the core system opens it.
+#[derive(Deserialize)]
+pub struct OpenBody {
+    pub login_id: String,
+    pub holder_kind: HolderKind,
+    pub email: Option<String>,
+    pub password: Secret,
+    pub password_temporary: bool,
+    pub transaction_password: Secret,
+}
+
+/// Opens an account: its password hashes in the secrets table, its opening
+/// in the log. Used by the integration API and `ledger demo-seed`.
+pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<String, ApiError> {
+    let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
+    let email = body.email.as_deref().filter(|e| !e.trim().is_empty()).map(EmailAddress::parse).transpose().map_err(|_| invalid_email())?;
+    let password_hash = hash(&body.password).await?;
+    let trading_hash = hash(&body.transaction_password).await?;
+    let account_id = uuid::Uuid::new_v4().to_string();
+    let inserted = sqlx::query("INSERT INTO account_secrets (account_id, login_id, password_hash, trading_password_hash) VALUES ($1, $2, $3, $4)")
+        .bind(&account_id)
+        .bind(login_id.as_str())
+        .bind(&password_hash)
+        .bind(&trading_hash)
+        .execute(&app.db.any)
+        .await;
+    if let Err(sqlx::Error::Database(e)) = &inserted {
+        if e.is_unique_violation() {
+            return Err(ApiError::new(StatusCode::CONFLICT, "login_id_taken", "An account with this login ID exists.", "このログインIDの口座は既に存在します。"));
+        }
+    }
+    inserted?;
+    let now = app.clock.now();
+    let command = AccountCommand::OpenAccount { login_id, holder_kind: body.holder_kind, email, password_temporary: body.password_temporary, at: now };
+    let done = execute(app, &account_id, command, meta.metadata(CORE_SYSTEM, now)).await?;
+    read_your_writes(app, &account_id, &done).await?;
+    Ok(account_id)
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: String,
+}
+
+async fn change_email(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Path(account_id): Path<String>, ApiJson(body): ApiJson<EmailBody>) -> Result<StatusCode, ApiError> {
+    staff.require(&[Role::Admin])?;
+    let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
+    let now = app.clock.now();
+    let done = execute(&app, &account_id, AccountCommand::ChangeEmail { email, at: now }, meta.metadata(CORE_SYSTEM, now)).await?;
+    read_your_writes(&app, &account_id, &done).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    password: Secret,
+    temporary: bool,
+}
+
+async fn change_password(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Path(account_id): Path<String>, ApiJson(body): ApiJson<PasswordBody>) -> Result<StatusCode, ApiError> {
+    staff.require(&[Role::Admin])?;
+    let hashed = hash(&body.password).await?;
+    let now = app.clock.now();
+    let done = execute(&app, &account_id, AccountCommand::ChangeLoginPassword { temporary: body.temporary, at: now }, meta.metadata(CORE_SYSTEM, now)).await?;
+    sqlx::query("UPDATE account_secrets SET password_hash = $2 WHERE account_id = $1").bind(&account_id).bind(hashed).execute(&app.db.any).await?;
+    read_your_writes(&app, &account_id, &done).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ReachabilityBody {
+    reachable: bool,
+}
+
+async fn email_status(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Path(account_id): Path<String>, ApiJson(body): ApiJson<ReachabilityBody>) -> Result<StatusCode, ApiError> {
+    staff.require(&[Role::Admin])?;
+    let now = app.clock.now();
+    let done = execute(&app, &account_id, AccountCommand::SetEmailReachability { reachable: body.reachable, at: now }, meta.metadata(CORE_SYSTEM, now)).await?;
+    read_your_writes(&app, &account_id, &done).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,213 @@
+//! Extractors: request metadata, JSON bodies in the API's error format,
+//! customer sessions and staff tokens.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use ledger_domain::{AccountCommand, Channel};
+use serde::de::DeserializeOwned;
+
+use crate::bus::{BusError, Executed};
+use crate::error::ApiError;
+use crate::secrets::token_hash;
+use crate::state::AppState;
+
+/// Where a request came from: channel, IP, User-Agent, request id.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub channel: Channel,
+    pub ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+}
+
+impl RequestMeta {
+    /// The event metadata for an action by `actor` at `at`.
+    pub fn metadata(&self, actor: &str, at: DateTime<Utc>) -> HashMap<String, String> {
+        HashMap::from([
+            ("at".to_string(), at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            ("actor".to_string(), actor.to_string()),
+            ("channel".to_string(), self.channel.as_str().to_string()),
+            ("ip".to_string(), self.ip.clone()),
+            ("user_agent".to_string(), self.user_agent.clone()),
+            ("request_id".to_string(), self.request_id.clone()),
+        ])
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let channel = match header("x-channel") {
+            Some(c) => c.parse().map_err(|_| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_channel", "X-Channel must be web, mobile_web, mobile_app or desktop_app.", "X-Channel の値が正しくありません。")
+            })?,
+            None => Channel::Web,
+        };
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+        Ok(RequestMeta {
+            channel,
+            ip,
+            user_agent: header("user-agent").unwrap_or_default().chars().take(512).collect(),
+            request_id: header("x-request-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        })
+    }
+}
+
+/// A JSON body; malformed bodies get the API's own error format.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                tracing::debug!(%rejection, "malformed request body");
+                Err(ApiError::bad_request("The request body is not valid JSON of the expected shape."))
+            }
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get("authorization")?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim().to_string())
+}
+
+/// A logged-in customer. A missing, unknown, expired or ended token is
+/// refused, never treated as anonymous.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub account_id: String,
+    pub token_hash: String,
+    pub logged_in_at: DateTime<Utc>,
+}
+
+impl FromRequestParts<AppState> for Customer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let hash = token_hash(&token);
+        let now = app.clock.now().timestamp_millis();
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT account_id, created_at FROM sessions WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2")
+                .bind(&hash)
+                .bind(now)
+                .fetch_optional(&app.db.any)
+                .await?;
+        let (account_id, created_at) = row.ok_or_else(ApiError::unauthorized)?;
+        Ok(Customer { account_id, token_hash: hash, logged_in_at: ledger_projections::from_millis(created_at) })
+    }
+}
+
+/// Staff roles (API.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Support,
+    Compliance,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "support" => Some(Role::Support),
+            "compliance" => Some(Role::Compliance),
+            _ => None,
+        }
+    }
+}
+
+/// A staff member, identified by their token.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub staff_id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Staff {
+    /// Refuses unless the staff member has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+
+    /// The actor string recorded in events.
+    pub fn actor(&self) -> String {
+        format!("staff:{}", self.staff_id)
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let row: Option<(String, String, String)> = sqlx::query_as("SELECT staff_id, name, role FROM staff WHERE token_hash = $1")
+            .bind(token_hash(&token))
+            .fetch_optional(&app.db.any)
+            .await?;
+        // A customer's session token is no staff token: 401, as for any unknown token.
+        let (staff_id, name, role) = row.ok_or_else(ApiError::unauthorized)?;
+        let role = Role::parse(&role).ok_or_else(ApiError::forbidden)?;
+        Ok(Staff { staff_id, name, role })
+    }
+}
+
+/// Runs a command and maps failures that are not refusals.
+pub async fn execute(app: &AppState, account_id: &str, command: AccountCommand, metadata: HashMap<String, String>) -> Result<Executed, ApiError> {
+    match app.ledger.execute(account_id, command, metadata).await {
+        Ok(done) => Ok(done),
+        Err(BusError::Domain(ledger_domain::AccountError::AccountNotFound)) => Err(ApiError::not_found()),
+        Err(BusError::Domain(ledger_domain::AccountError::UnknownFlow)) => Err(ApiError::not_found()),
+        Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, "account_exists", "The account already exists.", "口座は既に存在します。"))
+        }
+        Err(BusError::Contended) => Err(ApiError::conflict_retry()),
+        Err(e @ BusError::Store(_)) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Starts a customer session; returns the token (shown once) and expiry.
+pub async fn start_session(app: &AppState, account_id: &str, method: &str) -> Result<serde_json::Value, ApiError> {
+    let token = crate::secrets::new_token();
+    let now = app.clock.now();
+    let expires_at = now + chrono::Duration::seconds(app.config.session_lifetime_secs);
+    sqlx::query("INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(token_hash(token.expose()))
+        .bind(account_id)
+        .bind(method)
+        .bind(now.timestamp_millis())
+        .bind(expires_at.timestamp_millis())
+        .execute(&app.db.any)
+        .await?;
+    Ok(serde_json::json!({ "token": token.expose(), "expires_at": expires_at }))
+}
+
+/// Waits until the read models include the account's latest event, so the
+/// customer sees what they just did on the very next read.
+pub async fn read_your_writes(app: &AppState, account_id: &str, done: &Executed) -> Result<(), ApiError> {
+    if done.last_sequence > 0 {
+        let caught_up = app.projector.wait_for(account_id, done.last_sequence, std::time::Duration::from_secs(5)).await?;
+        if !caught_up {
+            tracing::warn!(account_id, "read models lag behind a write");
+        }
+    }
+    Ok(())
+}

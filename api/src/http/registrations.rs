@@ -1,0 +1,374 @@
+//! First passkey registration, step by step as seed 000 p.4-7 shows it:
+//! login ID -> login password -> e-mailed code -> "create passkey" -> the
+//! device's own verification -> registered and logged in.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use ledger_domain::account::{FlowPurpose, FlowStage, IssuedCode, NewPasskey};
+use ledger_domain::{AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
+
+use super::extract::{execute, read_your_writes, start_session, ApiJson, RequestMeta};
+use crate::bus::Executed;
+use crate::error::ApiError;
+use crate::secrets::{code_hmac, digests_equal, new_code, verify_password};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/registrations", post(start))
+        .route("/api/v1/registrations/{flow_id}/password", post(password))
+        .route("/api/v1/registrations/{flow_id}/otp", post(otp))
+        .route("/api/v1/registrations/{flow_id}/otp/resend", post(resend))
+        .route("/api/v1/registrations/{flow_id}/passkey/options", post(passkey_options))
+        .route("/api/v1/registrations/{flow_id}/passkey", post(passkey))
+}
+
+/// A registration or password-login flow as the API keeps it.
+pub struct FlowRow {
+    pub flow_id: String,
+    /// None when the login ID was unknown: the flow fails at the password
+    /// step like a wrong password, so unknown IDs are not revealed.
+    pub account_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn create_flow(app: &AppState, account_id: Option<&str>, purpose: &str, meta: &RequestMeta) -> Result<String, ApiError> {
+    let flow_id = uuid::Uuid::new_v4().to_string();
+    let now = app.clock.now();
+    sqlx::query("INSERT INTO flows (flow_id, account_id, purpose, channel, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&flow_id)
+        .bind(account_id.map(str::to_string))
+        .bind(purpose)
+        .bind(meta.channel.as_str())
+        .bind(now.timestamp_millis())
+        .bind((now + app.ledger.policy().flow_lifetime()).timestamp_millis())
+        .execute(&app.db.any)
+        .await?;
+    Ok(flow_id)
+}
+
+pub async fn load_flow(app: &AppState, flow_id: &str, purpose: &str) -> Result<FlowRow, ApiError> {
+    let row = sqlx::query("SELECT flow_id, account_id, expires_at FROM flows WHERE flow_id = $1 AND purpose = $2")
+        .bind(flow_id)
+        .bind(purpose)
+        .fetch_optional(&app.db.any)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(FlowRow {
+        flow_id: row.try_get("flow_id")?,
+        account_id: row.try_get("account_id")?,
+        expires_at: ledger_projections::from_millis(row.try_get("expires_at")?),
+    })
+}
+
+pub async fn account_by_login_id(app: &AppState, login_id: &LoginId) -> Result<Option<(String, String)>, ApiError> {
+    Ok(sqlx::query_as("SELECT account_id, password_hash FROM account_secrets WHERE login_id = $1")
+        .bind(login_id.as_str())
+        .fetch_optional(&app.db.any)
+        .await?)
+}
+
+/// Checks a password off the async threads (argon2 is slow on purpose).
+pub async fn password_matches(password: String, hash: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.map_err(ApiError::internal)
+}
+
+/// A fresh code: the secret for the e-mail and what the domain is told.
+pub fn draw_code(app: &AppState) -> (crate::secrets::Secret, IssuedCode) {
+    let now = app.clock.now();
+    let issued = IssuedCode { code_id: uuid::Uuid::new_v4().to_string(), expires_at: now + app.ledger.policy().code_lifetime() };
+    (new_code(), issued)
+}
+
+/// After the domain issued a code: keep only its keyed hash, mail it.
+pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code: &crate::secrets::Secret, done: &Executed) -> Result<Value, ApiError> {
+    let Some((code_id, destination, issued_at, expires_at)) = done.events.iter().find_map(|e| match e {
+        AccountEvent::EmailCodeIssued { code_id, destination, issued_at, expires_at, .. } => {
+            Some((code_id.clone(), destination.clone(), *issued_at, *expires_at))
+        }
+        _ => None,
+    }) else {
+        return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("no code issued and no refusal")));
+    };
+    sqlx::query("INSERT INTO otp_codes (code_id, flow_id, code_hmac, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&code_id)
+        .bind(flow_id)
+        .bind(code_hmac(app.secret_key(), &code_id, code.expose()))
+        .bind(issued_at.timestamp_millis())
+        .bind(expires_at.timestamp_millis())
+        .execute(&app.db.any)
+        .await?;
+    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
+    let to = account.email.as_ref().map(EmailAddress::as_str).unwrap_or_default().to_string();
+    if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
+        tracing::error!(error = %e, account_id, "the code e-mail could not be sent");
+        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "email_not_sent", "The e-mail could not be sent. Please try again shortly.", "メールを送信できませんでした。しばらくしてから再度お試しください。"));
+    }
+    Ok(json!({ "destination": destination, "expires_at": expires_at }))
+}
+
+/// Checks a typed code against the flow's current code.
+pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: &str, meta: &RequestMeta) -> Result<Executed, ApiError> {
+    let current: Option<(String, String)> = sqlx::query_as("SELECT code_id, code_hmac FROM otp_codes WHERE flow_id = $1 ORDER BY issued_at DESC, code_id LIMIT 1")
+        .bind(flow_id)
+        .fetch_optional(&app.db.any)
+        .await?;
+    let (code_id, stored) = current.unwrap_or_default();
+    let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
+    let matches = well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored);
+    let now = app.clock.now();
+    let command = AccountCommand::VerifyEmailCode { flow_id: flow_id.to_string(), code_id, matches, at: now };
+    execute(app, account_id, command, meta.metadata("customer", now)).await
+}
+
+/// Maps a code check to the API's answer; `Ok(())` when the code was right.
+pub fn code_outcome(done: &Executed) -> Result<(), ApiError> {
+    if done.has(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })) {
+        return Ok(());
+    }
+    let attempts_left = done.events.iter().find_map(|e| match e {
+        AccountEvent::EmailCodeRejected { attempts_left, .. } => Some(*attempts_left),
+        _ => None,
+    });
+    let refusal = done.refusal().unwrap_or(Refusal::InvalidCode);
+    let error = ApiError::from(refusal);
+    Err(match (refusal, attempts_left) {
+        (Refusal::InvalidCode, Some(left)) => error.with("attempts_left", left),
+        _ => error,
+    })
+}
+
+#[derive(Deserialize)]
+struct StartBody {
+    login_id: String,
+}
+
+/// Step 1 (seed 000 p.4 "口座番号を入力"): the login ID.
+async fn start(State(app): State<AppState>, meta: RequestMeta, ApiJson(body): ApiJson<StartBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
+    let account = account_by_login_id(&app, &login_id).await?;
+    let account_id = account.as_ref().map(|(id, _)| id.as_str());
+    let flow_id = create_flow(&app, account_id, "registration", &meta).await?;
+    if let Some(account_id) = account_id {
+        let now = app.clock.now();
+        let command = AccountCommand::StartRegistration { flow_id: flow_id.clone(), channel: meta.channel, at: now };
+        execute(&app, account_id, command, meta.metadata("customer", now)).await?;
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "flow_id": flow_id, "next": "password" }))))
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    password: crate::secrets::Secret,
+}
+
+/// Step 2 (p.4 "パスワードを入力"): the login password; the checks of
+/// "パスキー登録の前に" (p.2); then the code goes to the registered address.
+async fn password(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, ApiJson(body): ApiJson<PasswordBody>) -> Result<Json<Value>, ApiError> {
+    let flow = load_flow(&app, &flow_id, "registration").await?;
+    let Some(account_id) = flow.account_id else {
+        password_matches(body.password.expose().to_string(), crate::secrets::dummy_hash().to_string()).await?;
+        return Err(Refusal::InvalidCredentials.into());
+    };
+    submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, body.password, &meta).await
+}
+
+/// The password step shared by registration and password login.
+pub async fn submit_password(
+    app: &AppState,
+    account_id: &str,
+    flow_id: &str,
+    purpose: FlowPurpose,
+    password: crate::secrets::Secret,
+    meta: &RequestMeta,
+) -> Result<Json<Value>, ApiError> {
+    let hash: (String,) = sqlx::query_as("SELECT password_hash FROM account_secrets WHERE account_id = $1")
+        .bind(account_id)
+        .fetch_one(&app.db.any)
+        .await?;
+    let matches = password_matches(password.expose().to_string(), hash.0).await?;
+    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
+    app.projector.catch_up().await?;
+    let shared = match &account.email {
+        Some(email) => ledger_projections::read_models::accounts_sharing_email(&app.db.any, email, account_id).await?,
+        None => vec![],
+    };
+    let (code, issued) = draw_code(app);
+    let now = app.clock.now();
+    let command = AccountCommand::SubmitPassword {
+        flow_id: flow_id.to_string(),
+        purpose,
+        channel: meta.channel,
+        password_matches: matches,
+        email_shared_with: shared,
+        code: issued,
+        at: now,
+    };
+    let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
+    let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
+    Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    code: crate::secrets::Secret,
+}
+
+/// Step 3 (p.4 "認証コードを入力"): the e-mailed code.
+async fn otp(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, ApiJson(body): ApiJson<CodeBody>) -> Result<Json<Value>, ApiError> {
+    let flow = load_flow(&app, &flow_id, "registration").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    let done = check_code(&app, &account_id, &flow_id, body.code.expose(), &meta).await?;
+    code_outcome(&done)?;
+    Ok(Json(json!({ "next": "passkey" })))
+}
+
+/// A new code (seed 003): no sooner than a minute after the last.
+pub async fn resend_code(app: &AppState, account_id: &str, flow_id: &str, meta: &RequestMeta) -> Result<Json<Value>, ApiError> {
+    let (code, issued) = draw_code(app);
+    let now = app.clock.now();
+    let command = AccountCommand::ResendEmailCode { flow_id: flow_id.to_string(), code: issued, at: now };
+    let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
+    let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
+    Ok(Json(json!({ "otp": otp })))
+}
+
+async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
+    let flow = load_flow(&app, &flow_id, "registration").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    resend_code(&app, &account_id, &flow_id, &meta).await
+}
+
+#[derive(Deserialize, Default)]
+struct OptionsBody {
+    passkey_name: Option<String>,
+}
+
+/// Step 4 (p.5 "パスキーを作成"): the creation options for the browser.
+async fn passkey_options(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let flow = load_flow(&app, &flow_id, "registration").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    let account = app.ledger.load(&account_id).await.map_err(ApiError::internal)?;
+    let stage = account.flows.get(&flow_id).map(|f| f.stage);
+    if stage != Some(FlowStage::CodeVerified) || app.clock.now() > flow.expires_at {
+        return Err(if app.clock.now() > flow.expires_at { Refusal::FlowExpired } else { Refusal::WrongStep }.into());
+    }
+    // The name comes from the device and may be edited now, never later (seed 002).
+    let body: OptionsBody = if body.iter().all(u8::is_ascii_whitespace) {
+        OptionsBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("The request body is not valid JSON of the expected shape."))?
+    };
+    let requested = body.passkey_name.filter(|n| !n.trim().is_empty());
+    let name = PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent)))
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_passkey_name", "The passkey name must be 1 to 64 characters.", "パスキー名は1〜64文字で入力してください。"))?;
+    let user_id = uuid::Uuid::parse_str(&account_id).map_err(ApiError::internal)?;
+    let login_id = account.login_id.as_ref().map(LoginId::as_str).unwrap_or_default().to_string();
+    let (options, state) = app.webauthn.start_passkey_registration(user_id, &login_id, &login_id, None).map_err(ApiError::internal)?;
+    let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
+    crate::webauthn::require_discoverable(&mut options);
+    save_ceremony(&app, &flow_id, "registration", Some(&flow_id), &serde_json::to_string(&state).map_err(ApiError::internal)?, Some(name.as_str())).await?;
+    let mut out = options;
+    out["passkey_name"] = json!(name.as_str());
+    Ok(Json(out))
+}
+
+/// Keeps a ceremony's state for five minutes, replacing an earlier one.
+pub async fn save_ceremony(app: &AppState, ceremony_id: &str, kind: &str, flow_id: Option<&str>, state: &str, passkey_name: Option<&str>) -> Result<(), ApiError> {
+    let expires_at = (app.clock.now() + Duration::minutes(5)).timestamp_millis();
+    let mut tx = app.db.any.begin().await?;
+    sqlx::query("DELETE FROM ceremonies WHERE ceremony_id = $1").bind(ceremony_id).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO ceremonies (ceremony_id, kind, flow_id, state, passkey_name, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(ceremony_id)
+        .bind(kind)
+        .bind(flow_id.map(str::to_string))
+        .bind(state)
+        .bind(passkey_name.map(str::to_string))
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Takes a ceremony's state out of the store: whoever takes it first is the
+/// only one who can finish it, so a replayed finish fails.
+pub async fn take_ceremony(app: &AppState, ceremony_id: &str, kind: &str) -> Result<Option<(String, Option<String>)>, ApiError> {
+    let row: Option<(String, Option<String>, i64)> = sqlx::query_as("DELETE FROM ceremonies WHERE ceremony_id = $1 AND kind = $2 RETURNING state, passkey_name, expires_at")
+        .bind(ceremony_id)
+        .bind(kind)
+        .fetch_optional(&app.db.any)
+        .await?;
+    Ok(row.filter(|(_, _, exp)| *exp > app.clock.now().timestamp_millis()).map(|(s, n, _)| (s, n)))
+}
+
+#[derive(Deserialize)]
+struct PasskeyBody {
+    credential: Value,
+}
+
+/// Step 5 (p.5 "パスキーを追加"): the browser's new credential; verified,
+/// bound, and the customer is logged in.
+async fn passkey(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, ApiJson(body): ApiJson<PasskeyBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let flow = load_flow(&app, &flow_id, "registration").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    let now = app.clock.now();
+    let refuse = |reason: Refusal, detail: String| AccountCommand::RefusePasskeyRegistration { flow_id: flow_id.clone(), reason, detail, at: now };
+    let Some((state, name)) = take_ceremony(&app, &flow_id, "registration").await? else {
+        execute(&app, &account_id, refuse(Refusal::FlowExpired, "no pending passkey request".into()), meta.metadata("customer", now)).await?;
+        return Err(Refusal::FlowExpired.into());
+    };
+    let state: PasskeyRegistration = serde_json::from_str(&state).map_err(ApiError::internal)?;
+    let verified = serde_json::from_value::<RegisterPublicKeyCredential>(body.credential.clone())
+        .map_err(|e| format!("malformed credential: {e}"))
+        .and_then(|reg| app.webauthn.finish_passkey_registration(&reg, &state).map_err(|e| format!("{e:?}")))
+        .and_then(|p| crate::webauthn::registration_facts(&body.credential).map(|f| (p, f)).ok_or_else(|| "unreadable authenticator data".to_string()));
+    let (passkey, facts) = match verified {
+        Ok(v) => v,
+        Err(detail) => {
+            execute(&app, &account_id, refuse(Refusal::InvalidCredential, detail), meta.metadata("customer", now)).await?;
+            let mut error = ApiError::from(Refusal::InvalidCredential);
+            error.status = StatusCode::BAD_REQUEST;
+            return Err(error);
+        }
+    };
+    let name = PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
+    let new_passkey = NewPasskey {
+        passkey_id: uuid::Uuid::new_v4().to_string(),
+        credential_id: base64_url(passkey.cred_id().as_ref()),
+        name,
+        provider: app.providers.get(&facts.aaguid).cloned(),
+        aaguid: facts.aaguid,
+        backup_eligible: facts.backup_eligible,
+        backup_state: facts.backup_state,
+        transports: crate::webauthn::transports(&body.credential),
+        authenticator_attachment: crate::webauthn::reported_attachment(&body.credential),
+        user_verified: facts.user_verified,
+        counter: facts.counter,
+        public_key: serde_json::to_value(&passkey).map_err(ApiError::internal)?,
+    };
+    let passkey_id = new_passkey.passkey_id.clone();
+    let command = AccountCommand::RegisterPasskey { flow_id: flow_id.clone(), passkey: new_passkey, at: now };
+    let done = execute(&app, &account_id, command, meta.metadata("customer", now)).await?;
+    if !done.has(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })) {
+        return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("passkey neither registered nor refused")));
+    }
+    read_your_writes(&app, &account_id, &done).await?;
+    let session = start_session(&app, &account_id, "passkey_registration").await?;
+    let view = ledger_projections::read_models::status_view(&app.db.any, &account_id, false).await?;
+    let passkey = view.and_then(|v| v.passkeys.into_iter().find(|p| p.id == passkey_id));
+    Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey, "session": session, "account_id": account_id }))))
+}
+
+/// base64url without padding, as WebAuthn JSON uses.
+pub fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

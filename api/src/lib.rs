@@ -1,0 +1,14 @@
+//! The ledger's service: HTTP API, WebAuthn ceremonies, e-mail, staff
+//! authentication and the `ledger` command line.
+
+pub mod bus;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod email;
+pub mod environment;
+pub mod error;
+pub mod http;
+pub mod secrets;
+pub mod state;
+pub mod webauthn;

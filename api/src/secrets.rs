@@ -1,0 +1,135 @@
+//! Password hashing (argon2), one-time codes from the OS CSPRNG, and keyed
+//! hashes of codes and tokens. Nothing here is ever logged.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// A secret that must not be printed: `Debug` shows nothing.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// Hashes a password with argon2id. Slow on purpose: call it from
+/// `spawn_blocking`.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+}
+
+/// Whether `password` matches the stored argon2 hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A hash to compare against when the login ID is unknown, so that an
+/// unknown ID takes as long as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password("not-a-password").unwrap_or_default())
+}
+
+/// Six decimal digits from the OS CSPRNG, uniformly (no modulo bias).
+pub fn new_code() -> Secret {
+    let mut rng = rand::rngs::OsRng;
+    loop {
+        let n = rng.next_u32();
+        // Largest multiple of 1_000_000 below 2^32 keeps every code equally likely.
+        if n < 4_294_000_000 {
+            return Secret(format!("{:06}", n % 1_000_000));
+        }
+    }
+}
+
+/// A random bearer token (256 bits, base64url).
+pub fn new_token() -> Secret {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// SHA-256 of a token, as stored: a leaked table yields no usable token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The keyed hash of a code, bound to the code's id so a hash cannot be
+/// replayed for another code.
+pub fn code_hmac(key: &[u8], code_id: &str, code: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+    mac.update(code_id.as_bytes());
+    mac.update(b":");
+    mac.update(code.trim().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn unreachable_hmac() -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; this branch cannot be taken.
+    Hmac::<Sha256>::new_from_slice(b"k").unwrap_or_else(|_| unreachable!())
+}
+
+/// Constant-time comparison of two hex digests.
+pub fn digests_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_six_digits() {
+        for _ in 0..1000 {
+            let c = new_code();
+            assert_eq!(c.expose().len(), 6);
+            assert!(c.expose().chars().all(|d| d.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        assert_eq!(format!("{:?}", Secret::new("123456")), "Secret(***)");
+    }
+
+    #[test]
+    fn the_code_hash_depends_on_key_code_and_id() {
+        let h = code_hmac(b"key", "c1", "123456");
+        assert!(digests_equal(&h, &code_hmac(b"key", "c1", " 123456 ")));
+        assert!(!digests_equal(&h, &code_hmac(b"key", "c2", "123456")));
+        assert!(!digests_equal(&h, &code_hmac(b"other", "c1", "123456")));
+        assert!(!digests_equal(&h, &code_hmac(b"key", "c1", "123457")));
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!h.contains("correct horse"));
+    }
+}

@@ -1,0 +1,83 @@
+//! Everything a request handler needs, built once at start-up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ledger_domain::AccountServices;
+use ledger_projections::{Database, EventRepository, Projector};
+use rand::RngCore;
+use webauthn_rs::Webauthn;
+
+use crate::bus::Ledger;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::email::Mailer;
+
+/// Shared application state.
+pub struct App {
+    pub config: Config,
+    pub db: Database,
+    pub ledger: Ledger,
+    pub projector: Arc<Projector>,
+    pub webauthn: Webauthn,
+    pub mailer: Mailer,
+    pub clock: Clock,
+    pub providers: HashMap<String, String>,
+    secret_key: Vec<u8>,
+}
+
+/// The state handle axum passes around.
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Connects, migrates and wires everything together.
+    pub async fn start(config: Config, clock: Clock) -> Result<AppState, String> {
+        if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+            if let Some(dir) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+        }
+        let db = Database::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+        db.migrate().await.map_err(|e| e.to_string())?;
+        let secret_key = load_secret_key(&config)?;
+        let ledger = Ledger::new(EventRepository::account_store(&db), AccountServices { policy: config.policy.clone() });
+        let projector = Arc::new(Projector::new(db.clone()));
+        projector.catch_up().await.map_err(|e| e.to_string())?;
+        Ok(Arc::new(App {
+            webauthn: crate::webauthn::relying_party(&config)?,
+            mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,
+            providers: crate::webauthn::providers(),
+            config,
+            db,
+            ledger,
+            projector,
+            clock,
+            secret_key,
+        }))
+    }
+
+    /// The key for keyed hashes of one-time codes.
+    pub fn secret_key(&self) -> &[u8] {
+        &self.secret_key
+    }
+}
+
+fn load_secret_key(config: &Config) -> Result<Vec<u8>, String> {
+    if let Some(hex_key) = &config.secret_key_hex {
+        let key = hex::decode(hex_key.trim()).map_err(|_| "LEDGER_SECRET_KEY must be hex".to_string())?;
+        if key.len() < 32 {
+            return Err("LEDGER_SECRET_KEY must be at least 32 bytes (64 hex digits)".into());
+        }
+        return Ok(key);
+    }
+    let path = config.data_dir.join("secret.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return hex::decode(existing.trim()).map_err(|_| format!("{} is not hex", path.display()));
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let mut key = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    std::fs::write(&path, hex::encode(&key)).map_err(|e| format!("{}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated the key for one-time code hashes");
+    Ok(key)
+}

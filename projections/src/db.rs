@@ -1,0 +1,129 @@
+//! Connections and migrations for the two supported databases.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::AnyPool;
+
+/// A storage failure. Details are for the logs, never for a customer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+}
+
+/// Which database the ledger runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The pools the ledger uses: the typed pool the event store library needs,
+/// and an `Any` pool for the read models and working tables, whose SQL is the
+/// same on both databases.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub backend: Backend,
+    pub any: AnyPool,
+    pub sqlite: Option<SqlitePool>,
+    pub postgres: Option<PgPool>,
+}
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const SHARED_0002: &str = include_str!("../../migrations/shared/0002_read_models.sql");
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event_store",
+        sqlite: include_str!("../../migrations/sqlite/0001_event_store.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_event_store.sql"),
+    },
+    Migration { version: 2, name: "read_models", sqlite: SHARED_0002, postgres: SHARED_0002 },
+];
+
+impl Database {
+    /// Connects to `url`: `postgres://...` for PostgreSQL, `sqlite://path`
+    /// (created when missing) for the embedded default.
+    pub async fn connect(url: &str) -> Result<Database, DbError> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let postgres = PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+            let any = AnyPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+            Ok(Database { backend: Backend::Postgres, any, sqlite: None, postgres: Some(postgres) })
+        } else {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let sqlite = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            // The typed pool has switched the file to WAL; the Any pool shares it.
+            let any = AnyPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await?;
+            Ok(Database { backend: Backend::Sqlite, any, sqlite: Some(sqlite), postgres: None })
+        }
+    }
+
+    /// Applies the migrations not yet applied; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, DbError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS ledger_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+            .execute(&self.any)
+            .await?;
+        let mut applied = 0;
+        for m in MIGRATIONS {
+            let mut tx = self.any.begin().await?;
+            if self.backend == Backend::Postgres {
+                // Two processes starting at once must not both migrate.
+                sqlx::query("SELECT pg_advisory_xact_lock(7400001)").execute(&mut *tx).await?;
+            }
+            let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM ledger_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            let sql = match self.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO ledger_migrations (version, name) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(m.name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Whether every migration this version knows has been applied.
+    pub async fn migrations_current(&self) -> Result<bool, DbError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_migrations").fetch_one(&self.any).await?;
+        Ok(n as usize >= MIGRATIONS.len())
+    }
+}

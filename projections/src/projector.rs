@@ -1,0 +1,234 @@
+//! The projector: follows the event log in global order from a checkpoint
+//! kept in the same transaction as the read models it updates, so a crash
+//! between the two can neither skip nor repeat an event. Live updating and
+//! `ledger projections rebuild` are this one mechanism.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use tokio::sync::Mutex;
+
+use crate::db::{Backend, Database, DbError};
+use crate::read_models;
+
+/// The checkpoint name of the core read models.
+pub const CORE: &str = "core";
+
+/// Events read per transaction.
+const BATCH: i64 = 500;
+
+/// One event of the log, with its place in the global order.
+#[derive(Debug, Clone)]
+pub struct LoggedEvent {
+    pub position: i64,
+    pub transaction_id: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+/// Follows the log and keeps the read models current.
+pub struct Projector {
+    db: Database,
+    /// One batch at a time within a process; across processes PostgreSQL's
+    /// advisory lock does the same.
+    running: Mutex<()>,
+}
+
+/// Reads events after the checkpoint `(transaction_id, position)`, in commit
+/// order, at most `limit`.
+pub async fn read_events_after(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    transaction_id: i64,
+    position: i64,
+    limit: i64,
+) -> Result<Vec<LoggedEvent>, DbError> {
+    let rows: Vec<AnyRow> = match backend {
+        Backend::Sqlite => {
+            sqlx::query(
+                "SELECT p.position, 0 AS transaction_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
+                        e.event_version, e.payload, e.metadata
+                   FROM event_positions p
+                   JOIN events e ON e.aggregate_type = p.aggregate_type AND e.aggregate_id = p.aggregate_id AND e.sequence = p.sequence
+                  WHERE p.position > $1
+                  ORDER BY p.position
+                  LIMIT $2",
+            )
+            .bind(position)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Backend::Postgres => {
+            // Only transactions older than every running one are complete:
+            // an event whose transaction is still open (even with a smaller
+            // position) is delivered on a later poll, never skipped.
+            sqlx::query(
+                "SELECT position, transaction_id::text::bigint AS transaction_id, aggregate_type, aggregate_id, sequence,
+                        event_type, event_version, payload::text AS payload, metadata::text AS metadata
+                   FROM events
+                  WHERE (transaction_id, position) > ($1::text::xid8, $2)
+                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                  ORDER BY transaction_id, position
+                  LIMIT $3",
+            )
+            .bind(transaction_id.to_string())
+            .bind(position)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    rows.iter().map(logged_event).collect()
+}
+
+fn logged_event(row: &AnyRow) -> Result<LoggedEvent, DbError> {
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(LoggedEvent {
+        position: row.try_get("position")?,
+        transaction_id: row.try_get("transaction_id")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: serde_json::from_str(&payload).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| DbError::Corrupt(e.to_string()))?,
+    })
+}
+
+impl Projector {
+    /// A projector over `db`.
+    pub fn new(db: Database) -> Projector {
+        Projector { db, running: Mutex::new(()) }
+    }
+
+    /// Applies every event not yet applied; returns how many.
+    pub async fn catch_up(&self) -> Result<usize, DbError> {
+        let mut total = 0;
+        loop {
+            let n = self.run_batch().await?;
+            total += n;
+            if n < BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn run_batch(&self) -> Result<usize, DbError> {
+        let _guard = self.running.lock().await;
+        let mut tx = self.db.any.begin().await?;
+        if self.db.backend == Backend::Postgres {
+            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock(7400002)").fetch_one(&mut *tx).await?;
+            if !got {
+                // Another process is projecting right now.
+                return Ok(0);
+            }
+        } else {
+            // Take SQLite's write lock before reading the checkpoint.
+            sqlx::query("UPDATE projector_checkpoints SET position = position WHERE projection = $1")
+                .bind(CORE)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (txid, position) = checkpoint(&mut tx, CORE).await?;
+        let events = read_events_after(&mut tx, self.db.backend, txid, position, BATCH).await?;
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
+        let (last_txid, last_position) = (last.transaction_id, last.position);
+        for event in &events {
+            read_models::apply(&mut tx, event).await?;
+        }
+        sqlx::query(
+            "INSERT INTO projector_checkpoints (projection, transaction_id, position) VALUES ($1, $2, $3)
+             ON CONFLICT (projection) DO UPDATE SET transaction_id = excluded.transaction_id, position = excluded.position",
+        )
+        .bind(CORE)
+        .bind(last_txid)
+        .bind(last_position)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Empties the read models and builds them again from the whole log.
+    pub async fn rebuild(&self) -> Result<usize, DbError> {
+        {
+            let _guard = self.running.lock().await;
+            let mut tx = self.db.any.begin().await?;
+            if self.db.backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(7400002)").execute(&mut *tx).await?;
+            }
+            for table in read_models::TABLES {
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            }
+            sqlx::query("DELETE FROM projector_checkpoints WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        self.catch_up().await
+    }
+
+    /// Catches up until the account's read models include its event
+    /// `sequence` (read-your-writes), or `timeout` passes.
+    pub async fn wait_for(&self, account_id: &str, sequence: i64, timeout: Duration) -> Result<bool, DbError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.catch_up().await?;
+            let seen: Option<(i64,)> = sqlx::query_as("SELECT last_sequence FROM status_accounts WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.db.any)
+                .await?;
+            if seen.is_some_and(|(s,)| s >= sequence) {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Events in the log not yet applied.
+    pub async fn lag(&self) -> Result<i64, DbError> {
+        let mut conn = self.db.any.acquire().await?;
+        let (txid, position) = checkpoint(&mut conn, CORE).await?;
+        let query = match self.db.backend {
+            Backend::Sqlite => sqlx::query_as("SELECT COUNT(*) FROM event_positions WHERE position > $1").bind(position),
+            Backend::Postgres => sqlx::query_as("SELECT COUNT(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)")
+                .bind(txid.to_string())
+                .bind(position),
+        };
+        let (n,): (i64,) = query.fetch_one(&mut *conn).await?;
+        Ok(n)
+    }
+
+    /// Runs in the background: catches up every `every`.
+    pub fn spawn(self: std::sync::Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.catch_up().await {
+                    tracing::error!(error = %e, "projector batch failed; retrying");
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+}
+
+async fn checkpoint(conn: &mut AnyConnection, projection: &str) -> Result<(i64, i64), DbError> {
+    let row: Option<(i64, i64)> = sqlx::query_as("SELECT transaction_id, position FROM projector_checkpoints WHERE projection = $1")
+        .bind(projection)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.unwrap_or((0, 0)))
+}

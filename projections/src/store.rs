@@ -1,0 +1,84 @@
+//! The event store: sqlite-es or postgres-es behind one repository type, so
+//! the rest of the ledger is written once.
+
+use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use cqrs_es::Aggregate;
+use ledger_domain::Account;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlite_es::SqliteEventRepository;
+
+use crate::db::Database;
+
+/// Snapshot after this many events, so a long-lived account loads as fast
+/// as a new one.
+pub const SNAPSHOT_EVERY: usize = 50;
+
+/// The event repository of whichever database the ledger runs on.
+pub enum EventRepository {
+    Sqlite(SqliteEventRepository),
+    Postgres(PostgresEventRepository),
+}
+
+/// The account event store, with snapshots.
+pub type AccountStore = PersistedEventStore<EventRepository, Account>;
+
+impl EventRepository {
+    /// The repository for `db`.
+    pub fn for_database(db: &Database) -> EventRepository {
+        match (&db.sqlite, &db.postgres) {
+            (Some(pool), _) => EventRepository::Sqlite(SqliteEventRepository::new(pool.clone())),
+            (None, Some(pool)) => EventRepository::Postgres(PostgresEventRepository::new(pool.clone())),
+            (None, None) => unreachable!("a Database always holds one typed pool"),
+        }
+    }
+
+    /// The account store over `db`.
+    pub fn account_store(db: &Database) -> AccountStore {
+        PersistedEventStore::new_snapshot_store(EventRepository::for_database(db), SNAPSHOT_EVERY)
+    }
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            EventRepository::Sqlite(r) => r.get_events::<A>(aggregate_id).await,
+            EventRepository::Postgres(r) => r.get_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn get_last_events<A: Aggregate>(&self, aggregate_id: &str, last_sequence: usize) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            EventRepository::Sqlite(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+            EventRepository::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
+        }
+    }
+
+    async fn get_snapshot<A: Aggregate>(&self, aggregate_id: &str) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        match self {
+            EventRepository::Sqlite(r) => r.get_snapshot::<A>(aggregate_id).await,
+            EventRepository::Postgres(r) => r.get_snapshot::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn persist<A: Aggregate>(&self, events: &[SerializedEvent], snapshot_update: Option<(String, Value, usize)>) -> Result<(), PersistenceError> {
+        match self {
+            EventRepository::Sqlite(r) => r.persist::<A>(events, snapshot_update).await,
+            EventRepository::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            EventRepository::Sqlite(r) => r.stream_events::<A>(aggregate_id).await,
+            EventRepository::Postgres(r) => r.stream_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            EventRepository::Sqlite(r) => r.stream_all_events::<A>().await,
+            EventRepository::Postgres(r) => r.stream_all_events::<A>().await,
+        }
+    }
+}
