@@ -1,0 +1,288 @@
+//! Seed 000's first registration and passkey login over real HTTP, with
+//! real WebAuthn data, real SMTP, on SQLite and on PostgreSQL.
+
+use ledger_tests::harness::ORIGIN;
+use ledger_tests::{Backend, SoftPasskey, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Runs each scenario once per database.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(app) = ledger_tests::TestApp::spawn(ledger_tests::Backend::Sqlite).await {
+                    super::$name(app).await;
+                }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(app) = ledger_tests::TestApp::spawn(ledger_tests::Backend::Postgres).await {
+                    super::$name(app).await;
+                }
+            })*
+        }
+    };
+}
+
+on_both_databases!(
+    a_customer_registers_logs_in_with_the_passkey_and_keeps_it_across_a_restart,
+    password_login_is_refused_on_every_channel_once_a_passkey_exists,
+    each_refusal_of_flow_2_has_its_code_and_leaves_an_event,
+    wrong_codes_count_down_then_the_code_dies,
+    a_code_expires_after_its_lifetime,
+    a_resend_within_a_minute_is_refused,
+    a_replayed_login_ceremony_is_refused,
+    a_counter_that_goes_backwards_is_refused_and_recorded,
+    no_password_or_code_is_stored_anywhere,
+    password_login_with_an_email_code_works_before_any_passkey,
+    integration_endpoints_need_an_admin_token,
+);
+
+fn passkey() -> SoftPasskey {
+    SoftPasskey::new("localhost", ORIGIN)
+}
+
+async fn body(res: reqwest::Response) -> Value {
+    res.json().await.expect("json body")
+}
+
+async fn error_code(res: reqwest::Response) -> (StatusCode, String) {
+    let status = res.status();
+    let v = body(res).await;
+    (status, v["error"]["code"].as_str().unwrap_or_default().to_string())
+}
+
+async fn a_customer_registers_logs_in_with_the_passkey_and_keeps_it_across_a_restart(app: TestApp) {
+    let account = app.open_account("1000001", Some("taro@example.jp"), false).await;
+    let mut key = passkey();
+    let registered = app.register("1000001", "taro@example.jp", &mut key).await;
+    assert_eq!(registered["passkey"]["name"], "Chrome 148.0.0 / Windows 10.0.0");
+    assert_eq!(registered["passkey"]["provider"], "Google Password Manager");
+    assert_eq!(registered["passkey"]["synced"], true);
+    let token = registered["session"]["token"].as_str().unwrap().to_string();
+
+    // The very next read shows the new passkey.
+    let status = body(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert_eq!(status["login_method"], "passkey");
+    assert_eq!(status["passkeys"].as_array().unwrap().len(), 1);
+    assert_eq!(status["passkeys"][0]["authenticator_attachment"], "platform");
+    assert_eq!(status["email"], "t***@example.jp");
+
+    let res = app.passkey_login(&mut key).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let login = body(res).await;
+    assert_eq!(login["account_id"], account.as_str());
+    assert_eq!(login["cross_device"], false);
+
+    let app = app.restart().await;
+    let res = app.passkey_login(&mut key).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "passkey login after a restart");
+    let token = body(res).await["session"]["token"].as_str().unwrap().to_string();
+    let status = body(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert!(status["passkeys"][0]["last_used_at"].is_string());
+
+    let types: Vec<String> = app.events_of(&account).await.into_iter().map(|(t, _, _)| t).collect();
+    for expected in ["AccountOpened", "RegistrationStarted", "PasswordVerified", "EmailCodeIssued", "EmailCodeVerified", "PasskeyRegistered", "PasskeyLoginSucceeded"] {
+        assert!(types.iter().any(|t| t == expected), "{expected} missing from {types:?}");
+    }
+}
+
+async fn password_login_is_refused_on_every_channel_once_a_passkey_exists(app: TestApp) {
+    app.open_account("1000002", Some("hanako@example.jp"), false).await;
+    app.register("1000002", "hanako@example.jp", &mut passkey()).await;
+    for channel in ["web", "mobile_web", "mobile_app", "desktop_app"] {
+        let res = app
+            .send(Method::POST, "/api/v1/sessions/password", Some(json!({ "login_id": "1000002", "password": "pass-word-1" })), None, channel)
+            .await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "passkey_required".into()), "channel {channel}");
+    }
+}
+
+async fn each_refusal_of_flow_2_has_its_code_and_leaves_an_event(app: TestApp) {
+    let temporary = app.open_account("2000001", Some("temp@example.jp"), true).await;
+    let (_, res) = app.start_registration("2000001", "pass-word-1").await;
+    assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "temporary_password".into()));
+
+    let no_email = app.open_account("2000002", None, false).await;
+    let (_, res) = app.start_registration("2000002", "pass-word-1").await;
+    assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "email_unreachable".into()));
+
+    let bounced = app.open_account("2000003", Some("bounce@example.jp"), false).await;
+    let res = app
+        .send(Method::PUT, &format!("/api/v1/admin/accounts/{bounced}/email-status"), Some(json!({ "reachable": false })), Some(&app.admin_token), "web")
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, res) = app.start_registration("2000003", "pass-word-1").await;
+    assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "email_unreachable".into()));
+
+    let parent = app.open_account("2000004", Some("Family@Example.jp"), false).await;
+    app.open_account("2000005", Some("family@example.jp"), false).await;
+    let (_, res) = app.start_registration("2000004", "pass-word-1").await;
+    assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "email_shared_with_other_accounts".into()));
+
+    let locked = app.open_account("2000006", Some("lock@example.jp"), false).await;
+    for _ in 0..4 {
+        let (_, res) = app.start_registration("2000006", "wrong-password").await;
+        assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "invalid_credentials".into()));
+    }
+    let (_, res) = app.start_registration("2000006", "wrong-password").await;
+    assert_eq!(error_code(res).await, (StatusCode::LOCKED, "login_locked".into()));
+    let (_, res) = app.start_registration("2000006", "pass-word-1").await;
+    assert_eq!(error_code(res).await, (StatusCode::LOCKED, "login_locked".into()), "even the right password");
+
+    let (_, res) = app.start_registration("no-such-id", "pass-word-1").await;
+    assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "invalid_credentials".into()), "unknown IDs look like wrong passwords");
+
+    for (account, reason) in [
+        (&temporary, "temporary_password"),
+        (&no_email, "email_unreachable"),
+        (&bounced, "email_unreachable"),
+        (&parent, "email_shared_with_other_accounts"),
+    ] {
+        let refused = app
+            .events_of(account)
+            .await
+            .into_iter()
+            .any(|(t, p, _)| t == "RegistrationRefused" && p["RegistrationRefused"]["reason"] == reason);
+        assert!(refused, "{reason} not recorded");
+    }
+    let events = app.events_of(&locked).await;
+    assert_eq!(events.iter().filter(|(t, _, _)| t == "PasswordRejected").count(), 5);
+    assert!(events.iter().any(|(t, _, _)| t == "LoginLocked"));
+}
+
+async fn wrong_codes_count_down_then_the_code_dies(app: TestApp) {
+    let account = app.open_account("3000001", Some("code@example.jp"), false).await;
+    let (flow, res) = app.start_registration("3000001", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let right = app.code_for("code@example.jp");
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    for left in (1..=4).rev() {
+        let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": wrong }), None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let v = body(res).await;
+        assert_eq!(v["error"]["code"], "invalid_code");
+        assert_eq!(v["error"]["attempts_left"], left);
+    }
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": wrong }), None).await;
+    assert_eq!(error_code(res).await, (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into()));
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": right }), None).await;
+    assert_ne!(res.status(), StatusCode::OK, "the right code no longer works");
+    let events = app.events_of(&account).await;
+    assert_eq!(events.iter().filter(|(t, _, _)| t == "EmailCodeRejected").count(), 5);
+    assert!(events.iter().any(|(t, _, _)| t == "EmailCodeExhausted"));
+}
+
+async fn a_code_expires_after_its_lifetime(app: TestApp) {
+    app.open_account("3000002", Some("late@example.jp"), false).await;
+    let (flow, _) = app.start_registration("3000002", "pass-word-1").await;
+    let code = app.code_for("late@example.jp");
+    let mail = app.mail.last_to("late@example.jp").unwrap().decoded();
+    assert!(mail.contains("(JST)"), "the expiry is given in JST: {mail}");
+    app.clock.advance(chrono::Duration::seconds(5 * 60 + 1));
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await;
+    assert_eq!(error_code(res).await, (StatusCode::GONE, "code_expired".into()));
+}
+
+async fn a_resend_within_a_minute_is_refused(app: TestApp) {
+    app.open_account("3000003", Some("again@example.jp"), false).await;
+    let (flow, _) = app.start_registration("3000003", "pass-word-1").await;
+    let first = app.code_for("again@example.jp");
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp/resend"), json!({}), None).await;
+    assert_eq!(error_code(res).await, (StatusCode::TOO_MANY_REQUESTS, "resend_too_soon".into()));
+    app.clock.advance(chrono::Duration::seconds(61));
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp/resend"), json!({}), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let second = app.code_for("again@example.jp");
+    if first != second {
+        let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": first }), None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the replaced code is dead");
+    }
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": second }), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn a_replayed_login_ceremony_is_refused(app: TestApp) {
+    app.open_account("4000001", Some("replay@example.jp"), false).await;
+    let mut key = passkey();
+    app.register("4000001", "replay@example.jp", &mut key).await;
+    let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
+    let credential = key.assert(&options);
+    let login = json!({ "ceremony_id": options["ceremony_id"], "credential": credential });
+    assert_eq!(app.post("/api/v1/sessions/passkey", login.clone(), None).await.status(), StatusCode::CREATED);
+    let res = app.post("/api/v1/sessions/passkey", login, None).await;
+    assert_eq!(error_code(res).await, (StatusCode::GONE, "ceremony_expired".into()));
+}
+
+async fn a_counter_that_goes_backwards_is_refused_and_recorded(app: TestApp) {
+    let account = app.open_account("4000002", Some("clone@example.jp"), false).await;
+    let mut key = passkey();
+    app.register("4000002", "clone@example.jp", &mut key).await;
+    key.counter = 10;
+    assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
+    let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
+    let cloned = key.assert_with_counter(&options, 5);
+    let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": cloned }), None).await;
+    assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "counter_regression".into()));
+    let recorded = app
+        .events_of(&account)
+        .await
+        .into_iter()
+        .any(|(t, p, _)| t == "PasskeyLoginFailed" && p["PasskeyLoginFailed"]["reason"] == "counter_regression");
+    assert!(recorded);
+}
+
+async fn no_password_or_code_is_stored_anywhere(app: TestApp) {
+    app.open_account("5000001", Some("secret@example.jp"), false).await;
+    let mut key = passkey();
+    let registered = app.register("5000001", "secret@example.jp", &mut key).await;
+    let token = registered["session"]["token"].as_str().unwrap().to_string();
+    let code = app.code_for("secret@example.jp");
+    let everything = app
+        .dump_tables(&["events", "snapshots", "status_accounts", "status_passkeys", "email_registry", "credential_index", "account_secrets", "flows", "otp_codes", "ceremonies", "sessions", "staff"])
+        .await;
+    for secret in ["pass-word-1", "trade-pass-1", code.as_str(), token.as_str(), app.admin_token.as_str()] {
+        assert!(!everything.contains(secret), "a secret is stored in clear");
+    }
+}
+
+async fn password_login_with_an_email_code_works_before_any_passkey(app: TestApp) {
+    let account = app.open_account("6000001", Some("pw@example.jp"), false).await;
+    let res = app.post("/api/v1/sessions/password", json!({ "login_id": "6000001", "password": "pass-word-1" }), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let flow = body(res).await["flow_id"].as_str().unwrap().to_string();
+    let code = app.code_for("pw@example.jp");
+    let res = app.post(&format!("/api/v1/sessions/password/{flow}/otp"), json!({ "code": code }), None).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let token = body(res).await["session"]["token"].as_str().unwrap().to_string();
+    let status = body(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert_eq!(status["login_method"], "password_and_email_code");
+    assert_eq!(status["summary"]["ja"], "パスキーは登録されていません。");
+    assert_eq!(status["registration"]["possible"], true);
+    // The app channel is passkey-mandatory since 2026-06-21 18:00 JST.
+    let res = app
+        .send(Method::POST, "/api/v1/sessions/password", Some(json!({ "login_id": "6000001", "password": "pass-word-1" })), None, "mobile_app")
+        .await;
+    assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "passkey_required".into()));
+    assert_eq!(app.send(Method::DELETE, "/api/v1/sessions/current", None, Some(&token), "web").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/me/passkeys", Some(&token)).await.status(), StatusCode::UNAUTHORIZED);
+    assert!(app.events_of(&account).await.iter().any(|(t, _, _)| t == "PasswordLoginSucceeded"));
+}
+
+async fn integration_endpoints_need_an_admin_token(app: TestApp) {
+    let open = json!({ "login_id": "7000001", "holder_kind": "individual", "email": null, "password": "pass-word-1",
+                       "password_temporary": false, "transaction_password": "trade-pass-1" });
+    assert_eq!(error_code(app.post("/api/v1/admin/accounts", open.clone(), None).await).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(app.post("/api/v1/admin/accounts", open.clone(), Some("not-a-token")).await).await.0, StatusCode::UNAUTHORIZED);
+    let support = ledger_api::cli::add_staff(&app.app, "Sato", "support").await.unwrap();
+    assert_eq!(error_code(app.post("/api/v1/admin/accounts", open.clone(), Some(support.expose())).await).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.post("/api/v1/admin/accounts", open.clone(), Some(&app.admin_token)).await.status(), StatusCode::CREATED);
+    assert_eq!(error_code(app.post("/api/v1/admin/accounts", open, Some(&app.admin_token)).await).await, (StatusCode::CONFLICT, "login_id_taken".into()));
+    let res = app.post("/api/v1/registrations", json!({ "login_id": "" }), None).await;
+    assert_eq!(error_code(res).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
+    let _ = Backend::Sqlite;
+}
