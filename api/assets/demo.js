@@ -1,0 +1,105 @@
+// The demo pages: seed 000's registration and passkey login, with the
+// browser's own WebAuthn JSON helpers (no library, no CDN).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let flowId = null;
+let sessionToken = null;
+
+function say(text, ok) {
+  $("message").textContent = text;
+  $("message").className = ok ? "ok" : "";
+}
+
+function show(id) {
+  for (const s of ["step-login-id", "step-password", "step-otp", "step-passkey"]) $(s).hidden = s !== id;
+}
+
+async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json", "X-Channel": "web" };
+  if (sessionToken) headers.Authorization = "Bearer " + sessionToken;
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : {};
+  if (!res.ok) {
+    const e = data.error || {};
+    throw new Error((e.message_ja || "") + " / " + (e.message || "") + " [" + (e.code || res.status) + "]");
+  }
+  return data;
+}
+
+async function run(step) {
+  try { await step(); } catch (e) { say(e.message, false); }
+}
+
+async function showStatus() {
+  const status = await api("GET", "/api/v1/me/passkeys");
+  $("passkeys").innerHTML = "";
+  if (status.passkeys.length === 0) {
+    $("passkeys").textContent = status.summary.ja;
+  }
+  for (const p of status.passkeys) {
+    const li = document.createElement("li");
+    li.textContent = p.name + " — " + (p.provider || "") + " — 登録日時 " + new Date(p.registered_at).toLocaleString("ja-JP");
+    li.className = "passkey";
+    $("passkeys").appendChild(li);
+  }
+  $("status").hidden = false;
+}
+
+$("to-password").onclick = () => run(async () => {
+  const r = await api("POST", "/api/v1/registrations", { login_id: $("login-id").value });
+  flowId = r.flow_id;
+  show("step-password");
+  say("", true);
+});
+
+$("to-otp").onclick = () => run(async () => {
+  const r = await api("POST", `/api/v1/registrations/${flowId}/password`, { password: $("password").value });
+  $("otp-info").textContent = `${r.otp.destination} に認証コードを送信しました。有効期限: ${new Date(r.otp.expires_at).toLocaleString("ja-JP")}`;
+  show("step-otp");
+  say("", true);
+});
+
+$("resend").onclick = () => run(async () => {
+  await api("POST", `/api/v1/registrations/${flowId}/otp/resend`);
+  say("認証コードを再送信しました。", true);
+});
+
+$("to-passkey").onclick = () => run(async () => {
+  await api("POST", `/api/v1/registrations/${flowId}/otp`, { code: $("otp").value });
+  const options = await api("POST", `/api/v1/registrations/${flowId}/passkey/options`, {});
+  $("passkey-name").value = options.passkey_name;
+  show("step-passkey");
+  say("", true);
+});
+
+$("create-passkey").onclick = () => run(async () => {
+  // The name may have been edited: ask again so the server records it.
+  const options = await api("POST", `/api/v1/registrations/${flowId}/passkey/options`, { passkey_name: $("passkey-name").value });
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+  const credential = await navigator.credentials.create({ publicKey });
+  const r = await api("POST", `/api/v1/registrations/${flowId}/passkey`, { credential: credential.toJSON() });
+  sessionToken = r.session.token;
+  show(null);
+  say("パスキーを登録しました。 / Passkey registered.", true);
+  await showStatus();
+});
+
+$("passkey-login").onclick = () => run(async () => {
+  const options = await api("POST", "/api/v1/sessions/passkey/options", {});
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey);
+  const credential = await navigator.credentials.get({ publicKey });
+  const r = await api("POST", "/api/v1/sessions/passkey", { ceremony_id: options.ceremony_id, credential: credential.toJSON() });
+  sessionToken = r.session.token;
+  say("ログインしました。 / Logged in.", true);
+  await showStatus();
+});
+
+$("logout").onclick = () => run(async () => {
+  await api("DELETE", "/api/v1/sessions/current");
+  sessionToken = null;
+  $("status").hidden = true;
+  show("step-login-id");
+  say("ログアウトしました。 / Logged out.", true);
+});
