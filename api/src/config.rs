@@ -15,13 +15,6 @@ pub enum MailTransport {
     Smtp(String),
 }
 
-/// Login-ID-less passkey login or passkey as the second factor (seed 002).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMode {
-    Passwordless,
-    SecondFactor,
-}
-
 /// Everything a deployment sets.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -35,7 +28,6 @@ pub struct Config {
     pub mail_from: String,
     pub mail_subject: String,
     pub brokerage_name: String,
-    pub login_mode: LoginMode,
     pub session_lifetime_secs: i64,
     pub policy: Policy,
     /// Key for the keyed hash of one-time codes and tokens; read from
@@ -65,11 +57,6 @@ impl Config {
             Some(url) => MailTransport::Smtp(url),
             None => MailTransport::Folder(env("LEDGER_OUTBOX").map(PathBuf::from).unwrap_or_else(|| data_dir.join("outbox"))),
         };
-        let login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
-            None | Some("passwordless") => LoginMode::Passwordless,
-            Some("second_factor") => LoginMode::SecondFactor,
-            Some(other) => return Err(format!("LEDGER_LOGIN_MODE must be passwordless or second_factor, got {other:?}")),
-        };
         let defaults = Policy::default();
         let mut policy = Policy {
             lock_after_failed_passwords: env_num("LEDGER_LOCK_AFTER_FAILED_PASSWORDS", defaults.lock_after_failed_passwords)?,
@@ -98,7 +85,6 @@ impl Config {
             mail_from: env("LEDGER_MAIL_FROM").unwrap_or_else(|| "no-reply@localhost".into()),
             mail_subject: env("LEDGER_MAIL_SUBJECT").unwrap_or_else(|| "【認証コード】パスキー登録のご案内 / Your verification code".into()),
             brokerage_name: env("LEDGER_BROKERAGE_NAME").unwrap_or_else(|| "デモ証券 (Demo Securities)".into()),
-            login_mode,
             session_lifetime_secs: env_num("LEDGER_SESSION_LIFETIME_SECS", 30 * 60)?,
             policy,
             secret_key_hex: env("LEDGER_SECRET_KEY"),
