@@ -68,7 +68,12 @@ impl Ledger {
     /// Decides and appends. The domain decides on the loaded state without
     /// mutating it: cqrs-es applies the new events to the context again when
     /// it writes a snapshot, so applying them here too would double them.
-    pub async fn execute(&self, account_id: &str, command: AccountCommand, metadata: HashMap<String, String>) -> Result<Executed, BusError> {
+    pub async fn execute(
+        &self,
+        account_id: &str,
+        command: AccountCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<Executed, BusError> {
         for _ in 0..ATTEMPTS {
             let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;

@@ -127,7 +127,12 @@ pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Resul
 
 async fn demo_seed(config: Config) -> Result<(), String> {
     let app = App::start(config, Clock::default()).await?;
-    let meta = RequestMeta { channel: ledger_domain::Channel::Web, ip: String::new(), user_agent: "ledger demo-seed".into(), request_id: uuid::Uuid::new_v4().to_string() };
+    let meta = RequestMeta {
+        channel: ledger_domain::Channel::Web,
+        ip: String::new(),
+        user_agent: "ledger demo-seed".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
     let accounts = [
         ("demo-001", HolderKind::Individual, Some("demo-001@example.jp"), false, "ready to register a passkey"),
         ("demo-002", HolderKind::Family, Some("family@example.jp"), false, "shares its address with demo-003: registration refused"),

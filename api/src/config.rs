@@ -83,7 +83,8 @@ impl Config {
             data_dir,
             mail,
             mail_from: env("LEDGER_MAIL_FROM").unwrap_or_else(|| "no-reply@localhost".into()),
-            mail_subject: env("LEDGER_MAIL_SUBJECT").unwrap_or_else(|| "【認証コード】パスキー登録のご案内 / Your verification code".into()),
+            mail_subject: env("LEDGER_MAIL_SUBJECT")
+                .unwrap_or_else(|| "【認証コード】パスキー登録のご案内 / Your verification code".into()),
             brokerage_name: env("LEDGER_BROKERAGE_NAME").unwrap_or_else(|| "デモ証券 (Demo Securities)".into()),
             session_lifetime_secs: env_num("LEDGER_SESSION_LIFETIME_SECS", 30 * 60)?,
             policy,

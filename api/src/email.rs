@@ -71,12 +71,7 @@ impl Mailer {
             .from(from)
             .to(to)
             .subject(subject)
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .header(ContentTransferEncoding::QuotedPrintable)
-                    .body(body),
-            )
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).header(ContentTransferEncoding::QuotedPrintable).body(body))
             .map_err(|e| MailError(e.to_string()))?;
         match self {
             Mailer::Folder(transport, dir) => {

@@ -33,7 +33,12 @@ impl ApiError {
     /// Something broke inside; the cause goes to the log only.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side. Please try again later.", "システムエラーが発生しました。しばらくしてから再度お試しください。")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side. Please try again later.",
+            "システムエラーが発生しました。しばらくしてから再度お試しください。",
+        )
     }
 
     /// A request body or parameter that does not parse.
@@ -54,11 +59,21 @@ impl ApiError {
     }
 
     pub fn conflict_retry() -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "concurrent_update", "The account was changed at the same moment. Please try again.", "同時に別の操作が行われました。もう一度お試しください。")
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "concurrent_update",
+            "The account was changed at the same moment. Please try again.",
+            "同時に別の操作が行われました。もう一度お試しください。",
+        )
     }
 
     pub fn ceremony_expired() -> ApiError {
-        ApiError::new(StatusCode::GONE, "ceremony_expired", "The passkey request has expired or was already used. Please start again.", "パスキーの要求が期限切れか使用済みです。最初からやり直してください。")
+        ApiError::new(
+            StatusCode::GONE,
+            "ceremony_expired",
+            "The passkey request has expired or was already used. Please start again.",
+            "パスキーの要求が期限切れか使用済みです。最初からやり直してください。",
+        )
     }
 }
 
@@ -67,23 +82,79 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> ApiError {
         use StatusCode as S;
         let (status, en, ja) = match r {
-            Refusal::InvalidCredentials => (S::UNAUTHORIZED, "The login ID or password is incorrect.", "ログインIDまたはパスワードが正しくありません。"),
-            Refusal::LoginLocked => (S::LOCKED, "Login is locked after too many wrong passwords. Please contact support.", "パスワードの誤入力が規定回数を超えたため、ログインがロックされています。サポートまでご連絡ください。"),
-            Refusal::TemporaryPassword => (S::FORBIDDEN, "Your login password is temporary. Please change it before registering a passkey.", "ログインパスワードが仮パスワードです。パスキー登録の前にパスワードを変更してください。"),
-            Refusal::EmailUnreachable => (S::CONFLICT, "No e-mail address that can receive our mail is registered. Please register one first.", "受信可能なメールアドレスが登録されていません。先にメールアドレスをご登録ください。"),
-            Refusal::EmailSharedWithOtherAccounts => (S::CONFLICT, "The same e-mail address is registered on another account. Each account needs a different address.", "ご家族の口座や法人口座で同じメールアドレスが登録されています。口座ごとに異なるメールアドレスをご登録ください。"),
-            Refusal::PasskeyAlreadyRegistered => (S::CONFLICT, "A passkey is already registered. Please log in with your passkey.", "パスキーは登録済みです。パスキーでログインしてください。"),
-            Refusal::PasskeyRequired => (S::FORBIDDEN, "Please log in with your passkey. Password login is no longer available for this account or channel.", "パスキーでログインしてください。パスワードとメール認証によるログインはご利用いただけません。"),
+            Refusal::InvalidCredentials => {
+                (S::UNAUTHORIZED, "The login ID or password is incorrect.", "ログインIDまたはパスワードが正しくありません。")
+            }
+            Refusal::LoginLocked => (
+                S::LOCKED,
+                "Login is locked after too many wrong passwords. Please contact support.",
+                "パスワードの誤入力が規定回数を超えたため、ログインがロックされています。サポートまでご連絡ください。",
+            ),
+            Refusal::TemporaryPassword => (
+                S::FORBIDDEN,
+                "Your login password is temporary. Please change it before registering a passkey.",
+                "ログインパスワードが仮パスワードです。パスキー登録の前にパスワードを変更してください。",
+            ),
+            Refusal::EmailUnreachable => (
+                S::CONFLICT,
+                "No e-mail address that can receive our mail is registered. Please register one first.",
+                "受信可能なメールアドレスが登録されていません。先にメールアドレスをご登録ください。",
+            ),
+            Refusal::EmailSharedWithOtherAccounts => (
+                S::CONFLICT,
+                "The same e-mail address is registered on another account. Each account needs a different address.",
+                "ご家族の口座や法人口座で同じメールアドレスが登録されています。口座ごとに異なるメールアドレスをご登録ください。",
+            ),
+            Refusal::PasskeyAlreadyRegistered => (
+                S::CONFLICT,
+                "A passkey is already registered. Please log in with your passkey.",
+                "パスキーは登録済みです。パスキーでログインしてください。",
+            ),
+            Refusal::PasskeyRequired => (
+                S::FORBIDDEN,
+                "Please log in with your passkey. Password login is no longer available for this account or channel.",
+                "パスキーでログインしてください。パスワードとメール認証によるログインはご利用いただけません。",
+            ),
             Refusal::InvalidCode => (S::UNAUTHORIZED, "The code is incorrect.", "認証コードが正しくありません。"),
-            Refusal::CodeExpired => (S::GONE, "The code has expired. Please request a new one.", "認証コードの有効期限が切れています。再送信してください。"),
-            Refusal::TooManyAttempts => (S::TOO_MANY_REQUESTS, "Too many wrong codes. Please start again.", "認証コードの誤入力が規定回数を超えました。最初からやり直してください。"),
-            Refusal::ResendTooSoon => (S::TOO_MANY_REQUESTS, "Please wait a minute before requesting another code.", "認証コードの再送信は1分以上あけてお試しください。"),
-            Refusal::ResendLimitReached => (S::TOO_MANY_REQUESTS, "Too many codes requested this hour. Please try again later.", "1時間あたりの再送信回数の上限に達しました。しばらくしてからお試しください。"),
-            Refusal::FlowExpired => (S::GONE, "This registration has expired. Please start again.", "手続きの有効期限が切れました。最初からやり直してください。"),
-            Refusal::WrongStep => (S::CONFLICT, "This step is not available now. Please start again.", "この手順は現在ご利用いただけません。最初からやり直してください。"),
+            Refusal::CodeExpired => {
+                (S::GONE, "The code has expired. Please request a new one.", "認証コードの有効期限が切れています。再送信してください。")
+            }
+            Refusal::TooManyAttempts => (
+                S::TOO_MANY_REQUESTS,
+                "Too many wrong codes. Please start again.",
+                "認証コードの誤入力が規定回数を超えました。最初からやり直してください。",
+            ),
+            Refusal::ResendTooSoon => (
+                S::TOO_MANY_REQUESTS,
+                "Please wait a minute before requesting another code.",
+                "認証コードの再送信は1分以上あけてお試しください。",
+            ),
+            Refusal::ResendLimitReached => (
+                S::TOO_MANY_REQUESTS,
+                "Too many codes requested this hour. Please try again later.",
+                "1時間あたりの再送信回数の上限に達しました。しばらくしてからお試しください。",
+            ),
+            Refusal::FlowExpired => (
+                S::GONE,
+                "This registration has expired. Please start again.",
+                "手続きの有効期限が切れました。最初からやり直してください。",
+            ),
+            Refusal::WrongStep => (
+                S::CONFLICT,
+                "This step is not available now. Please start again.",
+                "この手順は現在ご利用いただけません。最初からやり直してください。",
+            ),
             Refusal::InvalidCredential => (S::UNAUTHORIZED, "The passkey could not be verified.", "パスキーを確認できませんでした。"),
-            Refusal::RevokedCredential => (S::UNAUTHORIZED, "This passkey has been deleted from your account. Please log in with your password and register a new passkey.", "このパスキーは削除されています。パスワードでログインし、パスキーを再登録してください。"),
-            Refusal::CounterRegression => (S::UNAUTHORIZED, "This passkey could not be trusted. Please contact support.", "このパスキーは安全性を確認できませんでした。サポートまでご連絡ください。"),
+            Refusal::RevokedCredential => (
+                S::UNAUTHORIZED,
+                "This passkey has been deleted from your account. Please log in with your password and register a new passkey.",
+                "このパスキーは削除されています。パスワードでログインし、パスキーを再登録してください。",
+            ),
+            Refusal::CounterRegression => (
+                S::UNAUTHORIZED,
+                "This passkey could not be trusted. Please contact support.",
+                "このパスキーは安全性を確認できませんでした。サポートまでご連絡ください。",
+            ),
         };
         ApiError::new(status, r.code(), en, ja)
     }

@@ -54,12 +54,7 @@ pub fn registration_facts(credential: &Value) -> Option<AuthenticatorFacts> {
     let encoded = credential.pointer("/response/attestationObject")?.as_str()?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')).ok()?;
     let object: ciborium::Value = ciborium::de::from_reader(bytes.as_slice()).ok()?;
-    let auth_data = object
-        .as_map()?
-        .iter()
-        .find(|(k, _)| k.as_text() == Some("authData"))
-        .and_then(|(_, v)| v.as_bytes())?
-        .clone();
+    let auth_data = object.as_map()?.iter().find(|(k, _)| k.as_text() == Some("authData")).and_then(|(_, v)| v.as_bytes())?.clone();
     if auth_data.len() < 55 {
         return None;
     }

@@ -46,9 +46,7 @@ impl Default for Policy {
 impl Policy {
     /// Whether a passkey is mandatory on `channel` at `at`.
     pub fn passkey_mandatory(&self, channel: Channel, at: DateTime<Utc>) -> bool {
-        self.passkey_mandatory_from
-            .iter()
-            .any(|(c, from)| *c == channel && at >= *from)
+        self.passkey_mandatory_from.iter().any(|(c, from)| *c == channel && at >= *from)
     }
 
     /// How long a code lives.

@@ -98,10 +98,8 @@ impl Database {
                 // Two processes starting at once must not both migrate.
                 sqlx::query("SELECT pg_advisory_xact_lock(7400001)").execute(&mut *tx).await?;
             }
-            let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM ledger_migrations WHERE version = $1")
-                .bind(m.version)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let done: Option<(i64,)> =
+                sqlx::query_as("SELECT version FROM ledger_migrations WHERE version = $1").bind(m.version).fetch_optional(&mut *tx).await?;
             if done.is_some() {
                 continue;
             }

@@ -134,10 +134,7 @@ impl Projector {
             }
         } else {
             // Take SQLite's write lock before reading the checkpoint.
-            sqlx::query("UPDATE projector_checkpoints SET position = position WHERE projection = $1")
-                .bind(CORE)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("UPDATE projector_checkpoints SET position = position WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
         }
         let (txid, position) = checkpoint(&mut tx, CORE).await?;
         let events = read_events_after(&mut tx, self.db.backend, txid, position, BATCH).await?;

@@ -119,15 +119,13 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
             record_login(conn, id, at, "passkey_registration").await?;
         }
         E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion } => {
-            sqlx::query(
-                "UPDATE status_passkeys SET last_used_at = $2, last_used_channel = $3, backup_state = $4 WHERE passkey_id = $1",
-            )
-            .bind(&passkey_id)
-            .bind(at)
-            .bind(channel)
-            .bind(assertion.backup_state as i64)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query("UPDATE status_passkeys SET last_used_at = $2, last_used_channel = $3, backup_state = $4 WHERE passkey_id = $1")
+                .bind(&passkey_id)
+                .bind(at)
+                .bind(channel)
+                .bind(assertion.backup_state as i64)
+                .execute(&mut *conn)
+                .await?;
             sqlx::query("UPDATE credential_index SET counter = $2 WHERE credential_id = $1")
                 .bind(&credential_id)
                 .bind(assertion.counter as i64)
@@ -177,11 +175,12 @@ async fn record_login(conn: &mut AnyConnection, account_id: &str, at: i64, metho
 
 /// Other accounts registered with the same normalised address (seed 000).
 pub async fn accounts_sharing_email(pool: &AnyPool, email: &EmailAddress, except: &str) -> Result<Vec<String>, DbError> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
-        .bind(email.as_str())
-        .bind(except)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
+            .bind(email.as_str())
+            .bind(except)
+            .fetch_all(pool)
+            .await?;
     Ok(rows.into_iter().map(|(a,)| a).collect())
 }
 
@@ -198,10 +197,12 @@ pub struct IndexedCredential {
 
 /// Looks a credential up by its id.
 pub async fn credential(pool: &AnyPool, credential_id: &str) -> Result<Option<IndexedCredential>, DbError> {
-    let row = sqlx::query("SELECT credential_id, account_id, passkey_id, public_key, counter, active FROM credential_index WHERE credential_id = $1")
-        .bind(credential_id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(
+        "SELECT credential_id, account_id, passkey_id, public_key, counter, active FROM credential_index WHERE credential_id = $1",
+    )
+    .bind(credential_id)
+    .fetch_optional(pool)
+    .await?;
     row.map(|r| {
         let key: String = r.try_get("public_key")?;
         Ok(IndexedCredential {

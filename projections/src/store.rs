@@ -1,7 +1,9 @@
 //! The event store: sqlite-es or postgres-es behind one repository type, so
 //! the rest of the ledger is written once.
 
-use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
 use cqrs_es::Aggregate;
 use ledger_domain::Account;
 use postgres_es::PostgresEventRepository;
@@ -47,7 +49,11 @@ impl PersistedEventRepository for EventRepository {
         }
     }
 
-    async fn get_last_events<A: Aggregate>(&self, aggregate_id: &str, last_sequence: usize) -> Result<Vec<SerializedEvent>, PersistenceError> {
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         match self {
             EventRepository::Sqlite(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
             EventRepository::Postgres(r) => r.get_last_events::<A>(aggregate_id, last_sequence).await,
@@ -61,7 +67,11 @@ impl PersistedEventRepository for EventRepository {
         }
     }
 
-    async fn persist<A: Aggregate>(&self, events: &[SerializedEvent], snapshot_update: Option<(String, Value, usize)>) -> Result<(), PersistenceError> {
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
         match self {
             EventRepository::Sqlite(r) => r.persist::<A>(events, snapshot_update).await,
             EventRepository::Postgres(r) => r.persist::<A>(events, snapshot_update).await,

@@ -126,7 +126,10 @@ impl TestApp {
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path))
-            .header("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36")
+            .header(
+                "user-agent",
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36",
+            )
             .header("x-channel", channel);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -196,8 +199,12 @@ impl TestApp {
     /// Every event of an account, as (type, payload, metadata).
     pub async fn events_of(&self, account_id: &str) -> Vec<(String, Value, Value)> {
         let sql = match self.app.db.backend {
-            ledger_projections::Backend::Sqlite => "SELECT event_type, payload, metadata FROM events WHERE aggregate_id = $1 ORDER BY sequence",
-            ledger_projections::Backend::Postgres => "SELECT event_type, payload::text, metadata::text FROM events WHERE aggregate_id = $1 ORDER BY sequence",
+            ledger_projections::Backend::Sqlite => {
+                "SELECT event_type, payload, metadata FROM events WHERE aggregate_id = $1 ORDER BY sequence"
+            }
+            ledger_projections::Backend::Postgres => {
+                "SELECT event_type, payload::text, metadata::text FROM events WHERE aggregate_id = $1 ORDER BY sequence"
+            }
         };
         let rows: Vec<(String, String, String)> = sqlx::query_as(sql).bind(account_id).fetch_all(&self.app.db.any).await.expect("events");
         rows.into_iter()
@@ -225,7 +232,9 @@ impl TestApp {
                             if raw.is_null() {
                                 "NULL".to_string()
                             } else {
-                                r.try_get::<String, _>(i).or_else(|_| r.try_get::<i64, _>(i).map(|n| n.to_string())).unwrap_or_else(|_| "?".into())
+                                r.try_get::<String, _>(i)
+                                    .or_else(|_| r.try_get::<i64, _>(i).map(|n| n.to_string()))
+                                    .unwrap_or_else(|_| "?".into())
                             }
                         })
                         .collect::<Vec<_>>()

@@ -94,7 +94,8 @@ async fn a_snapshotted_account_loads_the_same_as_a_replayed_one(app: TestApp) {
         let command = AccountCommand::StartRegistration { flow_id: format!("f{n}"), channel: Channel::Web, at: now };
         app.app.ledger.execute(&account, command, meta().metadata("customer", now)).await.unwrap();
     }
-    let (snapshots,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM snapshots WHERE aggregate_id = $1").bind(&account).fetch_one(&app.app.db.any).await.unwrap();
+    let (snapshots,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM snapshots WHERE aggregate_id = $1").bind(&account).fetch_one(&app.app.db.any).await.unwrap();
     assert_eq!(snapshots, 1, "a snapshot was written");
     let loaded = app.app.ledger.load(&account).await.unwrap();
     let mut replayed = ledger_domain::Account::default();

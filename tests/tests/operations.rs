@@ -48,7 +48,8 @@ async fn the_openapi_document_describes_every_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_channel_header_gets_a_stable_error() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
-    let res = app.send(reqwest::Method::POST, "/api/v1/registrations", Some(serde_json::json!({ "login_id": "1234567" })), None, "fax").await;
+    let res =
+        app.send(reqwest::Method::POST, "/api/v1/registrations", Some(serde_json::json!({ "login_id": "1234567" })), None, "fax").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "invalid_channel");

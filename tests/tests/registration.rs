@@ -86,7 +86,15 @@ async fn a_customer_registers_logs_in_with_the_passkey_and_keeps_it_across_a_res
     assert!(status["passkeys"][0]["last_used_at"].is_string());
 
     let types: Vec<String> = app.events_of(&account).await.into_iter().map(|(t, _, _)| t).collect();
-    for expected in ["AccountOpened", "RegistrationStarted", "PasswordVerified", "EmailCodeIssued", "EmailCodeVerified", "PasskeyRegistered", "PasskeyLoginSucceeded"] {
+    for expected in [
+        "AccountOpened",
+        "RegistrationStarted",
+        "PasswordVerified",
+        "EmailCodeIssued",
+        "EmailCodeVerified",
+        "PasskeyRegistered",
+        "PasskeyLoginSucceeded",
+    ] {
         assert!(types.iter().any(|t| t == expected), "{expected} missing from {types:?}");
     }
 }
@@ -96,7 +104,13 @@ async fn password_login_is_refused_on_every_channel_once_a_passkey_exists(app: T
     app.register("1000002", "hanako@example.jp", &mut passkey()).await;
     for channel in ["web", "mobile_web", "mobile_app", "desktop_app"] {
         let res = app
-            .send(Method::POST, "/api/v1/sessions/password", Some(json!({ "login_id": "1000002", "password": "pass-word-1" })), None, channel)
+            .send(
+                Method::POST,
+                "/api/v1/sessions/password",
+                Some(json!({ "login_id": "1000002", "password": "pass-word-1" })),
+                None,
+                channel,
+            )
             .await;
         assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "passkey_required".into()), "channel {channel}");
     }
@@ -113,7 +127,13 @@ async fn each_refusal_of_flow_2_has_its_code_and_leaves_an_event(app: TestApp) {
 
     let bounced = app.open_account("2000003", Some("bounce@example.jp"), false).await;
     let res = app
-        .send(Method::PUT, &format!("/api/v1/admin/accounts/{bounced}/email-status"), Some(json!({ "reachable": false })), Some(&app.admin_token), "web")
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{bounced}/email-status"),
+            Some(json!({ "reachable": false })),
+            Some(&app.admin_token),
+            "web",
+        )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let (_, res) = app.start_registration("2000003", "pass-word-1").await;
@@ -243,7 +263,20 @@ async fn no_password_or_code_is_stored_anywhere(app: TestApp) {
     let token = registered["session"]["token"].as_str().unwrap().to_string();
     let code = app.code_for("secret@example.jp");
     let everything = app
-        .dump_tables(&["events", "snapshots", "status_accounts", "status_passkeys", "email_registry", "credential_index", "account_secrets", "flows", "otp_codes", "ceremonies", "sessions", "staff"])
+        .dump_tables(&[
+            "events",
+            "snapshots",
+            "status_accounts",
+            "status_passkeys",
+            "email_registry",
+            "credential_index",
+            "account_secrets",
+            "flows",
+            "otp_codes",
+            "ceremonies",
+            "sessions",
+            "staff",
+        ])
         .await;
     for secret in ["pass-word-1", "trade-pass-1", code.as_str(), token.as_str(), app.admin_token.as_str()] {
         assert!(!everything.contains(secret), "a secret is stored in clear");
@@ -265,7 +298,13 @@ async fn password_login_with_an_email_code_works_before_any_passkey(app: TestApp
     assert_eq!(status["registration"]["possible"], true);
     // The app channel is passkey-mandatory since 2026-06-21 18:00 JST.
     let res = app
-        .send(Method::POST, "/api/v1/sessions/password", Some(json!({ "login_id": "6000001", "password": "pass-word-1" })), None, "mobile_app")
+        .send(
+            Method::POST,
+            "/api/v1/sessions/password",
+            Some(json!({ "login_id": "6000001", "password": "pass-word-1" })),
+            None,
+            "mobile_app",
+        )
         .await;
     assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "passkey_required".into()));
     assert_eq!(app.send(Method::DELETE, "/api/v1/sessions/current", None, Some(&token), "web").await.status(), StatusCode::NO_CONTENT);
@@ -281,7 +320,10 @@ async fn integration_endpoints_need_an_admin_token(app: TestApp) {
     let support = ledger_api::cli::add_staff(&app.app, "Sato", "support").await.unwrap();
     assert_eq!(error_code(app.post("/api/v1/admin/accounts", open.clone(), Some(support.expose())).await).await.0, StatusCode::FORBIDDEN);
     assert_eq!(app.post("/api/v1/admin/accounts", open.clone(), Some(&app.admin_token)).await.status(), StatusCode::CREATED);
-    assert_eq!(error_code(app.post("/api/v1/admin/accounts", open, Some(&app.admin_token)).await).await, (StatusCode::CONFLICT, "login_id_taken".into()));
+    assert_eq!(
+        error_code(app.post("/api/v1/admin/accounts", open, Some(&app.admin_token)).await).await,
+        (StatusCode::CONFLICT, "login_id_taken".into())
+    );
     let res = app.post("/api/v1/registrations", json!({ "login_id": "" }), None).await;
     assert_eq!(error_code(res).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
     let _ = Backend::Sqlite;

@@ -30,7 +30,12 @@ fn invalid_email() -> ApiError {
 }
 
 fn weak_password() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_password", "Passwords must be 8 to 128 characters.", "パスワードは8〜128文字で設定してください。")
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_password",
+        "Passwords must be 8 to 128 characters.",
+        "パスワードは8〜128文字で設定してください。",
+    )
 }
 
 async fn hash(password: &Secret) -> Result<String, ApiError> {
@@ -41,7 +46,12 @@ async fn hash(password: &Secret) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || hash_password(&p)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
 }
 
-async fn open_account(State(app): State<AppState>, staff: Staff, meta: RequestMeta, ApiJson(body): ApiJson<OpenBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn open_account(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<OpenBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     staff.require(&[Role::Admin])?;
     let account_id = open(&app, body, &meta).await?;
     Ok((StatusCode::CREATED, Json(json!({ "account_id": account_id }))))
@@ -66,21 +76,33 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
     let password_hash = hash(&body.password).await?;
     let trading_hash = hash(&body.transaction_password).await?;
     let account_id = uuid::Uuid::new_v4().to_string();
-    let inserted = sqlx::query("INSERT INTO account_secrets (account_id, login_id, password_hash, trading_password_hash) VALUES ($1, $2, $3, $4)")
-        .bind(&account_id)
-        .bind(login_id.as_str())
-        .bind(&password_hash)
-        .bind(&trading_hash)
-        .execute(&app.db.any)
-        .await;
+    let inserted =
+        sqlx::query("INSERT INTO account_secrets (account_id, login_id, password_hash, trading_password_hash) VALUES ($1, $2, $3, $4)")
+            .bind(&account_id)
+            .bind(login_id.as_str())
+            .bind(&password_hash)
+            .bind(&trading_hash)
+            .execute(&app.db.any)
+            .await;
     if let Err(sqlx::Error::Database(e)) = &inserted {
         if e.is_unique_violation() {
-            return Err(ApiError::new(StatusCode::CONFLICT, "login_id_taken", "An account with this login ID exists.", "このログインIDの口座は既に存在します。"));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "login_id_taken",
+                "An account with this login ID exists.",
+                "このログインIDの口座は既に存在します。",
+            ));
         }
     }
     inserted?;
     let now = app.clock.now();
-    let command = AccountCommand::OpenAccount { login_id, holder_kind: body.holder_kind, email, password_temporary: body.password_temporary, at: now };
+    let command = AccountCommand::OpenAccount {
+        login_id,
+        holder_kind: body.holder_kind,
+        email,
+        password_temporary: body.password_temporary,
+        at: now,
+    };
     let done = execute(app, &account_id, command, meta.metadata(CORE_SYSTEM, now)).await?;
     read_your_writes(app, &account_id, &done).await?;
     Ok(account_id)
@@ -91,7 +113,13 @@ struct EmailBody {
     email: String,
 }
 
-async fn change_email(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Path(account_id): Path<String>, ApiJson(body): ApiJson<EmailBody>) -> Result<StatusCode, ApiError> {
+async fn change_email(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
     let now = app.clock.now();
@@ -106,12 +134,28 @@ struct PasswordBody {
     temporary: bool,
 }
 
-async fn change_password(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Path(account_id): Path<String>, ApiJson(body): ApiJson<PasswordBody>) -> Result<StatusCode, ApiError> {
+async fn change_password(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let hashed = hash(&body.password).await?;
     let now = app.clock.now();
-    let done = execute(&app, &account_id, AccountCommand::ChangeLoginPassword { temporary: body.temporary, at: now }, meta.metadata(CORE_SYSTEM, now)).await?;
-    sqlx::query("UPDATE account_secrets SET password_hash = $2 WHERE account_id = $1").bind(&account_id).bind(hashed).execute(&app.db.any).await?;
+    let done = execute(
+        &app,
+        &account_id,
+        AccountCommand::ChangeLoginPassword { temporary: body.temporary, at: now },
+        meta.metadata(CORE_SYSTEM, now),
+    )
+    .await?;
+    sqlx::query("UPDATE account_secrets SET password_hash = $2 WHERE account_id = $1")
+        .bind(&account_id)
+        .bind(hashed)
+        .execute(&app.db.any)
+        .await?;
     read_your_writes(&app, &account_id, &done).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -121,10 +165,22 @@ struct ReachabilityBody {
     reachable: bool,
 }
 
-async fn email_status(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Path(account_id): Path<String>, ApiJson(body): ApiJson<ReachabilityBody>) -> Result<StatusCode, ApiError> {
+async fn email_status(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<ReachabilityBody>,
+) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let now = app.clock.now();
-    let done = execute(&app, &account_id, AccountCommand::SetEmailReachability { reachable: body.reachable, at: now }, meta.metadata(CORE_SYSTEM, now)).await?;
+    let done = execute(
+        &app,
+        &account_id,
+        AccountCommand::SetEmailReachability { reachable: body.reachable, at: now },
+        meta.metadata(CORE_SYSTEM, now),
+    )
+    .await?;
     read_your_writes(&app, &account_id, &done).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -47,7 +47,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let channel = match header("x-channel") {
             Some(c) => c.parse().map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_channel", "X-Channel must be web, mobile_web, mobile_app or desktop_app.", "X-Channel の値が正しくありません。")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_channel",
+                    "X-Channel must be web, mobile_web, mobile_app or desktop_app.",
+                    "X-Channel の値が正しくありません。",
+                )
             })?,
             None => Channel::Web,
         };
@@ -171,7 +176,12 @@ impl FromRequestParts<AppState> for Staff {
 }
 
 /// Runs a command and maps failures that are not refusals.
-pub async fn execute(app: &AppState, account_id: &str, command: AccountCommand, metadata: HashMap<String, String>) -> Result<Executed, ApiError> {
+pub async fn execute(
+    app: &AppState,
+    account_id: &str,
+    command: AccountCommand,
+    metadata: HashMap<String, String>,
+) -> Result<Executed, ApiError> {
     match app.ledger.execute(account_id, command, metadata).await {
         Ok(done) => Ok(done),
         Err(BusError::Domain(ledger_domain::AccountError::AccountNotFound)) => Err(ApiError::not_found()),

@@ -15,7 +15,10 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi))
         .route("/", get(|| async { Html(include_str!("../../assets/demo.html")) }))
-        .route("/demo.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../assets/demo.js")) }))
+        .route(
+            "/demo.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../assets/demo.js")) }),
+        )
 }
 
 /// Ready when the database answers, migrations are applied, and the
@@ -24,7 +27,9 @@ async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     let migrations = app.db.migrations_current().await;
     let lag = app.projector.lag().await;
     match (migrations, lag) {
-        (Ok(true), Ok(lag)) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok", "migrations": "applied", "projector_lag": lag }))),
+        (Ok(true), Ok(lag)) => {
+            (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok", "migrations": "applied", "projector_lag": lag })))
+        }
         (Ok(false), _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "migrations": "pending" }))),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -88,7 +88,13 @@ pub fn draw_code(app: &AppState) -> (crate::secrets::Secret, IssuedCode) {
 }
 
 /// After the domain issued a code: keep only its keyed hash, mail it.
-pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code: &crate::secrets::Secret, done: &Executed) -> Result<Value, ApiError> {
+pub async fn deliver_code(
+    app: &AppState,
+    account_id: &str,
+    flow_id: &str,
+    code: &crate::secrets::Secret,
+    done: &Executed,
+) -> Result<Value, ApiError> {
     let Some((code_id, destination, issued_at, expires_at)) = done.events.iter().find_map(|e| match e {
         AccountEvent::EmailCodeIssued { code_id, destination, issued_at, expires_at, .. } => {
             Some((code_id.clone(), destination.clone(), *issued_at, *expires_at))
@@ -109,17 +115,23 @@ pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code:
     let to = account.email.as_ref().map(EmailAddress::as_str).unwrap_or_default().to_string();
     if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
         tracing::error!(error = %e, account_id, "the code e-mail could not be sent");
-        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "email_not_sent", "The e-mail could not be sent. Please try again shortly.", "メールを送信できませんでした。しばらくしてから再度お試しください。"));
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "email_not_sent",
+            "The e-mail could not be sent. Please try again shortly.",
+            "メールを送信できませんでした。しばらくしてから再度お試しください。",
+        ));
     }
     Ok(json!({ "destination": destination, "expires_at": expires_at }))
 }
 
 /// Checks a typed code against the flow's current code.
 pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: &str, meta: &RequestMeta) -> Result<Executed, ApiError> {
-    let current: Option<(String, String)> = sqlx::query_as("SELECT code_id, code_hmac FROM otp_codes WHERE flow_id = $1 ORDER BY issued_at DESC, code_id LIMIT 1")
-        .bind(flow_id)
-        .fetch_optional(&app.db.any)
-        .await?;
+    let current: Option<(String, String)> =
+        sqlx::query_as("SELECT code_id, code_hmac FROM otp_codes WHERE flow_id = $1 ORDER BY issued_at DESC, code_id LIMIT 1")
+            .bind(flow_id)
+            .fetch_optional(&app.db.any)
+            .await?;
     let (code_id, stored) = current.unwrap_or_default();
     let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
     let matches = well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored);
@@ -151,7 +163,11 @@ struct StartBody {
 }
 
 /// Step 1 (seed 000 p.4 "口座番号を入力"): the login ID.
-async fn start(State(app): State<AppState>, meta: RequestMeta, ApiJson(body): ApiJson<StartBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn start(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
     let account = account_by_login_id(&app, &login_id).await?;
     let account_id = account.as_ref().map(|(id, _)| id.as_str());
@@ -171,7 +187,12 @@ struct PasswordBody {
 
 /// Step 2 (p.4 "パスワードを入力"): the login password; the checks of
 /// "パスキー登録の前に" (p.2); then the code goes to the registered address.
-async fn password(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, ApiJson(body): ApiJson<PasswordBody>) -> Result<Json<Value>, ApiError> {
+async fn password(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let Some(account_id) = flow.account_id else {
         password_matches(body.password.expose().to_string(), crate::secrets::dummy_hash().to_string()).await?;
@@ -189,10 +210,8 @@ pub async fn submit_password(
     password: crate::secrets::Secret,
     meta: &RequestMeta,
 ) -> Result<Json<Value>, ApiError> {
-    let hash: (String,) = sqlx::query_as("SELECT password_hash FROM account_secrets WHERE account_id = $1")
-        .bind(account_id)
-        .fetch_one(&app.db.any)
-        .await?;
+    let hash: (String,) =
+        sqlx::query_as("SELECT password_hash FROM account_secrets WHERE account_id = $1").bind(account_id).fetch_one(&app.db.any).await?;
     let matches = password_matches(password.expose().to_string(), hash.0).await?;
     let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
     app.projector.catch_up().await?;
@@ -222,7 +241,12 @@ struct CodeBody {
 }
 
 /// Step 3 (p.4 "認証コードを入力"): the e-mailed code.
-async fn otp(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, ApiJson(body): ApiJson<CodeBody>) -> Result<Json<Value>, ApiError> {
+async fn otp(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let done = check_code(&app, &account_id, &flow_id, body.code.expose(), &meta).await?;
@@ -252,7 +276,12 @@ struct OptionsBody {
 }
 
 /// Step 4 (p.5 "パスキーを作成"): the creation options for the browser.
-async fn passkey_options(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+async fn passkey_options(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let account = app.ledger.load(&account_id).await.map_err(ApiError::internal)?;
@@ -267,21 +296,43 @@ async fn passkey_options(State(app): State<AppState>, Path(flow_id): Path<String
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("The request body is not valid JSON of the expected shape."))?
     };
     let requested = body.passkey_name.filter(|n| !n.trim().is_empty());
-    let name = PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent)))
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_passkey_name", "The passkey name must be 1 to 64 characters.", "パスキー名は1〜64文字で入力してください。"))?;
+    let name =
+        PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent))).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_passkey_name",
+                "The passkey name must be 1 to 64 characters.",
+                "パスキー名は1〜64文字で入力してください。",
+            )
+        })?;
     let user_id = uuid::Uuid::parse_str(&account_id).map_err(ApiError::internal)?;
     let login_id = account.login_id.as_ref().map(LoginId::as_str).unwrap_or_default().to_string();
     let (options, state) = app.webauthn.start_passkey_registration(user_id, &login_id, &login_id, None).map_err(ApiError::internal)?;
     let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
     crate::webauthn::require_discoverable(&mut options);
-    save_ceremony(&app, &flow_id, "registration", Some(&flow_id), &serde_json::to_string(&state).map_err(ApiError::internal)?, Some(name.as_str())).await?;
+    save_ceremony(
+        &app,
+        &flow_id,
+        "registration",
+        Some(&flow_id),
+        &serde_json::to_string(&state).map_err(ApiError::internal)?,
+        Some(name.as_str()),
+    )
+    .await?;
     let mut out = options;
     out["passkey_name"] = json!(name.as_str());
     Ok(Json(out))
 }
 
 /// Keeps a ceremony's state for five minutes, replacing an earlier one.
-pub async fn save_ceremony(app: &AppState, ceremony_id: &str, kind: &str, flow_id: Option<&str>, state: &str, passkey_name: Option<&str>) -> Result<(), ApiError> {
+pub async fn save_ceremony(
+    app: &AppState,
+    ceremony_id: &str,
+    kind: &str,
+    flow_id: Option<&str>,
+    state: &str,
+    passkey_name: Option<&str>,
+) -> Result<(), ApiError> {
     let expires_at = (app.clock.now() + Duration::minutes(5)).timestamp_millis();
     let mut tx = app.db.any.begin().await?;
     sqlx::query("DELETE FROM ceremonies WHERE ceremony_id = $1").bind(ceremony_id).execute(&mut *tx).await?;
@@ -301,11 +352,12 @@ pub async fn save_ceremony(app: &AppState, ceremony_id: &str, kind: &str, flow_i
 /// Takes a ceremony's state out of the store: whoever takes it first is the
 /// only one who can finish it, so a replayed finish fails.
 pub async fn take_ceremony(app: &AppState, ceremony_id: &str, kind: &str) -> Result<Option<(String, Option<String>)>, ApiError> {
-    let row: Option<(String, Option<String>, i64)> = sqlx::query_as("DELETE FROM ceremonies WHERE ceremony_id = $1 AND kind = $2 RETURNING state, passkey_name, expires_at")
-        .bind(ceremony_id)
-        .bind(kind)
-        .fetch_optional(&app.db.any)
-        .await?;
+    let row: Option<(String, Option<String>, i64)> =
+        sqlx::query_as("DELETE FROM ceremonies WHERE ceremony_id = $1 AND kind = $2 RETURNING state, passkey_name, expires_at")
+            .bind(ceremony_id)
+            .bind(kind)
+            .fetch_optional(&app.db.any)
+            .await?;
     Ok(row.filter(|(_, _, exp)| *exp > app.clock.now().timestamp_millis()).map(|(s, n, _)| (s, n)))
 }
 
@@ -316,20 +368,29 @@ struct PasskeyBody {
 
 /// Step 5 (p.5 "パスキーを追加"): the browser's new credential; verified,
 /// bound, and the customer is logged in.
-async fn passkey(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, ApiJson(body): ApiJson<PasskeyBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn passkey(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<PasskeyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let now = app.clock.now();
-    let refuse = |reason: Refusal, detail: String| AccountCommand::RefusePasskeyRegistration { flow_id: flow_id.clone(), reason, detail, at: now };
+    let refuse =
+        |reason: Refusal, detail: String| AccountCommand::RefusePasskeyRegistration { flow_id: flow_id.clone(), reason, detail, at: now };
     let Some((state, name)) = take_ceremony(&app, &flow_id, "registration").await? else {
-        execute(&app, &account_id, refuse(Refusal::FlowExpired, "no pending passkey request".into()), meta.metadata("customer", now)).await?;
+        execute(&app, &account_id, refuse(Refusal::FlowExpired, "no pending passkey request".into()), meta.metadata("customer", now))
+            .await?;
         return Err(Refusal::FlowExpired.into());
     };
     let state: PasskeyRegistration = serde_json::from_str(&state).map_err(ApiError::internal)?;
     let verified = serde_json::from_value::<RegisterPublicKeyCredential>(body.credential.clone())
         .map_err(|e| format!("malformed credential: {e}"))
         .and_then(|reg| app.webauthn.finish_passkey_registration(&reg, &state).map_err(|e| format!("{e:?}")))
-        .and_then(|p| crate::webauthn::registration_facts(&body.credential).map(|f| (p, f)).ok_or_else(|| "unreadable authenticator data".to_string()));
+        .and_then(|p| {
+            crate::webauthn::registration_facts(&body.credential).map(|f| (p, f)).ok_or_else(|| "unreadable authenticator data".to_string())
+        });
     let (passkey, facts) = match verified {
         Ok(v) => v,
         Err(detail) => {

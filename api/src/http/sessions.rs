@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential};
 
 use super::extract::{execute, read_your_writes, start_session, ApiJson, Customer, RequestMeta};
-use super::registrations::{account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, resend_code, save_ceremony, submit_password, take_ceremony};
+use super::registrations::{
+    account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, resend_code, save_ceremony,
+    submit_password, take_ceremony,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -48,12 +51,17 @@ struct PasskeyLoginBody {
     credential: Value,
 }
 
-async fn passkey_login(State(app): State<AppState>, meta: RequestMeta, ApiJson(body): ApiJson<PasskeyLoginBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn passkey_login(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<PasskeyLoginBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some((state, _)) = take_ceremony(&app, &body.ceremony_id, "login").await? else {
         return Err(ApiError::ceremony_expired());
     };
     let state: DiscoverableAuthentication = serde_json::from_str(&state).map_err(ApiError::internal)?;
-    let credential: PublicKeyCredential = serde_json::from_value(body.credential.clone()).map_err(|_| ApiError::from(Refusal::InvalidCredential))?;
+    let credential: PublicKeyCredential =
+        serde_json::from_value(body.credential.clone()).map_err(|_| ApiError::from(Refusal::InvalidCredential))?;
     let credential_id = base64_url(credential.get_credential_id());
     app.projector.catch_up().await?;
     let Some(indexed) = ledger_projections::read_models::credential(&app.db.any, &credential_id).await? else {
@@ -110,7 +118,11 @@ struct PasswordLoginBody {
 
 /// Password + e-mail code, only where no passkey exists and the channel's
 /// passkey-mandatory instant has not passed. Not phishing-resistant.
-async fn password_login(State(app): State<AppState>, meta: RequestMeta, ApiJson(body): ApiJson<PasswordLoginBody>) -> Result<Json<Value>, ApiError> {
+async fn password_login(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<PasswordLoginBody>,
+) -> Result<Json<Value>, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
     let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
         password_matches(body.password.expose().to_string(), crate::secrets::dummy_hash().to_string()).await?;
@@ -125,7 +137,12 @@ struct CodeBody {
     code: crate::secrets::Secret,
 }
 
-async fn password_otp(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta, ApiJson(body): ApiJson<CodeBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn password_otp(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let done = check_code(&app, &account_id, &flow_id, body.code.expose(), &meta).await?;

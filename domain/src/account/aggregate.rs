@@ -128,9 +128,7 @@ impl Account {
             C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, at } => {
                 self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, at, policy)?
             }
-            C::VerifyEmailCode { flow_id, code_id, matches, at } => {
-                self.decide_code(flow_id, code_id, matches, at, policy)?
-            }
+            C::VerifyEmailCode { flow_id, code_id, matches, at } => self.decide_code(flow_id, code_id, matches, at, policy)?,
             C::ResendEmailCode { flow_id, code, at } => self.decide_resend(flow_id, code, at, policy)?,
             C::RegisterPasskey { flow_id, passkey, at } => self.decide_registration(flow_id, passkey, at, policy)?,
             C::RefusePasskeyRegistration { flow_id, reason, detail, .. } => {
@@ -335,11 +333,7 @@ impl Account {
         }
         // Another flow may have registered a passkey in the meantime.
         if self.has_active_passkey() {
-            return Ok(vec![E::PasskeyRegistrationRefused {
-                flow_id,
-                reason: Refusal::PasskeyAlreadyRegistered,
-                detail: String::new(),
-            }]);
+            return Ok(vec![E::PasskeyRegistrationRefused { flow_id, reason: Refusal::PasskeyAlreadyRegistered, detail: String::new() }]);
         }
         Ok(vec![E::PasskeyRegistered { flow_id, passkey, bound_by: FIRST_PASSKEY_BINDING.to_string() }])
     }
@@ -364,11 +358,7 @@ impl Account {
         // A counter that does not increase, when either value is non-zero,
         // signals a possibly cloned authenticator (WebAuthn §6.1.1).
         if (assertion.counter != 0 || passkey.counter != 0) && assertion.counter <= passkey.counter {
-            return failed(
-                id,
-                Refusal::CounterRegression,
-                format!("stored counter {}, asserted {}", passkey.counter, assertion.counter),
-            );
+            return failed(id, Refusal::CounterRegression, format!("stored counter {}, asserted {}", passkey.counter, assertion.counter));
         }
         vec![E::PasskeyLoginSucceeded { passkey_id: passkey.passkey_id.clone(), credential_id, assertion }]
     }
@@ -383,12 +373,7 @@ impl Account {
     fn drop_closed_flows(&mut self) {
         // Closed flows only answer "wrong step"; keeping the last few is
         // enough for that and keeps snapshots small.
-        let closed: Vec<String> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| f.stage == FlowStage::Closed)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let closed: Vec<String> = self.flows.iter().filter(|(_, f)| f.stage == FlowStage::Closed).map(|(id, _)| id.clone()).collect();
         if closed.len() > 10 {
             for id in closed.iter().take(closed.len() - 10) {
                 self.flows.remove(id);
@@ -442,9 +427,7 @@ impl Aggregate for Account {
             E::PasswordVerified { flow_id, purpose, at } => {
                 self.consecutive_password_failures = 0;
                 // A password login's flow begins with its verified password.
-                self.flows
-                    .entry(flow_id)
-                    .or_insert(Flow { purpose, stage: FlowStage::AwaitingPassword, started_at: at, code: None });
+                self.flows.entry(flow_id).or_insert(Flow { purpose, stage: FlowStage::AwaitingPassword, started_at: at, code: None });
             }
             E::PasswordRejected { consecutive_failures, .. } => self.consecutive_password_failures = consecutive_failures,
             E::LoginLocked { .. } => self.locked = true,

@@ -11,13 +11,7 @@ use crate::values::{Channel, EmailAddress, LoginId, PasskeyName};
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountCommand {
     /// The core system opens the account.
-    OpenAccount {
-        login_id: LoginId,
-        holder_kind: HolderKind,
-        email: Option<EmailAddress>,
-        password_temporary: bool,
-        at: DateTime<Utc>,
-    },
+    OpenAccount { login_id: LoginId, holder_kind: HolderKind, email: Option<EmailAddress>, password_temporary: bool, at: DateTime<Utc> },
     /// The core system changes the registered address.
     ChangeEmail { email: EmailAddress, at: DateTime<Utc> },
     /// The core system reports that the address bounces, or receives again.
@@ -52,12 +46,7 @@ pub enum AccountCommand {
     RefusePasskeyRegistration { flow_id: String, reason: Refusal, detail: String, at: DateTime<Utc> },
     /// A passkey assertion for one of this account's credentials, verified
     /// (or not) by the caller.
-    RecordPasskeyLogin {
-        credential_id: String,
-        assertion: Result<PasskeyAssertion, String>,
-        channel: Channel,
-        at: DateTime<Utc>,
-    },
+    RecordPasskeyLogin { credential_id: String, assertion: Result<PasskeyAssertion, String>, channel: Channel, at: DateTime<Utc> },
 }
 
 use super::refusal::Refusal;

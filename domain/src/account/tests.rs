@@ -86,11 +86,7 @@ fn new_passkey(id: &str) -> NewPasskey {
 }
 
 fn registered(id: &str) -> AccountEvent {
-    AccountEvent::PasskeyRegistered {
-        flow_id: "f-reg".into(),
-        passkey: new_passkey(id),
-        bound_by: aggregate::FIRST_PASSKEY_BINDING.into(),
-    }
+    AccountEvent::PasskeyRegistered { flow_id: "f-reg".into(), passkey: new_passkey(id), bound_by: aggregate::FIRST_PASSKEY_BINDING.into() }
 }
 
 fn ready_for_code() -> Vec<AccountEvent> {
@@ -152,15 +148,9 @@ async fn the_right_password_sends_a_code_to_the_registered_address() {
 
 #[tokio::test]
 async fn a_wrong_password_is_recorded_and_counted() {
-    test()
-        .given(vec![opened(), started("f")])
-        .when_async(password("f", FlowPurpose::Registration, false, t0()))
-        .await
-        .then_expect_events(vec![AccountEvent::PasswordRejected {
-            flow_id: "f".into(),
-            purpose: FlowPurpose::Registration,
-            consecutive_failures: 1,
-        }]);
+    test().given(vec![opened(), started("f")]).when_async(password("f", FlowPurpose::Registration, false, t0())).await.then_expect_events(
+        vec![AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 1 }],
+    );
 }
 
 #[tokio::test]
@@ -332,10 +322,11 @@ async fn a_code_replaced_by_a_resend_no_longer_works() {
 #[tokio::test]
 async fn a_resend_within_60_seconds_is_refused() {
     let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("c2", secs(59)), at: secs(59) };
-    test().given(ready_for_code()).when_async(resend).await.then_expect_events(vec![AccountEvent::EmailCodeResendRefused {
-        flow_id: "f".into(),
-        reason: Refusal::ResendTooSoon,
-    }]);
+    test()
+        .given(ready_for_code())
+        .when_async(resend)
+        .await
+        .then_expect_events(vec![AccountEvent::EmailCodeResendRefused { flow_id: "f".into(), reason: Refusal::ResendTooSoon }]);
 }
 
 #[tokio::test]

@@ -16,9 +16,7 @@ impl EmailAddress {
     /// `local@domain.tld`-shaped.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let normalised = raw.trim().to_lowercase();
-        let (local, domain) = normalised
-            .split_once('@')
-            .ok_or(InvalidValue("e-mail address needs an @"))?;
+        let (local, domain) = normalised.split_once('@').ok_or(InvalidValue("e-mail address needs an @"))?;
         let valid = !local.is_empty()
             && local.len() <= 64
             && domain.contains('.')
@@ -74,10 +72,7 @@ mod tests {
 
     #[test]
     fn addresses_differing_only_in_case_and_spaces_are_the_same_address() {
-        assert_eq!(
-            EmailAddress::parse(" Taro.Yamada@Example.JP ").unwrap(),
-            EmailAddress::parse("taro.yamada@example.jp").unwrap()
-        );
+        assert_eq!(EmailAddress::parse(" Taro.Yamada@Example.JP ").unwrap(), EmailAddress::parse("taro.yamada@example.jp").unwrap());
     }
 
     #[test]
