@@ -6,9 +6,11 @@ use super::InvalidValue;
 
 /// The trading channel a customer acted through. Seed 000 has four: the PC web
 /// site, the smartphone web site, the phone trading app and the desktop tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
+    /// The default when a request names no channel.
+    #[default]
     Web,
     MobileWeb,
     MobileApp,
@@ -27,12 +29,6 @@ impl Channel {
             Channel::MobileApp => "mobile_app",
             Channel::DesktopApp => "desktop_app",
         }
-    }
-}
-
-impl Default for Channel {
-    fn default() -> Self {
-        Channel::Web
     }
 }
 
