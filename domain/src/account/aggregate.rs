@@ -370,14 +370,18 @@ impl Account {
         }
     }
 
-    fn drop_closed_flows(&mut self) {
-        // Closed flows only answer "wrong step"; keeping the last few is
-        // enough for that and keeps snapshots small.
-        let closed: Vec<String> = self.flows.iter().filter(|(_, f)| f.stage == FlowStage::Closed).map(|(id, _)| id.clone()).collect();
-        if closed.len() > 10 {
-            for id in closed.iter().take(closed.len() - 10) {
-                self.flows.remove(id);
-            }
+    /// Keeps the aggregate small over years of logins: a closed flow only
+    /// answers "wrong step", an abandoned one would be past its lifetime, so
+    /// only the most recent flows are kept (an older one is then unknown).
+    fn prune_flows(&mut self) {
+        const KEEP: usize = 20;
+        if self.flows.len() <= KEEP {
+            return;
+        }
+        let mut by_age: Vec<(DateTime<Utc>, String)> = self.flows.iter().map(|(id, f)| (f.started_at, id.clone())).collect();
+        by_age.sort();
+        for (_, id) in by_age.into_iter().take(self.flows.len() - KEEP) {
+            self.flows.remove(&id);
         }
     }
 }
@@ -480,6 +484,6 @@ impl Aggregate for Account {
             E::PasskeyLoginFailed { .. } => {}
             E::PasswordLoginSucceeded { flow_id } => self.close_flow(&flow_id),
         }
-        self.drop_closed_flows();
+        self.prune_flows();
     }
 }

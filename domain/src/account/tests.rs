@@ -500,3 +500,16 @@ async fn a_failed_signature_is_recorded_as_an_invalid_credential() {
     let events = outcome(vec![opened(), registered("p1")], login("cred-p1", Err("bad signature".into()))).await;
     assert_eq!(refusal_of(&events), Some(Refusal::InvalidCredential));
 }
+
+#[tokio::test]
+async fn abandoned_flows_do_not_pile_up_in_the_account() {
+    let mut account = Account::default();
+    cqrs_es::Aggregate::apply(&mut account, opened());
+    for n in 0..100 {
+        let flow = AccountEvent::RegistrationStarted { flow_id: format!("f{n:03}"), started_at: secs(n) };
+        cqrs_es::Aggregate::apply(&mut account, flow);
+    }
+    assert_eq!(account.flows.len(), 20);
+    assert!(account.flows.contains_key("f099"), "the newest flow is kept");
+    assert!(!account.flows.contains_key("f000"));
+}
