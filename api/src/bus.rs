@@ -47,7 +47,9 @@ pub struct Ledger {
     services: AccountServices,
 }
 
-const ATTEMPTS: usize = 8;
+/// Attempts before giving up with `409 concurrent_update`; each waits a
+/// little longer (with jitter) so racing writers spread out.
+const ATTEMPTS: u32 = 16;
 
 impl Ledger {
     pub fn new(store: AccountStore, services: AccountServices) -> Ledger {
@@ -74,7 +76,7 @@ impl Ledger {
         command: AccountCommand,
         metadata: HashMap<String, String>,
     ) -> Result<Executed, BusError> {
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             if events.is_empty() {
@@ -87,7 +89,8 @@ impl Ledger {
                 }
                 Err(AggregateError::AggregateConflict) => {
                     tracing::debug!(account_id, "concurrent append; deciding again on fresh state");
-                    tokio::time::sleep(std::time::Duration::from_millis(rand::random::<u64>() % 20)).await;
+                    let ceiling = 5u64 << attempt.min(5);
+                    tokio::time::sleep(std::time::Duration::from_millis(1 + rand::random::<u64>() % ceiling)).await;
                 }
                 Err(e) => return Err(store_error(e)),
             }

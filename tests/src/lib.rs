@@ -9,3 +9,28 @@ pub mod smtp;
 
 pub use authenticator::SoftPasskey;
 pub use harness::{Backend, TestApp};
+
+/// Runs each named scenario `async fn name(app: TestApp)` once on SQLite and
+/// once on PostgreSQL (skipped loudly when PostgreSQL is unreachable and not
+/// required).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(app) = $crate::TestApp::spawn($crate::Backend::Sqlite).await {
+                    super::$name(app).await;
+                }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                    super::$name(app).await;
+                }
+            })*
+        }
+    };
+}

@@ -11,28 +11,7 @@ use ledger_projections::read_models::TABLES;
 use ledger_tests::harness::ORIGIN;
 use ledger_tests::{Backend, SoftPasskey, TestApp};
 
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(app) = ledger_tests::TestApp::spawn(ledger_tests::Backend::Sqlite).await {
-                    super::$name(app).await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(app) = ledger_tests::TestApp::spawn(ledger_tests::Backend::Postgres).await {
-                    super::$name(app).await;
-                }
-            })*
-        }
-    };
-}
-
-on_both_databases!(
+ledger_tests::on_both_databases!(
     the_database_itself_refuses_to_change_or_delete_an_event,
     concurrent_commands_on_one_account_never_lose_an_event,
     a_rebuild_produces_exactly_what_live_updating_produced,
@@ -65,7 +44,9 @@ async fn concurrent_commands_on_one_account_never_lose_an_event(app: TestApp) {
         }));
     }
     for t in tasks {
-        t.await.expect("task").expect("every command lands");
+        if let Err(e) = t.await.expect("task") {
+            panic!("a command did not land: {e}");
+        }
     }
     let events = app.events_of(&account).await;
     assert_eq!(events.iter().filter(|(t, _, _)| t == "RegistrationStarted").count(), 24);

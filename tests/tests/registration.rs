@@ -6,29 +6,7 @@ use ledger_tests::{Backend, SoftPasskey, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Runs each scenario once per database.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(app) = ledger_tests::TestApp::spawn(ledger_tests::Backend::Sqlite).await {
-                    super::$name(app).await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(app) = ledger_tests::TestApp::spawn(ledger_tests::Backend::Postgres).await {
-                    super::$name(app).await;
-                }
-            })*
-        }
-    };
-}
-
-on_both_databases!(
+ledger_tests::on_both_databases!(
     a_customer_registers_logs_in_with_the_passkey_and_keeps_it_across_a_restart,
     password_login_is_refused_on_every_channel_once_a_passkey_exists,
     each_refusal_of_flow_2_has_its_code_and_leaves_an_event,
