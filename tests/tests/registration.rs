@@ -18,6 +18,7 @@ ledger_tests::on_both_databases!(
     no_password_or_code_is_stored_anywhere,
     password_login_with_an_email_code_works_before_any_passkey,
     integration_endpoints_need_an_admin_token,
+    fixing_the_account_in_the_core_system_lets_registration_proceed,
 );
 
 fn passkey() -> SoftPasskey {
@@ -305,4 +306,41 @@ async fn integration_endpoints_need_an_admin_token(app: TestApp) {
     let res = app.post("/api/v1/registrations", json!({ "login_id": "" }), None).await;
     assert_eq!(error_code(res).await, (StatusCode::BAD_REQUEST, "invalid_request".into()));
     let _ = Backend::Sqlite;
+}
+
+async fn fixing_the_account_in_the_core_system_lets_registration_proceed(app: TestApp) {
+    let account = app.open_account("9000001", Some("kazoku@example.jp"), true).await;
+    app.open_account("9000002", Some("kazoku@example.jp"), false).await;
+    let (_, res) = app.start_registration("9000001", "pass-word-1").await;
+    assert_eq!(error_code(res).await.1, "temporary_password");
+
+    // Seed 003 §5: change the temporary password first.
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{account}/password"),
+            Some(json!({ "password": "new-pass-word", "temporary": false })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, res) = app.start_registration("9000001", "new-pass-word").await;
+    assert_eq!(error_code(res).await.1, "email_shared_with_other_accounts");
+
+    // Seed 000: give each account its own address.
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{account}/email"),
+            Some(json!({ "email": "jibun@example.jp" })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, res) = app.start_registration("9000001", "new-pass-word").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await["otp"]["destination"], "j***@example.jp");
+    assert!(app.mail.last_to("jibun@example.jp").is_some(), "the code goes to the new address only");
 }

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use ledger_domain::account::HolderKind;
 use ledger_domain::{AccountCommand, EmailAddress, LoginId};
 use serde::Deserialize;
@@ -113,6 +114,19 @@ struct EmailBody {
     email: String,
 }
 
+/// Records a change the core system reports, and waits until the read
+/// models show it.
+async fn record_change(
+    app: &AppState,
+    meta: &RequestMeta,
+    account_id: &str,
+    command: impl FnOnce(DateTime<Utc>) -> AccountCommand,
+) -> Result<(), ApiError> {
+    let now = app.clock.now();
+    let done = execute(app, account_id, command(now), meta.metadata(CORE_SYSTEM, now)).await?;
+    read_your_writes(app, account_id, &done).await
+}
+
 async fn change_email(
     State(app): State<AppState>,
     staff: Staff,
@@ -122,9 +136,7 @@ async fn change_email(
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
-    let now = app.clock.now();
-    let done = execute(&app, &account_id, AccountCommand::ChangeEmail { email, at: now }, meta.metadata(CORE_SYSTEM, now)).await?;
-    read_your_writes(&app, &account_id, &done).await?;
+    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -143,20 +155,12 @@ async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let hashed = hash(&body.password).await?;
-    let now = app.clock.now();
-    let done = execute(
-        &app,
-        &account_id,
-        AccountCommand::ChangeLoginPassword { temporary: body.temporary, at: now },
-        meta.metadata(CORE_SYSTEM, now),
-    )
-    .await?;
+    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
     sqlx::query("UPDATE account_secrets SET password_hash = $2 WHERE account_id = $1")
         .bind(&account_id)
         .bind(hashed)
         .execute(&app.db.any)
         .await?;
-    read_your_writes(&app, &account_id, &done).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -173,14 +177,6 @@ async fn email_status(
     ApiJson(body): ApiJson<ReachabilityBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
-    let now = app.clock.now();
-    let done = execute(
-        &app,
-        &account_id,
-        AccountCommand::SetEmailReachability { reachable: body.reachable, at: now },
-        meta.metadata(CORE_SYSTEM, now),
-    )
-    .await?;
-    read_your_writes(&app, &account_id, &done).await?;
+    record_change(&app, &meta, &account_id, |at| AccountCommand::SetEmailReachability { reachable: body.reachable, at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
