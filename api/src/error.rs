@@ -155,6 +155,24 @@ impl From<Refusal> for ApiError {
                 "This passkey could not be trusted. Please contact support.",
                 "このパスキーは安全性を確認できませんでした。サポートまでご連絡ください。",
             ),
+            Refusal::RecentLoginRequired => (
+                S::FORBIDDEN,
+                "For your security, please log in again before adding a passkey.",
+                "安全のため、パスキーを追加する前にもう一度ログインしてください。",
+            ),
+            Refusal::PasskeyLimitReached => (
+                S::CONFLICT,
+                "No more passkeys can be added to this account. Please delete one first.",
+                "登録できるパスキーの上限に達しています。不要なパスキーを削除してから追加してください。",
+            ),
+            Refusal::InvalidTransactionPassword => {
+                (S::UNAUTHORIZED, "The trading password is incorrect.", "執行パスワードが正しくありません。")
+            }
+            Refusal::DeletionLocked => (
+                S::LOCKED,
+                "Passkey deletion is locked after too many wrong trading passwords. Please contact support.",
+                "執行パスワードの誤りが続いたため、パスキーの削除はロックされています。サポートまでご連絡ください。",
+            ),
         };
         ApiError::new(status, r.code(), en, ja)
     }

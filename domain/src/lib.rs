@@ -13,4 +13,4 @@ pub mod values;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
 pub use policy::Policy;
-pub use values::{Channel, EmailAddress, LoginId, PasskeyName};
+pub use values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};

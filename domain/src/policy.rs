@@ -25,6 +25,12 @@ pub struct Policy {
     /// Per channel, the instant from which a passkey is mandatory: a password
     /// login through that channel is then refused and registration forced.
     pub passkey_mandatory_from: Vec<(Channel, DateTime<Utc>)>,
+    /// Most active passkeys one account may hold.
+    pub max_passkeys: usize,
+    /// How recent a login must be to add a passkey.
+    pub recent_login_secs: i64,
+    /// Consecutive wrong trading passwords that lock passkey deletion.
+    pub lock_after_failed_trading_passwords: u32,
 }
 
 impl Default for Policy {
@@ -39,6 +45,9 @@ impl Default for Policy {
             resends_per_hour: 5,
             flow_lifetime_secs: 30 * 60,
             passkey_mandatory_from: vec![(Channel::MobileApp, apps), (Channel::DesktopApp, apps)],
+            max_passkeys: 10,
+            recent_login_secs: 10 * 60,
+            lock_after_failed_trading_passwords: 5,
         }
     }
 }

@@ -6,10 +6,10 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
-use super::events::{AccountEvent, FlowPurpose, HolderKind};
+use super::events::{AccountEvent, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
 use super::refusal::Refusal;
 use crate::policy::Policy;
-use crate::values::{Channel, EmailAddress, LoginId};
+use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName};
 
 /// What the first passkey's binding rests on (NIST SP 800-63B rev 4: an
 /// e-mailed code confirms the address, it is not a factor).
@@ -31,10 +31,13 @@ pub enum AccountError {
     AlreadyOpened,
     #[error("no such flow on this account")]
     UnknownFlow,
+    #[error("no such passkey on this account")]
+    UnknownPasskey,
 }
 
 /// A customer's account as the ledger knows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Account {
     pub opened: bool,
     pub login_id: Option<LoginId>,
@@ -48,6 +51,12 @@ pub struct Account {
     pub flows: BTreeMap<String, Flow>,
     /// When codes were re-sent, newest last; only the last hour matters.
     pub resends: Vec<DateTime<Utc>>,
+    /// Consecutive wrong trading passwords on deletion.
+    pub trading_password_failures: u32,
+    pub deletion_locked: bool,
+    /// Environments (browser, OS, device type) seen on registrations and
+    /// logins, for login notices from a new environment.
+    pub environments: Vec<String>,
 }
 
 /// One passkey ever bound to the account, active or revoked.
@@ -59,6 +68,41 @@ pub struct PasskeyState {
     pub backup_eligible: bool,
     pub backup_state: bool,
     pub revoked: bool,
+    #[serde(default)]
+    pub name: Option<PasskeyName>,
+    /// Transports and attachment reported at registration: they tell a
+    /// phone's passkey (hybrid) from a security key at login.
+    #[serde(default)]
+    pub transports: Vec<String>,
+    #[serde(default)]
+    pub attachment: Option<String>,
+}
+
+impl PasskeyState {
+    fn from_new(passkey: &NewPasskey) -> PasskeyState {
+        PasskeyState {
+            passkey_id: passkey.passkey_id.clone(),
+            credential_id: passkey.credential_id.clone(),
+            counter: passkey.counter,
+            backup_eligible: passkey.backup_eligible,
+            backup_state: passkey.backup_state,
+            revoked: false,
+            name: Some(passkey.name.clone()),
+            transports: passkey.transports.clone(),
+            attachment: passkey.authenticator_attachment.clone(),
+        }
+    }
+
+    /// Whether this credential lives on a phone or computer as a platform
+    /// passkey (so a `cross-platform` answer with it came over hybrid from
+    /// that device), rather than on a roaming security key.
+    fn is_platform_passkey(&self) -> bool {
+        self.attachment.as_deref() == Some("platform") || self.transports.iter().any(|t| t == "internal" || t == "hybrid")
+    }
+
+    fn revoked_record(&self) -> RevokedPasskey {
+        RevokedPasskey { passkey_id: self.passkey_id.clone(), credential_id: self.credential_id.clone(), name: self.name.clone() }
+    }
 }
 
 /// A registration or password-login flow in progress.
@@ -76,6 +120,8 @@ pub enum FlowStage {
     AwaitingPassword,
     AwaitingCode,
     CodeVerified,
+    /// Second-factor mode: the password was right, a passkey must answer.
+    AwaitingPasskey,
     Closed,
 }
 
@@ -92,6 +138,28 @@ impl Account {
     /// Whether any passkey is active.
     pub fn has_active_passkey(&self) -> bool {
         self.passkeys.iter().any(|p| !p.revoked)
+    }
+
+    /// The passkeys not deleted.
+    pub fn active_passkeys(&self) -> impl Iterator<Item = &PasskeyState> {
+        self.passkeys.iter().filter(|p| !p.revoked)
+    }
+
+    /// Whether nothing like `environment` was seen on this account before.
+    fn is_new_environment(&self, environment: &Option<Environment>) -> bool {
+        environment.as_ref().is_some_and(|e| !self.environments.contains(&e.fingerprint()))
+    }
+
+    fn remember_environment(&mut self, environment: &Option<Environment>) {
+        if let Some(e) = environment {
+            let fingerprint = e.fingerprint();
+            if !self.environments.contains(&fingerprint) {
+                self.environments.push(fingerprint);
+                if self.environments.len() > 100 {
+                    self.environments.remove(0);
+                }
+            }
+        }
     }
 
     fn ensure_open(&self) -> Result<(), AccountError> {
@@ -128,15 +196,90 @@ impl Account {
             C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, at } => {
                 self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, at, policy)?
             }
-            C::VerifyEmailCode { flow_id, code_id, matches, at } => self.decide_code(flow_id, code_id, matches, at, policy)?,
+            C::VerifyEmailCode { flow_id, code_id, matches, environment, at } => {
+                self.decide_code(flow_id, code_id, matches, environment, at, policy)?
+            }
             C::ResendEmailCode { flow_id, code, at } => self.decide_resend(flow_id, code, at, policy)?,
             C::RegisterPasskey { flow_id, passkey, at } => self.decide_registration(flow_id, passkey, at, policy)?,
             C::RefusePasskeyRegistration { flow_id, reason, detail, .. } => {
                 self.flow(&flow_id)?;
                 vec![E::PasskeyRegistrationRefused { flow_id, reason, detail }]
             }
-            C::RecordPasskeyLogin { credential_id, assertion, .. } => self.decide_passkey_login(credential_id, assertion),
+            C::RecordPasskeyLogin { credential_id, assertion, environment, sign_in_id, second_factor_flow, at, .. } => {
+                self.decide_passkey_login(credential_id, assertion, environment, sign_in_id, second_factor_flow, at, policy)?
+            }
+            C::CheckPasskeyAddition { logged_in_at, at } => {
+                self.addition_refusal(logged_in_at, at, policy).map(|reason| E::PasskeyAdditionRefused { reason }).into_iter().collect()
+            }
+            C::AddPasskey { passkey, logged_in_at, cross_device_sign_in, at } => match self.addition_refusal(logged_in_at, at, policy) {
+                Some(reason) => vec![E::PasskeyAdditionRefused { reason }],
+                None if self.passkeys.iter().any(|p| p.credential_id == passkey.credential_id) => {
+                    vec![E::PasskeyAdditionRefused { reason: Refusal::InvalidCredential }]
+                }
+                None => vec![E::LocalPasskeyAdded { passkey, cross_device_sign_in }],
+            },
+            C::DeclineLocalPasskey { cross_device_sign_in, .. } => vec![E::LocalPasskeyDeclined { cross_device_sign_in }],
+            C::DeletePasskeys { passkey_id, trading_password_matches, .. } => {
+                self.decide_deletion(passkey_id, trading_password_matches, policy)?
+            }
+            C::RevokePasskeysForCustomer { staff, passkey_id, reason, .. } => {
+                let passkeys = self.passkeys_to_revoke(passkey_id.as_deref())?;
+                if passkeys.is_empty() {
+                    vec![]
+                } else {
+                    vec![E::PasskeysRevoked { passkeys, revoked_by: Revoker::Staff { staff, reason } }]
+                }
+            }
+            C::Unlock { staff, reason, .. } => vec![E::LoginUnlocked { staff, reason }],
+            C::RecordStaffRead { staff, view, .. } => vec![E::AccountViewedByStaff { staff, view }],
         })
+    }
+
+    /// Adding a passkey needs a recent login and room for one more.
+    fn addition_refusal(&self, logged_in_at: DateTime<Utc>, at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
+        if at - logged_in_at > Duration::seconds(policy.recent_login_secs) {
+            Some(Refusal::RecentLoginRequired)
+        } else if self.active_passkeys().count() >= policy.max_passkeys {
+            Some(Refusal::PasskeyLimitReached)
+        } else {
+            None
+        }
+    }
+
+    /// The active passkeys a deletion takes: one by id, or all.
+    fn passkeys_to_revoke(&self, passkey_id: Option<&str>) -> Result<Vec<RevokedPasskey>, AccountError> {
+        let chosen: Vec<RevokedPasskey> =
+            self.active_passkeys().filter(|p| passkey_id.is_none_or(|id| p.passkey_id == id)).map(PasskeyState::revoked_record).collect();
+        if passkey_id.is_some() && chosen.is_empty() {
+            return Err(AccountError::UnknownPasskey);
+        }
+        Ok(chosen)
+    }
+
+    /// Deletion by the customer, with the trading password (seed 000 p.16).
+    fn decide_deletion(
+        &self,
+        passkey_id: Option<String>,
+        trading_password_matches: bool,
+        policy: &Policy,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountEvent as E;
+        let passkeys = self.passkeys_to_revoke(passkey_id.as_deref())?;
+        if self.deletion_locked {
+            return Ok(vec![E::PasskeyDeletionRefused { reason: Refusal::DeletionLocked }]);
+        }
+        if !trading_password_matches {
+            let failures = self.trading_password_failures + 1;
+            let mut events = vec![E::TradingPasswordRejected { consecutive_failures: failures }];
+            if failures >= policy.lock_after_failed_trading_passwords {
+                events.push(E::PasskeyDeletionLocked { consecutive_failures: failures });
+            }
+            return Ok(events);
+        }
+        if passkeys.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(vec![E::PasskeysRevoked { passkeys, revoked_by: Revoker::Customer }])
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -154,7 +297,7 @@ impl Account {
         use AccountEvent as E;
         let refuse = |reason: Refusal| match purpose {
             FlowPurpose::Registration => E::RegistrationRefused { flow_id: flow_id.clone(), reason },
-            FlowPurpose::PasswordLogin => E::PasswordLoginRefused { flow_id: flow_id.clone(), reason },
+            FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => E::PasswordLoginRefused { flow_id: flow_id.clone(), reason },
         };
         if purpose == FlowPurpose::Registration {
             let flow = self.flow(&flow_id)?;
@@ -175,9 +318,13 @@ impl Account {
             return Ok(events);
         }
         let mut events = vec![E::PasswordVerified { flow_id: flow_id.clone(), purpose, at }];
+        if purpose == FlowPurpose::SecondFactorLogin && self.has_active_passkey() {
+            events.push(E::SecondFactorRequired { flow_id });
+            return Ok(events);
+        }
         let refusal = match purpose {
             FlowPurpose::Registration => self.registration_refusal(email_shared_with),
-            FlowPurpose::PasswordLogin => self.password_login_refusal(channel, at, policy),
+            FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => self.password_login_refusal(channel, at, policy),
         };
         match (refusal, &self.email) {
             (Some(reason), _) => events.push(refuse(reason)),
@@ -249,6 +396,7 @@ impl Account {
         flow_id: String,
         code_id: String,
         matches: bool,
+        environment: Option<Environment>,
         at: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<AccountEvent>, AccountError> {
@@ -269,8 +417,9 @@ impl Account {
         }
         if matches {
             let mut events = vec![E::EmailCodeVerified { flow_id: flow_id.clone(), code_id }];
-            if flow.purpose == FlowPurpose::PasswordLogin {
-                events.push(E::PasswordLoginSucceeded { flow_id });
+            if flow.purpose != FlowPurpose::Registration {
+                let new_environment = self.is_new_environment(&environment);
+                events.push(E::PasswordLoginSucceeded { flow_id, environment, new_environment });
             }
             return Ok(events);
         }
@@ -338,12 +487,31 @@ impl Account {
         Ok(vec![E::PasskeyRegistered { flow_id, passkey, bound_by: FIRST_PASSKEY_BINDING.to_string() }])
     }
 
-    fn decide_passkey_login(&self, credential_id: String, assertion: Result<PasskeyAssertion, String>) -> Vec<AccountEvent> {
+    #[allow(clippy::too_many_arguments)]
+    fn decide_passkey_login(
+        &self,
+        credential_id: String,
+        assertion: Result<PasskeyAssertion, String>,
+        environment: Option<Environment>,
+        sign_in_id: String,
+        second_factor_flow: Option<String>,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountEvent as E;
         let known = self.passkeys.iter().find(|p| p.credential_id == credential_id);
         let failed = |passkey_id: Option<String>, reason: Refusal, detail: String| {
-            vec![E::PasskeyLoginFailed { passkey_id, credential_id: credential_id.clone(), reason, detail }]
+            Ok(vec![E::PasskeyLoginFailed { passkey_id, credential_id: credential_id.clone(), reason, detail }])
         };
+        if let Some(flow_id) = &second_factor_flow {
+            let flow = self.flow(flow_id)?;
+            if flow.purpose != FlowPurpose::SecondFactorLogin {
+                return Err(AccountError::UnknownFlow);
+            }
+            if let Some(refused) = self.flow_step_refusal(flow_id, flow, "passkey", FlowStage::AwaitingPasskey, at, policy) {
+                return Ok(vec![refused]);
+            }
+        }
         let Some(passkey) = known else {
             return failed(None, Refusal::InvalidCredential, "credential not bound to this account".into());
         };
@@ -360,7 +528,42 @@ impl Account {
         if (assertion.counter != 0 || passkey.counter != 0) && assertion.counter <= passkey.counter {
             return failed(id, Refusal::CounterRegression, format!("stored counter {}, asserted {}", passkey.counter, assertion.counter));
         }
-        vec![E::PasskeyLoginSucceeded { passkey_id: passkey.passkey_id.clone(), credential_id, assertion }]
+        let new_environment = self.is_new_environment(&environment);
+        let backup_changed = assertion.backup_state != passkey.backup_state;
+        let backup_state = assertion.backup_state;
+        let passkey_id = passkey.passkey_id.clone();
+        let reported = assertion.authenticator_attachment.as_deref();
+        let mut events = match reported {
+            Some("cross-platform") if passkey.is_platform_passkey() => vec![E::CrossDeviceSignInSucceeded {
+                sign_in_id,
+                passkey_id: passkey_id.clone(),
+                credential_id,
+                assertion,
+                environment,
+                new_environment,
+                second_factor_flow,
+            }],
+            _ => {
+                let authenticator = match reported {
+                    Some("cross-platform") => LoginAuthenticator::SecurityKey,
+                    Some(_) => LoginAuthenticator::SameDevice,
+                    None => LoginAuthenticator::NotReported,
+                };
+                vec![E::PasskeyLoginSucceeded {
+                    passkey_id: passkey_id.clone(),
+                    credential_id,
+                    assertion,
+                    authenticator,
+                    environment,
+                    new_environment,
+                    second_factor_flow,
+                }]
+            }
+        };
+        if backup_changed {
+            events.push(E::PasskeyBackupStateChanged { passkey_id, backup_state });
+        }
+        Ok(events)
     }
 
     fn close_flow(&mut self, flow_id: &str) {
@@ -421,7 +624,10 @@ impl Aggregate for Account {
                 self.consecutive_password_failures = 0;
                 self.locked = false;
             }
-            E::TradingPasswordChanged {} => {}
+            E::TradingPasswordChanged {} => {
+                self.trading_password_failures = 0;
+                self.deletion_locked = false;
+            }
             E::RegistrationStarted { flow_id, started_at } => {
                 self.flows.insert(
                     flow_id,
@@ -465,24 +671,61 @@ impl Aggregate for Account {
             E::EmailCodeExhausted { flow_id, .. } => self.close_flow(&flow_id),
             E::PasskeyRegistered { flow_id, passkey, .. } => {
                 self.close_flow(&flow_id);
-                self.passkeys.push(PasskeyState {
-                    passkey_id: passkey.passkey_id,
-                    credential_id: passkey.credential_id,
-                    counter: passkey.counter,
-                    backup_eligible: passkey.backup_eligible,
-                    backup_state: passkey.backup_state,
-                    revoked: false,
-                });
+                self.remember_environment(&passkey.environment);
+                self.passkeys.push(PasskeyState::from_new(&passkey));
             }
-            E::PasskeyRegistrationRefused { .. } => {}
-            E::PasskeyLoginSucceeded { passkey_id, assertion, .. } => {
+            E::LocalPasskeyAdded { passkey, .. } => {
+                self.remember_environment(&passkey.environment);
+                self.passkeys.push(PasskeyState::from_new(&passkey));
+            }
+            E::PasskeyLoginSucceeded { passkey_id, assertion, environment, second_factor_flow, .. }
+            | E::CrossDeviceSignInSucceeded { passkey_id, assertion, environment, second_factor_flow, .. } => {
                 if let Some(p) = self.passkeys.iter_mut().find(|p| p.passkey_id == passkey_id) {
                     p.counter = assertion.counter;
-                    p.backup_state = assertion.backup_state;
+                }
+                self.remember_environment(&environment);
+                if let Some(flow_id) = second_factor_flow {
+                    self.close_flow(&flow_id);
                 }
             }
-            E::PasskeyLoginFailed { .. } => {}
-            E::PasswordLoginSucceeded { flow_id } => self.close_flow(&flow_id),
+            E::PasskeyBackupStateChanged { passkey_id, backup_state } => {
+                if let Some(p) = self.passkeys.iter_mut().find(|p| p.passkey_id == passkey_id) {
+                    p.backup_state = backup_state;
+                }
+            }
+            E::SecondFactorRequired { flow_id } => {
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    flow.stage = FlowStage::AwaitingPasskey;
+                }
+            }
+            E::PasswordLoginSucceeded { flow_id, environment, .. } => {
+                self.close_flow(&flow_id);
+                self.remember_environment(&environment);
+            }
+            E::TradingPasswordRejected { consecutive_failures } => self.trading_password_failures = consecutive_failures,
+            E::PasskeyDeletionLocked { .. } => self.deletion_locked = true,
+            E::PasskeysRevoked { passkeys, revoked_by } => {
+                for revoked in passkeys {
+                    if let Some(p) = self.passkeys.iter_mut().find(|p| p.passkey_id == revoked.passkey_id) {
+                        p.revoked = true;
+                    }
+                }
+                if revoked_by == Revoker::Customer {
+                    self.trading_password_failures = 0;
+                }
+            }
+            E::LoginUnlocked { .. } => {
+                self.locked = false;
+                self.consecutive_password_failures = 0;
+                self.deletion_locked = false;
+                self.trading_password_failures = 0;
+            }
+            E::PasskeyRegistrationRefused { .. }
+            | E::PasskeyLoginFailed { .. }
+            | E::PasskeyAdditionRefused { .. }
+            | E::LocalPasskeyDeclined { .. }
+            | E::PasskeyDeletionRefused { .. }
+            | E::AccountViewedByStaff { .. } => {}
         }
         self.prune_flows();
     }

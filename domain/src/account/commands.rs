@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::events::{FlowPurpose, HolderKind};
-use crate::values::{Channel, EmailAddress, LoginId, PasskeyName};
+use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
 
 /// What may be asked of an account. Every command carries the instant it
 /// happened (`at`): the domain never reads a clock. Facts that need IO (does
@@ -37,7 +37,7 @@ pub enum AccountCommand {
         at: DateTime<Utc>,
     },
     /// The customer typed the e-mailed code.
-    VerifyEmailCode { flow_id: String, code_id: String, matches: bool, at: DateTime<Utc> },
+    VerifyEmailCode { flow_id: String, code_id: String, matches: bool, environment: Option<Environment>, at: DateTime<Utc> },
     /// The customer asked for a new code.
     ResendEmailCode { flow_id: String, code: IssuedCode, at: DateTime<Utc> },
     /// The browser created a passkey and its attestation verified.
@@ -46,7 +46,36 @@ pub enum AccountCommand {
     RefusePasskeyRegistration { flow_id: String, reason: Refusal, detail: String, at: DateTime<Utc> },
     /// A passkey assertion for one of this account's credentials, verified
     /// (or not) by the caller.
-    RecordPasskeyLogin { credential_id: String, assertion: Result<PasskeyAssertion, String>, channel: Channel, at: DateTime<Utc> },
+    RecordPasskeyLogin {
+        credential_id: String,
+        assertion: Result<PasskeyAssertion, String>,
+        channel: Channel,
+        environment: Option<Environment>,
+        /// The id a cross-device sign-in gets, drawn by the caller, so that
+        /// a local passkey added afterwards can name it.
+        sign_in_id: String,
+        /// In second-factor mode (seed 002), the flow whose password step
+        /// asked for this assertion.
+        second_factor_flow: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// Before creation options for an additional passkey: is the login
+    /// recent enough, is there room for one more?
+    CheckPasskeyAddition { logged_in_at: DateTime<Utc>, at: DateTime<Utc> },
+    /// A logged-in customer's browser created one more passkey (a local
+    /// passkey on a PC after a cross-device sign-in, seed 000 p.12).
+    AddPasskey { passkey: NewPasskey, logged_in_at: DateTime<Utc>, cross_device_sign_in: Option<String>, at: DateTime<Utc> },
+    /// "Continue without" after a cross-device sign-in (seed 000 p.11).
+    DeclineLocalPasskey { cross_device_sign_in: Option<String>, at: DateTime<Utc> },
+    /// The customer deletes one passkey or all, with the trading password
+    /// (seed 000 p.16-17).
+    DeletePasskeys { passkey_id: Option<String>, trading_password_matches: bool, at: DateTime<Utc> },
+    /// Support deletes one passkey or all for a lost or replaced device.
+    RevokePasskeysForCustomer { staff: StaffMember, passkey_id: Option<String>, reason: String, at: DateTime<Utc> },
+    /// Support lifts a lock (login, and passkey deletion) with a reason.
+    Unlock { staff: StaffMember, reason: String, at: DateTime<Utc> },
+    /// A staff member read the account (status, history, search result).
+    RecordStaffRead { staff: StaffMember, view: String, at: DateTime<Utc> },
 }
 
 use super::refusal::Refusal;
@@ -79,6 +108,9 @@ pub struct NewPasskey {
     /// The verifying key and its parameters as the WebAuthn library stores
     /// them. Public material only.
     pub public_key: serde_json::Value,
+    /// The device it was created on, as the request described it.
+    #[serde(default)]
+    pub environment: Option<Environment>,
 }
 
 /// What a verified passkey assertion said.

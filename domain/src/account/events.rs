@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::{NewPasskey, PasskeyAssertion};
 use super::refusal::Refusal;
-use crate::values::{EmailAddress, LoginId};
+use crate::values::{EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
 
 /// Who holds the account: family and corporate accounts are where seed 000
 /// sees one e-mail address shared by several accounts.
@@ -24,6 +24,44 @@ pub enum FlowPurpose {
     Registration,
     /// Login with password + e-mail code, where policy still allows it.
     PasswordLogin,
+    /// Second-factor mode (seed 002): login ID + password, then one of the
+    /// customer's passkeys (or the e-mail code while none is registered).
+    SecondFactorLogin,
+}
+
+/// What kind of authenticator answered a login on the requesting device.
+/// Told from the client-reported `authenticatorAttachment` (not signed) and
+/// what was recorded at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginAuthenticator {
+    /// A passkey on the device making the request (`platform`), synced
+    /// copies included.
+    SameDevice,
+    /// A roaming security key (USB, NFC, BLE): `cross-platform` for a
+    /// credential that was not registered as a phone's platform passkey.
+    SecurityKey,
+    /// The client did not report an attachment.
+    #[default]
+    NotReported,
+}
+
+/// One passkey in a deletion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokedPasskey {
+    pub passkey_id: String,
+    pub credential_id: String,
+    pub name: Option<PasskeyName>,
+}
+
+/// Who deleted passkeys, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum Revoker {
+    /// The customer, from the status screen, with the trading password.
+    Customer,
+    /// Support, for a lost or replaced device.
+    Staff { staff: StaffMember, reason: String },
 }
 
 /// Everything that happens to an account. Names are past tense and never
@@ -124,10 +162,92 @@ pub enum AccountEvent {
         reason: Refusal,
         detail: String,
     },
+    /// A passkey login on the device that holds the passkey (or with a
+    /// security key): passwordless, or as the second factor (seed 002).
     PasskeyLoginSucceeded {
         passkey_id: String,
         credential_id: String,
         assertion: PasskeyAssertion,
+        #[serde(default)]
+        authenticator: LoginAuthenticator,
+        #[serde(default)]
+        environment: Option<Environment>,
+        /// No earlier login or registration on this account came from an
+        /// environment like this one.
+        #[serde(default)]
+        new_environment: bool,
+        #[serde(default)]
+        second_factor_flow: Option<String>,
+    },
+    /// Cross-device sign-in (seed 000 p.8-12, seed 003 §4-2): the requesting
+    /// device (a PC) has no passkey; the customer's phone answered over
+    /// hybrid (QR code + Bluetooth). The attachment is as the client
+    /// reported it.
+    CrossDeviceSignInSucceeded {
+        sign_in_id: String,
+        /// The phone's passkey that answered.
+        passkey_id: String,
+        credential_id: String,
+        assertion: PasskeyAssertion,
+        /// The requesting device's environment (the PC).
+        environment: Option<Environment>,
+        new_environment: bool,
+        #[serde(default)]
+        second_factor_flow: Option<String>,
+    },
+    /// The authenticator reported a different backup state than before
+    /// (a device-bound passkey became synced, or the reverse).
+    PasskeyBackupStateChanged {
+        passkey_id: String,
+        backup_state: bool,
+    },
+    /// Second-factor mode: the password was right and the account has
+    /// passkeys; one of them must answer next.
+    SecondFactorRequired {
+        flow_id: String,
+    },
+    /// A logged-in customer added a passkey: a local passkey on the PC
+    /// after a cross-device sign-in (seed 000 p.12), or another one.
+    LocalPasskeyAdded {
+        passkey: NewPasskey,
+        /// The cross-device sign-in that offered it, when there was one.
+        cross_device_sign_in: Option<String>,
+    },
+    /// Adding a passkey was refused (login not recent, limit reached).
+    PasskeyAdditionRefused {
+        reason: Refusal,
+    },
+    /// "Continue without" a new passkey after a cross-device sign-in.
+    LocalPasskeyDeclined {
+        cross_device_sign_in: Option<String>,
+    },
+    /// A wrong trading password when deleting passkeys.
+    TradingPasswordRejected {
+        consecutive_failures: u32,
+    },
+    /// Deletion locked after too many wrong trading passwords.
+    PasskeyDeletionLocked {
+        consecutive_failures: u32,
+    },
+    /// A deletion attempt while deletion is locked.
+    PasskeyDeletionRefused {
+        reason: Refusal,
+    },
+    /// Passkeys deleted from the account (server side only: they stay on
+    /// the device, so later attempts with them are recognised).
+    PasskeysRevoked {
+        passkeys: Vec<RevokedPasskey>,
+        revoked_by: Revoker,
+    },
+    /// Support lifted the login lock (and a deletion lock).
+    LoginUnlocked {
+        staff: StaffMember,
+        reason: String,
+    },
+    /// A staff member read the account: every read is on record.
+    AccountViewedByStaff {
+        staff: StaffMember,
+        view: String,
     },
     PasskeyLoginFailed {
         passkey_id: Option<String>,
@@ -138,6 +258,10 @@ pub enum AccountEvent {
     /// Login with password + e-mail code. Not phishing-resistant.
     PasswordLoginSucceeded {
         flow_id: String,
+        #[serde(default)]
+        environment: Option<Environment>,
+        #[serde(default)]
+        new_environment: bool,
     },
 }
 
@@ -156,6 +280,9 @@ impl AccountEvent {
             AccountEvent::EmailCodeRejected { .. } => Some(Refusal::InvalidCode),
             AccountEvent::EmailCodeExpired { .. } => Some(Refusal::CodeExpired),
             AccountEvent::EmailCodeExhausted { .. } => Some(Refusal::TooManyAttempts),
+            AccountEvent::PasskeyAdditionRefused { reason } | AccountEvent::PasskeyDeletionRefused { reason } => Some(*reason),
+            AccountEvent::TradingPasswordRejected { .. } => Some(Refusal::InvalidTransactionPassword),
+            AccountEvent::PasskeyDeletionLocked { .. } => Some(Refusal::DeletionLocked),
             _ => None,
         }
     }
@@ -187,6 +314,18 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasskeyLoginSucceeded { .. } => "PasskeyLoginSucceeded",
             AccountEvent::PasskeyLoginFailed { .. } => "PasskeyLoginFailed",
             AccountEvent::PasswordLoginSucceeded { .. } => "PasswordLoginSucceeded",
+            AccountEvent::CrossDeviceSignInSucceeded { .. } => "CrossDeviceSignInSucceeded",
+            AccountEvent::PasskeyBackupStateChanged { .. } => "PasskeyBackupStateChanged",
+            AccountEvent::SecondFactorRequired { .. } => "SecondFactorRequired",
+            AccountEvent::LocalPasskeyAdded { .. } => "LocalPasskeyAdded",
+            AccountEvent::PasskeyAdditionRefused { .. } => "PasskeyAdditionRefused",
+            AccountEvent::LocalPasskeyDeclined { .. } => "LocalPasskeyDeclined",
+            AccountEvent::TradingPasswordRejected { .. } => "TradingPasswordRejected",
+            AccountEvent::PasskeyDeletionLocked { .. } => "PasskeyDeletionLocked",
+            AccountEvent::PasskeyDeletionRefused { .. } => "PasskeyDeletionRefused",
+            AccountEvent::PasskeysRevoked { .. } => "PasskeysRevoked",
+            AccountEvent::LoginUnlocked { .. } => "LoginUnlocked",
+            AccountEvent::AccountViewedByStaff { .. } => "AccountViewedByStaff",
         }
         .to_string()
     }

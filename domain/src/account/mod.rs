@@ -3,12 +3,14 @@
 
 mod aggregate;
 mod commands;
+mod describe;
 mod events;
 mod refusal;
 #[cfg(test)]
 mod tests;
 
 pub use aggregate::{Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState};
+pub use describe::{describe, Line};
 pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
-pub use events::{AccountEvent, FlowPurpose, HolderKind};
+pub use events::{AccountEvent, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
 pub use refusal::Refusal;

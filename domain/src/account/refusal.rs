@@ -40,6 +40,15 @@ pub enum Refusal {
     RevokedCredential,
     /// The authenticator's signature counter went backwards: a possible clone.
     CounterRegression,
+    /// Adding a passkey needs a login within the last few minutes.
+    RecentLoginRequired,
+    /// The account holds the most passkeys the brokerage allows.
+    PasskeyLimitReached,
+    /// A wrong trading password ("執行パスワード") when deleting passkeys.
+    InvalidTransactionPassword,
+    /// Too many wrong trading passwords: deletion is locked until the
+    /// trading password is reissued or support unlocks it.
+    DeletionLocked,
 }
 
 impl Refusal {
@@ -63,6 +72,10 @@ impl Refusal {
             Refusal::InvalidCredential => "invalid_credential",
             Refusal::RevokedCredential => "revoked_credential",
             Refusal::CounterRegression => "counter_regression",
+            Refusal::RecentLoginRequired => "recent_login_required",
+            Refusal::PasskeyLimitReached => "passkey_limit_reached",
+            Refusal::InvalidTransactionPassword => "invalid_transaction_password",
+            Refusal::DeletionLocked => "deletion_locked",
         }
     }
 }

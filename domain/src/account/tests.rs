@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 
 use super::*;
-use crate::values::{Channel, EmailAddress, LoginId, PasskeyName};
+use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
 
 type AccountTest = TestFramework<Account>;
 
@@ -82,6 +82,29 @@ fn new_passkey(id: &str) -> NewPasskey {
         user_verified: true,
         counter: 0,
         public_key: serde_json::json!({}),
+        environment: Some(windows_chrome()),
+    }
+}
+
+fn windows_chrome() -> Environment {
+    Environment {
+        browser: "Chrome".into(),
+        browser_version: "148.0.0".into(),
+        os: "Windows".into(),
+        os_version: "11 24H2".into(),
+        device_type: "pc".into(),
+        recommended: true,
+    }
+}
+
+fn iphone_safari() -> Environment {
+    Environment {
+        browser: "Safari".into(),
+        browser_version: "18.6".into(),
+        os: "iOS".into(),
+        os_version: "18.6.2".into(),
+        device_type: "smartphone".into(),
+        recommended: true,
     }
 }
 
@@ -265,7 +288,7 @@ async fn a_changed_address_is_reachable_again_after_a_bounce() {
 
 #[tokio::test]
 async fn the_right_code_opens_the_passkey_step() {
-    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(60) };
+    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(60) };
     test()
         .given(ready_for_code())
         .when_async(code)
@@ -275,7 +298,7 @@ async fn the_right_code_opens_the_passkey_step() {
 
 #[tokio::test]
 async fn a_wrong_code_says_how_many_attempts_are_left() {
-    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, at: secs(60) };
+    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
     test().given(ready_for_code()).when_async(code).await.then_expect_events(vec![AccountEvent::EmailCodeRejected {
         flow_id: "f".into(),
         code_id: "c1".into(),
@@ -289,12 +312,12 @@ async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
     for left in (1..=4).rev() {
         given.push(AccountEvent::EmailCodeRejected { flow_id: "f".into(), code_id: "c1".into(), attempts_left: left });
     }
-    let wrong = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, at: secs(60) };
+    let wrong = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
     let events = outcome(given.clone(), wrong).await;
     assert_eq!(events.last(), Some(&AccountEvent::EmailCodeExhausted { flow_id: "f".into(), code_id: "c1".into() }));
 
     given.extend(events);
-    let right = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(61) };
+    let right = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(61) };
     let events = outcome(given, right).await;
     assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })));
     assert!(refusal_of(&events).is_some());
@@ -302,7 +325,7 @@ async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
 
 #[tokio::test]
 async fn a_code_is_dead_after_its_lifetime() {
-    let late = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(5 * 60 + 1) };
+    let late = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(5 * 60 + 1) };
     test()
         .given(ready_for_code())
         .when_async(late)
@@ -314,7 +337,7 @@ async fn a_code_is_dead_after_its_lifetime() {
 async fn a_code_replaced_by_a_resend_no_longer_works() {
     let mut given = ready_for_code();
     given.push(issued("f", "c2", secs(61), true));
-    let old = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, at: secs(62) };
+    let old = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(62) };
     let events = outcome(given, old).await;
     assert_eq!(refusal_of(&events), Some(Refusal::InvalidCode));
 }
@@ -446,23 +469,43 @@ async fn a_wrong_password_on_login_says_invalid_credentials_even_with_a_passkey(
 #[tokio::test]
 async fn password_plus_code_logs_in_where_policy_allows() {
     let given = vec![opened(), verified("l", FlowPurpose::PasswordLogin), issued("l", "c1", t0(), false)];
-    let cmd = AccountCommand::VerifyEmailCode { flow_id: "l".into(), code_id: "c1".into(), matches: true, at: secs(30) };
+    let cmd = AccountCommand::VerifyEmailCode { flow_id: "l".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(30) };
     test().given(given).when_async(cmd).await.then_expect_events(vec![
         AccountEvent::EmailCodeVerified { flow_id: "l".into(), code_id: "c1".into() },
-        AccountEvent::PasswordLoginSucceeded { flow_id: "l".into() },
+        AccountEvent::PasswordLoginSucceeded { flow_id: "l".into(), environment: None, new_environment: false },
     ]);
 }
 
 // --- Passkey login ---------------------------------------------------------------------
 
 fn login(credential: &str, assertion: Result<PasskeyAssertion, String>) -> AccountCommand {
-    AccountCommand::RecordPasskeyLogin { credential_id: credential.into(), assertion, channel: Channel::Web, at: t0() }
+    AccountCommand::RecordPasskeyLogin {
+        credential_id: credential.into(),
+        assertion,
+        channel: Channel::Web,
+        environment: Some(windows_chrome()),
+        sign_in_id: "s1".into(),
+        second_factor_flow: None,
+        at: t0(),
+    }
+}
+
+fn logged_in(passkey: &str, assertion: PasskeyAssertion) -> AccountEvent {
+    AccountEvent::PasskeyLoginSucceeded {
+        passkey_id: passkey.into(),
+        credential_id: format!("cred-{passkey}"),
+        assertion,
+        authenticator: LoginAuthenticator::SameDevice,
+        environment: Some(windows_chrome()),
+        new_environment: false,
+        second_factor_flow: None,
+    }
 }
 
 #[tokio::test]
 async fn a_verified_assertion_logs_in() {
     test().given(vec![opened(), registered("p1")]).when_async(login("cred-p1", Ok(assertion(0)))).await.then_expect_events(vec![
-        AccountEvent::PasskeyLoginSucceeded { passkey_id: "p1".into(), credential_id: "cred-p1".into(), assertion: assertion(0) },
+        logged_in("p1", assertion(0)),
     ]);
 }
 
@@ -478,7 +521,7 @@ async fn a_counter_that_goes_backwards_is_refused() {
     let given = vec![
         opened(),
         registered("p1"),
-        AccountEvent::PasskeyLoginSucceeded { passkey_id: "p1".into(), credential_id: "cred-p1".into(), assertion: assertion(7) },
+        logged_in("p1", assertion(7)),
     ];
     let events = outcome(given, login("cred-p1", Ok(assertion(7)))).await;
     assert_eq!(refusal_of(&events), Some(Refusal::CounterRegression));
@@ -489,7 +532,7 @@ async fn a_zero_counter_authenticator_keeps_working() {
     let given = vec![
         opened(),
         registered("p1"),
-        AccountEvent::PasskeyLoginSucceeded { passkey_id: "p1".into(), credential_id: "cred-p1".into(), assertion: assertion(0) },
+        logged_in("p1", assertion(0)),
     ];
     let events = outcome(given, login("cred-p1", Ok(assertion(0)))).await;
     assert!(matches!(events[0], AccountEvent::PasskeyLoginSucceeded { .. }));
@@ -512,4 +555,261 @@ async fn abandoned_flows_do_not_pile_up_in_the_account() {
     assert_eq!(account.flows.len(), 20);
     assert!(account.flows.contains_key("f099"), "the newest flow is kept");
     assert!(!account.flows.contains_key("f000"));
+}
+
+// --- Cross-device sign-in, security keys, environments -----------------------------
+
+fn from_pc(mut a: PasskeyAssertion) -> PasskeyAssertion {
+    a.authenticator_attachment = Some("cross-platform".into());
+    a
+}
+
+fn security_key(id: &str) -> AccountEvent {
+    let mut passkey = new_passkey(id);
+    passkey.transports = vec!["usb".into(), "nfc".into()];
+    passkey.authenticator_attachment = Some("cross-platform".into());
+    passkey.backup_eligible = false;
+    passkey.backup_state = false;
+    AccountEvent::PasskeyRegistered { flow_id: "f-reg".into(), passkey, bound_by: aggregate::FIRST_PASSKEY_BINDING.into() }
+}
+
+#[tokio::test]
+async fn a_phone_passkey_answering_a_pc_over_hybrid_is_a_cross_device_sign_in() {
+    let mut phone = new_passkey("p1");
+    phone.environment = Some(iphone_safari());
+    let given = vec![opened(), AccountEvent::PasskeyRegistered { flow_id: "f".into(), passkey: phone, bound_by: "x".into() }];
+    let events = outcome(given, login("cred-p1", Ok(from_pc(assertion(1))))).await;
+    assert_eq!(
+        events,
+        vec![AccountEvent::CrossDeviceSignInSucceeded {
+            sign_in_id: "s1".into(),
+            passkey_id: "p1".into(),
+            credential_id: "cred-p1".into(),
+            assertion: from_pc(assertion(1)),
+            environment: Some(windows_chrome()),
+            new_environment: true,
+            second_factor_flow: None,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_security_key_is_told_apart_from_a_phone() {
+    let mut key_assertion = from_pc(assertion(3));
+    key_assertion.backup_state = false;
+    key_assertion.backup_eligible = false;
+    let events = outcome(vec![opened(), security_key("k1")], login("cred-k1", Ok(key_assertion))).await;
+    assert!(
+        matches!(&events[0], AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. }),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_a_login_from_an_environment_not_seen_before_is_new() {
+    // Registered on Windows/Chrome: a login there is not new ...
+    let events = outcome(vec![opened(), registered("p1")], login("cred-p1", Ok(assertion(1)))).await;
+    assert!(matches!(&events[0], AccountEvent::PasskeyLoginSucceeded { new_environment: false, .. }));
+    // ... a login from an iPhone is.
+    let AccountCommand::RecordPasskeyLogin { credential_id, assertion: a, channel, sign_in_id, second_factor_flow, at, .. } =
+        login("cred-p1", Ok(assertion(1)))
+    else {
+        unreachable!()
+    };
+    let from_phone = AccountCommand::RecordPasskeyLogin {
+        credential_id,
+        assertion: a,
+        channel,
+        environment: Some(iphone_safari()),
+        sign_in_id,
+        second_factor_flow,
+        at,
+    };
+    let events = outcome(vec![opened(), registered("p1")], from_phone).await;
+    assert!(matches!(&events[0], AccountEvent::PasskeyLoginSucceeded { new_environment: true, .. }));
+}
+
+#[tokio::test]
+async fn a_change_of_backup_state_is_recorded_with_the_login() {
+    let mut device_bound = assertion(1);
+    device_bound.backup_state = false;
+    let events = outcome(vec![opened(), registered("p1")], login("cred-p1", Ok(device_bound))).await;
+    assert_eq!(events[1], AccountEvent::PasskeyBackupStateChanged { passkey_id: "p1".into(), backup_state: false });
+    let same = outcome(vec![opened(), registered("p1")], login("cred-p1", Ok(assertion(1)))).await;
+    assert_eq!(same.len(), 1, "no change, no event");
+}
+
+// --- Adding a local passkey ------------------------------------------------------
+
+fn add(id: &str, logged_in_at: DateTime<Utc>, at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::AddPasskey { passkey: new_passkey(id), logged_in_at, cross_device_sign_in: Some("s1".into()), at }
+}
+
+#[tokio::test]
+async fn a_local_passkey_after_cross_device_sign_in_names_that_sign_in() {
+    let events = outcome(vec![opened(), registered("p1")], add("p2", t0(), secs(60))).await;
+    assert_eq!(events, vec![AccountEvent::LocalPasskeyAdded { passkey: new_passkey("p2"), cross_device_sign_in: Some("s1".into()) }]);
+}
+
+#[tokio::test]
+async fn adding_a_passkey_needs_a_login_within_ten_minutes() {
+    let events = outcome(vec![opened(), registered("p1")], add("p2", t0(), secs(10 * 60 + 1))).await;
+    assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::RecentLoginRequired }]);
+    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: t0(), at: secs(11 * 60) };
+    assert_eq!(refusal_of(&outcome(vec![opened(), registered("p1")], check).await), Some(Refusal::RecentLoginRequired));
+    let fine = AccountCommand::CheckPasskeyAddition { logged_in_at: t0(), at: secs(60) };
+    assert!(outcome(vec![opened(), registered("p1")], fine).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_account_holds_at_most_ten_passkeys() {
+    let mut given = vec![opened(), registered("p0")];
+    for n in 1..10 {
+        given.push(AccountEvent::LocalPasskeyAdded { passkey: new_passkey(&format!("p{n}")), cross_device_sign_in: None });
+    }
+    let events = outcome(given, add("p10", t0(), secs(1))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::PasskeyLimitReached));
+}
+
+#[tokio::test]
+async fn continuing_without_a_local_passkey_is_recorded() {
+    let cmd = AccountCommand::DeclineLocalPasskey { cross_device_sign_in: Some("s1".into()), at: t0() };
+    let events = outcome(vec![opened(), registered("p1")], cmd).await;
+    assert_eq!(events, vec![AccountEvent::LocalPasskeyDeclined { cross_device_sign_in: Some("s1".into()) }]);
+}
+
+// --- Deletion ------------------------------------------------------------------------
+
+fn delete(passkey: Option<&str>, right: bool) -> AccountCommand {
+    AccountCommand::DeletePasskeys { passkey_id: passkey.map(str::to_string), trading_password_matches: right, at: t0() }
+}
+
+fn two_passkeys() -> Vec<AccountEvent> {
+    vec![opened(), registered("p1"), AccountEvent::LocalPasskeyAdded { passkey: new_passkey("p2"), cross_device_sign_in: None }]
+}
+
+#[tokio::test]
+async fn the_customer_deletes_all_passkeys_with_the_trading_password() {
+    let events = outcome(two_passkeys(), delete(None, true)).await;
+    let AccountEvent::PasskeysRevoked { passkeys, revoked_by } = &events[0] else { panic!("{events:?}") };
+    assert_eq!(passkeys.iter().map(|p| p.passkey_id.as_str()).collect::<Vec<_>>(), ["p1", "p2"]);
+    assert_eq!(*revoked_by, Revoker::Customer);
+}
+
+#[tokio::test]
+async fn the_customer_deletes_one_passkey() {
+    let events = outcome(two_passkeys(), delete(Some("p2"), true)).await;
+    let AccountEvent::PasskeysRevoked { passkeys, .. } = &events[0] else { panic!("{events:?}") };
+    assert_eq!(passkeys.len(), 1);
+    assert_eq!(passkeys[0].passkey_id, "p2");
+    let unknown = test().given(two_passkeys()).when_async(delete(Some("nope"), true)).await;
+    unknown.then_expect_error(AccountError::UnknownPasskey);
+}
+
+#[tokio::test]
+async fn five_wrong_trading_passwords_lock_deletion_until_support_unlocks() {
+    let mut given = two_passkeys();
+    for n in 1..5 {
+        given.push(AccountEvent::TradingPasswordRejected { consecutive_failures: n });
+    }
+    let events = outcome(given.clone(), delete(None, false)).await;
+    assert_eq!(
+        events,
+        vec![
+            AccountEvent::TradingPasswordRejected { consecutive_failures: 5 },
+            AccountEvent::PasskeyDeletionLocked { consecutive_failures: 5 }
+        ]
+    );
+    given.extend(events);
+    assert_eq!(refusal_of(&outcome(given.clone(), delete(None, true)).await), Some(Refusal::DeletionLocked));
+    given.push(AccountEvent::LoginUnlocked { staff: staff(), reason: "identity confirmed by phone".into() });
+    assert!(matches!(outcome(given, delete(None, true)).await[0], AccountEvent::PasskeysRevoked { .. }));
+}
+
+#[tokio::test]
+async fn after_deletion_password_login_is_back_and_the_old_credential_is_revoked() {
+    let mut given = two_passkeys();
+    given.extend(outcome(two_passkeys(), delete(None, true)).await);
+    let events = outcome(given.clone(), password("l", FlowPurpose::PasswordLogin, true, t0())).await;
+    assert!(matches!(events[1], AccountEvent::EmailCodeIssued { .. }), "{events:?}");
+    let events = outcome(given.clone(), login("cred-p1", Ok(assertion(1)))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::RevokedCredential));
+    // and first registration is open again
+    given.push(started("f2"));
+    let events = outcome(given, password("f2", FlowPurpose::Registration, true, t0())).await;
+    assert!(matches!(events[1], AccountEvent::EmailCodeIssued { .. }), "{events:?}");
+}
+
+// --- Support -------------------------------------------------------------------------
+
+fn staff() -> StaffMember {
+    StaffMember { staff_id: "st1".into(), name: "Sato".into() }
+}
+
+#[tokio::test]
+async fn support_deletes_passkeys_for_a_lost_device_naming_who_and_why() {
+    let cmd = AccountCommand::RevokePasskeysForCustomer { staff: staff(), passkey_id: None, reason: "device_lost".into(), at: t0() };
+    let events = outcome(two_passkeys(), cmd).await;
+    let AccountEvent::PasskeysRevoked { passkeys, revoked_by } = &events[0] else { panic!("{events:?}") };
+    assert_eq!(passkeys.len(), 2);
+    assert_eq!(*revoked_by, Revoker::Staff { staff: staff(), reason: "device_lost".into() });
+}
+
+#[tokio::test]
+async fn support_unlocks_a_locked_login() {
+    let given = vec![opened(), AccountEvent::LoginLocked { consecutive_failures: 5 }];
+    let mut given = given;
+    given.extend(outcome(given.clone(), AccountCommand::Unlock { staff: staff(), reason: "called in".into(), at: t0() }).await);
+    given.push(started("f"));
+    let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
+    assert!(matches!(events[1], AccountEvent::EmailCodeIssued { .. }), "{events:?}");
+}
+
+// --- Second-factor mode (seed 002) ------------------------------------------------
+
+fn second_factor(flow: &str, assertion_: PasskeyAssertion, at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::RecordPasskeyLogin {
+        credential_id: "cred-p1".into(),
+        assertion: Ok(assertion_),
+        channel: Channel::Web,
+        environment: None,
+        sign_in_id: "s1".into(),
+        second_factor_flow: Some(flow.into()),
+        at,
+    }
+}
+
+#[tokio::test]
+async fn in_second_factor_mode_the_right_password_asks_for_a_passkey() {
+    let events = outcome(vec![opened(), registered("p1")], password("l", FlowPurpose::SecondFactorLogin, true, t0())).await;
+    assert_eq!(events, vec![verified("l", FlowPurpose::SecondFactorLogin), AccountEvent::SecondFactorRequired { flow_id: "l".into() }]);
+}
+
+#[tokio::test]
+async fn the_second_factor_passkey_completes_the_login_once() {
+    let given = vec![
+        opened(),
+        registered("p1"),
+        verified("l", FlowPurpose::SecondFactorLogin),
+        AccountEvent::SecondFactorRequired { flow_id: "l".into() },
+    ];
+    let events = outcome(given.clone(), second_factor("l", assertion(1), secs(10))).await;
+    assert!(matches!(&events[0], AccountEvent::PasskeyLoginSucceeded { second_factor_flow: Some(f), .. } if f == "l"), "{events:?}");
+    let mut after = given;
+    after.extend(events);
+    let again = outcome(after, second_factor("l", assertion(2), secs(20))).await;
+    assert_eq!(refusal_of(&again), Some(Refusal::WrongStep));
+}
+
+#[tokio::test]
+async fn a_second_factor_without_the_password_step_is_refused() {
+    let given = vec![opened(), registered("p1"), verified("l", FlowPurpose::SecondFactorLogin)];
+    let events = outcome(given, second_factor("l", assertion(1), secs(10))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::WrongStep));
+}
+
+#[tokio::test]
+async fn in_second_factor_mode_an_account_without_passkey_gets_the_email_code() {
+    let events = outcome(vec![opened()], password("l", FlowPurpose::SecondFactorLogin, true, t0())).await;
+    assert!(matches!(events[1], AccountEvent::EmailCodeIssued { .. }), "{events:?}");
 }

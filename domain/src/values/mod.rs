@@ -2,11 +2,13 @@
 
 mod channel;
 mod email_address;
+mod environment;
 mod login_id;
 mod passkey_name;
 
 pub use channel::Channel;
 pub use email_address::EmailAddress;
+pub use environment::{Environment, StaffMember};
 pub use login_id::LoginId;
 pub use passkey_name::PasskeyName;
 

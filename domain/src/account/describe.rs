@@ -1,0 +1,230 @@
+//! Every event as a line a support operator or an auditor can read, in
+//! English and Japanese. Never includes a secret: events hold none.
+
+use super::events::{AccountEvent, FlowPurpose, LoginAuthenticator, RevokedPasskey, Revoker};
+use crate::values::Environment;
+
+/// A readable line in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Line {
+    pub en: String,
+    pub ja: String,
+}
+
+fn line(en: impl Into<String>, ja: impl Into<String>) -> Line {
+    Line { en: en.into(), ja: ja.into() }
+}
+
+fn purpose(p: FlowPurpose) -> (&'static str, &'static str) {
+    match p {
+        FlowPurpose::Registration => ("passkey registration", "パスキー登録"),
+        FlowPurpose::PasswordLogin => ("password + e-mail code login", "パスワード＋メール認証コードでのログイン"),
+        FlowPurpose::SecondFactorLogin => ("login with passkey as second factor", "パスキーを第二要素とするログイン"),
+    }
+}
+
+fn names(passkeys: &[RevokedPasskey]) -> String {
+    passkeys.iter().map(|p| p.name.as_ref().map(|n| format!("\"{}\"", n.as_str())).unwrap_or_else(|| p.passkey_id.clone())).collect::<Vec<_>>().join(", ")
+}
+
+fn env(e: &Option<Environment>) -> String {
+    match e {
+        Some(e) => {
+            let flag = if e.recommended { "" } else { ", not a recommended environment" };
+            format!(" from {}{flag}", e.describe())
+        }
+        None => String::new(),
+    }
+}
+
+fn env_ja(e: &Option<Environment>) -> String {
+    match e {
+        Some(e) => {
+            let flag = if e.recommended { "" } else { "・推奨環境外" };
+            format!("（{}{flag}）", e.describe())
+        }
+        None => String::new(),
+    }
+}
+
+/// The event as one line in English and Japanese.
+pub fn describe(event: &AccountEvent) -> Line {
+    use AccountEvent as E;
+    match event {
+        E::AccountOpened { login_id, holder_kind, email, password_temporary } => {
+            let kind = serde_json::to_value(holder_kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let mail = if email.is_some() { "with an e-mail address" } else { "without an e-mail address" };
+            let temp = if *password_temporary { ", temporary password" } else { "" };
+            line(
+                format!("Account {} opened by the core system ({kind}, {mail}{temp}).", login_id.as_str()),
+                format!(
+                    "基幹システムが口座 {} を開設しました（{}{}）。",
+                    login_id.as_str(),
+                    if email.is_some() { "メールアドレスあり" } else { "メールアドレスなし" },
+                    if *password_temporary { "、仮パスワード" } else { "" }
+                ),
+            )
+        }
+        E::EmailAddressChanged { email } => line(
+            format!("The registered e-mail address was changed to {}.", email.masked()),
+            format!("登録メールアドレスが {} に変更されました。", email.masked()),
+        ),
+        E::EmailReachabilityChanged { reachable: true } => {
+            line("The e-mail address receives mail again.", "メールアドレスが再び受信可能になりました。")
+        }
+        E::EmailReachabilityChanged { reachable: false } => {
+            line("The e-mail address was reported as unable to receive mail.", "メールアドレスが受信不能と報告されました。")
+        }
+        E::LoginPasswordChanged { temporary } => {
+            if *temporary {
+                line("A temporary login password was issued.", "仮ログインパスワードが発行されました。")
+            } else {
+                line("The login password was changed.", "ログインパスワードが変更されました。")
+            }
+        }
+        E::TradingPasswordChanged {} => line("The trading password was reissued.", "執行パスワードが再発行されました。"),
+        E::RegistrationStarted { .. } => line("Passkey registration started (login ID entered).", "パスキー登録を開始しました（ログインID入力）。"),
+        E::PasswordVerified { purpose: p, .. } => {
+            let (en, ja) = purpose(*p);
+            line(format!("Login password verified for {en}."), format!("{ja}のためのログインパスワードを確認しました。"))
+        }
+        E::PasswordRejected { consecutive_failures, purpose: p, .. } => {
+            let (en, ja) = purpose(*p);
+            line(
+                format!("Wrong login password for {en} ({consecutive_failures} in a row)."),
+                format!("{ja}でログインパスワードが誤っていました（連続{consecutive_failures}回目）。"),
+            )
+        }
+        E::LoginLocked { consecutive_failures } => line(
+            format!("Login locked after {consecutive_failures} wrong passwords."),
+            format!("パスワードの誤りが{consecutive_failures}回続いたため、ログインをロックしました。"),
+        ),
+        E::RegistrationRefused { reason, .. } => {
+            line(format!("Passkey registration refused: {}.", reason.code()), format!("パスキー登録を受け付けませんでした（{}）。", reason.code()))
+        }
+        E::PasswordLoginRefused { reason, .. } => {
+            line(format!("Password login refused: {}.", reason.code()), format!("パスワードでのログインを受け付けませんでした（{}）。", reason.code()))
+        }
+        E::EmailCodeIssued { destination, expires_at, resend, .. } => {
+            let again = if *resend { " again" } else { "" };
+            line(
+                format!("A one-time code was e-mailed{again} to {destination}, valid until {}.", expires_at.format("%Y-%m-%d %H:%M UTC")),
+                format!(
+                    "認証コードを {destination} に{}送信しました（有効期限 {}）。",
+                    if *resend { "再" } else { "" },
+                    expires_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+            )
+        }
+        E::EmailCodeVerified { .. } => line(
+            "The e-mailed code was entered correctly (the address is confirmed; not an authentication factor).",
+            "メールの認証コードが正しく入力されました（メールアドレスの確認であり、認証要素ではありません）。",
+        ),
+        E::EmailCodeRejected { attempts_left, .. } => line(
+            format!("A wrong code was entered ({attempts_left} attempts left)."),
+            format!("誤った認証コードが入力されました（残り{attempts_left}回）。"),
+        ),
+        E::EmailCodeExpired { .. } => line("A code was entered after it expired.", "有効期限切れの認証コードが入力されました。"),
+        E::EmailCodeExhausted { .. } => {
+            line("The code's attempts were used up; the flow was closed.", "認証コードの入力回数の上限に達したため、手続きを終了しました。")
+        }
+        E::EmailCodeResendRefused { reason, .. } => {
+            line(format!("A new code was refused: {}.", reason.code()), format!("認証コードの再送を受け付けませんでした（{}）。", reason.code()))
+        }
+        E::FlowStepRefused { step, reason, .. } => line(
+            format!("Step \"{step}\" refused: {}.", reason.code()),
+            format!("手順「{step}」を受け付けませんでした（{}）。", reason.code()),
+        ),
+        E::PasskeyRegistered { passkey, .. } => line(
+            format!(
+                "Passkey \"{}\" registered (first passkey, bound on login password + e-mail address confirmation){}.",
+                passkey.name.as_str(),
+                env(&passkey.environment)
+            ),
+            format!(
+                "パスキー「{}」を登録しました（初回登録：ログインパスワード＋メールアドレス確認）{}。",
+                passkey.name.as_str(),
+                env_ja(&passkey.environment)
+            ),
+        ),
+        E::PasskeyRegistrationRefused { reason, .. } => {
+            line(format!("Passkey creation refused: {}.", reason.code()), format!("パスキーの作成を受け付けませんでした（{}）。", reason.code()))
+        }
+        E::PasskeyLoginSucceeded { authenticator, environment, second_factor_flow, .. } => {
+            let (how_en, how_ja) = match authenticator {
+                LoginAuthenticator::SameDevice => ("a passkey on this device", "この端末のパスキー"),
+                LoginAuthenticator::SecurityKey => ("a security key", "セキュリティキー"),
+                LoginAuthenticator::NotReported => ("a passkey", "パスキー"),
+            };
+            let (mode_en, mode_ja) =
+                if second_factor_flow.is_some() { (" after the login password", "（パスワード認証後の第二要素）") } else { ("", "") };
+            line(
+                format!("Logged in with {how_en}{mode_en}{}.", env(environment)),
+                format!("{how_ja}でログインしました{mode_ja}{}。", env_ja(environment)),
+            )
+        }
+        E::CrossDeviceSignInSucceeded { environment, .. } => line(
+            format!("Cross-device sign-in: the phone's passkey answered over QR code/Bluetooth{}.", env(environment)),
+            format!("クロスデバイス認証：スマートフォンのパスキーでQRコード経由でログインしました{}。", env_ja(environment)),
+        ),
+        E::PasskeyLoginFailed { reason, .. } => {
+            line(format!("Passkey login failed: {}.", reason.code()), format!("パスキーでのログインに失敗しました（{}）。", reason.code()))
+        }
+        E::PasswordLoginSucceeded { environment, .. } => line(
+            format!("Logged in with password + e-mail code (not phishing-resistant){}.", env(environment)),
+            format!("パスワード＋メール認証コードでログインしました（フィッシング耐性なし）{}。", env_ja(environment)),
+        ),
+        E::PasskeyBackupStateChanged { backup_state: true, .. } => {
+            line("The passkey is now backed up (synced).", "パスキーがバックアップ（同期）されるようになりました。")
+        }
+        E::PasskeyBackupStateChanged { backup_state: false, .. } => {
+            line("The passkey is no longer backed up.", "パスキーがバックアップされなくなりました。")
+        }
+        E::SecondFactorRequired { .. } => line("Password verified; a passkey is asked for next.", "パスワードを確認しました。続いてパスキー認証を求めます。"),
+        E::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
+            let after = if cross_device_sign_in.is_some() { " after a cross-device sign-in" } else { "" };
+            line(
+                format!("Local passkey \"{}\" added{after}{}.", passkey.name.as_str(), env(&passkey.environment)),
+                format!(
+                    "{}ローカルパスキー「{}」を追加しました{}。",
+                    if cross_device_sign_in.is_some() { "クロスデバイス認証の後、" } else { "" },
+                    passkey.name.as_str(),
+                    env_ja(&passkey.environment)
+                ),
+            )
+        }
+        E::PasskeyAdditionRefused { reason } => {
+            line(format!("Adding a passkey refused: {}.", reason.code()), format!("パスキーの追加を受け付けませんでした（{}）。", reason.code()))
+        }
+        E::LocalPasskeyDeclined { .. } => {
+            line("Continued without creating a passkey on this device.", "この端末にパスキーを作成せずに続行しました。")
+        }
+        E::TradingPasswordRejected { consecutive_failures } => line(
+            format!("Wrong trading password when deleting passkeys ({consecutive_failures} in a row)."),
+            format!("パスキー削除時に執行パスワードが誤っていました（連続{consecutive_failures}回目）。"),
+        ),
+        E::PasskeyDeletionLocked { consecutive_failures } => line(
+            format!("Passkey deletion locked after {consecutive_failures} wrong trading passwords."),
+            format!("執行パスワードの誤りが{consecutive_failures}回続いたため、パスキーの削除をロックしました。"),
+        ),
+        E::PasskeyDeletionRefused { reason } => {
+            line(format!("Passkey deletion refused: {}.", reason.code()), format!("パスキーの削除を受け付けませんでした（{}）。", reason.code()))
+        }
+        E::PasskeysRevoked { passkeys, revoked_by: Revoker::Customer } => line(
+            format!("The customer deleted passkey(s) {} with the trading password.", names(passkeys)),
+            format!("お客様が執行パスワードでパスキー {} を削除しました。", names(passkeys)),
+        ),
+        E::PasskeysRevoked { passkeys, revoked_by: Revoker::Staff { staff, reason } } => line(
+            format!("Support ({}) deleted passkey(s) {}: {reason}.", staff.name, names(passkeys)),
+            format!("サポート担当（{}）がパスキー {} を削除しました。理由：{reason}", staff.name, names(passkeys)),
+        ),
+        E::LoginUnlocked { staff, reason } => line(
+            format!("Support ({}) unlocked the login: {reason}.", staff.name),
+            format!("サポート担当（{}）がロックを解除しました。理由：{reason}", staff.name),
+        ),
+        E::AccountViewedByStaff { staff, view } => line(
+            format!("Staff member {} viewed the account ({view}).", staff.name),
+            format!("担当者 {} が口座情報を閲覧しました（{view}）。", staff.name),
+        ),
+    }
+}

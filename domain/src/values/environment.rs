@@ -1,0 +1,43 @@
+use serde::{Deserialize, Serialize};
+
+/// The customer's device as the request described it (User-Agent and Client
+/// Hints), parsed by the API. Recorded on registrations and logins; never a
+/// reason to refuse (seed 000 p.3: other environments may work but are not
+/// supported).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Environment {
+    /// "Chrome", "Safari", "Edge", ... or "unknown".
+    pub browser: String,
+    pub browser_version: String,
+    /// "Windows", "iOS", "Android", "macOS", ... or "unknown".
+    pub os: String,
+    /// The OS version as far as the request tells it; for Windows, the
+    /// marketing version from Client Hints ("11 24H2") when they are sent.
+    pub os_version: String,
+    /// "pc", "smartphone", "tablet" or "unknown".
+    pub device_type: String,
+    /// Whether this is one of the brokerage's recommended environments
+    /// (seed 000 p.3: iOS 18.6.2+, Android 12+, Windows 11 24H2+).
+    pub recommended: bool,
+}
+
+impl Environment {
+    /// What makes two logins "the same environment" for login notices:
+    /// browser, operating system and device type, without versions, so that
+    /// an update does not look like a new device.
+    pub fn fingerprint(&self) -> String {
+        format!("{}|{}|{}", self.browser, self.os, self.device_type)
+    }
+
+    /// "Chrome 148 / Windows 11 24H2 (pc)", for readable lines.
+    pub fn describe(&self) -> String {
+        format!("{} {} / {} {} ({})", self.browser, self.browser_version, self.os, self.os_version, self.device_type)
+    }
+}
+
+/// A staff member as events name them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMember {
+    pub staff_id: String,
+    pub name: String,
+}
