@@ -132,6 +132,7 @@ async fn demo_seed(config: Config) -> Result<(), String> {
         ip: String::new(),
         user_agent: "ledger demo-seed".into(),
         request_id: uuid::Uuid::new_v4().to_string(),
+        hints: Default::default(),
     };
     let accounts = [
         ("demo-001", HolderKind::Individual, Some("demo-001@example.jp"), false, "ready to register a passkey"),

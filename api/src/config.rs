@@ -15,6 +15,25 @@ pub enum MailTransport {
     Smtp(String),
 }
 
+/// How customers log in (DOMAIN.md flow 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMode {
+    /// "Log in with passkey", no login ID typed (seed 000, 003).
+    Passwordless,
+    /// Login ID + password, then one of the customer's passkeys (seed 002).
+    SecondFactor,
+}
+
+/// When a login notice is e-mailed (JSDA guideline 2025).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginNotice {
+    /// For a login from an environment not seen before on the account.
+    NewEnvironment,
+    /// For every login.
+    Every,
+    Off,
+}
+
 /// Everything a deployment sets.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -33,6 +52,9 @@ pub struct Config {
     /// Key for the keyed hash of one-time codes and tokens; read from
     /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
     pub secret_key_hex: Option<String>,
+    pub login_mode: LoginMode,
+    pub login_notice: LoginNotice,
+    pub recommended: crate::environment::Recommended,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -66,6 +88,27 @@ impl Config {
             resends_per_hour: env_num("LEDGER_RESENDS_PER_HOUR", defaults.resends_per_hour)?,
             flow_lifetime_secs: env_num("LEDGER_FLOW_LIFETIME_SECS", defaults.flow_lifetime_secs)?,
             passkey_mandatory_from: defaults.passkey_mandatory_from.clone(),
+            max_passkeys: env_num("LEDGER_MAX_PASSKEYS", defaults.max_passkeys)?,
+            recent_login_secs: env_num("LEDGER_RECENT_LOGIN_SECS", defaults.recent_login_secs)?,
+            lock_after_failed_trading_passwords: env_num(
+                "LEDGER_LOCK_AFTER_FAILED_TRADING_PASSWORDS",
+                defaults.lock_after_failed_trading_passwords,
+            )?,
+        };
+        let login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
+            None | Some("passwordless") => LoginMode::Passwordless,
+            Some("second_factor") => LoginMode::SecondFactor,
+            Some(other) => return Err(format!("LEDGER_LOGIN_MODE must be passwordless or second_factor, got {other:?}")),
+        };
+        let login_notice = match env("LEDGER_LOGIN_NOTICE").as_deref() {
+            None | Some("new_environment") => LoginNotice::NewEnvironment,
+            Some("every") => LoginNotice::Every,
+            Some("off") => LoginNotice::Off,
+            Some(other) => return Err(format!("LEDGER_LOGIN_NOTICE must be new_environment, every or off, got {other:?}")),
+        };
+        let recommended = match env("LEDGER_RECOMMENDED_ENVIRONMENTS") {
+            Some(spec) => crate::environment::Recommended::parse(&spec).map_err(|e| format!("LEDGER_RECOMMENDED_ENVIRONMENTS: {e}"))?,
+            None => crate::environment::Recommended::default(),
         };
         if policy.code_lifetime_secs > 600 {
             return Err("LEDGER_CODE_LIFETIME_SECS may be at most 600 (10 minutes)".into());
@@ -89,6 +132,9 @@ impl Config {
             session_lifetime_secs: env_num("LEDGER_SESSION_LIFETIME_SECS", 30 * 60)?,
             policy,
             secret_key_hex: env("LEDGER_SECRET_KEY"),
+            login_mode,
+            login_notice,
+            recommended,
         })
     }
 }

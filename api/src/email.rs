@@ -15,6 +15,14 @@ pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
+/// A security notice to the customer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    PasskeyAdded { name: String, at: DateTime<Utc>, environment: String },
+    PasskeysDeleted { names: String, at: DateTime<Utc>, by_support: bool },
+    Login { at: DateTime<Utc>, method: String, environment: String },
+}
+
 /// A message could not be sent. The text never contains the code.
 #[derive(Debug, thiserror::Error)]
 #[error("e-mail: {0}")]
@@ -62,6 +70,46 @@ impl Mailer {
             expiry = jst(expires_at),
         );
         self.send(config, to, &config.mail_subject, body).await
+    }
+
+    /// Tells the customer, at the registered address (a channel independent
+    /// of the action, NIST SP 800-63B rev 4 4.1.2.1), that passkeys were
+    /// added or deleted, or that someone logged in. No link in it.
+    pub async fn send_notice(&self, config: &Config, to: &str, notice: &Notice) -> Result<(), MailError> {
+        let (subject, what_ja, what_en) = match notice {
+            Notice::PasskeyAdded { name, at, environment } => (
+                "【重要】パスキーが登録されました / A passkey was added",
+                format!("お客様の口座にパスキー「{name}」が登録されました。\r\n日時: {}\r\n端末: {environment}", jst(*at)),
+                format!("The passkey \"{name}\" was added to your account at {} ({environment}).", jst(*at)),
+            ),
+            Notice::PasskeysDeleted { names, at, by_support } => {
+                let by_ja = if *by_support { "（カスタマーサポートによる削除）" } else { "" };
+                let by_en = if *by_support { " by our support desk" } else { "" };
+                (
+                    "【重要】パスキーが削除されました / Passkeys were deleted",
+                    format!("お客様の口座からパスキー {names} が削除されました{by_ja}。\r\n日時: {}", jst(*at)),
+                    format!("The passkey(s) {names} were deleted from your account{by_en} at {}.", jst(*at)),
+                )
+            }
+            Notice::Login { at, method, environment } => (
+                "【ログインのお知らせ】 / New login to your account",
+                format!("お客様の口座にログインがありました。\r\n日時: {}\r\n方法: {method}\r\n端末: {environment}", jst(*at)),
+                format!("Your account was logged in to at {} ({method}, {environment}).", jst(*at)),
+            ),
+        };
+        let body = format!(
+            "{brokerage}をご利用いただきありがとうございます。\r\n\
+             \r\n\
+             {what_ja}\r\n\
+             \r\n\
+             お心当たりのない場合は、至急カスタマーサポートまでお電話でご連絡ください。\r\n\
+             当社がメールでパスワードの入力をお願いすることはありません。このメールにリンクはありません。\r\n\
+             \r\n\
+             {what_en}\r\n\
+             If this was not you, please call our support desk at once. We never ask for your password by e-mail.\r\n",
+            brokerage = config.brokerage_name,
+        );
+        self.send(config, to, subject, body).await
     }
 
     async fn send(&self, config: &Config, to: &str, subject: &str, body: String) -> Result<(), MailError> {

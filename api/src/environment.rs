@@ -1,5 +1,186 @@
 //! What the request says about the customer's device: the default passkey
-//! name, "Chrome 148.0.0 / Windows 10.0.0" as seed 000 shows it.
+//! name, "Chrome 148.0.0 / Windows 10.0.0" as seed 000 shows it, and the
+//! environment (browser, OS, versions, device type, recommended or not) from
+//! the User-Agent (parsed by woothee) and User-Agent Client Hints.
+
+use ledger_domain::Environment;
+
+/// The User-Agent Client Hints a request carried (Chromium browsers send
+/// them; the high-entropy ones after the server's `Accept-CH`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientHints {
+    /// `Sec-CH-UA-Platform`: "Windows", "Android", "macOS", ...
+    pub platform: Option<String>,
+    /// `Sec-CH-UA-Platform-Version`: for Windows, 13.0.0 and above is Windows 11.
+    pub platform_version: Option<String>,
+    /// `Sec-CH-UA-Mobile`: `?1` on phones.
+    pub mobile: Option<bool>,
+    /// `Sec-CH-UA-Full-Version-List`, else `Sec-CH-UA`: the brands.
+    pub brands: Option<String>,
+}
+
+/// The header names the service asks browsers for (`Accept-CH`).
+pub const ACCEPT_CH: &str = "Sec-CH-UA-Platform-Version, Sec-CH-UA-Full-Version-List, Sec-CH-UA-Model";
+
+fn unquote(s: &str) -> String {
+    s.trim().trim_matches('"').to_string()
+}
+
+impl ClientHints {
+    /// Reads the hints from request headers.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> ClientHints {
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        ClientHints {
+            platform: get("sec-ch-ua-platform").map(|v| unquote(&v)).filter(|v| !v.is_empty()),
+            platform_version: get("sec-ch-ua-platform-version").map(|v| unquote(&v)).filter(|v| !v.is_empty()),
+            mobile: get("sec-ch-ua-mobile").map(|v| v.trim() == "?1"),
+            brands: get("sec-ch-ua-full-version-list").or_else(|| get("sec-ch-ua")),
+        }
+    }
+
+    /// The browser brand that is neither "Chromium" nor a GREASE brand, with
+    /// its version: `"Google Chrome";v="148.0.7778.97"` -> ("Chrome", "148.0.7778.97").
+    fn brand(&self) -> Option<(String, String)> {
+        let list = self.brands.as_deref()?;
+        let mut fallback = None;
+        for item in list.split(',') {
+            let (name, version) = item.split_once(";v=").map(|(n, v)| (unquote(n), unquote(v)))?;
+            if name.contains("Not") && (name.contains("Brand") || name.contains("brand")) {
+                continue;
+            }
+            if name == "Chromium" {
+                fallback = Some((name, version));
+                continue;
+            }
+            let short = match name.as_str() {
+                "Google Chrome" => "Chrome".to_string(),
+                "Microsoft Edge" => "Edge".to_string(),
+                other => other.to_string(),
+            };
+            return Some((short, version));
+        }
+        fallback
+    }
+}
+
+/// The recommended environments (seed 000 p.3), as minimum versions per
+/// operating system. Windows is judged from `Sec-CH-UA-Platform-Version`
+/// (a User-Agent says "Windows NT 10.0" for both 10 and 11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommended {
+    rules: Vec<(String, Vec<u32>)>,
+}
+
+/// Windows 11 releases and the `Sec-CH-UA-Platform-Version` major number
+/// Chromium reports for them (13 = 21H2, 14 = 22H2 and 23H2, 15 = 24H2).
+const WINDOWS_11: &[(&str, u32)] = &[("21H2", 13), ("22H2", 14), ("23H2", 14), ("24H2", 15)];
+
+fn numbers(version: &str) -> Vec<u32> {
+    version.split(['.', '_']).map_while(|p| p.trim().parse().ok()).collect()
+}
+
+fn at_least(version: &[u32], min: &[u32]) -> bool {
+    let len = version.len().max(min.len());
+    let pad = |v: &[u32]| (0..len).map(|i| v.get(i).copied().unwrap_or(0)).collect::<Vec<_>>();
+    pad(version) >= pad(min)
+}
+
+impl Recommended {
+    /// Parses `iOS 18.6.2, Android 12, Windows 11 24H2` (the default).
+    pub fn parse(spec: &str) -> Result<Recommended, String> {
+        let mut rules = Vec::new();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (os, version) = item.split_once(' ').ok_or_else(|| format!("expected \"OS version\", got {item:?}"))?;
+            let min = if os.eq_ignore_ascii_case("windows") {
+                let release = version.trim().strip_prefix("11").map(str::trim).unwrap_or("");
+                let major = WINDOWS_11
+                    .iter()
+                    .find(|(r, _)| r.eq_ignore_ascii_case(release))
+                    .map(|(_, m)| *m)
+                    .or_else(|| if release.is_empty() { Some(13) } else { None })
+                    .ok_or_else(|| format!("unknown Windows release {version:?} (known: 11, 11 21H2 .. 11 24H2)"))?;
+                vec![major]
+            } else {
+                let n = numbers(version);
+                if n.is_empty() {
+                    return Err(format!("no version number in {item:?}"));
+                }
+                n
+            };
+            rules.push((os.to_lowercase(), min));
+        }
+        Ok(Recommended { rules })
+    }
+
+    fn allows(&self, os: &str, version: &[u32]) -> bool {
+        !version.is_empty() && self.rules.iter().any(|(name, min)| name == &os.to_lowercase() && at_least(version, min))
+    }
+}
+
+impl Default for Recommended {
+    fn default() -> Self {
+        Recommended::parse("iOS 18.6.2, Android 12, Windows 11 24H2").unwrap_or(Recommended { rules: vec![] })
+    }
+}
+
+/// The environment a request describes. Never used to refuse anything.
+pub fn environment(user_agent: &str, hints: &ClientHints, recommended: &Recommended) -> Environment {
+    let parser = woothee::parser::Parser::new();
+    let parsed = parser.parse(user_agent).filter(|ua| ua.name != "UNKNOWN");
+    let (mut browser, mut browser_version) = match &parsed {
+        Some(ua) => (ua.name.to_string(), ua.version.to_string()),
+        None => ("unknown".to_string(), String::new()),
+    };
+    if let Some((name, version)) = hints.brand() {
+        if browser == "unknown" || browser == name {
+            browser = name;
+            browser_version = version;
+        }
+    }
+    let (mut os, mut os_version) = parsed.as_ref().map(os_of).unwrap_or_else(|| ("unknown".into(), String::new()));
+    // A reduced User-Agent freezes Android at "10; K": the real version is unknown.
+    if os == "Android" && user_agent.contains("Android 10; K") {
+        os_version = String::new();
+    }
+    let mut compare = numbers(&os_version);
+    if let Some(platform) = &hints.platform {
+        os = match platform.as_str() {
+            "macOS" => "macOS".into(),
+            other => other.to_string(),
+        };
+    }
+    if os == "Windows" {
+        // Only Client Hints tell Windows 11 from 10.
+        let major = hints.platform_version.as_deref().map(numbers).and_then(|v| v.first().copied());
+        os_version = match major {
+            Some(m) if m >= 13 => {
+                let release = WINDOWS_11.iter().rev().find(|(_, n)| *n <= m).map(|(r, _)| *r).unwrap_or("21H2");
+                if m > 15 {
+                    "11 (later than 24H2)".into()
+                } else {
+                    format!("11 {release}")
+                }
+            }
+            Some(_) => "10".into(),
+            None => "10 or 11".into(),
+        };
+        compare = major.map(|m| vec![m]).unwrap_or_default();
+    } else if let Some(v) = hints.platform_version.as_deref().filter(|_| hints.platform.is_some()) {
+        os_version = v.to_string();
+        compare = numbers(v);
+    }
+    let device_type = match (&parsed, hints.mobile) {
+        (Some(ua), _) if ua.os == "iPad" => "tablet",
+        (_, Some(true)) => "smartphone",
+        (Some(ua), _) if ua.category == "smartphone" || ua.category == "mobilephone" => "smartphone",
+        (Some(ua), _) if ua.category == "pc" => "pc",
+        (_, Some(false)) => "pc",
+        _ => "unknown",
+    }
+    .to_string();
+    let recommended = recommended.allows(&os, &compare);
+    Environment { browser, browser_version, os, os_version, device_type, recommended }
+}
 
 /// Pads or trims a dotted version to three parts: "148.0.7778.97" -> "148.0.7778",
 /// "10.0" -> "10.0.0".
@@ -40,6 +221,62 @@ pub fn default_passkey_name(user_agent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CHROME_WINDOWS: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
+
+    fn windows_hints(version: &str) -> ClientHints {
+        ClientHints {
+            platform: Some("Windows".into()),
+            platform_version: Some(version.into()),
+            mobile: Some(false),
+            brands: Some(r#""Chromium";v="148.0.7778.97", "Google Chrome";v="148.0.7778.97", "Not=A?Brand";v="99.0.0.0""#.into()),
+        }
+    }
+
+    #[test]
+    fn windows_11_24h2_is_told_from_windows_10_only_by_client_hints() {
+        let r = Recommended::default();
+        let e = environment(CHROME_WINDOWS, &windows_hints("15.0.0"), &r);
+        assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Windows", "11 24H2", true));
+        assert_eq!((e.browser.as_str(), e.browser_version.as_str(), e.device_type.as_str()), ("Chrome", "148.0.7778.97", "pc"));
+        let e = environment(CHROME_WINDOWS, &windows_hints("14.0.0"), &r);
+        assert_eq!((e.os_version.as_str(), e.recommended), ("11 22H2", false));
+        let e = environment(CHROME_WINDOWS, &windows_hints("10.0.0"), &r);
+        assert_eq!((e.os_version.as_str(), e.recommended), ("10", false));
+        let e = environment(CHROME_WINDOWS, &ClientHints::default(), &r);
+        assert_eq!((e.os_version.as_str(), e.recommended), ("10 or 11", false), "a User-Agent alone cannot tell");
+    }
+
+    #[test]
+    fn ios_from_18_6_2_and_android_from_12_are_recommended() {
+        let r = Recommended::default();
+        let ios = |v: &str| format!("Mozilla/5.0 (iPhone; CPU iPhone OS {v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1");
+        let e = environment(&ios("18_6_2"), &ClientHints::default(), &r);
+        assert_eq!((e.os.as_str(), e.device_type.as_str(), e.recommended), ("iOS", "smartphone", true));
+        assert!(!environment(&ios("18_6_1"), &ClientHints::default(), &r).recommended);
+        assert!(environment(&ios("26_1"), &ClientHints::default(), &r).recommended);
+        let android = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Mobile Safari/537.36";
+        let hints = ClientHints { platform: Some("Android".into()), platform_version: Some("14.0.0".into()), mobile: Some(true), brands: None };
+        let e = environment(android, &hints, &r);
+        assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Android", "14.0.0", true));
+        assert!(!environment(android, &ClientHints::default(), &r).recommended, "the reduced UA's \"Android 10\" is not a version");
+    }
+
+    #[test]
+    fn macos_is_outside_the_recommended_environments() {
+        let mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Safari/605.1.15";
+        let e = environment(mac, &ClientHints::default(), &Recommended::default());
+        assert_eq!((e.os.as_str(), e.recommended), ("macOS", false));
+    }
+
+    #[test]
+    fn the_recommended_list_is_configuration() {
+        let r = Recommended::parse("Windows 11, macOS 14").unwrap();
+        assert!(environment(CHROME_WINDOWS, &windows_hints("13.0.0"), &r).recommended);
+        assert!(Recommended::parse("Windows 12 25H2").is_err());
+        assert!(Recommended::parse("iOS").is_err());
+    }
 
     #[test]
     fn chrome_on_windows_is_named_as_seed_000_shows_it() {

@@ -9,6 +9,7 @@ pub mod email;
 pub mod environment;
 pub mod error;
 pub mod http;
+pub mod notify;
 pub mod secrets;
 pub mod state;
 pub mod webauthn;

@@ -43,6 +43,7 @@ struct Migration {
 }
 
 const SHARED_0002: &str = include_str!("../../migrations/shared/0002_read_models.sql");
+const SHARED_0003: &str = include_str!("../../migrations/shared/0003_passkey_lifecycle.sql");
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -52,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0001_event_store.sql"),
     },
     Migration { version: 2, name: "read_models", sqlite: SHARED_0002, postgres: SHARED_0002 },
+    Migration { version: 3, name: "passkey_lifecycle", sqlite: SHARED_0003, postgres: SHARED_0003 },
 ];
 
 impl Database {

@@ -89,6 +89,39 @@ pub async fn read_events_after(
     rows.iter().map(logged_event).collect()
 }
 
+/// One account's events, newest first, those with a sequence below
+/// `before` (all when None), at most `limit`: the support history.
+pub async fn account_events_newest_first(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    account_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LoggedEvent>, DbError> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT COALESCE(p.position, 0) AS position, 0 AS transaction_id, e.aggregate_type, e.aggregate_id, e.sequence,
+                    e.event_type, e.event_version, e.payload, e.metadata
+               FROM events e
+               LEFT JOIN event_positions p
+                 ON e.aggregate_type = p.aggregate_type AND e.aggregate_id = p.aggregate_id AND e.sequence = p.sequence
+              WHERE e.aggregate_type = 'account' AND e.aggregate_id = $1 AND e.sequence < $2
+              ORDER BY e.sequence DESC
+              LIMIT $3"
+        }
+        Backend::Postgres => {
+            "SELECT position, transaction_id::text::bigint AS transaction_id, aggregate_type, aggregate_id, sequence,
+                    event_type, event_version, payload::text AS payload, metadata::text AS metadata
+               FROM events
+              WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence < $2
+              ORDER BY sequence DESC
+              LIMIT $3"
+        }
+    };
+    let rows = sqlx::query(sql).bind(account_id).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(logged_event).collect()
+}
+
 fn logged_event(row: &AnyRow) -> Result<LoggedEvent, DbError> {
     let payload: String = row.try_get("payload")?;
     let metadata: String = row.try_get("metadata")?;

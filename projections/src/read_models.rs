@@ -1,7 +1,8 @@
 //! The read models: how each event changes them, and how the API reads them.
 
 use chrono::{DateTime, Utc};
-use ledger_domain::{AccountEvent, EmailAddress};
+use ledger_domain::account::{LoginAuthenticator, NewPasskey, Revoker};
+use ledger_domain::{AccountEvent, EmailAddress, Environment};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -86,54 +87,56 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
             sqlx::query("UPDATE status_accounts SET locked = 1 WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
         }
         E::PasskeyRegistered { passkey, .. } => {
-            sqlx::query(
-                "INSERT INTO status_passkeys (passkey_id, account_id, credential_id, name, aaguid, provider, backup_eligible,
-                                              backup_state, transports, attachment, added_via, registered_at, registered_channel)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'first_registration', $11, $12)",
-            )
-            .bind(&passkey.passkey_id)
-            .bind(id)
-            .bind(&passkey.credential_id)
-            .bind(passkey.name.as_str())
-            .bind(&passkey.aaguid)
-            .bind(passkey.provider.clone())
-            .bind(passkey.backup_eligible as i64)
-            .bind(passkey.backup_state as i64)
-            .bind(passkey.transports.join(","))
-            .bind(passkey.authenticator_attachment.clone())
-            .bind(at)
-            .bind(channel)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO credential_index (credential_id, account_id, passkey_id, public_key, counter, active)
-                 VALUES ($1, $2, $3, $4, $5, 1)",
-            )
-            .bind(&passkey.credential_id)
-            .bind(id)
-            .bind(&passkey.passkey_id)
-            .bind(passkey.public_key.to_string())
-            .bind(passkey.counter as i64)
-            .execute(&mut *conn)
-            .await?;
-            record_login(conn, id, at, "passkey_registration").await?;
+            insert_passkey(conn, id, &passkey, at, channel, "first_registration", None).await?;
+            record_login(conn, id, at, "passkey_registration", &passkey.environment).await?;
         }
-        E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion } => {
-            sqlx::query("UPDATE status_passkeys SET last_used_at = $2, last_used_channel = $3, backup_state = $4 WHERE passkey_id = $1")
+        E::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
+            let via = if cross_device_sign_in.is_some() { "local_after_cross_device" } else { "added_after_login" };
+            insert_passkey(conn, id, &passkey, at, channel, via, cross_device_sign_in.as_deref()).await?;
+        }
+        E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion, authenticator, environment, second_factor_flow, .. } => {
+            passkey_used(conn, &passkey_id, &credential_id, assertion.counter, at, channel).await?;
+            let method = match (second_factor_flow.is_some(), authenticator) {
+                (true, _) => "password_and_passkey",
+                (false, LoginAuthenticator::SecurityKey) => "security_key",
+                (false, _) => "passkey",
+            };
+            record_login(conn, id, at, method, &environment).await?;
+        }
+        E::CrossDeviceSignInSucceeded { passkey_id, credential_id, assertion, environment, .. } => {
+            passkey_used(conn, &passkey_id, &credential_id, assertion.counter, at, channel).await?;
+            record_login(conn, id, at, "cross_device", &environment).await?;
+        }
+        E::PasskeyBackupStateChanged { passkey_id, backup_state } => {
+            sqlx::query("UPDATE status_passkeys SET backup_state = $2 WHERE passkey_id = $1")
                 .bind(&passkey_id)
-                .bind(at)
-                .bind(channel)
-                .bind(assertion.backup_state as i64)
+                .bind(backup_state as i64)
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query("UPDATE credential_index SET counter = $2 WHERE credential_id = $1")
-                .bind(&credential_id)
-                .bind(assertion.counter as i64)
-                .execute(&mut *conn)
-                .await?;
-            record_login(conn, id, at, "passkey").await?;
         }
-        E::PasswordLoginSucceeded { .. } => record_login(conn, id, at, "password_and_email_code").await?,
+        E::PasskeysRevoked { passkeys, revoked_by } => {
+            let (by, reason) = match revoked_by {
+                Revoker::Customer => ("customer".to_string(), None),
+                Revoker::Staff { staff, reason } => (format!("staff:{}", staff.staff_id), Some(reason)),
+            };
+            for p in passkeys {
+                sqlx::query("UPDATE status_passkeys SET revoked_at = $2, revoked_by = $3, revoked_reason = $4 WHERE passkey_id = $1")
+                    .bind(&p.passkey_id)
+                    .bind(at)
+                    .bind(&by)
+                    .bind(reason.clone())
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE credential_index SET active = 0 WHERE credential_id = $1").bind(&p.credential_id).execute(&mut *conn).await?;
+            }
+        }
+        E::PasskeyDeletionLocked { .. } => set_flag(conn, id, "deletion_locked", true).await?,
+        E::TradingPasswordChanged {} => set_flag(conn, id, "deletion_locked", false).await?,
+        E::LoginUnlocked { .. } => {
+            set_flag(conn, id, "locked", false).await?;
+            set_flag(conn, id, "deletion_locked", false).await?;
+        }
+        E::PasswordLoginSucceeded { environment, .. } => record_login(conn, id, at, "password_and_email_code", &environment).await?,
         _ => {}
     }
     sqlx::query("UPDATE status_accounts SET last_sequence = $2, updated_at = $3 WHERE account_id = $1")
@@ -161,11 +164,101 @@ async fn set_registered_email(conn: &mut AnyConnection, account_id: &str, email:
     Ok(())
 }
 
-async fn record_login(conn: &mut AnyConnection, account_id: &str, at: i64, method: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE status_accounts SET last_login_at = $2, last_login_method = $3 WHERE account_id = $1")
+async fn record_login(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    at: i64,
+    method: &str,
+    environment: &Option<Environment>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE status_accounts SET last_login_at = $2, last_login_method = $3, last_login_environment = $4,
+                                    last_login_recommended = $5 WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .bind(at)
+    .bind(method)
+    .bind(environment.as_ref().map(Environment::describe))
+    .bind(environment.as_ref().map(|e| e.recommended as i64))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Columns set from `UPDATE ... SET <column>`: only the names written here.
+async fn set_flag(conn: &mut AnyConnection, account_id: &str, column: &'static str, on: bool) -> Result<(), DbError> {
+    sqlx::query(&format!("UPDATE status_accounts SET {column} = $2 WHERE account_id = $1"))
         .bind(account_id)
+        .bind(on as i64)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_passkey(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    passkey: &NewPasskey,
+    at: i64,
+    channel: &str,
+    added_via: &str,
+    cross_device_sign_in: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO status_passkeys (passkey_id, account_id, credential_id, name, aaguid, provider, backup_eligible,
+                                      backup_state, transports, attachment, added_via, registered_at, registered_channel,
+                                      registered_environment, environment_recommended, cross_device_sign_in)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&passkey.passkey_id)
+    .bind(account_id)
+    .bind(&passkey.credential_id)
+    .bind(passkey.name.as_str())
+    .bind(&passkey.aaguid)
+    .bind(passkey.provider.clone())
+    .bind(passkey.backup_eligible as i64)
+    .bind(passkey.backup_state as i64)
+    .bind(passkey.transports.join(","))
+    .bind(passkey.authenticator_attachment.clone())
+    .bind(added_via)
+    .bind(at)
+    .bind(channel)
+    .bind(passkey.environment.as_ref().map(Environment::describe))
+    .bind(passkey.environment.as_ref().map(|e| e.recommended as i64))
+    .bind(cross_device_sign_in.map(str::to_string))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO credential_index (credential_id, account_id, passkey_id, public_key, counter, active)
+         VALUES ($1, $2, $3, $4, $5, 1)",
+    )
+    .bind(&passkey.credential_id)
+    .bind(account_id)
+    .bind(&passkey.passkey_id)
+    .bind(passkey.public_key.to_string())
+    .bind(passkey.counter as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn passkey_used(
+    conn: &mut AnyConnection,
+    passkey_id: &str,
+    credential_id: &str,
+    counter: u32,
+    at: i64,
+    channel: &str,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE status_passkeys SET last_used_at = $2, last_used_channel = $3 WHERE passkey_id = $1")
+        .bind(passkey_id)
         .bind(at)
-        .bind(method)
+        .bind(channel)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE credential_index SET counter = $2 WHERE credential_id = $1")
+        .bind(credential_id)
+        .bind(counter as i64)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -235,6 +328,20 @@ pub struct PasskeyView {
     pub registered_channel: String,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_channel: Option<String>,
+    /// The device it was created on ("Chrome 148.0.0 / Windows 11 24H2 (pc)").
+    pub registered_environment: Option<String>,
+    /// Whether that device is a recommended environment (seed 000 p.3).
+    pub environment_recommended: Option<bool>,
+    /// The cross-device sign-in after which it was added, for local passkeys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_device_sign_in: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// `customer` or `staff:<id>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
 }
 
 /// The status-inquiry view of one account (seed 000 p.16-17).
@@ -251,7 +358,15 @@ pub struct StatusView {
     pub locked: bool,
     pub last_login_at: Option<DateTime<Utc>>,
     pub last_login_method: Option<String>,
+    /// The environment of the last login and whether it is recommended.
+    pub last_login_environment: Option<String>,
+    pub last_login_environment_recommended: Option<bool>,
+    /// Passkey deletion locked after wrong trading passwords.
+    pub deletion_locked: bool,
     pub passkeys: Vec<PasskeyView>,
+    /// Deleted passkeys, with who deleted them and why: staff views only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_passkeys: Option<Vec<PasskeyView>>,
     /// "no passkey registered" when empty, in both languages.
     pub summary: Summary,
     pub registration: RegistrationPossibility,
@@ -287,6 +402,12 @@ fn passkey_view(r: &AnyRow) -> Result<PasskeyView, DbError> {
         registered_channel: r.try_get("registered_channel")?,
         last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(from_millis),
         last_used_channel: r.try_get("last_used_channel")?,
+        registered_environment: r.try_get("registered_environment")?,
+        environment_recommended: r.try_get::<Option<i64>, _>("environment_recommended")?.map(|v| v == 1),
+        cross_device_sign_in: r.try_get("cross_device_sign_in")?,
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis),
+        revoked_by: r.try_get("revoked_by")?,
+        revoked_reason: r.try_get("revoked_reason")?,
     })
 }
 
@@ -300,6 +421,17 @@ pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Re
         .fetch_all(pool)
         .await?;
     let passkeys = rows.iter().map(passkey_view).collect::<Result<Vec<_>, _>>()?;
+    let revoked_passkeys = if unmasked {
+        let rows = sqlx::query(
+            "SELECT * FROM status_passkeys WHERE account_id = $1 AND revoked_at IS NOT NULL ORDER BY revoked_at DESC, passkey_id",
+        )
+        .bind(account_id)
+        .fetch_all(pool)
+        .await?;
+        Some(rows.iter().map(passkey_view).collect::<Result<Vec<_>, _>>()?)
+    } else {
+        None
+    };
     let email: Option<String> = a.try_get("email")?;
     let parsed = email.as_deref().and_then(|e| EmailAddress::parse(e).ok());
     let email_reachable = a.try_get::<i64, _>("email_reachable")? == 1;
@@ -341,7 +473,11 @@ pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Re
         locked,
         last_login_at: a.try_get::<Option<i64>, _>("last_login_at")?.map(from_millis),
         last_login_method: a.try_get("last_login_method")?,
+        last_login_environment: a.try_get("last_login_environment")?,
+        last_login_environment_recommended: a.try_get::<Option<i64>, _>("last_login_recommended")?.map(|v| v == 1),
+        deletion_locked: a.try_get::<i64, _>("deletion_locked")? == 1,
         passkeys,
+        revoked_passkeys,
         summary,
         registration: RegistrationPossibility { possible: reason.is_none(), reason: reason.map(str::to_string) },
     }))

@@ -24,9 +24,16 @@ pub struct RequestMeta {
     pub ip: String,
     pub user_agent: String,
     pub request_id: String,
+    pub hints: crate::environment::ClientHints,
 }
 
 impl RequestMeta {
+    /// The device this request came from, judged against the deployment's
+    /// recommended environments.
+    pub fn environment(&self, app: &AppState) -> ledger_domain::Environment {
+        crate::environment::environment(&self.user_agent, &self.hints, &app.config.recommended)
+    }
+
     /// The event metadata for an action by `actor` at `at`.
     pub fn metadata(&self, actor: &str, at: DateTime<Utc>) -> HashMap<String, String> {
         HashMap::from([
@@ -62,6 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             ip,
             user_agent: header("user-agent").unwrap_or_default().chars().take(512).collect(),
             request_id: header("x-request-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            hints: crate::environment::ClientHints::from_headers(&parts.headers),
         })
     }
 }
@@ -96,6 +104,8 @@ pub struct Customer {
     pub account_id: String,
     pub token_hash: String,
     pub logged_in_at: DateTime<Utc>,
+    /// The cross-device sign-in this session came from, if it did.
+    pub cross_device_sign_in: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Customer {
@@ -105,14 +115,21 @@ impl FromRequestParts<AppState> for Customer {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = token_hash(&token);
         let now = app.clock.now().timestamp_millis();
-        let row: Option<(String, i64)> =
-            sqlx::query_as("SELECT account_id, created_at FROM sessions WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2")
-                .bind(&hash)
-                .bind(now)
-                .fetch_optional(&app.db.any)
-                .await?;
-        let (account_id, created_at) = row.ok_or_else(ApiError::unauthorized)?;
-        Ok(Customer { account_id, token_hash: hash, logged_in_at: ledger_projections::from_millis(created_at) })
+        let row: Option<(String, i64, Option<String>, i64)> = sqlx::query_as(
+            "SELECT account_id, created_at, sign_in_id, cross_device FROM sessions
+             WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(&hash)
+        .bind(now)
+        .fetch_optional(&app.db.any)
+        .await?;
+        let (account_id, created_at, sign_in_id, cross_device) = row.ok_or_else(ApiError::unauthorized)?;
+        Ok(Customer {
+            account_id,
+            token_hash: hash,
+            logged_in_at: ledger_projections::from_millis(created_at),
+            cross_device_sign_in: sign_in_id.filter(|_| cross_device == 1),
+        })
     }
 }
 
@@ -185,7 +202,9 @@ pub async fn execute(
     match app.ledger.execute(account_id, command, metadata).await {
         Ok(done) => Ok(done),
         Err(BusError::Domain(ledger_domain::AccountError::AccountNotFound)) => Err(ApiError::not_found()),
-        Err(BusError::Domain(ledger_domain::AccountError::UnknownFlow)) => Err(ApiError::not_found()),
+        Err(BusError::Domain(ledger_domain::AccountError::UnknownFlow | ledger_domain::AccountError::UnknownPasskey)) => {
+            Err(ApiError::not_found())
+        }
         Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => {
             Err(ApiError::new(StatusCode::CONFLICT, "account_exists", "The account already exists.", "口座は既に存在します。"))
         }
@@ -196,17 +215,32 @@ pub async fn execute(
 
 /// Starts a customer session; returns the token (shown once) and expiry.
 pub async fn start_session(app: &AppState, account_id: &str, method: &str) -> Result<serde_json::Value, ApiError> {
+    start_session_after(app, account_id, method, None).await
+}
+
+/// Starts a session that remembers the cross-device sign-in it came from.
+pub async fn start_session_after(
+    app: &AppState,
+    account_id: &str,
+    method: &str,
+    cross_device_sign_in: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
     let token = crate::secrets::new_token();
     let now = app.clock.now();
     let expires_at = now + chrono::Duration::seconds(app.config.session_lifetime_secs);
-    sqlx::query("INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(token_hash(token.expose()))
-        .bind(account_id)
-        .bind(method)
-        .bind(now.timestamp_millis())
-        .bind(expires_at.timestamp_millis())
-        .execute(&app.db.any)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(token_hash(token.expose()))
+    .bind(account_id)
+    .bind(method)
+    .bind(now.timestamp_millis())
+    .bind(expires_at.timestamp_millis())
+    .bind(cross_device_sign_in.map(str::to_string))
+    .bind(cross_device_sign_in.is_some() as i64)
+    .execute(&app.db.any)
+    .await?;
     Ok(serde_json::json!({ "token": token.expose(), "expires_at": expires_at }))
 }
 

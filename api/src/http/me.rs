@@ -1,16 +1,28 @@
-//! The customer's own passkeys: the status inquiry (seed 000 p.16-17).
+//! The customer's own passkeys: the status inquiry (seed 000 p.16-17), a
+//! local passkey on the PC after a cross-device sign-in (p.12) or "continue
+//! without" (p.11), and deletion with the trading password (p.16-17).
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal};
 use ledger_projections::read_models::{status_view, StatusView};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use super::extract::Customer;
+use super::extract::{execute, read_your_writes, ApiJson, Customer, RequestMeta};
+use super::registrations::{optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody};
 use crate::error::ApiError;
+use crate::secrets::Secret;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/me/passkeys", get(my_passkeys))
+    Router::new()
+        .route("/api/v1/me/passkeys", get(my_passkeys).post(add_passkey).delete(delete_all))
+        .route("/api/v1/me/passkeys/options", post(add_options))
+        .route("/api/v1/me/passkeys/decline-local", post(decline_local))
+        .route("/api/v1/me/passkeys/{passkey_id}", delete(delete_one))
 }
 
 /// Each registered passkey with its browser/OS name and registration time;
@@ -18,4 +30,152 @@ pub fn router() -> Router<AppState> {
 async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<Json<StatusView>, ApiError> {
     app.projector.catch_up().await?;
     status_view(&app.db.any, &customer.account_id, false).await?.map(Json).ok_or_else(ApiError::not_found)
+}
+
+/// Creation options for one more passkey on this device, excluding the
+/// credentials the account already has (so the browser does not create a
+/// second one on an authenticator that holds one).
+async fn add_options(
+    State(app): State<AppState>,
+    customer: Customer,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: OptionsBody = optional_body(&body)?;
+    let name = passkey_name(body.passkey_name, &meta)?;
+    let now = app.clock.now();
+    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: customer.logged_in_at, at: now };
+    let done = execute(&app, &customer.account_id, check, meta.metadata("customer", now)).await?;
+    if let Some(refusal) = done.refusal() {
+        return Err(refusal.into());
+    }
+    let account = app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?;
+    app.projector.catch_up().await?;
+    let existing = ledger_projections::read_models::active_credentials(&app.db.any, &customer.account_id).await?;
+    let exclude: Vec<_> = existing
+        .iter()
+        .filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key))
+        .map(|p| p.cred_id().clone())
+        .collect();
+    let user_id = uuid::Uuid::parse_str(&customer.account_id).map_err(ApiError::internal)?;
+    let login_id = account.login_id.as_ref().map(LoginId::as_str).unwrap_or_default().to_string();
+    let (options, state) =
+        app.webauthn.start_passkey_registration(user_id, &login_id, &login_id, Some(exclude)).map_err(ApiError::internal)?;
+    let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
+    crate::webauthn::require_discoverable(&mut options);
+    let ceremony_id = format!("add:{}", customer.token_hash);
+    save_ceremony(&app, &ceremony_id, "add_passkey", None, &serde_json::to_string(&state).map_err(ApiError::internal)?, Some(name.as_str()))
+        .await?;
+    options["passkey_name"] = json!(name.as_str());
+    Ok(Json(options))
+}
+
+#[derive(Deserialize)]
+struct AddBody {
+    credential: Value,
+}
+
+/// The browser's new credential: verified and added, linked to the
+/// cross-device sign-in of this session when there was one.
+async fn add_passkey(
+    State(app): State<AppState>,
+    customer: Customer,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<AddBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some((state, name)) = take_ceremony(&app, &format!("add:{}", customer.token_hash), "add_passkey").await? else {
+        return Err(ApiError::ceremony_expired());
+    };
+    let name = ledger_domain::PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
+    let now = app.clock.now();
+    let passkey = verify_new_passkey(&app, &state, &body.credential, name, &meta).map_err(|detail| {
+        tracing::info!(detail, "a new passkey did not verify");
+        let mut error = ApiError::from(Refusal::InvalidCredential);
+        error.status = StatusCode::BAD_REQUEST;
+        error
+    })?;
+    let passkey_id = passkey.passkey_id.clone();
+    let command = AccountCommand::AddPasskey {
+        passkey,
+        logged_in_at: customer.logged_in_at,
+        cross_device_sign_in: customer.cross_device_sign_in.clone(),
+        at: now,
+    };
+    let done = execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
+    if !done.has(|e| matches!(e, AccountEvent::LocalPasskeyAdded { .. })) {
+        return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
+    }
+    read_your_writes(&app, &customer.account_id, &done).await?;
+    crate::notify::after(&app, &customer.account_id, &done).await;
+    let view = status_view(&app.db.any, &customer.account_id, false).await?;
+    let passkey = view.and_then(|v| v.passkeys.into_iter().find(|p| p.id == passkey_id));
+    Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey }))))
+}
+
+/// "Continue without" after a cross-device sign-in.
+async fn decline_local(State(app): State<AppState>, customer: Customer, meta: RequestMeta) -> Result<StatusCode, ApiError> {
+    let now = app.clock.now();
+    let command = AccountCommand::DeclineLocalPasskey { cross_device_sign_in: customer.cross_device_sign_in.clone(), at: now };
+    let done = execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
+    read_your_writes(&app, &customer.account_id, &done).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct DeleteBody {
+    transaction_password: Secret,
+}
+
+async fn delete_all(
+    State(app): State<AppState>,
+    customer: Customer,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<DeleteBody>,
+) -> Result<Json<Value>, ApiError> {
+    delete_passkeys(&app, &customer, &meta, None, body.transaction_password).await
+}
+
+async fn delete_one(
+    State(app): State<AppState>,
+    customer: Customer,
+    meta: RequestMeta,
+    Path(passkey_id): Path<String>,
+    ApiJson(body): ApiJson<DeleteBody>,
+) -> Result<Json<Value>, ApiError> {
+    delete_passkeys(&app, &customer, &meta, Some(passkey_id), body.transaction_password).await
+}
+
+/// Deletion with the trading password ("執行パスワード"). The passkeys stay
+/// on the device (seed 003 FAQ); later attempts with them are recognised.
+async fn delete_passkeys(
+    app: &AppState,
+    customer: &Customer,
+    meta: &RequestMeta,
+    passkey_id: Option<String>,
+    trading_password: Secret,
+) -> Result<Json<Value>, ApiError> {
+    let hash: (String,) = sqlx::query_as("SELECT trading_password_hash FROM account_secrets WHERE account_id = $1")
+        .bind(&customer.account_id)
+        .fetch_one(&app.db.any)
+        .await?;
+    let matches = super::registrations::password_matches(trading_password.expose().to_string(), hash.0).await?;
+    let now = app.clock.now();
+    let command = AccountCommand::DeletePasskeys { passkey_id, trading_password_matches: matches, at: now };
+    let done = execute(app, &customer.account_id, command, meta.metadata("customer", now)).await?;
+    let deleted = done
+        .events
+        .iter()
+        .find_map(|e| match e {
+            AccountEvent::PasskeysRevoked { passkeys, .. } => Some(passkeys.len()),
+            _ => None,
+        })
+        .unwrap_or(0);
+    if deleted == 0 {
+        if let Some(refusal) = done.refusal() {
+            return Err(refusal.into());
+        }
+    }
+    read_your_writes(app, &customer.account_id, &done).await?;
+    crate::notify::after(app, &customer.account_id, &done).await;
+    Ok(Json(json!({ "deleted": deleted })))
 }

@@ -3,6 +3,7 @@
 //! - `registrations`: first passkey registration (seed 000 p.4-7)
 //! - `sessions`: passkey login, password + e-mail code login, logout
 //! - `me`: the customer's own passkeys (status inquiry)
+//! - `staff`: the support desk: find, status, history, revoke, unlock
 //! - `admin`: the core brokerage system's integration endpoints
 //! - `ops`: health, readiness, the OpenAPI document, the demo page
 //! - `extract`: request metadata, JSON bodies, customer and staff auth
@@ -13,8 +14,10 @@ pub mod me;
 pub mod ops;
 pub mod registrations;
 pub mod sessions;
+pub mod staff;
 
 use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -26,7 +29,14 @@ pub fn app(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(me::router())
         .merge(admin::router())
+        .merge(staff::router())
         .merge(ops::router())
         .layer(TraceLayer::new_for_http())
+        // Ask Chromium browsers for the Client Hints that tell Windows 11
+        // from 10 and give real Android versions (DOMAIN.md flow 10).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::HeaderName::from_static("accept-ch"),
+            axum::http::HeaderValue::from_static(crate::environment::ACCEPT_CH),
+        ))
         .with_state(state)
 }

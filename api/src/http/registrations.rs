@@ -136,7 +136,8 @@ pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: 
     let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
     let matches = well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored);
     let now = app.clock.now();
-    let command = AccountCommand::VerifyEmailCode { flow_id: flow_id.to_string(), code_id, matches, at: now };
+    let environment = Some(meta.environment(app));
+    let command = AccountCommand::VerifyEmailCode { flow_id: flow_id.to_string(), code_id, matches, environment, at: now };
     execute(app, account_id, command, meta.metadata("customer", now)).await
 }
 
@@ -231,6 +232,9 @@ pub async fn submit_password(
         at: now,
     };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
+    if done.has(|e| matches!(e, AccountEvent::SecondFactorRequired { .. })) {
+        return super::sessions::second_factor_options(app, account_id, flow_id).await;
+    }
     let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
     Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
 }
@@ -271,8 +275,8 @@ async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: 
 }
 
 #[derive(Deserialize, Default)]
-struct OptionsBody {
-    passkey_name: Option<String>,
+pub struct OptionsBody {
+    pub passkey_name: Option<String>,
 }
 
 /// Step 4 (p.5 "パスキーを作成"): the creation options for the browser.
@@ -290,21 +294,8 @@ async fn passkey_options(
         return Err(if app.clock.now() > flow.expires_at { Refusal::FlowExpired } else { Refusal::WrongStep }.into());
     }
     // The name comes from the device and may be edited now, never later (seed 002).
-    let body: OptionsBody = if body.iter().all(u8::is_ascii_whitespace) {
-        OptionsBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("The request body is not valid JSON of the expected shape."))?
-    };
-    let requested = body.passkey_name.filter(|n| !n.trim().is_empty());
-    let name =
-        PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent))).map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_passkey_name",
-                "The passkey name must be 1 to 64 characters.",
-                "パスキー名は1〜64文字で入力してください。",
-            )
-        })?;
+    let body: OptionsBody = optional_body(&body)?;
+    let name = passkey_name(body.passkey_name, &meta)?;
     let user_id = uuid::Uuid::parse_str(&account_id).map_err(ApiError::internal)?;
     let login_id = account.login_id.as_ref().map(LoginId::as_str).unwrap_or_default().to_string();
     let (options, state) = app.webauthn.start_passkey_registration(user_id, &login_id, &login_id, None).map_err(ApiError::internal)?;
@@ -384,14 +375,8 @@ async fn passkey(
             .await?;
         return Err(Refusal::FlowExpired.into());
     };
-    let state: PasskeyRegistration = serde_json::from_str(&state).map_err(ApiError::internal)?;
-    let verified = serde_json::from_value::<RegisterPublicKeyCredential>(body.credential.clone())
-        .map_err(|e| format!("malformed credential: {e}"))
-        .and_then(|reg| app.webauthn.finish_passkey_registration(&reg, &state).map_err(|e| format!("{e:?}")))
-        .and_then(|p| {
-            crate::webauthn::registration_facts(&body.credential).map(|f| (p, f)).ok_or_else(|| "unreadable authenticator data".to_string())
-        });
-    let (passkey, facts) = match verified {
+    let name = PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
+    let new_passkey = match verify_new_passkey(&app, &state, &body.credential, name, &meta) {
         Ok(v) => v,
         Err(detail) => {
             execute(&app, &account_id, refuse(Refusal::InvalidCredential, detail), meta.metadata("customer", now)).await?;
@@ -399,21 +384,6 @@ async fn passkey(
             error.status = StatusCode::BAD_REQUEST;
             return Err(error);
         }
-    };
-    let name = PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
-    let new_passkey = NewPasskey {
-        passkey_id: uuid::Uuid::new_v4().to_string(),
-        credential_id: base64_url(passkey.cred_id().as_ref()),
-        name,
-        provider: app.providers.get(&facts.aaguid).cloned(),
-        aaguid: facts.aaguid,
-        backup_eligible: facts.backup_eligible,
-        backup_state: facts.backup_state,
-        transports: crate::webauthn::transports(&body.credential),
-        authenticator_attachment: crate::webauthn::reported_attachment(&body.credential),
-        user_verified: facts.user_verified,
-        counter: facts.counter,
-        public_key: serde_json::to_value(&passkey).map_err(ApiError::internal)?,
     };
     let passkey_id = new_passkey.passkey_id.clone();
     let command = AccountCommand::RegisterPasskey { flow_id: flow_id.clone(), passkey: new_passkey, at: now };
@@ -423,9 +393,64 @@ async fn passkey(
     }
     read_your_writes(&app, &account_id, &done).await?;
     let session = start_session(&app, &account_id, "passkey_registration").await?;
+    crate::notify::after(&app, &account_id, &done).await;
     let view = ledger_projections::read_models::status_view(&app.db.any, &account_id, false).await?;
     let passkey = view.and_then(|v| v.passkeys.into_iter().find(|p| p.id == passkey_id));
     Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey, "session": session, "account_id": account_id }))))
+}
+
+/// Verifies a browser's registration response against the ceremony state
+/// and reads what the authenticator signed; the error is a detail for the
+/// refusal event.
+pub fn verify_new_passkey(
+    app: &AppState,
+    state: &str,
+    credential: &Value,
+    name: PasskeyName,
+    meta: &RequestMeta,
+) -> Result<NewPasskey, String> {
+    let state: PasskeyRegistration = serde_json::from_str(state).map_err(|e| format!("ceremony state: {e}"))?;
+    let reg = serde_json::from_value::<RegisterPublicKeyCredential>(credential.clone()).map_err(|e| format!("malformed credential: {e}"))?;
+    let passkey = app.webauthn.finish_passkey_registration(&reg, &state).map_err(|e| format!("{e:?}"))?;
+    let facts = crate::webauthn::registration_facts(credential).ok_or_else(|| "unreadable authenticator data".to_string())?;
+    Ok(NewPasskey {
+        passkey_id: uuid::Uuid::new_v4().to_string(),
+        credential_id: base64_url(passkey.cred_id().as_ref()),
+        name,
+        provider: app.providers.get(&facts.aaguid).cloned(),
+        aaguid: facts.aaguid,
+        backup_eligible: facts.backup_eligible,
+        backup_state: facts.backup_state,
+        transports: crate::webauthn::transports(credential),
+        authenticator_attachment: crate::webauthn::reported_attachment(credential),
+        user_verified: facts.user_verified,
+        counter: facts.counter,
+        public_key: serde_json::to_value(&passkey).map_err(|e| e.to_string())?,
+        environment: Some(meta.environment(app)),
+    })
+}
+
+/// The passkey name from the request, or from the device (seed 002: filled
+/// in from the device, editable now, never later).
+pub fn passkey_name(requested: Option<String>, meta: &RequestMeta) -> Result<PasskeyName, ApiError> {
+    let requested = requested.filter(|n| !n.trim().is_empty());
+    PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent))).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_passkey_name",
+            "The passkey name must be 1 to 64 characters.",
+            "パスキー名は1〜64文字で入力してください。",
+        )
+    })
+}
+
+/// An optional JSON body (`{}` or nothing at all).
+pub fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        serde_json::from_slice(body).map_err(|_| ApiError::bad_request("The request body is not valid JSON of the expected shape."))
+    }
 }
 
 /// base64url without padding, as WebAuthn JSON uses.

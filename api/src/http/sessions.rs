@@ -5,13 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use ledger_domain::account::{FlowPurpose, PasskeyAssertion};
+use ledger_domain::account::{FlowPurpose, LoginAuthenticator, PasskeyAssertion};
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential};
+use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
-use super::extract::{execute, read_your_writes, start_session, ApiJson, Customer, RequestMeta};
+use super::extract::{execute, read_your_writes, start_session, start_session_after, ApiJson, Customer, RequestMeta};
+use crate::config::LoginMode;
 use super::registrations::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, resend_code, save_ceremony,
     submit_password, take_ceremony,
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions/password", post(password_login))
         .route("/api/v1/sessions/password/{flow_id}/otp", post(password_otp))
         .route("/api/v1/sessions/password/{flow_id}/otp/resend", post(password_resend))
+        .route("/api/v1/sessions/password/{flow_id}/passkey", post(second_factor))
         .route("/api/v1/sessions/current", delete(logout))
 }
 
@@ -74,38 +76,75 @@ async fn passkey_login(
         .identify_discoverable_authentication(&credential)
         .map(|(user, _)| user.to_string() == indexed.account_id)
         .unwrap_or(false);
-    let attachment = crate::webauthn::reported_attachment(&body.credential);
-    let assertion = match crate::webauthn::passkey_for_verification(&indexed.public_key) {
+    let verified = match crate::webauthn::passkey_for_verification(&indexed.public_key) {
         None => Err("stored credential unreadable".to_string()),
         Some(_) if !user_matches => Err("user handle does not match the credential's account".to_string()),
-        Some(passkey) => app
-            .webauthn
-            .finish_discoverable_authentication_v2(&credential, state, &passkey)
-            .map(|r| PasskeyAssertion {
-                counter: r.counter(),
-                backup_state: r.backup_state(),
-                backup_eligible: r.backup_eligible(),
-                user_verified: r.user_verified(),
-                authenticator_attachment: attachment.clone(),
-            })
-            .map_err(|e| format!("{e:?}")),
+        Some(passkey) => app.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey).map_err(|e| format!("{e:?}")),
     };
+    finish_login(&app, &meta, &indexed.account_id, credential_id, &body.credential, verified, None).await
+}
+
+/// Records a verified (or failed) assertion against the account, and on
+/// success starts the session and says whether it was a cross-device
+/// sign-in.
+async fn finish_login(
+    app: &AppState,
+    meta: &RequestMeta,
+    account_id: &str,
+    credential_id: String,
+    raw_credential: &Value,
+    verified: Result<AuthenticationResult, String>,
+    second_factor_flow: Option<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let attachment = crate::webauthn::reported_attachment(raw_credential);
+    let assertion = verified.map(|r| PasskeyAssertion {
+        counter: r.counter(),
+        backup_state: r.backup_state(),
+        backup_eligible: r.backup_eligible(),
+        user_verified: r.user_verified(),
+        authenticator_attachment: attachment.clone(),
+    });
     let now = app.clock.now();
-    let command = AccountCommand::RecordPasskeyLogin { credential_id, assertion, channel: meta.channel, at: now };
-    let done = execute(&app, &indexed.account_id, command, meta.metadata("customer", now)).await?;
-    if !done.has(|e| matches!(e, AccountEvent::PasskeyLoginSucceeded { .. })) {
+    let environment = meta.environment(app);
+    let sign_in_id = uuid::Uuid::new_v4().to_string();
+    let command = AccountCommand::RecordPasskeyLogin {
+        credential_id,
+        assertion,
+        channel: meta.channel,
+        environment: Some(environment.clone()),
+        sign_in_id: sign_in_id.clone(),
+        second_factor_flow,
+        at: now,
+    };
+    let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
+    let outcome = done.events.iter().find_map(|e| match e {
+        AccountEvent::CrossDeviceSignInSucceeded { .. } => Some(("cross_device", "cross_device")),
+        AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => Some(("security_key", "security_key")),
+        AccountEvent::PasskeyLoginSucceeded { second_factor_flow: Some(_), .. } => Some(("same_device", "password_and_passkey")),
+        AccountEvent::PasskeyLoginSucceeded { .. } => Some(("same_device", "passkey")),
+        _ => None,
+    });
+    let Some((authenticator, method)) = outcome else {
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
-    }
-    read_your_writes(&app, &indexed.account_id, &done).await?;
-    let session = start_session(&app, &indexed.account_id, "passkey").await?;
-    let cross_device = attachment.as_deref() == Some("cross-platform");
+    };
+    read_your_writes(app, account_id, &done).await?;
+    let cross_device = authenticator == "cross_device";
+    let session = start_session_after(app, account_id, method, cross_device.then_some(sign_in_id.as_str())).await?;
+    crate::notify::after(app, account_id, &done).await;
+    // The browser offers a passkey on this PC (seed 000 p.11) while the
+    // account has room for one more.
+    let room = app.ledger.load(account_id).await.map_err(ApiError::internal)?.active_passkeys().count() < app.ledger.policy().max_passkeys;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "session": session,
-            "account_id": indexed.account_id,
+            "account_id": account_id,
             "cross_device": cross_device,
-            "offer_local_passkey": cross_device,
+            "offer_local_passkey": cross_device && room,
+            "sign_in_id": cross_device.then_some(sign_in_id),
+            "authenticator": authenticator,
+            "authenticator_attachment_reported": attachment,
+            "environment": environment,
         })),
     ))
 }
@@ -129,7 +168,61 @@ async fn password_login(
         return Err(Refusal::InvalidCredentials.into());
     };
     let flow_id = create_flow(&app, Some(&account_id), "password_login", &meta).await?;
-    submit_password(&app, &account_id, &flow_id, FlowPurpose::PasswordLogin, body.password, &meta).await
+    let purpose = match app.config.login_mode {
+        LoginMode::Passwordless => FlowPurpose::PasswordLogin,
+        LoginMode::SecondFactor => FlowPurpose::SecondFactorLogin,
+    };
+    submit_password(&app, &account_id, &flow_id, purpose, body.password, &meta).await
+}
+
+/// Second-factor mode (seed 002): after the password, the customer's
+/// passkeys, the one used last first with its last-used time, and the
+/// request options naming them.
+pub async fn second_factor_options(app: &AppState, account_id: &str, flow_id: &str) -> Result<Json<Value>, ApiError> {
+    app.projector.catch_up().await?;
+    let view = ledger_projections::read_models::status_view(&app.db.any, account_id, false).await?.ok_or_else(ApiError::not_found)?;
+    let mut listed = view.passkeys;
+    listed.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then(b.registered_at.cmp(&a.registered_at)));
+    let credentials = ledger_projections::read_models::active_credentials(&app.db.any, account_id).await?;
+    let passkeys: Vec<_> = credentials.iter().filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key)).collect();
+    let (options, state) = app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
+    save_ceremony(app, flow_id, "second_factor", Some(flow_id), &serde_json::to_string(&state).map_err(ApiError::internal)?, None).await?;
+    let mut out = serde_json::to_value(options).map_err(ApiError::internal)?;
+    out["flow_id"] = json!(flow_id);
+    out["next"] = json!("passkey");
+    out["passkeys"] = json!(listed
+        .iter()
+        .map(|p| json!({ "id": p.id, "name": p.name, "last_used_at": p.last_used_at, "registered_at": p.registered_at }))
+        .collect::<Vec<_>>());
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct SecondFactorBody {
+    credential: Value,
+}
+
+/// The assertion after the password in second-factor mode.
+async fn second_factor(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<SecondFactorBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let flow = load_flow(&app, &flow_id, "password_login").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    let state = take_ceremony(&app, &flow_id, "second_factor").await?;
+    let credential: PublicKeyCredential =
+        serde_json::from_value(body.credential.clone()).map_err(|_| ApiError::from(Refusal::InvalidCredential))?;
+    let credential_id = base64_url(credential.get_credential_id());
+    let verified = match state {
+        None => Err("no pending passkey request for this flow".to_string()),
+        Some((state, _)) => {
+            let state: PasskeyAuthentication = serde_json::from_str(&state).map_err(ApiError::internal)?;
+            app.webauthn.finish_passkey_authentication(&credential, &state).map_err(|e| format!("{e:?}"))
+        }
+    };
+    finish_login(&app, &meta, &account_id, credential_id, &body.credential, verified, Some(flow_id)).await
 }
 
 #[derive(Deserialize)]
@@ -149,6 +242,7 @@ async fn password_otp(
     code_outcome(&done)?;
     read_your_writes(&app, &account_id, &done).await?;
     let session = start_session(&app, &account_id, "password_and_email_code").await?;
+    crate::notify::after(&app, &account_id, &done).await;
     Ok((StatusCode::CREATED, Json(json!({ "session": session, "account_id": account_id }))))
 }
 

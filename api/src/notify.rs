@@ -1,0 +1,76 @@
+//! Security notices after the fact: a passkey added or deleted (by anyone),
+//! and logins per the deployment's setting. Sent to the registered address;
+//! a notice that cannot be sent is logged, it does not undo what happened.
+
+use ledger_domain::account::{Revoker, RevokedPasskey};
+use ledger_domain::{AccountEvent, EmailAddress, Environment};
+
+use crate::bus::Executed;
+use crate::config::LoginNotice;
+use crate::email::Notice;
+use crate::state::AppState;
+
+fn environment_line(e: &Option<Environment>) -> String {
+    e.as_ref().map(Environment::describe).unwrap_or_else(|| "unknown".into())
+}
+
+fn names(passkeys: &[RevokedPasskey]) -> String {
+    passkeys.iter().map(|p| format!("「{}」", p.name.as_ref().map(|n| n.as_str()).unwrap_or(&p.passkey_id))).collect::<Vec<_>>().join("")
+}
+
+/// The notices a command's events call for.
+pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setting: LoginNotice) -> Vec<Notice> {
+    let login = |method: &str, environment: &Option<Environment>, new: bool| {
+        let wanted = match setting {
+            LoginNotice::Every => true,
+            LoginNotice::NewEnvironment => new,
+            LoginNotice::Off => false,
+        };
+        wanted.then(|| Notice::Login { at, method: method.to_string(), environment: environment_line(environment) })
+    };
+    events
+        .iter()
+        .filter_map(|event| match event {
+            AccountEvent::PasskeyRegistered { passkey, .. } | AccountEvent::LocalPasskeyAdded { passkey, .. } => {
+                Some(Notice::PasskeyAdded { name: passkey.name.as_str().to_string(), at, environment: environment_line(&passkey.environment) })
+            }
+            AccountEvent::PasskeysRevoked { passkeys, revoked_by } => {
+                Some(Notice::PasskeysDeleted { names: names(passkeys), at, by_support: matches!(revoked_by, Revoker::Staff { .. }) })
+            }
+            AccountEvent::PasskeyLoginSucceeded { environment, new_environment, .. } => {
+                login("passkey / パスキー", environment, *new_environment)
+            }
+            AccountEvent::CrossDeviceSignInSucceeded { environment, new_environment, .. } => {
+                login("cross-device sign-in / クロスデバイス認証", environment, *new_environment)
+            }
+            AccountEvent::PasswordLoginSucceeded { environment, new_environment, .. } => {
+                login("password + e-mail code / パスワード＋メール認証", environment, *new_environment)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends what `done` calls for to the account's registered address.
+pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
+    let notices = notices(&done.events, app.clock.now(), app.config.login_notice);
+    if notices.is_empty() {
+        return;
+    }
+    let to = match app.ledger.load(account_id).await {
+        Ok(account) => account.email.filter(|_| account.email_reachable),
+        Err(e) => {
+            tracing::error!(error = %e, account_id, "notice: the account could not be loaded");
+            return;
+        }
+    };
+    let Some(to) = to else {
+        tracing::warn!(account_id, "notice not sent: no reachable e-mail address");
+        return;
+    };
+    for notice in notices {
+        if let Err(e) = app.mailer.send_notice(&app.config, EmailAddress::as_str(&to), &notice).await {
+            tracing::error!(error = %e, account_id, "a security notice could not be sent");
+        }
+    }
+}
