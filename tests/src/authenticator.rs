@@ -20,6 +20,11 @@ pub struct SoftPasskey {
     pub backup_eligible: bool,
     pub aaguid: [u8; 16],
     pub attachment: &'static str,
+    /// What the browser reports as the credential's transports.
+    pub transports: Vec<&'static str>,
+    /// The backup state the authenticator reports (a synced passkey is
+    /// backed up; it may report otherwise later).
+    pub backed_up: bool,
 }
 
 fn cbor_bytes(v: &Cbor) -> Vec<u8> {
@@ -44,7 +49,19 @@ impl SoftPasskey {
             // Google Password Manager's AAGUID.
             aaguid: *uuid::Uuid::parse_str("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4").expect("uuid").as_bytes(),
             attachment: "platform",
+            transports: vec!["internal", "hybrid"],
+            backed_up: true,
         }
+    }
+
+    /// A roaming USB/NFC security key: device-bound, `cross-platform`.
+    pub fn security_key(rp_id: &str, origin: &str) -> SoftPasskey {
+        let mut key = SoftPasskey::new(rp_id, origin);
+        key.attachment = "cross-platform";
+        key.transports = vec!["usb", "nfc"];
+        key.backup_eligible = false;
+        key.backed_up = false;
+        key
     }
 
     /// The credential id as the API shows it.
@@ -55,7 +72,10 @@ impl SoftPasskey {
     fn flags(&self, attested: bool) -> u8 {
         let mut f = 0x01 | 0x04; // user present, user verified
         if self.backup_eligible {
-            f |= 0x08 | 0x10; // backup eligible, backed up
+            f |= 0x08; // backup eligible
+        }
+        if self.backup_eligible && self.backed_up {
+            f |= 0x10; // backed up
         }
         if attested {
             f |= 0x40;
@@ -102,7 +122,7 @@ impl SoftPasskey {
             "response": {
                 "clientDataJSON": B64.encode(self.client_data("webauthn.create", challenge)),
                 "attestationObject": B64.encode(cbor_bytes(&attestation)),
-                "transports": ["internal", "hybrid"],
+                "transports": self.transports,
             }
         })
     }

@@ -21,6 +21,13 @@ pub enum Backend {
 /// The test origin: what the software authenticator puts in client data.
 pub const ORIGIN: &str = "http://localhost:8080";
 
+/// The User-Agent the harness sends unless a test sets another.
+pub const CHROME_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
+
+/// Safari on an iPhone with iOS 18.6.2 (a recommended environment).
+pub const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
+
 /// A running ledger.
 pub struct TestApp {
     pub base: String,
@@ -126,10 +133,7 @@ impl TestApp {
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path))
-            .header(
-                "user-agent",
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36",
-            )
+            .header("user-agent", CHROME_WINDOWS)
             .header("x-channel", channel);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -138,6 +142,26 @@ impl TestApp {
             req = req.json(&b);
         }
         req.send().await.expect("request")
+    }
+
+    /// A bare request (no User-Agent, channel web by default), for tests
+    /// that describe the device themselves.
+    pub fn request(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req
+    }
+
+    /// A staff token for a new staff member with `role`.
+    pub async fn staff(&self, name: &str, role: &str) -> String {
+        ledger_api::cli::add_staff(&self.app, name, role).await.expect("staff").expose().to_string()
+    }
+
+    /// Every message sent to `address`, oldest first.
+    pub fn mail_to(&self, address: &str) -> Vec<crate::smtp::Received> {
+        self.mail.all().into_iter().filter(|m| m.to.iter().any(|t| t == address)).collect()
     }
 
     /// GET with a bearer token.
