@@ -5,6 +5,8 @@
 const $ = (id) => document.getElementById(id);
 let flowId = null;
 let sessionToken = null;
+// The channel this page speaks for: ?channel=mobile_web on a phone.
+const channel = new URLSearchParams(location.search).get("channel") || "web";
 
 function say(text, ok) {
   $("message").textContent = text;
@@ -16,7 +18,7 @@ function show(id) {
 }
 
 async function api(method, path, body) {
-  const headers = { "Content-Type": "application/json", "X-Channel": "web" };
+  const headers = { "Content-Type": "application/json", "X-Channel": channel };
   if (sessionToken) headers.Authorization = "Bearer " + sessionToken;
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
@@ -40,8 +42,19 @@ async function showStatus() {
   }
   for (const p of status.passkeys) {
     const li = document.createElement("li");
-    li.textContent = p.name + " — " + (p.provider || "") + " — 登録日時 " + new Date(p.registered_at).toLocaleString("ja-JP");
+    li.textContent = p.name + " — " + (p.provider || "") + (p.synced ? " (同期 / synced)" : " (この端末のみ / device-bound)") +
+      " — 登録日時 " + new Date(p.registered_at).toLocaleString("ja-JP");
     li.className = "passkey";
+    li.dataset.id = p.id;
+    const del = document.createElement("button");
+    del.textContent = "削除 (Delete)";
+    del.className = "delete-one";
+    del.onclick = () => run(async () => {
+      await api("DELETE", `/api/v1/me/passkeys/${p.id}`, { transaction_password: $("trading-password").value });
+      await showStatus();
+      say("パスキーを削除しました。 / Passkey deleted.", true);
+    });
+    li.appendChild(del);
     $("passkeys").appendChild(li);
   }
   $("status").hidden = false;
@@ -92,8 +105,32 @@ $("passkey-login").onclick = () => run(async () => {
   const credential = await navigator.credentials.get({ publicKey });
   const r = await api("POST", "/api/v1/sessions/passkey", { ceremony_id: options.ceremony_id, credential: credential.toJSON() });
   sessionToken = r.session.token;
-  say("ログインしました。 / Logged in.", true);
+  // After a cross-device sign-in the PC offers a passkey of its own (seed 000 p.11-12).
+  $("local-offer").hidden = !r.offer_local_passkey;
   await showStatus();
+  say(r.cross_device ? "スマートフォンでログインしました。 / Signed in with your phone." : "ログインしました。 / Logged in.", true);
+});
+
+$("create-local").onclick = () => run(async () => {
+  const options = await api("POST", "/api/v1/me/passkeys/options", {});
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+  const credential = await navigator.credentials.create({ publicKey });
+  await api("POST", "/api/v1/me/passkeys", { credential: credential.toJSON() });
+  $("local-offer").hidden = true;
+  await showStatus();
+  say("この端末にパスキーを作成しました。 / Passkey created on this device.", true);
+});
+
+$("decline-local").onclick = () => run(async () => {
+  await api("POST", "/api/v1/me/passkeys/decline-local");
+  $("local-offer").hidden = true;
+  say("パスキーを作成せずに続行しました。 / Continued without a new passkey.", true);
+});
+
+$("delete-all").onclick = () => run(async () => {
+  const r = await api("DELETE", "/api/v1/me/passkeys", { transaction_password: $("trading-password").value });
+  await showStatus();
+  say(`${r.deleted}件のパスキーを削除しました。 / ${r.deleted} passkey(s) deleted.`, true);
 });
 
 $("logout").onclick = () => run(async () => {

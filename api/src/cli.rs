@@ -140,6 +140,10 @@ async fn demo_seed(config: Config) -> Result<(), String> {
         ("demo-003", HolderKind::Family, Some("family@example.jp"), false, "shares its address with demo-002: registration refused"),
         ("demo-004", HolderKind::Individual, Some("demo-004@example.jp"), true, "temporary password: registration refused"),
         ("demo-005", HolderKind::Corporate, None, false, "no e-mail address: registration refused"),
+        ("demo-006", HolderKind::Individual, Some("demo-006@example.jp"), false, "ready: phone only (seed 000 type 1)"),
+        ("demo-007", HolderKind::Individual, Some("demo-007@example.jp"), false, "ready: PC only (type 2)"),
+        ("demo-008", HolderKind::Individual, Some("demo-008@example.jp"), false, "ready: phone + PC with Bluetooth (type 3)"),
+        ("demo-009", HolderKind::Individual, Some("demo-009@example.jp"), false, "ready: phone + PC without Bluetooth (type 4)"),
     ];
     println!("Demo accounts (login password for all: demo-password, trading password: demo-trading):");
     for (login_id, holder_kind, email, temporary, note) in accounts {

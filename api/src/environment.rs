@@ -92,7 +92,7 @@ impl Recommended {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (os, version) = item.split_once(' ').ok_or_else(|| format!("expected \"OS version\", got {item:?}"))?;
             let min = if os.eq_ignore_ascii_case("windows") {
-                let release = version.trim().strip_prefix("11").map(str::trim).unwrap_or("");
+                let release = version.trim().strip_prefix("11").map(str::trim).ok_or_else(|| format!("only Windows 11 releases can be named, got {version:?}"))?;
                 let major = WINDOWS_11
                     .iter()
                     .find(|(r, _)| r.eq_ignore_ascii_case(release))
@@ -143,33 +143,37 @@ pub fn environment(user_agent: &str, hints: &ClientHints, recommended: &Recommen
         os_version = String::new();
     }
     let mut compare = numbers(&os_version);
-    if let Some(platform) = &hints.platform {
-        os = match platform.as_str() {
-            "macOS" => "macOS".into(),
-            other => other.to_string(),
-        };
+    // Hints that contradict the User-Agent (an overridden UA, a proxy) are
+    // not trusted; hints fill in what the UA leaves unknown.
+    let hints_agree = hints.platform.as_deref().is_some_and(|p| os == "unknown" || p.eq_ignore_ascii_case(&os));
+    if let Some(platform) = hints.platform.as_ref().filter(|_| hints_agree) {
+        os = platform.clone();
     }
     if os == "Windows" {
         // Only Client Hints tell Windows 11 from 10.
-        let major = hints.platform_version.as_deref().map(numbers).and_then(|v| v.first().copied());
+        let major =
+            hints.platform_version.as_deref().filter(|_| hints_agree).map(numbers).and_then(|v| v.first().copied());
         os_version = match major {
             Some(m) if m >= 13 => {
-                let release = WINDOWS_11.iter().rev().find(|(_, n)| *n <= m).map(|(r, _)| *r).unwrap_or("21H2");
-                if m > 15 {
+                let releases: Vec<&str> = WINDOWS_11.iter().filter(|(_, n)| *n == m).map(|(r, _)| *r).collect();
+                if releases.is_empty() {
                     "11 (later than 24H2)".into()
                 } else {
-                    format!("11 {release}")
+                    format!("11 {}", releases.join("/"))
                 }
             }
             Some(_) => "10".into(),
             None => "10 or 11".into(),
         };
         compare = major.map(|m| vec![m]).unwrap_or_default();
-    } else if let Some(v) = hints.platform_version.as_deref().filter(|_| hints.platform.is_some()) {
+    } else if let Some(v) = hints.platform_version.as_deref().filter(|_| hints_agree && (os != "iOS" || os_version.is_empty())) {
+        // Chromium freezes the Android and macOS versions in the UA; iOS
+        // browsers report the real one there.
         os_version = v.to_string();
         compare = numbers(v);
     }
-    let device_type = match (&parsed, hints.mobile) {
+    let mobile_hint = hints.mobile.filter(|_| hints_agree || hints.platform.is_none());
+    let device_type = match (&parsed, mobile_hint) {
         (Some(ua), _) if ua.os == "iPad" => "tablet",
         (_, Some(true)) => "smartphone",
         (Some(ua), _) if ua.category == "smartphone" || ua.category == "mobilephone" => "smartphone",
@@ -241,7 +245,7 @@ mod tests {
         assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Windows", "11 24H2", true));
         assert_eq!((e.browser.as_str(), e.browser_version.as_str(), e.device_type.as_str()), ("Chrome", "148.0.7778.97", "pc"));
         let e = environment(CHROME_WINDOWS, &windows_hints("14.0.0"), &r);
-        assert_eq!((e.os_version.as_str(), e.recommended), ("11 22H2", false));
+        assert_eq!((e.os_version.as_str(), e.recommended), ("11 22H2/23H2", false));
         let e = environment(CHROME_WINDOWS, &windows_hints("10.0.0"), &r);
         assert_eq!((e.os_version.as_str(), e.recommended), ("10", false));
         let e = environment(CHROME_WINDOWS, &ClientHints::default(), &r);
@@ -261,6 +265,17 @@ mod tests {
         let e = environment(android, &hints, &r);
         assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Android", "14.0.0", true));
         assert!(!environment(android, &ClientHints::default(), &r).recommended, "the reduced UA's \"Android 10\" is not a version");
+    }
+
+    #[test]
+    fn hints_that_contradict_the_user_agent_are_ignored() {
+        let ios = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
+        let linux = ClientHints { platform: Some("Linux".into()), platform_version: Some("".into()), mobile: Some(false), brands: None };
+        let e = environment(ios, &linux, &Recommended::default());
+        assert_eq!((e.os.as_str(), e.device_type.as_str(), e.recommended), ("iOS", "smartphone", true));
+        let coarse = ClientHints { platform: Some("iOS".into()), platform_version: Some("18_6".into()), mobile: Some(false), brands: None };
+        let e = environment(ios, &coarse, &Recommended::default());
+        assert_eq!((e.os_version.as_str(), e.device_type.as_str(), e.recommended), ("18.6.2", "smartphone", true));
     }
 
     #[test]

@@ -8,62 +8,12 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import net from "node:net";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
-
-const LEDGER = resolve(process.env.LEDGER_BIN ?? "../../target/debug/ledger");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-function freePort() {
-  return new Promise((ok) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); });
-  });
-}
-
-function ledgerEnv(dataDir, port) {
-  return { ...process.env, LEDGER_DATA_DIR: dataDir, LEDGER_BIND: `127.0.0.1:${port}`, LEDGER_ORIGIN: `http://localhost:${port}`, DATABASE_URL: "", RUST_LOG: "warn" };
-}
-
-async function startLedger(dataDir, port) {
-  const child = spawn(LEDGER, ["serve"], { env: ledgerEnv(dataDir, port), stdio: ["ignore", "pipe", "inherit"] });
-  for (let i = 0; i < 100; i++) {
-    try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill();
-  throw new Error("ledger did not start");
-}
-
-function stop(child) {
-  return new Promise((ok) => { child.once("exit", ok); child.kill("SIGINT"); });
-}
-
-// The newest .eml in the outbox, quoted-printable decoded; the code is the
-// line of six digits.
-function latestCode(outbox) {
-  const files = readdirSync(outbox).filter((f) => f.endsWith(".eml"))
-    .map((f) => join(outbox, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  assert.ok(files.length > 0, "a code e-mail was written");
-  const raw = readFileSync(files[0], "latin1").replace(/=\r?\n/g, "");
-  const decoded = Buffer.from(raw.replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), "latin1").toString("utf8");
-  const line = decoded.split(/\r?\n/).map((l) => l.trim()).find((l) => /^\d{6}$/.test(l));
-  assert.ok(line, "the e-mail holds a six-digit code");
-  return line;
-}
-
-async function virtualAuthenticator(page) {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  return { cdp, authenticatorId };
-}
+import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startLedger, stop, virtualAuthenticator } from "./support.mjs";
 
 test("a customer registers a passkey through the demo page and logs in with it, also after a restart", { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "ledger-e2e-"));
@@ -73,7 +23,7 @@ test("a customer registers a passkey through the demo page and logs in with it, 
   let ledger = await startLedger(dataDir, port);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: BROWSER_ARGS,
   });
   try {
     const page = await browser.newPage({ userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36" });

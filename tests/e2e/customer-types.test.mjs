@@ -1,0 +1,204 @@
+// Seed 000's four customer types, end to end through the demo page in
+// headless Chromium with DevTools virtual authenticators, plus deletion by
+// the customer and by support:
+//   1. phone only                       (an iPhone: transport "internal")
+//   2. PC only                          (Windows Hello: "internal")
+//   3. phone + PC with Bluetooth        (the PC reaches the phone's passkey
+//      over hybrid: an authenticator with transport "cable" holding the
+//      phone's credential), then a local passkey on the PC
+//   4. phone + PC without Bluetooth     (a synced passkey in Google Password
+//      Manager: the phone's credential, backed up, on the PC's platform
+//      authenticator)
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startLedger, stop, virtualAuthenticator } from "./support.mjs";
+
+const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
+const WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
+
+let dataDir, port, origin, ledger, browser;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "ledger-e2e-types-"));
+  port = await freePort();
+  origin = `http://localhost:${port}`;
+  execFileSync(LEDGER, ["demo-seed"], { env: ledgerEnv(dataDir, port), stdio: "ignore" });
+  ledger = await startLedger(dataDir, port);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  if (ledger) await stop(ledger);
+});
+
+/** A device: its own browser context (cookies, User-Agent) and page. */
+async function device(kind) {
+  const phone = kind === "phone";
+  const context = await browser.newContext({ userAgent: phone ? IPHONE : WINDOWS, viewport: phone ? { width: 390, height: 844 } : undefined });
+  const page = await context.newPage();
+  await page.goto(origin + (phone ? "/?channel=mobile_web" : "/"));
+  return page;
+}
+
+async function registerThroughPage(page, loginId) {
+  await page.fill("#login-id", loginId);
+  await page.click("#to-password");
+  await page.fill("#password", "demo-password");
+  await page.click("#to-otp");
+  await page.waitForSelector("#step-otp:not([hidden])");
+  await page.fill("#otp", latestCode(join(dataDir, "outbox"), `${loginId}@example.jp`));
+  await page.click("#to-passkey");
+  await page.waitForSelector("#step-passkey:not([hidden])");
+  await page.click("#create-passkey");
+  await page.waitForSelector("#status:not([hidden]) li.passkey", { timeout: 15_000 });
+}
+
+async function passkeyLogin(page) {
+  await page.click("#passkey-login");
+  await page.waitForFunction(() => document.getElementById("message").textContent !== "", null, { timeout: 15_000 });
+  return page.textContent("#message");
+}
+
+async function logout(page) {
+  await page.click("#logout");
+  await page.waitForSelector("#status[hidden]", { state: "attached" });
+  await page.evaluate(() => { document.getElementById("message").textContent = ""; });
+}
+
+/** The staff view of an account, through the support desk API. */
+function staffToken(role) {
+  const out = execFileSync(LEDGER, ["staff", "add", "--name", `E2E ${role}`, "--role", role], { env: ledgerEnv(dataDir, port) }).toString();
+  return out.trim().split("\n").pop().trim();
+}
+
+async function staffGet(token, path) {
+  const res = await fetch(origin + path, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200, path);
+  return res.json();
+}
+
+async function accountOf(token, loginId) {
+  const found = await staffGet(token, `/api/v1/staff/accounts?q=${loginId}`);
+  return found.accounts.find((a) => a.login_id === loginId).account_id;
+}
+
+async function history(token, accountId) {
+  return (await staffGet(token, `/api/v1/staff/accounts/${accountId}/history?limit=200`)).events;
+}
+
+describe("seed 000 customer types", () => {
+  let support;
+  before(() => { support = staffToken("support"); });
+
+  test("1: phone only — register and log in on the phone; support deletes the passkey when the phone is lost", { timeout: 120_000 }, async () => {
+    const phone = await device("phone");
+    await virtualAuthenticator(phone);
+    await registerThroughPage(phone, "demo-006");
+    await logout(phone);
+    assert.match(await passkeyLogin(phone), /ログインしました/);
+    const id = await accountOf(support, "demo-006");
+    const view = await staffGet(support, `/api/v1/staff/accounts/${id}`);
+    assert.equal(view.passkeys[0].registered_channel, "mobile_web");
+    assert.equal(view.passkeys[0].environment_recommended, true, `iOS 18.6.2 is recommended: ${view.passkeys[0].registered_environment}`);
+    await logout(phone);
+
+    // The phone is lost: the customer calls support.
+    const res = await fetch(`${origin}/api/v1/staff/accounts/${id}/passkeys/revoke`, {
+      method: "POST", headers: { Authorization: `Bearer ${support}`, "Content-Type": "application/json" }, body: JSON.stringify({ reason: "device_lost" }),
+    });
+    assert.deepEqual(await res.json(), { deleted: 1 });
+    assert.match(await passkeyLogin(phone), /revoked_credential/);
+    const lines = (await history(support, id)).map((e) => e.line.en);
+    assert.ok(lines.some((l) => l.includes("Support (E2E support) deleted passkey(s)") && l.includes("device_lost")), lines.join("\n"));
+    assert.ok(lines.some((l) => l.includes("revoked_credential")));
+  });
+
+  test("2: PC only — Windows Hello; the customer deletes the passkey with the trading password", { timeout: 120_000 }, async () => {
+    const pc = await device("pc");
+    await virtualAuthenticator(pc);
+    await registerThroughPage(pc, "demo-007");
+    await logout(pc);
+    assert.match(await passkeyLogin(pc), /ログインしました/);
+    await pc.fill("#trading-password", "wrong-trading");
+    await pc.click("#delete-all");
+    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("invalid_transaction_password"));
+    await pc.fill("#trading-password", "demo-trading");
+    await pc.click("#delete-all");
+    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("1件のパスキーを削除しました"));
+    assert.match(await pc.textContent("#passkeys"), /パスキーは登録されていません/);
+    await logout(pc);
+    assert.match(await passkeyLogin(pc), /revoked_credential/, "the passkey stays on the PC but is revoked");
+    const types = (await history(support, await accountOf(support, "demo-007"))).map((e) => e.type);
+    assert.ok(types.includes("TradingPasswordRejected") && types.includes("PasskeysRevoked"));
+  });
+
+  test("3: phone + PC with Bluetooth — cross-device sign-in, then a local passkey on the PC", { timeout: 120_000 }, async () => {
+    const phone = await device("phone");
+    const phoneAuth = await virtualAuthenticator(phone);
+    await registerThroughPage(phone, "demo-008");
+    const { credentials } = await phoneAuth.cdp.send("WebAuthn.getCredentials", { authenticatorId: phoneAuth.authenticatorId });
+    assert.equal(credentials.length, 1);
+
+    // The PC has no passkey: the QR code reaches the phone over hybrid.
+    const pc = await device("pc");
+    const hybrid = await virtualAuthenticator(pc, { transport: "cable" });
+    await hybrid.cdp.send("WebAuthn.addCredential", { authenticatorId: hybrid.authenticatorId, credential: credentials[0] });
+    assert.match(await passkeyLogin(pc), /スマートフォンでログインしました/);
+    await pc.waitForSelector("#local-offer:not([hidden])");
+
+    // "Create a new passkey" on the PC (Windows Hello); the phone is put away.
+    await hybrid.cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId: hybrid.authenticatorId });
+    const hello = await virtualAuthenticator(pc);
+    await pc.click("#create-local");
+    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("この端末にパスキーを作成しました"), null, { timeout: 15_000 });
+    assert.equal((await pc.$$("li.passkey")).length, 2);
+    const local = await hello.cdp.send("WebAuthn.getCredentials", { authenticatorId: hello.authenticatorId });
+    assert.equal(local.credentials.length, 1, "the local passkey lives on the PC");
+
+    // Next time the PC logs in by itself.
+    await logout(pc);
+    assert.match(await passkeyLogin(pc), /^ログインしました/);
+
+    const id = await accountOf(support, "demo-008");
+    const events = await history(support, id);
+    const crossDevice = events.find((e) => e.type === "CrossDeviceSignInSucceeded");
+    assert.ok(crossDevice, "the cross-device sign-in is its own event");
+    assert.equal(crossDevice.event.CrossDeviceSignInSucceeded.assertion.authenticator_attachment, "cross-platform");
+    assert.equal(crossDevice.event.CrossDeviceSignInSucceeded.environment.os, "Windows");
+    const added = events.find((e) => e.type === "LocalPasskeyAdded");
+    assert.equal(added.event.LocalPasskeyAdded.cross_device_sign_in, crossDevice.event.CrossDeviceSignInSucceeded.sign_in_id);
+    const view = await staffGet(support, `/api/v1/staff/accounts/${id}`);
+    assert.deepEqual(view.passkeys.map((p) => p.added_via), ["first_registration", "local_after_cross_device"]);
+  });
+
+  test("4: phone + PC without Bluetooth — a synced passkey (Google Password Manager) signs in on the PC", { timeout: 120_000 }, async () => {
+    const phone = await device("phone");
+    const phoneAuth = await virtualAuthenticator(phone, { defaultBackupEligibility: true, defaultBackupState: true });
+    await registerThroughPage(phone, "demo-009");
+    const { credentials } = await phoneAuth.cdp.send("WebAuthn.getCredentials", { authenticatorId: phoneAuth.authenticatorId });
+
+    // The same passkey, synced through the Google account, on the PC.
+    const pc = await device("pc");
+    const pcAuth = await virtualAuthenticator(pc, { defaultBackupEligibility: true, defaultBackupState: true });
+    await pcAuth.cdp.send("WebAuthn.addCredential", {
+      authenticatorId: pcAuth.authenticatorId, credential: { ...credentials[0], backupEligibility: true, backupState: true },
+    });
+    assert.match(await passkeyLogin(pc), /^ログインしました/);
+    const id = await accountOf(support, "demo-009");
+    const view = await staffGet(support, `/api/v1/staff/accounts/${id}`);
+    assert.equal(view.passkeys.length, 1, "one passkey, used on two devices");
+    assert.equal(view.passkeys[0].synced, true);
+    assert.equal(view.passkeys[0].last_used_channel, "web");
+    const events = await history(support, id);
+    assert.ok(!events.some((e) => e.type === "CrossDeviceSignInSucceeded"), "not a cross-device sign-in");
+    const login = events.find((e) => e.type === "PasskeyLoginSucceeded");
+    assert.equal(login.event.PasskeyLoginSucceeded.new_environment, true, "the PC is a new environment for this account");
+  });
+});

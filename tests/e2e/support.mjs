@@ -1,0 +1,62 @@
+// Shared by the end-to-end tests: the ledger binary on a free port over a
+// fresh data folder, the outbox, Chromium with DevTools virtual authenticators.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import net from "node:net";
+
+export const LEDGER = resolve(process.env.LEDGER_BIN ?? "../../target/debug/ledger");
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+export function freePort() {
+  return new Promise((ok) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); });
+  });
+}
+
+export function ledgerEnv(dataDir, port) {
+  return { ...process.env, LEDGER_DATA_DIR: dataDir, LEDGER_BIND: `127.0.0.1:${port}`, LEDGER_ORIGIN: `http://localhost:${port}`, DATABASE_URL: "", RUST_LOG: "warn" };
+}
+
+export async function startLedger(dataDir, port) {
+  const child = spawn(LEDGER, ["serve"], { env: ledgerEnv(dataDir, port), stdio: ["ignore", "pipe", "inherit"] });
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error("ledger did not start");
+}
+
+export function stop(child) {
+  return new Promise((ok) => { child.once("exit", ok); child.kill("SIGINT"); });
+}
+
+// The newest .eml in the outbox, quoted-printable decoded; the code is the
+// line of six digits.
+export function latestCode(outbox, to) {
+  const files = readdirSync(outbox).filter((f) => f.endsWith(".eml"))
+    .map((f) => join(outbox, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  for (const file of files) {
+    const raw = readFileSync(file, "latin1").replace(/=\r?\n/g, "");
+    if (to && !raw.includes(to)) continue;
+    const decoded = Buffer.from(raw.replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))), "latin1").toString("utf8");
+    const line = decoded.split(/\r?\n/).map((l) => l.trim()).find((l) => /^\d{6}$/.test(l));
+    if (line) return line;
+  }
+  assert.fail(`no code e-mail${to ? " to " + to : ""} in ${outbox}`);
+}
+
+export async function virtualAuthenticator(page, options = {}) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true, ...options },
+  });
+  return { cdp, authenticatorId };
+}
+
+export const BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
