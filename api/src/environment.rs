@@ -92,12 +92,16 @@ impl Recommended {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (os, version) = item.split_once(' ').ok_or_else(|| format!("expected \"OS version\", got {item:?}"))?;
             let min = if os.eq_ignore_ascii_case("windows") {
-                let release = version.trim().strip_prefix("11").map(str::trim).ok_or_else(|| format!("only Windows 11 releases can be named, got {version:?}"))?;
+                let release = version
+                    .trim()
+                    .strip_prefix("11")
+                    .map(str::trim)
+                    .ok_or_else(|| format!("only Windows 11 releases can be named, got {version:?}"))?;
                 let major = WINDOWS_11
                     .iter()
                     .find(|(r, _)| r.eq_ignore_ascii_case(release))
                     .map(|(_, m)| *m)
-                    .or_else(|| if release.is_empty() { Some(13) } else { None })
+                    .or(release.is_empty().then_some(13))
                     .ok_or_else(|| format!("unknown Windows release {version:?} (known: 11, 11 21H2 .. 11 24H2)"))?;
                 vec![major]
             } else {
@@ -151,8 +155,7 @@ pub fn environment(user_agent: &str, hints: &ClientHints, recommended: &Recommen
     }
     if os == "Windows" {
         // Only Client Hints tell Windows 11 from 10.
-        let major =
-            hints.platform_version.as_deref().filter(|_| hints_agree).map(numbers).and_then(|v| v.first().copied());
+        let major = hints.platform_version.as_deref().filter(|_| hints_agree).map(numbers).and_then(|v| v.first().copied());
         os_version = match major {
             Some(m) if m >= 13 => {
                 let releases: Vec<&str> = WINDOWS_11.iter().filter(|(_, n)| *n == m).map(|(r, _)| *r).collect();
@@ -255,13 +258,16 @@ mod tests {
     #[test]
     fn ios_from_18_6_2_and_android_from_12_are_recommended() {
         let r = Recommended::default();
-        let ios = |v: &str| format!("Mozilla/5.0 (iPhone; CPU iPhone OS {v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1");
+        let ios = |v: &str| {
+            format!("Mozilla/5.0 (iPhone; CPU iPhone OS {v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1")
+        };
         let e = environment(&ios("18_6_2"), &ClientHints::default(), &r);
         assert_eq!((e.os.as_str(), e.device_type.as_str(), e.recommended), ("iOS", "smartphone", true));
         assert!(!environment(&ios("18_6_1"), &ClientHints::default(), &r).recommended);
         assert!(environment(&ios("26_1"), &ClientHints::default(), &r).recommended);
         let android = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Mobile Safari/537.36";
-        let hints = ClientHints { platform: Some("Android".into()), platform_version: Some("14.0.0".into()), mobile: Some(true), brands: None };
+        let hints =
+            ClientHints { platform: Some("Android".into()), platform_version: Some("14.0.0".into()), mobile: Some(true), brands: None };
         let e = environment(android, &hints, &r);
         assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Android", "14.0.0", true));
         assert!(!environment(android, &ClientHints::default(), &r).recommended, "the reduced UA's \"Android 10\" is not a version");

@@ -2,7 +2,7 @@
 //! and logins per the deployment's setting. Sent to the registered address;
 //! a notice that cannot be sent is logged, it does not undo what happened.
 
-use ledger_domain::account::{Revoker, RevokedPasskey};
+use ledger_domain::account::{RevokedPasskey, Revoker};
 use ledger_domain::{AccountEvent, EmailAddress, Environment};
 
 use crate::bus::Executed;
@@ -32,7 +32,11 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
         .iter()
         .filter_map(|event| match event {
             AccountEvent::PasskeyRegistered { passkey, .. } | AccountEvent::LocalPasskeyAdded { passkey, .. } => {
-                Some(Notice::PasskeyAdded { name: passkey.name.as_str().to_string(), at, environment: environment_line(&passkey.environment) })
+                Some(Notice::PasskeyAdded {
+                    name: passkey.name.as_str().to_string(),
+                    at,
+                    environment: environment_line(&passkey.environment),
+                })
             }
             AccountEvent::PasskeysRevoked { passkeys, revoked_by } => {
                 Some(Notice::PasskeysDeleted { names: names(passkeys), at, by_support: matches!(revoked_by, Revoker::Staff { .. }) })

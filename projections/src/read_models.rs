@@ -127,7 +127,10 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
                     .bind(reason.clone())
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query("UPDATE credential_index SET active = 0 WHERE credential_id = $1").bind(&p.credential_id).execute(&mut *conn).await?;
+                sqlx::query("UPDATE credential_index SET active = 0 WHERE credential_id = $1")
+                    .bind(&p.credential_id)
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
         E::PasskeyDeletionLocked { .. } => set_flag(conn, id, "deletion_locked", true).await?,

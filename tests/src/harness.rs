@@ -130,11 +130,8 @@ impl TestApp {
 
     /// Any request.
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, token: Option<&str>, channel: &str) -> Response {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path))
-            .header("user-agent", CHROME_WINDOWS)
-            .header("x-channel", channel);
+        let mut req =
+            self.client.request(method, format!("{}{}", self.base, path)).header("user-agent", CHROME_WINDOWS).header("x-channel", channel);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

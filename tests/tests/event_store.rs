@@ -19,7 +19,13 @@ ledger_tests::on_both_databases!(
 );
 
 fn meta() -> RequestMeta {
-    RequestMeta { channel: Channel::Web, ip: "127.0.0.1".into(), user_agent: "test".into(), request_id: "r".into(), hints: Default::default() }
+    RequestMeta {
+        channel: Channel::Web,
+        ip: "127.0.0.1".into(),
+        user_agent: "test".into(),
+        request_id: "r".into(),
+        hints: Default::default(),
+    }
 }
 
 async fn the_database_itself_refuses_to_change_or_delete_an_event(app: TestApp) {

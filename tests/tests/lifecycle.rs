@@ -69,7 +69,8 @@ async fn login_on(
     key: &mut SoftPasskey,
     device: fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
 ) -> (StatusCode, Value) {
-    let (_, options) = json_of(device(app.request(Method::POST, "/api/v1/sessions/passkey/options", None)).json(&json!({})).send().await.unwrap()).await;
+    let (_, options) =
+        json_of(device(app.request(Method::POST, "/api/v1/sessions/passkey/options", None)).json(&json!({})).send().await.unwrap()).await;
     let credential = key.assert(&options);
     let body = json!({ "ceremony_id": options["ceremony_id"], "credential": credential });
     json_of(device(app.request(Method::POST, "/api/v1/sessions/passkey", None)).json(&body).send().await.unwrap()).await
@@ -88,8 +89,14 @@ async fn add_passkey_on(
         return (s, options);
     }
     let credential = key.register(&options);
-    json_of(device(app.request(Method::POST, "/api/v1/me/passkeys", Some(token))).json(&json!({ "credential": credential })).send().await.unwrap())
-        .await
+    json_of(
+        device(app.request(Method::POST, "/api/v1/me/passkeys", Some(token)))
+            .json(&json!({ "credential": credential }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 fn types(events: &[(String, Value, Value)]) -> Vec<&str> {
@@ -130,8 +137,10 @@ async fn a_phone_passkey_signs_in_a_pc_across_devices_and_the_pc_gets_a_local_pa
     assert_eq!(sign_in["passkey_id"], view["passkeys"][0]["id"], "the phone's passkey answered");
 
     // "Create a new passkey on this device" (seed 000 p.12): Windows Hello.
-    let (_, options) = json_of(pc(app.request(Method::POST, "/api/v1/me/passkeys/options", Some(&pc_token))).json(&json!({})).send().await.unwrap()).await;
-    let excluded: Vec<&str> = options["publicKey"]["excludeCredentials"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let (_, options) =
+        json_of(pc(app.request(Method::POST, "/api/v1/me/passkeys/options", Some(&pc_token))).json(&json!({})).send().await.unwrap()).await;
+    let excluded: Vec<&str> =
+        options["publicKey"]["excludeCredentials"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert_eq!(excluded, vec![on_phone.id()], "the phone's credential is excluded");
     let mut hello = SoftPasskey::new("localhost", ORIGIN);
     hello.backup_eligible = false;
@@ -203,8 +212,11 @@ async fn adding_a_passkey_needs_a_recent_login_and_room(app: TestApp) {
     let (s, v) = add_passkey_on(&app, &fresh, &mut SoftPasskey::new("localhost", ORIGIN), pc).await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "passkey_limit_reached"));
     let events = app.events_of(v_account(&app, &fresh).await.as_str()).await;
-    let refused: Vec<&str> =
-        events.iter().filter(|(t, _, _)| t == "PasskeyAdditionRefused").map(|(_, p, _)| p["PasskeyAdditionRefused"]["reason"].as_str().unwrap()).collect();
+    let refused: Vec<&str> = events
+        .iter()
+        .filter(|(t, _, _)| t == "PasskeyAdditionRefused")
+        .map(|(_, p, _)| p["PasskeyAdditionRefused"]["reason"].as_str().unwrap())
+        .collect();
     assert_eq!(refused, vec!["recent_login_required", "passkey_limit_reached"]);
 }
 
@@ -227,7 +239,8 @@ async fn a_change_of_backup_state_is_recorded(app: TestApp) {
 }
 
 async fn delete(app: &TestApp, token: &str, path: &str, password: &str) -> (StatusCode, Value) {
-    json_of(pc(app.request(Method::DELETE, path, Some(token))).json(&json!({ "transaction_password": password })).send().await.unwrap()).await
+    json_of(pc(app.request(Method::DELETE, path, Some(token))).json(&json!({ "transaction_password": password })).send().await.unwrap())
+        .await
 }
 
 async fn the_customer_deletes_passkeys_with_the_trading_password(app: TestApp) {
@@ -259,7 +272,8 @@ async fn the_customer_deletes_passkeys_with_the_trading_password(app: TestApp) {
     assert_eq!(failed["PasskeyLoginFailed"]["reason"], "revoked_credential");
 
     // Login is back to password + e-mail code.
-    let (s, v) = json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "3000006", "password": "pass-word-1" }), None).await).await;
+    let (s, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "3000006", "password": "pass-word-1" }), None).await).await;
     assert_eq!((s, v["next"].clone()), (StatusCode::OK, json!("otp")));
     let deleted_notices = app.mail_to("del@example.jp").iter().filter(|m| m.decoded().contains("deleted from your account")).count();
     assert_eq!(deleted_notices, 2);

@@ -139,7 +139,9 @@ async fn staff_endpoints_refuse_customers_anonymous_callers_and_wrong_roles(app:
         (Method::POST, format!("/api/v1/staff/accounts/{account}/unlock"), Some(json!({ "reason": "test" }))),
     ];
     for (method, path, body) in reads.iter().chain(writes.iter()) {
-        for (who, token, expected) in [("anonymous", None, 401), ("customer", Some(customer.as_str()), 401), ("admin", Some(admin.as_str()), 403)] {
+        for (who, token, expected) in
+            [("anonymous", None, 401), ("customer", Some(customer.as_str()), 401), ("admin", Some(admin.as_str()), 403)]
+        {
             let res = app.send(method.clone(), path, body.clone(), token, "web").await;
             assert_eq!(res.status().as_u16(), expected, "{who} on {method} {path}");
         }
@@ -154,7 +156,15 @@ async fn staff_endpoints_refuse_customers_anonymous_callers_and_wrong_roles(app:
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "compliance may not act: {path}");
     }
     // Support may not call the integration endpoints.
-    let res = app.send(Method::PUT, &format!("/api/v1/admin/accounts/{account}/email"), Some(json!({ "email": "x@example.jp" })), Some(&support), "web").await;
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{account}/email"),
+            Some(json!({ "email": "x@example.jp" })),
+            Some(&support),
+            "web",
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
@@ -183,12 +193,14 @@ async fn the_password_then_one_of_the_customers_passkeys(app: TestApp) {
     let mut first = SoftPasskey::new("localhost", ORIGIN);
     let token = app.register("5000001", "neo@example.jp", &mut first).await["session"]["token"].as_str().unwrap().to_string();
     let mut second = SoftPasskey::new("localhost", ORIGIN);
-    let options: Value = app.post("/api/v1/me/passkeys/options", json!({ "passkey_name": "Windows" }), Some(&token)).await.json().await.unwrap();
+    let options: Value =
+        app.post("/api/v1/me/passkeys/options", json!({ "passkey_name": "Windows" }), Some(&token)).await.json().await.unwrap();
     let res = app.post("/api/v1/me/passkeys", json!({ "credential": second.register(&options) }), Some(&token)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     // First login: ID + password, then the list (no passkey used yet).
-    let (s, v) = json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "5000001", "password": "pass-word-1" }), None).await).await;
+    let (s, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "5000001", "password": "pass-word-1" }), None).await).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["next"], "passkey");
     let flow = v["flow_id"].as_str().unwrap().to_string();
@@ -202,7 +214,8 @@ async fn the_password_then_one_of_the_customers_passkeys(app: TestApp) {
     assert_ne!(s, StatusCode::CREATED);
 
     // Next time the passkey used last is listed first, with its last use.
-    let (_, v) = json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "5000001", "password": "pass-word-1" }), None).await).await;
+    let (_, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "5000001", "password": "pass-word-1" }), None).await).await;
     assert_eq!(v["passkeys"][0]["name"], "Windows");
     assert!(v["passkeys"][0]["last_used_at"].is_string());
     assert!(v["passkeys"][1]["last_used_at"].is_null());
@@ -212,6 +225,7 @@ async fn the_password_then_one_of_the_customers_passkeys(app: TestApp) {
     assert_eq!(ok["PasskeyLoginSucceeded"]["second_factor_flow"], flow.as_str());
     assert!(events.iter().any(|(t, _, _)| t == "SecondFactorRequired"));
     // A wrong password never reaches the passkey step.
-    let (s, _) = json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "5000001", "password": "nope-nope" }), None).await).await;
+    let (s, _) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "5000001", "password": "nope-nope" }), None).await).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

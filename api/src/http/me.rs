@@ -52,11 +52,8 @@ async fn add_options(
     let account = app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?;
     app.projector.catch_up().await?;
     let existing = ledger_projections::read_models::active_credentials(&app.db.any, &customer.account_id).await?;
-    let exclude: Vec<_> = existing
-        .iter()
-        .filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key))
-        .map(|p| p.cred_id().clone())
-        .collect();
+    let exclude: Vec<_> =
+        existing.iter().filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key)).map(|p| p.cred_id().clone()).collect();
     let user_id = uuid::Uuid::parse_str(&customer.account_id).map_err(ApiError::internal)?;
     let login_id = account.login_id.as_ref().map(LoginId::as_str).unwrap_or_default().to_string();
     let (options, state) =
@@ -64,8 +61,15 @@ async fn add_options(
     let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
     crate::webauthn::require_discoverable(&mut options);
     let ceremony_id = format!("add:{}", customer.token_hash);
-    save_ceremony(&app, &ceremony_id, "add_passkey", None, &serde_json::to_string(&state).map_err(ApiError::internal)?, Some(name.as_str()))
-        .await?;
+    save_ceremony(
+        &app,
+        &ceremony_id,
+        "add_passkey",
+        None,
+        &serde_json::to_string(&state).map_err(ApiError::internal)?,
+        Some(name.as_str()),
+    )
+    .await?;
     options["passkey_name"] = json!(name.as_str());
     Ok(Json(options))
 }

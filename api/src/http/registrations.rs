@@ -410,7 +410,8 @@ pub fn verify_new_passkey(
     meta: &RequestMeta,
 ) -> Result<NewPasskey, String> {
     let state: PasskeyRegistration = serde_json::from_str(state).map_err(|e| format!("ceremony state: {e}"))?;
-    let reg = serde_json::from_value::<RegisterPublicKeyCredential>(credential.clone()).map_err(|e| format!("malformed credential: {e}"))?;
+    let reg =
+        serde_json::from_value::<RegisterPublicKeyCredential>(credential.clone()).map_err(|e| format!("malformed credential: {e}"))?;
     let passkey = app.webauthn.finish_passkey_registration(&reg, &state).map_err(|e| format!("{e:?}"))?;
     let facts = crate::webauthn::registration_facts(credential).ok_or_else(|| "unreadable authenticator data".to_string())?;
     Ok(NewPasskey {

@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
 use super::extract::{execute, read_your_writes, start_session, start_session_after, ApiJson, Customer, RequestMeta};
-use crate::config::LoginMode;
 use super::registrations::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, resend_code, save_ceremony,
     submit_password, take_ceremony,
 };
+use crate::config::LoginMode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -119,7 +119,9 @@ async fn finish_login(
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
     let outcome = done.events.iter().find_map(|e| match e {
         AccountEvent::CrossDeviceSignInSucceeded { .. } => Some(("cross_device", "cross_device")),
-        AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => Some(("security_key", "security_key")),
+        AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => {
+            Some(("security_key", "security_key"))
+        }
         AccountEvent::PasskeyLoginSucceeded { second_factor_flow: Some(_), .. } => Some(("same_device", "password_and_passkey")),
         AccountEvent::PasskeyLoginSucceeded { .. } => Some(("same_device", "passkey")),
         _ => None,

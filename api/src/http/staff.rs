@@ -46,7 +46,12 @@ struct FindQuery {
 }
 
 /// By login ID (exact, or as a prefix) or by e-mail address (normalised).
-async fn find(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Query(query): Query<FindQuery>) -> Result<Json<Value>, ApiError> {
+async fn find(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    Query(query): Query<FindQuery>,
+) -> Result<Json<Value>, ApiError> {
     staff.require(READERS)?;
     let q = query.q.unwrap_or_default().trim().to_string();
     if q.is_empty() || q.chars().count() > 254 {
@@ -213,8 +218,9 @@ async fn unlock(
     staff.require(&[Role::Support])?;
     let reason = reason_of(&body.reason)?;
     let now = app.clock.now();
-    let done = execute(&app, &account_id, AccountCommand::Unlock { staff: member(&staff), reason, at: now }, meta.metadata(&staff.actor(), now))
-        .await?;
+    let done =
+        execute(&app, &account_id, AccountCommand::Unlock { staff: member(&staff), reason, at: now }, meta.metadata(&staff.actor(), now))
+            .await?;
     read_your_writes(&app, &account_id, &done).await?;
     Ok(StatusCode::NO_CONTENT)
 }

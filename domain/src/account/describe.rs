@@ -24,7 +24,11 @@ fn purpose(p: FlowPurpose) -> (&'static str, &'static str) {
 }
 
 fn names(passkeys: &[RevokedPasskey]) -> String {
-    passkeys.iter().map(|p| p.name.as_ref().map(|n| format!("\"{}\"", n.as_str())).unwrap_or_else(|| p.passkey_id.clone())).collect::<Vec<_>>().join(", ")
+    passkeys
+        .iter()
+        .map(|p| p.name.as_ref().map(|n| format!("\"{}\"", n.as_str())).unwrap_or_else(|| p.passkey_id.clone()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn env(e: &Option<Environment>) -> String {
@@ -83,7 +87,9 @@ pub fn describe(event: &AccountEvent) -> Line {
             }
         }
         E::TradingPasswordChanged {} => line("The trading password was reissued.", "執行パスワードが再発行されました。"),
-        E::RegistrationStarted { .. } => line("Passkey registration started (login ID entered).", "パスキー登録を開始しました（ログインID入力）。"),
+        E::RegistrationStarted { .. } => {
+            line("Passkey registration started (login ID entered).", "パスキー登録を開始しました（ログインID入力）。")
+        }
         E::PasswordVerified { purpose: p, .. } => {
             let (en, ja) = purpose(*p);
             line(format!("Login password verified for {en}."), format!("{ja}のためのログインパスワードを確認しました。"))
@@ -99,12 +105,14 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("Login locked after {consecutive_failures} wrong passwords."),
             format!("パスワードの誤りが{consecutive_failures}回続いたため、ログインをロックしました。"),
         ),
-        E::RegistrationRefused { reason, .. } => {
-            line(format!("Passkey registration refused: {}.", reason.code()), format!("パスキー登録を受け付けませんでした（{}）。", reason.code()))
-        }
-        E::PasswordLoginRefused { reason, .. } => {
-            line(format!("Password login refused: {}.", reason.code()), format!("パスワードでのログインを受け付けませんでした（{}）。", reason.code()))
-        }
+        E::RegistrationRefused { reason, .. } => line(
+            format!("Passkey registration refused: {}.", reason.code()),
+            format!("パスキー登録を受け付けませんでした（{}）。", reason.code()),
+        ),
+        E::PasswordLoginRefused { reason, .. } => line(
+            format!("Password login refused: {}.", reason.code()),
+            format!("パスワードでのログインを受け付けませんでした（{}）。", reason.code()),
+        ),
         E::EmailCodeIssued { destination, expires_at, resend, .. } => {
             let again = if *resend { " again" } else { "" };
             line(
@@ -128,9 +136,10 @@ pub fn describe(event: &AccountEvent) -> Line {
         E::EmailCodeExhausted { .. } => {
             line("The code's attempts were used up; the flow was closed.", "認証コードの入力回数の上限に達したため、手続きを終了しました。")
         }
-        E::EmailCodeResendRefused { reason, .. } => {
-            line(format!("A new code was refused: {}.", reason.code()), format!("認証コードの再送を受け付けませんでした（{}）。", reason.code()))
-        }
+        E::EmailCodeResendRefused { reason, .. } => line(
+            format!("A new code was refused: {}.", reason.code()),
+            format!("認証コードの再送を受け付けませんでした（{}）。", reason.code()),
+        ),
         E::FlowStepRefused { step, reason, .. } => line(
             format!("Step \"{step}\" refused: {}.", reason.code()),
             format!("手順「{step}」を受け付けませんでした（{}）。", reason.code()),
@@ -147,17 +156,21 @@ pub fn describe(event: &AccountEvent) -> Line {
                 env_ja(&passkey.environment)
             ),
         ),
-        E::PasskeyRegistrationRefused { reason, .. } => {
-            line(format!("Passkey creation refused: {}.", reason.code()), format!("パスキーの作成を受け付けませんでした（{}）。", reason.code()))
-        }
+        E::PasskeyRegistrationRefused { reason, .. } => line(
+            format!("Passkey creation refused: {}.", reason.code()),
+            format!("パスキーの作成を受け付けませんでした（{}）。", reason.code()),
+        ),
         E::PasskeyLoginSucceeded { authenticator, environment, second_factor_flow, .. } => {
             let (how_en, how_ja) = match authenticator {
                 LoginAuthenticator::SameDevice => ("a passkey on this device", "この端末のパスキー"),
                 LoginAuthenticator::SecurityKey => ("a security key", "セキュリティキー"),
                 LoginAuthenticator::NotReported => ("a passkey", "パスキー"),
             };
-            let (mode_en, mode_ja) =
-                if second_factor_flow.is_some() { (" after the login password", "（パスワード認証後の第二要素）") } else { ("", "") };
+            let (mode_en, mode_ja) = if second_factor_flow.is_some() {
+                (" after the login password", "（パスワード認証後の第二要素）")
+            } else {
+                ("", "")
+            };
             line(
                 format!("Logged in with {how_en}{mode_en}{}.", env(environment)),
                 format!("{how_ja}でログインしました{mode_ja}{}。", env_ja(environment)),
@@ -180,7 +193,9 @@ pub fn describe(event: &AccountEvent) -> Line {
         E::PasskeyBackupStateChanged { backup_state: false, .. } => {
             line("The passkey is no longer backed up.", "パスキーがバックアップされなくなりました。")
         }
-        E::SecondFactorRequired { .. } => line("Password verified; a passkey is asked for next.", "パスワードを確認しました。続いてパスキー認証を求めます。"),
+        E::SecondFactorRequired { .. } => {
+            line("Password verified; a passkey is asked for next.", "パスワードを確認しました。続いてパスキー認証を求めます。")
+        }
         E::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
             let after = if cross_device_sign_in.is_some() { " after a cross-device sign-in" } else { "" };
             line(
@@ -193,9 +208,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 ),
             )
         }
-        E::PasskeyAdditionRefused { reason } => {
-            line(format!("Adding a passkey refused: {}.", reason.code()), format!("パスキーの追加を受け付けませんでした（{}）。", reason.code()))
-        }
+        E::PasskeyAdditionRefused { reason } => line(
+            format!("Adding a passkey refused: {}.", reason.code()),
+            format!("パスキーの追加を受け付けませんでした（{}）。", reason.code()),
+        ),
         E::LocalPasskeyDeclined { .. } => {
             line("Continued without creating a passkey on this device.", "この端末にパスキーを作成せずに続行しました。")
         }
@@ -207,9 +223,10 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("Passkey deletion locked after {consecutive_failures} wrong trading passwords."),
             format!("執行パスワードの誤りが{consecutive_failures}回続いたため、パスキーの削除をロックしました。"),
         ),
-        E::PasskeyDeletionRefused { reason } => {
-            line(format!("Passkey deletion refused: {}.", reason.code()), format!("パスキーの削除を受け付けませんでした（{}）。", reason.code()))
-        }
+        E::PasskeyDeletionRefused { reason } => line(
+            format!("Passkey deletion refused: {}.", reason.code()),
+            format!("パスキーの削除を受け付けませんでした（{}）。", reason.code()),
+        ),
         E::PasskeysRevoked { passkeys, revoked_by: Revoker::Customer } => line(
             format!("The customer deleted passkey(s) {} with the trading password.", names(passkeys)),
             format!("お客様が執行パスワードでパスキー {} を削除しました。", names(passkeys)),

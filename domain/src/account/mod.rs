@@ -10,7 +10,7 @@ mod refusal;
 mod tests;
 
 pub use aggregate::{Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState};
-pub use describe::{describe, Line};
 pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
+pub use describe::{describe, Line};
 pub use events::{AccountEvent, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
 pub use refusal::Refusal;

@@ -288,7 +288,8 @@ async fn a_changed_address_is_reachable_again_after_a_bounce() {
 
 #[tokio::test]
 async fn the_right_code_opens_the_passkey_step() {
-    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(60) };
+    let code =
+        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(60) };
     test()
         .given(ready_for_code())
         .when_async(code)
@@ -298,7 +299,8 @@ async fn the_right_code_opens_the_passkey_step() {
 
 #[tokio::test]
 async fn a_wrong_code_says_how_many_attempts_are_left() {
-    let code = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
+    let code =
+        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
     test().given(ready_for_code()).when_async(code).await.then_expect_events(vec![AccountEvent::EmailCodeRejected {
         flow_id: "f".into(),
         code_id: "c1".into(),
@@ -312,12 +314,14 @@ async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
     for left in (1..=4).rev() {
         given.push(AccountEvent::EmailCodeRejected { flow_id: "f".into(), code_id: "c1".into(), attempts_left: left });
     }
-    let wrong = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
+    let wrong =
+        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
     let events = outcome(given.clone(), wrong).await;
     assert_eq!(events.last(), Some(&AccountEvent::EmailCodeExhausted { flow_id: "f".into(), code_id: "c1".into() }));
 
     given.extend(events);
-    let right = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(61) };
+    let right =
+        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(61) };
     let events = outcome(given, right).await;
     assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })));
     assert!(refusal_of(&events).is_some());
@@ -325,7 +329,13 @@ async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
 
 #[tokio::test]
 async fn a_code_is_dead_after_its_lifetime() {
-    let late = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(5 * 60 + 1) };
+    let late = AccountCommand::VerifyEmailCode {
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: true,
+        environment: None,
+        at: secs(5 * 60 + 1),
+    };
     test()
         .given(ready_for_code())
         .when_async(late)
@@ -504,9 +514,11 @@ fn logged_in(passkey: &str, assertion: PasskeyAssertion) -> AccountEvent {
 
 #[tokio::test]
 async fn a_verified_assertion_logs_in() {
-    test().given(vec![opened(), registered("p1")]).when_async(login("cred-p1", Ok(assertion(0)))).await.then_expect_events(vec![
-        logged_in("p1", assertion(0)),
-    ]);
+    test()
+        .given(vec![opened(), registered("p1")])
+        .when_async(login("cred-p1", Ok(assertion(0))))
+        .await
+        .then_expect_events(vec![logged_in("p1", assertion(0))]);
 }
 
 #[tokio::test]
@@ -518,22 +530,14 @@ async fn a_locked_password_login_does_not_block_passkey_login() {
 
 #[tokio::test]
 async fn a_counter_that_goes_backwards_is_refused() {
-    let given = vec![
-        opened(),
-        registered("p1"),
-        logged_in("p1", assertion(7)),
-    ];
+    let given = vec![opened(), registered("p1"), logged_in("p1", assertion(7))];
     let events = outcome(given, login("cred-p1", Ok(assertion(7)))).await;
     assert_eq!(refusal_of(&events), Some(Refusal::CounterRegression));
 }
 
 #[tokio::test]
 async fn a_zero_counter_authenticator_keeps_working() {
-    let given = vec![
-        opened(),
-        registered("p1"),
-        logged_in("p1", assertion(0)),
-    ];
+    let given = vec![opened(), registered("p1"), logged_in("p1", assertion(0))];
     let events = outcome(given, login("cred-p1", Ok(assertion(0)))).await;
     assert!(matches!(events[0], AccountEvent::PasskeyLoginSucceeded { .. }));
 }
@@ -599,10 +603,7 @@ async fn a_security_key_is_told_apart_from_a_phone() {
     key_assertion.backup_state = false;
     key_assertion.backup_eligible = false;
     let events = outcome(vec![opened(), security_key("k1")], login("cred-k1", Ok(key_assertion))).await;
-    assert!(
-        matches!(&events[0], AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. }),
-        "{events:?}"
-    );
+    assert!(matches!(&events[0], AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. }), "{events:?}");
 }
 
 #[tokio::test]
