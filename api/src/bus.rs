@@ -106,3 +106,36 @@ fn store_error(e: AggregateError<AccountError>) -> BusError {
         other => BusError::Store(other.to_string()),
     }
 }
+
+/// Records staff acts that are not about one account, in the staff
+/// member's own stream.
+pub struct StaffLog {
+    store: ledger_projections::StaffStore,
+}
+
+impl StaffLog {
+    pub fn new(store: ledger_projections::StaffStore) -> StaffLog {
+        StaffLog { store }
+    }
+
+    /// Appends `event` to the stream `actor_id`; returns its sequence.
+    pub async fn record(
+        &self,
+        actor_id: &str,
+        event: ledger_domain::staff::StaffEvent,
+        metadata: HashMap<String, String>,
+    ) -> Result<i64, BusError> {
+        for attempt in 0..ATTEMPTS {
+            let context = self.store.load_aggregate(actor_id).await.map_err(|e| BusError::Store(e.to_string()))?;
+            match self.store.commit(vec![event.clone()], context, metadata.clone()).await {
+                Ok(envelopes) => return Ok(envelopes.last().map(|e| e.sequence as i64).unwrap_or_default()),
+                Err(AggregateError::AggregateConflict) => {
+                    let ceiling = 5u64 << attempt.min(5);
+                    tokio::time::sleep(std::time::Duration::from_millis(1 + rand::random::<u64>() % ceiling)).await;
+                }
+                Err(e) => return Err(BusError::Store(e.to_string())),
+            }
+        }
+        Err(BusError::Contended)
+    }
+}

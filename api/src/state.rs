@@ -18,6 +18,7 @@ pub struct App {
     pub config: Config,
     pub db: Database,
     pub ledger: Ledger,
+    pub staff_log: crate::bus::StaffLog,
     pub projector: Arc<Projector>,
     pub webauthn: Webauthn,
     pub mailer: Mailer,
@@ -40,6 +41,7 @@ impl App {
         let db = Database::connect(&config.database_url).await.map_err(|e| e.to_string())?;
         db.migrate().await.map_err(|e| e.to_string())?;
         let secret_key = load_secret_key(&config)?;
+        let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db));
         let ledger = Ledger::new(EventRepository::account_store(&db), AccountServices { policy: config.policy.clone() });
         let projector = Arc::new(Projector::new(db.clone()));
         projector.catch_up().await.map_err(|e| e.to_string())?;
@@ -50,6 +52,7 @@ impl App {
             config,
             db,
             ledger,
+            staff_log,
             projector,
             clock,
             secret_key,

@@ -44,6 +44,7 @@ struct Migration {
 
 const SHARED_0002: &str = include_str!("../../migrations/shared/0002_read_models.sql");
 const SHARED_0003: &str = include_str!("../../migrations/shared/0003_passkey_lifecycle.sql");
+const SHARED_0004: &str = include_str!("../../migrations/shared/0004_audit_signals_adoption.sql");
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -54,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 2, name: "read_models", sqlite: SHARED_0002, postgres: SHARED_0002 },
     Migration { version: 3, name: "passkey_lifecycle", sqlite: SHARED_0003, postgres: SHARED_0003 },
+    Migration { version: 4, name: "audit_signals_adoption", sqlite: SHARED_0004, postgres: SHARED_0004 },
 ];
 
 impl Database {

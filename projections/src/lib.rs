@@ -2,14 +2,17 @@
 //! projector that follows the log in global order, and the read models it
 //! builds (status inquiry, e-mail registry, credential index).
 
+pub mod adoption;
+pub mod audit;
 pub mod db;
 pub mod projector;
 pub mod read_models;
+pub mod signals;
 pub mod store;
 
 pub use db::{Backend, Database, DbError};
 pub use projector::Projector;
-pub use store::{AccountStore, EventRepository};
+pub use store::{AccountStore, EventRepository, StaffStore};
 
 /// Milliseconds since the Unix epoch, as instants are stored in read models.
 pub fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {

@@ -36,6 +36,7 @@ pub struct LoggedEvent {
 /// Follows the log and keeps the read models current.
 pub struct Projector {
     db: Database,
+    thresholds: crate::signals::Thresholds,
     /// One batch at a time within a process; across processes PostgreSQL's
     /// advisory lock does the same.
     running: Mutex<()>,
@@ -141,7 +142,12 @@ fn logged_event(row: &AnyRow) -> Result<LoggedEvent, DbError> {
 impl Projector {
     /// A projector over `db`.
     pub fn new(db: Database) -> Projector {
-        Projector { db, running: Mutex::new(()) }
+        Projector::with_thresholds(db, crate::signals::Thresholds::default())
+    }
+
+    /// A projector whose fraud rules use `thresholds`.
+    pub fn with_thresholds(db: Database, thresholds: crate::signals::Thresholds) -> Projector {
+        Projector { db, thresholds, running: Mutex::new(()) }
     }
 
     /// Applies every event not yet applied; returns how many.
@@ -176,7 +182,9 @@ impl Projector {
         };
         let (last_txid, last_position) = (last.transaction_id, last.position);
         for event in &events {
+            crate::audit::append(&mut tx, event).await?;
             read_models::apply(&mut tx, event).await?;
+            crate::signals::apply(&mut tx, event, &self.thresholds).await?;
         }
         sqlx::query(
             "INSERT INTO projector_checkpoints (projection, transaction_id, position) VALUES ($1, $2, $3)

@@ -12,7 +12,17 @@ use crate::projector::LoggedEvent;
 use crate::{from_millis, millis};
 
 /// The tables the projector owns, emptied by a rebuild.
-pub const TABLES: &[&str] = &["status_accounts", "status_passkeys", "email_registry", "credential_index"];
+pub const TABLES: &[&str] = &[
+    "status_accounts",
+    "status_passkeys",
+    "email_registry",
+    "credential_index",
+    "audit_trail",
+    "signals",
+    "signal_accounts",
+    "adoption_daily",
+    "adoption_active",
+];
 
 /// When an event happened, as the API recorded it in the metadata.
 fn event_at(event: &LoggedEvent) -> DateTime<Utc> {
@@ -39,6 +49,7 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
     let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
         .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
     let id = event.aggregate_id.as_str();
+    crate::adoption::apply(conn, event, &parsed, event_at(event)).await?;
     let at = millis(event_at(event));
     let channel = meta(event, "channel");
     use AccountEvent as E;

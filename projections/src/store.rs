@@ -5,6 +5,7 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
+use ledger_domain::staff::StaffActivity;
 use ledger_domain::Account;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
@@ -25,6 +26,9 @@ pub enum EventRepository {
 /// The account event store, with snapshots.
 pub type AccountStore = PersistedEventStore<EventRepository, Account>;
 
+/// The staff activity store (audit reads, exports, reviews), with snapshots.
+pub type StaffStore = PersistedEventStore<EventRepository, StaffActivity>;
+
 impl EventRepository {
     /// The repository for `db`.
     pub fn for_database(db: &Database) -> EventRepository {
@@ -33,6 +37,11 @@ impl EventRepository {
             (None, Some(pool)) => EventRepository::Postgres(PostgresEventRepository::new(pool.clone())),
             (None, None) => unreachable!("a Database always holds one typed pool"),
         }
+    }
+
+    /// The staff activity store over `db`.
+    pub fn staff_store(db: &Database) -> StaffStore {
+        PersistedEventStore::new_snapshot_store(EventRepository::for_database(db), SNAPSHOT_EVERY)
     }
 
     /// The account store over `db`.

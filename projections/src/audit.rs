@@ -1,0 +1,377 @@
+//! The audit trail: every event of every stream in global order, with who,
+//! how, from where and a readable line, each row chained to the previous
+//! one by a SHA-256 over a canonical encoding of the event. `verify`
+//! recomputes everything from the stored event and the source log and
+//! reports the first row that does not agree.
+
+use ledger_domain::account::{describe, Line};
+use ledger_domain::staff::{describe_staff, StaffEvent};
+use ledger_domain::AccountEvent;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::db::{Backend, DbError};
+use crate::projector::LoggedEvent;
+
+/// The hash before the first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// JSON with object keys sorted and no whitespace: the same bytes whichever
+/// database stored the event (PostgreSQL's jsonb reorders keys).
+pub fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> =
+                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&map[k.as_str()]))).collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// The canonical encoding of one event, as hashed.
+pub fn canonical_event(aggregate_type: &str, aggregate_id: &str, sequence: i64, event_type: &str, version: &str, payload: &Value, metadata: &Value) -> String {
+    let doc = serde_json::json!({
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "sequence": sequence,
+        "event_type": event_type,
+        "event_version": version,
+        "payload": payload,
+        "metadata": metadata,
+    });
+    canonical_json(&doc)
+}
+
+/// `hash(n) = SHA-256(hash(n-1) | n | canonical event)`, hex.
+pub fn chain_hash(prev: &str, position: i64, canonical: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"|");
+    h.update(position.to_string().as_bytes());
+    h.update(b"|");
+    h.update(canonical.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// What a row says beyond the event itself, derived from it.
+#[derive(Debug, Clone, PartialEq)]
+struct Derived {
+    account_id: Option<String>,
+    at: i64,
+    actor: String,
+    actor_kind: String,
+    channel: String,
+    ip: String,
+    user_agent: String,
+    line: Line,
+}
+
+fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Value, metadata: &Value) -> Derived {
+    let field = |k: &str| metadata.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let actor = match field("actor") {
+        a if a.is_empty() => "system".to_string(),
+        a => a,
+    };
+    let actor_kind = match actor.as_str() {
+        "customer" => "customer",
+        "core_system" => "core_system",
+        a if a.starts_with("staff:") => "staff",
+        a if a.starts_with("operator:") => "operator",
+        _ => "system",
+    }
+    .to_string();
+    let line = match aggregate_type {
+        "account" => serde_json::from_value::<AccountEvent>(payload.clone()).map(|e| describe(&e)),
+        "staff" => serde_json::from_value::<StaffEvent>(payload.clone()).map(|e| describe_staff(&e)),
+        _ => Err(serde::de::Error::custom("unknown stream")),
+    }
+    .unwrap_or_else(|_| Line { en: "Unreadable event.".into(), ja: "読み取れないイベントです。".into() });
+    let at = chrono::DateTime::parse_from_rfc3339(&field("at")).map(|t| t.timestamp_millis()).unwrap_or(0);
+    Derived {
+        account_id: (aggregate_type == "account").then(|| aggregate_id.to_string()),
+        at,
+        actor,
+        actor_kind,
+        channel: field("channel"),
+        ip: field("ip"),
+        user_agent: field("user_agent"),
+        line,
+    }
+}
+
+/// Appends one event to the trail, inside the projector's transaction.
+pub async fn append(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), DbError> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT audit_position, hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    let (position, prev) = match last {
+        Some((p, h)) => (p + 1, h),
+        None => (1, GENESIS.to_string()),
+    };
+    let canonical = canonical_event(
+        &event.aggregate_type,
+        &event.aggregate_id,
+        event.sequence,
+        &event.event_type,
+        &event.event_version,
+        &event.payload,
+        &event.metadata,
+    );
+    let hash = chain_hash(&prev, position, &canonical);
+    let d = derive(&event.aggregate_type, &event.aggregate_id, &event.payload, &event.metadata);
+    sqlx::query(
+        "INSERT INTO audit_trail (audit_position, aggregate_type, aggregate_id, sequence, event_type, event_version, at,
+                                  account_id, actor, actor_kind, channel, ip, user_agent, line_en, line_ja, payload, metadata,
+                                  prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(position)
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.sequence)
+    .bind(&event.event_type)
+    .bind(&event.event_version)
+    .bind(d.at)
+    .bind(d.account_id)
+    .bind(&d.actor)
+    .bind(&d.actor_kind)
+    .bind(&d.channel)
+    .bind(&d.ip)
+    .bind(&d.user_agent)
+    .bind(&d.line.en)
+    .bind(&d.line.ja)
+    .bind(canonical_json(&event.payload))
+    .bind(canonical_json(&event.metadata))
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One row of the trail as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditRow {
+    pub position: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub account_id: Option<String>,
+    pub stream: String,
+    pub stream_id: String,
+    pub sequence: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor: String,
+    pub actor_kind: String,
+    pub actor_name: Option<String>,
+    pub channel: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub line: Line,
+    pub event: Value,
+    pub hash: String,
+}
+
+fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
+    let payload: String = r.try_get("payload")?;
+    Ok(AuditRow {
+        position: r.try_get("audit_position")?,
+        at: crate::from_millis(r.try_get("at")?),
+        account_id: r.try_get("account_id")?,
+        stream: r.try_get("aggregate_type")?,
+        stream_id: r.try_get("aggregate_id")?,
+        sequence: r.try_get("sequence")?,
+        event_type: r.try_get("event_type")?,
+        actor: r.try_get("actor")?,
+        actor_kind: r.try_get("actor_kind")?,
+        actor_name: r.try_get("actor_name")?,
+        channel: r.try_get("channel")?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+        line: Line { en: r.try_get("line_en")?, ja: r.try_get("line_ja")? },
+        event: serde_json::from_str(&payload).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+/// The audit filters of API.md. `actor` is `customer`, `core_system`,
+/// `system`, `staff` (any staff member) or `staff:<id>`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
+pub struct AuditFilter {
+    pub account_id: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    pub channel: Option<String>,
+    /// Inclusive, milliseconds since the epoch.
+    pub from: Option<i64>,
+    /// Exclusive, milliseconds since the epoch.
+    pub to: Option<i64>,
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Rows after `after` (a position), oldest first, at most `limit`.
+pub async fn query(pool: &AnyPool, filter: &AuditFilter, after: i64, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+    let mut sql = String::from(
+        "SELECT a.*, s.name AS actor_name FROM audit_trail a
+           LEFT JOIN staff s ON a.actor_kind = 'staff' AND s.staff_id = substr(a.actor, 7)
+          WHERE a.audit_position > $1",
+    );
+    let mut binds = vec![Bind::Int(after)];
+    let mut push = |clause: &str, bind: Bind| {
+        binds.push(bind);
+        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(v) = &filter.account_id {
+        push(" AND a.account_id = ?", Bind::Text(v.clone()));
+    }
+    if let Some(v) = &filter.event_type {
+        push(" AND a.event_type = ?", Bind::Text(v.clone()));
+    }
+    match filter.actor.as_deref() {
+        Some("staff") => push(" AND a.actor_kind = ?", Bind::Text("staff".into())),
+        Some(v) => push(" AND a.actor = ?", Bind::Text(v.to_string())),
+        None => {}
+    }
+    if let Some(v) = &filter.channel {
+        push(" AND a.channel = ?", Bind::Text(v.clone()));
+    }
+    if let Some(v) = filter.from {
+        push(" AND a.at >= ?", Bind::Int(v));
+    }
+    if let Some(v) = filter.to {
+        push(" AND a.at < ?", Bind::Int(v));
+    }
+    binds.push(Bind::Int(limit));
+    sql.push_str(&format!(" ORDER BY a.audit_position LIMIT ${}", binds.len()));
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q.fetch_all(pool).await?.iter().map(audit_row).collect()
+}
+
+/// The newest row's position and hash: what to anchor outside the system.
+pub async fn head(pool: &AnyPool) -> Result<Option<(i64, String)>, DbError> {
+    Ok(sqlx::query_as("SELECT audit_position, hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1").fetch_optional(pool).await?)
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Verification {
+    pub ok: bool,
+    pub checked: u64,
+    pub first_bad_position: Option<i64>,
+    /// Why the first bad row is bad.
+    pub problem: Option<String>,
+    pub head_position: Option<i64>,
+    pub head_hash: Option<String>,
+}
+
+/// Walks the whole trail: positions must run 1, 2, 3 ... without gaps;
+/// each row's hash must follow from the previous hash and the row's own
+/// event; the event must be the one in the source log, unchanged; the
+/// derived columns must follow from it; every logged event must be in the
+/// trail. `progress` is called with the rows checked so far.
+pub async fn verify(pool: &AnyPool, backend: Backend, mut progress: impl FnMut(u64)) -> Result<Verification, DbError> {
+    let source = match backend {
+        Backend::Sqlite => "e.payload AS src_payload, e.metadata AS src_metadata",
+        Backend::Postgres => "e.payload::text AS src_payload, e.metadata::text AS src_metadata",
+    };
+    let sql = format!(
+        "SELECT a.*, {source}, e.event_type AS src_type FROM audit_trail a
+           LEFT JOIN events e ON e.aggregate_type = a.aggregate_type AND e.aggregate_id = a.aggregate_id AND e.sequence = a.sequence
+          WHERE a.audit_position > $1 ORDER BY a.audit_position LIMIT 1000"
+    );
+    let mut prev = GENESIS.to_string();
+    let mut expected = 1i64;
+    let mut checked = 0u64;
+    let bad = |position: i64, checked: u64, why: String| Verification {
+        ok: false,
+        checked,
+        first_bad_position: Some(position),
+        problem: Some(why),
+        head_position: None,
+        head_hash: None,
+    };
+    loop {
+        let rows = sqlx::query(&sql).bind(expected - 1).fetch_all(pool).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            let position: i64 = r.try_get("audit_position")?;
+            if position != expected {
+                return Ok(bad(expected, checked, format!("row {expected} is missing (next is {position})")));
+            }
+            let stored_prev: String = r.try_get("prev_hash")?;
+            let hash: String = r.try_get("hash")?;
+            let (agg_type, agg_id): (String, String) = (r.try_get("aggregate_type")?, r.try_get("aggregate_id")?);
+            let (sequence, event_type, version): (i64, String, String) =
+                (r.try_get("sequence")?, r.try_get("event_type")?, r.try_get("event_version")?);
+            let payload: Value = serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or(Value::Null);
+            let metadata: Value = serde_json::from_str(&r.try_get::<String, _>("metadata")?).unwrap_or(Value::Null);
+            let canonical = canonical_event(&agg_type, &agg_id, sequence, &event_type, &version, &payload, &metadata);
+            if stored_prev != prev || chain_hash(&prev, position, &canonical) != hash {
+                return Ok(bad(position, checked, "the row does not follow from the previous one (edited, inserted or reordered)".into()));
+            }
+            let src_payload: Option<String> = r.try_get("src_payload")?;
+            let src_metadata: Option<String> = r.try_get("src_metadata")?;
+            let src_type: Option<String> = r.try_get("src_type")?;
+            let same_source = match (src_payload, src_metadata, src_type) {
+                (Some(p), Some(m), Some(t)) => {
+                    let p: Value = serde_json::from_str(&p).unwrap_or(Value::Null);
+                    let m: Value = serde_json::from_str(&m).unwrap_or(Value::Null);
+                    t == event_type && canonical_json(&p) == canonical_json(&payload) && canonical_json(&m) == canonical_json(&metadata)
+                }
+                _ => false,
+            };
+            if !same_source {
+                return Ok(bad(position, checked, "the event differs from the source log, or is gone from it".into()));
+            }
+            let d = derive(&agg_type, &agg_id, &payload, &metadata);
+            let stored = Derived {
+                account_id: r.try_get("account_id")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                actor_kind: r.try_get("actor_kind")?,
+                channel: r.try_get("channel")?,
+                ip: r.try_get("ip")?,
+                user_agent: r.try_get("user_agent")?,
+                line: Line { en: r.try_get("line_en")?, ja: r.try_get("line_ja")? },
+            };
+            if stored != d {
+                return Ok(bad(position, checked, "a column of the row was edited".into()));
+            }
+            prev = hash;
+            expected += 1;
+            checked += 1;
+        }
+        progress(checked);
+    }
+    let (logged,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(pool).await?;
+    if logged > checked as i64 {
+        return Ok(bad(expected, checked, format!("{} logged event(s) are not in the trail yet", logged - checked as i64)));
+    }
+    let head = head(pool).await?;
+    Ok(Verification {
+        ok: true,
+        checked,
+        first_bad_position: None,
+        problem: None,
+        head_position: head.as_ref().map(|h| h.0),
+        head_hash: head.map(|h| h.1),
+    })
+}

@@ -1,0 +1,672 @@
+//! Fraud signals: named rules over the event log, each with thresholds from
+//! configuration, a severity, the evidence events and the accounts involved.
+//! The rules are pure functions of one account's recent history; the
+//! projector runs them as each event arrives, so a rebuild raises exactly
+//! the same signals with the same ids.
+
+use chrono::{DateTime, Utc};
+use ledger_domain::staff::StaffEvent;
+use ledger_domain::{AccountEvent, Refusal};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::db::DbError;
+use crate::projector::LoggedEvent;
+
+/// A count within a window: "`count` or more within `window_secs`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub count: usize,
+    pub window_secs: i64,
+}
+
+impl Threshold {
+    /// Parses `5/3600` (5 within an hour).
+    pub fn parse(spec: &str) -> Result<Threshold, String> {
+        let (c, w) = spec.split_once('/').ok_or_else(|| format!("expected count/seconds, got {spec:?}"))?;
+        let count = c.trim().parse().map_err(|_| format!("bad count in {spec:?}"))?;
+        let window_secs = w.trim().parse().map_err(|_| format!("bad window in {spec:?}"))?;
+        if count == 0 || window_secs <= 0 {
+            return Err(format!("count and window must be positive in {spec:?}"));
+        }
+        Ok(Threshold { count, window_secs })
+    }
+}
+
+/// Every rule's thresholds (`docs/configuration.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Wrong e-mail codes on one account (a code dies after 5).
+    pub wrong_codes: Threshold,
+    /// E-mail codes issued for one account.
+    pub code_requests: Threshold,
+    /// A passkey added this soon after the e-mail address changed.
+    pub passkey_after_email_change_secs: i64,
+    /// Passkeys added to one account.
+    pub passkeys_added: Threshold,
+    /// Lock-outs of one account.
+    pub lockouts: Threshold,
+    /// How far back "all passkeys deleted" counts for a new registration.
+    pub wipe_window_secs: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            wrong_codes: Threshold { count: 5, window_secs: 3600 },
+            code_requests: Threshold { count: 5, window_secs: 3600 },
+            passkey_after_email_change_secs: 24 * 3600,
+            passkeys_added: Threshold { count: 3, window_secs: 3600 },
+            lockouts: Threshold { count: 2, window_secs: 7 * 24 * 3600 },
+            wipe_window_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// One event of an account's history, as the rules see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fact {
+    pub sequence: i64,
+    pub at: DateTime<Utc>,
+    pub event: AccountEvent,
+}
+
+/// A signal a rule raised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Raised {
+    pub kind: &'static str,
+    pub severity: &'static str,
+    /// Sequences of the evidence events in the account's stream.
+    pub evidence: Vec<i64>,
+    pub en: String,
+    pub ja: String,
+}
+
+fn within<'a>(history: &'a [Fact], now: &Fact, secs: i64) -> impl Iterator<Item = &'a Fact> {
+    let since = now.at - chrono::Duration::seconds(secs);
+    let upto = now.sequence;
+    history.iter().filter(move |f| f.at >= since && f.sequence <= upto)
+}
+
+/// Fires when the `count`-th matching event within the window arrives, so
+/// a burst raises one signal, not one per event.
+fn burst(history: &[Fact], now: &Fact, t: Threshold, matches: impl Fn(&AccountEvent) -> bool) -> Option<Vec<i64>> {
+    if !matches(&now.event) {
+        return None;
+    }
+    let seqs: Vec<i64> = within(history, now, t.window_secs).filter(|f| matches(&f.event)).map(|f| f.sequence).collect();
+    (seqs.len() == t.count).then_some(seqs)
+}
+
+fn is_addition(e: &AccountEvent) -> bool {
+    matches!(e, AccountEvent::PasskeyRegistered { .. } | AccountEvent::LocalPasskeyAdded { .. })
+}
+
+fn environment_of(e: &AccountEvent) -> Option<String> {
+    match e {
+        AccountEvent::PasskeyRegistered { passkey, .. } | AccountEvent::LocalPasskeyAdded { passkey, .. } => {
+            passkey.environment.as_ref().map(|e| e.fingerprint())
+        }
+        AccountEvent::PasskeyLoginSucceeded { environment, .. }
+        | AccountEvent::CrossDeviceSignInSucceeded { environment, .. }
+        | AccountEvent::PasswordLoginSucceeded { environment, .. } => environment.as_ref().map(|e| e.fingerprint()),
+        _ => None,
+    }
+}
+
+fn failed_with(e: &AccountEvent, reason: Refusal) -> Option<&str> {
+    match e {
+        AccountEvent::PasskeyLoginFailed { reason: r, credential_id, .. } if *r == reason => Some(credential_id),
+        _ => None,
+    }
+}
+
+/// The single-account rules, for the newest event `now` given the account's
+/// recent `history` (oldest first, `now` included).
+pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
+    use AccountEvent as E;
+    let mut out = Vec::new();
+    if let Some(evidence) = burst(history, now, t.wrong_codes, |e| matches!(e, E::EmailCodeRejected { .. })) {
+        out.push(Raised {
+            kind: "many_wrong_codes",
+            severity: "high",
+            evidence,
+            en: format!("{} wrong e-mail codes within {} minutes.", t.wrong_codes.count, t.wrong_codes.window_secs / 60),
+            ja: format!("{}分以内に誤った認証コードが{}回入力されました。", t.wrong_codes.window_secs / 60, t.wrong_codes.count),
+        });
+    }
+    if let Some(evidence) = burst(history, now, t.code_requests, |e| matches!(e, E::EmailCodeIssued { .. })) {
+        out.push(Raised {
+            kind: "repeated_code_requests",
+            severity: "medium",
+            evidence,
+            en: format!("{} e-mail codes requested within {} minutes.", t.code_requests.count, t.code_requests.window_secs / 60),
+            ja: format!("{}分以内に認証コードが{}回要求されました。", t.code_requests.window_secs / 60, t.code_requests.count),
+        });
+    }
+    if is_addition(&now.event) {
+        let changes: Vec<i64> = within(history, now, t.passkey_after_email_change_secs)
+            .filter(|f| matches!(f.event, E::EmailAddressChanged { .. }))
+            .map(|f| f.sequence)
+            .collect();
+        if let Some(last) = changes.last() {
+            out.push(Raised {
+                kind: "passkey_after_email_change",
+                severity: "high",
+                evidence: vec![*last, now.sequence],
+                en: "A passkey was added soon after the e-mail address was changed (a takeover path).".into(),
+                ja: "メールアドレス変更の直後にパスキーが追加されました（乗っ取りの典型的な手口）。".into(),
+            });
+        }
+    }
+    if let Some(evidence) = burst(history, now, t.passkeys_added, is_addition) {
+        out.push(Raised {
+            kind: "many_passkeys_added",
+            severity: "medium",
+            evidence,
+            en: format!("{} passkeys added within {} minutes.", t.passkeys_added.count, t.passkeys_added.window_secs / 60),
+            ja: format!("{}分以内にパスキーが{}件追加されました。", t.passkeys_added.window_secs / 60, t.passkeys_added.count),
+        });
+    }
+    for (reason, kind, severity, en, ja) in [
+        (
+            Refusal::RevokedCredential,
+            "revoked_credential_used",
+            "medium",
+            "A deleted passkey was used to sign in.",
+            "削除済みのパスキーでログインが試みられました。",
+        ),
+        (
+            Refusal::CounterRegression,
+            "counter_regression",
+            "high",
+            "A passkey's signature counter went backwards: a possibly cloned authenticator.",
+            "パスキーの署名カウンタが逆行しました（認証器の複製の可能性）。",
+        ),
+    ] {
+        if let Some(credential) = failed_with(&now.event, reason) {
+            // Once per credential per day.
+            let earlier = within(history, now, 24 * 3600).any(|f| f.sequence < now.sequence && failed_with(&f.event, reason) == Some(credential));
+            if !earlier {
+                out.push(Raised { kind, severity, evidence: vec![now.sequence], en: en.into(), ja: ja.into() });
+            }
+        }
+    }
+    if let E::PasskeyRegistered { passkey, .. } = &now.event {
+        let wipes: Vec<&Fact> = within(history, now, t.wipe_window_secs)
+            .filter(|f| matches!(&f.event, E::PasskeysRevoked { .. }))
+            .collect();
+        // A first registration after a revocation means every passkey was deleted.
+        if let Some(wipe) = wipes.last() {
+            let known: Vec<String> = history.iter().filter(|f| f.sequence < wipe.sequence).filter_map(|f| environment_of(&f.event)).collect();
+            let new_env = passkey.environment.as_ref().map(|e| e.fingerprint());
+            if new_env.is_some_and(|e| !known.contains(&e)) {
+                out.push(Raised {
+                    kind: "wipe_and_reregister",
+                    severity: "high",
+                    evidence: vec![wipe.sequence, now.sequence],
+                    en: "All passkeys were deleted, then a new one registered from an environment not seen before.".into(),
+                    ja: "すべてのパスキーが削除された後、これまでにない環境から新しいパスキーが登録されました。".into(),
+                });
+            }
+        }
+    }
+    if let Some(evidence) = burst(history, now, t.lockouts, |e| matches!(e, E::LoginLocked { .. })) {
+        out.push(Raised {
+            kind: "repeated_lockouts",
+            severity: "medium",
+            evidence,
+            en: format!("The login was locked {} times within {} days.", t.lockouts.count, t.lockouts.window_secs / 86400),
+            ja: format!("{}日以内にログインが{}回ロックされました。", t.lockouts.window_secs / 86400, t.lockouts.count),
+        });
+    }
+    out
+}
+
+fn event_at(event: &LoggedEvent) -> DateTime<Utc> {
+    event
+        .metadata
+        .get("at")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// The evidence entry for an event of the log.
+fn evidence_entry(aggregate_type: &str, aggregate_id: &str, sequence: i64, event_type: &str) -> Value {
+    json!({ "stream": aggregate_type, "stream_id": aggregate_id, "sequence": sequence, "type": event_type })
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    signal_id: &str,
+    raised: &Raised,
+    at: i64,
+    accounts: &[String],
+    evidence: &[Value],
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO signals (signal_id, kind, severity, raised_at, accounts, evidence, summary_en, summary_ja, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open') ON CONFLICT (signal_id) DO NOTHING",
+    )
+    .bind(signal_id)
+    .bind(raised.kind)
+    .bind(raised.severity)
+    .bind(at)
+    .bind(Value::from(accounts.to_vec()).to_string())
+    .bind(Value::from(evidence.to_vec()).to_string())
+    .bind(&raised.en)
+    .bind(&raised.ja)
+    .execute(&mut *conn)
+    .await?;
+    for account in accounts {
+        sqlx::query("INSERT INTO signal_accounts (signal_id, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(signal_id)
+            .bind(account)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The events that may trigger a single-account rule.
+fn may_trigger(event: &AccountEvent) -> bool {
+    use AccountEvent as E;
+    matches!(
+        event,
+        E::EmailCodeRejected { .. }
+            | E::EmailCodeIssued { .. }
+            | E::PasskeyRegistered { .. }
+            | E::LocalPasskeyAdded { .. }
+            | E::PasskeyLoginFailed { .. }
+            | E::LoginLocked { .. }
+    )
+}
+
+/// Runs the rules for one logged event, inside the projector's transaction
+/// (after the other read models took it, so the e-mail registry is current).
+pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent, thresholds: &Thresholds) -> Result<(), DbError> {
+    match event.aggregate_type.as_str() {
+        "staff" => review(conn, event).await,
+        "account" => {
+            let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
+                .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
+            let at = event_at(event);
+            if let AccountEvent::AccountOpened { email: Some(email), .. } | AccountEvent::EmailAddressChanged { email } = &parsed {
+                shared_email(conn, event, email.as_str(), at).await?;
+            }
+            if !may_trigger(&parsed) {
+                return Ok(());
+            }
+            let history = recent_history(conn, &event.aggregate_id, event.sequence).await?;
+            let now = Fact { sequence: event.sequence, at, event: parsed };
+            for raised in evaluate(&history, &now, thresholds) {
+                let evidence: Vec<Value> = raised
+                    .evidence
+                    .iter()
+                    .map(|s| {
+                        let t = history.iter().find(|f| f.sequence == *s).map(|f| event_type_of(&f.event)).unwrap_or_default();
+                        evidence_entry("account", &event.aggregate_id, *s, &t)
+                    })
+                    .collect();
+                let id = format!("{}:{}:{}", raised.kind, event.aggregate_id, event.sequence);
+                insert(conn, &id, &raised, at.timestamp_millis(), &[event.aggregate_id.clone()], &evidence).await?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn event_type_of(e: &AccountEvent) -> String {
+    cqrs_es::DomainEvent::event_type(e)
+}
+
+/// The account's events up to `sequence`, the last 500 at most, oldest first.
+async fn recent_history(conn: &mut AnyConnection, account_id: &str, sequence: i64) -> Result<Vec<Fact>, DbError> {
+    let rows = sqlx::query(
+        "SELECT sequence, payload, at FROM audit_trail
+          WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence <= $2
+          ORDER BY sequence DESC LIMIT 500",
+    )
+    .bind(account_id)
+    .bind(sequence)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut facts = Vec::with_capacity(rows.len());
+    for r in rows.iter().rev() {
+        let payload: String = r.try_get("payload")?;
+        if let Ok(event) = serde_json::from_str::<AccountEvent>(&payload) {
+            facts.push(Fact { sequence: r.try_get("sequence")?, at: crate::from_millis(r.try_get("at")?), event });
+        }
+    }
+    Ok(facts)
+}
+
+/// Seed 000, in bold: each account needs its own address. Raised when an
+/// account is opened with, or changed to, an address another account has.
+async fn shared_email(conn: &mut AnyConnection, event: &LoggedEvent, email: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+    let others: Vec<(String,)> = sqlx::query_as("SELECT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
+        .bind(email)
+        .bind(&event.aggregate_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    if others.is_empty() {
+        return Ok(());
+    }
+    let mut accounts = vec![event.aggregate_id.clone()];
+    let mut evidence = vec![evidence_entry("account", &event.aggregate_id, event.sequence, &event.event_type)];
+    for (other,) in &others {
+        accounts.push(other.clone());
+        let set: Option<(i64, String)> = sqlx::query_as(
+            "SELECT sequence, event_type FROM audit_trail
+              WHERE aggregate_type = 'account' AND aggregate_id = $1 AND event_type IN ('AccountOpened', 'EmailAddressChanged')
+              ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(other)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((sequence, event_type)) = set {
+            evidence.push(evidence_entry("account", other, sequence, &event_type));
+        }
+    }
+    let raised = Raised {
+        kind: "shared_email",
+        severity: "medium",
+        evidence: vec![],
+        en: format!("The same e-mail address is registered on {} accounts (seed 000: each account needs its own).", accounts.len()),
+        ja: format!("同じメールアドレスが{}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。", accounts.len()),
+    };
+    let id = format!("shared_email:{}:{}", event.aggregate_id, event.sequence);
+    insert(conn, &id, &raised, at.timestamp_millis(), &accounts, &evidence).await
+}
+
+async fn review(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), DbError> {
+    let Ok(StaffEvent::SignalReviewed { signal_id, outcome, note }) = serde_json::from_value::<StaffEvent>(event.payload.clone()) else {
+        return Ok(());
+    };
+    let status = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let by = event.metadata.get("actor").and_then(Value::as_str).unwrap_or("").to_string();
+    sqlx::query("UPDATE signals SET status = $2, reviewed_by = $3, reviewed_at = $4, review_note = $5 WHERE signal_id = $1")
+        .bind(signal_id)
+        .bind(status)
+        .bind(by)
+        .bind(event_at(event).timestamp_millis())
+        .bind(note)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A signal as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SignalView {
+    pub signal_id: String,
+    pub kind: String,
+    pub severity: String,
+    pub raised_at: DateTime<Utc>,
+    pub accounts: Value,
+    pub evidence: Value,
+    pub summary: ledger_domain::account::Line,
+    pub status: String,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub review_note: Option<String>,
+}
+
+/// Signals filtered by status and kind (and account), newest first.
+pub async fn list(pool: &AnyPool, status: Option<&str>, kind: Option<&str>, account: Option<&str>) -> Result<Vec<SignalView>, DbError> {
+    let rows = sqlx::query(
+        "SELECT * FROM signals s
+          WHERE ($1 = '' OR s.status = $1) AND ($2 = '' OR s.kind = $2)
+            AND ($3 = '' OR EXISTS (SELECT 1 FROM signal_accounts a WHERE a.signal_id = s.signal_id AND a.account_id = $3))
+          ORDER BY s.raised_at DESC, s.signal_id LIMIT 1000",
+    )
+    .bind(status.unwrap_or(""))
+    .bind(kind.unwrap_or(""))
+    .bind(account.unwrap_or(""))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
+            Ok(SignalView {
+                signal_id: r.try_get("signal_id")?,
+                kind: r.try_get("kind")?,
+                severity: r.try_get("severity")?,
+                raised_at: crate::from_millis(r.try_get("raised_at")?),
+                accounts: parse(r.try_get("accounts")?),
+                evidence: parse(r.try_get("evidence")?),
+                summary: ledger_domain::account::Line { en: r.try_get("summary_en")?, ja: r.try_get("summary_ja")? },
+                status: r.try_get("status")?,
+                reviewed_by: r.try_get("reviewed_by")?,
+                reviewed_at: r.try_get::<Option<i64>, _>("reviewed_at")?.map(crate::from_millis),
+                review_note: r.try_get("review_note")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use ledger_domain::account::{NewPasskey, RevokedPasskey, Revoker};
+    use ledger_domain::{EmailAddress, Environment, PasskeyName};
+
+    fn at(mins: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap() + chrono::Duration::minutes(mins)
+    }
+
+    /// A history built event by event; `raised` runs the rules on the last.
+    struct History(Vec<Fact>);
+
+    impl History {
+        fn new() -> History {
+            History(vec![])
+        }
+        fn add(&mut self, mins: i64, event: AccountEvent) -> Vec<Raised> {
+            let fact = Fact { sequence: self.0.len() as i64 + 1, at: at(mins), event };
+            self.0.push(fact.clone());
+            evaluate(&self.0, &fact, &Thresholds::default())
+        }
+    }
+
+    fn kinds(raised: &[Raised]) -> Vec<&str> {
+        raised.iter().map(|r| r.kind).collect()
+    }
+
+    fn wrong_code() -> AccountEvent {
+        AccountEvent::EmailCodeRejected { flow_id: "f".into(), code_id: "c".into(), attempts_left: 1 }
+    }
+
+    fn code_issued() -> AccountEvent {
+        AccountEvent::EmailCodeIssued {
+            flow_id: "f".into(),
+            code_id: "c".into(),
+            destination: "t***@example.jp".into(),
+            issued_at: at(0),
+            expires_at: at(5),
+            resend: true,
+        }
+    }
+
+    fn env(os: &str) -> Environment {
+        Environment {
+            browser: "Chrome".into(),
+            browser_version: "148".into(),
+            os: os.into(),
+            os_version: "x".into(),
+            device_type: "pc".into(),
+            recommended: true,
+        }
+    }
+
+    fn passkey(id: &str, os: &str) -> NewPasskey {
+        NewPasskey {
+            passkey_id: id.into(),
+            credential_id: format!("cred-{id}"),
+            name: PasskeyName::parse("pc").unwrap(),
+            aaguid: String::new(),
+            provider: None,
+            backup_eligible: true,
+            backup_state: true,
+            transports: vec![],
+            authenticator_attachment: None,
+            user_verified: true,
+            counter: 0,
+            public_key: Value::Null,
+            environment: Some(env(os)),
+        }
+    }
+
+    fn registered(id: &str, os: &str) -> AccountEvent {
+        AccountEvent::PasskeyRegistered { flow_id: "f".into(), passkey: passkey(id, os), bound_by: String::new() }
+    }
+
+    fn added(id: &str) -> AccountEvent {
+        AccountEvent::LocalPasskeyAdded { passkey: passkey(id, "Windows"), cross_device_sign_in: None }
+    }
+
+    fn failed(reason: Refusal) -> AccountEvent {
+        AccountEvent::PasskeyLoginFailed { passkey_id: Some("p1".into()), credential_id: "cred-p1".into(), reason, detail: String::new() }
+    }
+
+    fn revoked_all() -> AccountEvent {
+        AccountEvent::PasskeysRevoked {
+            passkeys: vec![RevokedPasskey { passkey_id: "p1".into(), credential_id: "cred-p1".into(), name: None }],
+            revoked_by: Revoker::Customer,
+        }
+    }
+
+    #[test]
+    fn five_wrong_codes_within_an_hour_raise_one_signal() {
+        let mut h = History::new();
+        for n in 0..4 {
+            assert!(h.add(n, wrong_code()).is_empty());
+        }
+        let raised = h.add(10, wrong_code());
+        assert_eq!(kinds(&raised), ["many_wrong_codes"]);
+        assert_eq!(raised[0].evidence, vec![1, 2, 3, 4, 5]);
+        assert!(h.add(11, wrong_code()).is_empty(), "the same burst does not raise again");
+    }
+
+    #[test]
+    fn wrong_codes_spread_over_hours_do_not() {
+        let mut h = History::new();
+        for n in 0..8 {
+            assert!(h.add(n * 61, wrong_code()).is_empty());
+        }
+    }
+
+    #[test]
+    fn codes_requested_again_and_again_raise_a_signal() {
+        let mut h = History::new();
+        for n in 0..4 {
+            assert!(h.add(n * 2, code_issued()).is_empty());
+        }
+        assert_eq!(kinds(&h.add(9, code_issued())), ["repeated_code_requests"]);
+    }
+
+    #[test]
+    fn a_few_codes_a_day_do_not() {
+        let mut h = History::new();
+        for n in 0..6 {
+            assert!(h.add(n * 120, code_issued()).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_passkey_within_24_hours_of_an_email_change_raises_a_signal() {
+        let mut h = History::new();
+        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap() });
+        let raised = h.add(23 * 60, registered("p1", "Windows"));
+        assert_eq!(kinds(&raised), ["passkey_after_email_change"]);
+        assert_eq!(raised[0].evidence, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_passkey_days_after_an_email_change_does_not() {
+        let mut h = History::new();
+        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap() });
+        assert!(h.add(25 * 60, registered("p1", "Windows")).is_empty());
+    }
+
+    #[test]
+    fn a_revoked_credential_used_raises_a_signal_once_a_day() {
+        let mut h = History::new();
+        assert_eq!(kinds(&h.add(0, failed(Refusal::RevokedCredential))), ["revoked_credential_used"]);
+        assert!(h.add(5, failed(Refusal::RevokedCredential)).is_empty());
+    }
+
+    #[test]
+    fn a_wrong_signature_is_not_a_revoked_credential() {
+        let mut h = History::new();
+        assert!(h.add(0, failed(Refusal::InvalidCredential)).is_empty());
+    }
+
+    #[test]
+    fn a_counter_going_backwards_raises_a_high_signal() {
+        let mut h = History::new();
+        let raised = h.add(0, failed(Refusal::CounterRegression));
+        assert_eq!(kinds(&raised), ["counter_regression"]);
+        assert_eq!(raised[0].severity, "high");
+    }
+
+    #[test]
+    fn three_passkeys_within_an_hour_raise_a_signal() {
+        let mut h = History::new();
+        h.add(0, registered("p1", "Windows"));
+        h.add(10, added("p2"));
+        assert_eq!(kinds(&h.add(20, added("p3"))), ["many_passkeys_added"]);
+    }
+
+    #[test]
+    fn three_passkeys_over_a_week_do_not() {
+        let mut h = History::new();
+        h.add(0, registered("p1", "Windows"));
+        assert!(h.add(3 * 24 * 60, added("p2")).is_empty());
+        assert!(h.add(6 * 24 * 60, added("p3")).is_empty());
+    }
+
+    #[test]
+    fn all_deleted_then_a_new_passkey_from_a_new_environment_raises_a_signal() {
+        let mut h = History::new();
+        h.add(0, registered("p1", "Windows"));
+        h.add(60, revoked_all());
+        let raised = h.add(90, registered("p2", "Android"));
+        assert_eq!(kinds(&raised), ["wipe_and_reregister"]);
+        assert_eq!(raised[0].evidence, vec![2, 3]);
+    }
+
+    #[test]
+    fn re_registering_from_the_same_environment_does_not() {
+        let mut h = History::new();
+        h.add(0, registered("p1", "Windows"));
+        h.add(60, revoked_all());
+        assert!(h.add(90, registered("p2", "Windows")).is_empty(), "a replaced device of the same kind is ordinary");
+    }
+
+    #[test]
+    fn a_second_lock_out_within_a_week_raises_a_signal() {
+        let mut h = History::new();
+        h.add(0, AccountEvent::LoginLocked { consecutive_failures: 5 });
+        assert_eq!(kinds(&h.add(3 * 24 * 60, AccountEvent::LoginLocked { consecutive_failures: 5 })), ["repeated_lockouts"]);
+    }
+
+    #[test]
+    fn lock_outs_months_apart_do_not() {
+        let mut h = History::new();
+        h.add(0, AccountEvent::LoginLocked { consecutive_failures: 5 });
+        assert!(h.add(60 * 24 * 60, AccountEvent::LoginLocked { consecutive_failures: 5 }).is_empty());
+    }
+
+    #[test]
+    fn thresholds_parse_from_configuration() {
+        assert_eq!(Threshold::parse("5/3600").unwrap(), Threshold { count: 5, window_secs: 3600 });
+        assert!(Threshold::parse("0/10").is_err());
+        assert!(Threshold::parse("five").is_err());
+    }
+}
