@@ -39,6 +39,42 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// The audit trail: export, verify, chain head.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Writes the trail (filtered) as CSV for Excel or JSON Lines, showing
+    /// progress on stderr.
+    Export {
+        #[arg(long, value_parser = ["csv", "jsonl"], default_value = "csv")]
+        format: String,
+        /// Output file (default: audit-trail-<time>.<format>); `-` for stdout.
+        #[arg(long)]
+        out: Option<String>,
+        #[arg(long)]
+        account_id: Option<String>,
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        /// RFC 3339 instant, inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 instant, exclusive.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Recomputes the hash chain; exits with 1 at the first bad row.
+    Verify,
+    /// Prints the chain head (position and hash) for anchoring elsewhere.
+    Head,
 }
 
 #[derive(Subcommand)]
@@ -78,10 +114,103 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", token.expose());
             Ok(())
         }
+        Command::Audit { command } => audit(config, command).await,
         Command::Projections { command: ProjectionsCommand::Rebuild } => {
             let app = App::start(config, Clock::default()).await?;
             let n = app.projector.rebuild().await.map_err(|e| e.to_string())?;
             println!("read models rebuilt from {n} events");
+            Ok(())
+        }
+    }
+}
+
+/// Who runs the command line, as the staff stream and actor name it.
+fn operator() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    format!("operator:{user}")
+}
+
+fn operator_metadata(app: &AppState) -> std::collections::HashMap<String, String> {
+    let meta = RequestMeta {
+        channel: ledger_domain::Channel::Web,
+        ip: String::new(),
+        user_agent: "ledger command line".into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        hints: Default::default(),
+    };
+    let mut m = meta.metadata(&operator(), app.clock.now());
+    m.insert("channel".into(), "cli".into());
+    m
+}
+
+fn instant(s: Option<String>) -> Result<Option<i64>, String> {
+    s.map(|s| chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.timestamp_millis()).map_err(|e| format!("{s:?}: {e}"))).transpose()
+}
+
+async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
+    use ledger_domain::staff::StaffEvent;
+    let app = App::start(config, Clock::default()).await?;
+    app.projector.settle(Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
+    match command {
+        AuditCommand::Export { format, out, account_id, event_type, actor, channel, from, to } => {
+            use futures_util::StreamExt;
+            use std::io::Write;
+            let filter =
+                ledger_projections::audit::AuditFilter { account_id, event_type, actor, channel, from: instant(from)?, to: instant(to)? };
+            let format = crate::export::Format::parse(&format).ok_or("format must be csv or jsonl")?;
+            let filters = serde_json::to_value(&filter).map_err(|e| e.to_string())?;
+            app.staff_log
+                .record(&operator(), StaffEvent::AuditTrailExported { format: format.extension().into(), filters }, operator_metadata(&app))
+                .await
+                .map_err(|e| e.to_string())?;
+            app.projector.catch_up().await.map_err(|e| e.to_string())?;
+            let total = ledger_projections::audit::count(&app.db.any, &filter).await.map_err(|e| e.to_string())?;
+            let path = out.unwrap_or_else(|| format!("audit-trail-{}.{}", app.clock.now().format("%Y%m%dT%H%M%SZ"), format.extension()));
+            let mut sink: Box<dyn Write> = if path == "-" {
+                Box::new(std::io::stdout().lock())
+            } else {
+                Box::new(std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| format!("{path}: {e}"))?))
+            };
+            let progress = move |sent: u64| {
+                let pct = if total == 0 { 100 } else { sent * 100 / total.max(1) };
+                eprint!("\rexported {sent} of {total} rows ({pct}%)");
+            };
+            let mut chunks = Box::pin(crate::export::stream(app.db.any.clone(), filter, format, progress));
+            while let Some(chunk) = chunks.next().await {
+                sink.write_all(&chunk.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            }
+            sink.flush().map_err(|e| e.to_string())?;
+            eprintln!();
+            if path != "-" {
+                eprintln!("written to {path}");
+            }
+            Ok(())
+        }
+        AuditCommand::Verify => {
+            let applied = app.projector.applied().await.map_err(|e| e.to_string())?;
+            let report = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, |n| eprint!("\rchecked {n} rows"))
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!();
+            let event =
+                StaffEvent::AuditTrailVerified { ok: report.ok, checked: report.checked, first_bad_position: report.first_bad_position };
+            app.staff_log.record(&operator(), event, operator_metadata(&app)).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            if report.ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the audit trail was altered: first bad position {} ({})",
+                    report.first_bad_position.unwrap_or_default(),
+                    report.problem.unwrap_or_default()
+                ))
+            }
+        }
+        AuditCommand::Head => {
+            match ledger_projections::audit::head(&app.db.any).await.map_err(|e| e.to_string())? {
+                Some((position, hash)) => println!("{position} {hash}"),
+                None => println!("0 {}", ledger_projections::audit::GENESIS),
+            }
             Ok(())
         }
     }

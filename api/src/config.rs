@@ -55,6 +55,8 @@ pub struct Config {
     pub login_mode: LoginMode,
     pub login_notice: LoginNotice,
     pub recommended: crate::environment::Recommended,
+    /// Fraud rule thresholds.
+    pub signals: ledger_projections::signals::Thresholds,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -116,6 +118,7 @@ impl Config {
         if let Some(spec) = env("LEDGER_PASSKEY_MANDATORY_FROM") {
             policy.passkey_mandatory_from = parse_mandatory(&spec)?;
         }
+        let signals = signal_thresholds()?;
         let bind = env("LEDGER_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         Ok(Config {
             origin: env("LEDGER_ORIGIN").unwrap_or_else(|| "http://localhost:8080".into()),
@@ -135,8 +138,27 @@ impl Config {
             login_mode,
             login_notice,
             recommended,
+            signals,
         })
     }
+}
+
+/// The fraud rules' thresholds: `count/seconds` or seconds per rule.
+fn signal_thresholds() -> Result<ledger_projections::signals::Thresholds, String> {
+    use ledger_projections::signals::Threshold;
+    let d = ledger_projections::signals::Thresholds::default();
+    let t = |name: &str, default: Threshold| match env(name) {
+        Some(v) => Threshold::parse(&v).map_err(|e| format!("{name}: {e}")),
+        None => Ok(default),
+    };
+    Ok(ledger_projections::signals::Thresholds {
+        wrong_codes: t("LEDGER_SIGNAL_WRONG_CODES", d.wrong_codes)?,
+        code_requests: t("LEDGER_SIGNAL_CODE_REQUESTS", d.code_requests)?,
+        passkey_after_email_change_secs: env_num("LEDGER_SIGNAL_PASSKEY_AFTER_EMAIL_CHANGE_SECS", d.passkey_after_email_change_secs)?,
+        passkeys_added: t("LEDGER_SIGNAL_PASSKEYS_ADDED", d.passkeys_added)?,
+        lockouts: t("LEDGER_SIGNAL_LOCKOUTS", d.lockouts)?,
+        wipe_window_secs: env_num("LEDGER_SIGNAL_WIPE_WINDOW_SECS", d.wipe_window_secs)?,
+    })
 }
 
 /// Parses `mobile_app=2026-06-21T09:00:00Z,web=2027-01-04T00:00:00Z`; an

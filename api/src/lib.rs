@@ -8,6 +8,7 @@ pub mod config;
 pub mod email;
 pub mod environment;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod notify;
 pub mod secrets;

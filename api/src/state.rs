@@ -43,7 +43,7 @@ impl App {
         let secret_key = load_secret_key(&config)?;
         let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db));
         let ledger = Ledger::new(EventRepository::account_store(&db), AccountServices { policy: config.policy.clone() });
-        let projector = Arc::new(Projector::new(db.clone()));
+        let projector = Arc::new(Projector::with_thresholds(db.clone(), config.signals.clone()));
         projector.catch_up().await.map_err(|e| e.to_string())?;
         Ok(Arc::new(App {
             webauthn: crate::webauthn::relying_party(&config)?,

@@ -74,7 +74,10 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
                 ReviewOutcome::Confirmed => ("confirmed", "確認（不正あり）"),
                 ReviewOutcome::Dismissed => ("dismissed", "却下（問題なし）"),
             };
-            (format!("Signal {signal_id} reviewed: {o_en}. Note: {note}"), format!("シグナル {signal_id} をレビューしました：{o_ja}。メモ：{note}"))
+            (
+                format!("Signal {signal_id} reviewed: {o_en}. Note: {note}"),
+                format!("シグナル {signal_id} をレビューしました：{o_ja}。メモ：{note}"),
+            )
         }
         StaffEvent::AdoptionReportRead { from, to } => {
             (format!("The adoption report was read ({from} to {to})."), format!("パスキー利用状況レポートを閲覧しました（{from}〜{to}）。"))

@@ -135,7 +135,7 @@ pub async fn report(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<DayRow>,
         }
     }
     let actives = sqlx::query(
-        "SELECT day, channel, COUNT(*) AS active, SUM(by_passkey) AS by_passkey FROM adoption_active
+        "SELECT day, channel, COUNT(*) AS active, CAST(SUM(by_passkey) AS BIGINT) AS by_passkey FROM adoption_active
           WHERE day >= $1 AND day <= $2 GROUP BY day, channel",
     )
     .bind(from)

@@ -236,6 +236,23 @@ impl Projector {
         }
     }
 
+    /// Catches up until nothing in the log is left unapplied, or `timeout`
+    /// passes (on PostgreSQL an event waits while older transactions
+    /// anywhere in the cluster are still open). Returns whether it settled.
+    pub async fn settle(&self, timeout: Duration) -> Result<bool, DbError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.catch_up().await?;
+            if self.lag().await? == 0 {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Events in the log not yet applied.
     pub async fn lag(&self) -> Result<i64, DbError> {
         let mut conn = self.db.any.acquire().await?;
@@ -248,6 +265,53 @@ impl Projector {
         };
         let (n,): (i64,) = query.fetch_one(&mut *conn).await?;
         Ok(n)
+    }
+
+    /// Events at or before the checkpoint: what the read models hold.
+    pub async fn applied(&self) -> Result<i64, DbError> {
+        let mut conn = self.db.any.acquire().await?;
+        let (txid, position) = checkpoint(&mut conn, CORE).await?;
+        let query = match self.db.backend {
+            Backend::Sqlite => sqlx::query_as("SELECT COUNT(*) FROM event_positions WHERE position <= $1").bind(position),
+            Backend::Postgres => sqlx::query_as("SELECT COUNT(*) FROM events WHERE (transaction_id, position) <= ($1::text::xid8, $2)")
+                .bind(txid.to_string())
+                .bind(position),
+        };
+        let (n,): (i64,) = query.fetch_one(&mut *conn).await?;
+        Ok(n)
+    }
+
+    /// Catches up at least to every event committed before this call (a
+    /// global read-your-writes), or until `timeout`. Returns whether it got there.
+    pub async fn catch_up_to_now(&self, timeout: Duration) -> Result<bool, DbError> {
+        let mark: Option<(i64, i64)> = match self.db.backend {
+            Backend::Sqlite => {
+                sqlx::query_as("SELECT 0, position FROM event_positions ORDER BY position DESC LIMIT 1")
+                    .fetch_optional(&self.db.any)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::query_as(
+                    "SELECT transaction_id::text::bigint, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
+                )
+                .fetch_optional(&self.db.any)
+                .await?
+            }
+        };
+        let Some(mark) = mark else { return Ok(true) };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.catch_up().await?;
+            let mut conn = self.db.any.acquire().await?;
+            if checkpoint(&mut conn, CORE).await? >= mark {
+                return Ok(true);
+            }
+            drop(conn);
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Runs in the background: catches up every `every`.

@@ -187,19 +187,20 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
     ] {
         if let Some(credential) = failed_with(&now.event, reason) {
             // Once per credential per day.
-            let earlier = within(history, now, 24 * 3600).any(|f| f.sequence < now.sequence && failed_with(&f.event, reason) == Some(credential));
+            let earlier =
+                within(history, now, 24 * 3600).any(|f| f.sequence < now.sequence && failed_with(&f.event, reason) == Some(credential));
             if !earlier {
                 out.push(Raised { kind, severity, evidence: vec![now.sequence], en: en.into(), ja: ja.into() });
             }
         }
     }
     if let E::PasskeyRegistered { passkey, .. } = &now.event {
-        let wipes: Vec<&Fact> = within(history, now, t.wipe_window_secs)
-            .filter(|f| matches!(&f.event, E::PasskeysRevoked { .. }))
-            .collect();
+        let wipes: Vec<&Fact> =
+            within(history, now, t.wipe_window_secs).filter(|f| matches!(&f.event, E::PasskeysRevoked { .. })).collect();
         // A first registration after a revocation means every passkey was deleted.
         if let Some(wipe) = wipes.last() {
-            let known: Vec<String> = history.iter().filter(|f| f.sequence < wipe.sequence).filter_map(|f| environment_of(&f.event)).collect();
+            let known: Vec<String> =
+                history.iter().filter(|f| f.sequence < wipe.sequence).filter_map(|f| environment_of(&f.event)).collect();
             let new_env = passkey.environment.as_ref().map(|e| e.fingerprint());
             if new_env.is_some_and(|e| !known.contains(&e)) {
                 out.push(Raised {
@@ -348,11 +349,12 @@ async fn recent_history(conn: &mut AnyConnection, account_id: &str, sequence: i6
 /// Seed 000, in bold: each account needs its own address. Raised when an
 /// account is opened with, or changed to, an address another account has.
 async fn shared_email(conn: &mut AnyConnection, event: &LoggedEvent, email: &str, at: DateTime<Utc>) -> Result<(), DbError> {
-    let others: Vec<(String,)> = sqlx::query_as("SELECT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
-        .bind(email)
-        .bind(&event.aggregate_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let others: Vec<(String,)> =
+        sqlx::query_as("SELECT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
+            .bind(email)
+            .bind(&event.aggregate_id)
+            .fetch_all(&mut *conn)
+            .await?;
     if others.is_empty() {
         return Ok(());
     }

@@ -66,7 +66,7 @@ async fn a_rebuild_produces_exactly_what_live_updating_produced(app: TestApp) {
     app.register("8000003", "one@example.jp", &mut key).await;
     app.passkey_login(&mut key).await;
     app.start_registration("8000004", "wrong-password").await;
-    app.app.projector.catch_up().await.unwrap();
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
     let live = app.dump_tables(TABLES).await;
     assert!(live.contains("Chrome 148.0.0 / Windows 10.0.0"));
     let applied = app.app.projector.rebuild().await.unwrap();

@@ -4,11 +4,13 @@
 //! - `sessions`: passkey login, password + e-mail code login, logout
 //! - `me`: the customer's own passkeys (status inquiry)
 //! - `staff`: the support desk: find, status, history, revoke, unlock
+//! - `compliance`: audit trail, export, verify, signals, adoption report
 //! - `admin`: the core brokerage system's integration endpoints
 //! - `ops`: health, readiness, the OpenAPI document, the demo page
 //! - `extract`: request metadata, JSON bodies, customer and staff auth
 
 pub mod admin;
+pub mod compliance;
 pub mod extract;
 pub mod me;
 pub mod ops;
@@ -30,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .merge(me::router())
         .merge(admin::router())
         .merge(staff::router())
+        .merge(compliance::router())
         .merge(ops::router())
         .layer(TraceLayer::new_for_http())
         // Ask Chromium browsers for the Client Hints that tell Windows 11

@@ -99,7 +99,11 @@ async fn status(
     record_read(&app, &staff, &meta, &account_id, "status").await?;
     app.projector.catch_up().await?;
     let view = status_view(&app.db.any, &account_id, true).await?.ok_or_else(ApiError::not_found)?;
-    Ok(Json(serde_json::to_value(view).map_err(ApiError::internal)?))
+    let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
+    // Fraud signals involving the account (a shared address, seed 000).
+    out["signals"] = serde_json::to_value(ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?)
+        .map_err(ApiError::internal)?;
+    Ok(Json(out))
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,447 @@
+//! Issue 4 as compliance would try it: scripted customer activity, then the
+//! audit trail with its filters and cursor, the export, tamper detection,
+//! fraud signals with their evidence and review, the adoption report, and
+//! the access-control matrix. On SQLite and on PostgreSQL.
+
+use ledger_projections::read_models::TABLES;
+use ledger_tests::harness::ORIGIN;
+use ledger_tests::{Backend, SoftPasskey, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+ledger_tests::on_both_databases!(
+    the_trail_holds_every_step_with_its_actor_and_pages_stably,
+    the_export_opens_in_japanese_excel_and_as_json_lines,
+    verify_finds_edited_deleted_inserted_and_reordered_rows,
+    the_expected_signals_are_raised_with_evidence_and_reviewed,
+    the_adoption_report_matches_the_activity,
+    every_staff_endpoint_refuses_the_wrong_callers,
+    the_read_models_rebuild_to_what_live_updating_produced,
+);
+
+async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> Value {
+    let (s, v) = json_of(app.get(path, Some(token)).await).await;
+    assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    v
+}
+
+/// Two family accounts sharing an address, a registered and logged-in
+/// customer, a brute-forced code; returns (registered account, family accounts, brute-forced account).
+async fn scripted_activity(app: &TestApp) -> (String, [String; 2], String) {
+    let family_a = app.open_account("6000001", Some("family@example.jp"), false).await;
+    let family_b = app.open_account("6000002", Some("Family@Example.jp"), false).await;
+    let taro = app.open_account("6000003", Some("taro@example.jp"), false).await;
+    let mut key = SoftPasskey::new("localhost", ORIGIN);
+    app.register("6000003", "taro@example.jp", &mut key).await;
+    assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
+    let victim = app.open_account("6000004", Some("victim@example.jp"), false).await;
+    let (flow, res) = app.start_registration("6000004", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for guess in ["000000", "111111", "222222", "333333", "444444"] {
+        app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": guess }), None).await;
+    }
+    (taro, [family_a, family_b], victim)
+}
+
+async fn the_trail_holds_every_step_with_its_actor_and_pages_stably(app: TestApp) {
+    let (taro, _, _) = scripted_activity(&app).await;
+    let support = app.staff("Sato", "support").await;
+    get(&app, &format!("/api/v1/staff/accounts/{taro}/history"), &support).await;
+    let compliance = app.staff("Kato", "compliance").await;
+
+    let v = get(&app, &format!("/api/v1/audit/events?account_id={taro}&limit=1000"), &compliance).await;
+    let rows = v["events"].as_array().unwrap();
+    let types: Vec<&str> = rows.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    for expected in [
+        "AccountOpened",
+        "RegistrationStarted",
+        "PasswordVerified",
+        "EmailCodeIssued",
+        "EmailCodeVerified",
+        "PasskeyRegistered",
+        "PasskeyLoginSucceeded",
+        "AccountViewedByStaff",
+    ] {
+        assert!(types.contains(&expected), "{expected} missing from {types:?}");
+    }
+    let actor_of = |t: &str| rows.iter().find(|r| r["type"] == t).unwrap().clone();
+    assert_eq!(actor_of("AccountOpened")["actor"], "core_system");
+    assert_eq!(actor_of("PasskeyLoginSucceeded")["actor"], "customer");
+    assert_eq!(actor_of("PasskeyLoginSucceeded")["channel"], "web");
+    assert!(actor_of("PasskeyLoginSucceeded")["user_agent"].as_str().unwrap().contains("Chrome/148"));
+    assert_eq!(actor_of("AccountViewedByStaff")["actor_kind"], "staff");
+    assert_eq!(actor_of("AccountViewedByStaff")["actor_name"], "Sato");
+    assert!(actor_of("PasskeyRegistered")["line"]["ja"].as_str().unwrap().contains("パスキー"));
+    let positions: Vec<i64> = rows.iter().map(|r| r["position"].as_i64().unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "global order");
+
+    // Filters: type, actor, channel, time.
+    let v = get(&app, "/api/v1/audit/events?type=EmailCodeRejected", &compliance).await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 5);
+    let v = get(&app, "/api/v1/audit/events?actor=staff", &compliance).await;
+    assert!(v["events"].as_array().unwrap().iter().all(|r| r["actor_kind"] == "staff"));
+    assert!(v["events"].as_array().unwrap().iter().any(|r| r["type"] == "AuditTrailQueried"), "compliance reads are on record");
+    let v = get(&app, "/api/v1/audit/events?actor=core_system&channel=mobile_app", &compliance).await;
+    assert_eq!(v["events"], json!([]));
+    let v = get(&app, "/api/v1/audit/events?to=2000-01-01", &compliance).await;
+    assert_eq!(v["events"], json!([]));
+    let (s, v) = json_of(app.get("/api/v1/audit/events?from=yesterday", Some(&compliance)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"));
+
+    // Paging: a page, new activity, the next page carries on without gaps or repeats.
+    let first = get(&app, "/api/v1/audit/events?limit=10", &compliance).await;
+    app.open_account("6000099", None, false).await;
+    let mut seen: Vec<i64> = first["events"].as_array().unwrap().iter().map(|r| r["position"].as_i64().unwrap()).collect();
+    let mut cursor = first["next_cursor"].as_str().unwrap().to_string();
+    loop {
+        let page = get(&app, &format!("/api/v1/audit/events?limit=10&cursor={cursor}"), &compliance).await;
+        seen.extend(page["events"].as_array().unwrap().iter().map(|r| r["position"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=seen.len() as i64).collect::<Vec<_>>());
+}
+
+async fn the_export_opens_in_japanese_excel_and_as_json_lines(app: TestApp) {
+    let (taro, _, _) = scripted_activity(&app).await;
+    // A User-Agent that a spreadsheet would run as a formula.
+    let res = app
+        .request(Method::POST, "/api/v1/registrations", None)
+        .header("user-agent", "=HYPERLINK(\"http://evil\")")
+        .json(&json!({ "login_id": "6000003" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let compliance = app.staff("Kato", "compliance").await;
+    let res = app.get(&format!("/api/v1/audit/export?format=csv&account_id={taro}"), Some(&compliance)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 byte-order mark for Excel");
+    let text = std::str::from_utf8(&bytes[3..]).unwrap();
+    assert!(text.starts_with("\"position\",\"at_utc\",\"at_jst\""));
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(!text.replace("\r\n", "").contains('\n'), "CRLF line ends only");
+    assert!(text.contains("パスキー「Chrome 148.0.0 / Windows 10.0.0」を登録しました"), "Japanese intact");
+    assert!(text.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""), "formula neutralised and quoted");
+    let total =
+        get(&app, &format!("/api/v1/audit/events?account_id={taro}&limit=1000"), &compliance).await["events"].as_array().unwrap().len();
+    assert_eq!(lines.len() - 1, total);
+
+    let res = app.get("/api/v1/audit/export?format=jsonl", Some(&compliance)).await;
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/x-ndjson"));
+    let body = res.text().await.unwrap();
+    let parsed: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert!(parsed.iter().any(|r| r["type"] == "AuditTrailExported"), "the export itself is on record");
+    let (s, v) = json_of(app.get("/api/v1/audit/export?format=xlsx", Some(&compliance)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"));
+}
+
+async fn verify(app: &TestApp, token: &str) -> Value {
+    get(app, "/api/v1/audit/verify", token).await
+}
+
+async fn exec(app: &TestApp, sql: &str) {
+    sqlx::query(sql).execute(&app.app.db.any).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn verify_finds_edited_deleted_inserted_and_reordered_rows(app: TestApp) {
+    scripted_activity(&app).await;
+    let compliance = app.staff("Kato", "compliance").await;
+    let ok = verify(&app, &compliance).await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["checked"], 19, "every event of the scripted activity: {ok}");
+    let head = get(&app, "/api/v1/audit/head", &compliance).await;
+    assert_eq!(head["hash"].as_str().unwrap().len(), 64);
+
+    // Edited: a readable line rewritten.
+    exec(&app, "UPDATE audit_trail SET line_en = 'nothing happened' WHERE audit_position = 7").await;
+    let v = verify(&app, &compliance).await;
+    assert_eq!((v["ok"].clone(), v["first_bad_position"].clone()), (json!(false), json!(7)), "{v}");
+    app.app.projector.rebuild().await.unwrap();
+    assert_eq!(verify(&app, &compliance).await["ok"], true);
+
+    // Edited: the stored event, with its hash recomputed by the forger.
+    let (target,): (i64,) = sqlx::query_as("SELECT MIN(audit_position) FROM audit_trail WHERE metadata LIKE '%Chrome%'")
+        .fetch_one(&app.app.db.any)
+        .await
+        .unwrap();
+    exec(&app, &format!("UPDATE audit_trail SET metadata = replace(metadata, 'Chrome', 'Firefox') WHERE audit_position = {target}")).await;
+    let v = verify(&app, &compliance).await;
+    assert_eq!(v["first_bad_position"], target, "{v}");
+    app.app.projector.rebuild().await.unwrap();
+
+    // Deleted.
+    exec(&app, "DELETE FROM audit_trail WHERE audit_position = 5").await;
+    assert_eq!(verify(&app, &compliance).await["first_bad_position"], 5);
+    app.app.projector.rebuild().await.unwrap();
+
+    // Reordered: rows 3 and 4 swapped.
+    exec(&app, "UPDATE audit_trail SET audit_position = -1 WHERE audit_position = 3").await;
+    exec(&app, "UPDATE audit_trail SET audit_position = 3 WHERE audit_position = 4").await;
+    exec(&app, "UPDATE audit_trail SET audit_position = 4 WHERE audit_position = -1").await;
+    assert_eq!(verify(&app, &compliance).await["first_bad_position"], 3);
+    app.app.projector.rebuild().await.unwrap();
+
+    // Inserted: a forged row at the end, chained correctly by the forger
+    // but with no event behind it in the log.
+    let head = get(&app, "/api/v1/audit/head", &compliance).await;
+    let next = head["position"].as_i64().unwrap() + 1;
+    let canonical = ledger_projections::audit::canonical_event("account", "forged", 1, "AccountOpened", "1", &json!({}), &json!({}));
+    let hash = ledger_projections::audit::chain_hash(head["hash"].as_str().unwrap(), next, &canonical);
+    exec(
+        &app,
+        &format!(
+            "INSERT INTO audit_trail VALUES ({next}, 'account', 'forged', 1, 'AccountOpened', '1', 0, 'forged', 'system', 'system', '', '', '',
+             'x', 'x', '{{}}', '{{}}', '{}', '{hash}')",
+            head["hash"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(verify(&app, &compliance).await["first_bad_position"], next);
+    app.app.projector.rebuild().await.unwrap();
+    assert_eq!(verify(&app, &compliance).await["ok"], true);
+
+    // The source log itself edited, past its triggers.
+    match app.app.db.backend {
+        ledger_projections::Backend::Sqlite => {
+            exec(&app, "DROP TRIGGER events_no_update").await;
+            exec(&app, "UPDATE events SET payload = replace(payload, 'individual', 'corporate') WHERE event_type = 'AccountOpened'").await;
+        }
+        ledger_projections::Backend::Postgres => {
+            exec(&app, "ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete").await;
+            exec(&app, "UPDATE events SET payload = jsonb_set(payload::jsonb, '{AccountOpened,holder_kind}', '\"corporate\"')::json WHERE event_type = 'AccountOpened'").await;
+        }
+    }
+    let v = verify(&app, &compliance).await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["first_bad_position"], 1);
+}
+
+async fn signals_of(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    get(app, &format!("/api/v1/signals?{query}"), token).await["signals"].as_array().unwrap().clone()
+}
+
+async fn the_expected_signals_are_raised_with_evidence_and_reviewed(app: TestApp) {
+    let (_, [family_a, family_b], victim) = scripted_activity(&app).await;
+    let compliance = app.staff("Kato", "compliance").await;
+    let all = signals_of(&app, &compliance, "").await;
+    let kinds: Vec<&str> = all.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec!["many_wrong_codes", "shared_email"], "exactly the expected signals: {all:#?}");
+
+    let shared = all.iter().find(|s| s["kind"] == "shared_email").unwrap();
+    let mut accounts: Vec<&str> = shared["accounts"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    accounts.sort();
+    let mut expected = vec![family_a.as_str(), family_b.as_str()];
+    expected.sort();
+    assert_eq!(accounts, expected);
+    let evidence: Vec<&str> = shared["evidence"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(evidence, vec!["AccountOpened", "AccountOpened"]);
+    let brute = all.iter().find(|s| s["kind"] == "many_wrong_codes").unwrap();
+    assert_eq!(brute["accounts"], json!([victim]));
+    assert_eq!(brute["evidence"].as_array().unwrap().len(), 5);
+    assert_eq!(brute["severity"], "high");
+
+    // Support sees the shared address on the account.
+    let support = app.staff("Sato", "support").await;
+    let view = get(&app, &format!("/api/v1/staff/accounts/{family_a}"), &support).await;
+    assert_eq!(view["signals"][0]["kind"], "shared_email");
+
+    // Review by compliance is an event, and filters follow it.
+    let id = brute["signal_id"].as_str().unwrap();
+    let path = format!("/api/v1/signals/{id}/review");
+    let (s, v) =
+        json_of(app.post(&path, json!({ "outcome": "confirmed", "note": "customer did not request codes" }), Some(&compliance)).await)
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["signal"]["status"], "confirmed");
+    assert_eq!(signals_of(&app, &compliance, "status=open").await.len(), 1);
+    assert_eq!(signals_of(&app, &compliance, "status=confirmed&kind=many_wrong_codes").await.len(), 1);
+    let (s, _) =
+        json_of(app.post("/api/v1/signals/nope/review", json!({ "outcome": "dismissed", "note": "x" }), Some(&compliance)).await).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let reviews = get(&app, "/api/v1/audit/events?type=SignalReviewed", &compliance).await;
+    assert_eq!(reviews["events"][0]["event"]["SignalReviewed"]["note"], "customer did not request codes");
+
+    // An address changed to one already in use raises it again.
+    let single = app.open_account("6000010", Some("own@example.jp"), false).await;
+    assert_eq!(signals_of(&app, &compliance, "kind=shared_email").await.len(), 1, "a distinct address raises nothing");
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{single}/email"),
+            Some(json!({ "email": "taro@example.jp" })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(signals_of(&app, &compliance, "kind=shared_email").await.len(), 2);
+}
+
+async fn the_adoption_report_matches_the_activity(app: TestApp) {
+    // Two customers register; one logs in twice by passkey, one by
+    // cross-device sign-in and declines a local passkey; one deletes.
+    app.open_account("7000001", Some("a@example.jp"), false).await;
+    app.open_account("7000002", Some("b@example.jp"), false).await;
+    app.open_account("7000003", Some("c@example.jp"), false).await;
+    let mut a = SoftPasskey::new("localhost", ORIGIN);
+    let mut b = SoftPasskey::new("localhost", ORIGIN);
+    app.register("7000001", "a@example.jp", &mut a).await;
+    app.register("7000002", "b@example.jp", &mut b).await;
+    app.passkey_login(&mut a).await;
+    app.passkey_login(&mut a).await;
+    b.attachment = "cross-platform";
+    let (_, v) = json_of(app.passkey_login(&mut b).await).await;
+    let b_token = v["session"]["token"].as_str().unwrap().to_string();
+    app.post("/api/v1/me/passkeys/decline-local", json!({}), Some(&b_token)).await;
+    let res = app
+        .send(Method::DELETE, "/api/v1/me/passkeys", Some(json!({ "transaction_password": "trade-pass-1" })), Some(&b_token), "web")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The third logs in with password + code.
+    let (_, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "7000003", "password": "pass-word-1" }), None).await).await;
+    let flow = v["flow_id"].as_str().unwrap();
+    let code = app.code_for("c@example.jp");
+    assert_eq!(
+        app.post(&format!("/api/v1/sessions/password/{flow}/otp"), json!({ "code": code }), None).await.status(),
+        StatusCode::CREATED
+    );
+
+    let compliance = app.staff("Kato", "compliance").await;
+    let report = get(&app, "/api/v1/reports/adoption", &compliance).await;
+    let days = report["days"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{report:#}");
+    let d = &days[0];
+    assert_eq!(d["channel"], "web");
+    assert_eq!(d["registrations"], 2);
+    assert_eq!(d["logins"]["passkey"], 2);
+    assert_eq!(d["logins"]["cross_device"], 1);
+    assert_eq!(d["logins"]["password_and_email_code"], 1);
+    assert_eq!(d["cross_device_sign_ins"], 1);
+    assert_eq!(d["local_passkeys_added"], 0);
+    assert_eq!(d["local_passkeys_declined"], 1);
+    assert_eq!(d["passkeys_deleted"], 1);
+    assert_eq!(d["active_accounts"], 3);
+    assert_eq!(d["passkey_login_accounts"], 2);
+    assert!((d["passkey_login_share"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    let (s, _) = json_of(app.get("/api/v1/reports/adoption?from=2026/01/01", Some(&compliance)).await).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {
+    let account = app.open_account("6100001", Some("m@example.jp"), false).await;
+    let mut key = SoftPasskey::new("localhost", ORIGIN);
+    let customer = app.register("6100001", "m@example.jp", &mut key).await["session"]["token"].as_str().unwrap().to_string();
+    let support = app.staff("S", "support").await;
+    let compliance = app.staff("C", "compliance").await;
+    let admin = app.admin_token.clone();
+    let body = |v: Value| Some(v);
+    // (method, path, body, roles allowed)
+    let endpoints: Vec<(Method, String, Option<Value>, &[&str])> = vec![
+        (Method::GET, "/api/v1/staff/accounts?q=6100001".into(), None, &["support", "compliance"]),
+        (Method::GET, format!("/api/v1/staff/accounts/{account}"), None, &["support", "compliance"]),
+        (Method::GET, format!("/api/v1/staff/accounts/{account}/history"), None, &["support", "compliance"]),
+        (Method::POST, format!("/api/v1/staff/accounts/{account}/unlock"), body(json!({ "reason": "test" })), &["support"]),
+        (Method::GET, "/api/v1/audit/events".into(), None, &["compliance"]),
+        (Method::GET, "/api/v1/audit/export?format=jsonl".into(), None, &["compliance"]),
+        (Method::GET, "/api/v1/audit/verify".into(), None, &["compliance"]),
+        (Method::GET, "/api/v1/audit/head".into(), None, &["compliance"]),
+        (Method::GET, "/api/v1/signals".into(), None, &["compliance"]),
+        (Method::POST, "/api/v1/signals/none/review".into(), body(json!({ "outcome": "dismissed", "note": "n" })), &["compliance"]),
+        (Method::GET, "/api/v1/reports/adoption".into(), None, &["compliance"]),
+        (Method::PUT, format!("/api/v1/admin/accounts/{account}/email-status"), body(json!({ "reachable": true })), &["admin"]),
+        (Method::PUT, format!("/api/v1/admin/accounts/{account}/email"), body(json!({ "email": "m@example.jp" })), &["admin"]),
+        (
+            Method::PUT,
+            format!("/api/v1/admin/accounts/{account}/password"),
+            body(json!({ "password": "pass-word-1", "temporary": false })),
+            &["admin"],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/staff/accounts/{account}/passkeys/revoke"),
+            body(json!({ "reason": "device_replaced" })),
+            &["support"],
+        ),
+    ];
+    for (method, path, body, allowed) in &endpoints {
+        for (who, token) in [("anonymous", None), ("customer", Some(customer.as_str()))] {
+            let res = app.send(method.clone(), path, body.clone(), token, "web").await;
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{who} on {method} {path}");
+        }
+        for (role, token) in [("admin", &admin), ("support", &support), ("compliance", &compliance)] {
+            let status = app.send(method.clone(), path, body.clone(), Some(token), "web").await.status();
+            if allowed.contains(&role) {
+                assert!(status.is_success() || status == StatusCode::NOT_FOUND, "{role} may call {method} {path}: {status}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} may not call {method} {path}");
+            }
+        }
+    }
+    // Opening accounts: admin only.
+    let open = json!({ "login_id": "6100002", "holder_kind": "individual", "password": "pass-word-1", "password_temporary": false, "transaction_password": "trade-pass-1" });
+    for token in [&support, &compliance] {
+        assert_eq!(app.post("/api/v1/admin/accounts", open.clone(), Some(token)).await.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(app.post("/api/v1/admin/accounts", open, None).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn the_read_models_rebuild_to_what_live_updating_produced(app: TestApp) {
+    scripted_activity(&app).await;
+    let compliance = app.staff("Kato", "compliance").await;
+    let signals = signals_of(&app, &compliance, "").await;
+    let id = signals[0]["signal_id"].as_str().unwrap();
+    app.post(
+        &format!("/api/v1/signals/{id}/review"),
+        json!({ "outcome": "dismissed", "note": "family accounts, known" }),
+        Some(&compliance),
+    )
+    .await;
+    get(&app, "/api/v1/reports/adoption", &compliance).await;
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let live = app.dump_tables(TABLES).await;
+    let head = get(&app, "/api/v1/audit/head", &compliance).await;
+    app.app.projector.rebuild().await.unwrap();
+    let rebuilt = app.dump_tables(TABLES).await;
+    let only_live: Vec<&str> = live.lines().filter(|l| !rebuilt.lines().any(|r| r == *l)).collect();
+    let only_rebuilt: Vec<&str> = rebuilt.lines().filter(|l| !live.lines().any(|r| r == *l)).collect();
+    assert!(only_live.is_empty() && only_rebuilt.is_empty(), "live only: {only_live:#?}\nrebuilt only: {only_rebuilt:#?}");
+    assert_eq!(get(&app, "/api/v1/audit/head", &compliance).await, head, "the anchored head survives a rebuild");
+
+    // After a restart the projector carries on: no event skipped or repeated.
+    let app = app.restart().await;
+    app.open_account("6000020", Some("after@example.jp"), false).await;
+    let v = verify(&app, &compliance).await;
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_thresholds_come_from_configuration() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.signals.wrong_codes = ledger_projections::signals::Threshold { count: 2, window_secs: 60 }
+    })
+    .await
+    else {
+        return;
+    };
+    app.open_account("6200001", Some("t@example.jp"), false).await;
+    let (flow, _) = app.start_registration("6200001", "pass-word-1").await;
+    app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": "000000" }), None).await;
+    let compliance = app.staff("Kato", "compliance").await;
+    assert!(signals_of(&app, &compliance, "kind=many_wrong_codes").await.is_empty());
+    app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": "000001" }), None).await;
+    assert_eq!(signals_of(&app, &compliance, "kind=many_wrong_codes").await.len(), 1);
+}
