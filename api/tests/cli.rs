@@ -55,3 +55,51 @@ fn migrate_then_demo_seed_create_the_demo_accounts_and_seed_twice_is_harmless() 
     assert!(String::from_utf8_lossy(&second.stdout).contains("already there"));
     assert!(ledger(&dir, &["projections", "rebuild"]).status.success());
 }
+
+#[test]
+fn audit_export_shows_progress_and_verify_catches_an_edit() {
+    let dir = temp_dir();
+    assert!(ledger(&dir, &["demo-seed"]).status.success());
+    let csv = dir.join("trail.csv");
+    let out = ledger(&dir, &["audit", "export", "--format", "csv", "--out", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains("exported") && progress.contains("(100%)"), "progress on stderr: {progress}");
+    let bytes = std::fs::read(&csv).unwrap();
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    assert!(text.contains("基幹システムが口座 demo-001 を開設しました"));
+    // Nine demo accounts, one line each, after the header.
+    assert_eq!(text.matches("\"AccountOpened\"").count(), 9);
+
+    let jsonl = ledger(&dir, &["audit", "export", "--format", "jsonl", "--out", "-", "--type", "AccountOpened"]);
+    assert_eq!(String::from_utf8_lossy(&jsonl.stdout).lines().count(), 9);
+
+    let verify = ledger(&dir, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let head = ledger(&dir, &["audit", "head"]);
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let (position, hash) = head.split_once(' ').expect("position and hash");
+    assert!(position.parse::<i64>().unwrap() >= 9);
+    assert_eq!(hash.len(), 64);
+
+    // Someone edits a row in the database file.
+    let db = edit_row_two(&dir.join("ledger.db"));
+    assert!(db, "the edit went in");
+    let verify = ledger(&dir, &["audit", "verify"]);
+    assert!(!verify.status.success(), "an altered trail fails verification");
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(said.contains("\"first_bad_position\": 2"), "{said}");
+}
+
+/// Edits audit row 2 directly in the SQLite file, as an intruder would.
+fn edit_row_two(path: &std::path::Path) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}", path.display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let r = sqlx::query("UPDATE audit_trail SET line_ja = '何も起きていません' WHERE audit_position = 2").execute(&pool).await.unwrap();
+        pool.close().await;
+        r.rows_affected() == 1
+    })
+}

@@ -313,7 +313,7 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent, thresholds: &T
                     })
                     .collect();
                 let id = format!("{}:{}:{}", raised.kind, event.aggregate_id, event.sequence);
-                insert(conn, &id, &raised, at.timestamp_millis(), &[event.aggregate_id.clone()], &evidence).await?;
+                insert(conn, &id, &raised, at.timestamp_millis(), std::slice::from_ref(&event.aggregate_id), &evidence).await?;
             }
             Ok(())
         }
