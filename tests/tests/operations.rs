@@ -46,3 +46,20 @@ async fn a_malformed_channel_header_gets_a_stable_error() {
     assert_eq!(v["error"]["code"], "invalid_channel");
     assert!(v["error"]["message_ja"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_events_and_signals_in_prometheus_format() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    app.open_account("9100001", Some("same@example.jp"), false).await;
+    app.open_account("9100002", Some("same@example.jp"), false).await;
+    app.app.projector.catch_up().await.unwrap();
+    let res = app.get("/metrics", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = res.text().await.unwrap();
+    assert!(text.contains("ledger_events_total{type=\"AccountOpened\"} 2"), "{text}");
+    assert!(text.contains("ledger_accounts 2"));
+    assert!(text.contains("ledger_projector_lag 0"));
+    assert!(text.contains("ledger_signals{kind=\"shared_email\",status=\"open\"} 1"), "{text}");
+    assert!(!text.contains("same@example.jp"), "nothing personal");
+}

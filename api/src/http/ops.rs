@@ -14,6 +14,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/", get(|| async { Html(include_str!("../../assets/demo.html")) }))
         .route(
             "/demo.js",
@@ -36,6 +37,43 @@ async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "database": "unreachable" })))
         }
     }
+}
+
+/// Prometheus text format: events by type, projector lag, accounts,
+/// active passkeys and open fraud signals. Counts only, nothing personal.
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    match render_metrics(&app).await {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics could not be read");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::DbError> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let by_type: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event_type, COUNT(*) FROM audit_trail GROUP BY event_type ORDER BY event_type").fetch_all(&app.db.any).await?;
+    let _ = writeln!(out, "# HELP ledger_events_total Events in the audit trail, by type.\n# TYPE ledger_events_total counter");
+    for (t, n) in by_type {
+        let _ = writeln!(out, "ledger_events_total{{type=\"{t}\"}} {n}");
+    }
+    let lag = app.projector.lag().await?;
+    let _ = writeln!(out, "# HELP ledger_projector_lag Logged events not yet in the read models.\n# TYPE ledger_projector_lag gauge\nledger_projector_lag {lag}");
+    let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM status_accounts").fetch_one(&app.db.any).await?;
+    let _ = writeln!(out, "# HELP ledger_accounts Accounts known to the ledger.\n# TYPE ledger_accounts gauge\nledger_accounts {accounts}");
+    let (passkeys,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM status_passkeys WHERE revoked_at IS NULL").fetch_one(&app.db.any).await?;
+    let _ = writeln!(out, "# HELP ledger_passkeys_active Passkeys bound and not deleted.\n# TYPE ledger_passkeys_active gauge\nledger_passkeys_active {passkeys}");
+    let signals: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT kind, status, COUNT(*) FROM signals GROUP BY kind, status ORDER BY kind, status").fetch_all(&app.db.any).await?;
+    let _ = writeln!(out, "# HELP ledger_signals Fraud signals by kind and review status.\n# TYPE ledger_signals gauge");
+    for (kind, status, n) in signals {
+        let _ = writeln!(out, "ledger_signals{{kind=\"{kind}\",status=\"{status}\"}} {n}");
+    }
+    Ok(out)
 }
 
 async fn openapi() -> Json<Value> {
