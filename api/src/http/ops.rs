@@ -55,7 +55,9 @@ async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::Db
     use std::fmt::Write;
     let mut out = String::new();
     let by_type: Vec<(String, i64)> =
-        sqlx::query_as("SELECT event_type, COUNT(*) FROM audit_trail GROUP BY event_type ORDER BY event_type").fetch_all(&app.db.any).await?;
+        sqlx::query_as("SELECT event_type, COUNT(*) FROM audit_trail GROUP BY event_type ORDER BY event_type")
+            .fetch_all(&app.db.any)
+            .await?;
     let _ = writeln!(out, "# HELP ledger_events_total Events in the audit trail, by type.\n# TYPE ledger_events_total counter");
     for (t, n) in by_type {
         let _ = writeln!(out, "ledger_events_total{{type=\"{t}\"}} {n}");
@@ -68,7 +70,9 @@ async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::Db
         sqlx::query_as("SELECT COUNT(*) FROM status_passkeys WHERE revoked_at IS NULL").fetch_one(&app.db.any).await?;
     let _ = writeln!(out, "# HELP ledger_passkeys_active Passkeys bound and not deleted.\n# TYPE ledger_passkeys_active gauge\nledger_passkeys_active {passkeys}");
     let signals: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT kind, status, COUNT(*) FROM signals GROUP BY kind, status ORDER BY kind, status").fetch_all(&app.db.any).await?;
+        sqlx::query_as("SELECT kind, status, COUNT(*) FROM signals GROUP BY kind, status ORDER BY kind, status")
+            .fetch_all(&app.db.any)
+            .await?;
     let _ = writeln!(out, "# HELP ledger_signals Fraud signals by kind and review status.\n# TYPE ledger_signals gauge");
     for (kind, status, n) in signals {
         let _ = writeln!(out, "ledger_signals{{kind=\"{kind}\",status=\"{status}\"}} {n}");
