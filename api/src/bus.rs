@@ -107,26 +107,27 @@ fn store_error(e: AggregateError<AccountError>) -> BusError {
     }
 }
 
-/// Records staff acts that are not about one account, in the staff
-/// member's own stream.
-pub struct StaffLog {
-    store: ledger_projections::StaffStore,
+/// Records events of streams that decide nothing (staff acts, attempts
+/// that belong to no account): each event is appended as it comes.
+pub struct ActivityLog<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> {
+    store: cqrs_es::persist::PersistedEventStore<ledger_projections::EventRepository, A>,
 }
 
-impl StaffLog {
-    pub fn new(store: ledger_projections::StaffStore) -> StaffLog {
-        StaffLog { store }
+/// Staff acts outside any account, one stream per staff member.
+pub type StaffLog = ActivityLog<ledger_domain::staff::StaffActivity>;
+
+/// Attempts that belong to no account, one stream per attempt.
+pub type SystemLog = ActivityLog<ledger_domain::system::SystemActivity>;
+
+impl<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> ActivityLog<A> {
+    pub fn new(store: cqrs_es::persist::PersistedEventStore<ledger_projections::EventRepository, A>) -> ActivityLog<A> {
+        ActivityLog { store }
     }
 
-    /// Appends `event` to the stream `actor_id`; returns its sequence.
-    pub async fn record(
-        &self,
-        actor_id: &str,
-        event: ledger_domain::staff::StaffEvent,
-        metadata: HashMap<String, String>,
-    ) -> Result<i64, BusError> {
+    /// Appends `event` to the stream `stream_id`; returns its sequence.
+    pub async fn record(&self, stream_id: &str, event: A::Event, metadata: HashMap<String, String>) -> Result<i64, BusError> {
         for attempt in 0..ATTEMPTS {
-            let context = self.store.load_aggregate(actor_id).await.map_err(|e| BusError::Store(e.to_string()))?;
+            let context = self.store.load_aggregate(stream_id).await.map_err(|e| BusError::Store(e.to_string()))?;
             match self.store.commit(vec![event.clone()], context, metadata.clone()).await {
                 Ok(envelopes) => return Ok(envelopes.last().map(|e| e.sequence as i64).unwrap_or_default()),
                 Err(AggregateError::AggregateConflict) => {

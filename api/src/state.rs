@@ -19,6 +19,7 @@ pub struct App {
     pub db: Database,
     pub ledger: Ledger,
     pub staff_log: crate::bus::StaffLog,
+    pub system_log: crate::bus::SystemLog,
     pub projector: Arc<Projector>,
     pub webauthn: Webauthn,
     pub mailer: Mailer,
@@ -42,6 +43,7 @@ impl App {
         db.migrate().await.map_err(|e| e.to_string())?;
         let secret_key = load_secret_key(&config)?;
         let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db));
+        let system_log = crate::bus::SystemLog::new(EventRepository::system_store(&db));
         let ledger = Ledger::new(EventRepository::account_store(&db), AccountServices { policy: config.policy.clone() });
         let projector = Arc::new(Projector::with_thresholds(db.clone(), config.signals.clone()));
         projector.catch_up().await.map_err(|e| e.to_string())?;
@@ -53,6 +55,7 @@ impl App {
             db,
             ledger,
             staff_log,
+            system_log,
             projector,
             clock,
             secret_key,

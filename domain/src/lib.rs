@@ -10,6 +10,7 @@
 pub mod account;
 pub mod policy;
 pub mod staff;
+pub mod system;
 pub mod values;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};

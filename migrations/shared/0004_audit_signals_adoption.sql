@@ -73,3 +73,7 @@ CREATE TABLE adoption_active
     by_passkey BIGINT NOT NULL,
     PRIMARY KEY (day, channel, account_id)
 );
+
+-- The login ID typed when a registration flow started, so a password step
+-- for an ID no account has can be recorded with it.
+ALTER TABLE flows ADD COLUMN login_id TEXT;

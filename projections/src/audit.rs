@@ -6,6 +6,7 @@
 
 use ledger_domain::account::{describe, Line};
 use ledger_domain::staff::{describe_staff, StaffEvent};
+use ledger_domain::system::{describe_system, SystemEvent};
 use ledger_domain::AccountEvent;
 use serde::Serialize;
 use serde_json::Value;
@@ -90,6 +91,7 @@ fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Value, metadata: &
     let actor_kind = match actor.as_str() {
         "customer" => "customer",
         "core_system" => "core_system",
+        "anonymous" => "anonymous",
         a if a.starts_with("staff:") => "staff",
         a if a.starts_with("operator:") => "operator",
         _ => "system",
@@ -98,6 +100,7 @@ fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Value, metadata: &
     let line = match aggregate_type {
         "account" => serde_json::from_value::<AccountEvent>(payload.clone()).map(|e| describe(&e)),
         "staff" => serde_json::from_value::<StaffEvent>(payload.clone()).map(|e| describe_staff(&e)),
+        "system" => serde_json::from_value::<SystemEvent>(payload.clone()).map(|e| describe_system(&e)),
         _ => Err(serde::de::Error::custom("unknown stream")),
     }
     .unwrap_or_else(|_| Line { en: "Unreadable event.".into(), ja: "読み取れないイベントです。".into() });

@@ -12,7 +12,7 @@ pub mod store;
 
 pub use db::{Backend, Database, DbError};
 pub use projector::Projector;
-pub use store::{AccountStore, EventRepository, StaffStore};
+pub use store::{AccountStore, EventRepository, StaffStore, SystemStore};
 
 /// Milliseconds since the Unix epoch, as instants are stored in read models.
 pub fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {

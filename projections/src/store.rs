@@ -6,6 +6,7 @@ use cqrs_es::persist::{
 };
 use cqrs_es::Aggregate;
 use ledger_domain::staff::StaffActivity;
+use ledger_domain::system::SystemActivity;
 use ledger_domain::Account;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
@@ -29,6 +30,9 @@ pub type AccountStore = PersistedEventStore<EventRepository, Account>;
 /// The staff activity store (audit reads, exports, reviews), with snapshots.
 pub type StaffStore = PersistedEventStore<EventRepository, StaffActivity>;
 
+/// The store of attempts that belong to no account (one-event streams).
+pub type SystemStore = PersistedEventStore<EventRepository, SystemActivity>;
+
 impl EventRepository {
     /// The repository for `db`.
     pub fn for_database(db: &Database) -> EventRepository {
@@ -42,6 +46,11 @@ impl EventRepository {
     /// The staff activity store over `db`.
     pub fn staff_store(db: &Database) -> StaffStore {
         PersistedEventStore::new_snapshot_store(EventRepository::for_database(db), SNAPSHOT_EVERY)
+    }
+
+    /// The system store over `db`.
+    pub fn system_store(db: &Database) -> SystemStore {
+        PersistedEventStore::new_event_store(EventRepository::for_database(db))
     }
 
     /// The account store over `db`.

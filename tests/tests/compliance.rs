@@ -17,6 +17,7 @@ ledger_tests::on_both_databases!(
     the_adoption_report_matches_the_activity,
     every_staff_endpoint_refuses_the_wrong_callers,
     the_read_models_rebuild_to_what_live_updating_produced,
+    attempts_that_belong_to_no_account_are_in_the_trail,
 );
 
 async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
@@ -444,4 +445,29 @@ async fn signal_thresholds_come_from_configuration() {
     assert!(signals_of(&app, &compliance, "kind=many_wrong_codes").await.is_empty());
     app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": "000001" }), None).await;
     assert_eq!(signals_of(&app, &compliance, "kind=many_wrong_codes").await.len(), 1);
+}
+
+async fn attempts_that_belong_to_no_account_are_in_the_trail(app: TestApp) {
+    // A login ID no account has: answered as a wrong password, recorded.
+    let res = app.post("/api/v1/sessions/password", json!({ "login_id": "0000000", "password": "guess-guess" }), None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (_, res) = app.start_registration("0000001", "guess-guess").await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // A passkey no account holds.
+    let mut stranger = SoftPasskey::new("localhost", ORIGIN);
+    stranger.user_handle = vec![1, 2, 3];
+    assert_eq!(app.passkey_login(&mut stranger).await.status(), StatusCode::UNAUTHORIZED);
+
+    let compliance = app.staff("Kato", "compliance").await;
+    let rows = get(&app, "/api/v1/audit/events?actor=anonymous", &compliance).await["events"].as_array().unwrap().clone();
+    let seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["type"].as_str().unwrap().to_string(), r["line"]["en"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    assert!(seen[0].1.contains("0000000") && seen[1].1.contains("0000001"), "{seen:#?}");
+    assert_eq!(seen[2].0, "UnknownCredentialRejected");
+    assert!(rows.iter().all(|r| r["account_id"].is_null() && r["stream"] == "system"));
+    assert!(rows.iter().all(|r| !r["event"].to_string().contains("guess-guess")), "the typed password is not recorded");
+    assert_eq!(verify(&app, &compliance).await["ok"], true);
 }

@@ -44,10 +44,18 @@ async fn no_password_code_or_token_is_ever_logged() {
     let options: Value = app.post(&format!("/api/v1/registrations/{flow}/passkey/options"), json!({}), None).await.json().await.unwrap();
     let mut key = SoftPasskey::new("localhost", ORIGIN);
     let credential = key.register(&options);
-    let done: Value = app.post(&format!("/api/v1/registrations/{flow}/passkey"), json!({ "credential": credential }), None).await.json().await.unwrap();
+    let done: Value =
+        app.post(&format!("/api/v1/registrations/{flow}/passkey"), json!({ "credential": credential }), None).await.json().await.unwrap();
     let session = done["session"]["token"].as_str().expect("session").to_string();
     app.get("/api/v1/me/passkeys", Some(&session)).await;
-    app.send(reqwest::Method::DELETE, "/api/v1/me/passkeys", Some(json!({ "transaction_password": "wrong-trading-pw" })), Some(&session), "web").await;
+    app.send(
+        reqwest::Method::DELETE,
+        "/api/v1/me/passkeys",
+        Some(json!({ "transaction_password": "wrong-trading-pw" })),
+        Some(&session),
+        "web",
+    )
+    .await;
     app.get(&format!("/api/v1/staff/accounts/{account}/history"), Some(&support)).await;
     app.app.projector.catch_up().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

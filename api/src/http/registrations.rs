@@ -39,19 +39,37 @@ pub struct FlowRow {
     pub expires_at: DateTime<Utc>,
 }
 
-pub async fn create_flow(app: &AppState, account_id: Option<&str>, purpose: &str, meta: &RequestMeta) -> Result<String, ApiError> {
+pub async fn create_flow(
+    app: &AppState,
+    login_id: &LoginId,
+    account_id: Option<&str>,
+    purpose: &str,
+    meta: &RequestMeta,
+) -> Result<String, ApiError> {
     let flow_id = uuid::Uuid::new_v4().to_string();
     let now = app.clock.now();
-    sqlx::query("INSERT INTO flows (flow_id, account_id, purpose, channel, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&flow_id)
-        .bind(account_id.map(str::to_string))
-        .bind(purpose)
-        .bind(meta.channel.as_str())
-        .bind(now.timestamp_millis())
-        .bind((now + app.ledger.policy().flow_lifetime()).timestamp_millis())
-        .execute(&app.db.any)
-        .await?;
+    sqlx::query(
+        "INSERT INTO flows (flow_id, account_id, purpose, channel, created_at, expires_at, login_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&flow_id)
+    .bind(account_id.map(str::to_string))
+    .bind(purpose)
+    .bind(meta.channel.as_str())
+    .bind(now.timestamp_millis())
+    .bind((now + app.ledger.policy().flow_lifetime()).timestamp_millis())
+    .bind(login_id.as_str())
+    .execute(&app.db.any)
+    .await?;
     Ok(flow_id)
+}
+
+/// Records a password step for a login ID no account has, in a stream of
+/// its own, after answering it like a wrong password.
+pub async fn record_unknown_login_id(app: &AppState, login_id: &str, purpose: FlowPurpose, meta: &RequestMeta) -> Result<(), ApiError> {
+    let event = ledger_domain::system::SystemEvent::UnknownLoginIdRejected { login_id: login_id.to_string(), purpose };
+    let stream = uuid::Uuid::new_v4().to_string();
+    app.system_log.record(&stream, event, meta.metadata("anonymous", app.clock.now())).await.map_err(ApiError::internal)?;
+    Ok(())
 }
 
 pub async fn load_flow(app: &AppState, flow_id: &str, purpose: &str) -> Result<FlowRow, ApiError> {
@@ -172,7 +190,7 @@ async fn start(
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
     let account = account_by_login_id(&app, &login_id).await?;
     let account_id = account.as_ref().map(|(id, _)| id.as_str());
-    let flow_id = create_flow(&app, account_id, "registration", &meta).await?;
+    let flow_id = create_flow(&app, &login_id, account_id, "registration", &meta).await?;
     if let Some(account_id) = account_id {
         let now = app.clock.now();
         let command = AccountCommand::StartRegistration { flow_id: flow_id.clone(), channel: meta.channel, at: now };
@@ -197,6 +215,10 @@ async fn password(
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let Some(account_id) = flow.account_id else {
         password_matches(body.password.expose().to_string(), crate::secrets::dummy_hash().to_string()).await?;
+        let typed: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT login_id FROM flows WHERE flow_id = $1").bind(&flow_id).fetch_optional(&app.db.any).await?;
+        let typed = typed.and_then(|(l,)| l).unwrap_or_default();
+        record_unknown_login_id(&app, &typed, FlowPurpose::Registration, &meta).await?;
         return Err(Refusal::InvalidCredentials.into());
     };
     submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, body.password, &meta).await

@@ -13,8 +13,8 @@ use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, Pas
 
 use super::extract::{execute, read_your_writes, start_session, start_session_after, ApiJson, Customer, RequestMeta};
 use super::registrations::{
-    account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, resend_code, save_ceremony,
-    submit_password, take_ceremony,
+    account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
+    resend_code, save_ceremony, submit_password, take_ceremony,
 };
 use crate::config::LoginMode;
 use crate::error::ApiError;
@@ -67,8 +67,10 @@ async fn passkey_login(
     let credential_id = base64_url(credential.get_credential_id());
     app.projector.catch_up().await?;
     let Some(indexed) = ledger_projections::read_models::credential(&app.db.any, &credential_id).await? else {
-        // Not a credential of any account: nothing to record it against.
-        tracing::info!(credential_id, "passkey login with an unknown credential");
+        // Not a credential of any account: recorded in a stream of its own.
+        let event = ledger_domain::system::SystemEvent::UnknownCredentialRejected { credential_id };
+        let stream = uuid::Uuid::new_v4().to_string();
+        app.system_log.record(&stream, event, meta.metadata("anonymous", app.clock.now())).await.map_err(ApiError::internal)?;
         return Err(Refusal::InvalidCredential.into());
     };
     let user_matches = app
@@ -167,9 +169,10 @@ async fn password_login(
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
     let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
         password_matches(body.password.expose().to_string(), crate::secrets::dummy_hash().to_string()).await?;
+        record_unknown_login_id(&app, login_id.as_str(), FlowPurpose::PasswordLogin, &meta).await?;
         return Err(Refusal::InvalidCredentials.into());
     };
-    let flow_id = create_flow(&app, Some(&account_id), "password_login", &meta).await?;
+    let flow_id = create_flow(&app, &login_id, Some(&account_id), "password_login", &meta).await?;
     let purpose = match app.config.login_mode {
         LoginMode::Passwordless => FlowPurpose::PasswordLogin,
         LoginMode::SecondFactor => FlowPurpose::SecondFactorLogin,

@@ -1,0 +1,71 @@
+//! Attempts that belong to no account: a login ID that does not exist, a
+//! passkey that no account holds. Each is its own one-event stream (no
+//! contention under a flood), so the audit trail shows every attempt.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::account::{FlowPurpose, Line};
+
+/// What happened outside any account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SystemEvent {
+    /// A password step for a login ID no account has. The customer was told
+    /// the same as for a wrong password. The ID is recorded as typed (an
+    /// account number, not a secret).
+    UnknownLoginIdRejected { login_id: String, purpose: FlowPurpose },
+    /// A passkey assertion for a credential no account holds.
+    UnknownCredentialRejected { credential_id: String },
+}
+
+impl DomainEvent for SystemEvent {
+    fn event_type(&self) -> String {
+        match self {
+            SystemEvent::UnknownLoginIdRejected { .. } => "UnknownLoginIdRejected",
+            SystemEvent::UnknownCredentialRejected { .. } => "UnknownCredentialRejected",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+/// The event as a readable line.
+pub fn describe_system(event: &SystemEvent) -> Line {
+    match event {
+        SystemEvent::UnknownLoginIdRejected { login_id, .. } => Line {
+            en: format!("A password was tried for login ID {login_id}, which no account has (answered as a wrong password)."),
+            ja: format!("存在しないログインID {login_id} でパスワード入力がありました（パスワード誤りとして応答）。"),
+        },
+        SystemEvent::UnknownCredentialRejected { credential_id } => Line {
+            en: format!("A passkey that no account holds was used to sign in (credential {credential_id})."),
+            ja: format!("どの口座にも登録されていないパスキーでログインが試みられました（credential {credential_id}）。"),
+        },
+    }
+}
+
+/// A one-event stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemActivity {
+    pub recorded: u64,
+}
+
+impl Aggregate for SystemActivity {
+    const TYPE: &'static str = "system";
+    type Command = SystemEvent;
+    type Event = SystemEvent;
+    type Error = crate::staff::NoError;
+    type Services = ();
+
+    async fn handle(&mut self, command: Self::Command, _services: &Self::Services, sink: &EventSink<Self>) -> Result<(), Self::Error> {
+        sink.write(command, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, _event: Self::Event) {
+        self.recorded += 1;
+    }
+}
