@@ -460,10 +460,8 @@ async fn attempts_that_belong_to_no_account_are_in_the_trail(app: TestApp) {
 
     let compliance = app.staff("Kato", "compliance").await;
     let rows = get(&app, "/api/v1/audit/events?actor=anonymous", &compliance).await["events"].as_array().unwrap().clone();
-    let seen: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (r["type"].as_str().unwrap().to_string(), r["line"]["en"].as_str().unwrap().to_string()))
-        .collect();
+    let seen: Vec<(String, String)> =
+        rows.iter().map(|r| (r["type"].as_str().unwrap().to_string(), r["line"]["en"].as_str().unwrap().to_string())).collect();
     assert_eq!(seen.len(), 3, "{seen:#?}");
     assert!(seen[0].1.contains("0000000") && seen[1].1.contains("0000001"), "{seen:#?}");
     assert_eq!(seen[2].0, "UnknownCredentialRejected");
