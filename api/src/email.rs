@@ -23,6 +23,17 @@ pub enum Notice {
     Login { at: DateTime<Utc>, method: String, environment: String },
 }
 
+impl Notice {
+    /// The kind as recorded in `SecurityNoticeSent`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::PasskeyAdded { .. } => "passkey_added",
+            Notice::PasskeysDeleted { .. } => "passkeys_deleted",
+            Notice::Login { .. } => "login",
+        }
+    }
+}
+
 /// A message could not be sent. The text never contains the code.
 #[derive(Debug, thiserror::Error)]
 #[error("e-mail: {0}")]

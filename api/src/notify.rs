@@ -3,7 +3,7 @@
 //! a notice that cannot be sent is logged, it does not undo what happened.
 
 use ledger_domain::account::{RevokedPasskey, Revoker};
-use ledger_domain::{AccountEvent, EmailAddress, Environment};
+use ledger_domain::{AccountCommand, AccountEvent, EmailAddress, Environment};
 
 use crate::bus::Executed;
 use crate::config::LoginNotice;
@@ -73,8 +73,21 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
         return;
     };
     for notice in notices {
-        if let Err(e) = app.mailer.send_notice(&app.config, EmailAddress::as_str(&to), &notice).await {
-            tracing::error!(error = %e, account_id, "a security notice could not be sent");
+        let sent = match app.mailer.send_notice(&app.config, EmailAddress::as_str(&to), &notice).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, account_id, "a security notice could not be sent");
+                false
+            }
+        };
+        let now = app.clock.now();
+        let command = AccountCommand::RecordNotice { kind: notice.kind().into(), destination: to.masked(), sent, at: now };
+        let metadata = std::collections::HashMap::from([
+            ("at".to_string(), now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            ("actor".to_string(), "system".to_string()),
+        ]);
+        if let Err(e) = app.ledger.execute(account_id, command, metadata).await {
+            tracing::error!(error = %e, account_id, "a sent notice could not be recorded");
         }
     }
 }

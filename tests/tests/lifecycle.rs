@@ -277,6 +277,13 @@ async fn the_customer_deletes_passkeys_with_the_trading_password(app: TestApp) {
     assert_eq!((s, v["next"].clone()), (StatusCode::OK, json!("otp")));
     let deleted_notices = app.mail_to("del@example.jp").iter().filter(|m| m.decoded().contains("deleted from your account")).count();
     assert_eq!(deleted_notices, 2);
+    // Each notice sent is on record, with the masked address.
+    let events = app.events_of(&account_id).await;
+    let notices: Vec<&Value> =
+        events.iter().filter(|(t, _, _)| t == "SecurityNoticeSent").map(|(_, p, _)| &p["SecurityNoticeSent"]).collect();
+    let kinds: Vec<&str> = notices.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["passkey_added", "passkey_added", "passkeys_deleted", "passkeys_deleted"]);
+    assert!(notices.iter().all(|n| n["destination"] == "d***@example.jp" && n["sent"] == true));
 }
 
 async fn wrong_trading_passwords_lock_deletion(app: TestApp) {

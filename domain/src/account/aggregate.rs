@@ -232,6 +232,7 @@ impl Account {
             }
             C::Unlock { staff, reason, .. } => vec![E::LoginUnlocked { staff, reason }],
             C::RecordStaffRead { staff, view, .. } => vec![E::AccountViewedByStaff { staff, view }],
+            C::RecordNotice { kind, destination, sent, .. } => vec![E::SecurityNoticeSent { kind, destination, sent }],
         })
     }
 
@@ -725,7 +726,8 @@ impl Aggregate for Account {
             | E::PasskeyAdditionRefused { .. }
             | E::LocalPasskeyDeclined { .. }
             | E::PasskeyDeletionRefused { .. }
-            | E::AccountViewedByStaff { .. } => {}
+            | E::AccountViewedByStaff { .. }
+            | E::SecurityNoticeSent { .. } => {}
         }
         self.prune_flows();
     }

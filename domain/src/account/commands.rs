@@ -76,6 +76,8 @@ pub enum AccountCommand {
     Unlock { staff: StaffMember, reason: String, at: DateTime<Utc> },
     /// A staff member read the account (status, history, search result).
     RecordStaffRead { staff: StaffMember, view: String, at: DateTime<Utc> },
+    /// A security notice went to the registered address (or could not).
+    RecordNotice { kind: String, destination: String, sent: bool, at: DateTime<Utc> },
 }
 
 use super::refusal::Refusal;

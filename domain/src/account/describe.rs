@@ -239,6 +239,14 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("Support ({}) unlocked the login: {reason}.", staff.name),
             format!("サポート担当（{}）がロックを解除しました。理由：{reason}", staff.name),
         ),
+        E::SecurityNoticeSent { kind, destination, sent: true } => line(
+            format!("A security notice ({kind}) was e-mailed to {destination}."),
+            format!("セキュリティ通知（{kind}）を {destination} にメールで送信しました。"),
+        ),
+        E::SecurityNoticeSent { kind, destination, sent: false } => line(
+            format!("A security notice ({kind}) to {destination} could not be sent."),
+            format!("セキュリティ通知（{kind}）を {destination} に送信できませんでした。"),
+        ),
         E::AccountViewedByStaff { staff, view } => line(
             format!("Staff member {} viewed the account ({view}).", staff.name),
             format!("担当者 {} が口座情報を閲覧しました（{view}）。", staff.name),

@@ -244,6 +244,15 @@ pub enum AccountEvent {
         staff: StaffMember,
         reason: String,
     },
+    /// A security notice (passkey added or deleted, login) was e-mailed to
+    /// the registered address (NIST SP 800-63B rev 4 4.1.2.1), or sending
+    /// failed.
+    SecurityNoticeSent {
+        kind: String,
+        /// The masked address.
+        destination: String,
+        sent: bool,
+    },
     /// A staff member read the account: every read is on record.
     AccountViewedByStaff {
         staff: StaffMember,
@@ -326,6 +335,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasskeysRevoked { .. } => "PasskeysRevoked",
             AccountEvent::LoginUnlocked { .. } => "LoginUnlocked",
             AccountEvent::AccountViewedByStaff { .. } => "AccountViewedByStaff",
+            AccountEvent::SecurityNoticeSent { .. } => "SecurityNoticeSent",
         }
         .to_string()
     }
