@@ -24,6 +24,17 @@ impl Executed {
         self.events.iter().rev().find_map(AccountEvent::refusal)
     }
 
+    /// How many passkeys the command deleted.
+    pub fn passkeys_revoked(&self) -> usize {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                AccountEvent::PasskeysRevoked { passkeys, .. } => Some(passkeys.len()),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
     /// Whether an event matching `pred` was recorded.
     pub fn has(&self, pred: impl Fn(&AccountEvent) -> bool) -> bool {
         self.events.iter().any(pred)

@@ -33,6 +33,18 @@ pub struct LoggedEvent {
     pub metadata: Value,
 }
 
+impl LoggedEvent {
+    /// When the event happened, as the API recorded it in the metadata.
+    pub fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.metadata
+            .get("at")
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default()
+    }
+}
+
 /// Follows the log and keeps the read models current.
 pub struct Projector {
     db: Database,

@@ -24,17 +24,6 @@ pub const TABLES: &[&str] = &[
     "adoption_active",
 ];
 
-/// When an event happened, as the API recorded it in the metadata.
-fn event_at(event: &LoggedEvent) -> DateTime<Utc> {
-    event
-        .metadata
-        .get("at")
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
-}
-
 use serde_json::Value;
 
 fn meta<'a>(event: &'a LoggedEvent, key: &str) -> &'a str {
@@ -49,8 +38,8 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
     let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
         .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
     let id = event.aggregate_id.as_str();
-    crate::adoption::apply(conn, event, &parsed, event_at(event)).await?;
-    let at = millis(event_at(event));
+    crate::adoption::apply(conn, event, &parsed, event.at()).await?;
+    let at = millis(event.at());
     let channel = meta(event, "channel");
     use AccountEvent as E;
     match parsed {

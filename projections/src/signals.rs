@@ -225,16 +225,6 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
     out
 }
 
-fn event_at(event: &LoggedEvent) -> DateTime<Utc> {
-    event
-        .metadata
-        .get("at")
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
-}
-
 /// The evidence entry for an event of the log.
 fn evidence_entry(aggregate_type: &str, aggregate_id: &str, sequence: i64, event_type: &str) -> Value {
     json!({ "stream": aggregate_type, "stream_id": aggregate_id, "sequence": sequence, "type": event_type })
@@ -294,7 +284,7 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent, thresholds: &T
         "account" => {
             let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
                 .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
-            let at = event_at(event);
+            let at = event.at();
             if let AccountEvent::AccountOpened { email: Some(email), .. } | AccountEvent::EmailAddressChanged { email } = &parsed {
                 shared_email(conn, event, email.as_str(), at).await?;
             }
@@ -395,7 +385,7 @@ async fn review(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), DbE
         .bind(signal_id)
         .bind(status)
         .bind(by)
-        .bind(event_at(event).timestamp_millis())
+        .bind(event.at().timestamp_millis())
         .bind(note)
         .execute(&mut *conn)
         .await?;

@@ -166,14 +166,7 @@ async fn delete_passkeys(
     let now = app.clock.now();
     let command = AccountCommand::DeletePasskeys { passkey_id, trading_password_matches: matches, at: now };
     let done = execute(app, &customer.account_id, command, meta.metadata("customer", now)).await?;
-    let deleted = done
-        .events
-        .iter()
-        .find_map(|e| match e {
-            AccountEvent::PasskeysRevoked { passkeys, .. } => Some(passkeys.len()),
-            _ => None,
-        })
-        .unwrap_or(0);
+    let deleted = done.passkeys_revoked();
     if deleted == 0 {
         if let Some(refusal) = done.refusal() {
             return Err(refusal.into());

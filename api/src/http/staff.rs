@@ -194,14 +194,7 @@ async fn revoke(
     let now = app.clock.now();
     let command = AccountCommand::RevokePasskeysForCustomer { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
     let done = execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
-    let deleted = done
-        .events
-        .iter()
-        .find_map(|e| match e {
-            AccountEvent::PasskeysRevoked { passkeys, .. } => Some(passkeys.len()),
-            _ => None,
-        })
-        .unwrap_or(0);
+    let deleted = done.passkeys_revoked();
     read_your_writes(&app, &account_id, &done).await?;
     crate::notify::after(&app, &account_id, &done).await;
     Ok(Json(json!({ "deleted": deleted })))
