@@ -56,6 +56,8 @@ pub enum BusError {
 pub struct Ledger {
     store: AccountStore,
     services: AccountServices,
+    /// For the command-side lookups a decision needs (credential claims).
+    lookups: sqlx::AnyPool,
 }
 
 /// Attempts before giving up with `409 concurrent_update`; each waits a
@@ -63,8 +65,8 @@ pub struct Ledger {
 const ATTEMPTS: u32 = 16;
 
 impl Ledger {
-    pub fn new(store: AccountStore, services: AccountServices) -> Ledger {
-        Ledger { store, services }
+    pub fn new(store: AccountStore, services: AccountServices, lookups: sqlx::AnyPool) -> Ledger {
+        Ledger { store, services, lookups }
     }
 
     /// The deployment's policy.
@@ -81,13 +83,25 @@ impl Ledger {
     /// Decides and appends. The domain decides on the loaded state without
     /// mutating it: cqrs-es applies the new events to the context again when
     /// it writes a snapshot, so applying them here too would double them.
+    ///
+    /// A command that binds a credential is told, on every attempt, whether
+    /// the credential ID is already bound: the database refuses a second
+    /// binding in the append itself (migration 0005), which comes back here
+    /// as a conflict, so a race between two bindings of one ID ends with the
+    /// loser deciding again on the fresh claim and recording its refusal.
     pub async fn execute(
         &self,
         account_id: &str,
-        command: AccountCommand,
+        mut command: AccountCommand,
         metadata: HashMap<String, String>,
     ) -> Result<Executed, BusError> {
         for attempt in 0..ATTEMPTS {
+            if let Some(credential_id) = command.credential_to_bind() {
+                let taken = ledger_projections::claims::credential_taken(&self.lookups, credential_id)
+                    .await
+                    .map_err(|e| BusError::Store(e.to_string()))?;
+                command.set_credential_taken(taken);
+            }
             let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             if events.is_empty() {

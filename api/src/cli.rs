@@ -207,7 +207,10 @@ async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
             }
         }
         AuditCommand::Head => {
-            match ledger_projections::audit::head(&app.db.any).await.map_err(|e| e.to_string())? {
+            let head = ledger_projections::audit::head(&app.db.any).await.map_err(|e| e.to_string())?;
+            let event = StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) };
+            app.staff_log.record(&operator(), event, operator_metadata(&app)).await.map_err(|e| e.to_string())?;
+            match head {
                 Some((position, hash)) => println!("{position} {hash}"),
                 None => println!("0 {}", ledger_projections::audit::GENESIS),
             }

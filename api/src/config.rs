@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ledger_domain::{Channel, Policy};
+use ledger_domain::{Channel, LoginMode, Policy};
 
 /// Where e-mail goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,15 +13,6 @@ pub enum MailTransport {
     /// An SMTP server: `smtp://host:port` (plain, for a local relay),
     /// `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`.
     Smtp(String),
-}
-
-/// How customers log in (DOMAIN.md flow 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMode {
-    /// "Log in with passkey", no login ID typed (seed 000, 003).
-    Passwordless,
-    /// Login ID + password, then one of the customer's passkeys (seed 002).
-    SecondFactor,
 }
 
 /// When a login notice is e-mailed (JSDA guideline 2025).
@@ -52,7 +43,6 @@ pub struct Config {
     /// Key for the keyed hash of one-time codes and tokens; read from
     /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
     pub secret_key_hex: Option<String>,
-    pub login_mode: LoginMode,
     pub login_notice: LoginNotice,
     pub recommended: crate::environment::Recommended,
     /// Fraud rule thresholds.
@@ -96,8 +86,9 @@ impl Config {
                 "LEDGER_LOCK_AFTER_FAILED_TRADING_PASSWORDS",
                 defaults.lock_after_failed_trading_passwords,
             )?,
+            login_mode: defaults.login_mode,
         };
-        let login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
+        policy.login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
             None | Some("passwordless") => LoginMode::Passwordless,
             Some("second_factor") => LoginMode::SecondFactor,
             Some(other) => return Err(format!("LEDGER_LOGIN_MODE must be passwordless or second_factor, got {other:?}")),
@@ -135,7 +126,6 @@ impl Config {
             session_lifetime_secs: env_num("LEDGER_SESSION_LIFETIME_SECS", 30 * 60)?,
             policy,
             secret_key_hex: env("LEDGER_SECRET_KEY"),
-            login_mode,
             login_notice,
             recommended,
             signals,

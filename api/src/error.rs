@@ -173,6 +173,26 @@ impl From<Refusal> for ApiError {
                 "Passkey deletion is locked after too many wrong trading passwords. Please contact support.",
                 "執行パスワードの誤りが続いたため、パスキーの削除はロックされています。サポートまでご連絡ください。",
             ),
+            Refusal::CredentialAlreadyRegistered => (
+                S::CONFLICT,
+                "This passkey is already registered. Please create a new passkey on your device and try again.",
+                "このパスキーは既に登録されています。端末で新しいパスキーを作成して、もう一度お試しください。",
+            ),
+            Refusal::WrongChannel => (
+                S::CONFLICT,
+                "This procedure was started in another app or browser. Please start again here.",
+                "この手続きは別のアプリまたはブラウザで開始されています。こちらで最初からやり直してください。",
+            ),
+            Refusal::FlowClosed => (
+                S::CONFLICT,
+                "Your account details changed during this procedure. Please start again.",
+                "手続き中にお客様の登録情報が変更されました。最初からやり直してください。",
+            ),
+            Refusal::PasswordStepRequired => (
+                S::FORBIDDEN,
+                "Please log in with your login ID and password first; your passkey is asked for next.",
+                "ログインIDとパスワードでログインしてください。続けてパスキーでの認証をお願いします。",
+            ),
         };
         ApiError::new(status, r.code(), en, ja)
     }

@@ -44,9 +44,10 @@ impl App {
         let secret_key = load_secret_key(&config)?;
         let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db));
         let system_log = crate::bus::SystemLog::new(EventRepository::system_store(&db));
-        let ledger = Ledger::new(EventRepository::account_store(&db), AccountServices { policy: config.policy.clone() });
+        let ledger = Ledger::new(EventRepository::account_store(&db), AccountServices { policy: config.policy.clone() }, db.any.clone());
         let projector = Arc::new(Projector::with_thresholds(db.clone(), config.signals.clone()));
-        projector.catch_up().await.map_err(|e| e.to_string())?;
+        // Start-up does not wait on the read models: the background projector
+        // catches up, and /readyz reports its lag and failures meanwhile.
         Ok(Arc::new(App {
             webauthn: crate::webauthn::relying_party(&config)?,
             mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,

@@ -5,6 +5,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::values::Channel;
 
+/// How customers log in (DOMAIN.md flow 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMode {
+    /// "Log in with passkey", no login ID typed (seed 000, 003).
+    #[default]
+    Passwordless,
+    /// Login ID + password, then one of the customer's passkeys (seed 002):
+    /// a passkey alone never logs in.
+    SecondFactor,
+}
+
 /// The limits a brokerage sets. The defaults follow seed 000 (code valid 5
 /// minutes, app and desktop tool passkey-mandatory from 2026-06-21 18:00 JST)
 /// and the security rules in DOMAIN.md.
@@ -31,6 +43,8 @@ pub struct Policy {
     pub recent_login_secs: i64,
     /// Consecutive wrong trading passwords that lock passkey deletion.
     pub lock_after_failed_trading_passwords: u32,
+    /// Passwordless passkey login, or passkey as the second factor.
+    pub login_mode: LoginMode,
 }
 
 impl Default for Policy {
@@ -48,6 +62,7 @@ impl Default for Policy {
             max_passkeys: 10,
             recent_login_secs: 10 * 60,
             lock_after_failed_trading_passwords: 5,
+            login_mode: LoginMode::Passwordless,
         }
     }
 }

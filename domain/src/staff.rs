@@ -20,12 +20,34 @@ pub enum ReviewOutcome {
 /// Staff acts that are not about a single account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StaffEvent {
-    AuditTrailQueried { filters: serde_json::Value },
-    AuditTrailExported { format: String, filters: serde_json::Value },
-    AuditTrailVerified { ok: bool, checked: u64, first_bad_position: Option<i64> },
-    SignalsListed { filters: serde_json::Value },
-    SignalReviewed { signal_id: String, outcome: ReviewOutcome, note: String },
-    AdoptionReportRead { from: String, to: String },
+    AuditTrailQueried {
+        filters: serde_json::Value,
+    },
+    AuditTrailExported {
+        format: String,
+        filters: serde_json::Value,
+    },
+    AuditTrailVerified {
+        ok: bool,
+        checked: u64,
+        first_bad_position: Option<i64>,
+    },
+    SignalsListed {
+        filters: serde_json::Value,
+    },
+    SignalReviewed {
+        signal_id: String,
+        outcome: ReviewOutcome,
+        note: String,
+    },
+    AdoptionReportRead {
+        from: String,
+        to: String,
+    },
+    /// The chain head was read, to anchor it outside the ledger.
+    AuditHeadRead {
+        position: Option<i64>,
+    },
 }
 
 impl DomainEvent for StaffEvent {
@@ -37,6 +59,7 @@ impl DomainEvent for StaffEvent {
             StaffEvent::SignalsListed { .. } => "SignalsListed",
             StaffEvent::SignalReviewed { .. } => "SignalReviewed",
             StaffEvent::AdoptionReportRead { .. } => "AdoptionReportRead",
+            StaffEvent::AuditHeadRead { .. } => "AuditHeadRead",
         }
         .to_string()
     }
@@ -49,6 +72,10 @@ impl DomainEvent for StaffEvent {
 /// The event as a readable line.
 pub fn describe_staff(event: &StaffEvent) -> Line {
     let (en, ja) = match event {
+        StaffEvent::AuditHeadRead { position } => {
+            let at = position.map_or_else(|| "empty trail".to_string(), |p| format!("position {p}"));
+            (format!("The audit trail's chain head was read ({at})."), format!("監査証跡のチェーンヘッドを取得しました（{at}）。"))
+        }
         StaffEvent::AuditTrailQueried { filters } => {
             (format!("The audit trail was queried ({filters})."), format!("監査証跡を照会しました（{filters}）。"))
         }

@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "read_models", sqlite: SHARED_0002, postgres: SHARED_0002 },
     Migration { version: 3, name: "passkey_lifecycle", sqlite: SHARED_0003, postgres: SHARED_0003 },
     Migration { version: 4, name: "audit_signals_adoption", sqlite: SHARED_0004, postgres: SHARED_0004 },
+    Migration {
+        version: 5,
+        name: "credential_claims",
+        sqlite: include_str!("../../migrations/sqlite/0005_credential_claims.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_credential_claims.sql"),
+    },
 ];
 
 impl Database {
@@ -92,9 +98,16 @@ impl Database {
 
     /// Applies the migrations not yet applied; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, DbError> {
+        let mut tx = self.any.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Two processes starting at once on an empty database must not
+            // both create the table (its type would collide).
+            sqlx::query("SELECT pg_advisory_xact_lock(7400001)").execute(&mut *tx).await?;
+        }
         sqlx::query("CREATE TABLE IF NOT EXISTS ledger_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
-            .execute(&self.any)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         let mut applied = 0;
         for m in MIGRATIONS {
             let mut tx = self.any.begin().await?;

@@ -1,9 +1,11 @@
 //! Storage and read models: the event store on SQLite or PostgreSQL, the
 //! projector that follows the log in global order, and the read models it
-//! builds (status inquiry, e-mail registry, credential index).
+//! builds (status inquiry, e-mail registry, credential index, audit trail,
+//! signals, adoption); and the command-side lookups that requests decide on.
 
 pub mod adoption;
 pub mod audit;
+pub mod claims;
 pub mod db;
 pub mod projector;
 pub mod read_models;

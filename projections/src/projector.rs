@@ -174,21 +174,67 @@ impl Projector {
         }
     }
 
+    /// One batch; when it fails, its events one at a time, so that one event
+    /// the read models cannot take does not stop the others (it is skipped,
+    /// recorded in `projection_failures`, logged with its position, and
+    /// counted by `/metrics` and `/readyz`).
     async fn run_batch(&self) -> Result<usize, DbError> {
         let _guard = self.running.lock().await;
+        let error = match self.apply_batch(BATCH).await {
+            Ok(n) => return Ok(n),
+            Err(e) => e,
+        };
+        if !is_about_the_data(&error) {
+            return Err(error);
+        }
+        tracing::warn!(error = %error, "a projector batch failed; applying its events one at a time");
+        let mut applied = 0;
+        while applied < BATCH as usize {
+            let error = match self.apply_batch(1).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    applied += n;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            if !is_about_the_data(&error) {
+                return Err(error);
+            }
+            // Once more, in case it was a passing conflict; then skip it.
+            match self.apply_batch(1).await {
+                Ok(n) => applied += n,
+                Err(again) if is_about_the_data(&again) => {
+                    self.skip_one(&again.to_string()).await?;
+                    applied += 1;
+                }
+                Err(again) => return Err(again),
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Begins a projector transaction holding the projector's lock; None when
+    /// another process holds it.
+    async fn begin_locked(&self) -> Result<Option<sqlx::Transaction<'static, sqlx::Any>>, DbError> {
         let mut tx = self.db.any.begin().await?;
         if self.db.backend == Backend::Postgres {
             let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock(7400002)").fetch_one(&mut *tx).await?;
             if !got {
                 // Another process is projecting right now.
-                return Ok(0);
+                return Ok(None);
             }
         } else {
             // Take SQLite's write lock before reading the checkpoint.
             sqlx::query("UPDATE projector_checkpoints SET position = position WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
         }
+        Ok(Some(tx))
+    }
+
+    async fn apply_batch(&self, limit: i64) -> Result<usize, DbError> {
+        let Some(mut tx) = self.begin_locked().await? else { return Ok(0) };
         let (txid, position) = checkpoint(&mut tx, CORE).await?;
-        let events = read_events_after(&mut tx, self.db.backend, txid, position, BATCH).await?;
+        let events = read_events_after(&mut tx, self.db.backend, txid, position, limit).await?;
         let Some(last) = events.last() else {
             return Ok(0);
         };
@@ -198,17 +244,58 @@ impl Projector {
             read_models::apply(&mut tx, event).await?;
             crate::signals::apply(&mut tx, event, &self.thresholds).await?;
         }
-        sqlx::query(
-            "INSERT INTO projector_checkpoints (projection, transaction_id, position) VALUES ($1, $2, $3)
-             ON CONFLICT (projection) DO UPDATE SET transaction_id = excluded.transaction_id, position = excluded.position",
-        )
-        .bind(CORE)
-        .bind(last_txid)
-        .bind(last_position)
-        .execute(&mut *tx)
-        .await?;
+        set_checkpoint(&mut tx, last_txid, last_position).await?;
         tx.commit().await?;
         Ok(events.len())
+    }
+
+    /// Moves past the next event, which the read models cannot take: it
+    /// still gets its audit row where it can (the trail stays whole), and is
+    /// recorded as a failure.
+    async fn skip_one(&self, error: &str) -> Result<(), DbError> {
+        for with_audit in [true, false] {
+            let Some(mut tx) = self.begin_locked().await? else { return Ok(()) };
+            let (txid, position) = checkpoint(&mut tx, CORE).await?;
+            let Some(event) = read_events_after(&mut tx, self.db.backend, txid, position, 1).await?.pop() else {
+                return Ok(());
+            };
+            if with_audit && crate::audit::append(&mut tx, &event).await.is_err() {
+                continue;
+            }
+            tracing::error!(
+                position = event.position,
+                aggregate_id = %event.aggregate_id,
+                sequence = event.sequence,
+                event_type = %event.event_type,
+                error,
+                "the projector cannot apply this event; skipped it and recorded the failure"
+            );
+            sqlx::query(
+                "INSERT INTO projection_failures (position, transaction_id, aggregate_type, aggregate_id, sequence, event_type, error, failed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(event.position)
+            .bind(event.transaction_id)
+            .bind(&event.aggregate_type)
+            .bind(&event.aggregate_id)
+            .bind(event.sequence)
+            .bind(&event.event_type)
+            .bind(error.chars().take(1000).collect::<String>())
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
+            set_checkpoint(&mut tx, event.transaction_id, event.position).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// Events the projector skipped because the read models could not take
+    /// them (each logged with its position when it happened).
+    pub async fn failures(&self) -> Result<i64, DbError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM projection_failures").fetch_one(&self.db.any).await?;
+        Ok(n)
     }
 
     /// Empties the read models and builds them again from the whole log.
@@ -223,6 +310,8 @@ impl Projector {
                 sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
             }
             sqlx::query("DELETE FROM projector_checkpoints WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
+            // A rebuild meets every event again: failures are recorded anew.
+            sqlx::query("DELETE FROM projection_failures").execute(&mut *tx).await?;
             tx.commit().await?;
         }
         self.catch_up().await
@@ -337,6 +426,38 @@ impl Projector {
             }
         })
     }
+}
+
+/// Whether an error comes from the data (a constraint, a value a read model
+/// cannot take) rather than from reaching the database: only then is one
+/// event to blame, and worth skipping.
+fn is_about_the_data(error: &DbError) -> bool {
+    match error {
+        DbError::Corrupt(_) => true,
+        DbError::Sql(sqlx::Error::Database(e)) => {
+            let code = e.code().unwrap_or_default();
+            // PostgreSQL: serialization failure, deadlock, lock not available;
+            // SQLite: SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
+            let transient_pg = matches!(code.as_ref(), "40001" | "40P01" | "55P03");
+            let transient_sqlite = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            !(transient_pg || transient_sqlite)
+        }
+        DbError::Sql(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. }) => true,
+        DbError::Sql(_) => false,
+    }
+}
+
+async fn set_checkpoint(conn: &mut AnyConnection, transaction_id: i64, position: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO projector_checkpoints (projection, transaction_id, position) VALUES ($1, $2, $3)
+         ON CONFLICT (projection) DO UPDATE SET transaction_id = excluded.transaction_id, position = excluded.position",
+    )
+    .bind(CORE)
+    .bind(transaction_id)
+    .bind(position)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 async fn checkpoint(conn: &mut AnyConnection, projection: &str) -> Result<(i64, i64), DbError> {

@@ -115,6 +115,29 @@ fn environment_of(e: &AccountEvent) -> Option<String> {
     }
 }
 
+/// The deletion that left the account with no active passkey, when none
+/// was bound between it and `now`.
+fn emptied_by<'a>(history: &'a [Fact], now: &Fact) -> Option<&'a Fact> {
+    let mut active: Vec<&str> = Vec::new();
+    let mut emptied = None;
+    for fact in history.iter().filter(|f| f.sequence < now.sequence) {
+        match &fact.event {
+            AccountEvent::PasskeyRegistered { passkey, .. } | AccountEvent::LocalPasskeyAdded { passkey, .. } => {
+                active.push(&passkey.passkey_id);
+                emptied = None;
+            }
+            AccountEvent::PasskeysRevoked { passkeys, .. } => {
+                active.retain(|id| !passkeys.iter().any(|p| p.passkey_id == *id));
+                if active.is_empty() {
+                    emptied = Some(fact);
+                }
+            }
+            _ => {}
+        }
+    }
+    emptied
+}
+
 fn failed_with(e: &AccountEvent, reason: Refusal) -> Option<&str> {
     match e {
         AccountEvent::PasskeyLoginFailed { reason: r, credential_id, .. } if *r == reason => Some(credential_id),
@@ -194,11 +217,10 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
             }
         }
     }
-    if let E::PasskeyRegistered { passkey, .. } = &now.event {
-        let wipes: Vec<&Fact> =
-            within(history, now, t.wipe_window_secs).filter(|f| matches!(&f.event, E::PasskeysRevoked { .. })).collect();
-        // A first registration after a revocation means every passkey was deleted.
-        if let Some(wipe) = wipes.last() {
+    // Every path that binds a passkey feeds this rule: a first registration
+    // or a passkey added from a session.
+    if let E::PasskeyRegistered { passkey, .. } | E::LocalPasskeyAdded { passkey, .. } = &now.event {
+        if let Some(wipe) = emptied_by(history, now).filter(|w| w.at >= now.at - chrono::Duration::seconds(t.wipe_window_secs)) {
             let known: Vec<String> =
                 history.iter().filter(|f| f.sequence < wipe.sequence).filter_map(|f| environment_of(&f.event)).collect();
             let new_env = passkey.environment.as_ref().map(|e| e.fingerprint());
@@ -515,7 +537,7 @@ mod tests {
     }
 
     fn registered(id: &str, os: &str) -> AccountEvent {
-        AccountEvent::PasskeyRegistered { flow_id: "f".into(), passkey: passkey(id, os), bound_by: String::new() }
+        AccountEvent::PasskeyRegistered { flow_id: Some("f".into()), passkey: passkey(id, os), bound_by: String::new() }
     }
 
     fn added(id: &str) -> AccountEvent {
@@ -631,6 +653,24 @@ mod tests {
         let raised = h.add(90, registered("p2", "Android"));
         assert_eq!(kinds(&raised), ["wipe_and_reregister"]);
         assert_eq!(raised[0].evidence, vec![2, 3]);
+    }
+
+    #[test]
+    fn all_deleted_then_a_passkey_added_from_a_session_in_a_new_environment_raises_it_too() {
+        let mut h = History::new();
+        h.add(0, registered("p1", "Android"));
+        h.add(60, revoked_all());
+        let raised = h.add(90, added("p2"));
+        assert_eq!(kinds(&raised), ["wipe_and_reregister"]);
+    }
+
+    #[test]
+    fn one_of_two_deleted_then_another_added_does_not() {
+        let mut h = History::new();
+        h.add(0, registered("p1", "Android"));
+        h.add(10, registered("p9", "Android"));
+        h.add(60, revoked_all());
+        assert!(h.add(90, added("p2")).is_empty(), "p9 was still active: not every passkey was deleted");
     }
 
     #[test]

@@ -413,15 +413,21 @@ async fn the_read_models_rebuild_to_what_live_updating_produced(app: TestApp) {
     )
     .await;
     get(&app, "/api/v1/reports/adoption", &compliance).await;
+    // Reading the head is itself on record: read it before the live dump.
+    let head = get(&app, "/api/v1/audit/head", &compliance).await;
     assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
     let live = app.dump_tables(TABLES).await;
-    let head = get(&app, "/api/v1/audit/head", &compliance).await;
     app.app.projector.rebuild().await.unwrap();
     let rebuilt = app.dump_tables(TABLES).await;
     let only_live: Vec<&str> = live.lines().filter(|l| !rebuilt.lines().any(|r| r == *l)).collect();
     let only_rebuilt: Vec<&str> = rebuilt.lines().filter(|l| !live.lines().any(|r| r == *l)).collect();
     assert!(only_live.is_empty() && only_rebuilt.is_empty(), "live only: {only_live:#?}\nrebuilt only: {only_rebuilt:#?}");
-    assert_eq!(get(&app, "/api/v1/audit/head", &compliance).await, head, "the anchored head survives a rebuild");
+    let (hash,): (String,) = sqlx::query_as("SELECT hash FROM audit_trail WHERE audit_position = $1")
+        .bind(head["position"].as_i64().unwrap())
+        .fetch_one(&app.app.db.any)
+        .await
+        .unwrap();
+    assert_eq!(hash, head["hash"].as_str().unwrap(), "the anchored head survives a rebuild");
 
     // After a restart the projector carries on: no event skipped or repeated.
     let app = app.restart().await;

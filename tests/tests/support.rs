@@ -171,7 +171,7 @@ async fn staff_endpoints_refuse_customers_anonymous_callers_and_wrong_roles(app:
 // --- Second-factor mode (seed 002) ---------------------------------------------------
 
 async fn second_factor_app(backend: Backend) -> Option<TestApp> {
-    TestApp::spawn_with(backend, |c| c.login_mode = ledger_api::config::LoginMode::SecondFactor).await
+    TestApp::spawn_with(backend, |c| c.policy.login_mode = ledger_domain::LoginMode::SecondFactor).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,10 +163,12 @@ async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) ->
 }
 
 /// The newest row's position and hash, to anchor outside the system.
-async fn head(State(app): State<AppState>, staff: Staff) -> Result<Json<Value>, ApiError> {
+async fn head(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
     staff.require(COMPLIANCE)?;
     app.projector.catch_up_to_now(WAIT).await?;
     let head = ledger_projections::audit::head(&app.db.any).await?;
+    // Every staff read of the audit trail is on record (API.md).
+    record(&app, &staff, &meta, StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) }).await?;
     Ok(Json(json!({ "position": head.as_ref().map(|h| h.0), "hash": head.map(|h| h.1) })))
 }
 

@@ -104,6 +104,8 @@ pub struct Customer {
     pub account_id: String,
     pub token_hash: String,
     pub logged_in_at: DateTime<Utc>,
+    /// How the session was opened (`passkey`, `password_and_email_code`, ...).
+    pub method: String,
     /// The cross-device sign-in this session came from, if it did.
     pub cross_device_sign_in: Option<String>,
 }
@@ -115,19 +117,20 @@ impl FromRequestParts<AppState> for Customer {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = token_hash(&token);
         let now = app.clock.now().timestamp_millis();
-        let row: Option<(String, i64, Option<String>, i64)> = sqlx::query_as(
-            "SELECT account_id, created_at, sign_in_id, cross_device FROM sessions
+        let row: Option<(String, i64, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT account_id, created_at, method, sign_in_id, cross_device FROM sessions
              WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
         )
         .bind(&hash)
         .bind(now)
         .fetch_optional(&app.db.any)
         .await?;
-        let (account_id, created_at, sign_in_id, cross_device) = row.ok_or_else(ApiError::unauthorized)?;
+        let (account_id, created_at, method, sign_in_id, cross_device) = row.ok_or_else(ApiError::unauthorized)?;
         Ok(Customer {
             account_id,
             token_hash: hash,
             logged_in_at: ledger_projections::from_millis(created_at),
+            method,
             cross_device_sign_in: sign_in_id.filter(|_| cross_device == 1),
         })
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{execute, read_your_writes, ApiJson, Customer, RequestMeta};
-use super::registrations::{optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody};
+use super::registrations::{email_shared_with, optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody};
 use crate::error::ApiError;
 use crate::secrets::Secret;
 use crate::state::AppState;
@@ -43,8 +43,9 @@ async fn add_options(
 ) -> Result<Json<Value>, ApiError> {
     let body: OptionsBody = optional_body(&body)?;
     let name = passkey_name(body.passkey_name, &meta)?;
+    let email_shared_with = email_shared_with(&app, &customer.account_id).await?;
     let now = app.clock.now();
-    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: customer.logged_in_at, at: now };
+    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: customer.logged_in_at, email_shared_with, at: now };
     let done = execute(&app, &customer.account_id, check, meta.metadata("customer", now)).await?;
     if let Some(refusal) = done.refusal() {
         return Err(refusal.into());
@@ -92,21 +93,30 @@ async fn add_passkey(
     };
     let name = ledger_domain::PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
     let now = app.clock.now();
-    let passkey = verify_new_passkey(&app, &state, &body.credential, name, &meta).map_err(|detail| {
-        tracing::info!(detail, "a new passkey did not verify");
-        let mut error = ApiError::from(Refusal::InvalidCredential);
-        error.status = StatusCode::BAD_REQUEST;
-        error
-    })?;
+    let passkey = match verify_new_passkey(&app, &state, &body.credential, name, &meta).await {
+        Ok(passkey) => passkey,
+        Err(failed) => {
+            tracing::info!(detail = failed.detail, "a new passkey was not taken");
+            let refused = AccountCommand::RefusePasskeyAddition { reason: failed.refusal, at: now };
+            execute(&app, &customer.account_id, refused, meta.metadata("customer", now)).await?;
+            return Err(failed.into());
+        }
+    };
     let passkey_id = passkey.passkey_id.clone();
+    let email_shared_with = email_shared_with(&app, &customer.account_id).await?;
     let command = AccountCommand::AddPasskey {
         passkey,
         logged_in_at: customer.logged_in_at,
+        session_method: customer.method.clone(),
         cross_device_sign_in: customer.cross_device_sign_in.clone(),
+        email_shared_with,
+        // The bus asks the command-side index.
+        credential_taken: false,
         at: now,
     };
     let done = execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
-    if !done.has(|e| matches!(e, AccountEvent::LocalPasskeyAdded { .. })) {
+    // One more passkey, or the account's first (a registration).
+    if !done.has(|e| matches!(e, AccountEvent::LocalPasskeyAdded { .. } | AccountEvent::PasskeyRegistered { .. })) {
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
     }
     read_your_writes(&app, &customer.account_id, &done).await?;

@@ -27,12 +27,22 @@ pub fn router() -> Router<AppState> {
 async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     let migrations = app.db.migrations_current().await;
     let lag = app.projector.lag().await;
-    match (migrations, lag) {
-        (Ok(true), Ok(lag)) => {
-            (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok", "migrations": "applied", "projector_lag": lag })))
-        }
-        (Ok(false), _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "migrations": "pending" }))),
-        (Err(e), _) | (_, Err(e)) => {
+    let failures = app.projector.failures().await;
+    match (migrations, lag, failures) {
+        // Events the read models could not take are reported, not a reason
+        // to take the instance out of service: every route still answers.
+        (Ok(true), Ok(lag), Ok(failures)) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": if failures == 0 { "ready" } else { "degraded" },
+                "database": "ok",
+                "migrations": "applied",
+                "projector_lag": lag,
+                "projection_failures": failures,
+            })),
+        ),
+        (Ok(false), _, _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "migrations": "pending" }))),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "database": "unreachable" })))
         }
@@ -64,6 +74,8 @@ async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::Db
     }
     let lag = app.projector.lag().await?;
     let _ = writeln!(out, "# HELP ledger_projector_lag Logged events not yet in the read models.\n# TYPE ledger_projector_lag gauge\nledger_projector_lag {lag}");
+    let failures = app.projector.failures().await?;
+    let _ = writeln!(out, "# HELP ledger_projection_failures Events the projector skipped because the read models could not take them.\n# TYPE ledger_projection_failures gauge\nledger_projection_failures {failures}");
     let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM status_accounts").fetch_one(&app.db.any).await?;
     let _ = writeln!(out, "# HELP ledger_accounts Accounts known to the ledger.\n# TYPE ledger_accounts gauge\nledger_accounts {accounts}");
     let (passkeys,): (i64,) =

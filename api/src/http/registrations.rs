@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
-use ledger_domain::account::{FlowPurpose, FlowStage, IssuedCode, NewPasskey};
+use ledger_domain::account::{FlowPurpose, IssuedCode, NewPasskey};
 use ledger_domain::{AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -153,9 +153,18 @@ pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: 
     let (code_id, stored) = current.unwrap_or_default();
     let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
     let matches = well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored);
+    let email_shared_with = email_shared_with(app, account_id).await?;
     let now = app.clock.now();
     let environment = Some(meta.environment(app));
-    let command = AccountCommand::VerifyEmailCode { flow_id: flow_id.to_string(), code_id, matches, environment, at: now };
+    let command = AccountCommand::VerifyEmailCode {
+        flow_id: flow_id.to_string(),
+        code_id,
+        matches,
+        channel: meta.channel,
+        email_shared_with,
+        environment,
+        at: now,
+    };
     execute(app, account_id, command, meta.metadata("customer", now)).await
 }
 
@@ -236,12 +245,7 @@ pub async fn submit_password(
     let hash: (String,) =
         sqlx::query_as("SELECT password_hash FROM account_secrets WHERE account_id = $1").bind(account_id).fetch_one(&app.db.any).await?;
     let matches = password_matches(password.expose().to_string(), hash.0).await?;
-    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
-    app.projector.catch_up().await?;
-    let shared = match &account.email {
-        Some(email) => ledger_projections::read_models::accounts_sharing_email(&app.db.any, email, account_id).await?,
-        None => vec![],
-    };
+    let shared = email_shared_with(app, account_id).await?;
     let (code, issued) = draw_code(app);
     let now = app.clock.now();
     let command = AccountCommand::SubmitPassword {
@@ -266,6 +270,15 @@ struct CodeBody {
     code: crate::secrets::Secret,
 }
 
+/// The other accounts that hold this account's registered address (seed
+/// 000, in bold: each account needs its own), for the first-passkey rules.
+pub async fn email_shared_with(app: &AppState, account_id: &str) -> Result<Vec<String>, ApiError> {
+    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
+    let Some(email) = &account.email else { return Ok(vec![]) };
+    app.projector.catch_up().await?;
+    Ok(ledger_projections::read_models::accounts_sharing_email(&app.db.any, email, account_id).await?)
+}
+
 /// Step 3 (p.4 "認証コードを入力"): the e-mailed code.
 async fn otp(
     State(app): State<AppState>,
@@ -282,9 +295,11 @@ async fn otp(
 
 /// A new code (seed 003): no sooner than a minute after the last.
 pub async fn resend_code(app: &AppState, account_id: &str, flow_id: &str, meta: &RequestMeta) -> Result<Json<Value>, ApiError> {
+    let email_shared_with = email_shared_with(app, account_id).await?;
     let (code, issued) = draw_code(app);
     let now = app.clock.now();
-    let command = AccountCommand::ResendEmailCode { flow_id: flow_id.to_string(), code: issued, at: now };
+    let command =
+        AccountCommand::ResendEmailCode { flow_id: flow_id.to_string(), code: issued, channel: meta.channel, email_shared_with, at: now };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
     let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
     Ok(Json(json!({ "otp": otp })))
@@ -310,10 +325,15 @@ async fn passkey_options(
 ) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    let shared = email_shared_with(&app, &account_id).await?;
     let account = app.ledger.load(&account_id).await.map_err(ApiError::internal)?;
-    let stage = account.flows.get(&flow_id).map(|f| f.stage);
-    if stage != Some(FlowStage::CodeVerified) || app.clock.now() > flow.expires_at {
-        return Err(if app.clock.now() > flow.expires_at { Refusal::FlowExpired } else { Refusal::WrongStep }.into());
+    // No options for a passkey the next step would refuse: the device would
+    // keep a credential the ledger never bound.
+    let refusal = account
+        .passkey_step_refusal(&flow_id, meta.channel, &shared, app.clock.now(), app.ledger.policy())
+        .map_err(|_| ApiError::not_found())?;
+    if let Some(refusal) = refusal {
+        return Err(refusal.into());
     }
     // The name comes from the device and may be edited now, never later (seed 002).
     let body: OptionsBody = optional_body(&body)?;
@@ -398,17 +418,24 @@ async fn passkey(
         return Err(Refusal::FlowExpired.into());
     };
     let name = PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
-    let new_passkey = match verify_new_passkey(&app, &state, &body.credential, name, &meta) {
+    let new_passkey = match verify_new_passkey(&app, &state, &body.credential, name, &meta).await {
         Ok(v) => v,
-        Err(detail) => {
-            execute(&app, &account_id, refuse(Refusal::InvalidCredential, detail), meta.metadata("customer", now)).await?;
-            let mut error = ApiError::from(Refusal::InvalidCredential);
-            error.status = StatusCode::BAD_REQUEST;
-            return Err(error);
+        Err(failed) => {
+            execute(&app, &account_id, refuse(failed.refusal, failed.detail.clone()), meta.metadata("customer", now)).await?;
+            return Err(failed.into());
         }
     };
     let passkey_id = new_passkey.passkey_id.clone();
-    let command = AccountCommand::RegisterPasskey { flow_id: flow_id.clone(), passkey: new_passkey, at: now };
+    let email_shared_with = email_shared_with(&app, &account_id).await?;
+    let command = AccountCommand::RegisterPasskey {
+        flow_id: flow_id.clone(),
+        passkey: new_passkey,
+        channel: meta.channel,
+        email_shared_with,
+        // The bus asks the command-side index.
+        credential_taken: false,
+        at: now,
+    };
     let done = execute(&app, &account_id, command, meta.metadata("customer", now)).await?;
     if !done.has(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })) {
         return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("passkey neither registered nor refused")));
@@ -421,20 +448,53 @@ async fn passkey(
     Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey, "session": session, "account_id": account_id }))))
 }
 
+/// Why a browser's new credential was not taken.
+pub struct NotVerified {
+    pub refusal: Refusal,
+    /// For the refusal event; never shown to the customer.
+    pub detail: String,
+}
+
+impl From<String> for NotVerified {
+    fn from(detail: String) -> NotVerified {
+        NotVerified { refusal: Refusal::InvalidCredential, detail }
+    }
+}
+
+impl From<NotVerified> for ApiError {
+    fn from(failed: NotVerified) -> ApiError {
+        let mut error = ApiError::from(failed.refusal);
+        if failed.refusal == Refusal::InvalidCredential {
+            error.status = StatusCode::BAD_REQUEST;
+        }
+        error
+    }
+}
+
 /// Verifies a browser's registration response against the ceremony state
-/// and reads what the authenticator signed; the error is a detail for the
-/// refusal event.
-pub fn verify_new_passkey(
+/// and reads what the authenticator signed.
+pub async fn verify_new_passkey(
     app: &AppState,
     state: &str,
     credential: &Value,
     name: PasskeyName,
     meta: &RequestMeta,
-) -> Result<NewPasskey, String> {
+) -> Result<NewPasskey, NotVerified> {
     let state: PasskeyRegistration = serde_json::from_str(state).map_err(|e| format!("ceremony state: {e}"))?;
     let reg =
         serde_json::from_value::<RegisterPublicKeyCredential>(credential.clone()).map_err(|e| format!("malformed credential: {e}"))?;
-    let passkey = app.webauthn.finish_passkey_registration(&reg, &state).map_err(|e| format!("{e:?}"))?;
+    let passkey = match app.webauthn.finish_passkey_registration(&reg, &state) {
+        Ok(passkey) => passkey,
+        Err(e) => {
+            // webauthn-rs refuses a credential the options excluded (one of
+            // the account's own) with a generic error: tell it apart.
+            let id = base64_url(reg.raw_id.as_ref());
+            let taken =
+                ledger_projections::claims::credential_taken(&app.db.any, &id).await.map_err(|e| NotVerified::from(e.to_string()))?;
+            let refusal = if taken { Refusal::CredentialAlreadyRegistered } else { Refusal::InvalidCredential };
+            return Err(NotVerified { refusal, detail: format!("{e:?}") });
+        }
+    };
     let facts = crate::webauthn::registration_facts(credential).ok_or_else(|| "unreadable authenticator data".to_string())?;
     Ok(NewPasskey {
         passkey_id: uuid::Uuid::new_v4().to_string(),
@@ -448,7 +508,7 @@ pub fn verify_new_passkey(
         authenticator_attachment: crate::webauthn::reported_attachment(credential),
         user_verified: facts.user_verified,
         counter: facts.counter,
-        public_key: serde_json::to_value(&passkey).map_err(|e| e.to_string())?,
+        public_key: serde_json::to_value(&passkey).map_err(|e| NotVerified::from(e.to_string()))?,
         environment: Some(meta.environment(app)),
     })
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use ledger_domain::account::{FlowPurpose, LoginAuthenticator, PasskeyAssertion};
-use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal};
+use ledger_domain::{AccountCommand, AccountEvent, LoginId, LoginMode, Refusal};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
@@ -16,7 +16,6 @@ use super::registrations::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
     resend_code, save_ceremony, submit_password, take_ceremony,
 };
-use crate::config::LoginMode;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -34,6 +33,11 @@ pub fn router() -> Router<AppState> {
 /// "パスキーでログイン": a challenge for any of the customer's discoverable
 /// credentials; the device lists them, no login ID is typed.
 async fn passkey_options(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    // Seed 002: the passkey is the second factor, asked for after the
+    // password (`POST /sessions/password`), never alone.
+    if app.ledger.policy().login_mode == LoginMode::SecondFactor {
+        return Err(Refusal::PasswordStepRequired.into());
+    }
     let (options, state) = app.webauthn.start_discoverable_authentication().map_err(ApiError::internal)?;
     let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
     // webauthn-rs marks this as conditional (autofill) UI; the pages use a
@@ -65,8 +69,8 @@ async fn passkey_login(
     let credential: PublicKeyCredential =
         serde_json::from_value(body.credential.clone()).map_err(|_| ApiError::from(Refusal::InvalidCredential))?;
     let credential_id = base64_url(credential.get_credential_id());
-    app.projector.catch_up().await?;
-    let Some(indexed) = ledger_projections::read_models::credential(&app.db.any, &credential_id).await? else {
+    // The command-side claim, current by construction: no wait for the projector.
+    let Some(claim) = ledger_projections::claims::credential_claim(&app.db.any, &credential_id).await? else {
         // Not a credential of any account: recorded in a stream of its own.
         let event = ledger_domain::system::SystemEvent::UnknownCredentialRejected { credential_id };
         let stream = uuid::Uuid::new_v4().to_string();
@@ -76,14 +80,14 @@ async fn passkey_login(
     let user_matches = app
         .webauthn
         .identify_discoverable_authentication(&credential)
-        .map(|(user, _)| user.to_string() == indexed.account_id)
+        .map(|(user, _)| user.to_string() == claim.account_id)
         .unwrap_or(false);
-    let verified = match crate::webauthn::passkey_for_verification(&indexed.public_key) {
+    let verified = match crate::webauthn::passkey_for_verification(&claim.public_key) {
         None => Err("stored credential unreadable".to_string()),
         Some(_) if !user_matches => Err("user handle does not match the credential's account".to_string()),
         Some(passkey) => app.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey).map_err(|e| format!("{e:?}")),
     };
-    finish_login(&app, &meta, &indexed.account_id, credential_id, &body.credential, verified, None).await
+    finish_login(&app, &meta, &claim.account_id, credential_id, &body.credential, verified, None).await
 }
 
 /// Records a verified (or failed) assertion against the account, and on
@@ -173,7 +177,7 @@ async fn password_login(
         return Err(Refusal::InvalidCredentials.into());
     };
     let flow_id = create_flow(&app, &login_id, Some(&account_id), "password_login", &meta).await?;
-    let purpose = match app.config.login_mode {
+    let purpose = match app.ledger.policy().login_mode {
         LoginMode::Passwordless => FlowPurpose::PasswordLogin,
         LoginMode::SecondFactor => FlowPurpose::SecondFactorLogin,
     };

@@ -6,14 +6,18 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
-use super::events::{AccountEvent, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
+use super::events::{AccountEvent, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
 use super::refusal::Refusal;
-use crate::policy::Policy;
+use crate::policy::{LoginMode, Policy};
 use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName};
 
 /// What the first passkey's binding rests on (NIST SP 800-63B rev 4: an
 /// e-mailed code confirms the address, it is not a factor).
 pub const FIRST_PASSKEY_BINDING: &str = "login_password+email_address_confirmation";
+
+/// `bound_by` of a first passkey bound from a signed-in session, followed by
+/// how that session was opened (e.g. `password_and_email_code`).
+pub const SESSION_BINDING_PREFIX: &str = "signed_in_session:";
 
 /// The deployment's policy, handed to every command.
 #[derive(Debug, Clone, Default)]
@@ -112,6 +116,29 @@ pub struct Flow {
     pub stage: FlowStage,
     pub started_at: DateTime<Utc>,
     pub code: Option<CodeState>,
+    /// The channel the flow began on (unknown for flows recorded before
+    /// the channel was).
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// Why the flow was closed by a change to the account, if it was.
+    #[serde(default)]
+    pub closed_by: Option<FlowClosure>,
+}
+
+impl Flow {
+    fn new(purpose: FlowPurpose, started_at: DateTime<Utc>, channel: Option<Channel>) -> Flow {
+        Flow { purpose, stage: FlowStage::AwaitingPassword, started_at, code: None, channel, closed_by: None }
+    }
+}
+
+/// The event that ends a flow refused for `reason`.
+fn flow_refused(flow_id: &str, purpose: FlowPurpose, reason: Refusal) -> AccountEvent {
+    match purpose {
+        FlowPurpose::Registration => AccountEvent::RegistrationRefused { flow_id: flow_id.to_string(), reason },
+        FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => {
+            AccountEvent::PasswordLoginRefused { flow_id: flow_id.to_string(), reason }
+        }
+    }
 }
 
 /// Where a flow stands.
@@ -188,36 +215,64 @@ impl Account {
                 }
                 vec![E::AccountOpened { login_id, holder_kind, email, password_temporary }]
             }
-            C::ChangeEmail { email, .. } => vec![E::EmailAddressChanged { email }],
-            C::SetEmailReachability { reachable, .. } => vec![E::EmailReachabilityChanged { reachable }],
-            C::ChangeLoginPassword { temporary, .. } => vec![E::LoginPasswordChanged { temporary }],
+            C::ChangeEmail { email, at } => {
+                self.closing_open_flows(vec![E::EmailAddressChanged { email }], FlowClosure::EmailAddressChanged, None, at, policy)
+            }
+            C::SetEmailReachability { reachable: false, at } => self.closing_open_flows(
+                vec![E::EmailReachabilityChanged { reachable: false }],
+                FlowClosure::EmailUnreachable,
+                None,
+                at,
+                policy,
+            ),
+            C::SetEmailReachability { reachable: true, .. } => vec![E::EmailReachabilityChanged { reachable: true }],
+            C::ChangeLoginPassword { temporary, at } => {
+                self.closing_open_flows(vec![E::LoginPasswordChanged { temporary }], FlowClosure::LoginPasswordChanged, None, at, policy)
+            }
             C::ChangeTradingPassword { .. } => vec![E::TradingPasswordChanged {}],
-            C::StartRegistration { flow_id, at, .. } => vec![E::RegistrationStarted { flow_id, started_at: at }],
+            C::StartRegistration { flow_id, channel, at } => {
+                vec![E::RegistrationStarted { flow_id, started_at: at, channel: Some(channel) }]
+            }
             C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, at } => {
                 self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, at, policy)?
             }
-            C::VerifyEmailCode { flow_id, code_id, matches, environment, at } => {
-                self.decide_code(flow_id, code_id, matches, environment, at, policy)?
+            C::VerifyEmailCode { flow_id, code_id, matches, channel, email_shared_with, environment, at } => {
+                self.decide_code(flow_id, code_id, matches, channel, &email_shared_with, environment, at, policy)?
             }
-            C::ResendEmailCode { flow_id, code, at } => self.decide_resend(flow_id, code, at, policy)?,
-            C::RegisterPasskey { flow_id, passkey, at } => self.decide_registration(flow_id, passkey, at, policy)?,
+            C::ResendEmailCode { flow_id, code, channel, email_shared_with, at } => {
+                self.decide_resend(flow_id, code, channel, &email_shared_with, at, policy)?
+            }
+            C::RegisterPasskey { flow_id, passkey, channel, email_shared_with, credential_taken, at } => {
+                self.decide_registration(flow_id, passkey, channel, &email_shared_with, credential_taken, at, policy)?
+            }
             C::RefusePasskeyRegistration { flow_id, reason, detail, .. } => {
                 self.flow(&flow_id)?;
                 vec![E::PasskeyRegistrationRefused { flow_id, reason, detail }]
             }
-            C::RecordPasskeyLogin { credential_id, assertion, environment, sign_in_id, second_factor_flow, at, .. } => {
-                self.decide_passkey_login(credential_id, assertion, environment, sign_in_id, second_factor_flow, at, policy)?
+            C::RecordPasskeyLogin { credential_id, assertion, channel, environment, sign_in_id, second_factor_flow, at } => {
+                self.decide_passkey_login(credential_id, assertion, channel, environment, sign_in_id, second_factor_flow, at, policy)?
             }
-            C::CheckPasskeyAddition { logged_in_at, at } => {
-                self.addition_refusal(logged_in_at, at, policy).map(|reason| E::PasskeyAdditionRefused { reason }).into_iter().collect()
-            }
-            C::AddPasskey { passkey, logged_in_at, cross_device_sign_in, at } => match self.addition_refusal(logged_in_at, at, policy) {
-                Some(reason) => vec![E::PasskeyAdditionRefused { reason }],
-                None if self.passkeys.iter().any(|p| p.credential_id == passkey.credential_id) => {
-                    vec![E::PasskeyAdditionRefused { reason: Refusal::InvalidCredential }]
+            C::CheckPasskeyAddition { logged_in_at, email_shared_with, at } => self
+                .addition_refusal(logged_in_at, &email_shared_with, at, policy)
+                .map(|reason| E::PasskeyAdditionRefused { reason })
+                .into_iter()
+                .collect(),
+            C::AddPasskey { passkey, logged_in_at, session_method, cross_device_sign_in, email_shared_with, credential_taken, at } => {
+                if let Some(reason) = self.addition_refusal(logged_in_at, &email_shared_with, at, policy) {
+                    return Ok(vec![E::PasskeyAdditionRefused { reason }]);
                 }
-                None => vec![E::LocalPasskeyAdded { passkey, cross_device_sign_in }],
-            },
+                if credential_taken || self.holds_credential(&passkey.credential_id) {
+                    return Ok(vec![E::PasskeyAdditionRefused { reason: Refusal::CredentialAlreadyRegistered }]);
+                }
+                let bound = if self.has_active_passkey() {
+                    E::LocalPasskeyAdded { passkey, cross_device_sign_in }
+                } else {
+                    // The account's first passkey: a registration, whatever the path.
+                    E::PasskeyRegistered { flow_id: None, passkey, bound_by: format!("{SESSION_BINDING_PREFIX}{session_method}") }
+                };
+                self.closing_open_flows(vec![bound], FlowClosure::PasskeyBound, None, at, policy)
+            }
+            C::RefusePasskeyAddition { reason, .. } => vec![E::PasskeyAdditionRefused { reason }],
             C::DeclineLocalPasskey { cross_device_sign_in, .. } => vec![E::LocalPasskeyDeclined { cross_device_sign_in }],
             C::DeletePasskeys { passkey_id, trading_password_matches, .. } => {
                 self.decide_deletion(passkey_id, trading_password_matches, policy)?
@@ -236,15 +291,60 @@ impl Account {
         })
     }
 
-    /// Adding a passkey needs a recent login and room for one more.
-    fn addition_refusal(&self, logged_in_at: DateTime<Utc>, at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
+    /// Adding a passkey from a session needs a recent login and room for one
+    /// more; the account's first passkey, the rules of first registration.
+    fn addition_refusal(
+        &self,
+        logged_in_at: DateTime<Utc>,
+        email_shared_with: &[String],
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Option<Refusal> {
         if at - logged_in_at > Duration::seconds(policy.recent_login_secs) {
             Some(Refusal::RecentLoginRequired)
+        } else if !self.has_active_passkey() {
+            self.first_passkey_refusal(email_shared_with)
         } else if self.active_passkeys().count() >= policy.max_passkeys {
             Some(Refusal::PasskeyLimitReached)
         } else {
             None
         }
+    }
+
+    /// Whether this account ever held the credential ID (deleted ones too).
+    fn holds_credential(&self, credential_id: &str) -> bool {
+        self.passkeys.iter().any(|p| p.credential_id == credential_id)
+    }
+
+    /// The flows still open at `at`, but `except`.
+    fn open_flow_ids(&self, except: Option<&str>, at: DateTime<Utc>, policy: &Policy, also: impl Fn(&Flow) -> bool) -> Vec<String> {
+        self.flows
+            .iter()
+            .filter(|(id, f)| {
+                f.stage != FlowStage::Closed && at <= f.started_at + policy.flow_lifetime() && Some(id.as_str()) != except && also(f)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// `events`, followed by the closing of every open flow (but `except`)
+    /// that the change they record ends.
+    fn closing_open_flows(
+        &self,
+        mut events: Vec<AccountEvent>,
+        because: FlowClosure,
+        except: Option<&str>,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Vec<AccountEvent> {
+        // A second-factor login waiting for a passkey goes on when another
+        // passkey is bound: it needs one.
+        let flow_ids =
+            self.open_flow_ids(except, at, policy, |f| because != FlowClosure::PasskeyBound || f.stage != FlowStage::AwaitingPasskey);
+        if !flow_ids.is_empty() {
+            events.push(AccountEvent::OpenFlowsClosed { flow_ids, because });
+        }
+        events
     }
 
     /// The active passkeys a deletion takes: one by id, or all.
@@ -296,13 +396,10 @@ impl Account {
         policy: &Policy,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountEvent as E;
-        let refuse = |reason: Refusal| match purpose {
-            FlowPurpose::Registration => E::RegistrationRefused { flow_id: flow_id.clone(), reason },
-            FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => E::PasswordLoginRefused { flow_id: flow_id.clone(), reason },
-        };
+        let refuse = |reason: Refusal| flow_refused(&flow_id, purpose, reason);
         if purpose == FlowPurpose::Registration {
             let flow = self.flow(&flow_id)?;
-            if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "password", FlowStage::AwaitingPassword, at, policy) {
+            if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "password", FlowStage::AwaitingPassword, channel, at, policy) {
                 return Ok(vec![refused]);
             }
         }
@@ -315,18 +412,16 @@ impl Account {
             let mut events = vec![E::PasswordRejected { flow_id: flow_id.clone(), purpose, consecutive_failures: failures }];
             if failures >= policy.lock_after_failed_passwords {
                 events.push(E::LoginLocked { consecutive_failures: failures });
+                return Ok(self.closing_open_flows(events, FlowClosure::LoginLocked, None, at, policy));
             }
             return Ok(events);
         }
-        let mut events = vec![E::PasswordVerified { flow_id: flow_id.clone(), purpose, at }];
+        let mut events = vec![E::PasswordVerified { flow_id: flow_id.clone(), purpose, at, channel: Some(channel) }];
         if purpose == FlowPurpose::SecondFactorLogin && self.has_active_passkey() {
             events.push(E::SecondFactorRequired { flow_id });
             return Ok(events);
         }
-        let refusal = match purpose {
-            FlowPurpose::Registration => self.registration_refusal(email_shared_with),
-            FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => self.password_login_refusal(channel, at, policy),
-        };
+        let refusal = self.flow_rule_refusal(purpose, channel, email_shared_with, at, policy);
         match (refusal, &self.email) {
             (Some(reason), _) => events.push(refuse(reason)),
             (None, Some(email)) => events.push(E::EmailCodeIssued {
@@ -342,11 +437,31 @@ impl Account {
         Ok(events)
     }
 
-    /// Seed 000 "パスキー登録の前に" and seed 003 §5, in the order a customer
+    /// The rule a flow of `purpose` must pass at every step that leads to a
+    /// session or a bound passkey (docs/rules.md).
+    fn flow_rule_refusal(
+        &self,
+        purpose: FlowPurpose,
+        channel: Channel,
+        email_shared_with: &[String],
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Option<Refusal> {
+        match purpose {
+            FlowPurpose::Registration => self.first_passkey_refusal(email_shared_with),
+            FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => self.password_login_refusal(channel, at, policy),
+        }
+    }
+
+    /// Whether the account's first passkey may be bound now (DOMAIN.md flow
+    /// 2; seed 000 "パスキー登録の前に", seed 003 §5), by any path: the
+    /// registration flow or a signed-in session. In the order a customer
     /// can act on them.
-    fn registration_refusal(&self, email_shared_with: &[String]) -> Option<Refusal> {
+    pub fn first_passkey_refusal(&self, email_shared_with: &[String]) -> Option<Refusal> {
         if self.has_active_passkey() {
             Some(Refusal::PasskeyAlreadyRegistered)
+        } else if self.locked {
+            Some(Refusal::LoginLocked)
         } else if self.password_temporary {
             Some(Refusal::TemporaryPassword)
         } else if self.email.is_none() || !self.email_reachable {
@@ -361,8 +476,10 @@ impl Account {
     /// Once a passkey exists, password login is refused on every channel
     /// (seed 000, 003); before that, it is refused on channels whose
     /// passkey-mandatory instant has passed.
-    fn password_login_refusal(&self, channel: Channel, at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
-        if self.has_active_passkey() || policy.passkey_mandatory(channel, at) {
+    pub fn password_login_refusal(&self, channel: Channel, at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
+        if self.locked {
+            Some(Refusal::LoginLocked)
+        } else if self.has_active_passkey() || policy.passkey_mandatory(channel, at) {
             Some(Refusal::PasskeyRequired)
         } else if self.email.is_none() || !self.email_reachable {
             Some(Refusal::EmailUnreachable)
@@ -377,13 +494,17 @@ impl Account {
         flow: &Flow,
         step: &str,
         expected: FlowStage,
+        channel: Channel,
         at: DateTime<Utc>,
         policy: &Policy,
     ) -> Option<AccountEvent> {
         let reason = if flow.stage == FlowStage::Closed {
-            Some(Refusal::WrongStep)
+            Some(flow.closed_by.map_or(Refusal::WrongStep, |c| c.refusal(flow.purpose)))
         } else if at > flow.started_at + policy.flow_lifetime() {
             Some(Refusal::FlowExpired)
+        } else if flow.channel.is_some_and(|c| c != channel) {
+            // A flow keeps the channel it began on.
+            Some(Refusal::WrongChannel)
         } else if flow.stage != expected {
             Some(Refusal::WrongStep)
         } else {
@@ -392,19 +513,25 @@ impl Account {
         reason.map(|reason| AccountEvent::FlowStepRefused { flow_id: flow_id.to_string(), step: step.to_string(), reason })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn decide_code(
         &self,
         flow_id: String,
         code_id: String,
         matches: bool,
+        channel: Channel,
+        email_shared_with: &[String],
         environment: Option<Environment>,
         at: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountEvent as E;
         let flow = self.flow(&flow_id)?;
-        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "email_code", FlowStage::AwaitingCode, at, policy) {
+        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "email_code", FlowStage::AwaitingCode, channel, at, policy) {
             return Ok(vec![refused]);
+        }
+        if let Some(reason) = self.flow_rule_refusal(flow.purpose, channel, email_shared_with, at, policy) {
+            return Ok(vec![flow_refused(&flow_id, flow.purpose, reason)]);
         }
         let Some(code) = flow.code.as_ref().filter(|c| c.code_id == code_id) else {
             // A code that is not the flow's current one (replaced by a resend).
@@ -436,13 +563,18 @@ impl Account {
         &self,
         flow_id: String,
         code: IssuedCode,
+        channel: Channel,
+        email_shared_with: &[String],
         at: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountEvent as E;
         let flow = self.flow(&flow_id)?;
-        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "email_code_resend", FlowStage::AwaitingCode, at, policy) {
+        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "email_code_resend", FlowStage::AwaitingCode, channel, at, policy) {
             return Ok(vec![refused]);
+        }
+        if let Some(reason) = self.flow_rule_refusal(flow.purpose, channel, email_shared_with, at, policy) {
+            return Ok(vec![flow_refused(&flow_id, flow.purpose, reason)]);
         }
         let last_issue = flow.code.as_ref().map(|c| c.issued_at);
         if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
@@ -466,10 +598,36 @@ impl Account {
         }])
     }
 
+    /// What the passkey step of registration flow `flow_id` would answer
+    /// before any credential is looked at: the step, and the rules of first
+    /// registration (so that no creation options are handed out for a
+    /// passkey that would be refused).
+    pub fn passkey_step_refusal(
+        &self,
+        flow_id: &str,
+        channel: Channel,
+        email_shared_with: &[String],
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Option<Refusal>, AccountError> {
+        let flow = self.flow(flow_id)?;
+        if flow.purpose != FlowPurpose::Registration {
+            return Err(AccountError::UnknownFlow);
+        }
+        Ok(self
+            .flow_step_refusal(flow_id, flow, "passkey", FlowStage::CodeVerified, channel, at, policy)
+            .and_then(|e| e.refusal())
+            .or_else(|| self.first_passkey_refusal(email_shared_with)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn decide_registration(
         &self,
         flow_id: String,
         passkey: NewPasskey,
+        channel: Channel,
+        email_shared_with: &[String],
+        credential_taken: bool,
         at: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<AccountEvent>, AccountError> {
@@ -478,14 +636,23 @@ impl Account {
         if flow.purpose != FlowPurpose::Registration {
             return Err(AccountError::UnknownFlow);
         }
-        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "passkey", FlowStage::CodeVerified, at, policy) {
+        if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "passkey", FlowStage::CodeVerified, channel, at, policy) {
             return Ok(vec![refused]);
         }
-        // Another flow may have registered a passkey in the meantime.
-        if self.has_active_passkey() {
-            return Ok(vec![E::PasskeyRegistrationRefused { flow_id, reason: Refusal::PasskeyAlreadyRegistered, detail: String::new() }]);
+        // Another flow may have registered a passkey in the meantime, or
+        // the account changed since the code.
+        if let Some(reason) = self.first_passkey_refusal(email_shared_with) {
+            return Ok(vec![E::PasskeyRegistrationRefused { flow_id, reason, detail: String::new() }]);
         }
-        Ok(vec![E::PasskeyRegistered { flow_id, passkey, bound_by: FIRST_PASSKEY_BINDING.to_string() }])
+        if credential_taken || self.holds_credential(&passkey.credential_id) {
+            return Ok(vec![E::PasskeyRegistrationRefused {
+                flow_id,
+                reason: Refusal::CredentialAlreadyRegistered,
+                detail: "the credential ID is already bound to an account".into(),
+            }]);
+        }
+        let registered = E::PasskeyRegistered { flow_id: Some(flow_id.clone()), passkey, bound_by: FIRST_PASSKEY_BINDING.to_string() };
+        Ok(self.closing_open_flows(vec![registered], FlowClosure::PasskeyBound, Some(&flow_id), at, policy))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -493,6 +660,7 @@ impl Account {
         &self,
         credential_id: String,
         assertion: Result<PasskeyAssertion, String>,
+        channel: Channel,
         environment: Option<Environment>,
         sign_in_id: String,
         second_factor_flow: Option<String>,
@@ -504,14 +672,25 @@ impl Account {
         let failed = |passkey_id: Option<String>, reason: Refusal, detail: String| {
             Ok(vec![E::PasskeyLoginFailed { passkey_id, credential_id: credential_id.clone(), reason, detail }])
         };
-        if let Some(flow_id) = &second_factor_flow {
-            let flow = self.flow(flow_id)?;
-            if flow.purpose != FlowPurpose::SecondFactorLogin {
-                return Err(AccountError::UnknownFlow);
+        match &second_factor_flow {
+            Some(flow_id) => {
+                let flow = self.flow(flow_id)?;
+                if flow.purpose != FlowPurpose::SecondFactorLogin {
+                    return Err(AccountError::UnknownFlow);
+                }
+                if let Some(refused) = self.flow_step_refusal(flow_id, flow, "passkey", FlowStage::AwaitingPasskey, channel, at, policy) {
+                    return Ok(vec![refused]);
+                }
+                // The password is half of this login: a locked login stays locked.
+                if self.locked {
+                    return failed(known.map(|p| p.passkey_id.clone()), Refusal::LoginLocked, String::new());
+                }
             }
-            if let Some(refused) = self.flow_step_refusal(flow_id, flow, "passkey", FlowStage::AwaitingPasskey, at, policy) {
-                return Ok(vec![refused]);
+            // Seed 002: the passkey answers after the login ID and password, never alone.
+            None if policy.login_mode == LoginMode::SecondFactor => {
+                return failed(known.map(|p| p.passkey_id.clone()), Refusal::PasswordStepRequired, String::new());
             }
+            None => {}
         }
         let Some(passkey) = known else {
             return failed(None, Refusal::InvalidCredential, "credential not bound to this account".into());
@@ -629,16 +808,21 @@ impl Aggregate for Account {
                 self.trading_password_failures = 0;
                 self.deletion_locked = false;
             }
-            E::RegistrationStarted { flow_id, started_at } => {
-                self.flows.insert(
-                    flow_id,
-                    Flow { purpose: FlowPurpose::Registration, stage: FlowStage::AwaitingPassword, started_at, code: None },
-                );
+            E::RegistrationStarted { flow_id, started_at, channel } => {
+                self.flows.insert(flow_id, Flow::new(FlowPurpose::Registration, started_at, channel));
             }
-            E::PasswordVerified { flow_id, purpose, at } => {
+            E::PasswordVerified { flow_id, purpose, at, channel } => {
                 self.consecutive_password_failures = 0;
                 // A password login's flow begins with its verified password.
-                self.flows.entry(flow_id).or_insert(Flow { purpose, stage: FlowStage::AwaitingPassword, started_at: at, code: None });
+                self.flows.entry(flow_id).or_insert_with(|| Flow::new(purpose, at, channel));
+            }
+            E::OpenFlowsClosed { flow_ids, because } => {
+                for flow_id in flow_ids {
+                    self.close_flow(&flow_id);
+                    if let Some(flow) = self.flows.get_mut(&flow_id) {
+                        flow.closed_by = Some(because);
+                    }
+                }
             }
             E::PasswordRejected { consecutive_failures, .. } => self.consecutive_password_failures = consecutive_failures,
             E::LoginLocked { .. } => self.locked = true,
@@ -671,7 +855,9 @@ impl Aggregate for Account {
             E::EmailCodeExpired { .. } | E::EmailCodeResendRefused { .. } | E::FlowStepRefused { .. } => {}
             E::EmailCodeExhausted { flow_id, .. } => self.close_flow(&flow_id),
             E::PasskeyRegistered { flow_id, passkey, .. } => {
-                self.close_flow(&flow_id);
+                if let Some(flow_id) = flow_id {
+                    self.close_flow(&flow_id);
+                }
                 self.remember_environment(&passkey.environment);
                 self.passkeys.push(PasskeyState::from_new(&passkey));
             }

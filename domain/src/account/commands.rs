@@ -37,11 +37,29 @@ pub enum AccountCommand {
         at: DateTime<Utc>,
     },
     /// The customer typed the e-mailed code.
-    VerifyEmailCode { flow_id: String, code_id: String, matches: bool, environment: Option<Environment>, at: DateTime<Utc> },
+    VerifyEmailCode {
+        flow_id: String,
+        code_id: String,
+        matches: bool,
+        channel: Channel,
+        /// As for `SubmitPassword`: the registration rules hold at every step.
+        email_shared_with: Vec<String>,
+        environment: Option<Environment>,
+        at: DateTime<Utc>,
+    },
     /// The customer asked for a new code.
-    ResendEmailCode { flow_id: String, code: IssuedCode, at: DateTime<Utc> },
+    ResendEmailCode { flow_id: String, code: IssuedCode, channel: Channel, email_shared_with: Vec<String>, at: DateTime<Utc> },
     /// The browser created a passkey and its attestation verified.
-    RegisterPasskey { flow_id: String, passkey: NewPasskey, at: DateTime<Utc> },
+    RegisterPasskey {
+        flow_id: String,
+        passkey: NewPasskey,
+        channel: Channel,
+        email_shared_with: Vec<String>,
+        /// The credential ID is already bound to an account (this one or
+        /// another, active or deleted), from the command-side index.
+        credential_taken: bool,
+        at: DateTime<Utc>,
+    },
     /// The browser's registration response did not verify.
     RefusePasskeyRegistration { flow_id: String, reason: Refusal, detail: String, at: DateTime<Utc> },
     /// A passkey assertion for one of this account's credentials, verified
@@ -61,10 +79,26 @@ pub enum AccountCommand {
     },
     /// Before creation options for an additional passkey: is the login
     /// recent enough, is there room for one more?
-    CheckPasskeyAddition { logged_in_at: DateTime<Utc>, at: DateTime<Utc> },
-    /// A logged-in customer's browser created one more passkey (a local
-    /// passkey on a PC after a cross-device sign-in, seed 000 p.12).
-    AddPasskey { passkey: NewPasskey, logged_in_at: DateTime<Utc>, cross_device_sign_in: Option<String>, at: DateTime<Utc> },
+    /// For an account with no passkey, the first-registration rules too.
+    CheckPasskeyAddition { logged_in_at: DateTime<Utc>, email_shared_with: Vec<String>, at: DateTime<Utc> },
+    /// A logged-in customer's browser created a passkey: one more (a local
+    /// passkey on a PC after a cross-device sign-in, seed 000 p.12), or the
+    /// account's first, which goes through the first-registration rules.
+    AddPasskey {
+        passkey: NewPasskey,
+        logged_in_at: DateTime<Utc>,
+        /// How the session was opened (`password_and_email_code`, `passkey`,
+        /// ...): what a first passkey bound here rests on.
+        session_method: String,
+        cross_device_sign_in: Option<String>,
+        email_shared_with: Vec<String>,
+        /// As for `RegisterPasskey`.
+        credential_taken: bool,
+        at: DateTime<Utc>,
+    },
+    /// The browser's new credential for a signed-in customer did not verify
+    /// (or the authenticator holds a credential the account already has).
+    RefusePasskeyAddition { reason: Refusal, at: DateTime<Utc> },
     /// "Continue without" after a cross-device sign-in (seed 000 p.11).
     DeclineLocalPasskey { cross_device_sign_in: Option<String>, at: DateTime<Utc> },
     /// The customer deletes one passkey or all, with the trading password
@@ -81,6 +115,26 @@ pub enum AccountCommand {
 }
 
 use super::refusal::Refusal;
+
+impl AccountCommand {
+    /// The credential ID a command would bind, so that the command-side
+    /// index can be asked whether it is taken.
+    pub fn credential_to_bind(&self) -> Option<&str> {
+        match self {
+            AccountCommand::RegisterPasskey { passkey, .. } | AccountCommand::AddPasskey { passkey, .. } => {
+                Some(passkey.credential_id.as_str())
+            }
+            _ => None,
+        }
+    }
+
+    /// Records what the command-side index says of the credential to bind.
+    pub fn set_credential_taken(&mut self, taken: bool) {
+        if let AccountCommand::RegisterPasskey { credential_taken, .. } | AccountCommand::AddPasskey { credential_taken, .. } = self {
+            *credential_taken = taken;
+        }
+    }
+}
 
 /// A freshly drawn e-mail code, known to the domain only by its id and expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

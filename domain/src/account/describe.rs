@@ -1,7 +1,7 @@
 //! Every event as a line a support operator or an auditor can read, in
 //! English and Japanese. Never includes a secret: events hold none.
 
-use super::events::{AccountEvent, FlowPurpose, LoginAuthenticator, RevokedPasskey, Revoker};
+use super::events::{AccountEvent, FlowClosure, FlowPurpose, LoginAuthenticator, RevokedPasskey, Revoker};
 use crate::values::Environment;
 
 /// A readable line in both languages.
@@ -144,18 +144,34 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("Step \"{step}\" refused: {}.", reason.code()),
             format!("手順「{step}」を受け付けませんでした（{}）。", reason.code()),
         ),
-        E::PasskeyRegistered { passkey, .. } => line(
-            format!(
-                "Passkey \"{}\" registered (first passkey, bound on login password + e-mail address confirmation){}.",
-                passkey.name.as_str(),
-                env(&passkey.environment)
-            ),
-            format!(
-                "パスキー「{}」を登録しました（初回登録：ログインパスワード＋メールアドレス確認）{}。",
-                passkey.name.as_str(),
-                env_ja(&passkey.environment)
-            ),
-        ),
+        E::PasskeyRegistered { passkey, bound_by, .. } => {
+            let (how_en, how_ja) = match bound_by.strip_prefix(super::aggregate::SESSION_BINDING_PREFIX) {
+                Some(method) => (format!("from a signed-in session ({method})"), format!("ログイン中のセッションから（{method}）")),
+                None => ("login password + e-mail address confirmation".to_string(), "ログインパスワード＋メールアドレス確認".to_string()),
+            };
+            line(
+                format!(
+                    "Passkey \"{}\" registered (first passkey, bound on {how_en}){}.",
+                    passkey.name.as_str(),
+                    env(&passkey.environment)
+                ),
+                format!("パスキー「{}」を登録しました（初回登録：{how_ja}）{}。", passkey.name.as_str(), env_ja(&passkey.environment)),
+            )
+        }
+        E::OpenFlowsClosed { flow_ids, because } => {
+            let (en, ja) = match because {
+                FlowClosure::LoginPasswordChanged => ("a new login password was set", "ログインパスワードが変更された"),
+                FlowClosure::LoginLocked => ("the login was locked", "ログインがロックされた"),
+                FlowClosure::EmailAddressChanged => ("the e-mail address was changed", "メールアドレスが変更された"),
+                FlowClosure::EmailUnreachable => ("the e-mail address cannot receive mail", "メールアドレスが受信不能になった"),
+                FlowClosure::PasskeyBound => ("a passkey was registered", "パスキーが登録された"),
+            };
+            let n = flow_ids.len();
+            line(
+                format!("{n} open procedure(s) (registration or login) ended because {en}."),
+                format!("{ja}ため、進行中の手続き（登録・ログイン）{n}件を終了しました。"),
+            )
+        }
         E::PasskeyRegistrationRefused { reason, .. } => line(
             format!("Passkey creation refused: {}.", reason.code()),
             format!("パスキーの作成を受け付けませんでした（{}）。", reason.code()),

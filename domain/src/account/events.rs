@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::{NewPasskey, PasskeyAssertion};
 use super::refusal::Refusal;
-use crate::values::{EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
+use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
 
 /// Who holds the account: family and corporate accounts are where seed 000
 /// sees one e-mail address shared by several accounts.
@@ -44,6 +44,36 @@ pub enum LoginAuthenticator {
     /// The client did not report an attachment.
     #[default]
     NotReported,
+}
+
+/// Why open flows were closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowClosure {
+    /// The core system set a new login password.
+    LoginPasswordChanged,
+    /// Too many wrong login passwords locked the login.
+    LoginLocked,
+    /// The core system changed the registered e-mail address.
+    EmailAddressChanged,
+    /// The registered address cannot receive mail.
+    EmailUnreachable,
+    /// A passkey was bound: password + code login and first registration
+    /// are over for this account.
+    PasskeyBound,
+}
+
+impl FlowClosure {
+    /// What a later step of a flow closed for this reason answers.
+    pub fn refusal(self, purpose: FlowPurpose) -> Refusal {
+        match self {
+            FlowClosure::LoginPasswordChanged | FlowClosure::EmailAddressChanged => Refusal::FlowClosed,
+            FlowClosure::LoginLocked => Refusal::LoginLocked,
+            FlowClosure::EmailUnreachable => Refusal::EmailUnreachable,
+            FlowClosure::PasskeyBound if purpose == FlowPurpose::Registration => Refusal::PasskeyAlreadyRegistered,
+            FlowClosure::PasskeyBound => Refusal::PasskeyRequired,
+        }
+    }
 }
 
 /// One passkey in a deletion.
@@ -89,11 +119,24 @@ pub enum AccountEvent {
     RegistrationStarted {
         flow_id: String,
         started_at: DateTime<Utc>,
+        /// The channel the flow began on; every later step must use it.
+        #[serde(default)]
+        channel: Option<Channel>,
     },
     PasswordVerified {
         flow_id: String,
         purpose: FlowPurpose,
         at: DateTime<Utc>,
+        /// The channel of the password step (a login flow begins there).
+        #[serde(default)]
+        channel: Option<Channel>,
+    },
+    /// A change to the account ended the flows still open on it, so that
+    /// none of them can go on to open a session or bind a passkey on the
+    /// strength of what no longer holds.
+    OpenFlowsClosed {
+        flow_ids: Vec<String>,
+        because: FlowClosure,
     },
     PasswordRejected {
         flow_id: String,
@@ -152,7 +195,9 @@ pub enum AccountEvent {
     /// strength of the login password plus confirmation of the registered
     /// e-mail address (an e-mail code is not an authentication factor).
     PasskeyRegistered {
-        flow_id: String,
+        /// The registration flow; none when the first passkey was bound from
+        /// a signed-in session.
+        flow_id: Option<String>,
         passkey: NewPasskey,
         /// What the binding rested on.
         bound_by: String,
@@ -307,6 +352,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::TradingPasswordChanged { .. } => "TradingPasswordChanged",
             AccountEvent::RegistrationStarted { .. } => "RegistrationStarted",
             AccountEvent::PasswordVerified { .. } => "PasswordVerified",
+            AccountEvent::OpenFlowsClosed { .. } => "OpenFlowsClosed",
             AccountEvent::PasswordRejected { .. } => "PasswordRejected",
             AccountEvent::LoginLocked { .. } => "LoginLocked",
             AccountEvent::RegistrationRefused { .. } => "RegistrationRefused",

@@ -49,6 +49,18 @@ pub enum Refusal {
     /// Too many wrong trading passwords: deletion is locked until the
     /// trading password is reissued or support unlocks it.
     DeletionLocked,
+    /// The credential ID is already bound, to this account or another, now
+    /// or before: a credential is bound at most once, ever (WebAuthn §7.1
+    /// step 22: "credentialId is not yet registered for any user").
+    CredentialAlreadyRegistered,
+    /// A step of a flow came through another channel than the flow began on.
+    WrongChannel,
+    /// The flow was closed by a change to the account (a new login
+    /// password, a new e-mail address): start again.
+    FlowClosed,
+    /// Second-factor mode (seed 002): a passkey logs in only after the
+    /// login ID and password.
+    PasswordStepRequired,
 }
 
 impl Refusal {
@@ -76,6 +88,10 @@ impl Refusal {
             Refusal::PasskeyLimitReached => "passkey_limit_reached",
             Refusal::InvalidTransactionPassword => "invalid_transaction_password",
             Refusal::DeletionLocked => "deletion_locked",
+            Refusal::CredentialAlreadyRegistered => "credential_already_registered",
+            Refusal::WrongChannel => "wrong_channel",
+            Refusal::FlowClosed => "flow_closed",
+            Refusal::PasswordStepRequired => "password_step_required",
         }
     }
 }

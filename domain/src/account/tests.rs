@@ -34,7 +34,7 @@ fn opened() -> AccountEvent {
 }
 
 fn started(flow: &str) -> AccountEvent {
-    AccountEvent::RegistrationStarted { flow_id: flow.into(), started_at: t0() }
+    AccountEvent::RegistrationStarted { channel: Some(Channel::Web), flow_id: flow.into(), started_at: t0() }
 }
 
 fn code(id: &str, at: DateTime<Utc>) -> IssuedCode {
@@ -65,7 +65,7 @@ fn password(flow: &str, purpose: FlowPurpose, matches: bool, at: DateTime<Utc>) 
 }
 
 fn verified(flow: &str, purpose: FlowPurpose) -> AccountEvent {
-    AccountEvent::PasswordVerified { flow_id: flow.into(), purpose, at: t0() }
+    AccountEvent::PasswordVerified { channel: Some(Channel::Web), flow_id: flow.into(), purpose, at: t0() }
 }
 
 fn new_passkey(id: &str) -> NewPasskey {
@@ -109,7 +109,11 @@ fn iphone_safari() -> Environment {
 }
 
 fn registered(id: &str) -> AccountEvent {
-    AccountEvent::PasskeyRegistered { flow_id: "f-reg".into(), passkey: new_passkey(id), bound_by: aggregate::FIRST_PASSKEY_BINDING.into() }
+    AccountEvent::PasskeyRegistered {
+        flow_id: Some("f-reg".into()),
+        passkey: new_passkey(id),
+        bound_by: aggregate::FIRST_PASSKEY_BINDING.into(),
+    }
 }
 
 fn ready_for_code() -> Vec<AccountEvent> {
@@ -185,6 +189,8 @@ async fn the_fifth_consecutive_wrong_password_locks_the_login() {
     test().given(given).when_async(password("f", FlowPurpose::Registration, false, t0())).await.then_expect_events(vec![
         AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 5 },
         AccountEvent::LoginLocked { consecutive_failures: 5 },
+        // The lock ends the flows still open on the account, this one too.
+        AccountEvent::OpenFlowsClosed { flow_ids: vec!["f".into()], because: FlowClosure::LoginLocked },
     ]);
 }
 
@@ -211,7 +217,7 @@ async fn the_lock_threshold_is_configurable() {
         .await
         .inspect_result()
         .unwrap();
-    assert_eq!(events.last(), Some(&AccountEvent::LoginLocked { consecutive_failures: 1 }));
+    assert!(events.contains(&AccountEvent::LoginLocked { consecutive_failures: 1 }));
 }
 
 #[tokio::test]
@@ -288,8 +294,15 @@ async fn a_changed_address_is_reachable_again_after_a_bounce() {
 
 #[tokio::test]
 async fn the_right_code_opens_the_passkey_step() {
-    let code =
-        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(60) };
+    let code = AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: true,
+        environment: None,
+        at: secs(60),
+    };
     test()
         .given(ready_for_code())
         .when_async(code)
@@ -299,8 +312,15 @@ async fn the_right_code_opens_the_passkey_step() {
 
 #[tokio::test]
 async fn a_wrong_code_says_how_many_attempts_are_left() {
-    let code =
-        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
+    let code = AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: false,
+        environment: None,
+        at: secs(60),
+    };
     test().given(ready_for_code()).when_async(code).await.then_expect_events(vec![AccountEvent::EmailCodeRejected {
         flow_id: "f".into(),
         code_id: "c1".into(),
@@ -314,14 +334,28 @@ async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
     for left in (1..=4).rev() {
         given.push(AccountEvent::EmailCodeRejected { flow_id: "f".into(), code_id: "c1".into(), attempts_left: left });
     }
-    let wrong =
-        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: false, environment: None, at: secs(60) };
+    let wrong = AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: false,
+        environment: None,
+        at: secs(60),
+    };
     let events = outcome(given.clone(), wrong).await;
     assert_eq!(events.last(), Some(&AccountEvent::EmailCodeExhausted { flow_id: "f".into(), code_id: "c1".into() }));
 
     given.extend(events);
-    let right =
-        AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(61) };
+    let right = AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: true,
+        environment: None,
+        at: secs(61),
+    };
     let events = outcome(given, right).await;
     assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })));
     assert!(refusal_of(&events).is_some());
@@ -330,6 +364,8 @@ async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
 #[tokio::test]
 async fn a_code_is_dead_after_its_lifetime() {
     let late = AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
         flow_id: "f".into(),
         code_id: "c1".into(),
         matches: true,
@@ -347,14 +383,28 @@ async fn a_code_is_dead_after_its_lifetime() {
 async fn a_code_replaced_by_a_resend_no_longer_works() {
     let mut given = ready_for_code();
     given.push(issued("f", "c2", secs(61), true));
-    let old = AccountCommand::VerifyEmailCode { flow_id: "f".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(62) };
+    let old = AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: true,
+        environment: None,
+        at: secs(62),
+    };
     let events = outcome(given, old).await;
     assert_eq!(refusal_of(&events), Some(Refusal::InvalidCode));
 }
 
 #[tokio::test]
 async fn a_resend_within_60_seconds_is_refused() {
-    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("c2", secs(59)), at: secs(59) };
+    let resend = AccountCommand::ResendEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code: code("c2", secs(59)),
+        at: secs(59),
+    };
     test()
         .given(ready_for_code())
         .when_async(resend)
@@ -364,7 +414,13 @@ async fn a_resend_within_60_seconds_is_refused() {
 
 #[tokio::test]
 async fn a_resend_after_60_seconds_issues_a_new_code() {
-    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("c2", secs(60)), at: secs(60) };
+    let resend = AccountCommand::ResendEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code: code("c2", secs(60)),
+        at: secs(60),
+    };
     test().given(ready_for_code()).when_async(resend).await.then_expect_events(vec![issued("f", "c2", secs(60), true)]);
 }
 
@@ -374,12 +430,24 @@ async fn at_most_five_resends_an_hour() {
     for n in 1..=5 {
         given.push(issued("f", &format!("r{n}"), secs(n * 61), true));
     }
-    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("r6", secs(6 * 61)), at: secs(6 * 61) };
+    let resend = AccountCommand::ResendEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code: code("r6", secs(6 * 61)),
+        at: secs(6 * 61),
+    };
     let events = outcome(given.clone(), resend).await;
     assert_eq!(refusal_of(&events), Some(Refusal::ResendLimitReached));
 
     let next_hour = secs(61 + 3600);
-    let resend = AccountCommand::ResendEmailCode { flow_id: "f".into(), code: code("r7", next_hour), at: next_hour };
+    let resend = AccountCommand::ResendEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "f".into(),
+        code: code("r7", next_hour),
+        at: next_hour,
+    };
     let mut services = AccountServices::default();
     services.policy.flow_lifetime_secs = 10_000;
     let events = TestFramework::<Account>::with(services).given(given).when_async(resend).await.inspect_result().unwrap();
@@ -396,9 +464,16 @@ fn code_verified() -> Vec<AccountEvent> {
 
 #[tokio::test]
 async fn a_verified_passkey_is_bound_on_password_plus_address_confirmation() {
-    let register = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p1"), at: secs(120) };
-    test().given(code_verified()).when_async(register).await.then_expect_events(vec![AccountEvent::PasskeyRegistered {
+    let register = AccountCommand::RegisterPasskey {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        credential_taken: false,
         flow_id: "f".into(),
+        passkey: new_passkey("p1"),
+        at: secs(120),
+    };
+    test().given(code_verified()).when_async(register).await.then_expect_events(vec![AccountEvent::PasskeyRegistered {
+        flow_id: Some("f".into()),
         passkey: new_passkey("p1"),
         bound_by: "login_password+email_address_confirmation".into(),
     }]);
@@ -406,7 +481,14 @@ async fn a_verified_passkey_is_bound_on_password_plus_address_confirmation() {
 
 #[tokio::test]
 async fn a_passkey_cannot_be_registered_before_the_code_is_verified() {
-    let register = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p1"), at: secs(120) };
+    let register = AccountCommand::RegisterPasskey {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        credential_taken: false,
+        flow_id: "f".into(),
+        passkey: new_passkey("p1"),
+        at: secs(120),
+    };
     let events = outcome(ready_for_code(), register).await;
     assert_eq!(refusal_of(&events), Some(Refusal::WrongStep));
 }
@@ -414,7 +496,14 @@ async fn a_passkey_cannot_be_registered_before_the_code_is_verified() {
 #[tokio::test]
 async fn a_flow_left_too_long_expires() {
     let late = secs(31 * 60);
-    let register = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p1"), at: late };
+    let register = AccountCommand::RegisterPasskey {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        credential_taken: false,
+        flow_id: "f".into(),
+        passkey: new_passkey("p1"),
+        at: late,
+    };
     let events = outcome(code_verified(), register).await;
     assert_eq!(refusal_of(&events), Some(Refusal::FlowExpired));
 }
@@ -422,15 +511,29 @@ async fn a_flow_left_too_long_expires() {
 #[tokio::test]
 async fn a_registration_flow_is_used_once() {
     let mut given = code_verified();
-    given.push(AccountEvent::PasskeyRegistered { flow_id: "f".into(), passkey: new_passkey("p1"), bound_by: "x".into() });
-    let again = AccountCommand::RegisterPasskey { flow_id: "f".into(), passkey: new_passkey("p2"), at: secs(130) };
+    given.push(AccountEvent::PasskeyRegistered { flow_id: Some("f".into()), passkey: new_passkey("p1"), bound_by: "x".into() });
+    let again = AccountCommand::RegisterPasskey {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        credential_taken: false,
+        flow_id: "f".into(),
+        passkey: new_passkey("p2"),
+        at: secs(130),
+    };
     let events = outcome(given, again).await;
     assert_eq!(refusal_of(&events), Some(Refusal::WrongStep));
 }
 
 #[tokio::test]
 async fn an_unknown_flow_is_an_error_not_an_event() {
-    let register = AccountCommand::RegisterPasskey { flow_id: "nope".into(), passkey: new_passkey("p1"), at: secs(120) };
+    let register = AccountCommand::RegisterPasskey {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        credential_taken: false,
+        flow_id: "nope".into(),
+        passkey: new_passkey("p1"),
+        at: secs(120),
+    };
     test().given(code_verified()).when_async(register).await.then_expect_error(AccountError::UnknownFlow);
 }
 
@@ -479,7 +582,15 @@ async fn a_wrong_password_on_login_says_invalid_credentials_even_with_a_passkey(
 #[tokio::test]
 async fn password_plus_code_logs_in_where_policy_allows() {
     let given = vec![opened(), verified("l", FlowPurpose::PasswordLogin), issued("l", "c1", t0(), false)];
-    let cmd = AccountCommand::VerifyEmailCode { flow_id: "l".into(), code_id: "c1".into(), matches: true, environment: None, at: secs(30) };
+    let cmd = AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: "l".into(),
+        code_id: "c1".into(),
+        matches: true,
+        environment: None,
+        at: secs(30),
+    };
     test().given(given).when_async(cmd).await.then_expect_events(vec![
         AccountEvent::EmailCodeVerified { flow_id: "l".into(), code_id: "c1".into() },
         AccountEvent::PasswordLoginSucceeded { flow_id: "l".into(), environment: None, new_environment: false },
@@ -553,7 +664,7 @@ async fn abandoned_flows_do_not_pile_up_in_the_account() {
     let mut account = Account::default();
     cqrs_es::Aggregate::apply(&mut account, opened());
     for n in 0..100 {
-        let flow = AccountEvent::RegistrationStarted { flow_id: format!("f{n:03}"), started_at: secs(n) };
+        let flow = AccountEvent::RegistrationStarted { channel: Some(Channel::Web), flow_id: format!("f{n:03}"), started_at: secs(n) };
         cqrs_es::Aggregate::apply(&mut account, flow);
     }
     assert_eq!(account.flows.len(), 20);
@@ -574,14 +685,14 @@ fn security_key(id: &str) -> AccountEvent {
     passkey.authenticator_attachment = Some("cross-platform".into());
     passkey.backup_eligible = false;
     passkey.backup_state = false;
-    AccountEvent::PasskeyRegistered { flow_id: "f-reg".into(), passkey, bound_by: aggregate::FIRST_PASSKEY_BINDING.into() }
+    AccountEvent::PasskeyRegistered { flow_id: Some("f-reg".into()), passkey, bound_by: aggregate::FIRST_PASSKEY_BINDING.into() }
 }
 
 #[tokio::test]
 async fn a_phone_passkey_answering_a_pc_over_hybrid_is_a_cross_device_sign_in() {
     let mut phone = new_passkey("p1");
     phone.environment = Some(iphone_safari());
-    let given = vec![opened(), AccountEvent::PasskeyRegistered { flow_id: "f".into(), passkey: phone, bound_by: "x".into() }];
+    let given = vec![opened(), AccountEvent::PasskeyRegistered { flow_id: Some("f".into()), passkey: phone, bound_by: "x".into() }];
     let events = outcome(given, login("cred-p1", Ok(from_pc(assertion(1))))).await;
     assert_eq!(
         events,
@@ -643,7 +754,15 @@ async fn a_change_of_backup_state_is_recorded_with_the_login() {
 // --- Adding a local passkey ------------------------------------------------------
 
 fn add(id: &str, logged_in_at: DateTime<Utc>, at: DateTime<Utc>) -> AccountCommand {
-    AccountCommand::AddPasskey { passkey: new_passkey(id), logged_in_at, cross_device_sign_in: Some("s1".into()), at }
+    AccountCommand::AddPasskey {
+        session_method: "passkey".into(),
+        email_shared_with: vec![],
+        credential_taken: false,
+        passkey: new_passkey(id),
+        logged_in_at,
+        cross_device_sign_in: Some("s1".into()),
+        at,
+    }
 }
 
 #[tokio::test]
@@ -656,9 +775,9 @@ async fn a_local_passkey_after_cross_device_sign_in_names_that_sign_in() {
 async fn adding_a_passkey_needs_a_login_within_ten_minutes() {
     let events = outcome(vec![opened(), registered("p1")], add("p2", t0(), secs(10 * 60 + 1))).await;
     assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::RecentLoginRequired }]);
-    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: t0(), at: secs(11 * 60) };
+    let check = AccountCommand::CheckPasskeyAddition { email_shared_with: vec![], logged_in_at: t0(), at: secs(11 * 60) };
     assert_eq!(refusal_of(&outcome(vec![opened(), registered("p1")], check).await), Some(Refusal::RecentLoginRequired));
-    let fine = AccountCommand::CheckPasskeyAddition { logged_in_at: t0(), at: secs(60) };
+    let fine = AccountCommand::CheckPasskeyAddition { email_shared_with: vec![], logged_in_at: t0(), at: secs(60) };
     assert!(outcome(vec![opened(), registered("p1")], fine).await.is_empty());
 }
 
@@ -814,3 +933,138 @@ async fn in_second_factor_mode_an_account_without_passkey_gets_the_email_code() 
     let events = outcome(vec![opened()], password("l", FlowPurpose::SecondFactorLogin, true, t0())).await;
     assert!(matches!(events[1], AccountEvent::EmailCodeIssued { .. }), "{events:?}");
 }
+
+// --- Changes to the account close the flows still open on it -----------------
+
+fn login_at_code() -> Vec<AccountEvent> {
+    vec![opened(), verified("l", FlowPurpose::PasswordLogin), issued("l", "c1", t0(), false)]
+}
+
+fn code_step(flow: &str, channel: Channel, at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::VerifyEmailCode {
+        flow_id: flow.into(),
+        code_id: "c1".into(),
+        matches: true,
+        channel,
+        email_shared_with: vec![],
+        environment: None,
+        at,
+    }
+}
+
+async fn after(given: Vec<AccountEvent>, change: AccountCommand, then: AccountCommand) -> (Vec<AccountEvent>, Vec<AccountEvent>) {
+    let changed = outcome(given.clone(), change).await;
+    let later = outcome(given.into_iter().chain(changed.clone()).collect(), then).await;
+    (changed, later)
+}
+
+fn closed(flow: &str, because: FlowClosure) -> AccountEvent {
+    AccountEvent::OpenFlowsClosed { flow_ids: vec![flow.into()], because }
+}
+
+#[tokio::test]
+async fn a_new_login_password_ends_a_login_whose_code_was_sent_before_it() {
+    let change = AccountCommand::ChangeLoginPassword { temporary: false, at: secs(10) };
+    let (changed, later) = after(login_at_code(), change, code_step("l", Channel::Web, secs(20))).await;
+    assert_eq!(changed, vec![AccountEvent::LoginPasswordChanged { temporary: false }, closed("l", FlowClosure::LoginPasswordChanged)]);
+    assert_eq!(refusal_of(&later), Some(Refusal::FlowClosed));
+    assert!(!later.iter().any(|e| matches!(e, AccountEvent::PasswordLoginSucceeded { .. })));
+}
+
+#[tokio::test]
+async fn a_lock_ends_a_login_already_past_its_password_step() {
+    let mut given = login_at_code();
+    given.push(AccountEvent::PasswordRejected { flow_id: "x".into(), purpose: FlowPurpose::PasswordLogin, consecutive_failures: 4 });
+    let (changed, later) =
+        after(given, password("x", FlowPurpose::PasswordLogin, false, secs(10)), code_step("l", Channel::Web, secs(20))).await;
+    assert!(changed.contains(&closed("l", FlowClosure::LoginLocked)));
+    assert_eq!(refusal_of(&later), Some(Refusal::LoginLocked));
+}
+
+#[tokio::test]
+async fn a_registered_passkey_ends_an_older_password_login() {
+    let mut given = login_at_code();
+    given.extend([started("f"), verified("f", FlowPurpose::Registration), issued("f", "c2", t0(), false)]);
+    given.push(AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c2".into() });
+    let register = AccountCommand::RegisterPasskey {
+        flow_id: "f".into(),
+        passkey: new_passkey("p1"),
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        credential_taken: false,
+        at: secs(30),
+    };
+    let (changed, later) = after(given, register, code_step("l", Channel::Web, secs(40))).await;
+    assert!(changed.contains(&closed("l", FlowClosure::PasskeyBound)), "{changed:?}");
+    assert_eq!(refusal_of(&later), Some(Refusal::PasskeyRequired));
+}
+
+#[tokio::test]
+async fn a_new_address_or_a_temporary_password_ends_a_registration_at_its_passkey_step() {
+    let register = AccountCommand::RegisterPasskey {
+        flow_id: "f".into(),
+        passkey: new_passkey("p1"),
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        credential_taken: false,
+        at: secs(90),
+    };
+    for change in [
+        AccountCommand::ChangeEmail { email: EmailAddress::parse("hanako@example.jp").unwrap(), at: secs(80) },
+        AccountCommand::ChangeLoginPassword { temporary: true, at: secs(80) },
+        AccountCommand::SetEmailReachability { reachable: false, at: secs(80) },
+    ] {
+        let (changed, later) = after(code_verified(), change.clone(), register.clone()).await;
+        assert!(changed.iter().any(|e| matches!(e, AccountEvent::OpenFlowsClosed { .. })), "{change:?}");
+        assert!(refusal_of(&later).is_some(), "{change:?}: {later:?}");
+        assert!(!later.iter().any(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })), "{change:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_flow_keeps_the_channel_it_began_on() {
+    let later = outcome(login_at_code(), code_step("l", Channel::MobileApp, secs(20))).await;
+    assert_eq!(refusal_of(&later), Some(Refusal::WrongChannel));
+    let same = outcome(login_at_code(), code_step("l", Channel::Web, secs(20))).await;
+    assert!(same.iter().any(|e| matches!(e, AccountEvent::PasswordLoginSucceeded { .. })));
+}
+
+#[tokio::test]
+async fn a_first_passkey_from_a_session_is_a_registration_naming_the_session() {
+    let add = AccountCommand::AddPasskey {
+        passkey: new_passkey("p1"),
+        logged_in_at: secs(0),
+        session_method: "password_and_email_code".into(),
+        cross_device_sign_in: None,
+        email_shared_with: vec![],
+        credential_taken: false,
+        at: secs(60),
+    };
+    let events = outcome(vec![opened()], add).await;
+    assert!(matches!(
+        &events[0],
+        AccountEvent::PasskeyRegistered { flow_id: None, bound_by, .. } if bound_by == "signed_in_session:password_and_email_code"
+    ));
+}
+
+#[tokio::test]
+async fn a_credential_deleted_from_this_account_is_not_bound_again() {
+    let mut given = vec![opened(), registered("p1")];
+    given.push(AccountEvent::PasskeysRevoked {
+        passkeys: vec![RevokedPasskey { passkey_id: "p1".into(), credential_id: "cred-p1".into(), name: None }],
+        revoked_by: Revoker::Customer,
+    });
+    let add = AccountCommand::AddPasskey {
+        passkey: new_passkey("p1"),
+        logged_in_at: secs(0),
+        session_method: "password_and_email_code".into(),
+        cross_device_sign_in: None,
+        email_shared_with: vec![],
+        credential_taken: false,
+        at: secs(60),
+    };
+    let events = outcome(given, add).await;
+    assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::CredentialAlreadyRegistered }]);
+}
+
+mod matrix;

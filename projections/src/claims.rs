@@ -1,0 +1,40 @@
+//! Command-side lookups: what a command must know at decision time, kept
+//! current by the database in the same transaction as the events that change
+//! it (migration 0005), never by the projector. A request that reads here
+//! waits for nothing.
+
+use sqlx::AnyPool;
+
+use crate::db::DbError;
+
+/// A credential ID's binding: the account that holds it, for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialClaim {
+    pub credential_id: String,
+    pub account_id: String,
+    pub passkey_id: String,
+    /// The verifying key as the WebAuthn library stores it (public only).
+    pub public_key: serde_json::Value,
+}
+
+/// The account a credential ID was bound to, whether the passkey is still
+/// active or was deleted since (the domain knows which).
+pub async fn credential_claim(pool: &AnyPool, credential_id: &str) -> Result<Option<CredentialClaim>, DbError> {
+    let row: Option<(String, String, String, String)> =
+        sqlx::query_as("SELECT credential_id, account_id, passkey_id, public_key FROM credential_claims WHERE credential_id = $1")
+            .bind(credential_id)
+            .fetch_optional(pool)
+            .await?;
+    row.map(|(credential_id, account_id, passkey_id, public_key)| {
+        let public_key = serde_json::from_str(&public_key).map_err(|e| DbError::Corrupt(format!("credential_claims.public_key: {e}")))?;
+        Ok(CredentialClaim { credential_id, account_id, passkey_id, public_key })
+    })
+    .transpose()
+}
+
+/// Whether a credential ID was ever bound to any account.
+pub async fn credential_taken(pool: &AnyPool, credential_id: &str) -> Result<bool, DbError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM credential_claims WHERE credential_id = $1").bind(credential_id).fetch_optional(pool).await?;
+    Ok(row.is_some())
+}
