@@ -250,18 +250,17 @@ impl Projector {
     }
 
     /// Moves past the next event, which the read models cannot take: it
-    /// still gets its audit row where it can (the trail stays whole), and is
-    /// recorded as a failure.
+    /// still gets its audit row (the trail and its chain stay whole, so a
+    /// rebuild gives the same hashes), and is recorded as a failure. An event
+    /// whose audit row cannot be written is not skipped: the error stands.
     async fn skip_one(&self, error: &str) -> Result<(), DbError> {
-        for with_audit in [true, false] {
+        {
             let Some(mut tx) = self.begin_locked().await? else { return Ok(()) };
             let (txid, position) = checkpoint(&mut tx, CORE).await?;
             let Some(event) = read_events_after(&mut tx, self.db.backend, txid, position, 1).await?.pop() else {
                 return Ok(());
             };
-            if with_audit && crate::audit::append(&mut tx, &event).await.is_err() {
-                continue;
-            }
+            crate::audit::append(&mut tx, &event).await?;
             tracing::error!(
                 position = event.position,
                 aggregate_id = %event.aggregate_id,
@@ -286,7 +285,6 @@ impl Projector {
             .await?;
             set_checkpoint(&mut tx, event.transaction_id, event.position).await?;
             tx.commit().await?;
-            return Ok(());
         }
         Ok(())
     }
@@ -436,11 +434,13 @@ fn is_about_the_data(error: &DbError) -> bool {
         DbError::Corrupt(_) => true,
         DbError::Sql(sqlx::Error::Database(e)) => {
             let code = e.code().unwrap_or_default();
-            // PostgreSQL: serialization failure, deadlock, lock not available;
-            // SQLite: SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
-            let transient_pg = matches!(code.as_ref(), "40001" | "40P01" | "55P03");
-            let transient_sqlite = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
-            !(transient_pg || transient_sqlite)
+            // PostgreSQL: class 22 (data exception) and 23 (integrity
+            // constraint violation); SQLite: SQLITE_CONSTRAINT (19) and
+            // SQLITE_MISMATCH (20) with their extended codes. Anything else
+            // (a full disk, a timeout, a shutdown) is retried, never skipped.
+            let data_pg = code.starts_with("22") || code.starts_with("23");
+            let data_sqlite = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 19 | 20));
+            data_pg || data_sqlite
         }
         DbError::Sql(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. }) => true,
         DbError::Sql(_) => false,

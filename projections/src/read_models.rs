@@ -86,9 +86,13 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
         E::LoginLocked { .. } => {
             sqlx::query("UPDATE status_accounts SET locked = 1 WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
         }
-        E::PasskeyRegistered { passkey, .. } => {
+        E::PasskeyRegistered { passkey, flow_id: Some(_), .. } => {
             insert_passkey(conn, id, &passkey, at, channel, "first_registration", None).await?;
             record_login(conn, id, at, "passkey_registration", &passkey.environment).await?;
+        }
+        // The first passkey, bound from a session: no login happened here.
+        E::PasskeyRegistered { passkey, flow_id: None, .. } => {
+            insert_passkey(conn, id, &passkey, at, channel, "first_registration_from_session", None).await?;
         }
         E::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
             let via = if cross_device_sign_in.is_some() { "local_after_cross_device" } else { "added_after_login" };

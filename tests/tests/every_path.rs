@@ -20,6 +20,7 @@ ledger_tests::on_both_databases!(
     a_lock_closes_an_open_login,
     a_registered_passkey_closes_an_older_password_login,
     a_flow_keeps_the_channel_it_began_on,
+    a_credential_change_ends_the_sessions_opened_before_it,
     an_event_the_read_models_cannot_take_is_skipped_and_reported,
     reading_the_chain_head_is_on_record,
 );
@@ -244,9 +245,15 @@ async fn the_first_passkey_from_a_session_meets_every_registration_refusal(app: 
         for at_bind_step in [false, true] {
             let login_id = format!("74{n}{}001", at_bind_step as u8);
             let email = format!("family{n}{}@example.jp", at_bind_step as u8);
-            let account = app.open_account(&login_id, Some(&email), false).await;
+            // A temporary password is set before the session: setting it later
+            // ends the session (a credential change), tested below.
+            let account = app.open_account(&login_id, Some(&email), rule == "temporary").await;
             let token = password_session(&app, &login_id, &email).await;
-            let (s, v) = if at_bind_step {
+            let (s, v) = if rule == "temporary" {
+                let (s, v) = add_options(&app, &token).await;
+                assert_eq!(code(&v), "temporary_password", "{rule} at the options: {v}");
+                (s, v)
+            } else if at_bind_step {
                 // The options were handed out before the account changed.
                 let (s, options) = add_options(&app, &token).await;
                 assert_eq!(s, StatusCode::OK, "{rule}: {options}");
@@ -372,6 +379,38 @@ async fn a_flow_keeps_the_channel_it_began_on(app: TestApp) {
     // On its own channel the flow goes on.
     let (s, v) = otp_step(&app, &flow, "juro@example.jp", "web").await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+async fn a_credential_change_ends_the_sessions_opened_before_it(app: TestApp) {
+    // A phished password + code session, then the customer calls in and the
+    // core system sets a new password and address: the session cannot go on
+    // to bind a passkey.
+    let account = app.open_account("8300001", Some("phished@example.jp"), false).await;
+    let token = password_session(&app, "8300001", "phished@example.jp").await;
+    let (s, options) = add_options(&app, &token).await;
+    assert_eq!(s, StatusCode::OK);
+    let path = format!("/api/v1/admin/accounts/{account}/email");
+    let res = app.send(Method::PUT, &path, Some(json!({ "email": "safe@example.jp" })), Some(&app.admin_token), "web").await;
+    assert!(res.status().is_success());
+    let (s, v) = add_passkey(&app, &token, &mut key(), &options).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
+    let token = password_session(&app, "8300001", "safe@example.jp").await;
+    let path = format!("/api/v1/admin/accounts/{account}/password");
+    app.send(Method::PUT, &path, Some(json!({ "password": "pass-word-1", "temporary": false })), Some(&app.admin_token), "web").await;
+    let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
+    assert!(!types(&app.events_of(&account).await).contains(&"PasskeyRegistered"));
+
+    // A lost phone: support deletes its passkeys, and what it signed in to ends.
+    let mut phone = key();
+    let holder = app.open_account("8300002", Some("lost@example.jp"), false).await;
+    let token = app.register("8300002", "lost@example.jp", &mut phone).await["session"]["token"].as_str().unwrap().to_string();
+    let support = app.staff("Sato", "support").await;
+    let path = format!("/api/v1/staff/accounts/{holder}/passkeys/revoke");
+    let res = app.send(Method::POST, &path, Some(json!({ "reason": "phone lost" })), Some(&support), "web").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
 }
 
 // --- The projector is never wedged by one event ------------------------------------

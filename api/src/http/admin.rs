@@ -11,7 +11,7 @@ use ledger_domain::{AccountCommand, EmailAddress, LoginId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
+use super::extract::{end_sessions, execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
 use crate::error::ApiError;
 use crate::secrets::{hash_password, Secret};
 use crate::state::AppState;
@@ -137,6 +137,7 @@ async fn change_email(
     staff.require(&[Role::Admin])?;
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
     record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, at }).await?;
+    end_sessions(&app, &account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -155,12 +156,18 @@ async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let hashed = hash(&body.password).await?;
-    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
-    sqlx::query("UPDATE account_secrets SET password_hash = $2 WHERE account_id = $1")
+    // The new hash first: from the event on, the old password must not
+    // verify, nor open a flow the event's closing would miss.
+    let updated = sqlx::query("UPDATE account_secrets SET password_hash = $2 WHERE account_id = $1")
         .bind(&account_id)
         .bind(hashed)
         .execute(&app.db.any)
         .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::not_found());
+    }
+    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
+    end_sessions(&app, &account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

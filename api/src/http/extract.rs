@@ -117,15 +117,23 @@ impl FromRequestParts<AppState> for Customer {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = token_hash(&token);
         let now = app.clock.now().timestamp_millis();
-        let row: Option<(String, i64, String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT account_id, created_at, method, sign_in_id, cross_device FROM sessions
-             WHERE token_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+        let row: Option<(String, i64, String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at FROM sessions
+             WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(&hash)
         .bind(now)
         .fetch_optional(&app.db.any)
         .await?;
-        let (account_id, created_at, method, sign_in_id, cross_device) = row.ok_or_else(ApiError::unauthorized)?;
+        let (account_id, created_at, method, sign_in_id, cross_device, ended_at) = row.ok_or_else(ApiError::unauthorized)?;
+        if ended_at.is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "session_ended",
+                "This session has ended. Please log in again.",
+                "このセッションは終了しています。もう一度ログインしてください。",
+            ));
+        }
         Ok(Customer {
             account_id,
             token_hash: hash,
@@ -245,6 +253,19 @@ pub async fn start_session_after(
     .execute(&app.db.any)
     .await?;
     Ok(serde_json::json!({ "token": token.expose(), "expires_at": expires_at }))
+}
+
+/// Ends every open session of the account: after a credential change (a new
+/// login password or e-mail address from the core system, passkeys deleted
+/// by support), a session opened before it must not go on to bind a passkey
+/// or act for the customer (API.md: such a session answers `session_ended`).
+pub async fn end_sessions(app: &AppState, account_id: &str) -> Result<u64, ApiError> {
+    let ended = sqlx::query("UPDATE sessions SET ended_at = $2 WHERE account_id = $1 AND ended_at IS NULL")
+        .bind(account_id)
+        .bind(app.clock.now().timestamp_millis())
+        .execute(&app.db.any)
+        .await?;
+    Ok(ended.rows_affected())
 }
 
 /// Waits until the read models include the account's latest event, so the

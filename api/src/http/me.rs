@@ -93,7 +93,7 @@ async fn add_passkey(
     };
     let name = ledger_domain::PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
     let now = app.clock.now();
-    let passkey = match verify_new_passkey(&app, &state, &body.credential, name, &meta).await {
+    let passkey = match verify_new_passkey(&app, &customer.account_id, &state, &body.credential, name, &meta).await {
         Ok(passkey) => passkey,
         Err(failed) => {
             tracing::info!(detail = failed.detail, "a new passkey was not taken");

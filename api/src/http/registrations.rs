@@ -333,6 +333,14 @@ async fn passkey_options(
         .passkey_step_refusal(&flow_id, meta.channel, &shared, app.clock.now(), app.ledger.policy())
         .map_err(|_| ApiError::not_found())?;
     if let Some(refusal) = refusal {
+        let now = app.clock.now();
+        let refused = AccountCommand::RefusePasskeyRegistration {
+            flow_id: flow_id.clone(),
+            reason: refusal,
+            detail: "creation options refused".into(),
+            at: now,
+        };
+        execute(&app, &account_id, refused, meta.metadata("customer", now)).await?;
         return Err(refusal.into());
     }
     // The name comes from the device and may be edited now, never later (seed 002).
@@ -418,7 +426,7 @@ async fn passkey(
         return Err(Refusal::FlowExpired.into());
     };
     let name = PasskeyName::parse(name.as_deref().unwrap_or("Passkey")).map_err(ApiError::internal)?;
-    let new_passkey = match verify_new_passkey(&app, &state, &body.credential, name, &meta).await {
+    let new_passkey = match verify_new_passkey(&app, &account_id, &state, &body.credential, name, &meta).await {
         Ok(v) => v,
         Err(failed) => {
             execute(&app, &account_id, refuse(failed.refusal, failed.detail.clone()), meta.metadata("customer", now)).await?;
@@ -475,6 +483,7 @@ impl From<NotVerified> for ApiError {
 /// and reads what the authenticator signed.
 pub async fn verify_new_passkey(
     app: &AppState,
+    account_id: &str,
     state: &str,
     credential: &Value,
     name: PasskeyName,
@@ -485,15 +494,18 @@ pub async fn verify_new_passkey(
         serde_json::from_value::<RegisterPublicKeyCredential>(credential.clone()).map_err(|e| format!("malformed credential: {e}"))?;
     let passkey = match app.webauthn.finish_passkey_registration(&reg, &state) {
         Ok(passkey) => passkey,
-        Err(e) => {
-            // webauthn-rs refuses a credential the options excluded (one of
-            // the account's own) with a generic error: tell it apart.
+        // webauthn-rs refuses a credential the options excluded (one of the
+        // account's own) with this generic error; only then, and only for a
+        // credential of this very account, is it "already registered".
+        Err(e @ webauthn_rs::prelude::WebauthnError::CredentialAlteredAlgFromRequest) => {
             let id = base64_url(reg.raw_id.as_ref());
-            let taken =
-                ledger_projections::claims::credential_taken(&app.db.any, &id).await.map_err(|e| NotVerified::from(e.to_string()))?;
-            let refusal = if taken { Refusal::CredentialAlreadyRegistered } else { Refusal::InvalidCredential };
+            let claim =
+                ledger_projections::claims::credential_claim(&app.db.any, &id).await.map_err(|e| NotVerified::from(e.to_string()))?;
+            let own = claim.is_some_and(|c| c.account_id == account_id);
+            let refusal = if own { Refusal::CredentialAlreadyRegistered } else { Refusal::InvalidCredential };
             return Err(NotVerified { refusal, detail: format!("{e:?}") });
         }
+        Err(e) => return Err(NotVerified::from(format!("{e:?}"))),
     };
     let facts = crate::webauthn::registration_facts(credential).ok_or_else(|| "unreadable authenticator data".to_string())?;
     Ok(NewPasskey {

@@ -13,7 +13,7 @@ use ledger_projections::read_models::status_view;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
+use super::extract::{end_sessions, execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -195,6 +195,10 @@ async fn revoke(
     let command = AccountCommand::RevokePasskeysForCustomer { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
     let done = execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
     let deleted = done.passkeys_revoked();
+    if deleted > 0 {
+        // A lost or stolen device: whatever it had signed in to ends too.
+        end_sessions(&app, &account_id).await?;
+    }
     read_your_writes(&app, &account_id, &done).await?;
     crate::notify::after(&app, &account_id, &done).await;
     Ok(Json(json!({ "deleted": deleted })))
