@@ -84,6 +84,10 @@ impl Ledger {
     /// mutating it: cqrs-es applies the new events to the context again when
     /// it writes a snapshot, so applying them here too would double them.
     ///
+    /// Facts from the command-side indexes are filled in on every attempt:
+    /// the other accounts holding the account's address, for the commands
+    /// that carry them (whatever the caller put there is replaced).
+    ///
     /// A command that binds a credential is told, on every attempt, whether
     /// the credential ID is already bound: the database refuses a second
     /// binding in the append itself (migration 0005), which comes back here
@@ -103,6 +107,15 @@ impl Ledger {
                 command.set_credential_taken(taken);
             }
             let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
+            // The shared-address rule, on the address of the state it decides on.
+            if let Some(shared) = command.email_shared_with_mut() {
+                *shared = match &context.aggregate().email {
+                    Some(email) => ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id)
+                        .await
+                        .map_err(|e| BusError::Store(e.to_string()))?,
+                    None => vec![],
+                };
+            }
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             if events.is_empty() {
                 return Ok(Executed { events, last_sequence: 0 });

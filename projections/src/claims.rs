@@ -1,6 +1,6 @@
 //! Command-side lookups: what a command must know at decision time, kept
 //! current by the database in the same transaction as the events that change
-//! it (migration 0005), never by the projector. A request that reads here
+//! it (migrations 0005 and 0006), never by the projector. A request that reads here
 //! waits for nothing.
 
 use sqlx::AnyPool;
@@ -37,4 +37,16 @@ pub async fn credential_taken(pool: &AnyPool, credential_id: &str) -> Result<boo
     let row: Option<(i64,)> =
         sqlx::query_as("SELECT 1 FROM credential_claims WHERE credential_id = $1").bind(credential_id).fetch_optional(pool).await?;
     Ok(row.is_some())
+}
+
+/// The other accounts whose registered address is `email` (normalised),
+/// from the command-side index (seed 000, in bold: one address, one account).
+pub async fn accounts_sharing_email(pool: &AnyPool, email: &str, except: &str) -> Result<Vec<String>, DbError> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT account_id FROM account_emails WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
+            .bind(email)
+            .bind(except)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(a,)| a).collect())
 }

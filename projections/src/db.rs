@@ -62,6 +62,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_credential_claims.sql"),
         postgres: include_str!("../../migrations/postgres/0005_credential_claims.sql"),
     },
+    Migration {
+        version: 6,
+        name: "account_emails",
+        sqlite: include_str!("../../migrations/sqlite/0006_account_emails.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_account_emails.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "notifications",
+        sqlite: include_str!("../../migrations/sqlite/0007_notifications.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_notifications.sql"),
+    },
 ];
 
 impl Database {

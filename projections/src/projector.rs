@@ -46,12 +46,25 @@ impl LoggedEvent {
 }
 
 /// Follows the log and keeps the read models current.
+///
+/// With a background task running ([`Projector::spawn`]), a request never
+/// runs the projector itself: it wakes the task and waits, woken in turn
+/// whenever a batch commits in this process or, on PostgreSQL, in any
+/// instance (`LISTEN ledger_projected`); appends by other instances wake the
+/// task through `LISTEN ledger_appended` (a trigger on `events`). Without
+/// one (the command line), the waits catch up themselves.
 pub struct Projector {
     db: Database,
     thresholds: crate::signals::Thresholds,
     /// One batch at a time within a process; across processes PostgreSQL's
     /// advisory lock does the same.
     running: Mutex<()>,
+    /// Asks the background task for a batch.
+    wake: tokio::sync::Notify,
+    /// Bumped whenever the read models moved on (here or, on PostgreSQL,
+    /// in another instance); waiters look again then, and only then.
+    progressed: tokio::sync::watch::Sender<u64>,
+    background: std::sync::atomic::AtomicBool,
 }
 
 /// Reads events after the checkpoint `(transaction_id, position)`, in commit
@@ -159,7 +172,14 @@ impl Projector {
 
     /// A projector whose fraud rules use `thresholds`.
     pub fn with_thresholds(db: Database, thresholds: crate::signals::Thresholds) -> Projector {
-        Projector { db, thresholds, running: Mutex::new(()) }
+        Projector {
+            db,
+            thresholds,
+            running: Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+            progressed: tokio::sync::watch::channel(0).0,
+            background: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Applies every event not yet applied; returns how many.
@@ -245,7 +265,9 @@ impl Projector {
             crate::signals::apply(&mut tx, event, &self.thresholds).await?;
         }
         set_checkpoint(&mut tx, last_txid, last_position).await?;
+        self.announce(&mut tx).await?;
         tx.commit().await?;
+        self.progressed.send_modify(|n| *n += 1);
         Ok(events.len())
     }
 
@@ -284,7 +306,27 @@ impl Projector {
             .execute(&mut *tx)
             .await?;
             set_checkpoint(&mut tx, event.transaction_id, event.position).await?;
+            self.announce(&mut tx).await?;
             tx.commit().await?;
+            self.progressed.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    /// Tells the other instances, at commit, that the read models moved on.
+    async fn announce(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
+        if self.db.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify('ledger_projected', '')").execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a batch soon: in the background task when there is one, here otherwise.
+    async fn nudge(&self) -> Result<(), DbError> {
+        if self.background.load(std::sync::atomic::Ordering::Relaxed) {
+            self.wake.notify_one();
+        } else {
+            self.catch_up().await?;
         }
         Ok(())
     }
@@ -315,12 +357,13 @@ impl Projector {
         self.catch_up().await
     }
 
-    /// Catches up until the account's read models include its event
-    /// `sequence` (read-your-writes), or `timeout` passes.
+    /// Waits until the account's read models include its event `sequence`
+    /// (read-your-writes), or `timeout` passes; looks again only when the
+    /// read models moved on.
     pub async fn wait_for(&self, account_id: &str, sequence: i64, timeout: Duration) -> Result<bool, DbError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut progressed = self.progressed.subscribe();
         loop {
-            self.catch_up().await?;
             let seen: Option<(i64,)> = sqlx::query_as("SELECT last_sequence FROM status_accounts WHERE account_id = $1")
                 .bind(account_id)
                 .fetch_optional(&self.db.any)
@@ -328,10 +371,29 @@ impl Projector {
             if seen.is_some_and(|(s,)| s >= sequence) {
                 return Ok(true);
             }
+            self.nudge().await?;
+            if self.background.load(std::sync::atomic::Ordering::Relaxed)
+                && tokio::time::timeout_at(deadline, progressed.changed()).await.is_err()
+            {
+                return Ok(false);
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until the account's read models include every event of its
+    /// stream so far: what a read of the customer's own view needs.
+    pub async fn wait_for_account(&self, account_id: &str, timeout: Duration) -> Result<bool, DbError> {
+        let (last,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(sequence) FROM events WHERE aggregate_type = 'account' AND aggregate_id = $1")
+                .bind(account_id)
+                .fetch_one(&self.db.any)
+                .await?;
+        match last {
+            Some(sequence) => self.wait_for(account_id, sequence, timeout).await,
+            None => Ok(true),
         }
     }
 
@@ -399,30 +461,82 @@ impl Projector {
         };
         let Some(mark) = mark else { return Ok(true) };
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut progressed = self.progressed.subscribe();
         loop {
-            self.catch_up().await?;
             let mut conn = self.db.any.acquire().await?;
             if checkpoint(&mut conn, CORE).await? >= mark {
                 return Ok(true);
             }
             drop(conn);
+            self.nudge().await?;
+            if self.background.load(std::sync::atomic::Ordering::Relaxed)
+                && tokio::time::timeout_at(deadline, progressed.changed()).await.is_err()
+            {
+                return Ok(false);
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    /// Runs in the background: catches up every `every`.
+    /// Runs in the background: catches up when woken (a request's write in
+    /// this process, an append or a batch in another instance on
+    /// PostgreSQL), and at least every `every` (a missed notification, or
+    /// the lock freed by an instance that stopped).
     pub fn spawn(self: std::sync::Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        self.background.store(true, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(async move {
+            // Stops with this task.
+            let _listener = self.clone().listen().map(AbortOnDrop);
             loop {
                 if let Err(e) = self.catch_up().await {
                     tracing::error!(error = %e, "projector batch failed; retrying");
                 }
-                tokio::time::sleep(every).await;
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(every) => {}
+                }
             }
         })
+    }
+
+    /// On PostgreSQL, follows the other instances: their appends wake this
+    /// projector, their batches wake this instance's waiters.
+    fn listen(self: std::sync::Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let pool = self.db.postgres.clone()?;
+        Some(tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for other instances; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = listener.listen_all(["ledger_appended", "ledger_projected"]).await {
+                    tracing::warn!(error = %e, "cannot listen for other instances; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                while let Ok(note) = listener.recv().await {
+                    match note.channel() {
+                        "ledger_appended" => self.wake.notify_one(),
+                        _ => self.progressed.send_modify(|n| *n += 1),
+                    }
+                }
+            }
+        }))
+    }
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

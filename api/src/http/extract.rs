@@ -268,6 +268,15 @@ pub async fn end_sessions(app: &AppState, account_id: &str) -> Result<u64, ApiEr
     Ok(ended.rows_affected())
 }
 
+/// Waits (bounded, woken by the projector) until the account's read models
+/// include every event of its stream: for reads of one account's views.
+pub async fn account_view_current(app: &AppState, account_id: &str) -> Result<(), ApiError> {
+    if !app.projector.wait_for_account(account_id, std::time::Duration::from_secs(5)).await? {
+        tracing::warn!(account_id, "read models lag behind the account's stream");
+    }
+    Ok(())
+}
+
 /// Waits until the read models include the account's latest event, so the
 /// customer sees what they just did on the very next read.
 pub async fn read_your_writes(app: &AppState, account_id: &str, done: &Executed) -> Result<(), ApiError> {

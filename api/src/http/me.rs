@@ -11,8 +11,8 @@ use ledger_projections::read_models::{status_view, StatusView};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{execute, read_your_writes, ApiJson, Customer, RequestMeta};
-use super::registrations::{email_shared_with, optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody};
+use super::extract::{account_view_current, execute, read_your_writes, ApiJson, Customer, RequestMeta};
+use super::registrations::{optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody};
 use crate::error::ApiError;
 use crate::secrets::Secret;
 use crate::state::AppState;
@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
 /// Each registered passkey with its browser/OS name and registration time;
 /// "no passkey registered" when there is none.
 async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<Json<StatusView>, ApiError> {
-    app.projector.catch_up().await?;
+    account_view_current(&app, &customer.account_id).await?;
     status_view(&app.db.any, &customer.account_id, false).await?.map(Json).ok_or_else(ApiError::not_found)
 }
 
@@ -43,7 +43,8 @@ async fn add_options(
 ) -> Result<Json<Value>, ApiError> {
     let body: OptionsBody = optional_body(&body)?;
     let name = passkey_name(body.passkey_name, &meta)?;
-    let email_shared_with = email_shared_with(&app, &customer.account_id).await?;
+    // The bus fills in the accounts sharing the address.
+    let email_shared_with = vec![];
     let now = app.clock.now();
     let check = AccountCommand::CheckPasskeyAddition { logged_in_at: customer.logged_in_at, email_shared_with, at: now };
     let done = execute(&app, &customer.account_id, check, meta.metadata("customer", now)).await?;
@@ -51,7 +52,7 @@ async fn add_options(
         return Err(refusal.into());
     }
     let account = app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?;
-    app.projector.catch_up().await?;
+    account_view_current(&app, &customer.account_id).await?;
     let existing = ledger_projections::read_models::active_credentials(&app.db.any, &customer.account_id).await?;
     let exclude: Vec<_> =
         existing.iter().filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key)).map(|p| p.cred_id().clone()).collect();
@@ -103,7 +104,8 @@ async fn add_passkey(
         }
     };
     let passkey_id = passkey.passkey_id.clone();
-    let email_shared_with = email_shared_with(&app, &customer.account_id).await?;
+    // The bus fills in the accounts sharing the address.
+    let email_shared_with = vec![];
     let command = AccountCommand::AddPasskey {
         passkey,
         logged_in_at: customer.logged_in_at,

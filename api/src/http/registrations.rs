@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use ledger_domain::account::{FlowPurpose, IssuedCode, NewPasskey};
-use ledger_domain::{AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
+use ledger_domain::{Account, AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -153,7 +153,8 @@ pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: 
     let (code_id, stored) = current.unwrap_or_default();
     let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
     let matches = well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored);
-    let email_shared_with = email_shared_with(app, account_id).await?;
+    // The bus fills in the accounts sharing the address.
+    let email_shared_with = vec![];
     let now = app.clock.now();
     let environment = Some(meta.environment(app));
     let command = AccountCommand::VerifyEmailCode {
@@ -245,7 +246,8 @@ pub async fn submit_password(
     let hash: (String,) =
         sqlx::query_as("SELECT password_hash FROM account_secrets WHERE account_id = $1").bind(account_id).fetch_one(&app.db.any).await?;
     let matches = password_matches(password.expose().to_string(), hash.0).await?;
-    let shared = email_shared_with(app, account_id).await?;
+    // The bus fills in the accounts sharing the address.
+    let shared = vec![];
     let (code, issued) = draw_code(app);
     let now = app.clock.now();
     let command = AccountCommand::SubmitPassword {
@@ -271,12 +273,11 @@ struct CodeBody {
 }
 
 /// The other accounts that hold this account's registered address (seed
-/// 000, in bold: each account needs its own), for the first-passkey rules.
-pub async fn email_shared_with(app: &AppState, account_id: &str) -> Result<Vec<String>, ApiError> {
-    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
+/// 000, in bold: each account needs its own), from the command-side index.
+/// Commands get it from the bus; this is for checks before a command.
+pub async fn email_shared_with(app: &AppState, account: &Account, account_id: &str) -> Result<Vec<String>, ApiError> {
     let Some(email) = &account.email else { return Ok(vec![]) };
-    app.projector.catch_up().await?;
-    Ok(ledger_projections::read_models::accounts_sharing_email(&app.db.any, email, account_id).await?)
+    Ok(ledger_projections::claims::accounts_sharing_email(&app.db.any, email.as_str(), account_id).await?)
 }
 
 /// Step 3 (p.4 "認証コードを入力"): the e-mailed code.
@@ -295,7 +296,8 @@ async fn otp(
 
 /// A new code (seed 003): no sooner than a minute after the last.
 pub async fn resend_code(app: &AppState, account_id: &str, flow_id: &str, meta: &RequestMeta) -> Result<Json<Value>, ApiError> {
-    let email_shared_with = email_shared_with(app, account_id).await?;
+    // The bus fills in the accounts sharing the address.
+    let email_shared_with = vec![];
     let (code, issued) = draw_code(app);
     let now = app.clock.now();
     let command =
@@ -325,8 +327,8 @@ async fn passkey_options(
 ) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    let shared = email_shared_with(&app, &account_id).await?;
     let account = app.ledger.load(&account_id).await.map_err(ApiError::internal)?;
+    let shared = email_shared_with(&app, &account, &account_id).await?;
     // No options for a passkey the next step would refuse: the device would
     // keep a credential the ledger never bound.
     let refusal = account
@@ -434,7 +436,8 @@ async fn passkey(
         }
     };
     let passkey_id = new_passkey.passkey_id.clone();
-    let email_shared_with = email_shared_with(&app, &account_id).await?;
+    // The bus fills in the accounts sharing the address.
+    let email_shared_with = vec![];
     let command = AccountCommand::RegisterPasskey {
         flow_id: flow_id.clone(),
         passkey: new_passkey,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
-use super::extract::{execute, read_your_writes, start_session, start_session_after, ApiJson, Customer, RequestMeta};
+use super::extract::{account_view_current, execute, read_your_writes, start_session, start_session_after, ApiJson, Customer, RequestMeta};
 use super::registrations::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
     resend_code, save_ceremony, submit_password, take_ceremony,
@@ -188,7 +188,7 @@ async fn password_login(
 /// passkeys, the one used last first with its last-used time, and the
 /// request options naming them.
 pub async fn second_factor_options(app: &AppState, account_id: &str, flow_id: &str) -> Result<Json<Value>, ApiError> {
-    app.projector.catch_up().await?;
+    account_view_current(app, account_id).await?;
     let view = ledger_projections::read_models::status_view(&app.db.any, account_id, false).await?.ok_or_else(ApiError::not_found)?;
     let mut listed = view.passkeys;
     listed.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then(b.registered_at.cmp(&a.registered_at)));

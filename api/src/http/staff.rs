@@ -13,7 +13,7 @@ use ledger_projections::read_models::status_view;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{end_sessions, execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
+use super::extract::{account_view_current, end_sessions, execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -57,7 +57,8 @@ async fn find(
     if q.is_empty() || q.chars().count() > 254 {
         return Err(ApiError::bad_request("q must be a login ID or an e-mail address."));
     }
-    app.projector.catch_up().await?;
+    // A search spans accounts: everything committed before it.
+    app.projector.catch_up_to_now(std::time::Duration::from_secs(5)).await?;
     let email = EmailAddress::parse(&q).ok().map(|e| e.as_str().to_string()).unwrap_or_default();
     let prefix = format!("{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     let ids: Vec<(String,)> = sqlx::query_as(
@@ -97,7 +98,7 @@ async fn status(
 ) -> Result<Json<Value>, ApiError> {
     staff.require(READERS)?;
     record_read(&app, &staff, &meta, &account_id, "status").await?;
-    app.projector.catch_up().await?;
+    account_view_current(&app, &account_id).await?;
     let view = status_view(&app.db.any, &account_id, true).await?.ok_or_else(ApiError::not_found)?;
     let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
     // Fraud signals involving the account (a shared address, seed 000).

@@ -128,6 +128,21 @@ impl AccountCommand {
         }
     }
 
+    /// Where the command carries the other accounts holding this account's
+    /// address, the list to fill in from the command-side index.
+    pub fn email_shared_with_mut(&mut self) -> Option<&mut Vec<String>> {
+        use AccountCommand as C;
+        match self {
+            C::SubmitPassword { email_shared_with, .. }
+            | C::VerifyEmailCode { email_shared_with, .. }
+            | C::ResendEmailCode { email_shared_with, .. }
+            | C::RegisterPasskey { email_shared_with, .. }
+            | C::CheckPasskeyAddition { email_shared_with, .. }
+            | C::AddPasskey { email_shared_with, .. } => Some(email_shared_with),
+            _ => None,
+        }
+    }
+
     /// Records what the command-side index says of the credential to bind.
     pub fn set_credential_taken(&mut self, taken: bool) {
         if let AccountCommand::RegisterPasskey { credential_taken, .. } | AccountCommand::AddPasskey { credential_taken, .. } = self {

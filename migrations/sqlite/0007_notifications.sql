@@ -1,0 +1,2 @@
+-- Nothing on SQLite: one process writes it, and wakes its projector itself.
+SELECT 1;
