@@ -86,17 +86,14 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
         E::LoginLocked { .. } => {
             sqlx::query("UPDATE status_accounts SET locked = 1 WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
         }
-        E::PasskeyRegistered { passkey, flow_id: Some(_), .. } => {
-            insert_passkey(conn, id, &passkey, at, channel, "first_registration", None).await?;
-            record_login(conn, id, at, "passkey_registration", &passkey.environment).await?;
-        }
-        // The first passkey, bound from a session: no login happened here.
-        E::PasskeyRegistered { passkey, flow_id: None, .. } => {
-            insert_passkey(conn, id, &passkey, at, channel, "first_registration_from_session", None).await?;
-        }
-        E::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
-            let via = if cross_device_sign_in.is_some() { "local_after_cross_device" } else { "added_after_login" };
-            insert_passkey(conn, id, &passkey, at, channel, via, cross_device_sign_in.as_deref()).await?;
+        E::PasskeyRegistered { .. } | E::LocalPasskeyAdded { .. } => {
+            if let Some((passkey, via, cross_device_sign_in)) = bound_passkey(&parsed) {
+                insert_passkey(conn, id, passkey, at, channel, via, cross_device_sign_in).await?;
+                // The registration flow ends logged in; a session's binding is no login.
+                if via == "first_registration" {
+                    record_login(conn, id, at, "passkey_registration", &passkey.environment).await?;
+                }
+            }
         }
         E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion, authenticator, environment, second_factor_flow, .. } => {
             passkey_used(conn, &passkey_id, &credential_id, assertion.counter, at, channel).await?;
@@ -315,6 +312,49 @@ pub async fn credential(pool: &AnyPool, credential_id: &str) -> Result<Option<In
         })
     })
     .transpose()
+}
+
+/// The passkey an event binds, how it was added, and the cross-device
+/// sign-in it followed, if any.
+fn bound_passkey(event: &AccountEvent) -> Option<(&NewPasskey, &'static str, Option<&str>)> {
+    match event {
+        AccountEvent::PasskeyRegistered { passkey, flow_id: Some(_), .. } => Some((passkey, "first_registration", None)),
+        AccountEvent::PasskeyRegistered { passkey, flow_id: None, .. } => Some((passkey, "first_registration_from_session", None)),
+        AccountEvent::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
+            let via = if cross_device_sign_in.is_some() { "local_after_cross_device" } else { "added_after_login" };
+            Some((passkey, via, cross_device_sign_in.as_deref()))
+        }
+        _ => None,
+    }
+}
+
+impl PasskeyView {
+    /// A passkey just bound, as the status screen shows it once projected:
+    /// a response about it needs no wait for the projector.
+    pub fn bound_by(event: &AccountEvent, at: DateTime<Utc>, channel: &str) -> Option<PasskeyView> {
+        let (passkey, via, cross_device_sign_in) = bound_passkey(event)?;
+        Some(PasskeyView {
+            id: passkey.passkey_id.clone(),
+            name: passkey.name.as_str().to_string(),
+            provider: passkey.provider.clone(),
+            aaguid: passkey.aaguid.clone(),
+            synced: passkey.backup_eligible,
+            backup_state: passkey.backup_state,
+            transports: passkey.transports.clone(),
+            authenticator_attachment: passkey.authenticator_attachment.clone(),
+            added_via: via.to_string(),
+            registered_at: crate::from_millis(millis(at)),
+            registered_channel: channel.to_string(),
+            last_used_at: None,
+            last_used_channel: None,
+            registered_environment: passkey.environment.as_ref().map(Environment::describe),
+            environment_recommended: passkey.environment.as_ref().map(|e| e.recommended),
+            cross_device_sign_in: cross_device_sign_in.map(str::to_string),
+            revoked_at: None,
+            revoked_by: None,
+            revoked_reason: None,
+        })
+    }
 }
 
 /// One passkey on the status screen.

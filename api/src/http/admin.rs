@@ -11,7 +11,7 @@ use ledger_domain::{AccountCommand, EmailAddress, LoginId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{end_sessions, execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
+use super::extract::{end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
 use crate::error::ApiError;
 use crate::secrets::{hash_password, Secret};
 use crate::state::AppState;
@@ -104,8 +104,7 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
         password_temporary: body.password_temporary,
         at: now,
     };
-    let done = execute(app, &account_id, command, meta.metadata(CORE_SYSTEM, now)).await?;
-    read_your_writes(app, &account_id, &done).await?;
+    execute(app, &account_id, command, meta.metadata(CORE_SYSTEM, now)).await?;
     Ok(account_id)
 }
 
@@ -114,8 +113,8 @@ struct EmailBody {
     email: String,
 }
 
-/// Records a change the core system reports, and waits until the read
-/// models show it.
+/// Records a change the core system reports (reads of the account's views
+/// wait for it themselves).
 async fn record_change(
     app: &AppState,
     meta: &RequestMeta,
@@ -123,8 +122,8 @@ async fn record_change(
     command: impl FnOnce(DateTime<Utc>) -> AccountCommand,
 ) -> Result<(), ApiError> {
     let now = app.clock.now();
-    let done = execute(app, account_id, command(now), meta.metadata(CORE_SYSTEM, now)).await?;
-    read_your_writes(app, account_id, &done).await
+    execute(app, account_id, command(now), meta.metadata(CORE_SYSTEM, now)).await?;
+    Ok(())
 }
 
 async fn change_email(

@@ -276,15 +276,3 @@ pub async fn account_view_current(app: &AppState, account_id: &str) -> Result<()
     }
     Ok(())
 }
-
-/// Waits until the read models include the account's latest event, so the
-/// customer sees what they just did on the very next read.
-pub async fn read_your_writes(app: &AppState, account_id: &str, done: &Executed) -> Result<(), ApiError> {
-    if done.last_sequence > 0 {
-        let caught_up = app.projector.wait_for(account_id, done.last_sequence, std::time::Duration::from_secs(5)).await?;
-        if !caught_up {
-            tracing::warn!(account_id, "read models lag behind a write");
-        }
-    }
-    Ok(())
-}

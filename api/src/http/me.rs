@@ -11,8 +11,10 @@ use ledger_projections::read_models::{status_view, StatusView};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{account_view_current, execute, read_your_writes, ApiJson, Customer, RequestMeta};
-use super::registrations::{optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody};
+use super::extract::{account_view_current, execute, ApiJson, Customer, RequestMeta};
+use super::registrations::{
+    bound_passkey_view, optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody,
+};
 use crate::error::ApiError;
 use crate::secrets::Secret;
 use crate::state::AppState;
@@ -103,7 +105,6 @@ async fn add_passkey(
             return Err(failed.into());
         }
     };
-    let passkey_id = passkey.passkey_id.clone();
     // The bus fills in the accounts sharing the address.
     let email_shared_with = vec![];
     let command = AccountCommand::AddPasskey {
@@ -121,10 +122,8 @@ async fn add_passkey(
     if !done.has(|e| matches!(e, AccountEvent::LocalPasskeyAdded { .. } | AccountEvent::PasskeyRegistered { .. })) {
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
     }
-    read_your_writes(&app, &customer.account_id, &done).await?;
     crate::notify::after(&app, &customer.account_id, &done).await;
-    let view = status_view(&app.db.any, &customer.account_id, false).await?;
-    let passkey = view.and_then(|v| v.passkeys.into_iter().find(|p| p.id == passkey_id));
+    let passkey = bound_passkey_view(&done, now, &meta);
     Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey }))))
 }
 
@@ -132,8 +131,7 @@ async fn add_passkey(
 async fn decline_local(State(app): State<AppState>, customer: Customer, meta: RequestMeta) -> Result<StatusCode, ApiError> {
     let now = app.clock.now();
     let command = AccountCommand::DeclineLocalPasskey { cross_device_sign_in: customer.cross_device_sign_in.clone(), at: now };
-    let done = execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
-    read_your_writes(&app, &customer.account_id, &done).await?;
+    execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,7 +182,6 @@ async fn delete_passkeys(
             return Err(refusal.into());
         }
     }
-    read_your_writes(app, &customer.account_id, &done).await?;
     crate::notify::after(app, &customer.account_id, &done).await;
     Ok(Json(json!({ "deleted": deleted })))
 }

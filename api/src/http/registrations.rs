@@ -9,12 +9,13 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use ledger_domain::account::{FlowPurpose, IssuedCode, NewPasskey};
 use ledger_domain::{Account, AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
+use ledger_projections::read_models::PasskeyView;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::Row;
 use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
 
-use super::extract::{execute, read_your_writes, start_session, ApiJson, RequestMeta};
+use super::extract::{execute, start_session, ApiJson, RequestMeta};
 use crate::bus::Executed;
 use crate::error::ApiError;
 use crate::secrets::{code_hmac, digests_equal, new_code, verify_password};
@@ -435,7 +436,6 @@ async fn passkey(
             return Err(failed.into());
         }
     };
-    let passkey_id = new_passkey.passkey_id.clone();
     // The bus fills in the accounts sharing the address.
     let email_shared_with = vec![];
     let command = AccountCommand::RegisterPasskey {
@@ -451,11 +451,9 @@ async fn passkey(
     if !done.has(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })) {
         return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("passkey neither registered nor refused")));
     }
-    read_your_writes(&app, &account_id, &done).await?;
     let session = start_session(&app, &account_id, "passkey_registration").await?;
     crate::notify::after(&app, &account_id, &done).await;
-    let view = ledger_projections::read_models::status_view(&app.db.any, &account_id, false).await?;
-    let passkey = view.and_then(|v| v.passkeys.into_iter().find(|p| p.id == passkey_id));
+    let passkey = bound_passkey_view(&done, now, &meta);
     Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey, "session": session, "account_id": account_id }))))
 }
 
@@ -480,6 +478,12 @@ impl From<NotVerified> for ApiError {
         }
         error
     }
+}
+
+/// The passkey a command bound, as the status screen will show it: built
+/// from the event, so the response waits for no projector.
+pub fn bound_passkey_view(done: &Executed, at: DateTime<Utc>, meta: &RequestMeta) -> Option<PasskeyView> {
+    done.events.iter().find_map(|e| PasskeyView::bound_by(e, at, meta.channel.as_str()))
 }
 
 /// Verifies a browser's registration response against the ceremony state

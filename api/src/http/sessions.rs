@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
-use super::extract::{account_view_current, execute, read_your_writes, start_session, start_session_after, ApiJson, Customer, RequestMeta};
+use super::extract::{account_view_current, execute, start_session, start_session_after, ApiJson, Customer, RequestMeta};
 use super::registrations::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
     resend_code, save_ceremony, submit_password, take_ceremony,
@@ -135,7 +135,6 @@ async fn finish_login(
     let Some((authenticator, method)) = outcome else {
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
     };
-    read_your_writes(app, account_id, &done).await?;
     let cross_device = authenticator == "cross_device";
     let session = start_session_after(app, account_id, method, cross_device.then_some(sign_in_id.as_str())).await?;
     crate::notify::after(app, account_id, &done).await;
@@ -249,7 +248,6 @@ async fn password_otp(
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let done = check_code(&app, &account_id, &flow_id, body.code.expose(), &meta).await?;
     code_outcome(&done)?;
-    read_your_writes(&app, &account_id, &done).await?;
     let session = start_session(&app, &account_id, "password_and_email_code").await?;
     crate::notify::after(&app, &account_id, &done).await;
     Ok((StatusCode::CREATED, Json(json!({ "session": session, "account_id": account_id }))))

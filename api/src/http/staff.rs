@@ -13,7 +13,7 @@ use ledger_projections::read_models::status_view;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{account_view_current, end_sessions, execute, read_your_writes, ApiJson, RequestMeta, Role, Staff};
+use super::extract::{account_view_current, end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -200,7 +200,6 @@ async fn revoke(
         // A lost or stolen device: whatever it had signed in to ends too.
         end_sessions(&app, &account_id).await?;
     }
-    read_your_writes(&app, &account_id, &done).await?;
     crate::notify::after(&app, &account_id, &done).await;
     Ok(Json(json!({ "deleted": deleted })))
 }
@@ -220,9 +219,7 @@ async fn unlock(
     staff.require(&[Role::Support])?;
     let reason = reason_of(&body.reason)?;
     let now = app.clock.now();
-    let done =
-        execute(&app, &account_id, AccountCommand::Unlock { staff: member(&staff), reason, at: now }, meta.metadata(&staff.actor(), now))
-            .await?;
-    read_your_writes(&app, &account_id, &done).await?;
+    execute(&app, &account_id, AccountCommand::Unlock { staff: member(&staff), reason, at: now }, meta.metadata(&staff.actor(), now))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
