@@ -245,16 +245,24 @@ async fn serve(config: Config) -> Result<(), String> {
 
 /// Serves the API on `listener` until Ctrl-C, projecting in the background.
 pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Result<(), String> {
-    let projector = app.projector.clone().spawn(Duration::from_millis(200));
+    // Ends with the server, however the server ends (aborted, too).
+    let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
     let router = crate::http::app(app).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, router)
+    axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .map_err(|e| e.to_string());
-    projector.abort();
-    result
+        .map_err(|e| e.to_string())
+}
+
+/// A background task that ends when this is dropped.
+struct StopOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn demo_seed(config: Config) -> Result<(), String> {

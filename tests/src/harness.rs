@@ -123,6 +123,18 @@ impl TestApp {
         Self::serve(config, clock, mail, Some(token)).await
     }
 
+    /// A second instance on the same database (same mail server, clock,
+    /// secret key and data folder): what another replica of a deployment is.
+    pub async fn another_instance(&self) -> TestApp {
+        Self::serve(self.app.config.clone(), self.clock.clone(), self.mail.clone(), Some(self.admin_token.clone())).await
+    }
+
+    /// Stops this instance at once, its projector with it: what a crash does.
+    pub async fn stop(self) {
+        self.server.abort();
+        let _ = self.server.await;
+    }
+
     /// POSTs JSON with a User-Agent, optional bearer token and channel.
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Response {
         self.send(reqwest::Method::POST, path, Some(body), token, "web").await

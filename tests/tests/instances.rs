@@ -1,0 +1,69 @@
+//! Several instances on one PostgreSQL: any instance finishes a ceremony
+//! begun on another, one projects at a time and another takes over when it
+//! stops, nothing is lost or applied twice; instances starting together on
+//! an empty database migrate it once.
+
+use ledger_projections::Database;
+use ledger_tests::harness::{fresh_database, ORIGIN};
+use ledger_tests::{Backend, SoftPasskey, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_postgresql_and_hand_over_the_projector() {
+    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
+    let b = a.another_instance().await;
+
+    // Registered on A; the passkey login begins on A and ends on B.
+    let mut key = SoftPasskey::new("localhost", ORIGIN);
+    let account = a.open_account("9100001", Some("replica@example.jp"), false).await;
+    a.register("9100001", "replica@example.jp", &mut key).await;
+    let options: Value = a.post("/api/v1/sessions/passkey/options", json!({}), None).await.json().await.unwrap();
+    let credential = key.assert(&options);
+    let res = b.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": credential }), None).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "a ceremony begun on A finishes on B");
+    let token = res.json::<Value>().await.unwrap()["session"]["token"].as_str().unwrap().to_string();
+    // The same ceremony cannot be finished twice, on either instance.
+    let again = a.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": credential }), None).await;
+    assert_ne!(again.status(), StatusCode::CREATED);
+    // B's session works on A, and A shows what B recorded.
+    let view: Value = a.get("/api/v1/me/passkeys", Some(&token)).await.json().await.unwrap();
+    assert!(view["passkeys"][0]["last_used_at"].is_string(), "{view}");
+
+    // A stops as a crash would; B's projector takes the work over.
+    a.stop().await;
+    let mut later = SoftPasskey::new("localhost", ORIGIN);
+    b.open_account("9100002", Some("after-crash@example.jp"), false).await;
+    let done = b.register("9100002", "after-crash@example.jp", &mut later).await;
+    let token = done["session"]["token"].as_str().unwrap();
+    let view: Value = b.get("/api/v1/me/passkeys", Some(token)).await.json().await.unwrap();
+    assert_eq!(view["passkeys"].as_array().map(Vec::len), Some(1), "B projected after A stopped: {view}");
+
+    // Every event in the trail exactly once, and the chain intact.
+    assert!(b.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(&b.app.db.any).await.unwrap();
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT (aggregate_type, aggregate_id, sequence)) FROM audit_trail")
+            .fetch_one(&b.app.db.any)
+            .await
+            .unwrap();
+    assert_eq!((rows, distinct), (events, events));
+    let compliance = b.staff("Kato", "compliance").await;
+    let verified: Value = b.get("/api/v1/audit/verify", Some(&compliance)).await.json().await.unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    let events = b.events_of(&account).await;
+    assert!(events.iter().any(|(t, _, _)| t == "PasskeyLoginSucceeded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_an_empty_database_migrate_it_once() {
+    let dir = std::env::temp_dir().join(format!("ledger-test-{}", uuid::Uuid::new_v4().simple()));
+    let Some(url) = fresh_database(Backend::Postgres, &dir).await else { return };
+    let (one, two) = tokio::join!(Database::connect(&url), Database::connect(&url));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    let (ran_one, ran_two) = tokio::join!(one.migrate(), two.migrate());
+    let (ran_one, ran_two) = (ran_one.expect("first instance migrates"), ran_two.expect("second instance migrates"));
+    assert!(one.migrations_current().await.unwrap());
+    let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_migrations").fetch_one(&one.any).await.unwrap();
+    assert_eq!(ran_one + ran_two, applied as usize, "each migration ran once");
+}
