@@ -87,6 +87,8 @@ impl Config {
                 defaults.lock_after_failed_trading_passwords,
             )?,
             login_mode: defaults.login_mode,
+            registration_opens_at: None,
+            customer_deletion: true,
         };
         policy.login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
             None | Some("passwordless") => LoginMode::Passwordless,
@@ -106,6 +108,19 @@ impl Config {
         if policy.code_lifetime_secs > 600 {
             return Err("LEDGER_CODE_LIFETIME_SECS may be at most 600 (10 minutes)".into());
         }
+        policy.customer_deletion = match env("LEDGER_CUSTOMER_DELETION").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(format!("LEDGER_CUSTOMER_DELETION must be on or off, got {other:?}")),
+        };
+        policy.registration_opens_at = match env("LEDGER_REGISTRATION_OPENS_AT").as_deref() {
+            None | Some("none") => None,
+            Some(at) => Some(
+                chrono::DateTime::parse_from_rfc3339(at.trim())
+                    .map_err(|_| format!("LEDGER_REGISTRATION_OPENS_AT must be an RFC 3339 instant, got {at:?}"))?
+                    .with_timezone(&chrono::Utc),
+            ),
+        };
         if let Some(spec) = env("LEDGER_PASSKEY_MANDATORY_FROM") {
             policy.passkey_mandatory_from = parse_mandatory(&spec)?;
         }

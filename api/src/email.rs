@@ -39,10 +39,14 @@ impl Notice {
 #[error("e-mail: {0}")]
 pub struct MailError(String);
 
+/// Japan Standard Time (UTC+9, no daylight saving).
+pub fn japan() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+}
+
 /// Formats an instant in Japan Standard Time, as the customer reads it.
 pub fn jst(at: DateTime<Utc>) -> String {
-    let offset = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()));
-    at.with_timezone(&offset).format("%Y年%m月%d日 %H:%M (JST)").to_string()
+    at.with_timezone(&japan()).format("%Y年%m月%d日 %H:%M (JST)").to_string()
 }
 
 impl Mailer {

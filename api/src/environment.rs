@@ -212,6 +212,24 @@ fn os_of(ua: &woothee::parser::WootheeResult<'_>) -> (String, String) {
     (name.to_string(), if version == "UNKNOWN" { "0".into() } else { version })
 }
 
+/// The app whose built-in browser sent `user_agent`, if it is one in which
+/// passkeys cannot be registered (seed 001: "Google アプリやYahoo!JAPANアプリ
+/// ... ブラウザのアプリ経由では、パスキーの登録およびパスキー認証によるログイン
+/// が正常に行えません"). Each app marks its browser in the User-Agent.
+pub fn in_app_browser(user_agent: &str) -> Option<&'static str> {
+    const APPS: [(&str, &str); 6] = [
+        // The Google app on iOS and Android.
+        (" GSA/", "Google app"),
+        // The Yahoo! JAPAN app on iOS and Android.
+        ("YJApp-", "Yahoo! JAPAN app"),
+        ("jp.co.yahoo.", "Yahoo! JAPAN app"),
+        ("Line/", "LINE"),
+        ("FBAN/", "Facebook"),
+        ("Instagram ", "Instagram"),
+    ];
+    APPS.iter().find(|(mark, _)| user_agent.contains(mark)).map(|(_, app)| *app)
+}
+
 /// The passkey's default name from the User-Agent: browser and version,
 /// operating system and version.
 pub fn default_passkey_name(user_agent: &str) -> String {
@@ -314,5 +332,23 @@ mod tests {
     #[test]
     fn an_unknown_agent_gets_a_plain_name() {
         assert_eq!(default_passkey_name(""), "Passkey");
+    }
+}
+
+#[cfg(test)]
+mod in_app_tests {
+    use super::in_app_browser;
+
+    #[test]
+    fn the_google_and_yahoo_japan_apps_browsers_are_recognised() {
+        let google_ios = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) GSA/380.0.765432 Mobile/15E148 Safari/604.1";
+        let yahoo_android = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Mobile Safari/537.36 YJApp-ANDROID jp.co.yahoo.android.yjtop/3.170.0";
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
+        let chrome_android =
+            "Mozilla/5.0 (Linux; Android 14; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Mobile Safari/537.36";
+        assert_eq!(in_app_browser(google_ios), Some("Google app"));
+        assert_eq!(in_app_browser(yahoo_android), Some("Yahoo! JAPAN app"));
+        assert_eq!(in_app_browser(safari), None);
+        assert_eq!(in_app_browser(chrome_android), None);
     }
 }

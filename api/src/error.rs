@@ -2,6 +2,8 @@
 //! and an English and a Japanese message. Internal details are logged here
 //! and never returned.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,21 +15,31 @@ use serde_json::{json, Map, Value};
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
-    pub message: &'static str,
-    pub message_ja: &'static str,
+    pub message: Cow<'static, str>,
+    pub message_ja: Cow<'static, str>,
     pub details: Map<String, Value>,
 }
 
 impl ApiError {
     /// An error with no details.
     pub fn new(status: StatusCode, code: &'static str, message: &'static str, message_ja: &'static str) -> ApiError {
-        ApiError { status, code, message, message_ja, details: Map::new() }
+        ApiError { status, code, message: message.into(), message_ja: message_ja.into(), details: Map::new() }
     }
 
     /// Adds a detail field beside the code (e.g. `attempts_left`).
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
         self.details.insert(key.to_string(), value.into());
         self
+    }
+
+    /// Registration before the deployment's launch instant (seed 000), with
+    /// the opening time in Japan time.
+    pub fn registration_not_open(opens_at: chrono::DateTime<chrono::Utc>) -> ApiError {
+        let jst = crate::email::jst(opens_at);
+        let mut error = ApiError::from(Refusal::RegistrationNotOpen);
+        error.message = format!("Passkey registration opens at {jst}. It cannot be done in advance.").into();
+        error.message_ja = format!("パスキーの登録は{jst}から受け付けます。事前の登録はできません。").into();
+        error.with("opens_at", opens_at.with_timezone(&crate::email::japan()).to_rfc3339())
     }
 
     /// Something broke inside; the cause goes to the log only.
@@ -188,13 +200,38 @@ impl From<Refusal> for ApiError {
                 "Your account details changed during this procedure. Please start again.",
                 "手続き中にお客様の登録情報が変更されました。最初からやり直してください。",
             ),
+            Refusal::RegistrationNotOpen => (
+                S::FORBIDDEN,
+                "Passkey registration has not opened yet. Please try again once it opens.",
+                "パスキーの登録受付はまだ開始していません。受付開始後にお手続きください。",
+            ),
+            Refusal::PasskeyRegistrationRequired => (
+                S::FORBIDDEN,
+                "A passkey is now required to log in here. Please register a passkey (パスキー登録) first.",
+                "こちらからのログインにはパスキーが必要になりました。先にパスキーの登録をお願いいたします。",
+            ),
+            Refusal::UnsupportedBrowser => (
+                S::BAD_REQUEST,
+                "Passkeys cannot be registered in an app's built-in browser (such as the Google app or the Yahoo! JAPAN app). Please open this page in your device's standard browser: Safari on iPhone and iPad, Chrome on Android.",
+                "GoogleアプリやYahoo!JAPANアプリなど、アプリ内のブラウザではパスキーを登録できません。お使いの端末の標準ブラウザ（iPhone・iPadはSafari、AndroidはChrome）からアクセスしてください。",
+            ),
+            Refusal::DeletionBySupportOnly => (
+                S::FORBIDDEN,
+                "To delete a passkey, please contact our customer support.",
+                "パスキーの削除をご希望の場合は当社カスタマーサポートまでお問い合わせください。",
+            ),
             Refusal::PasswordStepRequired => (
                 S::FORBIDDEN,
                 "Please log in with your login ID and password first; your passkey is asked for next.",
                 "ログインIDとパスワードでログインしてください。続けてパスキーでの認証をお願いします。",
             ),
         };
-        ApiError::new(status, r.code(), en, ja)
+        let error = ApiError::new(status, r.code(), en, ja);
+        match r {
+            // The page leads to registration rather than to a passkey login.
+            Refusal::PasskeyRegistrationRequired => error.with("next", "register_passkey"),
+            _ => error,
+        }
     }
 }
 

@@ -45,6 +45,12 @@ pub struct Policy {
     pub lock_after_failed_trading_passwords: u32,
     /// Passwordless passkey login, or passkey as the second factor.
     pub login_mode: LoginMode,
+    /// When passkey registration opens (seed 000: 2026-06-21 18:00 JST, "事前の
+    /// 設定はできません"); None: open.
+    pub registration_opens_at: Option<DateTime<Utc>>,
+    /// Whether customers delete their own passkeys (seed 000) or only support
+    /// does (seed 002: "パスキーの削除をご希望の場合は当社カスタマーサポートまで").
+    pub customer_deletion: bool,
 }
 
 impl Default for Policy {
@@ -63,6 +69,8 @@ impl Default for Policy {
             recent_login_secs: 10 * 60,
             lock_after_failed_trading_passwords: 5,
             login_mode: LoginMode::Passwordless,
+            registration_opens_at: None,
+            customer_deletion: true,
         }
     }
 }
@@ -71,6 +79,11 @@ impl Policy {
     /// Whether a passkey is mandatory on `channel` at `at`.
     pub fn passkey_mandatory(&self, channel: Channel, at: DateTime<Utc>) -> bool {
         self.passkey_mandatory_from.iter().any(|(c, from)| *c == channel && at >= *from)
+    }
+
+    /// Whether passkey registration has not opened yet at `at`.
+    pub fn registration_not_open(&self, at: DateTime<Utc>) -> bool {
+        self.registration_opens_at.is_some_and(|opens| at < opens)
     }
 
     /// How long a code lives.

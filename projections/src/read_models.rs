@@ -135,7 +135,7 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
             }
         }
         E::PasskeyDeletionLocked { .. } => set_flag(conn, id, "deletion_locked", true).await?,
-        E::TradingPasswordChanged {} => set_flag(conn, id, "deletion_locked", false).await?,
+        E::TradingPasswordChanged { .. } => set_flag(conn, id, "deletion_locked", false).await?,
         E::LoginUnlocked { .. } => {
             set_flag(conn, id, "locked", false).await?;
             set_flag(conn, id, "deletion_locked", false).await?;

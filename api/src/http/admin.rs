@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/accounts/{account_id}/email", put(change_email))
         .route("/api/v1/admin/accounts/{account_id}/password", put(change_password))
         .route("/api/v1/admin/accounts/{account_id}/email-status", put(email_status))
+        .route("/api/v1/admin/accounts/{account_id}/trading-password", put(change_trading_password))
 }
 
 const CORE_SYSTEM: &str = "core_system";
@@ -167,6 +168,30 @@ async fn change_password(
     }
     record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
     end_sessions(&app, &account_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The core system reissued the trading password ("執行パスワード", seed 003
+/// FAQ): passkeys stay as they are ("引き続きパスキー認証にてログインが可能"),
+/// and passkey deletion, if locked by wrong trading passwords, is unlocked.
+async fn change_trading_password(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    staff.require(&[Role::Admin])?;
+    let hashed = hash(&body.password).await?;
+    let updated = sqlx::query("UPDATE account_secrets SET trading_password_hash = $2 WHERE account_id = $1")
+        .bind(&account_id)
+        .bind(hashed)
+        .execute(&app.db.any)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::not_found());
+    }
+    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeTradingPassword { temporary: body.temporary, at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

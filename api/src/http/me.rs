@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::extract::{account_view_current, execute, ApiJson, Customer, RequestMeta};
 use super::registrations::{
-    bound_passkey_view, optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, OptionsBody,
+    bound_passkey_view, optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, AbandonedBody, OptionsBody,
 };
 use crate::error::ApiError;
 use crate::secrets::Secret;
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/passkeys", get(my_passkeys).post(add_passkey).delete(delete_all))
         .route("/api/v1/me/passkeys/options", post(add_options))
         .route("/api/v1/me/passkeys/decline-local", post(decline_local))
+        .route("/api/v1/me/passkeys/abandoned", post(abandoned))
         .route("/api/v1/me/passkeys/{passkey_id}", delete(delete_one))
 }
 
@@ -48,10 +49,17 @@ async fn add_options(
     // The bus fills in the accounts sharing the address.
     let email_shared_with = vec![];
     let now = app.clock.now();
+    if crate::environment::in_app_browser(&meta.user_agent).is_some() {
+        let refused = AccountCommand::RefusePasskeyAddition { reason: Refusal::UnsupportedBrowser, at: now };
+        execute(&app, &customer.account_id, refused, meta.metadata("customer", now)).await?;
+        return Err(Refusal::UnsupportedBrowser.into());
+    }
     let check = AccountCommand::CheckPasskeyAddition { logged_in_at: customer.logged_in_at, email_shared_with, at: now };
     let done = execute(&app, &customer.account_id, check, meta.metadata("customer", now)).await?;
-    if let Some(refusal) = done.refusal() {
-        return Err(refusal.into());
+    match (done.refusal(), app.ledger.policy().registration_opens_at) {
+        (Some(Refusal::RegistrationNotOpen), Some(opens_at)) => return Err(ApiError::registration_not_open(opens_at)),
+        (Some(refusal), _) => return Err(refusal.into()),
+        (None, _) => {}
     }
     let account = app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?;
     account_view_current(&app, &customer.account_id).await?;
@@ -125,6 +133,21 @@ async fn add_passkey(
     crate::notify::after(&app, &customer.account_id, &done).await;
     let passkey = bound_passkey_view(&done, now, &meta);
     Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey }))))
+}
+
+/// The browser ended the creation of one more passkey without one.
+async fn abandoned(
+    State(app): State<AppState>,
+    customer: Customer,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<AbandonedBody>,
+) -> Result<StatusCode, ApiError> {
+    let reason = body.reason()?;
+    take_ceremony(&app, &format!("add:{}", customer.token_hash), "add_passkey").await?;
+    let now = app.clock.now();
+    let command = AccountCommand::RecordCeremonyAbandoned { flow_id: None, reason, at: now };
+    execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// "Continue without" after a cross-device sign-in.

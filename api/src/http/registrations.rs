@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registrations/{flow_id}/otp/resend", post(resend))
         .route("/api/v1/registrations/{flow_id}/passkey/options", post(passkey_options))
         .route("/api/v1/registrations/{flow_id}/passkey", post(passkey))
+        .route("/api/v1/registrations/{flow_id}/passkey/abandoned", post(abandoned))
 }
 
 /// A registration or password-login flow as the API keeps it.
@@ -202,10 +203,15 @@ async fn start(
     let account = account_by_login_id(&app, &login_id).await?;
     let account_id = account.as_ref().map(|(id, _)| id.as_str());
     let flow_id = create_flow(&app, &login_id, account_id, "registration", &meta).await?;
+    let now = app.clock.now();
     if let Some(account_id) = account_id {
-        let now = app.clock.now();
         let command = AccountCommand::StartRegistration { flow_id: flow_id.clone(), channel: meta.channel, at: now };
         execute(&app, account_id, command, meta.metadata("customer", now)).await?;
+    }
+    // Seed 000: registration opens at the launch instant, not before. The
+    // same answer for an unknown login ID, which reveals nothing.
+    if let Some(opens_at) = app.ledger.policy().registration_opens_at.filter(|_| app.ledger.policy().registration_not_open(now)) {
+        return Err(ApiError::registration_not_open(opens_at));
     }
     Ok((StatusCode::CREATED, Json(json!({ "flow_id": flow_id, "next": "password" }))))
 }
@@ -328,6 +334,17 @@ async fn passkey_options(
 ) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    if let Some(in_app) = crate::environment::in_app_browser(&meta.user_agent) {
+        let now = app.clock.now();
+        let refused = AccountCommand::RefusePasskeyRegistration {
+            flow_id: flow_id.clone(),
+            reason: Refusal::UnsupportedBrowser,
+            detail: in_app.into(),
+            at: now,
+        };
+        execute(&app, &account_id, refused, meta.metadata("customer", now)).await?;
+        return Err(Refusal::UnsupportedBrowser.into());
+    }
     let account = app.ledger.load(&account_id).await.map_err(ApiError::internal)?;
     let shared = email_shared_with(&app, &account, &account_id).await?;
     // No options for a passkey the next step would refuse: the device would
@@ -366,6 +383,44 @@ async fn passkey_options(
     let mut out = options;
     out["passkey_name"] = json!(name.as_str());
     Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct AbandonedBody {
+    reason: String,
+}
+
+impl AbandonedBody {
+    /// The reason as the page's browser named it (a DOMException name such as
+    /// `NotAllowedError`, or a short word): letters, digits, `_ .-`, at most 64.
+    pub fn reason(&self) -> Result<String, ApiError> {
+        let r = self.reason.trim();
+        let ok = (1..=64).contains(&r.len()) && r.chars().all(|c| c.is_ascii_alphanumeric() || "_ .-".contains(c));
+        if ok {
+            Ok(r.to_string())
+        } else {
+            Err(ApiError::bad_request("reason must be 1 to 64 letters, digits, spaces, dots, dashes or underscores."))
+        }
+    }
+}
+
+/// The page reports that the browser ended passkey creation without a
+/// passkey (seed 001: "パスキー登録が中断されました"): recorded, so support can
+/// see why the customer could not register; the pending request is dropped.
+async fn abandoned(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<AbandonedBody>,
+) -> Result<StatusCode, ApiError> {
+    let reason = body.reason()?;
+    let flow = load_flow(&app, &flow_id, "registration").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    take_ceremony(&app, &flow_id, "registration").await?;
+    let now = app.clock.now();
+    let command = AccountCommand::RecordCeremonyAbandoned { flow_id: Some(flow_id), reason, at: now };
+    execute(&app, &account_id, command, meta.metadata("customer", now)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Keeps a ceremony's state for five minutes, replacing an earlier one.

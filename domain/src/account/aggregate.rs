@@ -229,9 +229,14 @@ impl Account {
             C::ChangeLoginPassword { temporary, at } => {
                 self.closing_open_flows(vec![E::LoginPasswordChanged { temporary }], FlowClosure::LoginPasswordChanged, None, at, policy)
             }
-            C::ChangeTradingPassword { .. } => vec![E::TradingPasswordChanged {}],
+            C::ChangeTradingPassword { temporary, .. } => vec![E::TradingPasswordChanged { temporary }],
             C::StartRegistration { flow_id, channel, at } => {
-                vec![E::RegistrationStarted { flow_id, started_at: at, channel: Some(channel) }]
+                let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel) };
+                if policy.registration_not_open(at) {
+                    vec![started, E::RegistrationRefused { flow_id, reason: Refusal::RegistrationNotOpen }]
+                } else {
+                    vec![started]
+                }
             }
             C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, at } => {
                 self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, at, policy)?
@@ -273,6 +278,12 @@ impl Account {
                 self.closing_open_flows(vec![bound], FlowClosure::PasskeyBound, None, at, policy)
             }
             C::RefusePasskeyAddition { reason, .. } => vec![E::PasskeyAdditionRefused { reason }],
+            C::RecordCeremonyAbandoned { flow_id, reason, .. } => {
+                if let Some(flow_id) = &flow_id {
+                    self.flow(flow_id)?;
+                }
+                vec![E::PasskeyCeremonyAbandoned { flow_id, reason }]
+            }
             C::DeclineLocalPasskey { cross_device_sign_in, .. } => vec![E::LocalPasskeyDeclined { cross_device_sign_in }],
             C::DeletePasskeys { passkey_id, trading_password_matches, .. } => {
                 self.decide_deletion(passkey_id, trading_password_matches, policy)?
@@ -303,7 +314,7 @@ impl Account {
         if at - logged_in_at > Duration::seconds(policy.recent_login_secs) {
             Some(Refusal::RecentLoginRequired)
         } else if !self.has_active_passkey() {
-            self.first_passkey_refusal(email_shared_with)
+            self.first_passkey_refusal(email_shared_with, at, policy)
         } else if self.active_passkeys().count() >= policy.max_passkeys {
             Some(Refusal::PasskeyLimitReached)
         } else {
@@ -366,6 +377,9 @@ impl Account {
     ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountEvent as E;
         let passkeys = self.passkeys_to_revoke(passkey_id.as_deref())?;
+        if !policy.customer_deletion {
+            return Ok(vec![E::PasskeyDeletionRefused { reason: Refusal::DeletionBySupportOnly }]);
+        }
         if self.deletion_locked {
             return Ok(vec![E::PasskeyDeletionRefused { reason: Refusal::DeletionLocked }]);
         }
@@ -448,7 +462,7 @@ impl Account {
         policy: &Policy,
     ) -> Option<Refusal> {
         match purpose {
-            FlowPurpose::Registration => self.first_passkey_refusal(email_shared_with),
+            FlowPurpose::Registration => self.first_passkey_refusal(email_shared_with, at, policy),
             FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => self.password_login_refusal(channel, at, policy),
         }
     }
@@ -457,8 +471,10 @@ impl Account {
     /// 2; seed 000 "パスキー登録の前に", seed 003 §5), by any path: the
     /// registration flow or a signed-in session. In the order a customer
     /// can act on them.
-    pub fn first_passkey_refusal(&self, email_shared_with: &[String]) -> Option<Refusal> {
-        if self.has_active_passkey() {
+    pub fn first_passkey_refusal(&self, email_shared_with: &[String], at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
+        if policy.registration_not_open(at) {
+            Some(Refusal::RegistrationNotOpen)
+        } else if self.has_active_passkey() {
             Some(Refusal::PasskeyAlreadyRegistered)
         } else if self.locked {
             Some(Refusal::LoginLocked)
@@ -479,8 +495,11 @@ impl Account {
     pub fn password_login_refusal(&self, channel: Channel, at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
         if self.locked {
             Some(Refusal::LoginLocked)
-        } else if self.has_active_passkey() || policy.passkey_mandatory(channel, at) {
+        } else if self.has_active_passkey() {
             Some(Refusal::PasskeyRequired)
+        } else if policy.passkey_mandatory(channel, at) {
+            // No passkey yet on a passkey-only channel: register one (seed 000).
+            Some(Refusal::PasskeyRegistrationRequired)
         } else if self.email.is_none() || !self.email_reachable {
             Some(Refusal::EmailUnreachable)
         } else {
@@ -617,7 +636,7 @@ impl Account {
         Ok(self
             .flow_step_refusal(flow_id, flow, "passkey", FlowStage::CodeVerified, channel, at, policy)
             .and_then(|e| e.refusal())
-            .or_else(|| self.first_passkey_refusal(email_shared_with)))
+            .or_else(|| self.first_passkey_refusal(email_shared_with, at, policy)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -641,7 +660,7 @@ impl Account {
         }
         // Another flow may have registered a passkey in the meantime, or
         // the account changed since the code.
-        if let Some(reason) = self.first_passkey_refusal(email_shared_with) {
+        if let Some(reason) = self.first_passkey_refusal(email_shared_with, at, policy) {
             return Ok(vec![E::PasskeyRegistrationRefused { flow_id, reason, detail: String::new() }]);
         }
         if credential_taken || self.holds_credential(&passkey.credential_id) {
@@ -804,7 +823,7 @@ impl Aggregate for Account {
                 self.consecutive_password_failures = 0;
                 self.locked = false;
             }
-            E::TradingPasswordChanged {} => {
+            E::TradingPasswordChanged { .. } => {
                 self.trading_password_failures = 0;
                 self.deletion_locked = false;
             }
@@ -911,6 +930,7 @@ impl Aggregate for Account {
             | E::PasskeyLoginFailed { .. }
             | E::PasskeyAdditionRefused { .. }
             | E::LocalPasskeyDeclined { .. }
+            | E::PasskeyCeremonyAbandoned { .. }
             | E::PasskeyDeletionRefused { .. }
             | E::AccountViewedByStaff { .. }
             | E::SecurityNoticeSent { .. } => {}

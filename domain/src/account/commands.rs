@@ -19,7 +19,7 @@ pub enum AccountCommand {
     /// The core system sets a new login password (temporary or not).
     ChangeLoginPassword { temporary: bool, at: DateTime<Utc> },
     /// The core system sets a new trading password ("執行パスワード").
-    ChangeTradingPassword { at: DateTime<Utc> },
+    ChangeTradingPassword { temporary: bool, at: DateTime<Utc> },
     /// The customer typed their login ID on the registration screen.
     StartRegistration { flow_id: String, channel: Channel, at: DateTime<Utc> },
     /// The customer typed their login password, to register a passkey or to
@@ -99,6 +99,10 @@ pub enum AccountCommand {
     /// The browser's new credential for a signed-in customer did not verify
     /// (or the authenticator holds a credential the account already has).
     RefusePasskeyAddition { reason: Refusal, at: DateTime<Utc> },
+    /// The page reports that the browser's passkey ceremony ended without a
+    /// credential (seed 001: "パスキー登録が中断されました"), for a registration
+    /// flow or a signed-in customer (no flow).
+    RecordCeremonyAbandoned { flow_id: Option<String>, reason: String, at: DateTime<Utc> },
     /// "Continue without" after a cross-device sign-in (seed 000 p.11).
     DeclineLocalPasskey { cross_device_sign_in: Option<String>, at: DateTime<Utc> },
     /// The customer deletes one passkey or all, with the trading password

@@ -86,7 +86,16 @@ pub fn describe(event: &AccountEvent) -> Line {
                 line("The login password was changed.", "ログインパスワードが変更されました。")
             }
         }
-        E::TradingPasswordChanged {} => line("The trading password was reissued.", "執行パスワードが再発行されました。"),
+        E::TradingPasswordChanged { temporary } => line(
+            format!(
+                "The trading password was reissued by the core system{}; passkeys unchanged, passkey deletion unlocked.",
+                if *temporary { " (temporary)" } else { "" }
+            ),
+            format!(
+                "基幹システムが執行パスワードを再発行しました{}。パスキーはそのまま、削除のロックは解除されました。",
+                if *temporary { "（仮パスワード）" } else { "" }
+            ),
+        ),
         E::RegistrationStarted { .. } => {
             line("Passkey registration started (login ID entered).", "パスキー登録を開始しました（ログインID入力）。")
         }
@@ -158,6 +167,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("パスキー「{}」を登録しました（初回登録：{how_ja}）{}。", passkey.name.as_str(), env_ja(&passkey.environment)),
             )
         }
+        E::PasskeyCeremonyAbandoned { reason, .. } => line(
+            format!("The browser's passkey creation ended without a passkey ({reason}), as the page reported it."),
+            format!("ブラウザでのパスキー作成が完了せずに中断されました（{reason}、画面からの報告）。"),
+        ),
         E::OpenFlowsClosed { flow_ids, because } => {
             let (en, ja) = match because {
                 FlowClosure::LoginPasswordChanged => ("a new login password was set", "ログインパスワードが変更された"),

@@ -115,7 +115,12 @@ pub enum AccountEvent {
     LoginPasswordChanged {
         temporary: bool,
     },
-    TradingPasswordChanged {},
+    /// The core system reissued the trading password (seed 003 FAQ): the
+    /// passkeys stay as they are, the deletion lock is lifted.
+    TradingPasswordChanged {
+        #[serde(default)]
+        temporary: bool,
+    },
     RegistrationStarted {
         flow_id: String,
         started_at: DateTime<Utc>,
@@ -262,6 +267,13 @@ pub enum AccountEvent {
     PasskeyAdditionRefused {
         reason: Refusal,
     },
+    /// The browser's passkey creation ended without a credential, as the
+    /// page reported it (e.g. `NotAllowedError`): support sees why a customer
+    /// could not register.
+    PasskeyCeremonyAbandoned {
+        flow_id: Option<String>,
+        reason: String,
+    },
     /// "Continue without" a new passkey after a cross-device sign-in.
     LocalPasskeyDeclined {
         cross_device_sign_in: Option<String>,
@@ -375,6 +387,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::LocalPasskeyAdded { .. } => "LocalPasskeyAdded",
             AccountEvent::PasskeyAdditionRefused { .. } => "PasskeyAdditionRefused",
             AccountEvent::LocalPasskeyDeclined { .. } => "LocalPasskeyDeclined",
+            AccountEvent::PasskeyCeremonyAbandoned { .. } => "PasskeyCeremonyAbandoned",
             AccountEvent::TradingPasswordRejected { .. } => "TradingPasswordRejected",
             AccountEvent::PasskeyDeletionLocked { .. } => "PasskeyDeletionLocked",
             AccountEvent::PasskeyDeletionRefused { .. } => "PasskeyDeletionRefused",

@@ -61,6 +61,17 @@ pub enum Refusal {
     /// Second-factor mode (seed 002): a passkey logs in only after the
     /// login ID and password.
     PasswordStepRequired,
+    /// Passkey registration has not opened yet (seed 000: no registration
+    /// before the launch instant).
+    RegistrationNotOpen,
+    /// The account has no passkey and the channel requires one: register
+    /// one first (the API code stays `passkey_required`).
+    PasskeyRegistrationRequired,
+    /// An app's built-in browser (Google app, Yahoo! JAPAN app) cannot
+    /// register a passkey (seed 001): open the device's standard browser.
+    UnsupportedBrowser,
+    /// The deployment lets only support delete passkeys (seed 002).
+    DeletionBySupportOnly,
 }
 
 impl Refusal {
@@ -92,6 +103,10 @@ impl Refusal {
             Refusal::WrongChannel => "wrong_channel",
             Refusal::FlowClosed => "flow_closed",
             Refusal::PasswordStepRequired => "password_step_required",
+            Refusal::RegistrationNotOpen => "registration_not_open",
+            Refusal::PasskeyRegistrationRequired => "passkey_required",
+            Refusal::UnsupportedBrowser => "unsupported_browser",
+            Refusal::DeletionBySupportOnly => "deletion_by_support_only",
         }
     }
 }

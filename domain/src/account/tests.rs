@@ -568,7 +568,10 @@ async fn password_login_is_refused_on_the_app_after_its_mandatory_instant() {
         at: t0(),
     };
     let app = outcome(vec![opened()], cmd(Channel::MobileApp)).await;
-    assert_eq!(refusal_of(&app), Some(Refusal::PasskeyRequired));
+    // No passkey yet: the customer is told to register one (seed 000), under
+    // the API's `passkey_required` code.
+    assert_eq!(refusal_of(&app), Some(Refusal::PasskeyRegistrationRequired));
+    assert_eq!(Refusal::PasskeyRegistrationRequired.code(), "passkey_required");
     let web = outcome(vec![opened()], cmd(Channel::Web)).await;
     assert!(matches!(web.last(), Some(AccountEvent::EmailCodeIssued { .. })));
 }
@@ -1065,6 +1068,62 @@ async fn a_credential_deleted_from_this_account_is_not_bound_again() {
     };
     let events = outcome(given, add).await;
     assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::CredentialAlreadyRegistered }]);
+}
+
+// --- Registration opens at the deployment's launch instant (seed 000) ---------
+
+#[tokio::test]
+async fn registration_before_the_launch_instant_is_refused_and_recorded() {
+    let mut services = AccountServices::default();
+    services.policy.registration_opens_at = Some(secs(3600));
+    let start = |at| AccountCommand::StartRegistration { flow_id: "f".into(), channel: Channel::Web, at };
+    let events =
+        TestFramework::<Account>::with(services.clone()).given(vec![opened()]).when_async(start(secs(0))).await.inspect_result().unwrap();
+    assert_eq!(refusal_of(&events), Some(Refusal::RegistrationNotOpen));
+    let events =
+        TestFramework::<Account>::with(services).given(vec![opened()]).when_async(start(secs(3600))).await.inspect_result().unwrap();
+    assert_eq!(refusal_of(&events), None);
+}
+
+#[tokio::test]
+async fn a_first_passkey_from_a_session_waits_for_the_launch_instant_too() {
+    let mut services = AccountServices::default();
+    services.policy.registration_opens_at = Some(secs(3600));
+    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: secs(0), email_shared_with: vec![], at: secs(60) };
+    let events = TestFramework::<Account>::with(services).given(vec![opened()]).when_async(check).await.inspect_result().unwrap();
+    assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::RegistrationNotOpen }]);
+}
+
+#[tokio::test]
+async fn a_reissued_trading_password_lifts_the_deletion_lock_and_keeps_the_passkeys() {
+    let given = vec![opened(), registered("p1"), AccountEvent::PasskeyDeletionLocked { consecutive_failures: 5 }];
+    let changed = outcome(given.clone(), AccountCommand::ChangeTradingPassword { temporary: false, at: secs(10) }).await;
+    assert_eq!(changed, vec![AccountEvent::TradingPasswordChanged { temporary: false }]);
+    let mut account = Account::default();
+    for e in given.into_iter().chain(changed) {
+        cqrs_es::Aggregate::apply(&mut account, e);
+    }
+    assert!(!account.deletion_locked);
+    assert_eq!(account.active_passkeys().count(), 1);
+}
+
+#[tokio::test]
+async fn where_only_support_deletes_the_customer_is_told_so_and_nothing_is_deleted() {
+    let mut services = AccountServices::default();
+    services.policy.customer_deletion = false;
+    let delete = AccountCommand::DeletePasskeys { passkey_id: None, trading_password_matches: true, at: secs(10) };
+    let events =
+        TestFramework::<Account>::with(services).given(vec![opened(), registered("p1")]).when_async(delete).await.inspect_result().unwrap();
+    assert_eq!(events, vec![AccountEvent::PasskeyDeletionRefused { reason: Refusal::DeletionBySupportOnly }]);
+}
+
+#[tokio::test]
+async fn an_abandoned_ceremony_is_recorded_on_its_flow() {
+    let abandoned = AccountCommand::RecordCeremonyAbandoned { flow_id: Some("f".into()), reason: "NotAllowedError".into(), at: secs(90) };
+    let events = outcome(code_verified(), abandoned).await;
+    assert_eq!(events, vec![AccountEvent::PasskeyCeremonyAbandoned { flow_id: Some("f".into()), reason: "NotAllowedError".into() }]);
+    let unknown = AccountCommand::RecordCeremonyAbandoned { flow_id: Some("nope".into()), reason: "AbortError".into(), at: secs(90) };
+    assert!(test().given(code_verified()).when_async(unknown).await.inspect_result().is_err());
 }
 
 mod matrix;

@@ -41,9 +41,10 @@ enum Rule {
     PasskeyExists,
     DuplicateCredential,
     SecondFactorMode,
+    RegistrationNotOpen,
 }
 
-const RULES: [Rule; 7] = [
+const RULES: [Rule; 8] = [
     Rule::Locked,
     Rule::TemporaryPassword,
     Rule::SharedAddress,
@@ -51,6 +52,7 @@ const RULES: [Rule; 7] = [
     Rule::PasskeyExists,
     Rule::DuplicateCredential,
     Rule::SecondFactorMode,
+    Rule::RegistrationNotOpen,
 ];
 
 /// What `path` answers under `rule`: the refusal code, or None where the
@@ -71,6 +73,7 @@ fn expected(rule: Rule, path: Path) -> Option<&'static str> {
             Some("credential_already_registered")
         }
         Rule::SecondFactorMode if path == P::DiscoverablePasskey => Some("password_step_required"),
+        Rule::RegistrationNotOpen if binds_first => Some("registration_not_open"),
         _ => None,
     }
 }
@@ -177,6 +180,7 @@ fn decide(rule: Rule, path: Path) -> Vec<AccountEvent> {
             given.push(registered("existing"))
         }
         Rule::SecondFactorMode => policy.login_mode = LoginMode::SecondFactor,
+        Rule::RegistrationNotOpen => policy.registration_opens_at = Some(secs(100_000)),
         _ => {}
     }
     let mut account = Account::default();

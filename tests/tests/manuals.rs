@@ -1,0 +1,230 @@
+//! Points the manuals make, over real HTTP on SQLite and PostgreSQL:
+//! registration opens at the launch instant (seed 000), the trading password
+//! reissued by the core system (seed 003 FAQ), in-app browsers and aborted
+//! ceremonies (seed 001), deletion by support only (seed 002), a code that
+//! lives 10 minutes (seed 002), and the message for a customer with no
+//! passkey on a passkey-only channel (seed 000).
+
+use chrono::{Duration, Utc};
+use ledger_tests::harness::ORIGIN;
+use ledger_tests::{SoftPasskey, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn key() -> SoftPasskey {
+    SoftPasskey::new("localhost", ORIGIN)
+}
+
+/// Runs `scenario` on both databases with the configuration adjusted.
+macro_rules! with_config {
+    ($name:ident, $adjust:expr, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = ledger_tests::TestApp::spawn_with(ledger_tests::Backend::Sqlite, $adjust).await {
+                    super::$scenario(app).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = ledger_tests::TestApp::spawn_with(ledger_tests::Backend::Postgres, $adjust).await {
+                    super::$scenario(app).await;
+                }
+            }
+        }
+    };
+}
+
+with_config!(
+    registration_opens_at_the_launch_instant,
+    |c| c.policy.registration_opens_at = Some(chrono::Utc::now() + chrono::Duration::hours(2)),
+    registration_is_refused_before_it_opens_then_works
+);
+with_config!(deletion_by_support_only, |c| c.policy.customer_deletion = false, customers_are_sent_to_support_to_delete);
+with_config!(a_ten_minute_code, |c| c.policy.code_lifetime_secs = 600, a_code_lives_ten_minutes);
+
+ledger_tests::on_both_databases!(
+    a_reissued_trading_password_keeps_the_passkeys_and_unlocks_deletion,
+    an_in_app_browser_is_told_to_open_the_standard_browser,
+    an_aborted_ceremony_is_on_record_for_support,
+    a_customer_with_no_passkey_on_the_app_is_told_to_register_one,
+);
+
+async fn registration_is_refused_before_it_opens_then_works(app: TestApp) {
+    let account = app.open_account("9200001", Some("early@example.jp"), false).await;
+    let (s, v) = json_of(app.post("/api/v1/registrations", json!({ "login_id": "9200001" }), None).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "registration_not_open"), "{v}");
+    assert!(v["error"]["message_ja"].as_str().unwrap().contains("(JST)"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("(JST)"), "{v}");
+    assert!(v["error"]["opens_at"].as_str().unwrap().ends_with("+09:00"), "{v}");
+    // An unknown login ID gets the same answer.
+    let (s, _) = json_of(app.post("/api/v1/registrations", json!({ "login_id": "0000000" }), None).await).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let events = app.events_of(&account).await;
+    assert!(events.iter().any(|(t, p, _)| t == "RegistrationRefused" && p["RegistrationRefused"]["reason"] == "registration_not_open"));
+    // Nor from a signed-in session.
+    let (_, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "9200001", "password": "pass-word-1" }), None).await).await;
+    let flow = v["flow_id"].as_str().unwrap();
+    let (_, v) = json_of(
+        app.post(&format!("/api/v1/sessions/password/{flow}/otp"), json!({ "code": app.code_for("early@example.jp") }), None).await,
+    )
+    .await;
+    let token = v["session"]["token"].as_str().unwrap().to_string();
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys/options", json!({}), Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "registration_not_open"), "{v}");
+    // At the launch instant it opens.
+    app.clock.advance(Duration::hours(2));
+    app.register("9200001", "early@example.jp", &mut key()).await;
+}
+
+async fn a_reissued_trading_password_keeps_the_passkeys_and_unlocks_deletion(app: TestApp) {
+    let account = app.open_account("9300001", Some("trade@example.jp"), false).await;
+    let mut k = key();
+    let token = app.register("9300001", "trade@example.jp", &mut k).await["session"]["token"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        app.send(Method::DELETE, "/api/v1/me/passkeys", Some(json!({ "transaction_password": "wrong-wrong" })), Some(&token), "web").await;
+    }
+    let (s, v) = json_of(
+        app.send(Method::DELETE, "/api/v1/me/passkeys", Some(json!({ "transaction_password": "trade-pass-1" })), Some(&token), "web").await,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::LOCKED, "deletion_locked"));
+    let path = format!("/api/v1/admin/accounts/{account}/trading-password");
+    let res =
+        app.send(Method::PUT, &path, Some(json!({ "password": "new-trade-9", "temporary": true })), Some(&app.admin_token), "web").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // "引き続きパスキー認証にてログインが可能": the passkey still logs in.
+    assert_eq!(app.passkey_login(&mut k).await.status(), StatusCode::CREATED);
+    // The old trading password no longer deletes; the new one does.
+    let (s, v) = json_of(
+        app.send(Method::DELETE, "/api/v1/me/passkeys", Some(json!({ "transaction_password": "trade-pass-1" })), Some(&token), "web").await,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_transaction_password"));
+    let (s, v) = json_of(
+        app.send(Method::DELETE, "/api/v1/me/passkeys", Some(json!({ "transaction_password": "new-trade-9" })), Some(&token), "web").await,
+    )
+    .await;
+    assert_eq!((s, v["deleted"].clone()), (StatusCode::OK, json!(1)));
+    let events = app.events_of(&account).await;
+    assert!(events
+        .iter()
+        .any(|(t, p, m)| t == "TradingPasswordChanged" && p["TradingPasswordChanged"]["temporary"] == true && m["actor"] == "core_system"));
+    let res = app
+        .send(
+            Method::PUT,
+            "/api/v1/admin/accounts/nope/trading-password",
+            Some(json!({ "password": "new-trade-9", "temporary": false })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+const GOOGLE_APP: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) GSA/380.0.765432 Mobile/15E148 Safari/604.1";
+
+async fn an_in_app_browser_is_told_to_open_the_standard_browser(app: TestApp) {
+    let account = app.open_account("9400001", Some("inapp@example.jp"), false).await;
+    let (flow, _) = app.start_registration("9400001", "pass-word-1").await;
+    app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": app.code_for("inapp@example.jp") }), None).await;
+    let res = app
+        .request(Method::POST, &format!("/api/v1/registrations/{flow}/passkey/options"), None)
+        .header("user-agent", GOOGLE_APP)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(res).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "unsupported_browser"), "{v}");
+    assert!(v["error"]["message_ja"].as_str().unwrap().contains("標準ブラウザ"));
+    let events = app.events_of(&account).await;
+    let (_, refused, _) = events.iter().find(|(t, _, _)| t == "PasskeyRegistrationRefused").expect("recorded");
+    assert_eq!(refused["PasskeyRegistrationRefused"]["reason"], "unsupported_browser");
+    assert_eq!(refused["PasskeyRegistrationRefused"]["detail"], "Google app");
+    // In the standard browser the same flow goes on.
+    let (s, _) = json_of(app.post(&format!("/api/v1/registrations/{flow}/passkey/options"), json!({}), None).await).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+async fn an_aborted_ceremony_is_on_record_for_support(app: TestApp) {
+    let account = app.open_account("9500001", Some("aborted@example.jp"), false).await;
+    let (flow, _) = app.start_registration("9500001", "pass-word-1").await;
+    app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": app.code_for("aborted@example.jp") }), None).await;
+    let (_, options) = json_of(app.post(&format!("/api/v1/registrations/{flow}/passkey/options"), json!({}), None).await).await;
+    let path = format!("/api/v1/registrations/{flow}/passkey/abandoned");
+    let (s, v) = json_of(app.post(&path, json!({ "reason": "<script>" }), None).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_request"), "{v}");
+    let res = app.post(&path, json!({ "reason": "NotAllowedError" }), None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // The request it abandoned cannot be finished any more.
+    let res = app.post(&format!("/api/v1/registrations/{flow}/passkey"), json!({ "credential": key().register(&options) }), None).await;
+    assert_ne!(res.status(), StatusCode::CREATED);
+    // Support reads why.
+    let support = app.staff("Sato", "support").await;
+    let (_, history) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}/history"), Some(&support)).await).await;
+    let text = history.to_string();
+    assert!(text.contains("NotAllowedError") && text.contains("中断"), "{history}");
+}
+
+async fn customers_are_sent_to_support_to_delete(app: TestApp) {
+    let account = app.open_account("9600001", Some("support-only@example.jp"), false).await;
+    let token = app.register("9600001", "support-only@example.jp", &mut key()).await["session"]["token"].as_str().unwrap().to_string();
+    let (s, v) = json_of(
+        app.send(Method::DELETE, "/api/v1/me/passkeys", Some(json!({ "transaction_password": "trade-pass-1" })), Some(&token), "web").await,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "deletion_by_support_only"), "{v}");
+    assert!(v["error"]["message_ja"].as_str().unwrap().contains("カスタマーサポート"));
+    let view: Value = app.get("/api/v1/me/passkeys", Some(&token)).await.json().await.unwrap();
+    assert_eq!(view["passkeys"].as_array().unwrap().len(), 1, "nothing deleted");
+    // Support still can.
+    let support = app.staff("Sato", "support").await;
+    let path = format!("/api/v1/staff/accounts/{account}/passkeys/revoke");
+    let res = app.send(Method::POST, &path, Some(json!({ "reason": "phone lost" })), Some(&support), "web").await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn a_code_lives_ten_minutes(app: TestApp) {
+    app.open_account("9700001", Some("ten@example.jp"), false).await;
+    let (flow, res) = app.start_registration("9700001", "pass-word-1").await;
+    let (_, v) = json_of(res).await;
+    let expires: chrono::DateTime<Utc> = v["otp"]["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!((expires - app.clock.now() - Duration::minutes(10)).num_seconds().abs() <= 2, "{v}");
+    let code = app.code_for("ten@example.jp");
+    let mail = app.mail_to("ten@example.jp").last().unwrap().decoded();
+    assert!(mail.contains(&ledger_api::email::jst(expires)), "the mail gives the expiry in JST: {mail}");
+    app.clock.advance(Duration::seconds(9 * 60 + 50));
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await;
+    assert_eq!(res.status(), StatusCode::OK, "valid at 9 min 50 s");
+
+    app.open_account("9700002", Some("eleven@example.jp"), false).await;
+    let (flow, _) = app.start_registration("9700002", "pass-word-1").await;
+    let code = app.code_for("eleven@example.jp");
+    app.clock.advance(Duration::seconds(10 * 60 + 10));
+    let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await).await;
+    assert_eq!((s, code_of(&v)), (StatusCode::GONE, "code_expired"), "expired at 10 min 10 s");
+}
+
+fn code_of(v: &Value) -> &str {
+    code(v)
+}
+
+async fn a_customer_with_no_passkey_on_the_app_is_told_to_register_one(app: TestApp) {
+    app.open_account("9800001", Some("app-user@example.jp"), false).await;
+    let body = json!({ "login_id": "9800001", "password": "pass-word-1" });
+    let (s, v) = json_of(app.send(Method::POST, "/api/v1/sessions/password", Some(body), None, "mobile_app").await).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "passkey_required"), "{v}");
+    assert_eq!(v["error"]["next"], "register_passkey");
+    assert!(v["error"]["message_ja"].as_str().unwrap().contains("登録"), "{v}");
+}
