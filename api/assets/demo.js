@@ -4,6 +4,8 @@
 
 const $ = (id) => document.getElementById(id);
 let flowId = null;
+// The code flow that confirms a first passkey from the status screen.
+let stepUpFlow = null;
 let sessionToken = null;
 // The channel this page speaks for: ?channel=mobile_web on a phone.
 const channel = new URLSearchParams(location.search).get("channel") || "web";
@@ -57,6 +59,13 @@ async function showStatus() {
     li.appendChild(del);
     $("passkeys").appendChild(li);
   }
+  // No passkey: the status screen offers registration, confirmed the way
+  // the deployment says (trading password, or an e-mailed code).
+  const stepUp = status.registration && status.registration.step_up;
+  $("register-here").hidden = !stepUp;
+  $("delete-controls").hidden = status.passkeys.length === 0;
+  $("register-with-trading-password").hidden = stepUp !== "trading_password";
+  $("register-with-code").hidden = stepUp !== "code";
   $("status").hidden = false;
 }
 
@@ -119,6 +128,29 @@ $("create-local").onclick = () => run(async () => {
   $("local-offer").hidden = true;
   await showStatus();
   say("この端末にパスキーを作成しました。 / Passkey created on this device.", true);
+});
+
+$("send-register-code").onclick = () => run(async () => {
+  const r = await api("POST", "/api/v1/me/passkeys/code", {});
+  stepUpFlow = r.flow_id;
+  $("register-code-info").textContent = `${r.otp.destination} に認証コードを送信しました。`;
+  say("", true);
+});
+
+$("register-from-status").onclick = () => run(async () => {
+  const body = {};
+  if (!$("register-with-code").hidden) {
+    await api("POST", "/api/v1/me/passkeys/code/verify", { flow_id: stepUpFlow, code: $("register-code").value });
+  } else {
+    body.transaction_password = $("register-trading-password").value;
+  }
+  const options = await api("POST", "/api/v1/me/passkeys/options", body);
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+  const credential = await navigator.credentials.create({ publicKey });
+  await api("POST", "/api/v1/me/passkeys", { credential: credential.toJSON() });
+  $("register-trading-password").value = "";
+  await showStatus();
+  say("パスキーを登録しました。 / Passkey registered.", true);
 });
 
 $("decline-local").onclick = () => run(async () => {

@@ -89,6 +89,7 @@ impl Config {
             login_mode: defaults.login_mode,
             registration_opens_at: None,
             customer_deletion: true,
+            session_step_up: defaults.session_step_up,
         };
         policy.login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
             None | Some("passwordless") => LoginMode::Passwordless,
@@ -108,6 +109,11 @@ impl Config {
         if policy.code_lifetime_secs > 600 {
             return Err("LEDGER_CODE_LIFETIME_SECS may be at most 600 (10 minutes)".into());
         }
+        policy.session_step_up = match env("LEDGER_SESSION_STEP_UP").as_deref() {
+            None | Some("trading_password") => ledger_domain::SessionStepUp::TradingPassword,
+            Some("code") => ledger_domain::SessionStepUp::EmailCode,
+            Some(other) => return Err(format!("LEDGER_SESSION_STEP_UP must be trading_password or code, got {other:?}")),
+        };
         policy.customer_deletion = match env("LEDGER_CUSTOMER_DELETION").as_deref() {
             None | Some("on") => true,
             Some("off") => false,

@@ -220,6 +220,11 @@ impl From<Refusal> for ApiError {
                 "To delete a passkey, please contact our customer support.",
                 "パスキーの削除をご希望の場合は当社カスタマーサポートまでお問い合わせください。",
             ),
+            Refusal::StepUpRequired => (
+                S::FORBIDDEN,
+                "To register a passkey here, please first confirm with your trading password (or the code we e-mail you).",
+                "パスキーを登録するには、先に執行パスワード（または当社からメールでお送りする認証コード）で確認してください。",
+            ),
             Refusal::PasswordStepRequired => (
                 S::FORBIDDEN,
                 "Please log in with your login ID and password first; your passkey is asked for next.",

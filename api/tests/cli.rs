@@ -69,11 +69,11 @@ fn audit_export_shows_progress_and_verify_catches_an_edit() {
     assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     assert!(text.contains("基幹システムが口座 demo-001 を開設しました"));
-    // Nine demo accounts, one line each, after the header.
-    assert_eq!(text.matches("\"AccountOpened\"").count(), 9);
+    // Ten demo accounts, one line each, after the header.
+    assert_eq!(text.matches("\"AccountOpened\"").count(), 10);
 
     let jsonl = ledger(&dir, &["audit", "export", "--format", "jsonl", "--out", "-", "--type", "AccountOpened"]);
-    assert_eq!(String::from_utf8_lossy(&jsonl.stdout).lines().count(), 9);
+    assert_eq!(String::from_utf8_lossy(&jsonl.stdout).lines().count(), 10);
 
     let verify = ledger(&dir, &["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));

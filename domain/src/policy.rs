@@ -17,6 +17,27 @@ pub enum LoginMode {
     SecondFactor,
 }
 
+/// What confirms a signed-in customer's first passkey (seed 000's status
+/// screen asks for the trading password; seed 004 sends a code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStepUp {
+    #[default]
+    TradingPassword,
+    /// An e-mailed code (shown to the page as `code`).
+    EmailCode,
+}
+
+impl SessionStepUp {
+    /// The name the API and the events use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStepUp::TradingPassword => "trading_password",
+            SessionStepUp::EmailCode => "code",
+        }
+    }
+}
+
 /// The limits a brokerage sets. The defaults follow seed 000 (code valid 5
 /// minutes, app and desktop tool passkey-mandatory from 2026-06-21 18:00 JST)
 /// and the security rules in DOMAIN.md.
@@ -51,6 +72,8 @@ pub struct Policy {
     /// Whether customers delete their own passkeys (seed 000) or only support
     /// does (seed 002: "パスキーの削除をご希望の場合は当社カスタマーサポートまで").
     pub customer_deletion: bool,
+    /// What confirms a first passkey bound from a signed-in session.
+    pub session_step_up: SessionStepUp,
 }
 
 impl Default for Policy {
@@ -71,6 +94,7 @@ impl Default for Policy {
             login_mode: LoginMode::Passwordless,
             registration_opens_at: None,
             customer_deletion: true,
+            session_step_up: SessionStepUp::TradingPassword,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The read models: how each event changes them, and how the API reads them.
 
 use chrono::{DateTime, Utc};
-use ledger_domain::account::{LoginAuthenticator, NewPasskey, Revoker};
+use ledger_domain::account::{LoginAuthenticator, NewPasskey, Revoker, SESSION_BINDING_PREFIX};
 use ledger_domain::{AccountEvent, EmailAddress, Environment};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -318,8 +318,10 @@ pub async fn credential(pool: &AnyPool, credential_id: &str) -> Result<Option<In
 /// sign-in it followed, if any.
 fn bound_passkey(event: &AccountEvent) -> Option<(&NewPasskey, &'static str, Option<&str>)> {
     match event {
-        AccountEvent::PasskeyRegistered { passkey, flow_id: Some(_), .. } => Some((passkey, "first_registration", None)),
-        AccountEvent::PasskeyRegistered { passkey, flow_id: None, .. } => Some((passkey, "first_registration_from_session", None)),
+        AccountEvent::PasskeyRegistered { passkey, bound_by, .. } if bound_by.starts_with(SESSION_BINDING_PREFIX) => {
+            Some((passkey, "first_registration_from_session", None))
+        }
+        AccountEvent::PasskeyRegistered { passkey, .. } => Some((passkey, "first_registration", None)),
         AccountEvent::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
             let via = if cross_device_sign_in.is_some() { "local_after_cross_device" } else { "added_after_login" };
             Some((passkey, via, cross_device_sign_in.as_deref()))

@@ -13,11 +13,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startLedger, stop, virtualAuthenticator } from "./support.mjs";
+
+// Screenshots to look at: tests/e2e/screenshots/.
+const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
 
 const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
 const WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
@@ -137,6 +140,33 @@ describe("seed 000 customer types", () => {
     assert.match(await passkeyLogin(pc), /revoked_credential/, "the passkey stays on the PC but is revoked");
     const types = (await history(support, await accountOf(support, "demo-007"))).map((e) => e.type);
     assert.ok(types.includes("TradingPasswordRejected") && types.includes("PasskeysRevoked"));
+  });
+
+  test("after deleting every passkey, the status screen registers a new one with the trading password (seed 000)", { timeout: 120_000 }, async () => {
+    const pc = await device("pc");
+    await virtualAuthenticator(pc);
+    await registerThroughPage(pc, "demo-010");
+    await pc.fill("#trading-password", "demo-trading");
+    await pc.click("#delete-all");
+    await pc.waitForSelector("#register-here:not([hidden])");
+    assert.match(await pc.textContent("#register-here"), /現在、パスキーが登録されていません/);
+    assert.equal(await pc.isVisible("#register-trading-password"), true);
+    mkdirSync(SHOTS, { recursive: true });
+    await pc.screenshot({ path: join(SHOTS, "status-no-passkey.png"), fullPage: true });
+    await pc.fill("#register-trading-password", "wrong-trading");
+    await pc.click("#register-from-status");
+    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("invalid_transaction_password"));
+    await pc.fill("#register-trading-password", "demo-trading");
+    await pc.click("#register-from-status");
+    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("パスキーを登録しました"));
+    await pc.waitForSelector("#status li.passkey");
+    assert.equal(await pc.isHidden("#register-here"), true);
+    await pc.screenshot({ path: join(SHOTS, "status-registered-again.png"), fullPage: true });
+    await logout(pc);
+    assert.match(await passkeyLogin(pc), /ログインしました/);
+    const events = await history(support, await accountOf(support, "demo-010"));
+    const registered = events.filter((e) => e.type === "PasskeyRegistered");
+    assert.equal(registered.length, 2, "the first registration and the one from the status screen");
   });
 
   test("3: phone + PC with Bluetooth — cross-device sign-in, then a local passkey on the PC", { timeout: 120_000 }, async () => {

@@ -74,8 +74,10 @@ async fn password_session(app: &TestApp, login_id: &str, email: &str) -> String 
     v["session"]["token"].as_str().unwrap().to_string()
 }
 
+/// Creation options from the session; a first passkey is confirmed with the
+/// trading password (seed 000's status screen, the default).
 async fn add_options(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    json_of(app.post("/api/v1/me/passkeys/options", json!({}), Some(token)).await).await
+    json_of(app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "trade-pass-1" }), Some(token)).await).await
 }
 
 async fn add_passkey(app: &TestApp, token: &str, key: &mut SoftPasskey, options: &Value) -> (StatusCode, Value) {
@@ -285,7 +287,7 @@ async fn the_first_passkey_from_a_session_is_a_registration(app: TestApp) {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let events = app.events_of(&account).await;
     let (_, registered, _) = events.iter().find(|(t, _, _)| t == "PasskeyRegistered").expect("recorded as a registration");
-    assert_eq!(registered["PasskeyRegistered"]["bound_by"], "signed_in_session:password_and_email_code");
+    assert_eq!(registered["PasskeyRegistered"]["bound_by"], "signed_in_session:password_and_email_code+trading_password");
     assert!(registered["PasskeyRegistered"]["flow_id"].is_null());
     assert!(!types(&events).contains(&"LocalPasskeyAdded"));
     // From now on the passkey is the way in, and password login is over.

@@ -51,13 +51,99 @@ with_config!(
 );
 with_config!(deletion_by_support_only, |c| c.policy.customer_deletion = false, customers_are_sent_to_support_to_delete);
 with_config!(a_ten_minute_code, |c| c.policy.code_lifetime_secs = 600, a_code_lives_ten_minutes);
+with_config!(
+    a_code_confirms_a_first_passkey_from_the_session,
+    |c| c.policy.session_step_up = ledger_domain::SessionStepUp::EmailCode,
+    the_status_screen_registers_with_a_code
+);
 
 ledger_tests::on_both_databases!(
     a_reissued_trading_password_keeps_the_passkeys_and_unlocks_deletion,
     an_in_app_browser_is_told_to_open_the_standard_browser,
     an_aborted_ceremony_is_on_record_for_support,
     a_customer_with_no_passkey_on_the_app_is_told_to_register_one,
+    the_status_screen_registers_with_the_trading_password,
 );
+
+/// A session opened by password + e-mail code (an account with no passkey).
+async fn password_session(app: &TestApp, login_id: &str, email: &str) -> String {
+    let (_, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": login_id, "password": "pass-word-1" }), None).await).await;
+    let flow = v["flow_id"].as_str().unwrap();
+    let (s, v) =
+        json_of(app.post(&format!("/api/v1/sessions/password/{flow}/otp"), json!({ "code": app.code_for(email) }), None).await).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["session"]["token"].as_str().unwrap().to_string()
+}
+
+/// Seed 000's status screen with no passkey: "以下よりパスキーの登録手続きを行って
+/// ください", with the trading password; its lock applies.
+async fn the_status_screen_registers_with_the_trading_password(app: TestApp) {
+    let account = app.open_account("9900001", Some("status@example.jp"), false).await;
+    let token = password_session(&app, "9900001", "status@example.jp").await;
+    let (_, view) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert_eq!(view["registration"]["step_up"], "trading_password", "{view}");
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys/options", json!({}), Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "step_up_required"), "{v}");
+    let (s, v) =
+        json_of(app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "wrong-wrong" }), Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_transaction_password"), "{v}");
+    let (s, options) =
+        json_of(app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "trade-pass-1" }), Some(&token)).await).await;
+    assert_eq!(s, StatusCode::OK, "{options}");
+    let mut k = key();
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys", json!({ "credential": k.register(&options) }), Some(&token)).await).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["passkey"]["added_via"], "first_registration_from_session");
+    let (_, view) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert!(view["registration"]["step_up"].is_null(), "{view}");
+    let events = app.events_of(&account).await;
+    assert!(events.iter().any(|(t, p, _)| t == "PasskeyRegistered"
+        && p["PasskeyRegistered"]["bound_by"] == "signed_in_session:password_and_email_code+trading_password"));
+    assert!(events.iter().any(|(t, _, _)| t == "SessionStepUpPassed"));
+
+    // Five wrong trading passwords lock it, as for deletion.
+    app.open_account("9900002", Some("locked-trade@example.jp"), false).await;
+    let token = password_session(&app, "9900002", "locked-trade@example.jp").await;
+    for _ in 0..5 {
+        app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "wrong-wrong" }), Some(&token)).await;
+    }
+    let (s, v) =
+        json_of(app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "trade-pass-1" }), Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::LOCKED, "deletion_locked"), "{v}");
+}
+
+/// Seed 004: from the session, a code to the registered address, then the passkey.
+async fn the_status_screen_registers_with_a_code(app: TestApp) {
+    let account = app.open_account("9900003", Some("code-step@example.jp"), false).await;
+    let token = password_session(&app, "9900003", "code-step@example.jp").await;
+    let (_, view) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert_eq!(view["registration"]["step_up"], "code", "{view}");
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys/options", json!({}), Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "step_up_required"), "{v}");
+    app.clock.advance(Duration::seconds(61));
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys/code", json!({}), Some(&token)).await).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["otp"]["destination"], "c***@example.jp");
+    let flow = v["flow_id"].as_str().unwrap().to_string();
+    let (s, v) =
+        json_of(app.post("/api/v1/me/passkeys/code/verify", json!({ "flow_id": flow, "code": "000000" }), Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_code"), "{v}");
+    let (s, v) = json_of(
+        app.post("/api/v1/me/passkeys/code/verify", json!({ "flow_id": flow, "code": app.code_for("code-step@example.jp") }), Some(&token))
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, options) = json_of(app.post("/api/v1/me/passkeys/options", json!({}), Some(&token)).await).await;
+    assert_eq!(s, StatusCode::OK, "{options}");
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys", json!({ "credential": key().register(&options) }), Some(&token)).await).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let events = app.events_of(&account).await;
+    assert!(events.iter().any(|(t, p, _)| t == "PasskeyRegistered"
+        && p["PasskeyRegistered"]["bound_by"] == "signed_in_session:password_and_email_code+email_code"
+        && p["PasskeyRegistered"]["flow_id"] == flow.as_str()));
+}
 
 async fn registration_is_refused_before_it_opens_then_works(app: TestApp) {
     let account = app.open_account("9200001", Some("early@example.jp"), false).await;

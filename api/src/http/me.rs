@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal};
+use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal, SessionStepUp};
 use ledger_projections::read_models::{status_view, StatusView};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -25,14 +25,24 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/passkeys/options", post(add_options))
         .route("/api/v1/me/passkeys/decline-local", post(decline_local))
         .route("/api/v1/me/passkeys/abandoned", post(abandoned))
+        .route("/api/v1/me/passkeys/code", post(step_up_code))
+        .route("/api/v1/me/passkeys/code/verify", post(verify_step_up_code))
         .route("/api/v1/me/passkeys/{passkey_id}", delete(delete_one))
 }
 
 /// Each registered passkey with its browser/OS name and registration time;
 /// "no passkey registered" when there is none.
-async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<Json<StatusView>, ApiError> {
+/// With no passkey, `registration` tells the page how a first one is
+/// confirmed here (seed 000: "以下よりパスキーの登録手続きを行ってください").
+async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<Json<Value>, ApiError> {
     account_view_current(&app, &customer.account_id).await?;
-    status_view(&app.db.any, &customer.account_id, false).await?.map(Json).ok_or_else(ApiError::not_found)
+    let view: StatusView = status_view(&app.db.any, &customer.account_id, false).await?.ok_or_else(ApiError::not_found)?;
+    let none_active = view.passkeys.iter().all(|p| p.revoked_at.is_some());
+    let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
+    if none_active {
+        out["registration"]["step_up"] = json!(app.ledger.policy().session_step_up.as_str());
+    }
+    Ok(Json(out))
 }
 
 /// Creation options for one more passkey on this device, excluding the
@@ -53,6 +63,9 @@ async fn add_options(
         let refused = AccountCommand::RefusePasskeyAddition { reason: Refusal::UnsupportedBrowser, at: now };
         execute(&app, &customer.account_id, refused, meta.metadata("customer", now)).await?;
         return Err(Refusal::UnsupportedBrowser.into());
+    }
+    if let Some(trading_password) = body.transaction_password {
+        confirm_with_trading_password(&app, &customer, &meta, trading_password).await?;
     }
     let check = AccountCommand::CheckPasskeyAddition { logged_in_at: customer.logged_in_at, email_shared_with, at: now };
     let done = execute(&app, &customer.account_id, check, meta.metadata("customer", now)).await?;
@@ -133,6 +146,70 @@ async fn add_passkey(
     crate::notify::after(&app, &customer.account_id, &done).await;
     let passkey = bound_passkey_view(&done, now, &meta);
     Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey }))))
+}
+
+/// Seed 000's status screen with no passkey: the trading password confirms
+/// the registration of a first passkey from the session.
+async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta: &RequestMeta, typed: Secret) -> Result<(), ApiError> {
+    if app.ledger.policy().session_step_up != SessionStepUp::TradingPassword {
+        return Ok(());
+    }
+    // Only a first passkey needs it.
+    if app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?.has_active_passkey() {
+        return Ok(());
+    }
+    let hash: (String,) = sqlx::query_as("SELECT trading_password_hash FROM account_secrets WHERE account_id = $1")
+        .bind(&customer.account_id)
+        .fetch_one(&app.db.any)
+        .await?;
+    let matches = super::registrations::password_matches(typed.expose().to_string(), hash.0).await?;
+    let now = app.clock.now();
+    let command = AccountCommand::ConfirmWithTradingPassword { trading_password_matches: matches, at: now };
+    let done = execute(app, &customer.account_id, command, meta.metadata("customer", now)).await?;
+    match done.refusal() {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(()),
+    }
+}
+
+/// Seed 004 (登録情報照会 -> パスワード関連 -> パスキー「登録」): a code to the
+/// registered address confirms the registration of a first passkey from the
+/// session, where the deployment says so.
+async fn step_up_code(State(app): State<AppState>, customer: Customer, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
+    if app.ledger.policy().session_step_up != SessionStepUp::EmailCode {
+        return Err(ApiError::not_found());
+    }
+    let flow_id = uuid::Uuid::new_v4().to_string();
+    let (code, issued) = super::registrations::draw_code(&app);
+    let now = app.clock.now();
+    // The bus fills in the accounts sharing the address.
+    let command = AccountCommand::RequestStepUpCode {
+        flow_id: flow_id.clone(),
+        channel: meta.channel,
+        code: issued,
+        email_shared_with: vec![],
+        at: now,
+    };
+    let done = execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
+    let otp = super::registrations::deliver_code(&app, &customer.account_id, &flow_id, &code, &done).await?;
+    Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
+}
+
+#[derive(Deserialize)]
+struct StepUpCodeBody {
+    flow_id: String,
+    code: Secret,
+}
+
+async fn verify_step_up_code(
+    State(app): State<AppState>,
+    customer: Customer,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<StepUpCodeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let done = super::registrations::check_code(&app, &customer.account_id, &body.flow_id, body.code.expose(), &meta).await?;
+    super::registrations::code_outcome(&done)?;
+    Ok(Json(json!({ "next": "passkey" })))
 }
 
 /// The browser ended the creation of one more passkey without one.

@@ -323,6 +323,9 @@ async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: 
 #[derive(Deserialize, Default)]
 pub struct OptionsBody {
     pub passkey_name: Option<String>,
+    /// From a signed-in session with no passkey, where the deployment
+    /// confirms with the trading password (seed 000's status screen).
+    pub transaction_password: Option<crate::secrets::Secret>,
 }
 
 /// Step 4 (p.5 "パスキーを作成"): the creation options for the browser.

@@ -58,6 +58,10 @@ pub struct Account {
     /// Consecutive wrong trading passwords on deletion.
     pub trading_password_failures: u32,
     pub deletion_locked: bool,
+    /// When the customer last confirmed with the trading password to
+    /// register a first passkey from a session (used once).
+    #[serde(default)]
+    pub step_up_at: Option<DateTime<Utc>>,
     /// Environments (browser, OS, device type) seen on registrations and
     /// logins, for login notices from a new environment.
     pub environments: Vec<String>,
@@ -269,15 +273,32 @@ impl Account {
                 if credential_taken || self.holds_credential(&passkey.credential_id) {
                     return Ok(vec![E::PasskeyAdditionRefused { reason: Refusal::CredentialAlreadyRegistered }]);
                 }
-                let bound = if self.has_active_passkey() {
-                    E::LocalPasskeyAdded { passkey, cross_device_sign_in }
-                } else {
-                    // The account's first passkey: a registration, whatever the path.
-                    E::PasskeyRegistered { flow_id: None, passkey, bound_by: format!("{SESSION_BINDING_PREFIX}{session_method}") }
-                };
-                self.closing_open_flows(vec![bound], FlowClosure::PasskeyBound, None, at, policy)
+                if self.has_active_passkey() {
+                    let added = E::LocalPasskeyAdded { passkey, cross_device_sign_in };
+                    return Ok(self.closing_open_flows(vec![added], FlowClosure::PasskeyBound, None, at, policy));
+                }
+                // The account's first passkey: a registration, whatever the
+                // path, resting on the session and its confirmation.
+                let (how, flow_id) = self.session_step_up(at, policy).unwrap_or(("none", None));
+                let bound_by = format!("{SESSION_BINDING_PREFIX}{session_method}+{how}");
+                let except = flow_id.clone();
+                let registered = E::PasskeyRegistered { flow_id, passkey, bound_by };
+                self.closing_open_flows(vec![registered], FlowClosure::PasskeyBound, except.as_deref(), at, policy)
             }
             C::RefusePasskeyAddition { reason, .. } => vec![E::PasskeyAdditionRefused { reason }],
+            C::ConfirmWithTradingPassword { trading_password_matches, at } => {
+                if self.deletion_locked {
+                    // The trading password's lock holds here too.
+                    vec![E::PasskeyAdditionRefused { reason: Refusal::DeletionLocked }]
+                } else if !trading_password_matches {
+                    self.trading_password_rejected(policy)
+                } else {
+                    vec![E::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at }]
+                }
+            }
+            C::RequestStepUpCode { flow_id, channel, code, email_shared_with, at } => {
+                self.decide_step_up_code(flow_id, channel, code, &email_shared_with, at, policy)
+            }
             C::RecordCeremonyAbandoned { flow_id, reason, .. } => {
                 if let Some(flow_id) = &flow_id {
                     self.flow(flow_id)?;
@@ -315,6 +336,7 @@ impl Account {
             Some(Refusal::RecentLoginRequired)
         } else if !self.has_active_passkey() {
             self.first_passkey_refusal(email_shared_with, at, policy)
+                .or_else(|| self.session_step_up(at, policy).is_none().then_some(Refusal::StepUpRequired))
         } else if self.active_passkeys().count() >= policy.max_passkeys {
             Some(Refusal::PasskeyLimitReached)
         } else {
@@ -358,6 +380,77 @@ impl Account {
         events
     }
 
+    /// A wrong trading password, and the lock at the policy's limit.
+    fn trading_password_rejected(&self, policy: &Policy) -> Vec<AccountEvent> {
+        let failures = self.trading_password_failures + 1;
+        let mut events = vec![AccountEvent::TradingPasswordRejected { consecutive_failures: failures }];
+        if failures >= policy.lock_after_failed_trading_passwords {
+            events.push(AccountEvent::PasskeyDeletionLocked { consecutive_failures: failures });
+        }
+        events
+    }
+
+    /// A code to confirm a first passkey from a session (seed 004): the
+    /// first-registration rules, the resend limits (each such code counts
+    /// as a resend), then a registration flow waiting for its code.
+    fn decide_step_up_code(
+        &self,
+        flow_id: String,
+        channel: Channel,
+        code: IssuedCode,
+        email_shared_with: &[String],
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Vec<AccountEvent> {
+        use AccountEvent as E;
+        if let Some(reason) = self.first_passkey_refusal(email_shared_with, at, policy) {
+            return vec![E::PasskeyAdditionRefused { reason }];
+        }
+        let last = self.flows.values().filter_map(|f| f.code.as_ref().map(|c| c.issued_at)).max();
+        if last.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
+            return vec![E::PasskeyAdditionRefused { reason: Refusal::ResendTooSoon }];
+        }
+        if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
+            return vec![E::PasskeyAdditionRefused { reason: Refusal::ResendLimitReached }];
+        }
+        let Some(email) = self.email.as_ref() else {
+            return vec![E::PasskeyAdditionRefused { reason: Refusal::EmailUnreachable }];
+        };
+        vec![
+            E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel) },
+            E::EmailCodeIssued {
+                flow_id,
+                code_id: code.code_id,
+                destination: email.masked(),
+                issued_at: at,
+                expires_at: code.expires_at,
+                resend: true,
+            },
+        ]
+    }
+
+    /// What confirmed a first passkey from a session, if it was confirmed
+    /// recently enough: the trading password, or a registration flow whose
+    /// code was verified (its id).
+    fn session_step_up(&self, at: DateTime<Utc>, policy: &Policy) -> Option<(&'static str, Option<String>)> {
+        let recent = Duration::seconds(policy.recent_login_secs);
+        match policy.session_step_up {
+            crate::policy::SessionStepUp::TradingPassword => {
+                self.step_up_at.filter(|t| at - *t <= recent).map(|_| ("trading_password", None))
+            }
+            crate::policy::SessionStepUp::EmailCode => self
+                .flows
+                .iter()
+                .filter(|(_, f)| {
+                    f.purpose == FlowPurpose::Registration
+                        && f.stage == FlowStage::CodeVerified
+                        && at <= f.started_at + policy.flow_lifetime()
+                })
+                .max_by_key(|(_, f)| f.started_at)
+                .map(|(id, _)| ("email_code", Some(id.clone()))),
+        }
+    }
+
     /// The active passkeys a deletion takes: one by id, or all.
     fn passkeys_to_revoke(&self, passkey_id: Option<&str>) -> Result<Vec<RevokedPasskey>, AccountError> {
         let chosen: Vec<RevokedPasskey> =
@@ -384,12 +477,7 @@ impl Account {
             return Ok(vec![E::PasskeyDeletionRefused { reason: Refusal::DeletionLocked }]);
         }
         if !trading_password_matches {
-            let failures = self.trading_password_failures + 1;
-            let mut events = vec![E::TradingPasswordRejected { consecutive_failures: failures }];
-            if failures >= policy.lock_after_failed_trading_passwords {
-                events.push(E::PasskeyDeletionLocked { consecutive_failures: failures });
-            }
-            return Ok(events);
+            return Ok(self.trading_password_rejected(policy));
         }
         if passkeys.is_empty() {
             return Ok(vec![]);
@@ -873,7 +961,12 @@ impl Aggregate for Account {
             }
             E::EmailCodeExpired { .. } | E::EmailCodeResendRefused { .. } | E::FlowStepRefused { .. } => {}
             E::EmailCodeExhausted { flow_id, .. } => self.close_flow(&flow_id),
+            E::SessionStepUpPassed { at, .. } => {
+                self.step_up_at = Some(at);
+                self.trading_password_failures = 0;
+            }
             E::PasskeyRegistered { flow_id, passkey, .. } => {
+                self.step_up_at = None;
                 if let Some(flow_id) = flow_id {
                     self.close_flow(&flow_id);
                 }

@@ -96,6 +96,12 @@ pub enum AccountCommand {
         credential_taken: bool,
         at: DateTime<Utc>,
     },
+    /// A signed-in customer with no passkey typed the trading password to
+    /// register one (seed 000's status screen).
+    ConfirmWithTradingPassword { trading_password_matches: bool, at: DateTime<Utc> },
+    /// A signed-in customer with no passkey asked for a code to register one
+    /// (seed 004): a registration flow that begins at its code.
+    RequestStepUpCode { flow_id: String, channel: Channel, code: IssuedCode, email_shared_with: Vec<String>, at: DateTime<Utc> },
     /// The browser's new credential for a signed-in customer did not verify
     /// (or the authenticator holds a credential the account already has).
     RefusePasskeyAddition { reason: Refusal, at: DateTime<Utc> },
@@ -142,7 +148,8 @@ impl AccountCommand {
             | C::ResendEmailCode { email_shared_with, .. }
             | C::RegisterPasskey { email_shared_with, .. }
             | C::CheckPasskeyAddition { email_shared_with, .. }
-            | C::AddPasskey { email_shared_with, .. } => Some(email_shared_with),
+            | C::AddPasskey { email_shared_with, .. }
+            | C::RequestStepUpCode { email_shared_with, .. } => Some(email_shared_with),
             _ => None,
         }
     }

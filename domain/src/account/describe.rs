@@ -167,6 +167,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("パスキー「{}」を登録しました（初回登録：{how_ja}）{}。", passkey.name.as_str(), env_ja(&passkey.environment)),
             )
         }
+        E::SessionStepUpPassed { .. } => line(
+            "Trading password confirmed, to register a passkey from the signed-in session.",
+            "パスキー登録のため、ログイン中に執行パスワードを確認しました。",
+        ),
         E::PasskeyCeremonyAbandoned { reason, .. } => line(
             format!("The browser's passkey creation ended without a passkey ({reason}), as the page reported it."),
             format!("ブラウザでのパスキー作成が完了せずに中断されました（{reason}、画面からの報告）。"),

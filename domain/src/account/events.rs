@@ -274,6 +274,12 @@ pub enum AccountEvent {
         flow_id: Option<String>,
         reason: String,
     },
+    /// A signed-in customer confirmed with the trading password, to register
+    /// a first passkey (seed 000's status screen); valid for a few minutes.
+    SessionStepUpPassed {
+        how: crate::policy::SessionStepUp,
+        at: DateTime<Utc>,
+    },
     /// "Continue without" a new passkey after a cross-device sign-in.
     LocalPasskeyDeclined {
         cross_device_sign_in: Option<String>,
@@ -388,6 +394,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasskeyAdditionRefused { .. } => "PasskeyAdditionRefused",
             AccountEvent::LocalPasskeyDeclined { .. } => "LocalPasskeyDeclined",
             AccountEvent::PasskeyCeremonyAbandoned { .. } => "PasskeyCeremonyAbandoned",
+            AccountEvent::SessionStepUpPassed { .. } => "SessionStepUpPassed",
             AccountEvent::TradingPasswordRejected { .. } => "TradingPasswordRejected",
             AccountEvent::PasskeyDeletionLocked { .. } => "PasskeyDeletionLocked",
             AccountEvent::PasskeyDeletionRefused { .. } => "PasskeyDeletionRefused",

@@ -72,6 +72,9 @@ pub enum Refusal {
     UnsupportedBrowser,
     /// The deployment lets only support delete passkeys (seed 002).
     DeletionBySupportOnly,
+    /// A first passkey from a signed-in session needs the deployment's
+    /// confirmation first (trading password or e-mailed code).
+    StepUpRequired,
 }
 
 impl Refusal {
@@ -107,6 +110,7 @@ impl Refusal {
             Refusal::PasskeyRegistrationRequired => "passkey_required",
             Refusal::UnsupportedBrowser => "unsupported_browser",
             Refusal::DeletionBySupportOnly => "deletion_by_support_only",
+            Refusal::StepUpRequired => "step_up_required",
         }
     }
 }

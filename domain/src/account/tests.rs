@@ -1043,16 +1043,17 @@ async fn a_first_passkey_from_a_session_is_a_registration_naming_the_session() {
         credential_taken: false,
         at: secs(60),
     };
-    let events = outcome(vec![opened()], add).await;
+    let events = outcome(vec![opened(), stepped_up(secs(0))], add).await;
     assert!(matches!(
         &events[0],
-        AccountEvent::PasskeyRegistered { flow_id: None, bound_by, .. } if bound_by == "signed_in_session:password_and_email_code"
+        AccountEvent::PasskeyRegistered { flow_id: None, bound_by, .. }
+            if bound_by == "signed_in_session:password_and_email_code+trading_password"
     ));
 }
 
 #[tokio::test]
 async fn a_credential_deleted_from_this_account_is_not_bound_again() {
-    let mut given = vec![opened(), registered("p1")];
+    let mut given = vec![opened(), registered("p1"), stepped_up(secs(0))];
     given.push(AccountEvent::PasskeysRevoked {
         passkeys: vec![RevokedPasskey { passkey_id: "p1".into(), credential_id: "cred-p1".into(), name: None }],
         revoked_by: Revoker::Customer,
@@ -1124,6 +1125,77 @@ async fn an_abandoned_ceremony_is_recorded_on_its_flow() {
     assert_eq!(events, vec![AccountEvent::PasskeyCeremonyAbandoned { flow_id: Some("f".into()), reason: "NotAllowedError".into() }]);
     let unknown = AccountCommand::RecordCeremonyAbandoned { flow_id: Some("nope".into()), reason: "AbortError".into(), at: secs(90) };
     assert!(test().given(code_verified()).when_async(unknown).await.inspect_result().is_err());
+}
+
+fn stepped_up(at: DateTime<Utc>) -> AccountEvent {
+    AccountEvent::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at }
+}
+
+fn add_first(at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::AddPasskey {
+        passkey: new_passkey("p1"),
+        logged_in_at: at,
+        session_method: "password_and_email_code".into(),
+        cross_device_sign_in: None,
+        email_shared_with: vec![],
+        credential_taken: false,
+        at,
+    }
+}
+
+#[tokio::test]
+async fn a_first_passkey_from_a_session_needs_the_trading_password_first() {
+    let events = outcome(vec![opened()], add_first(secs(60))).await;
+    assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::StepUpRequired }]);
+    let confirm = |matches| AccountCommand::ConfirmWithTradingPassword { trading_password_matches: matches, at: secs(30) };
+    let wrong = outcome(vec![opened()], confirm(false)).await;
+    assert_eq!(refusal_of(&wrong), Some(Refusal::InvalidTransactionPassword));
+    let right = outcome(vec![opened()], confirm(true)).await;
+    assert_eq!(right, vec![stepped_up(secs(30))]);
+    // Good for a few minutes, and for one passkey.
+    let late = outcome(vec![opened(), stepped_up(secs(0))], add_first(secs(11 * 60))).await;
+    assert_eq!(refusal_of(&late), Some(Refusal::StepUpRequired));
+}
+
+#[tokio::test]
+async fn the_trading_password_lock_holds_for_registration_too() {
+    let given = vec![opened(), AccountEvent::PasskeyDeletionLocked { consecutive_failures: 5 }];
+    let events = outcome(given, AccountCommand::ConfirmWithTradingPassword { trading_password_matches: true, at: secs(0) }).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::DeletionLocked));
+}
+
+#[tokio::test]
+async fn where_a_code_confirms_a_first_passkey_from_a_session_it_binds_on_that_flow() {
+    let mut services = AccountServices::default();
+    services.policy.session_step_up = crate::policy::SessionStepUp::EmailCode;
+    let ask = AccountCommand::RequestStepUpCode {
+        flow_id: "s".into(),
+        channel: Channel::Web,
+        code: code("c1", secs(0)),
+        email_shared_with: vec![],
+        at: secs(0),
+    };
+    let issued = TestFramework::<Account>::with(services.clone()).given(vec![opened()]).when_async(ask).await.inspect_result().unwrap();
+    assert!(matches!(issued.last(), Some(AccountEvent::EmailCodeIssued { flow_id, .. }) if flow_id == "s"));
+    let mut given = vec![opened()];
+    given.extend(issued);
+    let without = TestFramework::<Account>::with(services.clone())
+        .given(given.clone())
+        .when_async(add_first(secs(30)))
+        .await
+        .inspect_result()
+        .unwrap();
+    assert_eq!(refusal_of(&without), Some(Refusal::StepUpRequired), "the code is not verified yet");
+    given.push(AccountEvent::EmailCodeVerified { flow_id: "s".into(), code_id: "c1".into() });
+    let bound = TestFramework::<Account>::with(services).given(given).when_async(add_first(secs(60))).await.inspect_result().unwrap();
+    assert!(
+        matches!(
+            &bound[0],
+            AccountEvent::PasskeyRegistered { flow_id: Some(f), bound_by, .. }
+                if f == "s" && bound_by == "signed_in_session:password_and_email_code+email_code"
+        ),
+        "{bound:?}"
+    );
 }
 
 mod matrix;

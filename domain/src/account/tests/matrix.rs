@@ -6,7 +6,7 @@
 //! row proves that the step itself checks the rule.
 
 use super::*;
-use crate::policy::{LoginMode, Policy};
+use crate::policy::{LoginMode, Policy, SessionStepUp};
 use cqrs_es::Aggregate;
 
 /// The commands that lead to a session or a bound passkey.
@@ -144,7 +144,7 @@ fn setup(path: Path, shared: Vec<String>, credential_taken: bool) -> (Vec<Accoun
             },
         ),
         Path::SessionFirstPasskey => (
-            vec![opened()],
+            vec![opened(), AccountEvent::SessionStepUpPassed { how: SessionStepUp::TradingPassword, at: secs(0) }],
             AccountCommand::AddPasskey {
                 passkey: new_passkey("new"),
                 logged_in_at: secs(0),
