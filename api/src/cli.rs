@@ -284,7 +284,13 @@ async fn demo_seed(config: Config) -> Result<(), String> {
         ("demo-007", HolderKind::Individual, Some("demo-007@example.jp"), false, "ready: PC only (type 2)"),
         ("demo-008", HolderKind::Individual, Some("demo-008@example.jp"), false, "ready: phone + PC with Bluetooth (type 3)"),
         ("demo-009", HolderKind::Individual, Some("demo-009@example.jp"), false, "ready: phone + PC without Bluetooth (type 4)"),
-        ("demo-010", HolderKind::Individual, Some("demo-010@example.jp"), false, "ready: deletes every passkey, then registers again from the status screen"),
+        (
+            "demo-010",
+            HolderKind::Individual,
+            Some("demo-010@example.jp"),
+            false,
+            "ready: deletes every passkey, then registers again from the status screen",
+        ),
     ];
     println!("Demo accounts (login password for all: demo-password, trading password: demo-trading):");
     for (login_id, holder_kind, email, temporary, note) in accounts {

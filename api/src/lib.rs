@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod http;
 pub mod notify;
+pub mod otp;
 pub mod secrets;
 pub mod state;
 pub mod webauthn;

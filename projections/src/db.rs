@@ -45,6 +45,7 @@ struct Migration {
 const SHARED_0002: &str = include_str!("../../migrations/shared/0002_read_models.sql");
 const SHARED_0003: &str = include_str!("../../migrations/shared/0003_passkey_lifecycle.sql");
 const SHARED_0004: &str = include_str!("../../migrations/shared/0004_audit_signals_adoption.sql");
+const SHARED_0008: &str = include_str!("../../migrations/shared/0008_otp_devices.sql");
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -74,6 +75,7 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_notifications.sql"),
         postgres: include_str!("../../migrations/postgres/0007_notifications.sql"),
     },
+    Migration { version: 8, name: "otp_devices", sqlite: SHARED_0008, postgres: SHARED_0008 },
 ];
 
 impl Database {

@@ -200,6 +200,10 @@ impl Projector {
     /// counted by `/metrics` and `/readyz`).
     async fn run_batch(&self) -> Result<usize, DbError> {
         let _guard = self.running.lock().await;
+        self.batch_holding_the_lock().await
+    }
+
+    async fn batch_holding_the_lock(&self) -> Result<usize, DbError> {
         let error = match self.apply_batch(BATCH).await {
             Ok(n) => return Ok(n),
             Err(e) => e,
@@ -340,8 +344,10 @@ impl Projector {
 
     /// Empties the read models and builds them again from the whole log.
     pub async fn rebuild(&self) -> Result<usize, DbError> {
+        // The whole rebuild holds the projector: the background task of this
+        // process does not interleave its batches.
+        let _guard = self.running.lock().await;
         {
-            let _guard = self.running.lock().await;
             let mut tx = self.db.any.begin().await?;
             if self.db.backend == Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock(7400002)").execute(&mut *tx).await?;
@@ -354,7 +360,14 @@ impl Projector {
             sqlx::query("DELETE FROM projection_failures").execute(&mut *tx).await?;
             tx.commit().await?;
         }
-        self.catch_up().await
+        let mut total = 0;
+        loop {
+            let n = self.batch_holding_the_lock().await?;
+            total += n;
+            if n < BATCH as usize {
+                return Ok(total);
+            }
+        }
     }
 
     /// Waits until the account's read models include its event `sequence`

@@ -83,6 +83,14 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
                 .execute(&mut *conn)
                 .await?;
         }
+        E::OtpDeviceRegistered { .. } | E::OtpDeviceRemoved {} => {
+            let on = matches!(parsed, E::OtpDeviceRegistered { .. });
+            sqlx::query("UPDATE status_accounts SET otp_device = $2 WHERE account_id = $1")
+                .bind(id)
+                .bind(on as i64)
+                .execute(&mut *conn)
+                .await?;
+        }
         E::LoginLocked { .. } => {
             sqlx::query("UPDATE status_accounts SET locked = 1 WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
         }
@@ -412,6 +420,8 @@ pub struct StatusView {
     pub last_login_environment_recommended: Option<bool>,
     /// Passkey deletion locked after wrong trading passwords.
     pub deletion_locked: bool,
+    /// The brokerage's OTP service is registered (seed 004's "パスワード関連").
+    pub otp_service: bool,
     pub passkeys: Vec<PasskeyView>,
     /// Deleted passkeys, with who deleted them and why: staff views only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -525,6 +535,7 @@ pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Re
         last_login_environment: a.try_get("last_login_environment")?,
         last_login_environment_recommended: a.try_get::<Option<i64>, _>("last_login_recommended")?.map(|v| v == 1),
         deletion_locked: a.try_get::<i64, _>("deletion_locked")? == 1,
+        otp_service: a.try_get::<i64, _>("otp_device")? == 1,
         passkeys,
         revoked_passkeys,
         summary,

@@ -63,7 +63,61 @@ ledger_tests::on_both_databases!(
     an_aborted_ceremony_is_on_record_for_support,
     a_customer_with_no_passkey_on_the_app_is_told_to_register_one,
     the_status_screen_registers_with_the_trading_password,
+    the_otp_service_replaces_the_mailed_code,
 );
+
+const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+/// Seed 004: "ワンタイムパスワードサービスをご利用の場合、この画面は表示されません".
+async fn the_otp_service_replaces_the_mailed_code(app: TestApp) {
+    let account = app.open_account("9910001", Some("otp@example.jp"), false).await;
+    let path = format!("/api/v1/admin/accounts/{account}/otp-device");
+    let (s, v) = json_of(app.send(Method::PUT, &path, Some(json!({ "secret": "not base32!" })), Some(&app.admin_token), "web").await).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_otp_device"));
+    let res = app.send(Method::PUT, &path, Some(json!({ "secret": RFC_SECRET, "digits": 6 })), Some(&app.admin_token), "web").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let device = ledger_api::otp::OtpDevice::new(RFC_SECRET, None, Some(6), None).unwrap();
+
+    // Registration: the password step asks for the OTP and mails nothing.
+    let mails_before = app.mail_to("otp@example.jp").len();
+    let (flow, res) = app.start_registration("9910001", "pass-word-1").await;
+    let (s, v) = json_of(res).await;
+    assert_eq!((s, v["otp"]["factor"].as_str()), (StatusCode::OK, Some("totp")), "{v}");
+    assert_eq!(app.mail_to("otp@example.jp").len(), mails_before, "no code e-mailed");
+    let otp_path = format!("/api/v1/registrations/{flow}/otp");
+    let (s, v) = json_of(app.post(&otp_path, json!({ "code": "000000" }), None).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_code"));
+    // One step of clock drift is accepted.
+    let drifted = device.password_at(app.clock.now() - Duration::seconds(30));
+    let (s, v) = json_of(app.post(&otp_path, json!({ "code": drifted }), None).await).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let events = app.events_of(&account).await;
+    assert!(events.iter().any(|(t, p, _)| t == "EmailCodeVerified" && p["EmailCodeVerified"]["factor"] == "totp"));
+    assert!(events.iter().any(|(t, _, _)| t == "OneTimePasswordRequested"));
+    assert!(!events.iter().any(|(_, p, _)| p.to_string().contains(RFC_SECRET)), "the secret is in no event");
+
+    // A time step is taken once: the same password does not open a second flow.
+    let (flow2, _) = app.start_registration("9910001", "pass-word-1").await;
+    let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow2}/otp"), json!({ "code": drifted }), None).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_code"), "replay refused: {v}");
+    app.clock.advance(Duration::seconds(30));
+    let (s, _) = json_of(
+        app.post(&format!("/api/v1/registrations/{flow2}/otp"), json!({ "code": device.password_at(app.clock.now()) }), None).await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // The status inquiry shows the OTP service.
+    let support = app.staff("Sato", "support").await;
+    let (_, status) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
+    assert_eq!(status["otp_service"], true, "{status}");
+
+    // Removed: codes are e-mailed again.
+    assert_eq!(app.send(Method::DELETE, &path, None, Some(&app.admin_token), "web").await.status(), StatusCode::NO_CONTENT);
+    let (_, res) = app.start_registration("9910001", "pass-word-1").await;
+    let (_, v) = json_of(res).await;
+    assert_eq!(v["otp"]["destination"], "o***@example.jp", "{v}");
+}
 
 /// A session opened by password + e-mail code (an account with no passkey).
 async fn password_session(app: &TestApp, login_id: &str, email: &str) -> String {

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/accounts/{account_id}/password", put(change_password))
         .route("/api/v1/admin/accounts/{account_id}/email-status", put(email_status))
         .route("/api/v1/admin/accounts/{account_id}/trading-password", put(change_trading_password))
+        .route("/api/v1/admin/accounts/{account_id}/otp-device", put(register_otp_device).delete(remove_otp_device))
 }
 
 const CORE_SYSTEM: &str = "core_system";
@@ -192,6 +193,61 @@ async fn change_trading_password(
         return Err(ApiError::not_found());
     }
     record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeTradingPassword { temporary: body.temporary, at }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct OtpDeviceBody {
+    /// Base32, as OTP provisioning uses it. Kept out of events and logs.
+    secret: Secret,
+    algorithm: Option<String>,
+    digits: Option<u32>,
+    period: Option<u64>,
+}
+
+/// The core system registers the customer's OTP device (seed 004's OTP
+/// service, RFC 6238): from now on code steps ask for its one-time password.
+async fn register_otp_device(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<OtpDeviceBody>,
+) -> Result<StatusCode, ApiError> {
+    staff.require(&[Role::Admin])?;
+    let secret = body.secret.expose().trim().replace(' ', "").to_uppercase();
+    let device = crate::otp::OtpDevice::new(&secret, body.algorithm.as_deref(), body.digits, body.period).map_err(|what| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_otp_device", what, "ワンタイムパスワード機器の設定内容に誤りがあります。")
+    })?;
+    app.ledger.load(&account_id).await.map_err(ApiError::internal)?.opened.then_some(()).ok_or_else(ApiError::not_found)?;
+    let mut tx = app.db.any.begin().await?;
+    sqlx::query("DELETE FROM otp_devices WHERE account_id = $1").bind(&account_id).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO otp_devices (account_id, secret, algorithm, digits, period, last_step) VALUES ($1, $2, $3, $4, $5, -1)")
+        .bind(&account_id)
+        .bind(&secret)
+        .bind(&device.algorithm)
+        .bind(device.digits as i64)
+        .bind(device.period as i64)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let (algorithm, digits, period) = (device.algorithm.clone(), device.digits, device.period);
+    record_change(&app, &meta, &account_id, |at| AccountCommand::RegisterOtpDevice { algorithm, digits, period, at }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_otp_device(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    Path(account_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    staff.require(&[Role::Admin])?;
+    let removed = sqlx::query("DELETE FROM otp_devices WHERE account_id = $1").bind(&account_id).execute(&app.db.any).await?;
+    if removed.rows_affected() == 0 {
+        return Err(ApiError::not_found());
+    }
+    record_change(&app, &meta, &account_id, |at| AccountCommand::RemoveOtpDevice { at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

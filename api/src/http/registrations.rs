@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
-use ledger_domain::account::{FlowPurpose, IssuedCode, NewPasskey};
+use ledger_domain::account::{CodeFactor, FlowPurpose, IssuedCode, NewPasskey};
 use ledger_domain::{Account, AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
 use ledger_projections::read_models::PasskeyView;
 use serde::Deserialize;
@@ -115,6 +115,14 @@ pub async fn deliver_code(
     code: &crate::secrets::Secret,
     done: &Executed,
 ) -> Result<Value, ApiError> {
+    // The OTP service answers instead (seed 004): nothing is mailed, the
+    // page asks for the device's one-time password.
+    if let Some(expires_at) = done.events.iter().find_map(|e| match e {
+        AccountEvent::OneTimePasswordRequested { expires_at, .. } => Some(*expires_at),
+        _ => None,
+    }) {
+        return Ok(json!({ "factor": "totp", "expires_at": expires_at }));
+    }
     let Some((code_id, destination, issued_at, expires_at)) = done.events.iter().find_map(|e| match e {
         AccountEvent::EmailCodeIssued { code_id, destination, issued_at, expires_at, .. } => {
             Some((code_id.clone(), destination.clone(), *issued_at, *expires_at))
@@ -152,9 +160,20 @@ pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: 
             .bind(flow_id)
             .fetch_optional(&app.db.any)
             .await?;
-    let (code_id, stored) = current.unwrap_or_default();
-    let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
-    let matches = well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored);
+    let (mut code_id, stored) = current.unwrap_or_default();
+    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
+    let asked = account.flows.get(flow_id).and_then(|f| f.code.as_ref());
+    let matches = match asked {
+        // The OTP device's password, each time step once.
+        Some(c) if c.factor == CodeFactor::Totp => {
+            code_id = c.code_id.clone();
+            crate::otp::check_and_take(&app.db.any, account_id, typed, app.clock.now()).await?
+        }
+        _ => {
+            let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
+            well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored)
+        }
+    };
     // The bus fills in the accounts sharing the address.
     let email_shared_with = vec![];
     let now = app.clock.now();

@@ -6,7 +6,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
-use super::events::{AccountEvent, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
+use super::events::{AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
 use super::refusal::Refusal;
 use crate::policy::{LoginMode, Policy};
 use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName};
@@ -58,6 +58,10 @@ pub struct Account {
     /// Consecutive wrong trading passwords on deletion.
     pub trading_password_failures: u32,
     pub deletion_locked: bool,
+    /// The customer uses the brokerage's OTP service (seed 004): code steps
+    /// ask for its one-time password, and no code is mailed.
+    #[serde(default)]
+    pub otp_device: bool,
     /// When the customer last confirmed with the trading password to
     /// register a first passkey from a session (used once).
     #[serde(default)]
@@ -163,6 +167,8 @@ pub struct CodeState {
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub attempts_used: u32,
+    #[serde(default)]
+    pub factor: CodeFactor,
 }
 
 impl Account {
@@ -233,6 +239,8 @@ impl Account {
             C::ChangeLoginPassword { temporary, at } => {
                 self.closing_open_flows(vec![E::LoginPasswordChanged { temporary }], FlowClosure::LoginPasswordChanged, None, at, policy)
             }
+            C::RegisterOtpDevice { algorithm, digits, period, .. } => vec![E::OtpDeviceRegistered { algorithm, digits, period }],
+            C::RemoveOtpDevice { .. } => vec![E::OtpDeviceRemoved {}],
             C::ChangeTradingPassword { temporary, .. } => vec![E::TradingPasswordChanged { temporary }],
             C::StartRegistration { flow_id, channel, at } => {
                 let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel) };
@@ -413,11 +421,15 @@ impl Account {
         if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::ResendLimitReached }];
         }
+        let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel) };
+        if self.otp_device {
+            return vec![started, E::OneTimePasswordRequested { flow_id, code_id: code.code_id, expires_at: code.expires_at }];
+        }
         let Some(email) = self.email.as_ref() else {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::EmailUnreachable }];
         };
         vec![
-            E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel) },
+            started,
             E::EmailCodeIssued {
                 flow_id,
                 code_id: code.code_id,
@@ -526,6 +538,10 @@ impl Account {
         let refusal = self.flow_rule_refusal(purpose, channel, email_shared_with, at, policy);
         match (refusal, &self.email) {
             (Some(reason), _) => events.push(refuse(reason)),
+            // The OTP service answers instead of a mailed code (seed 004).
+            (None, _) if self.otp_device => {
+                events.push(E::OneTimePasswordRequested { flow_id, code_id: code.code_id, expires_at: code.expires_at })
+            }
             (None, Some(email)) => events.push(E::EmailCodeIssued {
                 flow_id,
                 code_id: code.code_id,
@@ -651,7 +667,7 @@ impl Account {
             return Ok(vec![E::EmailCodeExpired { flow_id, code_id }]);
         }
         if matches {
-            let mut events = vec![E::EmailCodeVerified { flow_id: flow_id.clone(), code_id }];
+            let mut events = vec![E::EmailCodeVerified { flow_id: flow_id.clone(), code_id, factor: code.factor }];
             if flow.purpose != FlowPurpose::Registration {
                 let new_environment = self.is_new_environment(&environment);
                 events.push(E::PasswordLoginSucceeded { flow_id, environment, new_environment });
@@ -682,6 +698,10 @@ impl Account {
         }
         if let Some(reason) = self.flow_rule_refusal(flow.purpose, channel, email_shared_with, at, policy) {
             return Ok(vec![flow_refused(&flow_id, flow.purpose, reason)]);
+        }
+        if flow.code.as_ref().is_some_and(|c| c.factor == CodeFactor::Totp) {
+            // Nothing is mailed: the OTP device shows a new password by itself.
+            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::WrongStep }]);
         }
         let last_issue = flow.code.as_ref().map(|c| c.issued_at);
         if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
@@ -937,7 +957,7 @@ impl Aggregate for Account {
             E::EmailCodeIssued { flow_id, code_id, issued_at, expires_at, resend, .. } => {
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
                     flow.stage = FlowStage::AwaitingCode;
-                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0 });
+                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::EmailCode });
                 }
                 if resend {
                     self.resends.push(issued_at);
@@ -946,6 +966,15 @@ impl Aggregate for Account {
                     }
                 }
             }
+            E::OneTimePasswordRequested { flow_id, code_id, expires_at } => {
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    flow.stage = FlowStage::AwaitingCode;
+                    let issued_at = flow.started_at;
+                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::Totp });
+                }
+            }
+            E::OtpDeviceRegistered { .. } => self.otp_device = true,
+            E::OtpDeviceRemoved {} => self.otp_device = false,
             E::EmailCodeVerified { flow_id, .. } => {
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
                     flow.stage = FlowStage::CodeVerified;

@@ -18,6 +18,10 @@ pub enum AccountCommand {
     SetEmailReachability { reachable: bool, at: DateTime<Utc> },
     /// The core system sets a new login password (temporary or not).
     ChangeLoginPassword { temporary: bool, at: DateTime<Utc> },
+    /// The core system registers the customer's OTP device (seed 004).
+    RegisterOtpDevice { algorithm: String, digits: u32, period: u64, at: DateTime<Utc> },
+    /// The core system removes it.
+    RemoveOtpDevice { at: DateTime<Utc> },
     /// The core system sets a new trading password ("執行パスワード").
     ChangeTradingPassword { temporary: bool, at: DateTime<Utc> },
     /// The customer typed their login ID on the registration screen.

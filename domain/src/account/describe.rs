@@ -133,6 +133,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 ),
             )
         }
+        E::EmailCodeVerified { factor: super::events::CodeFactor::Totp, .. } => line(
+            "The one-time password of the customer's OTP device was entered correctly.",
+            "ワンタイムパスワード（OTPサービス）が正しく入力されました。",
+        ),
         E::EmailCodeVerified { .. } => line(
             "The e-mailed code was entered correctly (the address is confirmed; not an authentication factor).",
             "メールの認証コードが正しく入力されました（メールアドレスの確認であり、認証要素ではありません）。",
@@ -166,6 +170,17 @@ pub fn describe(event: &AccountEvent) -> Line {
                 ),
                 format!("パスキー「{}」を登録しました（初回登録：{how_ja}）{}。", passkey.name.as_str(), env_ja(&passkey.environment)),
             )
+        }
+        E::OneTimePasswordRequested { .. } => line(
+            "The one-time password of the customer's OTP device was asked for (no e-mail sent).",
+            "お客様のワンタイムパスワード（OTPサービス）の入力を求めました（メール送信なし）。",
+        ),
+        E::OtpDeviceRegistered { algorithm, digits, period } => line(
+            format!("The core system registered the customer's OTP device ({algorithm}, {digits} digits, {period} s)."),
+            format!("基幹システムがワンタイムパスワードサービスを登録しました（{algorithm}、{digits}桁、{period}秒）。"),
+        ),
+        E::OtpDeviceRemoved {} => {
+            line("The core system removed the customer's OTP device.", "基幹システムがワンタイムパスワードサービスの登録を解除しました。")
         }
         E::SessionStepUpPassed { .. } => line(
             "Trading password confirmed, to register a passkey from the signed-in session.",

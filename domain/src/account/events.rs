@@ -46,6 +46,16 @@ pub enum LoginAuthenticator {
     NotReported,
 }
 
+/// What answered a code step: an e-mailed code, or the one-time password
+/// of the customer's registered OTP device (seed 004's OTP service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeFactor {
+    #[default]
+    EmailCode,
+    Totp,
+}
+
 /// Why open flows were closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,7 +181,26 @@ pub enum AccountEvent {
     EmailCodeVerified {
         flow_id: String,
         code_id: String,
+        /// What confirmed the step (an e-mailed code unless said otherwise).
+        #[serde(default)]
+        factor: CodeFactor,
     },
+    /// The account has an OTP device (seed 004: "ワンタイムパスワードサービスを
+    /// ご利用の場合、この画面は表示されません"): no mail, its one-time password
+    /// is asked for instead.
+    OneTimePasswordRequested {
+        flow_id: String,
+        code_id: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// The core system registered the customer's OTP device (the secret is
+    /// never in an event).
+    OtpDeviceRegistered {
+        algorithm: String,
+        digits: u32,
+        period: u64,
+    },
+    OtpDeviceRemoved {},
     EmailCodeRejected {
         flow_id: String,
         code_id: String,
@@ -377,6 +406,9 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasswordLoginRefused { .. } => "PasswordLoginRefused",
             AccountEvent::EmailCodeIssued { .. } => "EmailCodeIssued",
             AccountEvent::EmailCodeVerified { .. } => "EmailCodeVerified",
+            AccountEvent::OneTimePasswordRequested { .. } => "OneTimePasswordRequested",
+            AccountEvent::OtpDeviceRegistered { .. } => "OtpDeviceRegistered",
+            AccountEvent::OtpDeviceRemoved { .. } => "OtpDeviceRemoved",
             AccountEvent::EmailCodeRejected { .. } => "EmailCodeRejected",
             AccountEvent::EmailCodeExpired { .. } => "EmailCodeExpired",
             AccountEvent::EmailCodeExhausted { .. } => "EmailCodeExhausted",

@@ -303,11 +303,11 @@ async fn the_right_code_opens_the_passkey_step() {
         environment: None,
         at: secs(60),
     };
-    test()
-        .given(ready_for_code())
-        .when_async(code)
-        .await
-        .then_expect_events(vec![AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into() }]);
+    test().given(ready_for_code()).when_async(code).await.then_expect_events(vec![AccountEvent::EmailCodeVerified {
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        factor: CodeFactor::EmailCode,
+    }]);
 }
 
 #[tokio::test]
@@ -458,7 +458,7 @@ async fn at_most_five_resends_an_hour() {
 
 fn code_verified() -> Vec<AccountEvent> {
     let mut given = ready_for_code();
-    given.push(AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into() });
+    given.push(AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into(), factor: CodeFactor::EmailCode });
     given
 }
 
@@ -595,7 +595,7 @@ async fn password_plus_code_logs_in_where_policy_allows() {
         at: secs(30),
     };
     test().given(given).when_async(cmd).await.then_expect_events(vec![
-        AccountEvent::EmailCodeVerified { flow_id: "l".into(), code_id: "c1".into() },
+        AccountEvent::EmailCodeVerified { flow_id: "l".into(), code_id: "c1".into(), factor: CodeFactor::EmailCode },
         AccountEvent::PasswordLoginSucceeded { flow_id: "l".into(), environment: None, new_environment: false },
     ]);
 }
@@ -988,7 +988,7 @@ async fn a_lock_ends_a_login_already_past_its_password_step() {
 async fn a_registered_passkey_ends_an_older_password_login() {
     let mut given = login_at_code();
     given.extend([started("f"), verified("f", FlowPurpose::Registration), issued("f", "c2", t0(), false)]);
-    given.push(AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c2".into() });
+    given.push(AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c2".into(), factor: CodeFactor::EmailCode });
     let register = AccountCommand::RegisterPasskey {
         flow_id: "f".into(),
         passkey: new_passkey("p1"),
@@ -1186,7 +1186,7 @@ async fn where_a_code_confirms_a_first_passkey_from_a_session_it_binds_on_that_f
         .inspect_result()
         .unwrap();
     assert_eq!(refusal_of(&without), Some(Refusal::StepUpRequired), "the code is not verified yet");
-    given.push(AccountEvent::EmailCodeVerified { flow_id: "s".into(), code_id: "c1".into() });
+    given.push(AccountEvent::EmailCodeVerified { flow_id: "s".into(), code_id: "c1".into(), factor: CodeFactor::EmailCode });
     let bound = TestFramework::<Account>::with(services).given(given).when_async(add_first(secs(60))).await.inspect_result().unwrap();
     assert!(
         matches!(
@@ -1196,6 +1196,38 @@ async fn where_a_code_confirms_a_first_passkey_from_a_session_it_binds_on_that_f
         ),
         "{bound:?}"
     );
+}
+
+// --- The OTP service instead of the e-mailed code (seed 004) ------------------
+
+#[tokio::test]
+async fn with_an_otp_device_the_code_step_asks_for_its_password_and_mails_nothing() {
+    let device = AccountEvent::OtpDeviceRegistered { algorithm: "SHA1".into(), digits: 6, period: 30 };
+    let given = vec![opened(), device, started("f")];
+    let events = outcome(given.clone(), password("f", FlowPurpose::Registration, true, secs(10))).await;
+    assert!(events.iter().any(|e| matches!(e, AccountEvent::OneTimePasswordRequested { .. })), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeIssued { .. })));
+    let mut at_code = given;
+    at_code.extend(events);
+    let verify = AccountCommand::VerifyEmailCode {
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: true,
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        environment: None,
+        at: secs(20),
+    };
+    let verified = outcome(at_code.clone(), verify).await;
+    assert_eq!(verified, vec![AccountEvent::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into(), factor: CodeFactor::Totp }]);
+    let resend = AccountCommand::ResendEmailCode {
+        flow_id: "f".into(),
+        code: code("c2", secs(90)),
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        at: secs(90),
+    };
+    assert_eq!(refusal_of(&outcome(at_code, resend).await), Some(Refusal::WrongStep));
 }
 
 mod matrix;

@@ -96,7 +96,7 @@ fn setup(path: Path, shared: Vec<String>, credential_taken: bool) -> (Vec<Accoun
     let reg = |stage: usize| {
         let mut given = vec![opened(), started("f"), verified("f", FlowPurpose::Registration), issued("f", "c1", t0(), false)];
         if stage > 1 {
-            given.push(E::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into() });
+            given.push(E::EmailCodeVerified { flow_id: "f".into(), code_id: "c1".into(), factor: CodeFactor::EmailCode });
         }
         given
     };
