@@ -68,7 +68,9 @@ impl ClientHints {
 /// (a User-Agent says "Windows NT 10.0" for both 10 and 11).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recommended {
-    rules: Vec<(String, Vec<u32>)>,
+    /// Per operating system: the minimum version, and the browsers named
+    /// (any browser when none is).
+    rules: Vec<(String, Vec<u32>, Vec<String>)>,
 }
 
 /// Windows 11 releases and the `Sec-CH-UA-Platform-Version` major number
@@ -86,10 +88,18 @@ fn at_least(version: &[u32], min: &[u32]) -> bool {
 }
 
 impl Recommended {
-    /// Parses `iOS 18.6.2, Android 12, Windows 11 24H2` (the default).
+    /// Parses `iOS 18.6.2 Safari/Chrome, Android 12 Chrome, Windows 11 24H2
+    /// Edge/Chrome` (the default, seed 000 p.3): per OS a minimum version,
+    /// then optionally the browsers, separated by `/`.
     pub fn parse(spec: &str) -> Result<Recommended, String> {
         let mut rules = Vec::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            // Trailing words that begin with a letter name browsers.
+            let words: Vec<&str> = item.split_whitespace().collect();
+            let split = words.iter().rposition(|w| !w.starts_with(|c: char| c.is_ascii_alphabetic())).map_or(1, |i| i + 1);
+            let browsers: Vec<String> = words[split.max(1)..].iter().flat_map(|w| w.split('/')).map(str::to_lowercase).collect();
+            let item = words[..split.max(1)].join(" ");
+            let item = item.as_str();
             let (os, version) = item.split_once(' ').ok_or_else(|| format!("expected \"OS version\", got {item:?}"))?;
             let min = if os.eq_ignore_ascii_case("windows") {
                 let release = version
@@ -111,19 +121,26 @@ impl Recommended {
                 }
                 n
             };
-            rules.push((os.to_lowercase(), min));
+            rules.push((os.to_lowercase(), min, browsers));
         }
         Ok(Recommended { rules })
     }
 
-    fn allows(&self, os: &str, version: &[u32]) -> bool {
-        !version.is_empty() && self.rules.iter().any(|(name, min)| name == &os.to_lowercase() && at_least(version, min))
+    fn allows(&self, os: &str, version: &[u32], browser: &str) -> bool {
+        let browser = browser.to_lowercase();
+        !version.is_empty()
+            && self.rules.iter().any(|(name, min, browsers)| {
+                name == &os.to_lowercase()
+                    && at_least(version, min)
+                    && (browsers.is_empty() || browsers.iter().any(|b| browser.contains(b.as_str())))
+            })
     }
 }
 
 impl Default for Recommended {
     fn default() -> Self {
-        Recommended::parse("iOS 18.6.2, Android 12, Windows 11 24H2").unwrap_or(Recommended { rules: vec![] })
+        Recommended::parse("iOS 18.6.2 Safari/Chrome, Android 12 Chrome, Windows 11 24H2 Edge/Chrome")
+            .unwrap_or(Recommended { rules: vec![] })
     }
 }
 
@@ -185,7 +202,8 @@ pub fn environment(user_agent: &str, hints: &ClientHints, recommended: &Recommen
         _ => "unknown",
     }
     .to_string();
-    let recommended = recommended.allows(&os, &compare);
+    // Windows without Client Hints cannot be told from Windows 10: unknown.
+    let recommended = if os == "Windows" && compare.is_empty() { None } else { Some(recommended.allows(&os, &compare, &browser)) };
     Environment { browser, browser_version, os, os_version, device_type, recommended }
 }
 
@@ -263,14 +281,14 @@ mod tests {
     fn windows_11_24h2_is_told_from_windows_10_only_by_client_hints() {
         let r = Recommended::default();
         let e = environment(CHROME_WINDOWS, &windows_hints("15.0.0"), &r);
-        assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Windows", "11 24H2", true));
+        assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Windows", "11 24H2", Some(true)));
         assert_eq!((e.browser.as_str(), e.browser_version.as_str(), e.device_type.as_str()), ("Chrome", "148.0.7778.97", "pc"));
         let e = environment(CHROME_WINDOWS, &windows_hints("14.0.0"), &r);
-        assert_eq!((e.os_version.as_str(), e.recommended), ("11 22H2/23H2", false));
+        assert_eq!((e.os_version.as_str(), e.recommended), ("11 22H2/23H2", Some(false)));
         let e = environment(CHROME_WINDOWS, &windows_hints("10.0.0"), &r);
-        assert_eq!((e.os_version.as_str(), e.recommended), ("10", false));
+        assert_eq!((e.os_version.as_str(), e.recommended), ("10", Some(false)));
         let e = environment(CHROME_WINDOWS, &ClientHints::default(), &r);
-        assert_eq!((e.os_version.as_str(), e.recommended), ("10 or 11", false), "a User-Agent alone cannot tell");
+        assert_eq!((e.os_version.as_str(), e.recommended), ("10 or 11", None), "a User-Agent alone cannot tell: unknown");
     }
 
     #[test]
@@ -280,15 +298,19 @@ mod tests {
             format!("Mozilla/5.0 (iPhone; CPU iPhone OS {v} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1")
         };
         let e = environment(&ios("18_6_2"), &ClientHints::default(), &r);
-        assert_eq!((e.os.as_str(), e.device_type.as_str(), e.recommended), ("iOS", "smartphone", true));
-        assert!(!environment(&ios("18_6_1"), &ClientHints::default(), &r).recommended);
-        assert!(environment(&ios("26_1"), &ClientHints::default(), &r).recommended);
+        assert_eq!((e.os.as_str(), e.device_type.as_str(), e.recommended), ("iOS", "smartphone", Some(true)));
+        assert_eq!(environment(&ios("18_6_1"), &ClientHints::default(), &r).recommended, Some(false));
+        assert_eq!(environment(&ios("26_1"), &ClientHints::default(), &r).recommended, Some(true));
         let android = "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Mobile Safari/537.36";
         let hints =
             ClientHints { platform: Some("Android".into()), platform_version: Some("14.0.0".into()), mobile: Some(true), brands: None };
         let e = environment(android, &hints, &r);
-        assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Android", "14.0.0", true));
-        assert!(!environment(android, &ClientHints::default(), &r).recommended, "the reduced UA's \"Android 10\" is not a version");
+        assert_eq!((e.os.as_str(), e.os_version.as_str(), e.recommended), ("Android", "14.0.0", Some(true)));
+        assert_eq!(
+            environment(android, &ClientHints::default(), &r).recommended,
+            Some(false),
+            "the reduced UA's \"Android 10\" is not a version"
+        );
     }
 
     #[test]
@@ -296,23 +318,39 @@ mod tests {
         let ios = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
         let linux = ClientHints { platform: Some("Linux".into()), platform_version: Some("".into()), mobile: Some(false), brands: None };
         let e = environment(ios, &linux, &Recommended::default());
-        assert_eq!((e.os.as_str(), e.device_type.as_str(), e.recommended), ("iOS", "smartphone", true));
+        assert_eq!((e.os.as_str(), e.device_type.as_str(), e.recommended), ("iOS", "smartphone", Some(true)));
         let coarse = ClientHints { platform: Some("iOS".into()), platform_version: Some("18_6".into()), mobile: Some(false), brands: None };
         let e = environment(ios, &coarse, &Recommended::default());
-        assert_eq!((e.os_version.as_str(), e.device_type.as_str(), e.recommended), ("18.6.2", "smartphone", true));
+        assert_eq!((e.os_version.as_str(), e.device_type.as_str(), e.recommended), ("18.6.2", "smartphone", Some(true)));
     }
 
     #[test]
     fn macos_is_outside_the_recommended_environments() {
         let mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Safari/605.1.15";
         let e = environment(mac, &ClientHints::default(), &Recommended::default());
-        assert_eq!((e.os.as_str(), e.recommended), ("macOS", false));
+        assert_eq!((e.os.as_str(), e.recommended), ("macOS", Some(false)));
+    }
+
+    #[test]
+    fn the_browsers_seed_000_names_are_recommended_and_others_not() {
+        let r = Recommended::default();
+        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0";
+        let hints =
+            ClientHints { platform: Some("Windows".into()), platform_version: Some("15.0.0".into()), mobile: Some(false), brands: None };
+        assert_eq!(environment(firefox, &hints, &r).recommended, Some(false), "Firefox is not in seed 000's table");
+        let edge =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36 Edg/148.0.0.0";
+        assert_eq!(environment(edge, &windows_hints("15.0.0"), &r).recommended, Some(true));
+        let chrome_ios = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/148.0.7778.97 Mobile/15E148 Safari/604.1";
+        assert_eq!(environment(chrome_ios, &ClientHints::default(), &r).recommended, Some(true));
+        let firefox_android = "Mozilla/5.0 (Android 14; Mobile; rv:140.0) Gecko/140.0 Firefox/140.0";
+        assert_eq!(environment(firefox_android, &ClientHints::default(), &r).recommended, Some(false));
     }
 
     #[test]
     fn the_recommended_list_is_configuration() {
         let r = Recommended::parse("Windows 11, macOS 14").unwrap();
-        assert!(environment(CHROME_WINDOWS, &windows_hints("13.0.0"), &r).recommended);
+        assert_eq!(environment(CHROME_WINDOWS, &windows_hints("13.0.0"), &r).recommended, Some(true));
         assert!(Recommended::parse("Windows 12 25H2").is_err());
         assert!(Recommended::parse("iOS").is_err());
     }

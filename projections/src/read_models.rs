@@ -191,7 +191,7 @@ async fn record_login(
     .bind(at)
     .bind(method)
     .bind(environment.as_ref().map(Environment::describe))
-    .bind(environment.as_ref().map(|e| e.recommended as i64))
+    .bind(environment.as_ref().and_then(|e| e.recommended).map(|r| r as i64))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -236,7 +236,7 @@ async fn insert_passkey(
     .bind(at)
     .bind(channel)
     .bind(passkey.environment.as_ref().map(Environment::describe))
-    .bind(passkey.environment.as_ref().map(|e| e.recommended as i64))
+    .bind(passkey.environment.as_ref().and_then(|e| e.recommended).map(|r| r as i64))
     .bind(cross_device_sign_in.map(str::to_string))
     .execute(&mut *conn)
     .await?;
@@ -358,7 +358,7 @@ impl PasskeyView {
             last_used_at: None,
             last_used_channel: None,
             registered_environment: passkey.environment.as_ref().map(Environment::describe),
-            environment_recommended: passkey.environment.as_ref().map(|e| e.recommended),
+            environment_recommended: passkey.environment.as_ref().and_then(|e| e.recommended),
             cross_device_sign_in: cross_device_sign_in.map(str::to_string),
             revoked_at: None,
             revoked_by: None,

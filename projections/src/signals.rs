@@ -514,7 +514,7 @@ mod tests {
             os: os.into(),
             os_version: "x".into(),
             device_type: "pc".into(),
-            recommended: true,
+            recommended: Some(true),
         }
     }
 

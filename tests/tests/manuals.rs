@@ -64,7 +64,26 @@ ledger_tests::on_both_databases!(
     a_customer_with_no_passkey_on_the_app_is_told_to_register_one,
     the_status_screen_registers_with_the_trading_password,
     the_otp_service_replaces_the_mailed_code,
+    a_security_key_is_outside_the_recommended_environment,
 );
+
+/// Seed 002: "セキュリティキーの利用は推奨環境外となっております" — flagged, not refused.
+async fn a_security_key_is_outside_the_recommended_environment(app: TestApp) {
+    let account = app.open_account("9920001", Some("usb-key@example.jp"), false).await;
+    let mut usb = SoftPasskey::security_key("localhost", ORIGIN);
+    let done = app.register("9920001", "usb-key@example.jp", &mut usb).await;
+    assert_eq!(done["passkey"]["environment_recommended"], false, "{done}");
+    // A platform passkey from the same PC, without Client Hints: unknown, not "outside".
+    let mut platform = key();
+    let token = done["session"]["token"].as_str().unwrap();
+    let options: Value = app.post("/api/v1/me/passkeys/options", json!({}), Some(token)).await.json().await.unwrap();
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys", json!({ "credential": platform.register(&options) }), Some(token)).await).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert!(v["passkey"]["environment_recommended"].is_null(), "{v}");
+    let support = app.staff("Sato", "support").await;
+    let (_, history) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}/history"), Some(&support)).await).await;
+    assert!(history.to_string().contains("推奨環境外"), "{history}");
+}
 
 const RFC_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 

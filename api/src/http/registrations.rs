@@ -592,6 +592,15 @@ pub async fn verify_new_passkey(
         Err(e) => return Err(NotVerified::from(format!("{e:?}"))),
     };
     let facts = crate::webauthn::registration_facts(credential).ok_or_else(|| "unreadable authenticator data".to_string())?;
+    let transports = crate::webauthn::transports(credential);
+    let attachment = crate::webauthn::reported_attachment(credential);
+    let mut environment = meta.environment(app);
+    // Seed 002: "セキュリティキーの利用は推奨環境外": a roaming key (USB, NFC,
+    // BLE) is flagged like an operating system outside the list; never refused.
+    let roaming = attachment.as_deref() == Some("cross-platform") && !transports.iter().any(|t| t == "internal" || t == "hybrid");
+    if roaming {
+        environment.recommended = Some(false);
+    }
     Ok(NewPasskey {
         passkey_id: uuid::Uuid::new_v4().to_string(),
         credential_id: base64_url(passkey.cred_id().as_ref()),
@@ -600,12 +609,12 @@ pub async fn verify_new_passkey(
         aaguid: facts.aaguid,
         backup_eligible: facts.backup_eligible,
         backup_state: facts.backup_state,
-        transports: crate::webauthn::transports(credential),
-        authenticator_attachment: crate::webauthn::reported_attachment(credential),
+        transports,
+        authenticator_attachment: attachment,
         user_verified: facts.user_verified,
         counter: facts.counter,
         public_key: serde_json::to_value(&passkey).map_err(|e| NotVerified::from(e.to_string()))?,
-        environment: Some(meta.environment(app)),
+        environment: Some(environment),
     })
 }
 

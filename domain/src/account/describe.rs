@@ -34,7 +34,11 @@ fn names(passkeys: &[RevokedPasskey]) -> String {
 fn env(e: &Option<Environment>) -> String {
     match e {
         Some(e) => {
-            let flag = if e.recommended { "" } else { ", not a recommended environment" };
+            let flag = match e.recommended {
+                Some(true) => "",
+                Some(false) => ", not a recommended environment",
+                None => ", recommended environment unknown",
+            };
             format!(" from {}{flag}", e.describe())
         }
         None => String::new(),
@@ -44,7 +48,11 @@ fn env(e: &Option<Environment>) -> String {
 fn env_ja(e: &Option<Environment>) -> String {
     match e {
         Some(e) => {
-            let flag = if e.recommended { "" } else { "・推奨環境外" };
+            let flag = match e.recommended {
+                Some(true) => "",
+                Some(false) => "・推奨環境外",
+                None => "・推奨環境か判定不可",
+            };
             format!("（{}{flag}）", e.describe())
         }
         None => String::new(),

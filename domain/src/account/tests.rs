@@ -93,7 +93,7 @@ fn windows_chrome() -> Environment {
         os: "Windows".into(),
         os_version: "11 24H2".into(),
         device_type: "pc".into(),
-        recommended: true,
+        recommended: Some(true),
     }
 }
 
@@ -104,7 +104,7 @@ fn iphone_safari() -> Environment {
         os: "iOS".into(),
         os_version: "18.6.2".into(),
         device_type: "smartphone".into(),
-        recommended: true,
+        recommended: Some(true),
     }
 }
 

@@ -17,8 +17,11 @@ pub struct Environment {
     /// "pc", "smartphone", "tablet" or "unknown".
     pub device_type: String,
     /// Whether this is one of the brokerage's recommended environments
-    /// (seed 000 p.3: iOS 18.6.2+, Android 12+, Windows 11 24H2+).
-    pub recommended: bool,
+    /// (seed 000 p.3: iOS 18.6.2+ with Safari or Chrome, Android 12+ with
+    /// Chrome, Windows 11 24H2+ with Edge or Chrome; seed 002: security keys
+    /// are outside them). None when the request cannot tell: Windows without
+    /// Client Hints says "Windows NT 10.0" for both 10 and 11.
+    pub recommended: Option<bool>,
 }
 
 impl Environment {
