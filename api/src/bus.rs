@@ -108,13 +108,16 @@ impl Ledger {
             }
             let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
             // The shared-address rule, on the address of the state it decides on.
+            // Every registered address counts (seed 003, 004: up to two).
             if let Some(shared) = command.email_shared_with_mut() {
-                *shared = match &context.aggregate().email {
-                    Some(email) => ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id)
+                shared.clear();
+                let account = context.aggregate();
+                for email in [&account.email, &account.email_2].into_iter().flatten() {
+                    let others = ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id)
                         .await
-                        .map_err(|e| BusError::Store(e.to_string()))?,
-                    None => vec![],
-                };
+                        .map_err(|e| BusError::Store(e.to_string()))?;
+                    shared.extend(others.into_iter().filter(|o| !shared.contains(o)).collect::<Vec<_>>());
+                }
             }
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             if events.is_empty() {

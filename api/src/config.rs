@@ -90,6 +90,7 @@ impl Config {
             registration_opens_at: None,
             customer_deletion: true,
             session_step_up: defaults.session_step_up,
+            code_destination: defaults.code_destination,
         };
         policy.login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
             None | Some("passwordless") => LoginMode::Passwordless,
@@ -113,6 +114,11 @@ impl Config {
             None | Some("trading_password") => ledger_domain::SessionStepUp::TradingPassword,
             Some("code") => ledger_domain::SessionStepUp::EmailCode,
             Some(other) => return Err(format!("LEDGER_SESSION_STEP_UP must be trading_password or code, got {other:?}")),
+        };
+        policy.code_destination = match env("LEDGER_CODE_DESTINATION").as_deref() {
+            None | Some("address_1") => ledger_domain::CodeDestination::Address1,
+            Some("choose") => ledger_domain::CodeDestination::Choose,
+            Some(other) => return Err(format!("LEDGER_CODE_DESTINATION must be address_1 or choose, got {other:?}")),
         };
         policy.customer_deletion = match env("LEDGER_CUSTOMER_DELETION").as_deref() {
             None | Some("on") => true,

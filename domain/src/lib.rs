@@ -14,5 +14,5 @@ pub mod system;
 pub mod values;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
-pub use policy::{LoginMode, Policy, SessionStepUp};
+pub use policy::{CodeDestination, LoginMode, Policy, SessionStepUp};
 pub use values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};

@@ -17,6 +17,17 @@ pub enum LoginMode {
     SecondFactor,
 }
 
+/// Where e-mailed codes go (seed 003: "メールアドレス 1 のみ"; seed 004:
+/// "指定のメールアドレスを選択し、「送信」").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeDestination {
+    #[default]
+    Address1,
+    /// The customer picks one of the registered, reachable addresses.
+    Choose,
+}
+
 /// What confirms a signed-in customer's first passkey (seed 000's status
 /// screen asks for the trading password; seed 004 sends a code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -74,6 +85,8 @@ pub struct Policy {
     pub customer_deletion: bool,
     /// What confirms a first passkey bound from a signed-in session.
     pub session_step_up: SessionStepUp,
+    /// Where codes go when an account has two addresses.
+    pub code_destination: CodeDestination,
 }
 
 impl Default for Policy {
@@ -95,6 +108,7 @@ impl Default for Policy {
             registration_opens_at: None,
             customer_deletion: true,
             session_step_up: SessionStepUp::TradingPassword,
+            code_destination: CodeDestination::Address1,
         }
     }
 }

@@ -39,11 +39,12 @@ pub async fn credential_taken(pool: &AnyPool, credential_id: &str) -> Result<boo
     Ok(row.is_some())
 }
 
-/// The other accounts whose registered address is `email` (normalised),
-/// from the command-side index (seed 000, in bold: one address, one account).
+/// The other accounts with `email` (normalised) among their registered
+/// addresses, any slot, from the command-side index (seed 000, in bold: one
+/// address, one account).
 pub async fn accounts_sharing_email(pool: &AnyPool, email: &str, except: &str) -> Result<Vec<String>, DbError> {
     let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT account_id FROM account_emails WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
+        sqlx::query_as("SELECT DISTINCT account_id FROM account_emails WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
             .bind(email)
             .bind(except)
             .fetch_all(pool)

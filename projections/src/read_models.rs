@@ -61,7 +61,9 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
                 set_registered_email(conn, id, &email).await?;
             }
         }
-        E::EmailAddressChanged { email } => {
+        // The status view and the e-mail registry show address 1; slot 2
+        // counts on the command side (the shared-address rule).
+        E::EmailAddressChanged { email, slot: 1 } => {
             sqlx::query("UPDATE status_accounts SET email = $2, email_reachable = 1 WHERE account_id = $1")
                 .bind(id)
                 .bind(email.as_str())
@@ -69,7 +71,7 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
                 .await?;
             set_registered_email(conn, id, &email).await?;
         }
-        E::EmailReachabilityChanged { reachable } => {
+        E::EmailReachabilityChanged { reachable, slot: 1 } => {
             sqlx::query("UPDATE status_accounts SET email_reachable = $2 WHERE account_id = $1")
                 .bind(id)
                 .bind(reachable as i64)

@@ -307,7 +307,7 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent, thresholds: &T
             let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
                 .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
             let at = event.at();
-            if let AccountEvent::AccountOpened { email: Some(email), .. } | AccountEvent::EmailAddressChanged { email } = &parsed {
+            if let AccountEvent::AccountOpened { email: Some(email), .. } | AccountEvent::EmailAddressChanged { email, slot: 1 } = &parsed {
                 shared_email(conn, event, email.as_str(), at).await?;
             }
             if !may_trigger(&parsed) {
@@ -501,6 +501,7 @@ mod tests {
             flow_id: "f".into(),
             code_id: "c".into(),
             destination: "t***@example.jp".into(),
+            slot: 1,
             issued_at: at(0),
             expires_at: at(5),
             resend: true,
@@ -595,7 +596,7 @@ mod tests {
     #[test]
     fn a_passkey_within_24_hours_of_an_email_change_raises_a_signal() {
         let mut h = History::new();
-        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap() });
+        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap(), slot: 1 });
         let raised = h.add(23 * 60, registered("p1", "Windows"));
         assert_eq!(kinds(&raised), ["passkey_after_email_change"]);
         assert_eq!(raised[0].evidence, vec![1, 2]);
@@ -604,7 +605,7 @@ mod tests {
     #[test]
     fn a_passkey_days_after_an_email_change_does_not() {
         let mut h = History::new();
-        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap() });
+        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap(), slot: 1 });
         assert!(h.add(25 * 60, registered("p1", "Windows")).is_empty());
     }
 

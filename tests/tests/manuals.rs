@@ -52,6 +52,11 @@ with_config!(
 with_config!(deletion_by_support_only, |c| c.policy.customer_deletion = false, customers_are_sent_to_support_to_delete);
 with_config!(a_ten_minute_code, |c| c.policy.code_lifetime_secs = 600, a_code_lives_ten_minutes);
 with_config!(
+    the_customer_chooses_the_address,
+    |c| c.policy.code_destination = ledger_domain::CodeDestination::Choose,
+    the_code_goes_to_the_chosen_address
+);
+with_config!(
     a_code_confirms_a_first_passkey_from_the_session,
     |c| c.policy.session_step_up = ledger_domain::SessionStepUp::EmailCode,
     the_status_screen_registers_with_a_code
@@ -65,7 +70,71 @@ ledger_tests::on_both_databases!(
     the_status_screen_registers_with_the_trading_password,
     the_otp_service_replaces_the_mailed_code,
     a_security_key_is_outside_the_recommended_environment,
+    codes_go_to_address_1_only_and_every_address_counts_for_sharing,
 );
+
+async fn set_address(app: &TestApp, account: &str, email: &str, slot: u8) {
+    let path = format!("/api/v1/admin/accounts/{account}/email");
+    let res = app.send(Method::PUT, &path, Some(json!({ "email": email, "slot": slot })), Some(&app.admin_token), "web").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+/// Seed 003: "ご登録のメールアドレス 1 のみに送信されます"; seed 000: the shared-
+/// address rule holds for every registered address.
+async fn codes_go_to_address_1_only_and_every_address_counts_for_sharing(app: TestApp) {
+    let account = app.open_account("9930001", Some("main@example.jp"), false).await;
+    set_address(&app, &account, "second@example.jp", 2).await;
+    let (_, res) = app.start_registration("9930001", "pass-word-1").await;
+    let (_, v) = json_of(res).await;
+    assert_eq!((v["otp"]["destination"].as_str(), v["otp"]["slot"].as_i64()), (Some("m***@example.jp"), Some(1)), "{v}");
+    assert!(app.mail_to("second@example.jp").is_empty(), "address 2 gets no code");
+    let path = format!("/api/v1/admin/accounts/{account}/email");
+    let (s, v) =
+        json_of(app.send(Method::PUT, &path, Some(json!({ "email": "x@example.jp", "slot": 3 })), Some(&app.admin_token), "web").await)
+            .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_slot"));
+    // A family member's account whose main address is this account's address 2.
+    app.open_account("9930002", Some("second@example.jp"), false).await;
+    let (_, res) = app.start_registration("9930001", "pass-word-1").await;
+    let (s, v) = json_of(res).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "email_shared_with_other_accounts"), "{v}");
+    let (_, res) = app.start_registration("9930002", "pass-word-1").await;
+    let (s, v) = json_of(res).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "email_shared_with_other_accounts"), "{v}");
+}
+
+/// Seed 004: "指定のメールアドレスを選択し、「送信」をタップします".
+async fn the_code_goes_to_the_chosen_address(app: TestApp) {
+    let account = app.open_account("9940001", Some("home@example.jp"), false).await;
+    set_address(&app, &account, "office@example.jp", 2).await;
+    let (s, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "9940001", "password": "pass-word-1" }), None).await).await;
+    assert_eq!((s, v["next"].as_str()), (StatusCode::OK, Some("choose_address")), "{v}");
+    let offered: Vec<(i64, &str)> =
+        v["addresses"].as_array().unwrap().iter().map(|a| (a["slot"].as_i64().unwrap(), a["destination"].as_str().unwrap())).collect();
+    assert_eq!(offered, vec![(1, "h***@example.jp"), (2, "o***@example.jp")]);
+    assert!(app.mail_to("home@example.jp").is_empty() && app.mail_to("office@example.jp").is_empty(), "nothing before the choice");
+    let flow = v["flow_id"].as_str().unwrap().to_string();
+    let send = format!("/api/v1/sessions/password/{flow}/otp/send");
+    let (s, v) = json_of(app.post(&send, json!({ "slot": 2 }), None).await).await;
+    assert_eq!((s, v["otp"]["destination"].as_str()), (StatusCode::OK, Some("o***@example.jp")), "{v}");
+    let (s, v) = json_of(
+        app.post(&format!("/api/v1/sessions/password/{flow}/otp"), json!({ "code": app.code_for("office@example.jp") }), None).await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let events = app.events_of(&account).await;
+    assert!(events.iter().any(|(t, p, _)| t == "EmailCodeIssued" && p["EmailCodeIssued"]["slot"] == 2));
+    // An address that bounces is not offered.
+    let path = format!("/api/v1/admin/accounts/{account}/email-status");
+    app.send(Method::PUT, &path, Some(json!({ "reachable": false, "slot": 2 })), Some(&app.admin_token), "web").await;
+    let (_, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "9940001", "password": "pass-word-1" }), None).await).await;
+    assert_eq!(v["addresses"].as_array().map(Vec::len), Some(1), "{v}");
+    let flow = v["flow_id"].as_str().unwrap();
+    let (s, v) = json_of(app.post(&format!("/api/v1/sessions/password/{flow}/otp/send"), json!({ "slot": 2 }), None).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "email_unreachable"), "{v}");
+}
 
 /// Seed 002: "セキュリティキーの利用は推奨環境外となっております" — flagged, not refused.
 async fn a_security_key_is_outside_the_recommended_environment(app: TestApp) {

@@ -113,6 +113,17 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
 #[derive(Deserialize)]
 struct EmailBody {
     email: String,
+    /// 1 (the main address, the default) or 2 (seed 003, 004).
+    slot: Option<u8>,
+}
+
+fn slot_of(slot: Option<u8>) -> Result<u8, ApiError> {
+    match slot.unwrap_or(1) {
+        s @ (1 | 2) => Ok(s),
+        _ => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_slot", "slot must be 1 or 2.", "slot には 1 または 2 を指定してください。"))
+        }
+    }
 }
 
 /// Records a change the core system reports (reads of the account's views
@@ -137,7 +148,8 @@ async fn change_email(
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
-    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, at }).await?;
+    let slot = slot_of(body.slot)?;
+    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
     end_sessions(&app, &account_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -254,6 +266,7 @@ async fn remove_otp_device(
 #[derive(Deserialize)]
 struct ReachabilityBody {
     reachable: bool,
+    slot: Option<u8>,
 }
 
 async fn email_status(
@@ -264,6 +277,7 @@ async fn email_status(
     ApiJson(body): ApiJson<ReachabilityBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
-    record_change(&app, &meta, &account_id, |at| AccountCommand::SetEmailReachability { reachable: body.reachable, at }).await?;
+    let slot = slot_of(body.slot)?;
+    record_change(&app, &meta, &account_id, |at| AccountCommand::SetEmailReachability { reachable: body.reachable, slot, at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

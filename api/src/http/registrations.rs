@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registrations/{flow_id}/password", post(password))
         .route("/api/v1/registrations/{flow_id}/otp", post(otp))
         .route("/api/v1/registrations/{flow_id}/otp/resend", post(resend))
+        .route("/api/v1/registrations/{flow_id}/otp/send", post(send))
         .route("/api/v1/registrations/{flow_id}/passkey/options", post(passkey_options))
         .route("/api/v1/registrations/{flow_id}/passkey", post(passkey))
         .route("/api/v1/registrations/{flow_id}/passkey/abandoned", post(abandoned))
@@ -123,9 +124,9 @@ pub async fn deliver_code(
     }) {
         return Ok(json!({ "factor": "totp", "expires_at": expires_at }));
     }
-    let Some((code_id, destination, issued_at, expires_at)) = done.events.iter().find_map(|e| match e {
-        AccountEvent::EmailCodeIssued { code_id, destination, issued_at, expires_at, .. } => {
-            Some((code_id.clone(), destination.clone(), *issued_at, *expires_at))
+    let Some((code_id, destination, issued_at, expires_at, slot)) = done.events.iter().find_map(|e| match e {
+        AccountEvent::EmailCodeIssued { code_id, destination, issued_at, expires_at, slot, .. } => {
+            Some((code_id.clone(), destination.clone(), *issued_at, *expires_at, *slot))
         }
         _ => None,
     }) else {
@@ -140,7 +141,7 @@ pub async fn deliver_code(
         .execute(&app.db.any)
         .await?;
     let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
-    let to = account.email.as_ref().map(EmailAddress::as_str).unwrap_or_default().to_string();
+    let to = account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
     if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
         tracing::error!(error = %e, account_id, "the code e-mail could not be sent");
         return Err(ApiError::new(
@@ -150,7 +151,7 @@ pub async fn deliver_code(
             "メールを送信できませんでした。しばらくしてから再度お試しください。",
         ));
     }
-    Ok(json!({ "destination": destination, "expires_at": expires_at }))
+    Ok(json!({ "destination": destination, "slot": slot, "expires_at": expires_at }))
 }
 
 /// Checks a typed code against the flow's current code.
@@ -289,8 +290,49 @@ pub async fn submit_password(
     if done.has(|e| matches!(e, AccountEvent::SecondFactorRequired { .. })) {
         return super::sessions::second_factor_options(app, account_id, flow_id).await;
     }
+    // Seed 004: the customer picks the address first.
+    if let Some(addresses) = done.events.iter().find_map(|e| match e {
+        AccountEvent::CodeDestinationsOffered { addresses, .. } => Some(addresses),
+        _ => None,
+    }) {
+        let addresses: Vec<Value> = addresses.iter().map(|a| json!({ "slot": a.slot, "destination": a.destination })).collect();
+        return Ok(Json(json!({ "flow_id": flow_id, "next": "choose_address", "addresses": addresses })));
+    }
     let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
     Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
+}
+
+#[derive(Deserialize)]
+pub struct SendBody {
+    slot: u8,
+}
+
+impl SendBody {
+    pub fn slot(&self) -> u8 {
+        self.slot
+    }
+}
+
+/// Seed 004 ("指定のメールアドレスを選択し、「送信」"): the code goes to the
+/// chosen address; choosing again sends a new code (the resend limits hold).
+pub async fn send_code(app: &AppState, account_id: &str, flow_id: &str, slot: u8, meta: &RequestMeta) -> Result<Json<Value>, ApiError> {
+    let (code, issued) = draw_code(app);
+    let now = app.clock.now();
+    let command = AccountCommand::SendCode { flow_id: flow_id.to_string(), slot, code: issued, channel: meta.channel, at: now };
+    let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
+    let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
+    Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
+}
+
+async fn send(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<SendBody>,
+) -> Result<Json<Value>, ApiError> {
+    let flow = load_flow(&app, &flow_id, "registration").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    send_code(&app, &account_id, &flow_id, body.slot(), &meta).await
 }
 
 #[derive(Deserialize)]
@@ -302,8 +344,15 @@ struct CodeBody {
 /// 000, in bold: each account needs its own), from the command-side index.
 /// Commands get it from the bus; this is for checks before a command.
 pub async fn email_shared_with(app: &AppState, account: &Account, account_id: &str) -> Result<Vec<String>, ApiError> {
-    let Some(email) = &account.email else { return Ok(vec![]) };
-    Ok(ledger_projections::claims::accounts_sharing_email(&app.db.any, email.as_str(), account_id).await?)
+    let mut shared = Vec::new();
+    for email in [&account.email, &account.email_2].into_iter().flatten() {
+        for other in ledger_projections::claims::accounts_sharing_email(&app.db.any, email.as_str(), account_id).await? {
+            if !shared.contains(&other) {
+                shared.push(other);
+            }
+        }
+    }
+    Ok(shared)
 }
 
 /// Step 3 (p.4 "認証コードを入力"): the e-mailed code.

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions/password", post(password_login))
         .route("/api/v1/sessions/password/{flow_id}/otp", post(password_otp))
         .route("/api/v1/sessions/password/{flow_id}/otp/resend", post(password_resend))
+        .route("/api/v1/sessions/password/{flow_id}/otp/send", post(password_send))
         .route("/api/v1/sessions/password/{flow_id}/passkey", post(second_factor))
         .route("/api/v1/sessions/current", delete(logout))
 }
@@ -257,6 +258,17 @@ async fn password_resend(State(app): State<AppState>, Path(flow_id): Path<String
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     resend_code(&app, &account_id, &flow_id, &meta).await
+}
+
+async fn password_send(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<super::registrations::SendBody>,
+) -> Result<Json<Value>, ApiError> {
+    let flow = load_flow(&app, &flow_id, "password_login").await?;
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
+    super::registrations::send_code(&app, &account_id, &flow_id, body.slot(), &meta).await
 }
 
 async fn logout(State(app): State<AppState>, customer: Customer) -> Result<StatusCode, ApiError> {

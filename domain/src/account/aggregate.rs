@@ -6,9 +6,11 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
-use super::events::{AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
+use super::events::{
+    AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, OfferedAddress, RevokedPasskey, Revoker,
+};
 use super::refusal::Refusal;
-use crate::policy::{LoginMode, Policy};
+use crate::policy::{CodeDestination, LoginMode, Policy};
 use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName};
 
 /// What the first passkey's binding rests on (NIST SP 800-63B rev 4: an
@@ -46,8 +48,14 @@ pub struct Account {
     pub opened: bool,
     pub login_id: Option<LoginId>,
     pub holder_kind: Option<HolderKind>,
+    /// Address 1, the main one.
     pub email: Option<EmailAddress>,
     pub email_reachable: bool,
+    /// Address 2 (seed 003, 004), if registered.
+    #[serde(default)]
+    pub email_2: Option<EmailAddress>,
+    #[serde(default)]
+    pub email_2_reachable: bool,
     pub password_temporary: bool,
     pub consecutive_password_failures: u32,
     pub locked: bool,
@@ -154,6 +162,8 @@ fn flow_refused(flow_id: &str, purpose: FlowPurpose, reason: Refusal) -> Account
 pub enum FlowStage {
     AwaitingPassword,
     AwaitingCode,
+    /// Seed 004: the customer picks the address the code goes to.
+    AwaitingAddressChoice,
     CodeVerified,
     /// Second-factor mode: the password was right, a passkey must answer.
     AwaitingPasskey,
@@ -169,9 +179,35 @@ pub struct CodeState {
     pub attempts_used: u32,
     #[serde(default)]
     pub factor: CodeFactor,
+    /// The registered address it went to (1 or 2).
+    #[serde(default = "first_slot")]
+    pub slot: u8,
+}
+
+fn first_slot() -> u8 {
+    1
 }
 
 impl Account {
+    /// Registered address `slot` (1 or 2), if it can receive mail.
+    pub fn reachable_address(&self, slot: u8) -> Option<&EmailAddress> {
+        match slot {
+            1 => self.email.as_ref().filter(|_| self.email_reachable),
+            2 => self.email_2.as_ref().filter(|_| self.email_2_reachable),
+            _ => None,
+        }
+    }
+
+    /// The addresses a code may go to: address 1 only (seed 003), or each
+    /// reachable one where the customer chooses (seed 004).
+    fn code_addresses(&self, policy: &Policy) -> Vec<(u8, &EmailAddress)> {
+        let slots: &[u8] = match policy.code_destination {
+            CodeDestination::Address1 => &[1],
+            CodeDestination::Choose => &[1, 2],
+        };
+        slots.iter().filter_map(|s| self.reachable_address(*s).map(|a| (*s, a))).collect()
+    }
+
     /// Whether any passkey is active.
     pub fn has_active_passkey(&self) -> bool {
         self.passkeys.iter().any(|p| !p.revoked)
@@ -225,17 +261,18 @@ impl Account {
                 }
                 vec![E::AccountOpened { login_id, holder_kind, email, password_temporary }]
             }
-            C::ChangeEmail { email, at } => {
-                self.closing_open_flows(vec![E::EmailAddressChanged { email }], FlowClosure::EmailAddressChanged, None, at, policy)
+            C::ChangeEmail { email, slot, at } => {
+                self.closing_open_flows(vec![E::EmailAddressChanged { email, slot }], FlowClosure::EmailAddressChanged, None, at, policy)
             }
-            C::SetEmailReachability { reachable: false, at } => self.closing_open_flows(
-                vec![E::EmailReachabilityChanged { reachable: false }],
+            C::SetEmailReachability { reachable: false, slot, at } => self.closing_open_flows(
+                vec![E::EmailReachabilityChanged { reachable: false, slot }],
                 FlowClosure::EmailUnreachable,
                 None,
                 at,
                 policy,
             ),
-            C::SetEmailReachability { reachable: true, .. } => vec![E::EmailReachabilityChanged { reachable: true }],
+            C::SetEmailReachability { reachable: true, slot, .. } => vec![E::EmailReachabilityChanged { reachable: true, slot }],
+            C::SendCode { flow_id, slot, code, channel, at } => self.decide_send_code(flow_id, slot, code, channel, at, policy)?,
             C::ChangeLoginPassword { temporary, at } => {
                 self.closing_open_flows(vec![E::LoginPasswordChanged { temporary }], FlowClosure::LoginPasswordChanged, None, at, policy)
             }
@@ -425,7 +462,7 @@ impl Account {
         if self.otp_device {
             return vec![started, E::OneTimePasswordRequested { flow_id, code_id: code.code_id, expires_at: code.expires_at }];
         }
-        let Some(email) = self.email.as_ref() else {
+        let Some((slot, email)) = self.code_addresses(policy).into_iter().next() else {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::EmailUnreachable }];
         };
         vec![
@@ -434,11 +471,57 @@ impl Account {
                 flow_id,
                 code_id: code.code_id,
                 destination: email.masked(),
+                slot,
                 issued_at: at,
                 expires_at: code.expires_at,
                 resend: true,
             },
         ]
+    }
+
+    /// Seed 004: the code goes to the address the customer picked; picking
+    /// again later sends a new code, under the resend limits.
+    fn decide_send_code(
+        &self,
+        flow_id: String,
+        slot: u8,
+        code: IssuedCode,
+        channel: Channel,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        use AccountEvent as E;
+        let flow = self.flow(&flow_id)?;
+        let refused = |reason| Ok(vec![E::FlowStepRefused { flow_id: flow_id.clone(), step: "send_code".into(), reason }]);
+        if policy.code_destination != CodeDestination::Choose {
+            return refused(Refusal::WrongStep);
+        }
+        let again = flow.stage == FlowStage::AwaitingCode;
+        let expected = if again { FlowStage::AwaitingCode } else { FlowStage::AwaitingAddressChoice };
+        if let Some(refusal) = self.flow_step_refusal(&flow_id, flow, "send_code", expected, channel, at, policy) {
+            return Ok(vec![refusal]);
+        }
+        if again {
+            let last_issue = flow.code.as_ref().map(|c| c.issued_at);
+            if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
+                return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendTooSoon }]);
+            }
+            if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
+                return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendLimitReached }]);
+            }
+        }
+        let Some(email) = self.reachable_address(slot) else {
+            return refused(Refusal::EmailUnreachable);
+        };
+        Ok(vec![E::EmailCodeIssued {
+            flow_id,
+            code_id: code.code_id,
+            destination: email.masked(),
+            slot,
+            issued_at: at,
+            expires_at: code.expires_at,
+            resend: again,
+        }])
     }
 
     /// What confirmed a first passkey from a session, if it was confirmed
@@ -536,16 +619,23 @@ impl Account {
             return Ok(events);
         }
         let refusal = self.flow_rule_refusal(purpose, channel, email_shared_with, at, policy);
-        match (refusal, &self.email) {
+        let addresses = self.code_addresses(policy);
+        match (refusal, addresses.first()) {
             (Some(reason), _) => events.push(refuse(reason)),
             // The OTP service answers instead of a mailed code (seed 004).
             (None, _) if self.otp_device => {
                 events.push(E::OneTimePasswordRequested { flow_id, code_id: code.code_id, expires_at: code.expires_at })
             }
-            (None, Some(email)) => events.push(E::EmailCodeIssued {
+            // Seed 004: "指定のメールアドレスを選択し、「送信」".
+            (None, Some(_)) if policy.code_destination == CodeDestination::Choose => events.push(E::CodeDestinationsOffered {
+                flow_id,
+                addresses: addresses.iter().map(|(slot, a)| OfferedAddress { slot: *slot, destination: a.masked() }).collect(),
+            }),
+            (None, Some((slot, email))) => events.push(E::EmailCodeIssued {
                 flow_id,
                 code_id: code.code_id,
                 destination: email.masked(),
+                slot: *slot,
                 issued_at: at,
                 expires_at: code.expires_at,
                 resend: false,
@@ -576,6 +666,7 @@ impl Account {
     /// registration flow or a signed-in session. In the order a customer
     /// can act on them.
     pub fn first_passkey_refusal(&self, email_shared_with: &[String], at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
+        let no_address = self.code_addresses(policy).is_empty();
         if policy.registration_not_open(at) {
             Some(Refusal::RegistrationNotOpen)
         } else if self.has_active_passkey() {
@@ -584,7 +675,7 @@ impl Account {
             Some(Refusal::LoginLocked)
         } else if self.password_temporary {
             Some(Refusal::TemporaryPassword)
-        } else if self.email.is_none() || !self.email_reachable {
+        } else if no_address {
             Some(Refusal::EmailUnreachable)
         } else if !email_shared_with.is_empty() {
             Some(Refusal::EmailSharedWithOtherAccounts)
@@ -604,7 +695,7 @@ impl Account {
         } else if policy.passkey_mandatory(channel, at) {
             // No passkey yet on a passkey-only channel: register one (seed 000).
             Some(Refusal::PasskeyRegistrationRequired)
-        } else if self.email.is_none() || !self.email_reachable {
+        } else if self.code_addresses(policy).is_empty() && !self.otp_device {
             Some(Refusal::EmailUnreachable)
         } else {
             None
@@ -712,10 +803,13 @@ impl Account {
         if recent >= policy.resends_per_hour as usize {
             return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendLimitReached }]);
         }
-        let Some(email) = self.email.as_ref().filter(|_| self.email_reachable) else {
+        // Again to the address the customer's code went to.
+        let slot = flow.code.as_ref().map_or(1, |c| c.slot);
+        let Some(email) = self.reachable_address(slot) else {
             return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::EmailUnreachable }]);
         };
         Ok(vec![E::EmailCodeIssued {
+            slot,
             flow_id,
             code_id: code.code_id,
             destination: email.masked(),
@@ -921,11 +1015,21 @@ impl Aggregate for Account {
                 self.email_reachable = true;
                 self.password_temporary = password_temporary;
             }
-            E::EmailAddressChanged { email } => {
+            E::EmailAddressChanged { email, slot: 2 } => {
+                self.email_2 = Some(email);
+                self.email_2_reachable = true;
+            }
+            E::EmailAddressChanged { email, .. } => {
                 self.email = Some(email);
                 self.email_reachable = true;
             }
-            E::EmailReachabilityChanged { reachable } => self.email_reachable = reachable,
+            E::EmailReachabilityChanged { reachable, slot: 2 } => self.email_2_reachable = reachable,
+            E::EmailReachabilityChanged { reachable, .. } => self.email_reachable = reachable,
+            E::CodeDestinationsOffered { flow_id, .. } => {
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    flow.stage = FlowStage::AwaitingAddressChoice;
+                }
+            }
             E::LoginPasswordChanged { temporary } => {
                 self.password_temporary = temporary;
                 self.consecutive_password_failures = 0;
@@ -954,10 +1058,10 @@ impl Aggregate for Account {
             E::PasswordRejected { consecutive_failures, .. } => self.consecutive_password_failures = consecutive_failures,
             E::LoginLocked { .. } => self.locked = true,
             E::RegistrationRefused { flow_id, .. } | E::PasswordLoginRefused { flow_id, .. } => self.close_flow(&flow_id),
-            E::EmailCodeIssued { flow_id, code_id, issued_at, expires_at, resend, .. } => {
+            E::EmailCodeIssued { flow_id, code_id, issued_at, expires_at, resend, slot, .. } => {
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
                     flow.stage = FlowStage::AwaitingCode;
-                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::EmailCode });
+                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::EmailCode, slot });
                 }
                 if resend {
                     self.resends.push(issued_at);
@@ -970,7 +1074,7 @@ impl Aggregate for Account {
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
                     flow.stage = FlowStage::AwaitingCode;
                     let issued_at = flow.started_at;
-                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::Totp });
+                    flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::Totp, slot: 1 });
                 }
             }
             E::OtpDeviceRegistered { .. } => self.otp_device = true,

@@ -13,9 +13,13 @@ pub enum AccountCommand {
     /// The core system opens the account.
     OpenAccount { login_id: LoginId, holder_kind: HolderKind, email: Option<EmailAddress>, password_temporary: bool, at: DateTime<Utc> },
     /// The core system changes the registered address.
-    ChangeEmail { email: EmailAddress, at: DateTime<Utc> },
+    /// The core system changes a registered address: slot 1 (the main one)
+    /// or 2 (seed 003, 004: up to two per account).
+    ChangeEmail { email: EmailAddress, slot: u8, at: DateTime<Utc> },
     /// The core system reports that the address bounces, or receives again.
-    SetEmailReachability { reachable: bool, at: DateTime<Utc> },
+    SetEmailReachability { reachable: bool, slot: u8, at: DateTime<Utc> },
+    /// The customer picked the address the code goes to (seed 004).
+    SendCode { flow_id: String, slot: u8, code: IssuedCode, channel: Channel, at: DateTime<Utc> },
     /// The core system sets a new login password (temporary or not).
     ChangeLoginPassword { temporary: bool, at: DateTime<Utc> },
     /// The core system registers the customer's OTP device (seed 004).

@@ -77,15 +77,23 @@ pub fn describe(event: &AccountEvent) -> Line {
                 ),
             )
         }
-        E::EmailAddressChanged { email } => line(
-            format!("The registered e-mail address was changed to {}.", email.masked()),
-            format!("登録メールアドレスが {} に変更されました。", email.masked()),
+        E::EmailAddressChanged { email, slot } => line(
+            format!("Registered e-mail address {slot} was changed to {}.", email.masked()),
+            format!("登録メールアドレス{slot}が {} に変更されました。", email.masked()),
         ),
-        E::EmailReachabilityChanged { reachable: true } => {
-            line("The e-mail address receives mail again.", "メールアドレスが再び受信可能になりました。")
+        E::EmailReachabilityChanged { reachable: true, slot } => {
+            line(format!("E-mail address {slot} receives mail again."), format!("メールアドレス{slot}が再び受信可能になりました。"))
         }
-        E::EmailReachabilityChanged { reachable: false } => {
-            line("The e-mail address was reported as unable to receive mail.", "メールアドレスが受信不能と報告されました。")
+        E::EmailReachabilityChanged { reachable: false, slot } => line(
+            format!("E-mail address {slot} was reported as unable to receive mail."),
+            format!("メールアドレス{slot}が受信不能と報告されました。"),
+        ),
+        E::CodeDestinationsOffered { addresses, .. } => {
+            let list = addresses.iter().map(|a| format!("{}: {}", a.slot, a.destination)).collect::<Vec<_>>().join(", ");
+            line(
+                format!("The customer was asked which address the code goes to ({list})."),
+                format!("認証コードの送信先メールアドレスの選択を求めました（{list}）。"),
+            )
         }
         E::LoginPasswordChanged { temporary } => {
             if *temporary {

@@ -56,6 +56,17 @@ pub enum CodeFactor {
     Totp,
 }
 
+fn slot_1() -> u8 {
+    1
+}
+
+/// A registered address the customer may pick, masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferedAddress {
+    pub slot: u8,
+    pub destination: String,
+}
+
 /// Why open flows were closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,9 +129,20 @@ pub enum AccountEvent {
     },
     EmailAddressChanged {
         email: EmailAddress,
+        /// 1, the main address, or 2 (seed 003, 004).
+        #[serde(default = "slot_1")]
+        slot: u8,
     },
     EmailReachabilityChanged {
         reachable: bool,
+        #[serde(default = "slot_1")]
+        slot: u8,
+    },
+    /// Where the deployment lets the customer choose (seed 004): the
+    /// registered, reachable addresses the code may go to, masked.
+    CodeDestinationsOffered {
+        flow_id: String,
+        addresses: Vec<OfferedAddress>,
     },
     LoginPasswordChanged {
         temporary: bool,
@@ -174,6 +196,9 @@ pub enum AccountEvent {
         code_id: String,
         /// The masked address the code went to.
         destination: String,
+        /// Which registered address (1 or 2).
+        #[serde(default = "slot_1")]
+        slot: u8,
         issued_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         resend: bool,
@@ -395,6 +420,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::AccountOpened { .. } => "AccountOpened",
             AccountEvent::EmailAddressChanged { .. } => "EmailAddressChanged",
             AccountEvent::EmailReachabilityChanged { .. } => "EmailReachabilityChanged",
+            AccountEvent::CodeDestinationsOffered { .. } => "CodeDestinationsOffered",
             AccountEvent::LoginPasswordChanged { .. } => "LoginPasswordChanged",
             AccountEvent::TradingPasswordChanged { .. } => "TradingPasswordChanged",
             AccountEvent::RegistrationStarted { .. } => "RegistrationStarted",

@@ -12,5 +12,7 @@ mod tests;
 pub use aggregate::{Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState, FIRST_PASSKEY_BINDING, SESSION_BINDING_PREFIX};
 pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
 pub use describe::{describe, Line};
-pub use events::{AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker};
+pub use events::{
+    AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, OfferedAddress, RevokedPasskey, Revoker,
+};
 pub use refusal::Refusal;

@@ -46,6 +46,7 @@ fn issued(flow: &str, id: &str, at: DateTime<Utc>, resend: bool) -> AccountEvent
         flow_id: flow.into(),
         code_id: id.into(),
         destination: "t***@example.jp".into(),
+        slot: 1,
         issued_at: at,
         expires_at: at + Duration::minutes(5),
         resend,
@@ -254,7 +255,7 @@ async fn an_account_without_an_email_address_cannot_register() {
 
 #[tokio::test]
 async fn an_address_that_bounces_cannot_receive_the_code() {
-    let given = vec![opened(), AccountEvent::EmailReachabilityChanged { reachable: false }, started("f")];
+    let given = vec![opened(), AccountEvent::EmailReachabilityChanged { reachable: false, slot: 1 }, started("f")];
     let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
     assert_eq!(refusal_of(&events), Some(Refusal::EmailUnreachable));
 }
@@ -282,8 +283,8 @@ async fn an_account_with_a_passkey_is_past_first_registration() {
 async fn a_changed_address_is_reachable_again_after_a_bounce() {
     let given = vec![
         opened(),
-        AccountEvent::EmailReachabilityChanged { reachable: false },
-        AccountEvent::EmailAddressChanged { email: EmailAddress::parse("hanako@example.jp").unwrap() },
+        AccountEvent::EmailReachabilityChanged { reachable: false, slot: 1 },
+        AccountEvent::EmailAddressChanged { email: EmailAddress::parse("hanako@example.jp").unwrap(), slot: 1 },
         started("f"),
     ];
     let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
@@ -1013,9 +1014,9 @@ async fn a_new_address_or_a_temporary_password_ends_a_registration_at_its_passke
         at: secs(90),
     };
     for change in [
-        AccountCommand::ChangeEmail { email: EmailAddress::parse("hanako@example.jp").unwrap(), at: secs(80) },
+        AccountCommand::ChangeEmail { email: EmailAddress::parse("hanako@example.jp").unwrap(), slot: 1, at: secs(80) },
         AccountCommand::ChangeLoginPassword { temporary: true, at: secs(80) },
-        AccountCommand::SetEmailReachability { reachable: false, at: secs(80) },
+        AccountCommand::SetEmailReachability { reachable: false, slot: 1, at: secs(80) },
     ] {
         let (changed, later) = after(code_verified(), change.clone(), register.clone()).await;
         assert!(changed.iter().any(|e| matches!(e, AccountEvent::OpenFlowsClosed { .. })), "{change:?}");
@@ -1228,6 +1229,69 @@ async fn with_an_otp_device_the_code_step_asks_for_its_password_and_mails_nothin
         at: secs(90),
     };
     assert_eq!(refusal_of(&outcome(at_code, resend).await), Some(Refusal::WrongStep));
+}
+
+// --- Several registered addresses (seed 003, 004) ----------------------------
+
+fn second_address() -> AccountEvent {
+    AccountEvent::EmailAddressChanged { email: EmailAddress::parse("work@example.jp").unwrap(), slot: 2 }
+}
+
+#[tokio::test]
+async fn codes_go_to_address_1_only_by_default_seed_003() {
+    let given = vec![opened(), second_address(), AccountEvent::EmailReachabilityChanged { reachable: false, slot: 1 }, started("f")];
+    let events = outcome(given, password("f", FlowPurpose::Registration, true, secs(10))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::EmailUnreachable), "address 2 does not stand in for address 1");
+    let events = outcome(vec![opened(), second_address(), started("f")], password("f", FlowPurpose::Registration, true, secs(10))).await;
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, AccountEvent::EmailCodeIssued { slot: 1, destination, .. } if destination == "t***@example.jp")));
+}
+
+#[tokio::test]
+async fn where_the_customer_chooses_the_code_goes_to_the_chosen_address_seed_004() {
+    let mut services = AccountServices::default();
+    services.policy.code_destination = crate::policy::CodeDestination::Choose;
+    let run = |given: Vec<AccountEvent>, when: AccountCommand| {
+        let services = services.clone();
+        async move { TestFramework::<Account>::with(services).given(given).when_async(when).await.inspect_result().unwrap() }
+    };
+    let mut given = vec![opened(), second_address(), started("f")];
+    let offered = run(given.clone(), password("f", FlowPurpose::Registration, true, secs(10))).await;
+    let Some(AccountEvent::CodeDestinationsOffered { addresses, .. }) = offered.last() else { panic!("{offered:?}") };
+    assert_eq!(
+        addresses.iter().map(|a| (a.slot, a.destination.as_str())).collect::<Vec<_>>(),
+        vec![(1, "t***@example.jp"), (2, "w***@example.jp")]
+    );
+    assert!(!offered.iter().any(|e| matches!(e, AccountEvent::EmailCodeIssued { .. })), "nothing sent before the choice");
+    given.extend(offered);
+    let send = |slot, at| AccountCommand::SendCode { flow_id: "f".into(), slot, code: code("c1", at), channel: Channel::Web, at };
+    let sent = run(given.clone(), send(2, secs(20))).await;
+    assert!(matches!(&sent[0], AccountEvent::EmailCodeIssued { slot: 2, resend: false, .. }), "{sent:?}");
+    given.extend(sent);
+    let resend = AccountCommand::ResendEmailCode {
+        flow_id: "f".into(),
+        code: code("c2", secs(90)),
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        at: secs(90),
+    };
+    let again = run(given.clone(), resend).await;
+    assert!(
+        matches!(&again[0], AccountEvent::EmailCodeIssued { slot: 2, resend: true, .. }),
+        "a resend goes where the code went: {again:?}"
+    );
+    // An address that cannot receive mail is not offered, nor taken.
+    let mut bounced = vec![opened(), second_address(), AccountEvent::EmailReachabilityChanged { reachable: false, slot: 2 }, started("g")];
+    let offered = run(bounced.clone(), password("g", FlowPurpose::Registration, true, secs(10))).await;
+    assert!(matches!(offered.last(), Some(AccountEvent::CodeDestinationsOffered { addresses, .. }) if addresses.len() == 1));
+    bounced.extend(offered);
+    let refused = run(
+        bounced,
+        AccountCommand::SendCode { flow_id: "g".into(), slot: 2, code: code("c1", secs(20)), channel: Channel::Web, at: secs(20) },
+    )
+    .await;
+    assert_eq!(refusal_of(&refused), Some(Refusal::EmailUnreachable));
 }
 
 mod matrix;

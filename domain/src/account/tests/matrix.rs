@@ -175,7 +175,7 @@ fn decide(rule: Rule, path: Path) -> Vec<AccountEvent> {
     match rule {
         Rule::Locked => given.push(AccountEvent::LoginLocked { consecutive_failures: 5 }),
         Rule::TemporaryPassword => given.push(AccountEvent::LoginPasswordChanged { temporary: true }),
-        Rule::UnreachableAddress => given.push(AccountEvent::EmailReachabilityChanged { reachable: false }),
+        Rule::UnreachableAddress => given.push(AccountEvent::EmailReachabilityChanged { reachable: false, slot: 1 }),
         Rule::PasskeyExists if !given.iter().any(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })) => {
             given.push(registered("existing"))
         }
