@@ -44,6 +44,9 @@ pub struct Config {
     /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
     pub secret_key_hex: Option<String>,
     pub login_notice: LoginNotice,
+    /// Security notices to every reachable registered address, not only
+    /// address 1 (`LEDGER_NOTICE_ADDRESSES=all`).
+    pub notice_all_addresses: bool,
     pub recommended: crate::environment::Recommended,
     /// Fraud rule thresholds.
     pub signals: ledger_projections::signals::Thresholds,
@@ -96,6 +99,11 @@ impl Config {
             None | Some("passwordless") => LoginMode::Passwordless,
             Some("second_factor") => LoginMode::SecondFactor,
             Some(other) => return Err(format!("LEDGER_LOGIN_MODE must be passwordless or second_factor, got {other:?}")),
+        };
+        let notice_all_addresses = match env("LEDGER_NOTICE_ADDRESSES").as_deref() {
+            None | Some("address_1") => false,
+            Some("all") => true,
+            Some(other) => return Err(format!("LEDGER_NOTICE_ADDRESSES must be address_1 or all, got {other:?}")),
         };
         let login_notice = match env("LEDGER_LOGIN_NOTICE").as_deref() {
             None | Some("new_environment") => LoginNotice::NewEnvironment,
@@ -154,6 +162,7 @@ impl Config {
             policy,
             secret_key_hex: env("LEDGER_SECRET_KEY"),
             login_notice,
+            notice_all_addresses,
             recommended,
             signals,
         })

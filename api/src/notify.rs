@@ -55,25 +55,30 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
         .collect()
 }
 
-/// Sends what `done` calls for to the account's registered address.
+/// Sends what `done` calls for to the account's registered address 1, or
+/// to every reachable registered address (`LEDGER_NOTICE_ADDRESSES=all`).
 pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
     let notices = notices(&done.events, app.clock.now(), app.config.login_notice);
     if notices.is_empty() {
         return;
     }
-    let to = match app.ledger.load(account_id).await {
-        Ok(account) => account.email.filter(|_| account.email_reachable),
+    let recipients: Vec<EmailAddress> = match app.ledger.load(account_id).await {
+        Ok(account) => {
+            let slots: &[u8] = if app.config.notice_all_addresses { &[1, 2] } else { &[1] };
+            slots.iter().filter_map(|s| account.reachable_address(*s).cloned()).collect()
+        }
         Err(e) => {
             tracing::error!(error = %e, account_id, "notice: the account could not be loaded");
             return;
         }
     };
-    let Some(to) = to else {
+    if recipients.is_empty() {
         tracing::warn!(account_id, "notice not sent: no reachable e-mail address");
         return;
-    };
-    for notice in notices {
-        let sent = match app.mailer.send_notice(&app.config, EmailAddress::as_str(&to), &notice).await {
+    }
+    let pairs: Vec<(&Notice, &EmailAddress)> = notices.iter().flat_map(|n| recipients.iter().map(move |to| (n, to))).collect();
+    for (notice, to) in pairs {
+        let sent = match app.mailer.send_notice(&app.config, EmailAddress::as_str(to), notice).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, account_id, "a security notice could not be sent");

@@ -56,6 +56,7 @@ with_config!(
     |c| c.policy.code_destination = ledger_domain::CodeDestination::Choose,
     the_code_goes_to_the_chosen_address
 );
+with_config!(notices_to_every_address, |c| c.notice_all_addresses = true, notices_go_to_every_reachable_address);
 with_config!(
     a_code_confirms_a_first_passkey_from_the_session,
     |c| c.policy.session_step_up = ledger_domain::SessionStepUp::EmailCode,
@@ -88,6 +89,12 @@ async fn codes_go_to_address_1_only_and_every_address_counts_for_sharing(app: Te
     let (_, v) = json_of(res).await;
     assert_eq!((v["otp"]["destination"].as_str(), v["otp"]["slot"].as_i64()), (Some("m***@example.jp"), Some(1)), "{v}");
     assert!(app.mail_to("second@example.jp").is_empty(), "address 2 gets no code");
+    // Notices go to address 1 unless configured.
+    let other = app.open_account("9930003", Some("notice-main@example.jp"), false).await;
+    set_address(&app, &other, "notice-second@example.jp", 2).await;
+    app.register("9930003", "notice-main@example.jp", &mut key()).await;
+    assert!(app.mail_to("notice-main@example.jp").iter().any(|m| m.code().is_none()), "the passkey-added notice");
+    assert!(app.mail_to("notice-second@example.jp").is_empty());
     let path = format!("/api/v1/admin/accounts/{account}/email");
     let (s, v) =
         json_of(app.send(Method::PUT, &path, Some(json!({ "email": "x@example.jp", "slot": 3 })), Some(&app.admin_token), "web").await)
@@ -101,6 +108,14 @@ async fn codes_go_to_address_1_only_and_every_address_counts_for_sharing(app: Te
     let (_, res) = app.start_registration("9930002", "pass-word-1").await;
     let (s, v) = json_of(res).await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "email_shared_with_other_accounts"), "{v}");
+}
+
+async fn notices_go_to_every_reachable_address(app: TestApp) {
+    let account = app.open_account("9950001", Some("first@example.jp"), false).await;
+    set_address(&app, &account, "second-inbox@example.jp", 2).await;
+    app.register("9950001", "first@example.jp", &mut key()).await;
+    let notice = |to: &str| app.mail_to(to).iter().filter(|m| m.code().is_none()).count();
+    assert_eq!((notice("first@example.jp"), notice("second-inbox@example.jp")), (1, 1), "the passkey-added notice went to both");
 }
 
 /// Seed 004: "指定のメールアドレスを選択し、「送信」をタップします".
