@@ -56,6 +56,14 @@ with_config!(
     |c| c.policy.code_destination = ledger_domain::CodeDestination::Choose,
     the_code_goes_to_the_chosen_address
 );
+with_config!(
+    seed_004_from_the_session,
+    |c| {
+        c.policy.session_step_up = ledger_domain::SessionStepUp::EmailCode;
+        c.policy.code_destination = ledger_domain::CodeDestination::Choose;
+    },
+    the_session_code_goes_to_the_chosen_address
+);
 with_config!(notices_to_every_address, |c| c.notice_all_addresses = true, notices_go_to_every_reachable_address);
 with_config!(
     a_code_confirms_a_first_passkey_from_the_session,
@@ -108,6 +116,38 @@ async fn codes_go_to_address_1_only_and_every_address_counts_for_sharing(app: Te
     let (_, res) = app.start_registration("9930002", "pass-word-1").await;
     let (s, v) = json_of(res).await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "email_shared_with_other_accounts"), "{v}");
+}
+
+/// Seed 004 STEP1-6: from the session, the customer picks the address, the
+/// code goes there, then the passkey is created.
+async fn the_session_code_goes_to_the_chosen_address(app: TestApp) {
+    let account = app.open_account("9960001", Some("s4-home@example.jp"), false).await;
+    set_address(&app, &account, "s4-office@example.jp", 2).await;
+    let (_, v) =
+        json_of(app.post("/api/v1/sessions/password", json!({ "login_id": "9960001", "password": "pass-word-1" }), None).await).await;
+    let flow = v["flow_id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/sessions/password/{flow}/otp/send"), json!({ "slot": 1 }), None).await;
+    let (_, v) = json_of(
+        app.post(&format!("/api/v1/sessions/password/{flow}/otp"), json!({ "code": app.code_for("s4-home@example.jp") }), None).await,
+    )
+    .await;
+    let token = v["session"]["token"].as_str().unwrap().to_string();
+    app.clock.advance(Duration::seconds(61));
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys/code", json!({}), Some(&token)).await).await;
+    assert_eq!((s, v["next"].as_str()), (StatusCode::OK, Some("choose_address")), "{v}");
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys/code", json!({ "slot": 2 }), Some(&token)).await).await;
+    assert_eq!((s, v["otp"]["destination"].as_str()), (StatusCode::OK, Some("s***@example.jp")), "{v}");
+    assert_eq!(v["otp"]["slot"], 2, "{v}");
+    let flow = v["flow_id"].as_str().unwrap().to_string();
+    let (s, _) = json_of(
+        app.post("/api/v1/me/passkeys/code/verify", json!({ "flow_id": flow, "code": app.code_for("s4-office@example.jp") }), Some(&token))
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, options) = json_of(app.post("/api/v1/me/passkeys/options", json!({}), Some(&token)).await).await;
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys", json!({ "credential": key().register(&options) }), Some(&token)).await).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
 }
 
 async fn notices_go_to_every_reachable_address(app: TestApp) {

@@ -175,9 +175,32 @@ async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta
 /// Seed 004 (登録情報照会 -> パスワード関連 -> パスキー「登録」): a code to the
 /// registered address confirms the registration of a first passkey from the
 /// session, where the deployment says so.
-async fn step_up_code(State(app): State<AppState>, customer: Customer, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
+#[derive(Deserialize, Default)]
+struct StepUpCodeRequest {
+    slot: Option<u8>,
+}
+
+async fn step_up_code(
+    State(app): State<AppState>,
+    customer: Customer,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
     if app.ledger.policy().session_step_up != SessionStepUp::EmailCode {
         return Err(ApiError::not_found());
+    }
+    let body: StepUpCodeRequest = optional_body(&body)?;
+    // Seed 004: "指定のメールアドレスを選択し、「送信」": the page asks which
+    // address first, where the deployment lets the customer choose.
+    if body.slot.is_none() && app.ledger.policy().code_destination == ledger_domain::CodeDestination::Choose {
+        let account = app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?;
+        let addresses: Vec<Value> = [1u8, 2]
+            .into_iter()
+            .filter_map(|slot| account.reachable_address(slot).map(|a| json!({ "slot": slot, "destination": a.masked() })))
+            .collect();
+        if addresses.len() > 1 && !account.otp_device {
+            return Ok(Json(json!({ "next": "choose_address", "addresses": addresses })));
+        }
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
     let (code, issued) = super::registrations::draw_code(&app);
@@ -186,6 +209,7 @@ async fn step_up_code(State(app): State<AppState>, customer: Customer, meta: Req
     let command = AccountCommand::RequestStepUpCode {
         flow_id: flow_id.clone(),
         channel: meta.channel,
+        slot: body.slot,
         code: issued,
         email_shared_with: vec![],
         at: now,

@@ -341,8 +341,8 @@ impl Account {
                     vec![E::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at }]
                 }
             }
-            C::RequestStepUpCode { flow_id, channel, code, email_shared_with, at } => {
-                self.decide_step_up_code(flow_id, channel, code, &email_shared_with, at, policy)
+            C::RequestStepUpCode { flow_id, channel, slot, code, email_shared_with, at } => {
+                self.decide_step_up_code(flow_id, channel, slot, code, &email_shared_with, at, policy)
             }
             C::RecordCeremonyAbandoned { flow_id, reason, .. } => {
                 if let Some(flow_id) = &flow_id {
@@ -438,10 +438,12 @@ impl Account {
     /// A code to confirm a first passkey from a session (seed 004): the
     /// first-registration rules, the resend limits (each such code counts
     /// as a resend), then a registration flow waiting for its code.
+    #[allow(clippy::too_many_arguments)]
     fn decide_step_up_code(
         &self,
         flow_id: String,
         channel: Channel,
+        slot: Option<u8>,
         code: IssuedCode,
         email_shared_with: &[String],
         at: DateTime<Utc>,
@@ -462,7 +464,8 @@ impl Account {
         if self.otp_device {
             return vec![started, E::OneTimePasswordRequested { flow_id, code_id: code.code_id, expires_at: code.expires_at }];
         }
-        let Some((slot, email)) = self.code_addresses(policy).into_iter().next() else {
+        let chosen = self.code_addresses(policy).into_iter().find(|(s, _)| slot.is_none_or(|wanted| wanted == *s));
+        let Some((slot, email)) = chosen else {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::EmailUnreachable }];
         };
         vec![

@@ -109,7 +109,16 @@ pub enum AccountCommand {
     ConfirmWithTradingPassword { trading_password_matches: bool, at: DateTime<Utc> },
     /// A signed-in customer with no passkey asked for a code to register one
     /// (seed 004): a registration flow that begins at its code.
-    RequestStepUpCode { flow_id: String, channel: Channel, code: IssuedCode, email_shared_with: Vec<String>, at: DateTime<Utc> },
+    /// `slot`: the address the customer picked, where the deployment lets
+    /// them (seed 004); address 1 otherwise.
+    RequestStepUpCode {
+        flow_id: String,
+        channel: Channel,
+        slot: Option<u8>,
+        code: IssuedCode,
+        email_shared_with: Vec<String>,
+        at: DateTime<Utc>,
+    },
     /// The browser's new credential for a signed-in customer did not verify
     /// (or the authenticator holds a credential the account already has).
     RefusePasskeyAddition { reason: Refusal, at: DateTime<Utc> },

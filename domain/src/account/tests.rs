@@ -1172,6 +1172,7 @@ async fn where_a_code_confirms_a_first_passkey_from_a_session_it_binds_on_that_f
     let ask = AccountCommand::RequestStepUpCode {
         flow_id: "s".into(),
         channel: Channel::Web,
+        slot: None,
         code: code("c1", secs(0)),
         email_shared_with: vec![],
         at: secs(0),
