@@ -117,7 +117,8 @@ impl FromRequestParts<AppState> for Customer {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = token_hash(&token);
         let now = app.clock.now().timestamp_millis();
-        let row: Option<(String, i64, String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+        type SessionRow = (String, i64, String, Option<String>, i64, Option<i64>);
+        let row: Option<SessionRow> = sqlx::query_as(
             "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at FROM sessions
              WHERE token_hash = $1 AND expires_at > $2",
         )

@@ -705,6 +705,7 @@ impl Account {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn flow_step_refusal(
         &self,
         flow_id: &str,
