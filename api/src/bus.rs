@@ -15,6 +15,9 @@ pub struct Executed {
     pub events: Vec<AccountEvent>,
     /// The account's sequence number after the last new event.
     pub last_sequence: i64,
+    /// The account as the command left it: what a response needs, without
+    /// loading it again.
+    pub account: Account,
 }
 
 impl Executed {
@@ -120,13 +123,17 @@ impl Ledger {
                 }
             }
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
+            let mut account = context.aggregate().clone();
             if events.is_empty() {
-                return Ok(Executed { events, last_sequence: 0 });
+                return Ok(Executed { events, last_sequence: 0, account });
             }
             match self.store.commit(events.clone(), context, metadata.clone()).await {
                 Ok(envelopes) => {
                     let last_sequence = envelopes.last().map(|e| e.sequence as i64).unwrap_or_default();
-                    return Ok(Executed { events, last_sequence });
+                    for event in &events {
+                        cqrs_es::Aggregate::apply(&mut account, event.clone());
+                    }
+                    return Ok(Executed { events, last_sequence, account });
                 }
                 Err(AggregateError::AggregateConflict) => {
                     tracing::debug!(account_id, "concurrent append; deciding again on fresh state");

@@ -62,16 +62,8 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
     if notices.is_empty() {
         return;
     }
-    let recipients: Vec<EmailAddress> = match app.ledger.load(account_id).await {
-        Ok(account) => {
-            let slots: &[u8] = if app.config.notice_all_addresses { &[1, 2] } else { &[1] };
-            slots.iter().filter_map(|s| account.reachable_address(*s).cloned()).collect()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, account_id, "notice: the account could not be loaded");
-            return;
-        }
-    };
+    let slots: &[u8] = if app.config.notice_all_addresses { &[1, 2] } else { &[1] };
+    let recipients: Vec<EmailAddress> = slots.iter().filter_map(|s| done.account.reachable_address(*s).cloned()).collect();
     if recipients.is_empty() {
         tracing::warn!(account_id, "notice not sent: no reachable e-mail address");
         return;

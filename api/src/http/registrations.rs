@@ -140,8 +140,7 @@ pub async fn deliver_code(
         .bind(expires_at.timestamp_millis())
         .execute(&app.db.any)
         .await?;
-    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
-    let to = account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
+    let to = done.account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
     if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
         tracing::error!(error = %e, account_id, "the code e-mail could not be sent");
         return Err(ApiError::new(

@@ -141,7 +141,7 @@ async fn finish_login(
     crate::notify::after(app, account_id, &done).await;
     // The browser offers a passkey on this PC (seed 000 p.11) while the
     // account has room for one more.
-    let room = app.ledger.load(account_id).await.map_err(ApiError::internal)?.active_passkeys().count() < app.ledger.policy().max_passkeys;
+    let room = done.account.active_passkeys().count() < app.ledger.policy().max_passkeys;
     Ok((
         StatusCode::CREATED,
         Json(json!({
