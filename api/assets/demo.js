@@ -76,12 +76,49 @@ $("to-password").onclick = () => run(async () => {
   say("", true);
 });
 
+// Where the code went, or the OTP service's prompt (seed 004).
+function otpInfo(otp) {
+  return otp.factor === "totp"
+    ? "ワンタイムパスワード（OTPサービス）を入力してください。 / Enter your one-time password."
+    : `${otp.destination} に認証コードを送信しました。有効期限: ${new Date(otp.expires_at).toLocaleString("ja-JP")}`;
+}
+
+// Seed 004: "指定のメールアドレスを選択し、「送信」".
+function offerAddresses(addresses, send) {
+  const box = $("choose-address");
+  box.innerHTML = "";
+  $("otp-info").textContent = "認証コードの送信先を選択してください。 / Choose where the code goes.";
+  for (const a of addresses) {
+    const b = document.createElement("button");
+    b.textContent = `${a.destination} に送信 (Send)`;
+    b.onclick = () => run(async () => {
+      const r = await send(a.slot);
+      box.innerHTML = "";
+      $("otp-info").textContent = otpInfo(r.otp);
+    });
+    box.appendChild(b);
+  }
+}
+
 $("to-otp").onclick = () => run(async () => {
   const r = await api("POST", `/api/v1/registrations/${flowId}/password`, { password: $("password").value });
-  $("otp-info").textContent = `${r.otp.destination} に認証コードを送信しました。有効期限: ${new Date(r.otp.expires_at).toLocaleString("ja-JP")}`;
+  if (r.next === "choose_address") {
+    offerAddresses(r.addresses, (slot) => api("POST", `/api/v1/registrations/${flowId}/otp/send`, { slot }));
+  } else {
+    $("choose-address").innerHTML = "";
+    $("otp-info").textContent = otpInfo(r.otp);
+  }
   show("step-otp");
   say("", true);
 });
+
+// The browser ended the ceremony without a passkey: tell the ledger (seed 001).
+async function creationAbandoned(path, e) {
+  if (e && e.name && e.name !== "Error") {
+    try { await api("POST", path, { reason: e.name }); } catch (_) { /* the refusal is shown below */ }
+  }
+  return new Error(`パスキー登録が中断されました。 / Passkey creation was interrupted. [${e && e.name}]`);
+}
 
 $("resend").onclick = () => run(async () => {
   await api("POST", `/api/v1/registrations/${flowId}/otp/resend`);
@@ -100,7 +137,12 @@ $("create-passkey").onclick = () => run(async () => {
   // The name may have been edited: ask again so the server records it.
   const options = await api("POST", `/api/v1/registrations/${flowId}/passkey/options`, { passkey_name: $("passkey-name").value });
   const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
-  const credential = await navigator.credentials.create({ publicKey });
+  let credential;
+  try {
+    credential = await navigator.credentials.create({ publicKey });
+  } catch (e) {
+    throw await creationAbandoned(`/api/v1/registrations/${flowId}/passkey/abandoned`, e);
+  }
   const r = await api("POST", `/api/v1/registrations/${flowId}/passkey`, { credential: credential.toJSON() });
   sessionToken = r.session.token;
   show(null);
@@ -130,23 +172,40 @@ $("create-local").onclick = () => run(async () => {
   say("この端末にパスキーを作成しました。 / Passkey created on this device.", true);
 });
 
+let stepUpVerified = false;
+
 $("send-register-code").onclick = () => run(async () => {
-  const r = await api("POST", "/api/v1/me/passkeys/code", {});
+  let r = await api("POST", "/api/v1/me/passkeys/code", {});
+  if (r.next === "choose_address") {
+    // The first reachable address unless the customer picks another.
+    const slot = Number(prompt(r.addresses.map((a) => `${a.slot}: ${a.destination}`).join("\n"), String(r.addresses[0].slot)));
+    r = await api("POST", "/api/v1/me/passkeys/code", { slot });
+  }
   stepUpFlow = r.flow_id;
-  $("register-code-info").textContent = `${r.otp.destination} に認証コードを送信しました。`;
+  stepUpVerified = false;
+  $("register-code-info").textContent = otpInfo(r.otp);
   say("", true);
 });
 
 $("register-from-status").onclick = () => run(async () => {
   const body = {};
   if (!$("register-with-code").hidden) {
-    await api("POST", "/api/v1/me/passkeys/code/verify", { flow_id: stepUpFlow, code: $("register-code").value });
+    // Verified once; a retry after a cancelled ceremony goes straight on.
+    if (!stepUpVerified) {
+      await api("POST", "/api/v1/me/passkeys/code/verify", { flow_id: stepUpFlow, code: $("register-code").value });
+      stepUpVerified = true;
+    }
   } else {
     body.transaction_password = $("register-trading-password").value;
   }
   const options = await api("POST", "/api/v1/me/passkeys/options", body);
   const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
-  const credential = await navigator.credentials.create({ publicKey });
+  let credential;
+  try {
+    credential = await navigator.credentials.create({ publicKey });
+  } catch (e) {
+    throw await creationAbandoned("/api/v1/me/passkeys/abandoned", e);
+  }
   await api("POST", "/api/v1/me/passkeys", { credential: credential.toJSON() });
   $("register-trading-password").value = "";
   await showStatus();

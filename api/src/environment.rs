@@ -126,6 +126,14 @@ impl Recommended {
         Ok(Recommended { rules })
     }
 
+    /// Whether some rule for `os` accepts `browser` (whatever the version).
+    fn browser_listed(&self, os: &str, browser: &str) -> bool {
+        let browser = browser.to_lowercase();
+        self.rules.iter().any(|(name, _, browsers)| {
+            name == &os.to_lowercase() && (browsers.is_empty() || browsers.iter().any(|b| browser.contains(b.as_str())))
+        })
+    }
+
     fn allows(&self, os: &str, version: &[u32], browser: &str) -> bool {
         let browser = browser.to_lowercase();
         !version.is_empty()
@@ -202,8 +210,17 @@ pub fn environment(user_agent: &str, hints: &ClientHints, recommended: &Recommen
         _ => "unknown",
     }
     .to_string();
-    // Windows without Client Hints cannot be told from Windows 10: unknown.
-    let recommended = if os == "Windows" && compare.is_empty() { None } else { Some(recommended.allows(&os, &compare, &browser)) };
+    // Windows without Client Hints cannot be told from Windows 10: unknown,
+    // unless the browser alone puts it outside (Firefox sends no hints).
+    let recommended = if os == "Windows" && compare.is_empty() {
+        if recommended.browser_listed(&os, &browser) {
+            None
+        } else {
+            Some(false)
+        }
+    } else {
+        Some(recommended.allows(&os, &compare, &browser))
+    };
     Environment { browser, browser_version, os, os_version, device_type, recommended }
 }
 
@@ -338,6 +355,11 @@ mod tests {
         let hints =
             ClientHints { platform: Some("Windows".into()), platform_version: Some("15.0.0".into()), mobile: Some(false), brands: None };
         assert_eq!(environment(firefox, &hints, &r).recommended, Some(false), "Firefox is not in seed 000's table");
+        assert_eq!(
+            environment(firefox, &ClientHints::default(), &r).recommended,
+            Some(false),
+            "no hints from Firefox: outside all the same"
+        );
         let edge =
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36 Edg/148.0.0.0";
         assert_eq!(environment(edge, &windows_hints("15.0.0"), &r).recommended, Some(true));

@@ -63,9 +63,17 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
         return;
     }
     let slots: &[u8] = if app.config.notice_all_addresses { &[1, 2] } else { &[1] };
-    let recipients: Vec<EmailAddress> = slots.iter().filter_map(|s| done.account.reachable_address(*s).cloned()).collect();
+    let mut recipients: Vec<EmailAddress> = slots.iter().filter_map(|s| done.account.reachable_address(*s).cloned()).collect();
+    if recipients.is_empty() {
+        // Address 1 bounces: a binding must still be notified (NIST SP
+        // 800-63B 4.1.2.1), so to any address that receives.
+        recipients.extend(done.account.reachable_address(2).cloned());
+    }
     if recipients.is_empty() {
         tracing::warn!(account_id, "notice not sent: no reachable e-mail address");
+        for notice in &notices {
+            record_notice(app, account_id, notice.kind(), String::new(), false).await;
+        }
         return;
     }
     let pairs: Vec<(&Notice, &EmailAddress)> = notices.iter().flat_map(|n| recipients.iter().map(move |to| (n, to))).collect();
@@ -77,14 +85,19 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
                 false
             }
         };
-        let now = app.clock.now();
-        let command = AccountCommand::RecordNotice { kind: notice.kind().into(), destination: to.masked(), sent, at: now };
-        let metadata = std::collections::HashMap::from([
-            ("at".to_string(), now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            ("actor".to_string(), "system".to_string()),
-        ]);
-        if let Err(e) = app.ledger.execute(account_id, command, metadata).await {
-            tracing::error!(error = %e, account_id, "a sent notice could not be recorded");
-        }
+        record_notice(app, account_id, notice.kind(), to.masked(), sent).await;
+    }
+}
+
+/// Records that a notice went (or could not go) out.
+async fn record_notice(app: &AppState, account_id: &str, kind: &str, destination: String, sent: bool) {
+    let now = app.clock.now();
+    let command = AccountCommand::RecordNotice { kind: kind.into(), destination, sent, at: now };
+    let metadata = std::collections::HashMap::from([
+        ("at".to_string(), now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        ("actor".to_string(), "system".to_string()),
+    ]);
+    if let Err(e) = app.ledger.execute(account_id, command, metadata).await {
+        tracing::error!(error = %e, account_id, "a notice could not be recorded");
     }
 }

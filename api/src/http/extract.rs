@@ -110,6 +110,15 @@ pub struct Customer {
     pub cross_device_sign_in: Option<String>,
 }
 
+impl Customer {
+    /// An opaque reference to this session for events (a confirmation that
+    /// serves it): derived from the token's hash, it tells nothing of the token.
+    pub fn session_ref(&self) -> String {
+        let derived = token_hash(&format!("session-ref:{}", self.token_hash));
+        derived[..16].to_string()
+    }
+}
+
 impl FromRequestParts<AppState> for Customer {
     type Rejection = ApiError;
 

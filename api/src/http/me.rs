@@ -67,7 +67,12 @@ async fn add_options(
     if let Some(trading_password) = body.transaction_password {
         confirm_with_trading_password(&app, &customer, &meta, trading_password).await?;
     }
-    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: customer.logged_in_at, email_shared_with, at: now };
+    let check = AccountCommand::CheckPasskeyAddition {
+        logged_in_at: customer.logged_in_at,
+        session: customer.session_ref(),
+        email_shared_with,
+        at: now,
+    };
     let done = execute(&app, &customer.account_id, check, meta.metadata("customer", now)).await?;
     match (done.refusal(), app.ledger.policy().registration_opens_at) {
         (Some(Refusal::RegistrationNotOpen), Some(opens_at)) => return Err(ApiError::registration_not_open(opens_at)),
@@ -132,6 +137,7 @@ async fn add_passkey(
         passkey,
         logged_in_at: customer.logged_in_at,
         session_method: customer.method.clone(),
+        session: customer.session_ref(),
         cross_device_sign_in: customer.cross_device_sign_in.clone(),
         email_shared_with,
         // The bus asks the command-side index.
@@ -164,7 +170,12 @@ async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta
         .await?;
     let matches = super::registrations::password_matches(typed.expose().to_string(), hash.0).await?;
     let now = app.clock.now();
-    let command = AccountCommand::ConfirmWithTradingPassword { trading_password_matches: matches, at: now };
+    let command = AccountCommand::ConfirmWithTradingPassword {
+        trading_password_matches: matches,
+        session: customer.session_ref(),
+        logged_in_at: customer.logged_in_at,
+        at: now,
+    };
     let done = execute(app, &customer.account_id, command, meta.metadata("customer", now)).await?;
     match done.refusal() {
         Some(refusal) => Err(refusal.into()),
@@ -209,6 +220,8 @@ async fn step_up_code(
     let command = AccountCommand::RequestStepUpCode {
         flow_id: flow_id.clone(),
         channel: meta.channel,
+        session: customer.session_ref(),
+        logged_in_at: customer.logged_in_at,
         slot: body.slot,
         code: issued,
         email_shared_with: vec![],
@@ -244,7 +257,9 @@ async fn abandoned(
     ApiJson(body): ApiJson<AbandonedBody>,
 ) -> Result<StatusCode, ApiError> {
     let reason = body.reason()?;
-    take_ceremony(&app, &format!("add:{}", customer.token_hash), "add_passkey").await?;
+    if take_ceremony(&app, &format!("add:{}", customer.token_hash), "add_passkey").await?.is_none() {
+        return Err(ApiError::ceremony_expired());
+    }
     let now = app.clock.now();
     let command = AccountCommand::RecordCeremonyAbandoned { flow_id: None, reason, at: now };
     execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;

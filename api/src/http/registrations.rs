@@ -460,17 +460,25 @@ pub struct AbandonedBody {
     reason: String,
 }
 
+/// The DOMException names `navigator.credentials.create` rejects with: the
+/// only reasons a page may report (nothing free-form reaches the history).
+const CEREMONY_ERRORS: [&str; 8] = [
+    "NotAllowedError",
+    "AbortError",
+    "InvalidStateError",
+    "SecurityError",
+    "NotSupportedError",
+    "ConstraintError",
+    "TimeoutError",
+    "UnknownError",
+];
+
 impl AbandonedBody {
-    /// The reason as the page's browser named it (a DOMException name such as
-    /// `NotAllowedError`, or a short word): letters, digits, `_ .-`, at most 64.
+    /// The reason as the browser named it, one of [`CEREMONY_ERRORS`].
     pub fn reason(&self) -> Result<String, ApiError> {
-        let r = self.reason.trim();
-        let ok = (1..=64).contains(&r.len()) && r.chars().all(|c| c.is_ascii_alphanumeric() || "_ .-".contains(c));
-        if ok {
-            Ok(r.to_string())
-        } else {
-            Err(ApiError::bad_request("reason must be 1 to 64 letters, digits, spaces, dots, dashes or underscores."))
-        }
+        CEREMONY_ERRORS.iter().find(|e| **e == self.reason.trim()).map(|e| e.to_string()).ok_or_else(|| {
+            ApiError::bad_request("reason must be the browser's error name (NotAllowedError, AbortError, InvalidStateError, ...).")
+        })
     }
 }
 
@@ -486,7 +494,11 @@ async fn abandoned(
     let reason = body.reason()?;
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    take_ceremony(&app, &flow_id, "registration").await?;
+    // Only a ceremony that was handed out and not finished can be abandoned,
+    // once: nobody writes into a history by calling this at will.
+    if take_ceremony(&app, &flow_id, "registration").await?.is_none() {
+        return Err(ApiError::ceremony_expired());
+    }
     let now = app.clock.now();
     let command = AccountCommand::RecordCeremonyAbandoned { flow_id: Some(flow_id), reason, at: now };
     execute(&app, &account_id, command, meta.metadata("customer", now)).await?;

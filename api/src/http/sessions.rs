@@ -249,7 +249,10 @@ async fn password_otp(
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let done = check_code(&app, &account_id, &flow_id, body.code.expose(), &meta).await?;
     code_outcome(&done)?;
-    let session = start_session(&app, &account_id, "password_and_email_code").await?;
+    // What answered the code step names the session's method.
+    let by_device = done.has(|e| matches!(e, AccountEvent::EmailCodeVerified { factor: ledger_domain::account::CodeFactor::Totp, .. }));
+    let method = if by_device { "password_and_otp_device" } else { "password_and_email_code" };
+    let session = start_session(&app, &account_id, method).await?;
     crate::notify::after(&app, &account_id, &done).await;
     Ok((StatusCode::CREATED, Json(json!({ "session": session, "account_id": account_id }))))
 }

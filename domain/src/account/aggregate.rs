@@ -17,6 +17,10 @@ use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName};
 /// e-mailed code confirms the address, it is not a factor).
 pub const FIRST_PASSKEY_BINDING: &str = "login_password+email_address_confirmation";
 
+/// What a first passkey rests on where the customer's OTP device answered
+/// the code step (seed 004's OTP service).
+pub const OTP_DEVICE_BINDING: &str = "login_password+otp_device";
+
 /// `bound_by` of a first passkey bound from a signed-in session, followed by
 /// how that session was opened (e.g. `password_and_email_code`).
 pub const SESSION_BINDING_PREFIX: &str = "signed_in_session:";
@@ -74,6 +78,9 @@ pub struct Account {
     /// register a first passkey from a session (used once).
     #[serde(default)]
     pub step_up_at: Option<DateTime<Utc>>,
+    /// The session that confirmation serves.
+    #[serde(default)]
+    pub step_up_session: Option<String>,
     /// Environments (browser, OS, device type) seen on registrations and
     /// logins, for login notices from a new environment.
     pub environments: Vec<String>,
@@ -139,11 +146,26 @@ pub struct Flow {
     /// Why the flow was closed by a change to the account, if it was.
     #[serde(default)]
     pub closed_by: Option<FlowClosure>,
+    /// The session a step-up flow serves (seed 004 from the session).
+    #[serde(default)]
+    pub session: Option<String>,
+    /// What confirmed the code step, once it was.
+    #[serde(default)]
+    pub verified_by: Option<CodeFactor>,
 }
 
 impl Flow {
     fn new(purpose: FlowPurpose, started_at: DateTime<Utc>, channel: Option<Channel>) -> Flow {
-        Flow { purpose, stage: FlowStage::AwaitingPassword, started_at, code: None, channel, closed_by: None }
+        Flow {
+            purpose,
+            stage: FlowStage::AwaitingPassword,
+            started_at,
+            code: None,
+            channel,
+            closed_by: None,
+            session: None,
+            verified_by: None,
+        }
     }
 }
 
@@ -264,6 +286,10 @@ impl Account {
             C::ChangeEmail { email, slot, at } => {
                 self.closing_open_flows(vec![E::EmailAddressChanged { email, slot }], FlowClosure::EmailAddressChanged, None, at, policy)
             }
+            C::SetEmailReachability { reachable: false, slot: 2, .. } if policy.code_destination == CodeDestination::Address1 => {
+                // Address 2 takes no codes here: nothing in flight depends on it.
+                vec![E::EmailReachabilityChanged { reachable: false, slot: 2 }]
+            }
             C::SetEmailReachability { reachable: false, slot, at } => self.closing_open_flows(
                 vec![E::EmailReachabilityChanged { reachable: false, slot }],
                 FlowClosure::EmailUnreachable,
@@ -280,7 +306,7 @@ impl Account {
             C::RemoveOtpDevice { .. } => vec![E::OtpDeviceRemoved {}],
             C::ChangeTradingPassword { temporary, .. } => vec![E::TradingPasswordChanged { temporary }],
             C::StartRegistration { flow_id, channel, at } => {
-                let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel) };
+                let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel), session: None };
                 if policy.registration_not_open(at) {
                     vec![started, E::RegistrationRefused { flow_id, reason: Refusal::RegistrationNotOpen }]
                 } else {
@@ -306,13 +332,22 @@ impl Account {
             C::RecordPasskeyLogin { credential_id, assertion, channel, environment, sign_in_id, second_factor_flow, at } => {
                 self.decide_passkey_login(credential_id, assertion, channel, environment, sign_in_id, second_factor_flow, at, policy)?
             }
-            C::CheckPasskeyAddition { logged_in_at, email_shared_with, at } => self
-                .addition_refusal(logged_in_at, &email_shared_with, at, policy)
+            C::CheckPasskeyAddition { logged_in_at, session, email_shared_with, at } => self
+                .addition_refusal(logged_in_at, &session, &email_shared_with, at, policy)
                 .map(|reason| E::PasskeyAdditionRefused { reason })
                 .into_iter()
                 .collect(),
-            C::AddPasskey { passkey, logged_in_at, session_method, cross_device_sign_in, email_shared_with, credential_taken, at } => {
-                if let Some(reason) = self.addition_refusal(logged_in_at, &email_shared_with, at, policy) {
+            C::AddPasskey {
+                passkey,
+                logged_in_at,
+                session_method,
+                session,
+                cross_device_sign_in,
+                email_shared_with,
+                credential_taken,
+                at,
+            } => {
+                if let Some(reason) = self.addition_refusal(logged_in_at, &session, &email_shared_with, at, policy) {
                     return Ok(vec![E::PasskeyAdditionRefused { reason }]);
                 }
                 if credential_taken || self.holds_credential(&passkey.credential_id) {
@@ -324,25 +359,31 @@ impl Account {
                 }
                 // The account's first passkey: a registration, whatever the
                 // path, resting on the session and its confirmation.
-                let (how, flow_id) = self.session_step_up(at, policy).unwrap_or(("none", None));
+                let (how, flow_id) = self.session_step_up(&session, at, policy).unwrap_or(("none", None));
                 let bound_by = format!("{SESSION_BINDING_PREFIX}{session_method}+{how}");
                 let except = flow_id.clone();
                 let registered = E::PasskeyRegistered { flow_id, passkey, bound_by };
                 self.closing_open_flows(vec![registered], FlowClosure::PasskeyBound, except.as_deref(), at, policy)
             }
             C::RefusePasskeyAddition { reason, .. } => vec![E::PasskeyAdditionRefused { reason }],
-            C::ConfirmWithTradingPassword { trading_password_matches, at } => {
-                if self.deletion_locked {
+            C::ConfirmWithTradingPassword { trading_password_matches, session, logged_in_at, at } => {
+                if at - logged_in_at > Duration::seconds(policy.recent_login_secs) {
+                    vec![E::PasskeyAdditionRefused { reason: Refusal::RecentLoginRequired }]
+                } else if self.deletion_locked {
                     // The trading password's lock holds here too.
                     vec![E::PasskeyAdditionRefused { reason: Refusal::DeletionLocked }]
                 } else if !trading_password_matches {
                     self.trading_password_rejected(policy)
                 } else {
-                    vec![E::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at }]
+                    vec![E::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at, session }]
                 }
             }
-            C::RequestStepUpCode { flow_id, channel, slot, code, email_shared_with, at } => {
-                self.decide_step_up_code(flow_id, channel, slot, code, &email_shared_with, at, policy)
+            C::RequestStepUpCode { flow_id, channel, session, logged_in_at, slot, code, email_shared_with, at } => {
+                if at - logged_in_at > Duration::seconds(policy.recent_login_secs) {
+                    vec![E::PasskeyAdditionRefused { reason: Refusal::RecentLoginRequired }]
+                } else {
+                    self.decide_step_up_code(flow_id, channel, session, slot, code, &email_shared_with, at, policy)
+                }
             }
             C::RecordCeremonyAbandoned { flow_id, reason, .. } => {
                 if let Some(flow_id) = &flow_id {
@@ -373,6 +414,7 @@ impl Account {
     fn addition_refusal(
         &self,
         logged_in_at: DateTime<Utc>,
+        session: &str,
         email_shared_with: &[String],
         at: DateTime<Utc>,
         policy: &Policy,
@@ -381,7 +423,7 @@ impl Account {
             Some(Refusal::RecentLoginRequired)
         } else if !self.has_active_passkey() {
             self.first_passkey_refusal(email_shared_with, at, policy)
-                .or_else(|| self.session_step_up(at, policy).is_none().then_some(Refusal::StepUpRequired))
+                .or_else(|| self.session_step_up(session, at, policy).is_none().then_some(Refusal::StepUpRequired))
         } else if self.active_passkeys().count() >= policy.max_passkeys {
             Some(Refusal::PasskeyLimitReached)
         } else {
@@ -443,6 +485,7 @@ impl Account {
         &self,
         flow_id: String,
         channel: Channel,
+        session: String,
         slot: Option<u8>,
         code: IssuedCode,
         email_shared_with: &[String],
@@ -453,14 +496,16 @@ impl Account {
         if let Some(reason) = self.first_passkey_refusal(email_shared_with, at, policy) {
             return vec![E::PasskeyAdditionRefused { reason }];
         }
-        let last = self.flows.values().filter_map(|f| f.code.as_ref().map(|c| c.issued_at)).max();
-        if last.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
+        // Codes asked for from a session: at most one a minute, and as many
+        // an hour as resends.
+        let asked: Vec<DateTime<Utc>> = self.flows.values().filter(|f| f.session.is_some()).map(|f| f.started_at).collect();
+        if asked.iter().any(|t| at < *t + Duration::seconds(policy.resend_min_interval_secs)) {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::ResendTooSoon }];
         }
-        if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
+        if asked.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::ResendLimitReached }];
         }
-        let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel) };
+        let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel), session: Some(session) };
         if self.otp_device {
             return vec![started, E::OneTimePasswordRequested { flow_id, code_id: code.code_id, expires_at: code.expires_at }];
         }
@@ -477,7 +522,7 @@ impl Account {
                 slot,
                 issued_at: at,
                 expires_at: code.expires_at,
-                resend: true,
+                resend: false,
             },
         ]
     }
@@ -497,6 +542,10 @@ impl Account {
         let flow = self.flow(&flow_id)?;
         let refused = |reason| Ok(vec![E::FlowStepRefused { flow_id: flow_id.clone(), step: "send_code".into(), reason }]);
         if policy.code_destination != CodeDestination::Choose {
+            return refused(Refusal::WrongStep);
+        }
+        if flow.code.as_ref().is_some_and(|c| c.factor == CodeFactor::Totp) {
+            // The OTP device answers this flow: no e-mail stands in for it.
             return refused(Refusal::WrongStep);
         }
         let again = flow.stage == FlowStage::AwaitingCode;
@@ -530,22 +579,23 @@ impl Account {
     /// What confirmed a first passkey from a session, if it was confirmed
     /// recently enough: the trading password, or a registration flow whose
     /// code was verified (its id).
-    fn session_step_up(&self, at: DateTime<Utc>, policy: &Policy) -> Option<(&'static str, Option<String>)> {
+    fn session_step_up(&self, session: &str, at: DateTime<Utc>, policy: &Policy) -> Option<(&'static str, Option<String>)> {
         let recent = Duration::seconds(policy.recent_login_secs);
         match policy.session_step_up {
-            crate::policy::SessionStepUp::TradingPassword => {
-                self.step_up_at.filter(|t| at - *t <= recent).map(|_| ("trading_password", None))
-            }
+            crate::policy::SessionStepUp::TradingPassword => self
+                .step_up_at
+                .filter(|t| at - *t <= recent && self.step_up_session.as_deref() == Some(session))
+                .map(|_| ("trading_password", None)),
             crate::policy::SessionStepUp::EmailCode => self
                 .flows
                 .iter()
                 .filter(|(_, f)| {
-                    f.purpose == FlowPurpose::Registration
+                    f.session.as_deref() == Some(session)
                         && f.stage == FlowStage::CodeVerified
                         && at <= f.started_at + policy.flow_lifetime()
                 })
                 .max_by_key(|(_, f)| f.started_at)
-                .map(|(id, _)| ("email_code", Some(id.clone()))),
+                .map(|(id, f)| (if f.verified_by == Some(CodeFactor::Totp) { "otp_device" } else { "email_code" }, Some(id.clone()))),
         }
     }
 
@@ -876,7 +926,8 @@ impl Account {
                 detail: "the credential ID is already bound to an account".into(),
             }]);
         }
-        let registered = E::PasskeyRegistered { flow_id: Some(flow_id.clone()), passkey, bound_by: FIRST_PASSKEY_BINDING.to_string() };
+        let bound_by = if flow.verified_by == Some(CodeFactor::Totp) { OTP_DEVICE_BINDING } else { FIRST_PASSKEY_BINDING };
+        let registered = E::PasskeyRegistered { flow_id: Some(flow_id.clone()), passkey, bound_by: bound_by.to_string() };
         Ok(self.closing_open_flows(vec![registered], FlowClosure::PasskeyBound, Some(&flow_id), at, policy))
     }
 
@@ -1043,8 +1094,10 @@ impl Aggregate for Account {
                 self.trading_password_failures = 0;
                 self.deletion_locked = false;
             }
-            E::RegistrationStarted { flow_id, started_at, channel } => {
-                self.flows.insert(flow_id, Flow::new(FlowPurpose::Registration, started_at, channel));
+            E::RegistrationStarted { flow_id, started_at, channel, session } => {
+                let mut flow = Flow::new(FlowPurpose::Registration, started_at, channel);
+                flow.session = session;
+                self.flows.insert(flow_id, flow);
             }
             E::PasswordVerified { flow_id, purpose, at, channel } => {
                 self.consecutive_password_failures = 0;
@@ -1083,10 +1136,11 @@ impl Aggregate for Account {
             }
             E::OtpDeviceRegistered { .. } => self.otp_device = true,
             E::OtpDeviceRemoved {} => self.otp_device = false,
-            E::EmailCodeVerified { flow_id, .. } => {
+            E::EmailCodeVerified { flow_id, factor, .. } => {
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
                     flow.stage = FlowStage::CodeVerified;
                     flow.code = None;
+                    flow.verified_by = Some(factor);
                 }
             }
             E::EmailCodeRejected { flow_id, code_id, .. } => {
@@ -1098,12 +1152,14 @@ impl Aggregate for Account {
             }
             E::EmailCodeExpired { .. } | E::EmailCodeResendRefused { .. } | E::FlowStepRefused { .. } => {}
             E::EmailCodeExhausted { flow_id, .. } => self.close_flow(&flow_id),
-            E::SessionStepUpPassed { at, .. } => {
+            E::SessionStepUpPassed { at, session, .. } => {
                 self.step_up_at = Some(at);
+                self.step_up_session = Some(session);
                 self.trading_password_failures = 0;
             }
             E::PasskeyRegistered { flow_id, passkey, .. } => {
                 self.step_up_at = None;
+                self.step_up_session = None;
                 if let Some(flow_id) = flow_id {
                     self.close_flow(&flow_id);
                 }

@@ -88,7 +88,7 @@ pub enum AccountCommand {
     /// Before creation options for an additional passkey: is the login
     /// recent enough, is there room for one more?
     /// For an account with no passkey, the first-registration rules too.
-    CheckPasskeyAddition { logged_in_at: DateTime<Utc>, email_shared_with: Vec<String>, at: DateTime<Utc> },
+    CheckPasskeyAddition { logged_in_at: DateTime<Utc>, session: String, email_shared_with: Vec<String>, at: DateTime<Utc> },
     /// A logged-in customer's browser created a passkey: one more (a local
     /// passkey on a PC after a cross-device sign-in, seed 000 p.12), or the
     /// account's first, which goes through the first-registration rules.
@@ -98,6 +98,9 @@ pub enum AccountCommand {
         /// How the session was opened (`password_and_email_code`, `passkey`,
         /// ...): what a first passkey bound here rests on.
         session_method: String,
+        /// The session's opaque reference: a confirmation of another session
+        /// does not count.
+        session: String,
         cross_device_sign_in: Option<String>,
         email_shared_with: Vec<String>,
         /// As for `RegisterPasskey`.
@@ -106,7 +109,9 @@ pub enum AccountCommand {
     },
     /// A signed-in customer with no passkey typed the trading password to
     /// register one (seed 000's status screen).
-    ConfirmWithTradingPassword { trading_password_matches: bool, at: DateTime<Utc> },
+    /// `session`: an opaque reference of the session it confirms (never the
+    /// token); the confirmation serves that session only.
+    ConfirmWithTradingPassword { trading_password_matches: bool, session: String, logged_in_at: DateTime<Utc>, at: DateTime<Utc> },
     /// A signed-in customer with no passkey asked for a code to register one
     /// (seed 004): a registration flow that begins at its code.
     /// `slot`: the address the customer picked, where the deployment lets
@@ -114,6 +119,8 @@ pub enum AccountCommand {
     RequestStepUpCode {
         flow_id: String,
         channel: Channel,
+        session: String,
+        logged_in_at: DateTime<Utc>,
         slot: Option<u8>,
         code: IssuedCode,
         email_shared_with: Vec<String>,

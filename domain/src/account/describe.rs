@@ -59,6 +59,19 @@ fn env_ja(e: &Option<Environment>) -> String {
     }
 }
 
+/// How a session was opened, in words.
+fn login_words(method: &str) -> (&'static str, &'static str) {
+    match method {
+        "password_and_email_code" => ("password + e-mail code", "パスワード＋メール認証コード"),
+        "password_and_otp_device" => ("password + OTP device", "パスワード＋ワンタイムパスワード"),
+        "passkey" | "passkey_registration" => ("a passkey", "パスキー"),
+        "cross_device" => ("a cross-device sign-in", "クロスデバイス認証"),
+        "security_key" => ("a security key", "セキュリティキー"),
+        "password_and_passkey" => ("password + passkey", "パスワード＋パスキー"),
+        _ => ("another method", "その他の方法"),
+    }
+}
+
 /// The event as one line in English and Japanese.
 pub fn describe(event: &AccountEvent) -> Line {
     use AccountEvent as E;
@@ -111,6 +124,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 "基幹システムが執行パスワードを再発行しました{}。パスキーはそのまま、削除のロックは解除されました。",
                 if *temporary { "（仮パスワード）" } else { "" }
             ),
+        ),
+        E::RegistrationStarted { session: Some(_), .. } => line(
+            "Passkey registration from the signed-in session started (a code was asked for).",
+            "ログイン中の画面からパスキー登録を開始しました（認証コードの送信を依頼）。",
         ),
         E::RegistrationStarted { .. } => {
             line("Passkey registration started (login ID entered).", "パスキー登録を開始しました（ログインID入力）。")
@@ -175,7 +192,23 @@ pub fn describe(event: &AccountEvent) -> Line {
         ),
         E::PasskeyRegistered { passkey, bound_by, .. } => {
             let (how_en, how_ja) = match bound_by.strip_prefix(super::aggregate::SESSION_BINDING_PREFIX) {
-                Some(method) => (format!("from a signed-in session ({method})"), format!("ログイン中のセッションから（{method}）")),
+                Some(rest) => {
+                    let (method, confirmed) = rest.split_once('+').unwrap_or((rest, ""));
+                    let (login_en, login_ja) = login_words(method);
+                    let (by_en, by_ja) = match confirmed {
+                        "trading_password" => ("the trading password", "執行パスワード"),
+                        "email_code" => ("an e-mailed code", "メールの認証コード"),
+                        "otp_device" => ("the OTP device", "ワンタイムパスワード（OTPサービス）"),
+                        _ => ("no further confirmation", "追加の確認なし"),
+                    };
+                    (
+                        format!("from a session opened by {login_en}, confirmed by {by_en}"),
+                        format!("{login_ja}でのログイン中に、{by_ja}で確認"),
+                    )
+                }
+                None if bound_by == super::aggregate::OTP_DEVICE_BINDING => {
+                    ("login password + the OTP device".to_string(), "ログインパスワード＋ワンタイムパスワード（OTPサービス）".to_string())
+                }
                 None => ("login password + e-mail address confirmation".to_string(), "ログインパスワード＋メールアドレス確認".to_string()),
             };
             line(
@@ -280,8 +313,8 @@ pub fn describe(event: &AccountEvent) -> Line {
             line("Continued without creating a passkey on this device.", "この端末にパスキーを作成せずに続行しました。")
         }
         E::TradingPasswordRejected { consecutive_failures } => line(
-            format!("Wrong trading password when deleting passkeys ({consecutive_failures} in a row)."),
-            format!("パスキー削除時に執行パスワードが誤っていました（連続{consecutive_failures}回目）。"),
+            format!("Wrong trading password ({consecutive_failures} in a row)."),
+            format!("執行パスワードが誤っていました（連続{consecutive_failures}回目）。"),
         ),
         E::PasskeyDeletionLocked { consecutive_failures } => line(
             format!("Passkey deletion locked after {consecutive_failures} wrong trading passwords."),

@@ -156,6 +156,10 @@ pub enum AccountEvent {
     RegistrationStarted {
         flow_id: String,
         started_at: DateTime<Utc>,
+        /// For a registration from a signed-in session (a code step-up,
+        /// seed 004), the session it serves; none when the login ID was typed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
         /// The channel the flow began on; every later step must use it.
         #[serde(default)]
         channel: Option<Channel>,
@@ -333,6 +337,9 @@ pub enum AccountEvent {
     SessionStepUpPassed {
         how: crate::policy::SessionStepUp,
         at: DateTime<Utc>,
+        /// The session it serves (an opaque reference, not the token).
+        #[serde(default)]
+        session: String,
     },
     /// "Continue without" a new passkey after a cross-device sign-in.
     LocalPasskeyDeclined {

@@ -9,7 +9,10 @@ mod refusal;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState, FIRST_PASSKEY_BINDING, SESSION_BINDING_PREFIX};
+pub use aggregate::{
+    Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState, FIRST_PASSKEY_BINDING, OTP_DEVICE_BINDING,
+    SESSION_BINDING_PREFIX,
+};
 pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
 pub use describe::{describe, Line};
 pub use events::{

@@ -34,7 +34,7 @@ fn opened() -> AccountEvent {
 }
 
 fn started(flow: &str) -> AccountEvent {
-    AccountEvent::RegistrationStarted { channel: Some(Channel::Web), flow_id: flow.into(), started_at: t0() }
+    AccountEvent::RegistrationStarted { channel: Some(Channel::Web), session: None, flow_id: flow.into(), started_at: t0() }
 }
 
 fn code(id: &str, at: DateTime<Utc>) -> IssuedCode {
@@ -668,7 +668,12 @@ async fn abandoned_flows_do_not_pile_up_in_the_account() {
     let mut account = Account::default();
     cqrs_es::Aggregate::apply(&mut account, opened());
     for n in 0..100 {
-        let flow = AccountEvent::RegistrationStarted { channel: Some(Channel::Web), flow_id: format!("f{n:03}"), started_at: secs(n) };
+        let flow = AccountEvent::RegistrationStarted {
+            channel: Some(Channel::Web),
+            session: None,
+            flow_id: format!("f{n:03}"),
+            started_at: secs(n),
+        };
         cqrs_es::Aggregate::apply(&mut account, flow);
     }
     assert_eq!(account.flows.len(), 20);
@@ -759,6 +764,7 @@ async fn a_change_of_backup_state_is_recorded_with_the_login() {
 
 fn add(id: &str, logged_in_at: DateTime<Utc>, at: DateTime<Utc>) -> AccountCommand {
     AccountCommand::AddPasskey {
+        session: "s1".into(),
         session_method: "passkey".into(),
         email_shared_with: vec![],
         credential_taken: false,
@@ -779,9 +785,10 @@ async fn a_local_passkey_after_cross_device_sign_in_names_that_sign_in() {
 async fn adding_a_passkey_needs_a_login_within_ten_minutes() {
     let events = outcome(vec![opened(), registered("p1")], add("p2", t0(), secs(10 * 60 + 1))).await;
     assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::RecentLoginRequired }]);
-    let check = AccountCommand::CheckPasskeyAddition { email_shared_with: vec![], logged_in_at: t0(), at: secs(11 * 60) };
+    let check =
+        AccountCommand::CheckPasskeyAddition { session: "s1".into(), email_shared_with: vec![], logged_in_at: t0(), at: secs(11 * 60) };
     assert_eq!(refusal_of(&outcome(vec![opened(), registered("p1")], check).await), Some(Refusal::RecentLoginRequired));
-    let fine = AccountCommand::CheckPasskeyAddition { email_shared_with: vec![], logged_in_at: t0(), at: secs(60) };
+    let fine = AccountCommand::CheckPasskeyAddition { session: "s1".into(), email_shared_with: vec![], logged_in_at: t0(), at: secs(60) };
     assert!(outcome(vec![opened(), registered("p1")], fine).await.is_empty());
 }
 
@@ -1036,6 +1043,7 @@ async fn a_flow_keeps_the_channel_it_began_on() {
 #[tokio::test]
 async fn a_first_passkey_from_a_session_is_a_registration_naming_the_session() {
     let add = AccountCommand::AddPasskey {
+        session: "s1".into(),
         passkey: new_passkey("p1"),
         logged_in_at: secs(0),
         session_method: "password_and_email_code".into(),
@@ -1060,6 +1068,7 @@ async fn a_credential_deleted_from_this_account_is_not_bound_again() {
         revoked_by: Revoker::Customer,
     });
     let add = AccountCommand::AddPasskey {
+        session: "s1".into(),
         passkey: new_passkey("p1"),
         logged_in_at: secs(0),
         session_method: "password_and_email_code".into(),
@@ -1091,7 +1100,8 @@ async fn registration_before_the_launch_instant_is_refused_and_recorded() {
 async fn a_first_passkey_from_a_session_waits_for_the_launch_instant_too() {
     let mut services = AccountServices::default();
     services.policy.registration_opens_at = Some(secs(3600));
-    let check = AccountCommand::CheckPasskeyAddition { logged_in_at: secs(0), email_shared_with: vec![], at: secs(60) };
+    let check =
+        AccountCommand::CheckPasskeyAddition { session: "s1".into(), logged_in_at: secs(0), email_shared_with: vec![], at: secs(60) };
     let events = TestFramework::<Account>::with(services).given(vec![opened()]).when_async(check).await.inspect_result().unwrap();
     assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::RegistrationNotOpen }]);
 }
@@ -1129,11 +1139,12 @@ async fn an_abandoned_ceremony_is_recorded_on_its_flow() {
 }
 
 fn stepped_up(at: DateTime<Utc>) -> AccountEvent {
-    AccountEvent::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at }
+    AccountEvent::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at, session: "s1".into() }
 }
 
 fn add_first(at: DateTime<Utc>) -> AccountCommand {
     AccountCommand::AddPasskey {
+        session: "s1".into(),
         passkey: new_passkey("p1"),
         logged_in_at: at,
         session_method: "password_and_email_code".into(),
@@ -1148,7 +1159,12 @@ fn add_first(at: DateTime<Utc>) -> AccountCommand {
 async fn a_first_passkey_from_a_session_needs_the_trading_password_first() {
     let events = outcome(vec![opened()], add_first(secs(60))).await;
     assert_eq!(events, vec![AccountEvent::PasskeyAdditionRefused { reason: Refusal::StepUpRequired }]);
-    let confirm = |matches| AccountCommand::ConfirmWithTradingPassword { trading_password_matches: matches, at: secs(30) };
+    let confirm = |matches| AccountCommand::ConfirmWithTradingPassword {
+        trading_password_matches: matches,
+        session: "s1".into(),
+        logged_in_at: secs(0),
+        at: secs(30),
+    };
     let wrong = outcome(vec![opened()], confirm(false)).await;
     assert_eq!(refusal_of(&wrong), Some(Refusal::InvalidTransactionPassword));
     let right = outcome(vec![opened()], confirm(true)).await;
@@ -1159,9 +1175,28 @@ async fn a_first_passkey_from_a_session_needs_the_trading_password_first() {
 }
 
 #[tokio::test]
+async fn a_confirmation_serves_its_own_session_only() {
+    let mut other = add_first(secs(60));
+    if let AccountCommand::AddPasskey { session, .. } = &mut other {
+        *session = "another-session".into();
+    }
+    let events = outcome(vec![opened(), stepped_up(secs(0))], other).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::StepUpRequired));
+}
+
+#[tokio::test]
 async fn the_trading_password_lock_holds_for_registration_too() {
     let given = vec![opened(), AccountEvent::PasskeyDeletionLocked { consecutive_failures: 5 }];
-    let events = outcome(given, AccountCommand::ConfirmWithTradingPassword { trading_password_matches: true, at: secs(0) }).await;
+    let events = outcome(
+        given,
+        AccountCommand::ConfirmWithTradingPassword {
+            trading_password_matches: true,
+            session: "s1".into(),
+            logged_in_at: secs(0),
+            at: secs(0),
+        },
+    )
+    .await;
     assert_eq!(refusal_of(&events), Some(Refusal::DeletionLocked));
 }
 
@@ -1172,6 +1207,8 @@ async fn where_a_code_confirms_a_first_passkey_from_a_session_it_binds_on_that_f
     let ask = AccountCommand::RequestStepUpCode {
         flow_id: "s".into(),
         channel: Channel::Web,
+        session: "s1".into(),
+        logged_in_at: secs(0),
         slot: None,
         code: code("c1", secs(0)),
         email_shared_with: vec![],

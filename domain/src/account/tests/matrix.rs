@@ -144,8 +144,9 @@ fn setup(path: Path, shared: Vec<String>, credential_taken: bool) -> (Vec<Accoun
             },
         ),
         Path::SessionFirstPasskey => (
-            vec![opened(), AccountEvent::SessionStepUpPassed { how: SessionStepUp::TradingPassword, at: secs(0) }],
+            vec![opened(), AccountEvent::SessionStepUpPassed { how: SessionStepUp::TradingPassword, at: secs(0), session: "s1".into() }],
             AccountCommand::AddPasskey {
+                session: "s1".into(),
                 passkey: new_passkey("new"),
                 logged_in_at: secs(0),
                 session_method: "password_and_email_code".into(),
