@@ -46,6 +46,7 @@ const SHARED_0002: &str = include_str!("../../migrations/shared/0002_read_models
 const SHARED_0003: &str = include_str!("../../migrations/shared/0003_passkey_lifecycle.sql");
 const SHARED_0004: &str = include_str!("../../migrations/shared/0004_audit_signals_adoption.sql");
 const SHARED_0008: &str = include_str!("../../migrations/shared/0008_otp_devices.sql");
+const SHARED_0009: &str = include_str!("../../migrations/shared/0009_email_registry_slots.sql");
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -76,6 +77,7 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0007_notifications.sql"),
     },
     Migration { version: 8, name: "otp_devices", sqlite: SHARED_0008, postgres: SHARED_0008 },
+    Migration { version: 9, name: "email_registry_slots", sqlite: SHARED_0009, postgres: SHARED_0009 },
 ];
 
 impl Database {

@@ -58,18 +58,19 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), 
             .execute(&mut *conn)
             .await?;
             if let Some(email) = email {
-                set_registered_email(conn, id, &email).await?;
+                set_registered_email(conn, id, &email, 1).await?;
             }
         }
-        // The status view and the e-mail registry show address 1; slot 2
-        // counts on the command side (the shared-address rule).
-        E::EmailAddressChanged { email, slot: 1 } => {
-            sqlx::query("UPDATE status_accounts SET email = $2, email_reachable = 1 WHERE account_id = $1")
-                .bind(id)
-                .bind(email.as_str())
-                .execute(&mut *conn)
-                .await?;
-            set_registered_email(conn, id, &email).await?;
+        // The status view shows address 1; the registry keeps every slot.
+        E::EmailAddressChanged { email, slot } => {
+            if slot == 1 {
+                sqlx::query("UPDATE status_accounts SET email = $2, email_reachable = 1 WHERE account_id = $1")
+                    .bind(id)
+                    .bind(email.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            set_registered_email(conn, id, &email, slot).await?;
         }
         E::EmailReachabilityChanged { reachable, slot: 1 } => {
             sqlx::query("UPDATE status_accounts SET email_reachable = $2 WHERE account_id = $1")
@@ -166,12 +167,13 @@ fn serde_plain<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
-async fn set_registered_email(conn: &mut AnyConnection, account_id: &str, email: &EmailAddress) -> Result<(), DbError> {
+async fn set_registered_email(conn: &mut AnyConnection, account_id: &str, email: &EmailAddress, slot: u8) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO email_registry (account_id, email) VALUES ($1, $2)
-         ON CONFLICT (account_id) DO UPDATE SET email = excluded.email",
+        "INSERT INTO email_registry (account_id, slot, email) VALUES ($1, $2, $3)
+         ON CONFLICT (account_id, slot) DO UPDATE SET email = excluded.email",
     )
     .bind(account_id)
+    .bind(slot as i64)
     .bind(email.as_str())
     .execute(&mut *conn)
     .await?;
@@ -283,7 +285,7 @@ async fn passkey_used(
 /// Other accounts registered with the same normalised address (seed 000).
 pub async fn accounts_sharing_email(pool: &AnyPool, email: &EmailAddress, except: &str) -> Result<Vec<String>, DbError> {
     let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
+        sqlx::query_as("SELECT DISTINCT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
             .bind(email.as_str())
             .bind(except)
             .fetch_all(pool)

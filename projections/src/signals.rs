@@ -307,7 +307,7 @@ pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent, thresholds: &T
             let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
                 .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
             let at = event.at();
-            if let AccountEvent::AccountOpened { email: Some(email), .. } | AccountEvent::EmailAddressChanged { email, slot: 1 } = &parsed {
+            if let AccountEvent::AccountOpened { email: Some(email), .. } | AccountEvent::EmailAddressChanged { email, .. } = &parsed {
                 shared_email(conn, event, email.as_str(), at).await?;
             }
             if !may_trigger(&parsed) {
@@ -362,7 +362,7 @@ async fn recent_history(conn: &mut AnyConnection, account_id: &str, sequence: i6
 /// account is opened with, or changed to, an address another account has.
 async fn shared_email(conn: &mut AnyConnection, event: &LoggedEvent, email: &str, at: DateTime<Utc>) -> Result<(), DbError> {
     let others: Vec<(String,)> =
-        sqlx::query_as("SELECT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
+        sqlx::query_as("SELECT DISTINCT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
             .bind(email)
             .bind(&event.aggregate_id)
             .fetch_all(&mut *conn)

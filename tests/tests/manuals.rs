@@ -116,6 +116,15 @@ async fn codes_go_to_address_1_only_and_every_address_counts_for_sharing(app: Te
     let (_, res) = app.start_registration("9930002", "pass-word-1").await;
     let (s, v) = json_of(res).await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "email_shared_with_other_accounts"), "{v}");
+    // Support's status view says why registration is not possible (address 2).
+    let support = app.staff("Sato", "support").await;
+    let (_, status) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
+    assert_eq!(status["registration"], json!({ "possible": false, "reason": "email_shared_with_other_accounts" }), "{status}");
+    // Compliance sees it too: the shared-address signal names both accounts.
+    let compliance = app.staff("Kato", "compliance").await;
+    let (_, v) = json_of(app.get("/api/v1/signals?kind=shared_email", Some(&compliance)).await).await;
+    let signals = v["signals"].as_array().unwrap();
+    assert!(signals.iter().any(|sig| sig["accounts"].as_array().is_some_and(|a| a.iter().any(|x| x == account.as_str()))), "{v}");
 }
 
 /// Seed 004 STEP1-6: from the session, the customer picks the address, the

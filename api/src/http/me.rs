@@ -39,6 +39,7 @@ async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<
     let view: StatusView = status_view(&app.db.any, &customer.account_id, false).await?.ok_or_else(ApiError::not_found)?;
     let none_active = view.passkeys.iter().all(|p| p.revoked_at.is_some());
     let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
+    out["registration"] = super::registrations::registration_possibility(&app, &customer.account_id).await?;
     if none_active {
         out["registration"]["step_up"] = json!(app.ledger.policy().session_step_up.as_str());
     }

@@ -354,6 +354,16 @@ pub async fn email_shared_with(app: &AppState, account: &Account, account_id: &s
     Ok(shared)
 }
 
+/// Whether a first registration could start now, and if not why: the
+/// domain's own rule (every address, the opening instant, the deployment's
+/// code destination), for the status views.
+pub async fn registration_possibility(app: &AppState, account_id: &str) -> Result<Value, ApiError> {
+    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
+    let shared = email_shared_with(app, &account, account_id).await?;
+    let refusal = account.first_passkey_refusal(&shared, app.clock.now(), app.ledger.policy());
+    Ok(json!({ "possible": refusal.is_none(), "reason": refusal.map(Refusal::code) }))
+}
+
 /// Step 3 (p.4 "認証コードを入力"): the e-mailed code.
 async fn otp(
     State(app): State<AppState>,

@@ -101,6 +101,7 @@ async fn status(
     account_view_current(&app, &account_id).await?;
     let view = status_view(&app.db.any, &account_id, true).await?.ok_or_else(ApiError::not_found)?;
     let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
+    out["registration"] = super::registrations::registration_possibility(&app, &account_id).await?;
     // Fraud signals involving the account (a shared address, seed 000).
     out["signals"] = serde_json::to_value(ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?)
         .map_err(ApiError::internal)?;
