@@ -280,3 +280,14 @@ impl TestApp {
         out
     }
 }
+
+/// A response's status and JSON body (Null when there is none).
+pub async fn json_of(res: Response) -> (StatusCode, Value) {
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The API error code of a JSON body ("" when it is no error).
+pub fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}

@@ -4,7 +4,7 @@
 //! closes the flows still open on it; a flow keeps its channel; an event the
 //! read models cannot take does not stop the service.
 
-use ledger_tests::harness::ORIGIN;
+use ledger_tests::harness::{error_code as code, json_of, ORIGIN};
 use ledger_tests::{Backend, SoftPasskey, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -24,15 +24,6 @@ ledger_tests::on_both_databases!(
     an_event_the_read_models_cannot_take_is_skipped_and_reported,
     reading_the_chain_head_is_on_record,
 );
-
-async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
 
 fn key() -> SoftPasskey {
     SoftPasskey::new("localhost", ORIGIN)

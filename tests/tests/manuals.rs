@@ -6,19 +6,10 @@
 //! passkey on a passkey-only channel (seed 000).
 
 use chrono::{Duration, Utc};
-use ledger_tests::harness::ORIGIN;
+use ledger_tests::harness::{error_code as code, json_of, ORIGIN};
 use ledger_tests::{SoftPasskey, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_default()
-}
 
 fn key() -> SoftPasskey {
     SoftPasskey::new("localhost", ORIGIN)
@@ -493,23 +484,19 @@ async fn a_code_lives_ten_minutes(app: TestApp) {
     let (_, v) = json_of(res).await;
     let expires: chrono::DateTime<Utc> = v["otp"]["expires_at"].as_str().unwrap().parse().unwrap();
     assert!((expires - app.clock.now() - Duration::minutes(10)).num_seconds().abs() <= 2, "{v}");
-    let code = app.code_for("ten@example.jp");
+    let typed = app.code_for("ten@example.jp");
     let mail = app.mail_to("ten@example.jp").last().unwrap().decoded();
     assert!(mail.contains(&ledger_api::email::jst(expires)), "the mail gives the expiry in JST: {mail}");
     app.clock.advance(Duration::seconds(9 * 60 + 50));
-    let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await;
+    let res = app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": typed }), None).await;
     assert_eq!(res.status(), StatusCode::OK, "valid at 9 min 50 s");
 
     app.open_account("9700002", Some("eleven@example.jp"), false).await;
     let (flow, _) = app.start_registration("9700002", "pass-word-1").await;
-    let code = app.code_for("eleven@example.jp");
+    let typed = app.code_for("eleven@example.jp");
     app.clock.advance(Duration::seconds(10 * 60 + 10));
-    let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await).await;
-    assert_eq!((s, code_of(&v)), (StatusCode::GONE, "code_expired"), "expired at 10 min 10 s");
-}
-
-fn code_of(v: &Value) -> &str {
-    code(v)
+    let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": typed }), None).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::GONE, "code_expired"), "expired at 10 min 10 s");
 }
 
 async fn a_customer_with_no_passkey_on_the_app_is_told_to_register_one(app: TestApp) {
