@@ -41,6 +41,13 @@ impl App {
         }
         let db = Database::connect(&config.database_url).await.map_err(|e| e.to_string())?;
         db.migrate().await.map_err(|e| e.to_string())?;
+        if let Some(epoch) = db.ensure_order_epoch().await.map_err(|e| e.to_string())? {
+            tracing::warn!(
+                epoch,
+                "PostgreSQL's transaction counter is behind the log (a restore into another cluster or an upgrade): \
+                 a new order epoch began, so new events sort after everything restored"
+            );
+        }
         let secret_key = load_secret_key(&config)?;
         let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db));
         let system_log = crate::bus::SystemLog::new(EventRepository::system_store(&db));

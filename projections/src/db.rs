@@ -78,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 8, name: "otp_devices", sqlite: SHARED_0008, postgres: SHARED_0008 },
     Migration { version: 9, name: "email_registry_slots", sqlite: SHARED_0009, postgres: SHARED_0009 },
+    Migration {
+        version: 10,
+        name: "order_epochs",
+        sqlite: include_str!("../../migrations/sqlite/0010_order_epochs.sql"),
+        postgres: include_str!("../../migrations/postgres/0010_order_epochs.sql"),
+    },
 ];
 
 impl Database {
@@ -150,6 +156,36 @@ impl Database {
             applied += 1;
         }
         Ok(applied)
+    }
+
+    /// PostgreSQL: when this cluster's transaction counter is behind the
+    /// current epoch's events (a logical restore into another cluster, a
+    /// major-version upgrade), begins a new epoch so that new events sort
+    /// after everything in the log. Returns the new epoch, if one began.
+    pub async fn ensure_order_epoch(&self) -> Result<Option<i64>, DbError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut tx = self.any.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7400001)").execute(&mut *tx).await?;
+        let (epoch, newest, now): (i64, Option<i64>, i64) = sqlx::query_as(
+            "SELECT ledger_epoch(),
+                    (SELECT MAX(transaction_id)::text::bigint FROM events WHERE epoch = ledger_epoch()),
+                    pg_current_xact_id()::text::bigint",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if newest.is_none_or(|n| n < now) {
+            return Ok(None);
+        }
+        let next = epoch + 1;
+        sqlx::query("INSERT INTO ledger_epochs (epoch, reason) VALUES ($1, $2)")
+            .bind(next)
+            .bind(format!("transaction counter {now} behind the log's {} (restored into another cluster?)", newest.unwrap_or_default()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(next))
     }
 
     /// Whether every migration this version knows has been applied.

@@ -23,6 +23,8 @@ const BATCH: i64 = 500;
 #[derive(Debug, Clone)]
 pub struct LoggedEvent {
     pub position: i64,
+    /// PostgreSQL's order epoch (see migration 0010); 0 on SQLite.
+    pub epoch: i64,
     pub transaction_id: i64,
     pub aggregate_type: String,
     pub aggregate_id: String,
@@ -67,19 +69,22 @@ pub struct Projector {
     background: std::sync::atomic::AtomicBool,
 }
 
-/// Reads events after the checkpoint `(transaction_id, position)`, in commit
-/// order, at most `limit`.
+/// A place in the global order: `(epoch, transaction_id, position)` on
+/// PostgreSQL, `(0, 0, position)` on SQLite.
+pub type Checkpoint = (i64, i64, i64);
+
+/// Reads events after the checkpoint, in commit order, at most `limit`.
 pub async fn read_events_after(
     conn: &mut AnyConnection,
     backend: Backend,
-    transaction_id: i64,
-    position: i64,
+    after: Checkpoint,
     limit: i64,
 ) -> Result<Vec<LoggedEvent>, DbError> {
+    let (epoch, transaction_id, position) = after;
     let rows: Vec<AnyRow> = match backend {
         Backend::Sqlite => {
             sqlx::query(
-                "SELECT p.position, 0 AS transaction_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
+                "SELECT p.position, 0 AS epoch, 0 AS transaction_id, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
                         e.event_version, e.payload, e.metadata
                    FROM event_positions p
                    JOIN events e ON e.aggregate_type = p.aggregate_type AND e.aggregate_id = p.aggregate_id AND e.sequence = p.sequence
@@ -95,16 +100,18 @@ pub async fn read_events_after(
         Backend::Postgres => {
             // Only transactions older than every running one are complete:
             // an event whose transaction is still open (even with a smaller
-            // position) is delivered on a later poll, never skipped.
+            // position) is delivered on a later poll, never skipped. Earlier
+            // epochs (a log restored from another cluster) are complete.
             sqlx::query(
-                "SELECT position, transaction_id::text::bigint AS transaction_id, aggregate_type, aggregate_id, sequence,
+                "SELECT position, epoch, transaction_id::text::bigint AS transaction_id, aggregate_type, aggregate_id, sequence,
                         event_type, event_version, payload::text AS payload, metadata::text AS metadata
                    FROM events
-                  WHERE (transaction_id, position) > ($1::text::xid8, $2)
-                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                  ORDER BY transaction_id, position
-                  LIMIT $3",
+                  WHERE (epoch, transaction_id, position) > ($1, $2::text::xid8, $3)
+                    AND (epoch < ledger_epoch() OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))
+                  ORDER BY epoch, transaction_id, position
+                  LIMIT $4",
             )
+            .bind(epoch)
             .bind(transaction_id.to_string())
             .bind(position)
             .bind(limit)
@@ -126,7 +133,7 @@ pub async fn account_events_newest_first(
 ) -> Result<Vec<LoggedEvent>, DbError> {
     let sql = match backend {
         Backend::Sqlite => {
-            "SELECT COALESCE(p.position, 0) AS position, 0 AS transaction_id, e.aggregate_type, e.aggregate_id, e.sequence,
+            "SELECT COALESCE(p.position, 0) AS position, 0 AS epoch, 0 AS transaction_id, e.aggregate_type, e.aggregate_id, e.sequence,
                     e.event_type, e.event_version, e.payload, e.metadata
                FROM events e
                LEFT JOIN event_positions p
@@ -136,7 +143,7 @@ pub async fn account_events_newest_first(
               LIMIT $3"
         }
         Backend::Postgres => {
-            "SELECT position, transaction_id::text::bigint AS transaction_id, aggregate_type, aggregate_id, sequence,
+            "SELECT position, epoch, transaction_id::text::bigint AS transaction_id, aggregate_type, aggregate_id, sequence,
                     event_type, event_version, payload::text AS payload, metadata::text AS metadata
                FROM events
               WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence < $2
@@ -153,6 +160,7 @@ fn logged_event(row: &AnyRow) -> Result<LoggedEvent, DbError> {
     let metadata: String = row.try_get("metadata")?;
     Ok(LoggedEvent {
         position: row.try_get("position")?,
+        epoch: row.try_get("epoch")?,
         transaction_id: row.try_get("transaction_id")?,
         aggregate_type: row.try_get("aggregate_type")?,
         aggregate_id: row.try_get("aggregate_id")?,
@@ -257,18 +265,18 @@ impl Projector {
 
     async fn apply_batch(&self, limit: i64) -> Result<usize, DbError> {
         let Some(mut tx) = self.begin_locked().await? else { return Ok(0) };
-        let (txid, position) = checkpoint(&mut tx, CORE).await?;
-        let events = read_events_after(&mut tx, self.db.backend, txid, position, limit).await?;
+        let after = checkpoint(&mut tx, CORE).await?;
+        let events = read_events_after(&mut tx, self.db.backend, after, limit).await?;
         let Some(last) = events.last() else {
             return Ok(0);
         };
-        let (last_txid, last_position) = (last.transaction_id, last.position);
+        let reached = (last.epoch, last.transaction_id, last.position);
         for event in &events {
             crate::audit::append(&mut tx, event).await?;
             read_models::apply(&mut tx, event).await?;
             crate::signals::apply(&mut tx, event, &self.thresholds).await?;
         }
-        set_checkpoint(&mut tx, last_txid, last_position).await?;
+        set_checkpoint(&mut tx, reached).await?;
         self.announce(&mut tx).await?;
         tx.commit().await?;
         self.progressed.send_modify(|n| *n += 1);
@@ -282,8 +290,8 @@ impl Projector {
     async fn skip_one(&self, error: &str) -> Result<(), DbError> {
         {
             let Some(mut tx) = self.begin_locked().await? else { return Ok(()) };
-            let (txid, position) = checkpoint(&mut tx, CORE).await?;
-            let Some(event) = read_events_after(&mut tx, self.db.backend, txid, position, 1).await?.pop() else {
+            let after = checkpoint(&mut tx, CORE).await?;
+            let Some(event) = read_events_after(&mut tx, self.db.backend, after, 1).await?.pop() else {
                 return Ok(());
             };
             crate::audit::append(&mut tx, &event).await?;
@@ -309,7 +317,7 @@ impl Projector {
             .bind(chrono::Utc::now().timestamp_millis())
             .execute(&mut *tx)
             .await?;
-            set_checkpoint(&mut tx, event.transaction_id, event.position).await?;
+            set_checkpoint(&mut tx, (event.epoch, event.transaction_id, event.position)).await?;
             self.announce(&mut tx).await?;
             tx.commit().await?;
             self.progressed.send_modify(|n| *n += 1);
@@ -430,12 +438,15 @@ impl Projector {
     /// Events in the log not yet applied.
     pub async fn lag(&self) -> Result<i64, DbError> {
         let mut conn = self.db.any.acquire().await?;
-        let (txid, position) = checkpoint(&mut conn, CORE).await?;
+        let (epoch, txid, position) = checkpoint(&mut conn, CORE).await?;
         let query = match self.db.backend {
             Backend::Sqlite => sqlx::query_as("SELECT COUNT(*) FROM event_positions WHERE position > $1").bind(position),
-            Backend::Postgres => sqlx::query_as("SELECT COUNT(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)")
-                .bind(txid.to_string())
-                .bind(position),
+            Backend::Postgres => {
+                sqlx::query_as("SELECT COUNT(*) FROM events WHERE (epoch, transaction_id, position) > ($1, $2::text::xid8, $3)")
+                    .bind(epoch)
+                    .bind(txid.to_string())
+                    .bind(position)
+            }
         };
         let (n,): (i64,) = query.fetch_one(&mut *conn).await?;
         Ok(n)
@@ -444,12 +455,15 @@ impl Projector {
     /// Events at or before the checkpoint: what the read models hold.
     pub async fn applied(&self) -> Result<i64, DbError> {
         let mut conn = self.db.any.acquire().await?;
-        let (txid, position) = checkpoint(&mut conn, CORE).await?;
+        let (epoch, txid, position) = checkpoint(&mut conn, CORE).await?;
         let query = match self.db.backend {
             Backend::Sqlite => sqlx::query_as("SELECT COUNT(*) FROM event_positions WHERE position <= $1").bind(position),
-            Backend::Postgres => sqlx::query_as("SELECT COUNT(*) FROM events WHERE (transaction_id, position) <= ($1::text::xid8, $2)")
-                .bind(txid.to_string())
-                .bind(position),
+            Backend::Postgres => {
+                sqlx::query_as("SELECT COUNT(*) FROM events WHERE (epoch, transaction_id, position) <= ($1, $2::text::xid8, $3)")
+                    .bind(epoch)
+                    .bind(txid.to_string())
+                    .bind(position)
+            }
         };
         let (n,): (i64,) = query.fetch_one(&mut *conn).await?;
         Ok(n)
@@ -458,15 +472,16 @@ impl Projector {
     /// Catches up at least to every event committed before this call (a
     /// global read-your-writes), or until `timeout`. Returns whether it got there.
     pub async fn catch_up_to_now(&self, timeout: Duration) -> Result<bool, DbError> {
-        let mark: Option<(i64, i64)> = match self.db.backend {
+        let mark: Option<Checkpoint> = match self.db.backend {
             Backend::Sqlite => {
-                sqlx::query_as("SELECT 0, position FROM event_positions ORDER BY position DESC LIMIT 1")
+                sqlx::query_as("SELECT 0, 0, position FROM event_positions ORDER BY position DESC LIMIT 1")
                     .fetch_optional(&self.db.any)
                     .await?
             }
             Backend::Postgres => {
                 sqlx::query_as(
-                    "SELECT transaction_id::text::bigint, position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1",
+                    "SELECT epoch, transaction_id::text::bigint, position FROM events
+                      ORDER BY epoch DESC, transaction_id DESC, position DESC LIMIT 1",
                 )
                 .fetch_optional(&self.db.any)
                 .await?
@@ -574,12 +589,14 @@ fn is_about_the_data(error: &DbError) -> bool {
     }
 }
 
-async fn set_checkpoint(conn: &mut AnyConnection, transaction_id: i64, position: i64) -> Result<(), DbError> {
+async fn set_checkpoint(conn: &mut AnyConnection, (epoch, transaction_id, position): Checkpoint) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO projector_checkpoints (projection, transaction_id, position) VALUES ($1, $2, $3)
-         ON CONFLICT (projection) DO UPDATE SET transaction_id = excluded.transaction_id, position = excluded.position",
+        "INSERT INTO projector_checkpoints (projection, epoch, transaction_id, position) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (projection) DO UPDATE
+            SET epoch = excluded.epoch, transaction_id = excluded.transaction_id, position = excluded.position",
     )
     .bind(CORE)
+    .bind(epoch)
     .bind(transaction_id)
     .bind(position)
     .execute(&mut *conn)
@@ -587,10 +604,10 @@ async fn set_checkpoint(conn: &mut AnyConnection, transaction_id: i64, position:
     Ok(())
 }
 
-async fn checkpoint(conn: &mut AnyConnection, projection: &str) -> Result<(i64, i64), DbError> {
-    let row: Option<(i64, i64)> = sqlx::query_as("SELECT transaction_id, position FROM projector_checkpoints WHERE projection = $1")
+async fn checkpoint(conn: &mut AnyConnection, projection: &str) -> Result<Checkpoint, DbError> {
+    let row: Option<Checkpoint> = sqlx::query_as("SELECT epoch, transaction_id, position FROM projector_checkpoints WHERE projection = $1")
         .bind(projection)
         .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.unwrap_or((0, 0)))
+    Ok(row.unwrap_or((0, 0, 0)))
 }

@@ -112,12 +112,12 @@ async fn postgres_an_event_whose_transaction_commits_late_is_not_skipped() {
     t2.commit().await.unwrap();
 
     let mut conn = app.app.db.any.acquire().await.unwrap();
-    let first = read_events_after(&mut conn, ledger_projections::Backend::Postgres, 0, 0, 100).await.unwrap();
+    let first = read_events_after(&mut conn, ledger_projections::Backend::Postgres, (0, 0, 0), 100).await.unwrap();
     let probes: Vec<&str> = first.iter().filter(|e| e.aggregate_type == "probe").map(|e| e.aggregate_id.as_str()).collect();
     assert!(probes.is_empty(), "nothing past the open transaction T1 is delivered yet: {probes:?}");
 
     t1.commit().await.unwrap();
-    let second = read_events_after(&mut conn, ledger_projections::Backend::Postgres, 0, 0, 100).await.unwrap();
+    let second = read_events_after(&mut conn, ledger_projections::Backend::Postgres, (0, 0, 0), 100).await.unwrap();
     let probes: Vec<&str> = second.iter().filter(|e| e.aggregate_type == "probe").map(|e| e.aggregate_id.as_str()).collect();
     assert_eq!(probes, vec!["t1", "t2"], "both, once each, in commit-safe order");
 

@@ -55,6 +55,49 @@ async fn two_instances_share_one_postgresql_and_hand_over_the_projector() {
     assert!(events.iter().any(|(t, _, _)| t == "PasskeyLoginSucceeded"));
 }
 
+/// A logical restore into another cluster whose transaction counter is
+/// behind the restored log (simulated: the log's transaction ids moved a
+/// billion ahead, past the triggers, as a restore would leave them relative
+/// to the new cluster's counter). New events must still be projected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_restored_ahead_of_the_clusters_counter_keeps_being_projected() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
+    let mut first = SoftPasskey::new("localhost", ORIGIN);
+    app.open_account("9200101", Some("before-restore@example.jp"), false).await;
+    app.register("9200101", "before-restore@example.jp", &mut first).await;
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    for sql in [
+        "ALTER TABLE events DISABLE TRIGGER USER",
+        "UPDATE events SET transaction_id = ((transaction_id::text::bigint) + 1000000000)::text::xid8",
+        "ALTER TABLE events ENABLE TRIGGER USER",
+        "UPDATE projector_checkpoints SET transaction_id = transaction_id + 1000000000",
+    ] {
+        sqlx::query(sql).execute(&app.app.db.any).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // Started on the restored database: the counter is behind, loudly noticed.
+    let app = app.restart().await;
+    let (epoch,): (i64,) = sqlx::query_as("SELECT ledger_epoch()").fetch_one(&app.app.db.any).await.unwrap();
+    assert_eq!(epoch, 1, "a new order epoch began");
+
+    let mut second = SoftPasskey::new("localhost", ORIGIN);
+    app.open_account("9200102", Some("after-restore@example.jp"), false).await;
+    let done = app.register("9200102", "after-restore@example.jp", &mut second).await;
+    let token = done["session"]["token"].as_str().unwrap();
+    let view: Value = app.get("/api/v1/me/passkeys", Some(token)).await.json().await.unwrap();
+    assert_eq!(view["passkeys"].as_array().map(Vec::len), Some(1), "the new passkey is projected: {view}");
+    assert_eq!(app.passkey_login(&mut first).await.status(), StatusCode::CREATED);
+    assert_eq!(app.passkey_login(&mut second).await.status(), StatusCode::CREATED);
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    assert_eq!(app.app.projector.lag().await.unwrap(), 0);
+    let compliance = app.staff("Kato", "compliance").await;
+    let verified: Value = app.get("/api/v1/audit/verify", Some(&compliance)).await.json().await.unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    // A second start on the same cluster begins no further epoch.
+    let app = app.restart().await;
+    let (epoch,): (i64,) = sqlx::query_as("SELECT ledger_epoch()").fetch_one(&app.app.db.any).await.unwrap();
+    assert_eq!(epoch, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_starting_together_on_an_empty_database_migrate_it_once() {
     let dir = std::env::temp_dir().join(format!("ledger-test-{}", uuid::Uuid::new_v4().simple()));
