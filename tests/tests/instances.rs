@@ -92,6 +92,10 @@ async fn a_log_restored_ahead_of_the_clusters_counter_keeps_being_projected() {
     let compliance = app.staff("Kato", "compliance").await;
     let verified: Value = app.get("/api/v1/audit/verify", Some(&compliance)).await.json().await.unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
+    // A rebuild after the restore takes in every epoch: no account is lost.
+    app.app.projector.rebuild().await.unwrap();
+    let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM status_accounts").fetch_one(&app.app.db.any).await.unwrap();
+    assert_eq!(accounts, 2, "both accounts, restored and new, in the rebuilt read models");
     // A second start on the same cluster begins no further epoch.
     let app = app.restart().await;
     let (epoch,): (i64,) = sqlx::query_as("SELECT ledger_epoch()").fetch_one(&app.app.db.any).await.unwrap();
