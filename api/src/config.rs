@@ -39,6 +39,9 @@ pub struct Config {
     pub mail_subject: String,
     pub brokerage_name: String,
     pub session_lifetime_secs: i64,
+    /// The longest an SMTP exchange may take (connect, greeting, every
+    /// command), so a silent relay cannot hold a request.
+    pub smtp_timeout_secs: u64,
     pub policy: Policy,
     /// Key for the keyed hash of one-time codes and tokens; read from
     /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
@@ -159,6 +162,10 @@ impl Config {
                 .unwrap_or_else(|| "【認証コード】パスキー登録のご案内 / Your verification code".into()),
             brokerage_name: env("LEDGER_BROKERAGE_NAME").unwrap_or_else(|| "デモ証券 (Demo Securities)".into()),
             session_lifetime_secs: env_num("LEDGER_SESSION_LIFETIME_SECS", 30 * 60)?,
+            smtp_timeout_secs: match env_num("LEDGER_SMTP_TIMEOUT_SECS", 10u64)? {
+                0 => return Err("LEDGER_SMTP_TIMEOUT_SECS must be at least 1".into()),
+                n => n,
+            },
             policy,
             secret_key_hex: env("LEDGER_SECRET_KEY"),
             login_notice,

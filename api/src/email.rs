@@ -58,7 +58,7 @@ impl Mailer {
                 Ok(Mailer::Folder(AsyncFileTransport::new(dir), dir.clone()))
             }
             MailTransport::Smtp(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                .map(|b| Mailer::Smtp(b.build()))
+                .map(|b| Mailer::Smtp(b.timeout(Some(std::time::Duration::from_secs(config.smtp_timeout_secs))).build()))
                 .map_err(|e| MailError(format!("LEDGER_SMTP_URL: {e}"))),
         }
     }
@@ -142,7 +142,13 @@ impl Mailer {
                 tracing::info!(path = %dir.join(format!("{id}.eml")).display(), "e-mail written to the outbox folder");
             }
             Mailer::Smtp(transport) => {
-                transport.send(message).await.map_err(|e| MailError(e.to_string()))?;
+                // A relay that accepts the connection and then says nothing
+                // must not hold the customer's request (nor a shutdown).
+                let limit = std::time::Duration::from_secs(config.smtp_timeout_secs);
+                match tokio::time::timeout(limit, transport.send(message)).await {
+                    Ok(sent) => sent.map_err(|e| MailError(e.to_string()))?,
+                    Err(_) => return Err(MailError(format!("the SMTP server did not answer within {} s", config.smtp_timeout_secs))),
+                };
                 tracing::info!("e-mail handed to the SMTP server");
             }
         }

@@ -507,3 +507,31 @@ async fn a_customer_with_no_passkey_on_the_app_is_told_to_register_one(app: Test
     assert_eq!(v["error"]["next"], "register_passkey");
     assert!(v["error"]["message_ja"].as_str().unwrap().contains("登録"), "{v}");
 }
+
+/// A relay that accepts the connection and then says nothing: the customer
+/// is answered `email_not_sent` when the SMTP timeout passes, not held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_smtp_relay_does_not_hold_the_customer() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let Some(app) = TestApp::spawn_with(ledger_tests::Backend::Sqlite, move |c| {
+        c.mail = ledger_api::config::MailTransport::Smtp(format!("smtp://127.0.0.1:{port}"));
+        c.smtp_timeout_secs = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    app.open_account("9970001", Some("silent@example.jp"), false).await;
+    let (_, res) = tokio::time::timeout(std::time::Duration::from_secs(60), app.start_registration("9970001", "pass-word-1"))
+        .await
+        .expect("the password step answers instead of waiting on the relay");
+    let (s, v) = json_of(res).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_GATEWAY, "email_not_sent"), "{v}");
+}
