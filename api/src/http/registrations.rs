@@ -143,8 +143,18 @@ pub async fn deliver_code(
     let to = done.account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
     if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
         tracing::error!(error = %e, account_id, "the code e-mail could not be sent");
+        // The trail says no code went out; the customer may ask again at once.
+        let now = app.clock.now();
+        let command = AccountCommand::RecordCodeNotDelivered { flow_id: flow_id.to_string(), code_id: code_id.clone(), at: now };
+        let metadata = std::collections::HashMap::from([
+            ("at".to_string(), now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            ("actor".to_string(), "system".to_string()),
+        ]);
+        if let Err(e) = app.ledger.execute(account_id, command, metadata).await {
+            tracing::error!(error = %e, account_id, "an undelivered code could not be recorded");
+        }
         return Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
             "email_not_sent",
             "The e-mail could not be sent. Please try again shortly.",
             "メールを送信できませんでした。しばらくしてから再度お試しください。",

@@ -366,6 +366,10 @@ impl Account {
                 self.closing_open_flows(vec![registered], FlowClosure::PasskeyBound, except.as_deref(), at, policy)
             }
             C::RefusePasskeyAddition { reason, .. } => vec![E::PasskeyAdditionRefused { reason }],
+            C::RecordCodeNotDelivered { flow_id, code_id, .. } => {
+                self.flow(&flow_id)?;
+                vec![E::EmailCodeNotDelivered { flow_id, code_id }]
+            }
             C::ConfirmWithTradingPassword { trading_password_matches, session, logged_in_at, at } => {
                 if at - logged_in_at > Duration::seconds(policy.recent_login_secs) {
                     vec![E::PasskeyAdditionRefused { reason: Refusal::RecentLoginRequired }]
@@ -1132,6 +1136,13 @@ impl Aggregate for Account {
                     flow.stage = FlowStage::AwaitingCode;
                     let issued_at = flow.started_at;
                     flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::Totp, slot: 1 });
+                }
+            }
+            E::EmailCodeNotDelivered { flow_id, code_id } => {
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    if flow.code.as_ref().is_some_and(|c| c.code_id == code_id) {
+                        flow.code = None;
+                    }
                 }
             }
             E::OtpDeviceRegistered { .. } => self.otp_device = true,

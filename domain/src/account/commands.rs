@@ -44,6 +44,9 @@ pub enum AccountCommand {
         code: IssuedCode,
         at: DateTime<Utc>,
     },
+    /// The mail server did not take the code's e-mail (refused, or silent
+    /// past the timeout): the code is void, and the trail says so.
+    RecordCodeNotDelivered { flow_id: String, code_id: String, at: DateTime<Utc> },
     /// The customer typed the e-mailed code.
     VerifyEmailCode {
         flow_id: String,

@@ -220,6 +220,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("パスキー「{}」を登録しました（初回登録：{how_ja}）{}。", passkey.name.as_str(), env_ja(&passkey.environment)),
             )
         }
+        E::EmailCodeNotDelivered { .. } => line(
+            "The code's e-mail could not be handed to the mail server: no code went out, and it is void.",
+            "認証コードのメールをメールサーバーに渡せませんでした。コードは送信されておらず、無効です。",
+        ),
         E::OneTimePasswordRequested { .. } => line(
             "The one-time password of the customer's OTP device was asked for (no e-mail sent).",
             "お客様のワンタイムパスワード（OTPサービス）の入力を求めました（メール送信なし）。",

@@ -207,6 +207,12 @@ pub enum AccountEvent {
         expires_at: DateTime<Utc>,
         resend: bool,
     },
+    /// The code's e-mail was not handed to the mail server: no code went
+    /// out, and the code is void (another may be asked for at once).
+    EmailCodeNotDelivered {
+        flow_id: String,
+        code_id: String,
+    },
     EmailCodeVerified {
         flow_id: String,
         code_id: String,
@@ -439,6 +445,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasswordLoginRefused { .. } => "PasswordLoginRefused",
             AccountEvent::EmailCodeIssued { .. } => "EmailCodeIssued",
             AccountEvent::EmailCodeVerified { .. } => "EmailCodeVerified",
+            AccountEvent::EmailCodeNotDelivered { .. } => "EmailCodeNotDelivered",
             AccountEvent::OneTimePasswordRequested { .. } => "OneTimePasswordRequested",
             AccountEvent::OtpDeviceRegistered { .. } => "OtpDeviceRegistered",
             AccountEvent::OtpDeviceRemoved { .. } => "OtpDeviceRemoved",

@@ -1332,4 +1332,35 @@ async fn where_the_customer_chooses_the_code_goes_to_the_chosen_address_seed_004
     assert_eq!(refusal_of(&refused), Some(Refusal::EmailUnreachable));
 }
 
+#[tokio::test]
+async fn a_code_the_mail_server_did_not_take_is_void_and_another_may_be_asked_for_at_once() {
+    let not_sent = AccountCommand::RecordCodeNotDelivered { flow_id: "f".into(), code_id: "c1".into(), at: secs(1) };
+    let events = outcome(ready_for_code(), not_sent).await;
+    assert_eq!(events, vec![AccountEvent::EmailCodeNotDelivered { flow_id: "f".into(), code_id: "c1".into() }]);
+    let mut given = ready_for_code();
+    given.extend(events);
+    let resend = AccountCommand::ResendEmailCode {
+        flow_id: "f".into(),
+        code: code("c2", secs(2)),
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        at: secs(2),
+    };
+    let again = outcome(given.clone(), resend).await;
+    assert!(matches!(&again[0], AccountEvent::EmailCodeIssued { code_id, .. } if code_id == "c2"), "no minute's wait: {again:?}");
+    let typed = AccountCommand::VerifyEmailCode {
+        flow_id: "f".into(),
+        code_id: "c1".into(),
+        matches: true,
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        environment: None,
+        at: secs(3),
+    };
+    assert!(
+        !outcome(given, typed).await.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })),
+        "the void code verifies nothing"
+    );
+}
+
 mod matrix;
