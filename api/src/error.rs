@@ -180,6 +180,11 @@ impl From<Refusal> for ApiError {
             Refusal::InvalidTransactionPassword => {
                 (S::UNAUTHORIZED, "The trading password is incorrect.", "執行パスワードが正しくありません。")
             }
+            Refusal::TradingPasswordLocked => (
+                S::LOCKED,
+                "The trading password is locked after too many wrong entries. Please contact support.",
+                "執行パスワードの誤りが続いたため、執行パスワードはロックされています。サポートまでご連絡ください。",
+            ),
             Refusal::DeletionLocked => (
                 S::LOCKED,
                 "Passkey deletion is locked after too many wrong trading passwords. Please contact support.",

@@ -307,7 +307,8 @@ async fn the_status_screen_registers_with_the_trading_password(app: TestApp) {
     }
     let (s, v) =
         json_of(app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "trade-pass-1" }), Some(&token)).await).await;
-    assert_eq!((s, code(&v)), (StatusCode::LOCKED, "deletion_locked"), "{v}");
+    assert_eq!((s, code(&v)), (StatusCode::LOCKED, "trading_password_locked"), "{v}");
+    assert!(v["error"]["message_ja"].as_str().unwrap().contains("執行パスワードはロック"), "{v}");
 }
 
 /// Seed 004: from the session, a code to the registered address, then the passkey.

@@ -229,6 +229,9 @@ async fn step_up_code(
         at: now,
     };
     let done = execute(&app, &customer.account_id, command, meta.metadata("customer", now)).await?;
+    if let (Some(Refusal::RegistrationNotOpen), Some(opens_at)) = (done.refusal(), app.ledger.policy().registration_opens_at) {
+        return Err(ApiError::registration_not_open(opens_at));
+    }
     let otp = super::registrations::deliver_code(&app, &customer.account_id, &flow_id, &code, &done).await?;
     Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
 }

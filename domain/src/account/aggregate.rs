@@ -375,7 +375,7 @@ impl Account {
                     vec![E::PasskeyAdditionRefused { reason: Refusal::RecentLoginRequired }]
                 } else if self.deletion_locked {
                     // The trading password's lock holds here too.
-                    vec![E::PasskeyAdditionRefused { reason: Refusal::DeletionLocked }]
+                    vec![E::PasskeyAdditionRefused { reason: Refusal::TradingPasswordLocked }]
                 } else if !trading_password_matches {
                     self.trading_password_rejected(policy)
                 } else {

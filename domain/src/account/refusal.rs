@@ -72,6 +72,9 @@ pub enum Refusal {
     UnsupportedBrowser,
     /// The deployment lets only support delete passkeys (seed 002).
     DeletionBySupportOnly,
+    /// Too many wrong trading passwords: the trading password is locked
+    /// (the same lock as deletion's) until reissued or unlocked by support.
+    TradingPasswordLocked,
     /// A first passkey from a signed-in session needs the deployment's
     /// confirmation first (trading password or e-mailed code).
     StepUpRequired,
@@ -111,6 +114,7 @@ impl Refusal {
             Refusal::UnsupportedBrowser => "unsupported_browser",
             Refusal::DeletionBySupportOnly => "deletion_by_support_only",
             Refusal::StepUpRequired => "step_up_required",
+            Refusal::TradingPasswordLocked => "trading_password_locked",
         }
     }
 }

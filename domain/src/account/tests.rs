@@ -1197,7 +1197,7 @@ async fn the_trading_password_lock_holds_for_registration_too() {
         },
     )
     .await;
-    assert_eq!(refusal_of(&events), Some(Refusal::DeletionLocked));
+    assert_eq!(refusal_of(&events), Some(Refusal::TradingPasswordLocked));
 }
 
 #[tokio::test]
