@@ -13,8 +13,6 @@ use ledger_projections::AccountStore;
 #[derive(Debug, Clone)]
 pub struct Executed {
     pub events: Vec<AccountEvent>,
-    /// The account's sequence number after the last new event.
-    pub last_sequence: i64,
     /// The account as the command left it: what a response needs, without
     /// loading it again.
     pub account: Account,
@@ -42,6 +40,15 @@ impl Executed {
     pub fn has(&self, pred: impl Fn(&AccountEvent) -> bool) -> bool {
         self.events.iter().any(pred)
     }
+}
+
+/// The metadata of what the ledger itself records (a notice, a mail that
+/// did not go out): actor `system`, no request.
+pub fn system_metadata(at: chrono::DateTime<chrono::Utc>) -> HashMap<String, String> {
+    HashMap::from([
+        ("at".to_string(), at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        ("actor".to_string(), "system".to_string()),
+    ])
 }
 
 /// Why a command did not run.
@@ -75,6 +82,24 @@ impl Ledger {
     /// The deployment's policy.
     pub fn policy(&self) -> &ledger_domain::Policy {
         &self.services.policy
+    }
+
+    /// The other accounts holding any of `account`'s registered addresses
+    /// (seed 000, in bold; seed 003, 004: up to two each), from the
+    /// command-side index.
+    pub async fn accounts_sharing_addresses(&self, account: &Account, account_id: &str) -> Result<Vec<String>, BusError> {
+        let mut shared: Vec<String> = Vec::new();
+        for email in [&account.email, &account.email_2].into_iter().flatten() {
+            let others = ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id)
+                .await
+                .map_err(|e| BusError::Store(e.to_string()))?;
+            for other in others {
+                if !shared.contains(&other) {
+                    shared.push(other);
+                }
+            }
+        }
+        Ok(shared)
     }
 
     /// The account's current state.
@@ -111,29 +136,20 @@ impl Ledger {
             }
             let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
             // The shared-address rule, on the address of the state it decides on.
-            // Every registered address counts (seed 003, 004: up to two).
             if let Some(shared) = command.email_shared_with_mut() {
-                shared.clear();
-                let account = context.aggregate();
-                for email in [&account.email, &account.email_2].into_iter().flatten() {
-                    let others = ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id)
-                        .await
-                        .map_err(|e| BusError::Store(e.to_string()))?;
-                    shared.extend(others.into_iter().filter(|o| !shared.contains(o)).collect::<Vec<_>>());
-                }
+                *shared = self.accounts_sharing_addresses(context.aggregate(), account_id).await?;
             }
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             let mut account = context.aggregate().clone();
             if events.is_empty() {
-                return Ok(Executed { events, last_sequence: 0, account });
+                return Ok(Executed { events, account });
             }
             match self.store.commit(events.clone(), context, metadata.clone()).await {
-                Ok(envelopes) => {
-                    let last_sequence = envelopes.last().map(|e| e.sequence as i64).unwrap_or_default();
+                Ok(_) => {
                     for event in &events {
                         cqrs_es::Aggregate::apply(&mut account, event.clone());
                     }
-                    return Ok(Executed { events, last_sequence, account });
+                    return Ok(Executed { events, account });
                 }
                 Err(AggregateError::AggregateConflict) => {
                     tracing::debug!(account_id, "concurrent append; deciding again on fresh state");

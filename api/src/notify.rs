@@ -93,11 +93,7 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
 async fn record_notice(app: &AppState, account_id: &str, kind: &str, destination: String, sent: bool) {
     let now = app.clock.now();
     let command = AccountCommand::RecordNotice { kind: kind.into(), destination, sent, at: now };
-    let metadata = std::collections::HashMap::from([
-        ("at".to_string(), now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        ("actor".to_string(), "system".to_string()),
-    ]);
-    if let Err(e) = app.ledger.execute(account_id, command, metadata).await {
+    if let Err(e) = app.ledger.execute(account_id, command, crate::bus::system_metadata(now)).await {
         tracing::error!(error = %e, account_id, "a notice could not be recorded");
     }
 }

@@ -146,11 +146,7 @@ pub async fn deliver_code(
         // The trail says no code went out; the customer may ask again at once.
         let now = app.clock.now();
         let command = AccountCommand::RecordCodeNotDelivered { flow_id: flow_id.to_string(), code_id: code_id.clone(), at: now };
-        let metadata = std::collections::HashMap::from([
-            ("at".to_string(), now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            ("actor".to_string(), "system".to_string()),
-        ]);
-        if let Err(e) = app.ledger.execute(account_id, command, metadata).await {
+        if let Err(e) = app.ledger.execute(account_id, command, crate::bus::system_metadata(now)).await {
             tracing::error!(error = %e, account_id, "an undelivered code could not be recorded");
         }
         return Err(ApiError::new(
@@ -353,15 +349,7 @@ struct CodeBody {
 /// 000, in bold: each account needs its own), from the command-side index.
 /// Commands get it from the bus; this is for checks before a command.
 pub async fn email_shared_with(app: &AppState, account: &Account, account_id: &str) -> Result<Vec<String>, ApiError> {
-    let mut shared = Vec::new();
-    for email in [&account.email, &account.email_2].into_iter().flatten() {
-        for other in ledger_projections::claims::accounts_sharing_email(&app.db.any, email.as_str(), account_id).await? {
-            if !shared.contains(&other) {
-                shared.push(other);
-            }
-        }
-    }
-    Ok(shared)
+    app.ledger.accounts_sharing_addresses(account, account_id).await.map_err(ApiError::internal)
 }
 
 /// Whether a first registration could start now, and if not why: the

@@ -557,14 +557,8 @@ impl Account {
         if let Some(refusal) = self.flow_step_refusal(&flow_id, flow, "send_code", expected, channel, at, policy) {
             return Ok(vec![refusal]);
         }
-        if again {
-            let last_issue = flow.code.as_ref().map(|c| c.issued_at);
-            if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
-                return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendTooSoon }]);
-            }
-            if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
-                return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendLimitReached }]);
-            }
+        if let Some(reason) = self.resend_refusal(flow, at, policy).filter(|_| again) {
+            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason }]);
         }
         let Some(email) = self.reachable_address(slot) else {
             return refused(Refusal::EmailUnreachable);
@@ -578,6 +572,19 @@ impl Account {
             expires_at: code.expires_at,
             resend: again,
         }])
+    }
+
+    /// Seed 003's resend limits: a minute after the flow's last code, and so
+    /// many codes again in any hour.
+    fn resend_refusal(&self, flow: &Flow, at: DateTime<Utc>, policy: &Policy) -> Option<Refusal> {
+        let last_issue = flow.code.as_ref().map(|c| c.issued_at);
+        if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
+            Some(Refusal::ResendTooSoon)
+        } else if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
+            Some(Refusal::ResendLimitReached)
+        } else {
+            None
+        }
     }
 
     /// What confirmed a first passkey from a session, if it was confirmed
@@ -852,14 +859,8 @@ impl Account {
             // Nothing is mailed: the OTP device shows a new password by itself.
             return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::WrongStep }]);
         }
-        let last_issue = flow.code.as_ref().map(|c| c.issued_at);
-        if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
-            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendTooSoon }]);
-        }
-        let hour_ago = at - Duration::hours(1);
-        let recent = self.resends.iter().filter(|t| **t > hour_ago).count();
-        if recent >= policy.resends_per_hour as usize {
-            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendLimitReached }]);
+        if let Some(reason) = self.resend_refusal(flow, at, policy) {
+            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason }]);
         }
         // Again to the address the customer's code went to.
         let slot = flow.code.as_ref().map_or(1, |c| c.slot);
