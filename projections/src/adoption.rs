@@ -11,7 +11,10 @@ use serde_json::Value;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::db::DbError;
-use crate::projector::LoggedEvent;
+use std::collections::HashMap;
+
+use crate::event::Parsed;
+use crate::rows::{self, Val};
 
 /// The JST calendar day of an instant, `YYYY-MM-DD`.
 pub fn jst_day(at: DateTime<Utc>) -> String {
@@ -19,74 +22,74 @@ pub fn jst_day(at: DateTime<Utc>) -> String {
     at.with_timezone(&jst).format("%Y-%m-%d").to_string()
 }
 
-async fn count(conn: &mut AnyConnection, day: &str, channel: &str, metric: &str, n: i64) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO adoption_daily (day, channel, metric, count) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (day, channel, metric) DO UPDATE SET count = adoption_daily.count + excluded.count",
-    )
-    .bind(day)
-    .bind(channel)
-    .bind(metric)
-    .bind(n)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn active(conn: &mut AnyConnection, day: &str, channel: &str, account_id: &str, by_passkey: bool) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO adoption_active (day, channel, account_id, by_passkey) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (day, channel, account_id) DO UPDATE
-            SET by_passkey = CASE WHEN excluded.by_passkey > adoption_active.by_passkey THEN excluded.by_passkey ELSE adoption_active.by_passkey END",
-    )
-    .bind(day)
-    .bind(channel)
-    .bind(account_id)
-    .bind(by_passkey as i64)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Counts one account event.
-pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent, parsed: &AccountEvent, at: DateTime<Utc>) -> Result<(), DbError> {
+/// Counts a batch of account events: the day's figures summed in memory,
+/// written with one upsert per table.
+pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbError> {
     use AccountEvent as E;
-    let day = jst_day(at);
-    let channel = event.metadata.get("channel").and_then(Value::as_str).unwrap_or("web").to_string();
-    let account = event.aggregate_id.as_str();
-    let login = |method: &'static str, by_passkey: bool| Some((method, by_passkey));
-    let logged_in = match parsed {
-        E::PasskeyRegistered { .. } => {
-            count(conn, &day, &channel, "registrations", 1).await?;
-            None
+    let mut counts: HashMap<(String, String, String), i64> = HashMap::new();
+    let mut active: HashMap<(String, String, String), i64> = HashMap::new();
+    for parsed in batch {
+        let Some(event) = parsed.account()? else { continue };
+        let day = jst_day(parsed.at);
+        let channel = parsed.event.metadata.get("channel").and_then(Value::as_str).unwrap_or("web");
+        let mut count = |metric: &str, n: i64| {
+            *counts.entry((day.clone(), channel.to_string(), metric.to_string())).or_default() += n;
+        };
+        let login = |method: &'static str, by_passkey: bool| Some((method, by_passkey));
+        let logged_in = match event {
+            E::PasskeyRegistered { .. } => {
+                count("registrations", 1);
+                None
+            }
+            E::PasskeyLoginSucceeded { second_factor_flow: Some(_), .. } => login("password_and_passkey", true),
+            E::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => login("security_key", true),
+            E::PasskeyLoginSucceeded { .. } => login("passkey", true),
+            E::CrossDeviceSignInSucceeded { .. } => {
+                count("cross_device_sign_ins", 1);
+                login("cross_device", true)
+            }
+            E::PasswordLoginSucceeded { .. } => login("password_and_email_code", false),
+            E::LocalPasskeyAdded { .. } => {
+                count("local_passkeys_added", 1);
+                None
+            }
+            E::LocalPasskeyDeclined { .. } => {
+                count("local_passkeys_declined", 1);
+                None
+            }
+            E::PasskeysRevoked { passkeys, .. } => {
+                count("passkeys_deleted", passkeys.len() as i64);
+                None
+            }
+            _ => None,
+        };
+        if let Some((method, by_passkey)) = logged_in {
+            count(&format!("logins_{method}"), 1);
+            let seen = active.entry((day.clone(), channel.to_string(), parsed.event.aggregate_id.clone())).or_default();
+            *seen = (*seen).max(by_passkey as i64);
         }
-        E::PasskeyLoginSucceeded { second_factor_flow: Some(_), .. } => login("password_and_passkey", true),
-        E::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => login("security_key", true),
-        E::PasskeyLoginSucceeded { .. } => login("passkey", true),
-        E::CrossDeviceSignInSucceeded { .. } => {
-            count(conn, &day, &channel, "cross_device_sign_ins", 1).await?;
-            login("cross_device", true)
-        }
-        E::PasswordLoginSucceeded { .. } => login("password_and_email_code", false),
-        E::LocalPasskeyAdded { .. } => {
-            count(conn, &day, &channel, "local_passkeys_added", 1).await?;
-            None
-        }
-        E::LocalPasskeyDeclined { .. } => {
-            count(conn, &day, &channel, "local_passkeys_declined", 1).await?;
-            None
-        }
-        E::PasskeysRevoked { passkeys, .. } => {
-            count(conn, &day, &channel, "passkeys_deleted", passkeys.len() as i64).await?;
-            None
-        }
-        _ => None,
-    };
-    if let Some((method, by_passkey)) = logged_in {
-        count(conn, &day, &channel, &format!("logins_{method}"), 1).await?;
-        active(conn, &day, &channel, account, by_passkey).await?;
     }
-    Ok(())
+    let rows: Vec<Vec<Val>> =
+        counts.into_iter().map(|((day, channel, metric), n)| vec![day.into(), channel.into(), metric.into(), n.into()]).collect();
+    rows::insert(
+        conn,
+        "INSERT INTO adoption_daily (day, channel, metric, count)",
+        "ON CONFLICT (day, channel, metric) DO UPDATE SET count = adoption_daily.count + excluded.count",
+        &rows,
+    )
+    .await?;
+    let rows: Vec<Vec<Val>> = active
+        .into_iter()
+        .map(|((day, channel, account), by_passkey)| vec![day.into(), channel.into(), account.into(), by_passkey.into()])
+        .collect();
+    rows::insert(
+        conn,
+        "INSERT INTO adoption_active (day, channel, account_id, by_passkey)",
+        "ON CONFLICT (day, channel, account_id) DO UPDATE
+            SET by_passkey = CASE WHEN excluded.by_passkey > adoption_active.by_passkey THEN excluded.by_passkey ELSE adoption_active.by_passkey END",
+        &rows,
+    )
+    .await
 }
 
 /// One day and channel of the report.

@@ -5,9 +5,8 @@
 //! reports the first row that does not agree.
 
 use ledger_domain::account::{describe, Line};
-use ledger_domain::staff::{describe_staff, StaffEvent};
-use ledger_domain::system::{describe_system, SystemEvent};
-use ledger_domain::AccountEvent;
+use ledger_domain::staff::describe_staff;
+use ledger_domain::system::describe_system;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -15,7 +14,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::db::{Backend, DbError};
-use crate::projector::LoggedEvent;
+use crate::event::{Parsed, Payload};
+use crate::rows::{self, Val};
 
 /// The hash before the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -23,17 +23,45 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// JSON with object keys sorted and no whitespace: the same bytes whichever
 /// database stored the event (PostgreSQL's jsonb reorders keys).
 pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let parts: Vec<String> =
-                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&map[k.as_str()]))).collect();
-            format!("{{{}}}", parts.join(","))
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_canonical(&map[k.as_str()], out);
+            }
+            out.push('}');
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
-        other => other.to_string(),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::String(s) => write_string(s, out),
+        other => out.push_str(&other.to_string()),
     }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // serde_json's own escaping, as `Value::to_string` writes it.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 /// The canonical encoding of one event, as hashed.
@@ -46,16 +74,37 @@ pub fn canonical_event(
     payload: &Value,
     metadata: &Value,
 ) -> String {
-    let doc = serde_json::json!({
-        "aggregate_type": aggregate_type,
-        "aggregate_id": aggregate_id,
-        "sequence": sequence,
-        "event_type": event_type,
-        "event_version": version,
-        "payload": payload,
-        "metadata": metadata,
-    });
-    canonical_json(&doc)
+    canonical_parts(aggregate_type, aggregate_id, sequence, event_type, version, &canonical_json(payload), &canonical_json(metadata))
+}
+
+/// [`canonical_event`] from the payload and metadata already in canonical
+/// form: the object's keys written in their sorted order.
+fn canonical_parts(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+    event_type: &str,
+    version: &str,
+    payload: &str,
+    metadata: &str,
+) -> String {
+    let mut out = String::with_capacity(payload.len() + metadata.len() + 200);
+    out.push_str("{\"aggregate_id\":");
+    write_string(aggregate_id, &mut out);
+    out.push_str(",\"aggregate_type\":");
+    write_string(aggregate_type, &mut out);
+    out.push_str(",\"event_type\":");
+    write_string(event_type, &mut out);
+    out.push_str(",\"event_version\":");
+    write_string(version, &mut out);
+    out.push_str(",\"metadata\":");
+    out.push_str(metadata);
+    out.push_str(",\"payload\":");
+    out.push_str(payload);
+    out.push_str(",\"sequence\":");
+    out.push_str(&sequence.to_string());
+    out.push('}');
+    out
 }
 
 /// `hash(n) = SHA-256(hash(n-1) | n | canonical event)`, hex.
@@ -82,7 +131,7 @@ struct Derived {
     line: Line,
 }
 
-fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Value, metadata: &Value) -> Derived {
+fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Payload, metadata: &Value) -> Derived {
     let field = |k: &str| metadata.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let actor = match field("actor") {
         a if a.is_empty() => "system".to_string(),
@@ -97,13 +146,12 @@ fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Value, metadata: &
         _ => "system",
     }
     .to_string();
-    let line = match aggregate_type {
-        "account" => serde_json::from_value::<AccountEvent>(payload.clone()).map(|e| describe(&e)),
-        "staff" => serde_json::from_value::<StaffEvent>(payload.clone()).map(|e| describe_staff(&e)),
-        "system" => serde_json::from_value::<SystemEvent>(payload.clone()).map(|e| describe_system(&e)),
-        _ => Err(serde::de::Error::custom("unknown stream")),
-    }
-    .unwrap_or_else(|_| Line { en: "Unreadable event.".into(), ja: "読み取れないイベントです。".into() });
+    let line = match payload {
+        Payload::Account(e) => describe(e),
+        Payload::Staff(e) => describe_staff(e),
+        Payload::System(e) => describe_system(e),
+        Payload::Unreadable(_) => Line { en: "Unreadable event.".into(), ja: "読み取れないイベントです。".into() },
+    };
     let at = chrono::DateTime::parse_from_rfc3339(&field("at")).map(|t| t.timestamp_millis()).unwrap_or(0);
     Derived {
         account_id: (aggregate_type == "account").then(|| aggregate_id.to_string()),
@@ -117,54 +165,64 @@ fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Value, metadata: &
     }
 }
 
-/// Appends one event to the trail, inside the projector's transaction.
-pub async fn append(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), DbError> {
+/// Appends a batch of events to the trail, in order, chained to the last
+/// row, with multi-row inserts, inside the projector's transaction.
+pub async fn append(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbError> {
     let last: Option<(i64, String)> = sqlx::query_as("SELECT audit_position, hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
-    let (position, prev) = match last {
-        Some((p, h)) => (p + 1, h),
-        None => (1, GENESIS.to_string()),
+    let (mut position, mut prev) = match last {
+        Some((p, h)) => (p, h),
+        None => (0, GENESIS.to_string()),
     };
-    let canonical = canonical_event(
-        &event.aggregate_type,
-        &event.aggregate_id,
-        event.sequence,
-        &event.event_type,
-        &event.event_version,
-        &event.payload,
-        &event.metadata,
-    );
-    let hash = chain_hash(&prev, position, &canonical);
-    let d = derive(&event.aggregate_type, &event.aggregate_id, &event.payload, &event.metadata);
-    sqlx::query(
+    let mut rows = Vec::with_capacity(batch.len());
+    for parsed in batch {
+        let event = &parsed.event;
+        position += 1;
+        let payload = canonical_json(&event.payload);
+        let metadata = canonical_json(&event.metadata);
+        let canonical = canonical_parts(
+            &event.aggregate_type,
+            &event.aggregate_id,
+            event.sequence,
+            &event.event_type,
+            &event.event_version,
+            &payload,
+            &metadata,
+        );
+        let hash = chain_hash(&prev, position, &canonical);
+        let d = derive(&event.aggregate_type, &event.aggregate_id, &parsed.payload, &event.metadata);
+        rows.push(vec![
+            Val::Int(position),
+            event.aggregate_type.as_str().into(),
+            event.aggregate_id.as_str().into(),
+            event.sequence.into(),
+            event.event_type.as_str().into(),
+            event.event_version.as_str().into(),
+            d.at.into(),
+            d.account_id.into(),
+            d.actor.into(),
+            d.actor_kind.into(),
+            d.channel.into(),
+            d.ip.into(),
+            d.user_agent.into(),
+            d.line.en.into(),
+            d.line.ja.into(),
+            payload.into(),
+            metadata.into(),
+            Val::Text(std::mem::replace(&mut prev, hash.clone())),
+            hash.into(),
+        ]);
+    }
+    rows::insert(
+        conn,
         "INSERT INTO audit_trail (audit_position, aggregate_type, aggregate_id, sequence, event_type, event_version, at,
                                   account_id, actor, actor_kind, channel, ip, user_agent, line_en, line_ja, payload, metadata,
-                                  prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                                  prev_hash, hash)",
+        "",
+        &rows,
     )
-    .bind(position)
-    .bind(&event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .bind(event.sequence)
-    .bind(&event.event_type)
-    .bind(&event.event_version)
-    .bind(d.at)
-    .bind(d.account_id)
-    .bind(&d.actor)
-    .bind(&d.actor_kind)
-    .bind(&d.channel)
-    .bind(&d.ip)
-    .bind(&d.user_agent)
-    .bind(&d.line.en)
-    .bind(&d.line.ja)
-    .bind(canonical_json(&event.payload))
-    .bind(canonical_json(&event.metadata))
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// One row of the trail as the API shows it.
@@ -370,7 +428,7 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
             if !same_source {
                 return Ok(bad(position, checked, "the event differs from the source log, or is gone from it".into()));
             }
-            let d = derive(&agg_type, &agg_id, &payload, &metadata);
+            let d = derive(&agg_type, &agg_id, &crate::event::parse(&agg_type, &payload), &metadata);
             let stored = Derived {
                 account_id: r.try_get("account_id")?,
                 at: r.try_get("at")?,
@@ -402,4 +460,21 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
         head_position: head.as_ref().map(|h| h.0),
         head_hash: head.map(|h| h.1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_encoding_is_the_canonical_json_of_the_whole_document() {
+        let payload = serde_json::json!({"b": [1, {"z": "é\"\n", "a": null}], "a": true, "ü": 1.5});
+        let metadata = serde_json::json!({"at": "2026-11-23T09:00:00Z", "actor": "customer"});
+        let doc = serde_json::json!({
+            "aggregate_type": "account", "aggregate_id": "a-1", "sequence": 7,
+            "event_type": "Ev", "event_version": "1", "payload": payload, "metadata": metadata,
+        });
+        assert_eq!(canonical_event("account", "a-1", 7, "Ev", "1", &payload, &metadata), canonical_json(&doc));
+        assert_eq!(canonical_json(&payload), r#"{"a":true,"b":[1,{"a":null,"z":"é\"\n"}],"ü":1.5}"#);
+    }
 }

@@ -7,8 +7,10 @@ pub mod adoption;
 pub mod audit;
 pub mod claims;
 pub mod db;
+pub mod event;
 pub mod projector;
 pub mod read_models;
+mod rows;
 pub mod signals;
 pub mod store;
 

@@ -5,47 +5,23 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::Mutex;
 
 use crate::db::{Backend, Database, DbError};
+pub use crate::event::LoggedEvent;
+use crate::event::Parsed;
 use crate::read_models;
 
 /// The checkpoint name of the core read models.
 pub const CORE: &str = "core";
 
-/// Events read per transaction.
+/// Events read per transaction while following the log.
 const BATCH: i64 = 500;
 
-/// One event of the log, with its place in the global order.
-#[derive(Debug, Clone)]
-pub struct LoggedEvent {
-    pub position: i64,
-    /// PostgreSQL's order epoch (see migration 0010); 0 on SQLite.
-    pub epoch: i64,
-    pub transaction_id: i64,
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    pub sequence: i64,
-    pub event_type: String,
-    pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
-}
-
-impl LoggedEvent {
-    /// When the event happened, as the API recorded it in the metadata.
-    pub fn at(&self) -> chrono::DateTime<chrono::Utc> {
-        self.metadata
-            .get("at")
-            .and_then(Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_default()
-    }
-}
+/// Events read per transaction by a rebuild.
+const REBUILD_BATCH: i64 = 5_000;
 
 /// Follows the log and keeps the read models current.
 ///
@@ -208,11 +184,11 @@ impl Projector {
     /// counted by `/metrics` and `/readyz`).
     async fn run_batch(&self) -> Result<usize, DbError> {
         let _guard = self.running.lock().await;
-        self.batch_holding_the_lock().await
+        self.batch_holding_the_lock(BATCH).await
     }
 
-    async fn batch_holding_the_lock(&self) -> Result<usize, DbError> {
-        let error = match self.apply_batch(BATCH).await {
+    async fn batch_holding_the_lock(&self, size: i64) -> Result<usize, DbError> {
+        let error = match self.apply_batch(size).await {
             Ok(n) => return Ok(n),
             Err(e) => e,
         };
@@ -221,7 +197,7 @@ impl Projector {
         }
         tracing::warn!(error = %error, "a projector batch failed; applying its events one at a time");
         let mut applied = 0;
-        while applied < BATCH as usize {
+        while applied < size as usize {
             let error = match self.apply_batch(1).await {
                 Ok(0) => break,
                 Ok(n) => {
@@ -270,17 +246,19 @@ impl Projector {
         let Some(last) = events.last() else {
             return Ok(0);
         };
-        let reached = (last.epoch, last.transaction_id, last.position);
-        for event in &events {
-            crate::audit::append(&mut tx, event).await?;
-            read_models::apply(&mut tx, event).await?;
-            crate::signals::apply(&mut tx, event, &self.thresholds).await?;
-        }
+        let reached = last.checkpoint();
+        let batch: Vec<Parsed> = events.into_iter().map(Parsed::new).collect();
+        // The signals first: they read the registry and the trail as they
+        // were before the batch (see signals::apply).
+        crate::signals::apply(&mut tx, &batch, &self.thresholds).await?;
+        crate::audit::append(&mut tx, &batch).await?;
+        read_models::apply(&mut tx, &batch).await?;
+        crate::adoption::apply(&mut tx, &batch).await?;
         set_checkpoint(&mut tx, reached).await?;
         self.announce(&mut tx).await?;
         tx.commit().await?;
         self.progressed.send_modify(|n| *n += 1);
-        Ok(events.len())
+        Ok(batch.len())
     }
 
     /// Moves past the next event, which the read models cannot take: it
@@ -294,7 +272,9 @@ impl Projector {
             let Some(event) = read_events_after(&mut tx, self.db.backend, after, 1).await?.pop() else {
                 return Ok(());
             };
-            crate::audit::append(&mut tx, &event).await?;
+            let event = Parsed::new(event);
+            crate::audit::append(&mut tx, std::slice::from_ref(&event)).await?;
+            let event = event.event;
             tracing::error!(
                 position = event.position,
                 aggregate_id = %event.aggregate_id,
@@ -361,7 +341,11 @@ impl Projector {
                 sqlx::query("SELECT pg_advisory_xact_lock(7400002)").execute(&mut *tx).await?;
             }
             for table in read_models::TABLES {
-                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+                let empty = match self.db.backend {
+                    Backend::Postgres => format!("TRUNCATE {table}"),
+                    Backend::Sqlite => format!("DELETE FROM {table}"),
+                };
+                sqlx::query(&empty).execute(&mut *tx).await?;
             }
             sqlx::query("DELETE FROM projector_checkpoints WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
             // A rebuild meets every event again: failures are recorded anew.
@@ -370,9 +354,9 @@ impl Projector {
         }
         let mut total = 0;
         loop {
-            let n = self.batch_holding_the_lock().await?;
+            let n = self.batch_holding_the_lock(REBUILD_BATCH).await?;
             total += n;
-            if n < BATCH as usize {
+            if n < REBUILD_BATCH as usize {
                 return Ok(total);
             }
         }

@@ -8,7 +8,10 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::db::DbError;
-use crate::projector::LoggedEvent;
+use std::collections::{HashMap, HashSet};
+
+use crate::event::Parsed;
+use crate::rows::{self, Val};
 use crate::{from_millis, millis};
 
 /// The tables the projector owns, emptied by a rebuild.
@@ -26,258 +29,524 @@ pub const TABLES: &[&str] = &[
 
 use serde_json::Value;
 
-fn meta<'a>(event: &'a LoggedEvent, key: &str) -> &'a str {
-    event.metadata.get(key).and_then(Value::as_str).unwrap_or("")
+/// What the read models know of the accounts, passkeys and credentials one
+/// batch touches: loaded with one query per table, changed in memory event
+/// by event, written back with multi-row upserts.
+#[derive(Default)]
+struct Working {
+    accounts: HashMap<String, AccountRow>,
+    passkeys: HashMap<String, PasskeyRow>,
+    credentials: HashMap<String, CredentialRow>,
+    /// `(account_id, slot)` -> address.
+    emails: HashMap<(String, i64), String>,
 }
 
-/// Applies one event to the read models, inside the projector's transaction.
-pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), DbError> {
-    if event.aggregate_type != "account" {
-        return Ok(());
+#[derive(Debug, Clone, PartialEq)]
+struct AccountRow {
+    account_id: String,
+    login_id: String,
+    holder_kind: String,
+    email: Option<String>,
+    email_reachable: i64,
+    password_temporary: i64,
+    locked: i64,
+    last_login_at: Option<i64>,
+    last_login_method: Option<String>,
+    last_sequence: i64,
+    updated_at: i64,
+    deletion_locked: i64,
+    last_login_environment: Option<String>,
+    last_login_recommended: Option<i64>,
+    otp_device: i64,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for AccountRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(AccountRow {
+            account_id: r.try_get("account_id")?,
+            login_id: r.try_get("login_id")?,
+            holder_kind: r.try_get("holder_kind")?,
+            email: r.try_get("email")?,
+            email_reachable: r.try_get("email_reachable")?,
+            password_temporary: r.try_get("password_temporary")?,
+            locked: r.try_get("locked")?,
+            last_login_at: r.try_get("last_login_at")?,
+            last_login_method: r.try_get("last_login_method")?,
+            last_sequence: r.try_get("last_sequence")?,
+            updated_at: r.try_get("updated_at")?,
+            deletion_locked: r.try_get("deletion_locked")?,
+            last_login_environment: r.try_get("last_login_environment")?,
+            last_login_recommended: r.try_get("last_login_recommended")?,
+            otp_device: r.try_get("otp_device")?,
+        })
     }
-    let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
-        .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
-    let id = event.aggregate_id.as_str();
-    crate::adoption::apply(conn, event, &parsed, event.at()).await?;
-    let at = millis(event.at());
-    let channel = meta(event, "channel");
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct PasskeyRow {
+    passkey_id: String,
+    account_id: String,
+    credential_id: String,
+    name: String,
+    aaguid: String,
+    provider: Option<String>,
+    backup_eligible: i64,
+    backup_state: i64,
+    transports: String,
+    attachment: Option<String>,
+    added_via: String,
+    registered_at: i64,
+    registered_channel: String,
+    last_used_at: Option<i64>,
+    last_used_channel: Option<String>,
+    revoked_at: Option<i64>,
+    registered_environment: Option<String>,
+    environment_recommended: Option<i64>,
+    revoked_by: Option<String>,
+    revoked_reason: Option<String>,
+    cross_device_sign_in: Option<String>,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for PasskeyRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(PasskeyRow {
+            passkey_id: r.try_get("passkey_id")?,
+            account_id: r.try_get("account_id")?,
+            credential_id: r.try_get("credential_id")?,
+            name: r.try_get("name")?,
+            aaguid: r.try_get("aaguid")?,
+            provider: r.try_get("provider")?,
+            backup_eligible: r.try_get("backup_eligible")?,
+            backup_state: r.try_get("backup_state")?,
+            transports: r.try_get("transports")?,
+            attachment: r.try_get("attachment")?,
+            added_via: r.try_get("added_via")?,
+            registered_at: r.try_get("registered_at")?,
+            registered_channel: r.try_get("registered_channel")?,
+            last_used_at: r.try_get("last_used_at")?,
+            last_used_channel: r.try_get("last_used_channel")?,
+            revoked_at: r.try_get("revoked_at")?,
+            registered_environment: r.try_get("registered_environment")?,
+            environment_recommended: r.try_get("environment_recommended")?,
+            revoked_by: r.try_get("revoked_by")?,
+            revoked_reason: r.try_get("revoked_reason")?,
+            cross_device_sign_in: r.try_get("cross_device_sign_in")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct CredentialRow {
+    credential_id: String,
+    account_id: String,
+    passkey_id: String,
+    public_key: String,
+    counter: i64,
+    active: i64,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for CredentialRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(CredentialRow {
+            credential_id: r.try_get("credential_id")?,
+            account_id: r.try_get("account_id")?,
+            passkey_id: r.try_get("passkey_id")?,
+            public_key: r.try_get("public_key")?,
+            counter: r.try_get("counter")?,
+            active: r.try_get("active")?,
+        })
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "account_id, login_id, holder_kind, email, email_reachable, password_temporary, locked, last_login_at,
+     last_login_method, last_sequence, updated_at, deletion_locked, last_login_environment, last_login_recommended, otp_device";
+const PASSKEY_COLUMNS: &str = "passkey_id, account_id, credential_id, name, aaguid, provider, backup_eligible, backup_state,
+     transports, attachment, added_via, registered_at, registered_channel, last_used_at, last_used_channel, revoked_at,
+     registered_environment, environment_recommended, revoked_by, revoked_reason, cross_device_sign_in";
+const CREDENTIAL_COLUMNS: &str = "credential_id, account_id, passkey_id, public_key, counter, active";
+
+/// The rows of `table` whose `key` is one of `keys`.
+async fn load<T>(conn: &mut AnyConnection, table: &str, columns: &str, key: &str, keys: &HashSet<&str>) -> Result<Vec<T>, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
+{
+    let keys: Vec<&str> = keys.iter().copied().collect();
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(rows::LOOKUP_CHUNK) {
+        let sql = format!("SELECT {columns} FROM {table} WHERE {key} IN ({})", rows::placeholders(1, chunk.len()));
+        let mut query = sqlx::query_as::<_, T>(&sql);
+        for k in chunk {
+            query = query.bind(*k);
+        }
+        out.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// The passkey and credential ids an event names.
+fn passkeys_named(event: &AccountEvent) -> Vec<(&str, &str)> {
     use AccountEvent as E;
-    match parsed {
-        E::AccountOpened { login_id, holder_kind, email, password_temporary } => {
-            sqlx::query(
-                "INSERT INTO status_accounts (account_id, login_id, holder_kind, email, email_reachable, password_temporary,
-                                              locked, last_sequence, updated_at)
-                 VALUES ($1, $2, $3, $4, 1, $5, 0, 0, $6)",
-            )
-            .bind(id)
-            .bind(login_id.as_str())
-            .bind(serde_plain(&holder_kind))
-            .bind(email.as_ref().map(|e| e.as_str().to_string()))
-            .bind(password_temporary as i64)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
-            if let Some(email) = email {
-                set_registered_email(conn, id, &email, 1).await?;
-            }
+    match event {
+        E::PasskeyRegistered { passkey, .. } | E::LocalPasskeyAdded { passkey, .. } => {
+            vec![(passkey.passkey_id.as_str(), passkey.credential_id.as_str())]
         }
-        // The status view shows address 1; the registry keeps every slot.
-        E::EmailAddressChanged { email, slot } => {
-            if slot == 1 {
-                sqlx::query("UPDATE status_accounts SET email = $2, email_reachable = 1 WHERE account_id = $1")
-                    .bind(id)
-                    .bind(email.as_str())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            set_registered_email(conn, id, &email, slot).await?;
+        E::PasskeyLoginSucceeded { passkey_id, credential_id, .. } | E::CrossDeviceSignInSucceeded { passkey_id, credential_id, .. } => {
+            vec![(passkey_id.as_str(), credential_id.as_str())]
         }
-        E::EmailReachabilityChanged { reachable, slot: 1 } => {
-            sqlx::query("UPDATE status_accounts SET email_reachable = $2 WHERE account_id = $1")
-                .bind(id)
-                .bind(reachable as i64)
-                .execute(&mut *conn)
-                .await?;
-        }
-        E::LoginPasswordChanged { temporary } => {
-            sqlx::query("UPDATE status_accounts SET password_temporary = $2, locked = 0 WHERE account_id = $1")
-                .bind(id)
-                .bind(temporary as i64)
-                .execute(&mut *conn)
-                .await?;
-        }
-        E::OtpDeviceRegistered { .. } | E::OtpDeviceRemoved {} => {
-            let on = matches!(parsed, E::OtpDeviceRegistered { .. });
-            sqlx::query("UPDATE status_accounts SET otp_device = $2 WHERE account_id = $1")
-                .bind(id)
-                .bind(on as i64)
-                .execute(&mut *conn)
-                .await?;
-        }
-        E::LoginLocked { .. } => {
-            sqlx::query("UPDATE status_accounts SET locked = 1 WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
-        }
-        E::PasskeyRegistered { .. } | E::LocalPasskeyAdded { .. } => {
-            if let Some((passkey, via, cross_device_sign_in)) = bound_passkey(&parsed) {
-                insert_passkey(conn, id, passkey, at, channel, via, cross_device_sign_in).await?;
-                // The registration flow ends logged in; a session's binding is no login.
-                if via == "first_registration" {
-                    record_login(conn, id, at, "passkey_registration", &passkey.environment).await?;
+        E::PasskeyBackupStateChanged { passkey_id, .. } => vec![(passkey_id.as_str(), "")],
+        E::PasskeysRevoked { passkeys, .. } => passkeys.iter().map(|p| (p.passkey_id.as_str(), p.credential_id.as_str())).collect(),
+        _ => vec![],
+    }
+}
+
+/// A second binding of an id the read models already hold: an event the
+/// read models cannot take (the projector skips it and records why).
+fn duplicate(what: &str, id: &str) -> DbError {
+    DbError::Corrupt(format!("{what} {id} is already in the read models"))
+}
+
+/// Applies a batch of events to the read models, inside the projector's
+/// transaction: one query per table to load what the batch touches, the
+/// events applied in memory in log order, one upsert per table to write.
+pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbError> {
+    let mut accounts = HashSet::new();
+    let mut passkeys = HashSet::new();
+    let mut credentials = HashSet::new();
+    for parsed in batch {
+        if let Some(event) = parsed.account()? {
+            accounts.insert(parsed.event.aggregate_id.as_str());
+            for (passkey, credential) in passkeys_named(event) {
+                passkeys.insert(passkey);
+                if !credential.is_empty() {
+                    credentials.insert(credential);
                 }
             }
         }
-        E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion, authenticator, environment, second_factor_flow, .. } => {
-            passkey_used(conn, &passkey_id, &credential_id, assertion.counter, at, channel).await?;
-            let method = match (second_factor_flow.is_some(), authenticator) {
-                (true, _) => "password_and_passkey",
-                (false, LoginAuthenticator::SecurityKey) => "security_key",
-                (false, _) => "passkey",
-            };
-            record_login(conn, id, at, method, &environment).await?;
-        }
-        E::CrossDeviceSignInSucceeded { passkey_id, credential_id, assertion, environment, .. } => {
-            passkey_used(conn, &passkey_id, &credential_id, assertion.counter, at, channel).await?;
-            record_login(conn, id, at, "cross_device", &environment).await?;
-        }
-        E::PasskeyBackupStateChanged { passkey_id, backup_state } => {
-            sqlx::query("UPDATE status_passkeys SET backup_state = $2 WHERE passkey_id = $1")
-                .bind(&passkey_id)
-                .bind(backup_state as i64)
-                .execute(&mut *conn)
-                .await?;
-        }
-        E::PasskeysRevoked { passkeys, revoked_by } => {
-            let (by, reason) = match revoked_by {
-                Revoker::Customer => ("customer".to_string(), None),
-                Revoker::Staff { staff, reason } => (format!("staff:{}", staff.staff_id), Some(reason)),
-            };
-            for p in passkeys {
-                sqlx::query("UPDATE status_passkeys SET revoked_at = $2, revoked_by = $3, revoked_reason = $4 WHERE passkey_id = $1")
-                    .bind(&p.passkey_id)
-                    .bind(at)
-                    .bind(&by)
-                    .bind(reason.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("UPDATE credential_index SET active = 0 WHERE credential_id = $1")
-                    .bind(&p.credential_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-        E::PasskeyDeletionLocked { .. } => set_flag(conn, id, "deletion_locked", true).await?,
-        E::TradingPasswordChanged { .. } => set_flag(conn, id, "deletion_locked", false).await?,
-        E::LoginUnlocked { .. } => {
-            set_flag(conn, id, "locked", false).await?;
-            set_flag(conn, id, "deletion_locked", false).await?;
-        }
-        E::PasswordLoginSucceeded { environment, .. } => record_login(conn, id, at, "password_and_email_code", &environment).await?,
-        _ => {}
     }
-    sqlx::query("UPDATE status_accounts SET last_sequence = $2, updated_at = $3 WHERE account_id = $1")
-        .bind(id)
-        .bind(event.sequence)
-        .bind(at)
-        .execute(&mut *conn)
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let mut w = Working::default();
+    for row in load::<AccountRow>(conn, "status_accounts", ACCOUNT_COLUMNS, "account_id", &accounts).await? {
+        w.accounts.insert(row.account_id.clone(), row);
+    }
+    for row in load::<PasskeyRow>(conn, "status_passkeys", PASSKEY_COLUMNS, "passkey_id", &passkeys).await? {
+        w.passkeys.insert(row.passkey_id.clone(), row);
+    }
+    for row in load::<CredentialRow>(conn, "credential_index", CREDENTIAL_COLUMNS, "credential_id", &credentials).await? {
+        w.credentials.insert(row.credential_id.clone(), row);
+    }
+    let before = (w.accounts.clone(), w.passkeys.clone(), w.credentials.clone());
+    for parsed in batch {
+        if let Some(event) = parsed.account()? {
+            w.apply(parsed, event)?;
+        }
+    }
+    w.write(conn, before).await
+}
+
+impl Working {
+    fn apply(&mut self, parsed: &Parsed, event: &AccountEvent) -> Result<(), DbError> {
+        let id = parsed.event.aggregate_id.as_str();
+        let at = millis(parsed.at);
+        let channel = parsed.event.meta("channel");
+        use AccountEvent as E;
+        match event {
+            E::AccountOpened { login_id, holder_kind, email, password_temporary } => {
+                if self.accounts.contains_key(id) {
+                    return Err(duplicate("account", id));
+                }
+                self.accounts.insert(
+                    id.to_string(),
+                    AccountRow {
+                        account_id: id.to_string(),
+                        login_id: login_id.as_str().to_string(),
+                        holder_kind: serde_plain(holder_kind),
+                        email: email.as_ref().map(|e| e.as_str().to_string()),
+                        email_reachable: 1,
+                        password_temporary: *password_temporary as i64,
+                        locked: 0,
+                        last_login_at: None,
+                        last_login_method: None,
+                        last_sequence: 0,
+                        updated_at: at,
+                        deletion_locked: 0,
+                        last_login_environment: None,
+                        last_login_recommended: None,
+                        otp_device: 0,
+                    },
+                );
+                if let Some(email) = email {
+                    self.emails.insert((id.to_string(), 1), email.as_str().to_string());
+                }
+            }
+            // The status view shows address 1; the registry keeps every slot.
+            E::EmailAddressChanged { email, slot } => {
+                if *slot == 1 {
+                    self.account(id, |a| {
+                        a.email = Some(email.as_str().to_string());
+                        a.email_reachable = 1;
+                    });
+                }
+                self.emails.insert((id.to_string(), *slot as i64), email.as_str().to_string());
+            }
+            E::EmailReachabilityChanged { reachable, slot: 1 } => self.account(id, |a| a.email_reachable = *reachable as i64),
+            E::LoginPasswordChanged { temporary } => self.account(id, |a| {
+                a.password_temporary = *temporary as i64;
+                a.locked = 0;
+            }),
+            E::OtpDeviceRegistered { .. } => self.account(id, |a| a.otp_device = 1),
+            E::OtpDeviceRemoved {} => self.account(id, |a| a.otp_device = 0),
+            E::LoginLocked { .. } => self.account(id, |a| a.locked = 1),
+            E::PasskeyRegistered { .. } | E::LocalPasskeyAdded { .. } => {
+                if let Some((passkey, via, cross_device_sign_in)) = bound_passkey(event) {
+                    self.insert_passkey(id, passkey, at, channel, via, cross_device_sign_in)?;
+                    // The registration flow ends logged in; a session's binding is no login.
+                    if via == "first_registration" {
+                        self.record_login(id, at, "passkey_registration", &passkey.environment);
+                    }
+                }
+            }
+            E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion, authenticator, environment, second_factor_flow, .. } => {
+                self.passkey_used(passkey_id, credential_id, assertion.counter, at, channel);
+                let method = match (second_factor_flow.is_some(), authenticator) {
+                    (true, _) => "password_and_passkey",
+                    (false, LoginAuthenticator::SecurityKey) => "security_key",
+                    (false, _) => "passkey",
+                };
+                self.record_login(id, at, method, environment);
+            }
+            E::CrossDeviceSignInSucceeded { passkey_id, credential_id, assertion, environment, .. } => {
+                self.passkey_used(passkey_id, credential_id, assertion.counter, at, channel);
+                self.record_login(id, at, "cross_device", environment);
+            }
+            E::PasskeyBackupStateChanged { passkey_id, backup_state } => {
+                if let Some(p) = self.passkeys.get_mut(passkey_id) {
+                    p.backup_state = *backup_state as i64;
+                }
+            }
+            E::PasskeysRevoked { passkeys, revoked_by } => {
+                let (by, reason) = match revoked_by {
+                    Revoker::Customer => ("customer".to_string(), None),
+                    Revoker::Staff { staff, reason } => (format!("staff:{}", staff.staff_id), Some(reason.clone())),
+                };
+                for revoked in passkeys {
+                    if let Some(p) = self.passkeys.get_mut(&revoked.passkey_id) {
+                        p.revoked_at = Some(at);
+                        p.revoked_by = Some(by.clone());
+                        p.revoked_reason = reason.clone();
+                    }
+                    if let Some(c) = self.credentials.get_mut(&revoked.credential_id) {
+                        c.active = 0;
+                    }
+                }
+            }
+            E::PasskeyDeletionLocked { .. } => self.account(id, |a| a.deletion_locked = 1),
+            E::TradingPasswordChanged { .. } => self.account(id, |a| a.deletion_locked = 0),
+            E::LoginUnlocked { .. } => self.account(id, |a| {
+                a.locked = 0;
+                a.deletion_locked = 0;
+            }),
+            E::PasswordLoginSucceeded { environment, .. } => self.record_login(id, at, "password_and_email_code", environment),
+            _ => {}
+        }
+        let sequence = parsed.event.sequence;
+        self.account(id, |a| {
+            a.last_sequence = sequence;
+            a.updated_at = at;
+        });
+        Ok(())
+    }
+
+    /// Changes an account's row; an account the read models do not hold
+    /// is left alone, as an UPDATE of no row would.
+    fn account(&mut self, id: &str, change: impl FnOnce(&mut AccountRow)) {
+        if let Some(a) = self.accounts.get_mut(id) {
+            change(a);
+        }
+    }
+
+    fn record_login(&mut self, id: &str, at: i64, method: &str, environment: &Option<Environment>) {
+        self.account(id, |a| {
+            a.last_login_at = Some(at);
+            a.last_login_method = Some(method.to_string());
+            a.last_login_environment = environment.as_ref().map(Environment::describe);
+            a.last_login_recommended = environment.as_ref().and_then(|e| e.recommended).map(|r| r as i64);
+        });
+    }
+
+    fn insert_passkey(
+        &mut self,
+        account_id: &str,
+        passkey: &NewPasskey,
+        at: i64,
+        channel: &str,
+        added_via: &str,
+        cross_device_sign_in: Option<&str>,
+    ) -> Result<(), DbError> {
+        if self.passkeys.contains_key(&passkey.passkey_id) {
+            return Err(duplicate("passkey", &passkey.passkey_id));
+        }
+        if self.credentials.contains_key(&passkey.credential_id) {
+            return Err(duplicate("credential", &passkey.credential_id));
+        }
+        self.passkeys.insert(
+            passkey.passkey_id.clone(),
+            PasskeyRow {
+                passkey_id: passkey.passkey_id.clone(),
+                account_id: account_id.to_string(),
+                credential_id: passkey.credential_id.clone(),
+                name: passkey.name.as_str().to_string(),
+                aaguid: passkey.aaguid.clone(),
+                provider: passkey.provider.clone(),
+                backup_eligible: passkey.backup_eligible as i64,
+                backup_state: passkey.backup_state as i64,
+                transports: passkey.transports.join(","),
+                attachment: passkey.authenticator_attachment.clone(),
+                added_via: added_via.to_string(),
+                registered_at: at,
+                registered_channel: channel.to_string(),
+                last_used_at: None,
+                last_used_channel: None,
+                revoked_at: None,
+                registered_environment: passkey.environment.as_ref().map(Environment::describe),
+                environment_recommended: passkey.environment.as_ref().and_then(|e| e.recommended).map(|r| r as i64),
+                revoked_by: None,
+                revoked_reason: None,
+                cross_device_sign_in: cross_device_sign_in.map(str::to_string),
+            },
+        );
+        self.credentials.insert(
+            passkey.credential_id.clone(),
+            CredentialRow {
+                credential_id: passkey.credential_id.clone(),
+                account_id: account_id.to_string(),
+                passkey_id: passkey.passkey_id.clone(),
+                public_key: passkey.public_key.to_string(),
+                counter: passkey.counter as i64,
+                active: 1,
+            },
+        );
+        Ok(())
+    }
+
+    fn passkey_used(&mut self, passkey_id: &str, credential_id: &str, counter: u32, at: i64, channel: &str) {
+        if let Some(p) = self.passkeys.get_mut(passkey_id) {
+            p.last_used_at = Some(at);
+            p.last_used_channel = Some(channel.to_string());
+        }
+        if let Some(c) = self.credentials.get_mut(credential_id) {
+            c.counter = counter as i64;
+        }
+    }
+
+    /// Writes every row the batch changed.
+    async fn write(
+        self,
+        conn: &mut AnyConnection,
+        (accounts, passkeys, credentials): (HashMap<String, AccountRow>, HashMap<String, PasskeyRow>, HashMap<String, CredentialRow>),
+    ) -> Result<(), DbError> {
+        let changed = |id: &String, row: &AccountRow| accounts.get(id) != Some(row);
+        let rows: Vec<Vec<Val>> = self
+            .accounts
+            .into_iter()
+            .filter(|(id, row)| changed(id, row))
+            .map(|(_, a)| {
+                vec![
+                    a.account_id.into(),
+                    a.login_id.into(),
+                    a.holder_kind.into(),
+                    a.email.into(),
+                    a.email_reachable.into(),
+                    a.password_temporary.into(),
+                    a.locked.into(),
+                    a.last_login_at.into(),
+                    a.last_login_method.into(),
+                    a.last_sequence.into(),
+                    a.updated_at.into(),
+                    a.deletion_locked.into(),
+                    a.last_login_environment.into(),
+                    a.last_login_recommended.into(),
+                    a.otp_device.into(),
+                ]
+            })
+            .collect();
+        rows::insert(conn, &format!("INSERT INTO status_accounts ({ACCOUNT_COLUMNS})"), &upsert("account_id", ACCOUNT_COLUMNS), &rows)
+            .await?;
+        let rows: Vec<Vec<Val>> = self
+            .passkeys
+            .into_iter()
+            .filter(|(id, row)| passkeys.get(id) != Some(row))
+            .map(|(_, p)| {
+                vec![
+                    p.passkey_id.into(),
+                    p.account_id.into(),
+                    p.credential_id.into(),
+                    p.name.into(),
+                    p.aaguid.into(),
+                    p.provider.into(),
+                    p.backup_eligible.into(),
+                    p.backup_state.into(),
+                    p.transports.into(),
+                    p.attachment.into(),
+                    p.added_via.into(),
+                    p.registered_at.into(),
+                    p.registered_channel.into(),
+                    p.last_used_at.into(),
+                    p.last_used_channel.into(),
+                    p.revoked_at.into(),
+                    p.registered_environment.into(),
+                    p.environment_recommended.into(),
+                    p.revoked_by.into(),
+                    p.revoked_reason.into(),
+                    p.cross_device_sign_in.into(),
+                ]
+            })
+            .collect();
+        rows::insert(conn, &format!("INSERT INTO status_passkeys ({PASSKEY_COLUMNS})"), &upsert("passkey_id", PASSKEY_COLUMNS), &rows)
+            .await?;
+        let rows: Vec<Vec<Val>> = self
+            .credentials
+            .into_iter()
+            .filter(|(id, row)| credentials.get(id) != Some(row))
+            .map(|(_, c)| {
+                vec![
+                    c.credential_id.into(),
+                    c.account_id.into(),
+                    c.passkey_id.into(),
+                    c.public_key.into(),
+                    c.counter.into(),
+                    c.active.into(),
+                ]
+            })
+            .collect();
+        rows::insert(
+            conn,
+            &format!("INSERT INTO credential_index ({CREDENTIAL_COLUMNS})"),
+            &upsert("credential_id", CREDENTIAL_COLUMNS),
+            &rows,
+        )
         .await?;
-    Ok(())
+        let rows: Vec<Vec<Val>> =
+            self.emails.into_iter().map(|((account, slot), email)| vec![account.into(), slot.into(), email.into()]).collect();
+        rows::insert(
+            conn,
+            "INSERT INTO email_registry (account_id, slot, email)",
+            "ON CONFLICT (account_id, slot) DO UPDATE SET email = excluded.email",
+            &rows,
+        )
+        .await
+    }
+}
+
+/// `ON CONFLICT (key) DO UPDATE SET c = excluded.c, ...` for every column but the key.
+fn upsert(key: &str, columns: &str) -> String {
+    let set: Vec<String> = columns.split(',').map(str::trim).filter(|c| *c != key).map(|c| format!("{c} = excluded.{c}")).collect();
+    format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", "))
 }
 
 fn serde_plain<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
-async fn set_registered_email(conn: &mut AnyConnection, account_id: &str, email: &EmailAddress, slot: u8) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO email_registry (account_id, slot, email) VALUES ($1, $2, $3)
-         ON CONFLICT (account_id, slot) DO UPDATE SET email = excluded.email",
-    )
-    .bind(account_id)
-    .bind(slot as i64)
-    .bind(email.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn record_login(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    at: i64,
-    method: &str,
-    environment: &Option<Environment>,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "UPDATE status_accounts SET last_login_at = $2, last_login_method = $3, last_login_environment = $4,
-                                    last_login_recommended = $5 WHERE account_id = $1",
-    )
-    .bind(account_id)
-    .bind(at)
-    .bind(method)
-    .bind(environment.as_ref().map(Environment::describe))
-    .bind(environment.as_ref().and_then(|e| e.recommended).map(|r| r as i64))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Columns set from `UPDATE ... SET <column>`: only the names written here.
-async fn set_flag(conn: &mut AnyConnection, account_id: &str, column: &'static str, on: bool) -> Result<(), DbError> {
-    sqlx::query(&format!("UPDATE status_accounts SET {column} = $2 WHERE account_id = $1"))
-        .bind(account_id)
-        .bind(on as i64)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-async fn insert_passkey(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    passkey: &NewPasskey,
-    at: i64,
-    channel: &str,
-    added_via: &str,
-    cross_device_sign_in: Option<&str>,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO status_passkeys (passkey_id, account_id, credential_id, name, aaguid, provider, backup_eligible,
-                                      backup_state, transports, attachment, added_via, registered_at, registered_channel,
-                                      registered_environment, environment_recommended, cross_device_sign_in)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(&passkey.passkey_id)
-    .bind(account_id)
-    .bind(&passkey.credential_id)
-    .bind(passkey.name.as_str())
-    .bind(&passkey.aaguid)
-    .bind(passkey.provider.clone())
-    .bind(passkey.backup_eligible as i64)
-    .bind(passkey.backup_state as i64)
-    .bind(passkey.transports.join(","))
-    .bind(passkey.authenticator_attachment.clone())
-    .bind(added_via)
-    .bind(at)
-    .bind(channel)
-    .bind(passkey.environment.as_ref().map(Environment::describe))
-    .bind(passkey.environment.as_ref().and_then(|e| e.recommended).map(|r| r as i64))
-    .bind(cross_device_sign_in.map(str::to_string))
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO credential_index (credential_id, account_id, passkey_id, public_key, counter, active)
-         VALUES ($1, $2, $3, $4, $5, 1)",
-    )
-    .bind(&passkey.credential_id)
-    .bind(account_id)
-    .bind(&passkey.passkey_id)
-    .bind(passkey.public_key.to_string())
-    .bind(passkey.counter as i64)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn passkey_used(
-    conn: &mut AnyConnection,
-    passkey_id: &str,
-    credential_id: &str,
-    counter: u32,
-    at: i64,
-    channel: &str,
-) -> Result<(), DbError> {
-    sqlx::query("UPDATE status_passkeys SET last_used_at = $2, last_used_channel = $3 WHERE passkey_id = $1")
-        .bind(passkey_id)
-        .bind(at)
-        .bind(channel)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE credential_index SET counter = $2 WHERE credential_id = $1")
-        .bind(credential_id)
-        .bind(counter as i64)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 // --- Reading ---------------------------------------------------------------

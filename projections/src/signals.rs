@@ -5,14 +5,20 @@
 //! the same signals with the same ids.
 
 use chrono::{DateTime, Utc};
-use ledger_domain::staff::StaffEvent;
+use ledger_domain::staff::{ReviewOutcome, StaffEvent};
 use ledger_domain::{AccountEvent, Refusal};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::db::DbError;
-use crate::projector::LoggedEvent;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use sqlx::any::AnyRow;
+
+use crate::event::{LoggedEvent, Parsed, Payload};
+use crate::millis;
+use crate::rows::{self, Val};
 
 /// A count within a window: "`count` or more within `window_secs`".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,36 +258,43 @@ fn evidence_entry(aggregate_type: &str, aggregate_id: &str, sequence: i64, event
     json!({ "stream": aggregate_type, "stream_id": aggregate_id, "sequence": sequence, "type": event_type })
 }
 
-async fn insert(
-    conn: &mut AnyConnection,
-    signal_id: &str,
-    raised: &Raised,
-    at: i64,
-    accounts: &[String],
-    evidence: &[Value],
-) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO signals (signal_id, kind, severity, raised_at, accounts, evidence, summary_en, summary_ja, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open') ON CONFLICT (signal_id) DO NOTHING",
-    )
-    .bind(signal_id)
-    .bind(raised.kind)
-    .bind(raised.severity)
-    .bind(at)
-    .bind(Value::from(accounts.to_vec()).to_string())
-    .bind(Value::from(evidence.to_vec()).to_string())
-    .bind(&raised.en)
-    .bind(&raised.ja)
-    .execute(&mut *conn)
-    .await?;
-    for account in accounts {
-        sqlx::query("INSERT INTO signal_accounts (signal_id, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(signal_id)
-            .bind(account)
-            .execute(&mut *conn)
-            .await?;
+/// Signals raised but not yet written, and the reviews that follow them.
+#[derive(Default)]
+struct Pending {
+    signals: Vec<Vec<Val>>,
+    accounts: Vec<Vec<Val>>,
+}
+
+impl Pending {
+    fn raise(&mut self, signal_id: &str, raised: &Raised, at: i64, accounts: &[String], evidence: &[Value]) {
+        self.signals.push(vec![
+            signal_id.into(),
+            raised.kind.into(),
+            raised.severity.into(),
+            at.into(),
+            Value::from(accounts.to_vec()).to_string().into(),
+            Value::from(evidence.to_vec()).to_string().into(),
+            raised.en.as_str().into(),
+            raised.ja.as_str().into(),
+            "open".into(),
+        ]);
+        for account in accounts {
+            self.accounts.push(vec![signal_id.into(), account.as_str().into()]);
+        }
     }
-    Ok(())
+
+    async fn write(&mut self, conn: &mut AnyConnection) -> Result<(), DbError> {
+        let signals = std::mem::take(&mut self.signals);
+        rows::insert(
+            conn,
+            "INSERT INTO signals (signal_id, kind, severity, raised_at, accounts, evidence, summary_en, summary_ja, status)",
+            "ON CONFLICT (signal_id) DO NOTHING",
+            &signals,
+        )
+        .await?;
+        let accounts = std::mem::take(&mut self.accounts);
+        rows::insert(conn, "INSERT INTO signal_accounts (signal_id, account_id)", "ON CONFLICT DO NOTHING", &accounts).await
+    }
 }
 
 /// The events that may trigger a single-account rule.
@@ -298,90 +311,206 @@ fn may_trigger(event: &AccountEvent) -> bool {
     )
 }
 
-/// Runs the rules for one logged event, inside the projector's transaction
-/// (after the other read models took it, so the e-mail registry is current).
-pub async fn apply(conn: &mut AnyConnection, event: &LoggedEvent, thresholds: &Thresholds) -> Result<(), DbError> {
-    match event.aggregate_type.as_str() {
-        "staff" => review(conn, event).await,
-        "account" => {
-            let parsed: AccountEvent = serde_json::from_value(event.payload.clone())
-                .map_err(|e| DbError::Corrupt(format!("{} #{}: {e}", event.aggregate_id, event.sequence)))?;
-            let at = event.at();
-            if let AccountEvent::AccountOpened { email: Some(email), .. } | AccountEvent::EmailAddressChanged { email, .. } = &parsed {
-                shared_email(conn, event, email.as_str(), at).await?;
-            }
-            if !may_trigger(&parsed) {
-                return Ok(());
-            }
-            let history = recent_history(conn, &event.aggregate_id, event.sequence).await?;
-            let now = Fact { sequence: event.sequence, at, event: parsed };
-            for raised in evaluate(&history, &now, thresholds) {
-                let evidence: Vec<Value> = raised
-                    .evidence
-                    .iter()
-                    .map(|s| {
-                        let t = history.iter().find(|f| f.sequence == *s).map(|f| event_type_of(&f.event)).unwrap_or_default();
-                        evidence_entry("account", &event.aggregate_id, *s, &t)
-                    })
-                    .collect();
-                let id = format!("{}:{}:{}", raised.kind, event.aggregate_id, event.sequence);
-                insert(conn, &id, &raised, at.timestamp_millis(), std::slice::from_ref(&event.aggregate_id), &evidence).await?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+/// The address an event registers, and in which slot.
+fn registers(event: &AccountEvent) -> Option<(&str, i64)> {
+    match event {
+        AccountEvent::AccountOpened { email: Some(email), .. } => Some((email.as_str(), 1)),
+        AccountEvent::EmailAddressChanged { email, slot } => Some((email.as_str(), *slot as i64)),
+        _ => None,
     }
 }
+
+/// Who holds which address, as of the event being looked at: the registry
+/// as it was before the batch (the rows with the batch's addresses), with
+/// the batch's own changes laid over it in log order.
+#[derive(Default)]
+struct Registry {
+    by_slot: HashMap<(String, i64), String>,
+    by_email: HashMap<String, BTreeSet<String>>,
+    /// Each account's latest AccountOpened / EmailAddressChanged: the
+    /// evidence of who set an address.
+    last_set: HashMap<String, (i64, String)>,
+}
+
+impl Registry {
+    fn set(&mut self, account: &str, slot: i64, email: &str) {
+        if let Some(old) = self.by_slot.insert((account.to_string(), slot), email.to_string()) {
+            // An account has address slots 1 and 2.
+            let still_held = (1..=2).any(|s| self.by_slot.get(&(account.to_string(), s)) == Some(&old));
+            if !still_held {
+                if let Some(set) = self.by_email.get_mut(&old) {
+                    set.remove(account);
+                }
+            }
+        }
+        self.by_email.entry(email.to_string()).or_default().insert(account.to_string());
+    }
+
+    fn others(&self, email: &str, except: &str) -> Vec<String> {
+        self.by_email.get(email).map(|set| set.iter().filter(|a| *a != except).cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// Runs the rules for a batch of logged events, in log order, inside the
+/// projector's transaction. It runs before the other projections write the
+/// batch: what it reads from the e-mail registry and the audit trail is the
+/// state before the batch, and the batch's own events are laid over it in
+/// memory, so that each event sees exactly what came before it (a rebuild
+/// raises the same signals as live updating, whatever the batch size).
+pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thresholds) -> Result<(), DbError> {
+    let mut emails = HashSet::new();
+    let mut need_history = HashSet::new();
+    let mut opened_here = HashSet::new();
+    for parsed in batch {
+        let Some(event) = parsed.account()? else { continue };
+        let id = parsed.event.aggregate_id.as_str();
+        if let Some((email, _)) = registers(event) {
+            emails.insert(email);
+        }
+        if parsed.event.sequence == 1 {
+            opened_here.insert(id);
+        }
+        if may_trigger(event) && !opened_here.contains(id) {
+            need_history.insert(id);
+        }
+    }
+    let mut registry = load_registry(conn, &emails).await?;
+    let mut histories = load_histories(conn, &need_history).await?;
+    let mut pending = Pending::default();
+    for parsed in batch {
+        let event = &parsed.event;
+        match &parsed.payload {
+            Payload::Staff(StaffEvent::SignalReviewed { signal_id, outcome, note }) => {
+                // The signal may have been raised earlier in this batch.
+                pending.write(conn).await?;
+                review(conn, event, signal_id, outcome, note).await?;
+            }
+            Payload::Account(account_event) => {
+                let id = event.aggregate_id.as_str();
+                let history = histories.entry(id.to_string()).or_default();
+                history.push(Fact { sequence: event.sequence, at: crate::from_millis(millis(parsed.at)), event: account_event.clone() });
+                if history.len() > 2 * HISTORY {
+                    history.drain(..history.len() - HISTORY);
+                }
+                if let Some((email, slot)) = registers(account_event) {
+                    registry.set(id, slot, email);
+                    registry.last_set.insert(id.to_string(), (event.sequence, event.event_type.clone()));
+                    shared_email(conn, &mut registry, &mut pending, parsed, email).await?;
+                }
+                if may_trigger(account_event) {
+                    let history = &history[history.len().saturating_sub(HISTORY)..];
+                    let now = Fact { sequence: event.sequence, at: parsed.at, event: account_event.clone() };
+                    for raised in evaluate(history, &now, thresholds) {
+                        let evidence: Vec<Value> = raised
+                            .evidence
+                            .iter()
+                            .map(|s| {
+                                let t = history.iter().find(|f| f.sequence == *s).map(|f| event_type_of(&f.event)).unwrap_or_default();
+                                evidence_entry("account", id, *s, &t)
+                            })
+                            .collect();
+                        let signal_id = format!("{}:{}:{}", raised.kind, id, event.sequence);
+                        pending.raise(&signal_id, &raised, parsed.at.timestamp_millis(), &[id.to_string()], &evidence);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    pending.write(conn).await
+}
+
+/// How much of an account's history the rules look at.
+const HISTORY: usize = 500;
 
 fn event_type_of(e: &AccountEvent) -> String {
     cqrs_es::DomainEvent::event_type(e)
 }
 
-/// The account's events up to `sequence`, the last 500 at most, oldest first.
-async fn recent_history(conn: &mut AnyConnection, account_id: &str, sequence: i64) -> Result<Vec<Fact>, DbError> {
-    let rows = sqlx::query(
-        "SELECT sequence, payload, at FROM audit_trail
-          WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence <= $2
-          ORDER BY sequence DESC LIMIT 500",
-    )
-    .bind(account_id)
-    .bind(sequence)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut facts = Vec::with_capacity(rows.len());
-    for r in rows.iter().rev() {
-        let payload: String = r.try_get("payload")?;
-        if let Ok(event) = serde_json::from_str::<AccountEvent>(&payload) {
-            facts.push(Fact { sequence: r.try_get("sequence")?, at: crate::from_millis(r.try_get("at")?), event });
+/// The registry rows holding any of `emails`.
+async fn load_registry(conn: &mut AnyConnection, emails: &HashSet<&str>) -> Result<Registry, DbError> {
+    let mut registry = Registry::default();
+    let emails: Vec<&str> = emails.iter().copied().collect();
+    for chunk in emails.chunks(rows::LOOKUP_CHUNK) {
+        let sql = format!("SELECT account_id, slot, email FROM email_registry WHERE email IN ({})", rows::placeholders(1, chunk.len()));
+        let mut query = sqlx::query_as::<_, (String, i64, String)>(&sql);
+        for e in chunk {
+            query = query.bind(*e);
+        }
+        for (account, slot, email) in query.fetch_all(&mut *conn).await? {
+            registry.set(&account, slot, &email);
         }
     }
-    Ok(facts)
+    Ok(registry)
+}
+
+/// Each account's latest events before the batch, at most [`HISTORY`],
+/// oldest first.
+async fn load_histories(conn: &mut AnyConnection, accounts: &HashSet<&str>) -> Result<HashMap<String, Vec<Fact>>, DbError> {
+    let mut out: HashMap<String, Vec<Fact>> = HashMap::new();
+    let accounts: Vec<&str> = accounts.iter().copied().collect();
+    for chunk in accounts.chunks(rows::LOOKUP_CHUNK) {
+        let sql = format!(
+            "SELECT aggregate_id, sequence, payload, at FROM audit_trail
+              WHERE aggregate_type = 'account' AND aggregate_id IN ({})
+              ORDER BY aggregate_id, sequence",
+            rows::placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for a in chunk {
+            query = query.bind(*a);
+        }
+        let fetched = query.fetch_all(&mut *conn).await?;
+        let mut by_account: HashMap<String, Vec<&AnyRow>> = HashMap::new();
+        for r in &fetched {
+            by_account.entry(r.try_get("aggregate_id")?).or_default().push(r);
+        }
+        for (account, rows) in by_account {
+            let mut facts = Vec::with_capacity(rows.len().min(HISTORY));
+            for r in &rows[rows.len().saturating_sub(HISTORY)..] {
+                let payload: String = r.try_get("payload")?;
+                if let Ok(event) = serde_json::from_str::<AccountEvent>(&payload) {
+                    facts.push(Fact { sequence: r.try_get("sequence")?, at: crate::from_millis(r.try_get("at")?), event });
+                }
+            }
+            out.insert(account, facts);
+        }
+    }
+    Ok(out)
 }
 
 /// Seed 000, in bold: each account needs its own address. Raised when an
 /// account is opened with, or changed to, an address another account has.
-async fn shared_email(conn: &mut AnyConnection, event: &LoggedEvent, email: &str, at: DateTime<Utc>) -> Result<(), DbError> {
-    let others: Vec<(String,)> =
-        sqlx::query_as("SELECT DISTINCT account_id FROM email_registry WHERE email = $1 AND account_id <> $2 ORDER BY account_id")
-            .bind(email)
-            .bind(&event.aggregate_id)
-            .fetch_all(&mut *conn)
-            .await?;
+async fn shared_email(
+    conn: &mut AnyConnection,
+    registry: &mut Registry,
+    pending: &mut Pending,
+    parsed: &Parsed,
+    email: &str,
+) -> Result<(), DbError> {
+    let event = &parsed.event;
+    let others = registry.others(email, &event.aggregate_id);
     if others.is_empty() {
         return Ok(());
     }
     let mut accounts = vec![event.aggregate_id.clone()];
     let mut evidence = vec![evidence_entry("account", &event.aggregate_id, event.sequence, &event.event_type)];
-    for (other,) in &others {
+    for other in &others {
         accounts.push(other.clone());
-        let set: Option<(i64, String)> = sqlx::query_as(
-            "SELECT sequence, event_type FROM audit_trail
-              WHERE aggregate_type = 'account' AND aggregate_id = $1 AND event_type IN ('AccountOpened', 'EmailAddressChanged')
-              ORDER BY sequence DESC LIMIT 1",
-        )
-        .bind(other)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let set = match registry.last_set.get(other) {
+            Some(set) => Some(set.clone()),
+            // Before this batch: the trail holds none of its rows yet.
+            None => {
+                sqlx::query_as::<_, (i64, String)>(
+                    "SELECT sequence, event_type FROM audit_trail
+                      WHERE aggregate_type = 'account' AND aggregate_id = $1 AND event_type IN ('AccountOpened', 'EmailAddressChanged')
+                      ORDER BY sequence DESC LIMIT 1",
+                )
+                .bind(other)
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+        };
         if let Some((sequence, event_type)) = set {
             evidence.push(evidence_entry("account", other, sequence, &event_type));
         }
@@ -394,19 +523,22 @@ async fn shared_email(conn: &mut AnyConnection, event: &LoggedEvent, email: &str
         ja: format!("同じメールアドレスが{}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。", accounts.len()),
     };
     let id = format!("shared_email:{}:{}", event.aggregate_id, event.sequence);
-    insert(conn, &id, &raised, at.timestamp_millis(), &accounts, &evidence).await
+    pending.raise(&id, &raised, parsed.at.timestamp_millis(), &accounts, &evidence);
+    Ok(())
 }
 
-async fn review(conn: &mut AnyConnection, event: &LoggedEvent) -> Result<(), DbError> {
-    let Ok(StaffEvent::SignalReviewed { signal_id, outcome, note }) = serde_json::from_value::<StaffEvent>(event.payload.clone()) else {
-        return Ok(());
-    };
+async fn review(
+    conn: &mut AnyConnection,
+    event: &LoggedEvent,
+    signal_id: &str,
+    outcome: &ReviewOutcome,
+    note: &str,
+) -> Result<(), DbError> {
     let status = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    let by = event.metadata.get("actor").and_then(Value::as_str).unwrap_or("").to_string();
     sqlx::query("UPDATE signals SET status = $2, reviewed_by = $3, reviewed_at = $4, review_note = $5 WHERE signal_id = $1")
         .bind(signal_id)
         .bind(status)
-        .bind(by)
+        .bind(event.meta("actor"))
         .bind(event.at().timestamp_millis())
         .bind(note)
         .execute(&mut *conn)

@@ -64,6 +64,28 @@ impl SoftPasskey {
         key
     }
 
+    /// What a load generator keeps between runs: the key, the ids and the
+    /// counter (a later run must count on from it).
+    pub fn save(&self) -> Value {
+        json!({
+            "key": B64.encode(self.key.to_bytes()),
+            "credential_id": B64.encode(&self.credential_id),
+            "user_handle": B64.encode(&self.user_handle),
+            "counter": self.counter,
+        })
+    }
+
+    /// A passkey [`SoftPasskey::save`] wrote, for `rp_id` at `origin`.
+    pub fn restore(saved: &Value, rp_id: &str, origin: &str) -> Option<SoftPasskey> {
+        let bytes = |k: &str| saved[k].as_str().and_then(|s| B64.decode(s).ok());
+        let mut key = SoftPasskey::new(rp_id, origin);
+        key.key = SigningKey::from_slice(&bytes("key")?).ok()?;
+        key.credential_id = bytes("credential_id")?;
+        key.user_handle = bytes("user_handle")?;
+        key.counter = u32::try_from(saved["counter"].as_u64()?).ok()?;
+        Some(key)
+    }
+
     /// The credential id as the API shows it.
     pub fn id(&self) -> String {
         B64.encode(&self.credential_id)

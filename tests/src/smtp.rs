@@ -49,7 +49,12 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts listening on 127.0.0.1 on a free port.
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
+        SmtpSink::start_on(0).await
+    }
+
+    /// Starts listening on 127.0.0.1:`port` (0: any free port).
+    pub async fn start_on(port: u16) -> SmtpSink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind smtp");
         let port = listener.local_addr().expect("addr").port();
         let messages = Arc::new(Mutex::new(Vec::new()));
         let store = messages.clone();

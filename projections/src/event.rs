@@ -1,0 +1,102 @@
+//! One event of the log as the projections read it: its place in the
+//! global order, the stored payload and metadata, and the payload parsed
+//! once into its stream's event type.
+
+use chrono::{DateTime, Utc};
+use ledger_domain::staff::StaffEvent;
+use ledger_domain::system::SystemEvent;
+use ledger_domain::AccountEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::db::DbError;
+
+/// One event of the log, with its place in the global order.
+#[derive(Debug, Clone)]
+pub struct LoggedEvent {
+    pub position: i64,
+    /// PostgreSQL's order epoch (see migration 0010); 0 on SQLite.
+    pub epoch: i64,
+    pub transaction_id: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+impl LoggedEvent {
+    /// When the event happened, as the API recorded it in the metadata.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.metadata
+            .get("at")
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    /// A metadata field (`channel`, `actor`, `ip`, ...), empty when absent.
+    pub fn meta(&self, key: &str) -> &str {
+        self.metadata.get(key).and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// Where it is in the global order.
+    pub fn checkpoint(&self) -> crate::projector::Checkpoint {
+        (self.epoch, self.transaction_id, self.position)
+    }
+}
+
+/// The payload of an event, parsed into its stream's type.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // Nearly every event is an account event.
+pub enum Payload {
+    Account(AccountEvent),
+    Staff(StaffEvent),
+    System(SystemEvent),
+    /// A stream the ledger does not know, or a payload its type cannot read.
+    Unreadable(String),
+}
+
+/// A logged event with its payload parsed: what every projection takes.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub event: LoggedEvent,
+    pub payload: Payload,
+    pub at: DateTime<Utc>,
+}
+
+impl Parsed {
+    /// Parses the payload once. An unreadable payload is kept as such: the
+    /// audit trail records it; the account read models refuse it.
+    pub fn new(event: LoggedEvent) -> Parsed {
+        let payload = parse(&event.aggregate_type, &event.payload);
+        let at = event.at();
+        Parsed { event, payload, at }
+    }
+
+    /// The account event, when this is one; an account event that cannot
+    /// be read is an error about the data (the projector skips it).
+    pub fn account(&self) -> Result<Option<&AccountEvent>, DbError> {
+        match (&self.payload, self.event.aggregate_type.as_str()) {
+            (Payload::Account(e), _) => Ok(Some(e)),
+            (Payload::Unreadable(why), "account") => {
+                Err(DbError::Corrupt(format!("{} #{}: {why}", self.event.aggregate_id, self.event.sequence)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Parses a stored payload by its stream.
+pub fn parse(aggregate_type: &str, payload: &Value) -> Payload {
+    let parsed = match aggregate_type {
+        "account" => AccountEvent::deserialize(payload).map(Payload::Account),
+        "staff" => StaffEvent::deserialize(payload).map(Payload::Staff),
+        "system" => SystemEvent::deserialize(payload).map(Payload::System),
+        other => return Payload::Unreadable(format!("unknown stream {other:?}")),
+    };
+    parsed.unwrap_or_else(|e| Payload::Unreadable(e.to_string()))
+}

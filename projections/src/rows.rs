@@ -1,0 +1,99 @@
+//! Multi-row writes: the projector writes each read model with a few
+//! `INSERT ... VALUES (...), (...), ...` statements per batch instead of one
+//! statement per event. The same SQL runs on SQLite and PostgreSQL.
+
+use sqlx::AnyConnection;
+
+use crate::db::DbError;
+
+/// One bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Val {
+        Val::Int(v)
+    }
+}
+impl From<bool> for Val {
+    fn from(v: bool) -> Val {
+        Val::Int(v as i64)
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Val {
+        Val::OptInt(v)
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Val {
+        Val::Text(v)
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Val {
+        Val::Text(v.to_string())
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Val {
+        Val::OptText(v)
+    }
+}
+
+/// Bound values per statement: below SQLite's 32,766 and PostgreSQL's
+/// 65,535, and small enough that one statement stays cheap to plan.
+const MAX_VALUES: usize = 16_000;
+
+/// Runs `head VALUES (...), ... tail` for all `rows`, as few statements as
+/// the bind limits allow. `head` names the columns; every row has as many
+/// values as it names.
+pub async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: &[Vec<Val>]) -> Result<(), DbError> {
+    let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
+    let per_statement = (MAX_VALUES / width.max(1)).max(1);
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * width * 6);
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        let mut n = 0;
+        for (i, row) in chunk.iter().enumerate() {
+            debug_assert_eq!(row.len(), width);
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for j in 0..row.len() {
+                n += 1;
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        let mut query = sqlx::query(&sql);
+        for value in chunk.iter().flatten() {
+            query = match value {
+                Val::Int(v) => query.bind(*v),
+                Val::OptInt(v) => query.bind(*v),
+                Val::Text(v) => query.bind(v.as_str()),
+                Val::OptText(v) => query.bind(v.as_deref()),
+            };
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `$first, $first+1, ...` for `n` values: an `IN (...)` list.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Keys per `IN (...)` lookup.
+pub const LOOKUP_CHUNK: usize = 1_000;
