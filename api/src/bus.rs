@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
 use ledger_domain::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
 use ledger_projections::AccountStore;
@@ -68,7 +69,23 @@ pub struct Ledger {
     services: AccountServices,
     /// For the command-side lookups a decision needs (credential claims).
     lookups: sqlx::AnyPool,
+    /// Accounts as this process last wrote them, so that a command need not
+    /// read the account's snapshot and events again. A stale entry (another
+    /// instance wrote since) is harmless: its append collides with the
+    /// newer event's sequence, and the command decides again on a fresh load.
+    cache: std::sync::Mutex<HashMap<String, Cached>>,
 }
+
+/// An account as this process last left it.
+#[derive(Clone)]
+struct Cached {
+    account: Account,
+    sequence: usize,
+    snapshot: Option<usize>,
+}
+
+/// Accounts kept in the cache; past this it starts again empty.
+const CACHED_ACCOUNTS: usize = 10_000;
 
 /// Attempts before giving up with `409 concurrent_update`; each waits a
 /// little longer (with jitter) so racing writers spread out.
@@ -76,7 +93,41 @@ const ATTEMPTS: u32 = 16;
 
 impl Ledger {
     pub fn new(store: AccountStore, services: AccountServices, lookups: sqlx::AnyPool) -> Ledger {
-        Ledger { store, services, lookups }
+        Ledger { store, services, lookups, cache: Default::default() }
+    }
+
+    fn cached(&self, account_id: &str) -> Option<Cached> {
+        self.cache.lock().ok()?.get(account_id).cloned()
+    }
+
+    fn remember(&self, account_id: &str, entry: Option<Cached>) {
+        let Ok(mut cache) = self.cache.lock() else { return };
+        match entry {
+            Some(entry) => {
+                if cache.len() >= CACHED_ACCOUNTS && !cache.contains_key(account_id) {
+                    cache.clear();
+                }
+                cache.insert(account_id.to_string(), entry);
+            }
+            None => {
+                cache.remove(account_id);
+            }
+        }
+    }
+
+    /// The account to decide on: from the cache, or loaded (and whether it
+    /// came from the cache).
+    async fn context(&self, account_id: &str) -> Result<(EventStoreAggregateContext<Account>, bool), BusError> {
+        if let Some(c) = self.cached(account_id) {
+            let context = EventStoreAggregateContext {
+                aggregate_id: account_id.to_string(),
+                aggregate: c.account,
+                current_sequence: c.sequence,
+                current_snapshot: c.snapshot,
+            };
+            return Ok((context, true));
+        }
+        Ok((self.store.load_aggregate(account_id).await.map_err(store_error)?, false))
     }
 
     /// The deployment's policy.
@@ -134,7 +185,7 @@ impl Ledger {
                     .map_err(|e| BusError::Store(e.to_string()))?;
                 command.set_credential_taken(taken);
             }
-            let mut context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
+            let (mut context, from_cache) = self.context(account_id).await?;
             // The shared-address rule, on the address of the state it decides on.
             if let Some(shared) = command.email_shared_with_mut() {
                 *shared = self.accounts_sharing_addresses(context.aggregate(), account_id).await?;
@@ -142,25 +193,49 @@ impl Ledger {
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             let mut account = context.aggregate().clone();
             if events.is_empty() {
+                if from_cache {
+                    // Nothing appended, so nothing proved the state current.
+                    self.remember(account_id, None);
+                    continue;
+                }
                 return Ok(Executed { events, account });
             }
+            let (sequence, snapshot) = (context.current_sequence, context.current_snapshot);
             match self.store.commit(events.clone(), context, metadata.clone()).await {
                 Ok(_) => {
                     for event in &events {
                         cqrs_es::Aggregate::apply(&mut account, event.clone());
                     }
+                    let snapshot = if snapshot_written(sequence, events.len()) { Some(snapshot.map_or(1, |s| s + 1)) } else { snapshot };
+                    self.remember(account_id, Some(Cached { account: account.clone(), sequence: sequence + events.len(), snapshot }));
                     return Ok(Executed { events, account });
                 }
                 Err(AggregateError::AggregateConflict) => {
+                    self.remember(account_id, None);
+                    if from_cache {
+                        // Most likely only the cache was behind: decide again at once.
+                        continue;
+                    }
                     tracing::debug!(account_id, "concurrent append; deciding again on fresh state");
                     let ceiling = 5u64 << attempt.min(5);
                     tokio::time::sleep(std::time::Duration::from_millis(1 + rand::random::<u64>() % ceiling)).await;
                 }
-                Err(e) => return Err(store_error(e)),
+                Err(e) => {
+                    self.remember(account_id, None);
+                    return Err(store_error(e));
+                }
             }
         }
         Err(BusError::Contended)
     }
+}
+
+/// Whether appending `n` events after `sequence` writes a snapshot: the
+/// event store's rule (every [`ledger_projections::store::SNAPSHOT_EVERY`]
+/// events), so the cached context counts its snapshots as the store does.
+fn snapshot_written(sequence: usize, n: usize) -> bool {
+    let every = ledger_projections::store::SNAPSHOT_EVERY;
+    n >= every - (sequence % every)
 }
 
 fn store_error(e: AggregateError<AccountError>) -> BusError {

@@ -234,9 +234,33 @@ pub async fn add_staff(app: &AppState, name: &str, role: &str) -> Result<Secret,
     Ok(token)
 }
 
+/// Makes the token in `path` an admin token (staff member `core-system`),
+/// unless a staff member already has it. Only its hash is stored.
+pub async fn provision_admin_token(app: &AppState, path: &std::path::Path) -> Result<(), String> {
+    let token = std::fs::read_to_string(path).map_err(|e| format!("LEDGER_ADMIN_TOKEN_FILE {}: {e}", path.display()))?;
+    let token = token.trim();
+    if token.len() < 32 {
+        return Err(format!("LEDGER_ADMIN_TOKEN_FILE {}: the token must be at least 32 characters", path.display()));
+    }
+    sqlx::query(
+        "INSERT INTO staff (staff_id, name, role, token_hash, created_at)
+         SELECT $1, 'core-system', 'admin', $2, $3 WHERE NOT EXISTS (SELECT 1 FROM staff WHERE token_hash = $2)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(token_hash(token))
+    .bind(app.clock.now().timestamp_millis())
+    .execute(&app.db.any)
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 async fn serve(config: Config) -> Result<(), String> {
     let bind = config.bind.clone();
     let app = App::start(config, Clock::default()).await?;
+    if let Some(path) = app.config.admin_token_file.clone() {
+        provision_admin_token(&app, &path).await?;
+    }
     let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| format!("{bind}: {e}"))?;
     tracing::info!(address = %bind, origin = %app.config.origin, "passkey-ledger listening");
     println!("passkey-ledger listening on http://{bind} (demo page at {})", app.config.origin);

@@ -46,6 +46,10 @@ pub struct Config {
     /// Key for the keyed hash of one-time codes and tokens; read from
     /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
     pub secret_key_hex: Option<String>,
+    /// `LEDGER_ADMIN_TOKEN_FILE`: a file holding the core system's admin
+    /// token, provisioned at start (a deployment's secret mount; the only
+    /// way to reach an in-memory database's integration API).
+    pub admin_token_file: Option<PathBuf>,
     pub login_notice: LoginNotice,
     /// Security notices to every reachable registered address, not only
     /// address 1 (`LEDGER_NOTICE_ADDRESSES=all`).
@@ -168,6 +172,7 @@ impl Config {
             },
             policy,
             secret_key_hex: env("LEDGER_SECRET_KEY"),
+            admin_token_file: env("LEDGER_ADMIN_TOKEN_FILE").map(PathBuf::from),
             login_notice,
             notice_all_addresses,
             recommended,

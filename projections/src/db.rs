@@ -96,16 +96,36 @@ impl Database {
             let any = AnyPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
             Ok(Database { backend: Backend::Postgres, any, sqlite: None, postgres: Some(postgres) })
         } else {
+            // `sqlite::memory:` (nothing on disk: the bench's ceiling) is one
+            // named in-memory database that both pools share, kept alive by
+            // connections that never close.
+            let memory = matches!(url, "sqlite::memory:" | "sqlite://:memory:");
+            let named;
+            let url = if memory {
+                static MEMORY_DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = MEMORY_DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                named = format!("sqlite:file:ledger-memory-{}-{n}?mode=memory&cache=shared", std::process::id());
+                named.as_str()
+            } else {
+                url
+            };
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let sqlite = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            let mut typed = SqlitePoolOptions::new().max_connections(4);
+            if memory {
+                typed = typed.min_connections(1).idle_timeout(None).max_lifetime(None);
+            }
+            let sqlite = typed.connect_with(options).await?;
             // The typed pool has switched the file to WAL; the Any pool shares it.
-            let any = AnyPoolOptions::new()
-                .max_connections(4)
+            let mut untyped = AnyPoolOptions::new().max_connections(4);
+            if memory {
+                untyped = untyped.min_connections(1).idle_timeout(None).max_lifetime(None);
+            }
+            let any = untyped
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;

@@ -350,16 +350,21 @@ impl Projector {
             sqlx::query("DELETE FROM projector_checkpoints WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
             // A rebuild meets every event again: failures are recorded anew.
             sqlx::query("DELETE FROM projection_failures").execute(&mut *tx).await?;
+            for (name, _) in crate::audit::FILTER_INDEXES {
+                sqlx::query(&format!("DROP INDEX IF EXISTS {name}")).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         }
         let mut total = 0;
-        loop {
-            let n = self.batch_holding_the_lock(REBUILD_BATCH).await?;
-            total += n;
-            if n < REBUILD_BATCH as usize {
-                return Ok(total);
+        let applied = loop {
+            match self.batch_holding_the_lock(REBUILD_BATCH).await {
+                Ok(n) if n == REBUILD_BATCH as usize => total += n,
+                Ok(n) => break Ok(total + n),
+                Err(e) => break Err(e),
             }
-        }
+        };
+        crate::audit::ensure_filter_indexes(&self.db.any).await?;
+        applied
     }
 
     /// Waits until the account's read models include its event `sequence`
@@ -501,6 +506,9 @@ impl Projector {
         tokio::spawn(async move {
             // Stops with this task.
             let _listener = self.clone().listen().map(AbortOnDrop);
+            if let Err(e) = crate::audit::ensure_filter_indexes(&self.db.any).await {
+                tracing::error!(error = %e, "cannot build the audit trail's filter indexes");
+            }
             loop {
                 if let Err(e) = self.catch_up().await {
                     tracing::error!(error = %e, "projector batch failed; retrying");

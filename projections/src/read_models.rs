@@ -173,7 +173,7 @@ where
     let keys: Vec<&str> = keys.iter().copied().collect();
     let mut out = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(rows::LOOKUP_CHUNK) {
-        let sql = format!("SELECT {columns} FROM {table} WHERE {key} IN ({})", rows::placeholders(1, chunk.len()));
+        let sql = format!("SELECT {columns} FROM {table} WHERE {key} IN ({})", rows::placeholders(conn, chunk.len()));
         let mut query = sqlx::query_as::<_, T>(&sql);
         for k in chunk {
             query = query.bind(*k);

@@ -54,7 +54,14 @@ const MAX_VALUES: usize = 16_000;
 /// the bind limits allow. `head` names the columns; every row has as many
 /// values as it names.
 pub async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: &[Vec<Val>]) -> Result<(), DbError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
+    // SQLite takes `$1` as a parameter *name*, looked up among the names
+    // seen so far: thousands of them make parsing quadratic. Its plain `?`
+    // is numbered in order, which is what these statements need.
+    let numbered = conn.backend_name() != "SQLite";
     let per_statement = (MAX_VALUES / width.max(1)).max(1);
     for chunk in rows.chunks(per_statement) {
         let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * width * 6);
@@ -69,8 +76,12 @@ pub async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: &[Ve
                 if j > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                if numbered {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                } else {
+                    sql.push('?');
+                }
             }
             sql.push(')');
         }
@@ -90,9 +101,14 @@ pub async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: &[Ve
     Ok(())
 }
 
-/// `$first, $first+1, ...` for `n` values: an `IN (...)` list.
-pub fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// `$1, $2, ...` (`?, ?, ...` on SQLite, see [`insert`]) for `n` values:
+/// an `IN (...)` list, the statement's only parameters.
+pub fn placeholders(conn: &AnyConnection, n: usize) -> String {
+    if conn.backend_name() == "SQLite" {
+        vec!["?"; n].join(", ")
+    } else {
+        (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// Keys per `IN (...)` lookup.

@@ -432,7 +432,7 @@ async fn load_registry(conn: &mut AnyConnection, emails: &HashSet<&str>) -> Resu
     let mut registry = Registry::default();
     let emails: Vec<&str> = emails.iter().copied().collect();
     for chunk in emails.chunks(rows::LOOKUP_CHUNK) {
-        let sql = format!("SELECT account_id, slot, email FROM email_registry WHERE email IN ({})", rows::placeholders(1, chunk.len()));
+        let sql = format!("SELECT account_id, slot, email FROM email_registry WHERE email IN ({})", rows::placeholders(conn, chunk.len()));
         let mut query = sqlx::query_as::<_, (String, i64, String)>(&sql);
         for e in chunk {
             query = query.bind(*e);
@@ -454,7 +454,7 @@ async fn load_histories(conn: &mut AnyConnection, accounts: &HashSet<&str>) -> R
             "SELECT aggregate_id, sequence, payload, at FROM audit_trail
               WHERE aggregate_type = 'account' AND aggregate_id IN ({})
               ORDER BY aggregate_id, sequence",
-            rows::placeholders(1, chunk.len())
+            rows::placeholders(conn, chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for a in chunk {

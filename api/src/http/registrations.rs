@@ -523,18 +523,21 @@ pub async fn save_ceremony(
     passkey_name: Option<&str>,
 ) -> Result<(), ApiError> {
     let expires_at = (app.clock.now() + Duration::minutes(5)).timestamp_millis();
-    let mut tx = app.db.any.begin().await?;
-    sqlx::query("DELETE FROM ceremonies WHERE ceremony_id = $1").bind(ceremony_id).execute(&mut *tx).await?;
-    sqlx::query("INSERT INTO ceremonies (ceremony_id, kind, flow_id, state, passkey_name, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(ceremony_id)
-        .bind(kind)
-        .bind(flow_id.map(str::to_string))
-        .bind(state)
-        .bind(passkey_name.map(str::to_string))
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    // One statement: a login's ceremony costs one round trip and one commit.
+    sqlx::query(
+        "INSERT INTO ceremonies (ceremony_id, kind, flow_id, state, passkey_name, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (ceremony_id) DO UPDATE
+            SET kind = excluded.kind, flow_id = excluded.flow_id, state = excluded.state,
+                passkey_name = excluded.passkey_name, expires_at = excluded.expires_at",
+    )
+    .bind(ceremony_id)
+    .bind(kind)
+    .bind(flow_id.map(str::to_string))
+    .bind(state)
+    .bind(passkey_name.map(str::to_string))
+    .bind(expires_at)
+    .execute(&app.db.any)
+    .await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //!
 //!     loadgen seed    --base URL --token ADMIN --smtp-port P --customers N --prefix X --keys FILE
 //!     loadgen logins  --base URL[,URL] --keys FILE --clients C --seconds S
-//!     loadgen long    --base URL --keys FILE --index I --logins N
+//!     loadgen long    --base URL --keys FILE --login-id ID --logins N
 //!     loadgen history --base URL --token SUPPORT --database-url DB --requests N
 //!     loadgen export  --base URL --token COMPLIANCE --pid PID
 //!     loadgen fill    --database-url DB --template ACCOUNT_ID --accounts N [--copies-of-last K]
@@ -258,11 +258,12 @@ async fn logins(args: &Args) -> Res<Value> {
     }))
 }
 
-/// `logins` sequential logins of customer `index`: its p50.
+/// `logins` sequential logins of one customer: their p50.
 async fn long(args: &Args) -> Res<Value> {
     let base = args.get("base")?.to_string();
     let mut keys = load_keys(args)?;
-    let index = args.num("index", 0)? as usize;
+    let login_id = args.get("login-id")?;
+    let index = keys.iter().position(|(l, _)| l == login_id).ok_or_else(|| format!("no customer {login_id}"))?;
     let n = args.num("logins", 200)?;
     let http = client();
     let mut times = Vec::new();
