@@ -74,6 +74,9 @@ pub async fn read_events_after(
             .await?
         }
         Backend::Postgres => {
+            // The order is the table's columns (`events.`): the output column
+            // `transaction_id` is a bigint copy, and ordering by it would
+            // sort the whole log instead of walking the index.
             // Only transactions older than every running one are complete:
             // an event whose transaction is still open (even with a smaller
             // position) is delivered on a later poll, never skipped. Earlier
@@ -84,7 +87,7 @@ pub async fn read_events_after(
                    FROM events
                   WHERE (epoch, transaction_id, position) > ($1, $2::text::xid8, $3)
                     AND (epoch < ledger_epoch() OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))
-                  ORDER BY epoch, transaction_id, position
+                  ORDER BY events.epoch, events.transaction_id, events.position
                   LIMIT $4",
             )
             .bind(epoch)
@@ -470,7 +473,7 @@ impl Projector {
             Backend::Postgres => {
                 sqlx::query_as(
                     "SELECT epoch, transaction_id::text::bigint, position FROM events
-                      ORDER BY epoch DESC, transaction_id DESC, position DESC LIMIT 1",
+                      ORDER BY events.epoch DESC, events.transaction_id DESC, events.position DESC LIMIT 1",
                 )
                 .fetch_optional(&self.db.any)
                 .await?
