@@ -87,7 +87,9 @@ pub async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: &[Ve
         }
         sql.push(' ');
         sql.push_str(tail);
-        let mut query = sqlx::query(&sql);
+        // Each row count is a new statement text: not worth a prepared
+        // statement kept per connection.
+        let mut query = sqlx::query(&sql).persistent(false);
         for value in chunk.iter().flatten() {
             query = match value {
                 Val::Int(v) => query.bind(*v),

@@ -359,7 +359,8 @@ impl Registry {
 /// raises the same signals as live updating, whatever the batch size).
 pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thresholds) -> Result<(), DbError> {
     let mut emails = HashSet::new();
-    let mut need_history = HashSet::new();
+    // Accounts whose rules look back before the batch, from which sequence.
+    let mut need_history: HashMap<&str, i64> = HashMap::new();
     let mut opened_here = HashSet::new();
     for parsed in batch {
         let Some(event) = parsed.account()? else { continue };
@@ -371,7 +372,7 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
             opened_here.insert(id);
         }
         if may_trigger(event) && !opened_here.contains(id) {
-            need_history.insert(id);
+            need_history.entry(id).or_insert(parsed.event.sequence);
         }
     }
     let mut registry = load_registry(conn, &emails).await?;
@@ -398,7 +399,10 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
                     shared_email(conn, &mut registry, &mut pending, parsed, email).await?;
                 }
                 if may_trigger(account_event) {
-                    let history = &history[history.len().saturating_sub(HISTORY)..];
+                    // The window is the account's last HISTORY sequences (a
+                    // skipped, unreadable event leaves a gap, not a later start).
+                    let start = history.partition_point(|f| f.sequence <= event.sequence - HISTORY as i64);
+                    let history = &history[start..];
                     let now = Fact { sequence: event.sequence, at: parsed.at, event: account_event.clone() };
                     for raised in evaluate(history, &now, thresholds) {
                         let evidence: Vec<Value> = raised
@@ -444,12 +448,27 @@ async fn load_registry(conn: &mut AnyConnection, emails: &HashSet<&str>) -> Resu
     Ok(registry)
 }
 
-/// Each account's latest events before the batch, at most [`HISTORY`],
-/// oldest first.
-async fn load_histories(conn: &mut AnyConnection, accounts: &HashSet<&str>) -> Result<HashMap<String, Vec<Fact>>, DbError> {
-    let mut out: HashMap<String, Vec<Fact>> = HashMap::new();
-    let accounts: Vec<&str> = accounts.iter().copied().collect();
-    for chunk in accounts.chunks(rows::LOOKUP_CHUNK) {
+/// The events each account's rules can still look back to from its first
+/// event in the batch (the HISTORY sequences before it), oldest first. A long
+/// stream is read from its window only, not from its start.
+async fn load_histories(conn: &mut AnyConnection, accounts: &HashMap<&str, i64>) -> Result<HashMap<String, Vec<Fact>>, DbError> {
+    let floor = |first: i64| first - 1 - HISTORY as i64;
+    let (long, short): (Vec<(&str, i64)>, Vec<(&str, i64)>) =
+        accounts.iter().map(|(a, s)| (*a, *s)).partition(|(_, first)| floor(*first) > 0);
+    let mut fetched: Vec<AnyRow> = Vec::new();
+    for (account, first) in long {
+        let rows = sqlx::query(
+            "SELECT aggregate_id, sequence, payload, at FROM audit_trail
+              WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence > $2 ORDER BY sequence",
+        )
+        .bind(account)
+        .bind(floor(first))
+        .fetch_all(&mut *conn)
+        .await?;
+        fetched.extend(rows);
+    }
+    let short: Vec<&str> = short.into_iter().map(|(a, _)| a).collect();
+    for chunk in short.chunks(rows::LOOKUP_CHUNK) {
         let sql = format!(
             "SELECT aggregate_id, sequence, payload, at FROM audit_trail
               WHERE aggregate_type = 'account' AND aggregate_id IN ({})
@@ -460,20 +479,19 @@ async fn load_histories(conn: &mut AnyConnection, accounts: &HashSet<&str>) -> R
         for a in chunk {
             query = query.bind(*a);
         }
-        let fetched = query.fetch_all(&mut *conn).await?;
-        let mut by_account: HashMap<String, Vec<&AnyRow>> = HashMap::new();
-        for r in &fetched {
-            by_account.entry(r.try_get("aggregate_id")?).or_default().push(r);
+        fetched.extend(query.fetch_all(&mut *conn).await?);
+    }
+    let mut out: HashMap<String, Vec<Fact>> = HashMap::new();
+    for r in &fetched {
+        let account: String = r.try_get("aggregate_id")?;
+        let sequence: i64 = r.try_get("sequence")?;
+        let Some(first) = accounts.get(account.as_str()) else { continue };
+        if sequence <= floor(*first) {
+            continue;
         }
-        for (account, rows) in by_account {
-            let mut facts = Vec::with_capacity(rows.len().min(HISTORY));
-            for r in &rows[rows.len().saturating_sub(HISTORY)..] {
-                let payload: String = r.try_get("payload")?;
-                if let Ok(event) = serde_json::from_str::<AccountEvent>(&payload) {
-                    facts.push(Fact { sequence: r.try_get("sequence")?, at: crate::from_millis(r.try_get("at")?), event });
-                }
-            }
-            out.insert(account, facts);
+        let payload: String = r.try_get("payload")?;
+        if let Ok(event) = serde_json::from_str::<AccountEvent>(&payload) {
+            out.entry(account).or_default().push(Fact { sequence, at: crate::from_millis(r.try_get("at")?), event });
         }
     }
     Ok(out)
