@@ -453,8 +453,8 @@ async fn load_registry(conn: &mut AnyConnection, emails: &HashSet<&str>) -> Resu
 /// stream is read from its window only, not from its start.
 async fn load_histories(conn: &mut AnyConnection, accounts: &HashMap<&str, i64>) -> Result<HashMap<String, Vec<Fact>>, DbError> {
     let floor = |first: i64| first - 1 - HISTORY as i64;
-    let (long, short): (Vec<(&str, i64)>, Vec<(&str, i64)>) =
-        accounts.iter().map(|(a, s)| (*a, *s)).partition(|(_, first)| floor(*first) > 0);
+    type Firsts<'a> = Vec<(&'a str, i64)>;
+    let (long, short): (Firsts, Firsts) = accounts.iter().map(|(a, s)| (*a, *s)).partition(|(_, first)| floor(*first) > 0);
     let mut fetched: Vec<AnyRow> = Vec::new();
     for (account, first) in long {
         let rows = sqlx::query(
