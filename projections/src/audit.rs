@@ -49,17 +49,17 @@ pub fn canonical_json(value: &Value) -> String {
 
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
+        // serde_json's map (without its `preserve_order` feature) is a
+        // BTreeMap: its keys come in sorted order.
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
             out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
+            for (i, (k, v)) in map.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
                 write_string(k, out);
                 out.push(b':');
-                write_canonical(&map[k.as_str()], out);
+                write_canonical(v, out);
             }
             out.push(b'}');
         }
@@ -186,9 +186,56 @@ fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Payload, metadata:
     }
 }
 
-/// Appends a batch of events to the trail, in order, chained to the last
-/// row, with multi-row inserts, inside the projector's transaction.
-pub async fn append(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbError> {
+/// An event's row of the trail before it is chained: everything but its
+/// place and its hashes. Preparing is most of the trail's work and needs
+/// no other row, so a rebuild prepares the next batch while the previous
+/// one is written.
+pub struct Prepared {
+    /// The canonical encoding the chain hashes.
+    encoded: String,
+    /// The row's columns from `aggregate_type` to `metadata`.
+    values: Vec<Val>,
+}
+
+/// Prepares an event's row.
+pub fn prepare(parsed: &Parsed) -> Prepared {
+    let event = &parsed.event;
+    let payload = canonical_json(&event.payload);
+    let metadata = canonical_json(&event.metadata);
+    let encoded = canonical_parts(
+        &event.aggregate_type,
+        &event.aggregate_id,
+        event.sequence,
+        &event.event_type,
+        &event.event_version,
+        &payload,
+        &metadata,
+    );
+    let d = derive(&event.aggregate_type, &event.aggregate_id, &parsed.payload, &event.metadata);
+    let values = vec![
+        event.aggregate_type.as_str().into(),
+        event.aggregate_id.as_str().into(),
+        event.sequence.into(),
+        event.event_type.as_str().into(),
+        event.event_version.as_str().into(),
+        d.at.into(),
+        d.account_id.into(),
+        d.actor.into(),
+        d.actor_kind.into(),
+        d.channel.into(),
+        d.ip.into(),
+        d.user_agent.into(),
+        d.line.en.into(),
+        d.line.ja.into(),
+        payload.into(),
+        metadata.into(),
+    ];
+    Prepared { encoded, values }
+}
+
+/// Appends prepared rows to the trail, in order, chained to the last row,
+/// with multi-row inserts, inside the projector's transaction.
+pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<(), DbError> {
     let last: Option<(i64, String)> = sqlx::query_as("SELECT audit_position, hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
@@ -197,43 +244,15 @@ pub async fn append(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), Db
         None => (0, GENESIS.to_string()),
     };
     let mut rows = Vec::with_capacity(batch.len());
-    for parsed in batch {
-        let event = &parsed.event;
+    for Prepared { encoded, values } in batch {
         position += 1;
-        let payload = canonical_json(&event.payload);
-        let metadata = canonical_json(&event.metadata);
-        let canonical = canonical_parts(
-            &event.aggregate_type,
-            &event.aggregate_id,
-            event.sequence,
-            &event.event_type,
-            &event.event_version,
-            &payload,
-            &metadata,
-        );
-        let hash = chain_hash(&prev, position, &canonical);
-        let d = derive(&event.aggregate_type, &event.aggregate_id, &parsed.payload, &event.metadata);
-        rows.push(vec![
-            Val::Int(position),
-            event.aggregate_type.as_str().into(),
-            event.aggregate_id.as_str().into(),
-            event.sequence.into(),
-            event.event_type.as_str().into(),
-            event.event_version.as_str().into(),
-            d.at.into(),
-            d.account_id.into(),
-            d.actor.into(),
-            d.actor_kind.into(),
-            d.channel.into(),
-            d.ip.into(),
-            d.user_agent.into(),
-            d.line.en.into(),
-            d.line.ja.into(),
-            payload.into(),
-            metadata.into(),
-            Val::Text(std::mem::replace(&mut prev, hash.clone())),
-            hash.into(),
-        ]);
+        let hash = chain_hash(&prev, position, &encoded);
+        let mut row = Vec::with_capacity(values.len() + 3);
+        row.push(Val::Int(position));
+        row.extend(values);
+        row.push(Val::Text(std::mem::replace(&mut prev, hash.clone())));
+        row.push(hash.into());
+        rows.push(row);
     }
     rows::insert(
         conn,

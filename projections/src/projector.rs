@@ -45,6 +45,21 @@ pub struct Projector {
     background: std::sync::atomic::AtomicBool,
 }
 
+/// A batch of the log, read and made ready for the projections: each
+/// payload parsed, each trail row prepared (all but the chain).
+struct Batch {
+    parsed: Vec<Parsed>,
+    audit: Vec<crate::audit::Prepared>,
+}
+
+impl Batch {
+    fn read(events: Vec<LoggedEvent>) -> Batch {
+        let parsed: Vec<Parsed> = events.into_iter().map(Parsed::new).collect();
+        let audit = parsed.iter().map(crate::audit::prepare).collect();
+        Batch { parsed, audit }
+    }
+}
+
 /// A place in the global order: `(epoch, transaction_id, position)` on
 /// PostgreSQL, `(0, 0, position)` on SQLite.
 pub type Checkpoint = (i64, i64, i64);
@@ -86,7 +101,7 @@ pub async fn read_events_after(
                         event_type, event_version, payload::text AS payload, metadata::text AS metadata
                    FROM events
                   WHERE (epoch, transaction_id, position) > ($1, $2::text::xid8, $3)
-                    AND (epoch < ledger_epoch() OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))
+                    AND (epoch < (SELECT ledger_epoch()) OR transaction_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())))
                   ORDER BY events.epoch, events.transaction_id, events.position
                   LIMIT $4",
             )
@@ -246,22 +261,44 @@ impl Projector {
         let Some(mut tx) = self.begin_locked().await? else { return Ok(0) };
         let after = checkpoint(&mut tx, CORE).await?;
         let events = read_events_after(&mut tx, self.db.backend, after, limit).await?;
-        let Some(last) = events.last() else {
+        if events.is_empty() {
             return Ok(0);
-        };
-        let reached = last.checkpoint();
-        let batch: Vec<Parsed> = events.into_iter().map(Parsed::new).collect();
+        }
+        let batch = Batch::read(events);
+        let n = batch.parsed.len();
+        self.apply_parsed(tx, batch).await?;
+        Ok(n)
+    }
+
+    /// Applies a batch read ahead of time, the checkpoint being still
+    /// `from` (false, nothing applied, when it has moved or another process
+    /// holds the projector).
+    async fn apply_read_ahead(&self, from: Checkpoint, batch: Batch) -> Result<bool, DbError> {
+        let Some(mut tx) = self.begin_locked().await? else { return Ok(false) };
+        if checkpoint(&mut tx, CORE).await? != from {
+            return Ok(false);
+        }
+        self.apply_parsed(tx, batch).await?;
+        Ok(true)
+    }
+
+    /// Every projection takes the batch, the checkpoint moves to its last
+    /// event, and the transaction commits.
+    async fn apply_parsed(&self, mut tx: sqlx::Transaction<'static, sqlx::Any>, batch: Batch) -> Result<(), DbError> {
+        let Batch { parsed, audit } = batch;
+        let Some(last) = parsed.last() else { return Ok(()) };
+        let reached = last.event.checkpoint();
         // The signals first: they read the registry and the trail as they
         // were before the batch (see signals::apply).
-        crate::signals::apply(&mut tx, &batch, &self.thresholds).await?;
-        crate::audit::append(&mut tx, &batch).await?;
-        read_models::apply(&mut tx, &batch).await?;
-        crate::adoption::apply(&mut tx, &batch).await?;
+        crate::signals::apply(&mut tx, &parsed, &self.thresholds).await?;
+        crate::audit::append(&mut tx, audit).await?;
+        read_models::apply(&mut tx, &parsed).await?;
+        crate::adoption::apply(&mut tx, &parsed).await?;
         set_checkpoint(&mut tx, reached).await?;
         self.announce(&mut tx).await?;
         tx.commit().await?;
         self.progressed.send_modify(|n| *n += 1);
-        Ok(batch.len())
+        Ok(())
     }
 
     /// Moves past the next event, which the read models cannot take: it
@@ -276,7 +313,7 @@ impl Projector {
                 return Ok(());
             };
             let event = Parsed::new(event);
-            crate::audit::append(&mut tx, std::slice::from_ref(&event)).await?;
+            crate::audit::append(&mut tx, vec![crate::audit::prepare(&event)]).await?;
             let event = event.event;
             tracing::error!(
                 position = event.position,
@@ -358,7 +395,9 @@ impl Projector {
             }
             tx.commit().await?;
         }
-        let mut total = 0;
+        let mut total = self.apply_with_read_ahead().await;
+        // What is left: events appended meanwhile, or from a batch that
+        // failed, which is applied again one event at a time.
         let applied = loop {
             match self.batch_holding_the_lock(REBUILD_BATCH).await {
                 Ok(n) if n == REBUILD_BATCH as usize => total += n,
@@ -367,6 +406,47 @@ impl Projector {
             }
         };
         crate::audit::ensure_filter_indexes(&self.db.any).await?;
+        applied
+    }
+
+    /// The bulk of a rebuild: a reader task reads and parses the next
+    /// batches on a connection of its own while this one writes, so the
+    /// ledger's work and the database's overlap. Stops at the first batch
+    /// that fails or does not follow the checkpoint, and at the end of the
+    /// log; returns how many events it applied.
+    async fn apply_with_read_ahead(&self) -> usize {
+        let (sender, mut batches) = tokio::sync::mpsc::channel::<(Checkpoint, Batch)>(2);
+        let (pool, backend) = (self.db.any.clone(), self.db.backend);
+        let reader = AbortOnDrop(tokio::spawn(async move {
+            let mut after = (0, 0, 0);
+            loop {
+                let events = match pool.acquire().await {
+                    Ok(mut conn) => read_events_after(&mut conn, backend, after, REBUILD_BATCH).await,
+                    Err(e) => Err(e.into()),
+                };
+                let Ok(events) = events else { return };
+                let Some(last) = events.last() else { return };
+                let (from, full) = (after, events.len() == REBUILD_BATCH as usize);
+                after = last.checkpoint();
+                if sender.send((from, Batch::read(events))).await.is_err() || !full {
+                    return;
+                }
+            }
+        }));
+        let mut applied = 0;
+        while let Some((from, batch)) = batches.recv().await {
+            let n = batch.parsed.len();
+            match self.apply_read_ahead(from, batch).await {
+                Ok(true) => applied += n,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a rebuild batch failed; going on one batch at a time");
+                    break;
+                }
+            }
+        }
+        drop(reader);
+        tracing::info!(applied, "rebuild: events applied while reading ahead");
         applied
     }
 

@@ -58,6 +58,11 @@ pub async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: &[Ve
         return Ok(());
     }
     let Some(width) = rows.first().map(Vec::len) else { return Ok(()) };
+    if conn.backend_name() == "PostgreSQL" {
+        if let Some((table, columns)) = table_and_columns(head) {
+            return insert_from_json(conn, head, tail, table, &columns, rows).await;
+        }
+    }
     // SQLite takes `$1` as a parameter *name*, looked up among the names
     // seen so far: thousands of them make parsing quadratic. Its plain `?`
     // is numbered in order, which is what these statements need.
@@ -101,6 +106,57 @@ pub async fn insert(conn: &mut AnyConnection, head: &str, tail: &str, rows: &[Ve
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// PostgreSQL: all the rows as one JSON parameter, turned into rows of the
+/// table by `json_populate_recordset`. One short statement whatever the
+/// batch size: PostgreSQL parses and plans it in no time, where a
+/// `VALUES` list of thousands of parameters costs it more to plan than to
+/// write.
+async fn insert_from_json(
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Val>],
+) -> Result<(), DbError> {
+    let mut json = Vec::with_capacity(rows.len() * columns.len() * 24);
+    json.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        debug_assert_eq!(row.len(), columns.len());
+        json.extend_from_slice(if i == 0 { b"{" } else { b",{" });
+        for (j, (column, value)) in columns.iter().zip(row).enumerate() {
+            if j > 0 {
+                json.push(b',');
+            }
+            json.push(b'"');
+            json.extend_from_slice(column.as_bytes());
+            json.extend_from_slice(b"\":");
+            match value {
+                Val::Int(v) | Val::OptInt(Some(v)) => json.extend_from_slice(v.to_string().as_bytes()),
+                Val::Text(v) | Val::OptText(Some(v)) => {
+                    // Writing to a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut json, v);
+                }
+                Val::OptInt(None) | Val::OptText(None) => json.extend_from_slice(b"null"),
+            }
+        }
+        json.push(b'}');
+    }
+    json.push(b']');
+    let json = String::from_utf8(json).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let sql = format!("{head} SELECT {} FROM json_populate_recordset(NULL::{table}, $1::json) {tail}", columns.join(", "));
+    sqlx::query(&sql).bind(json).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// `INSERT INTO table (a, b, c)` -> `("table", ["a", "b", "c"])`.
+fn table_and_columns(head: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = head.trim().strip_prefix("INSERT INTO ")?;
+    let (table, columns) = rest.split_once('(')?;
+    let columns = columns.trim_end().strip_suffix(')')?;
+    Some((table.trim(), columns.split(',').map(str::trim).collect()))
 }
 
 /// `$1, $2, ...` (`?, ?, ...` on SQLite, see [`insert`]) for `n` values:
