@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use ledger_domain::account::HolderKind;
 
 use crate::clock::Clock;
+use crate::error::ErrorCode;
 use crate::config::Config;
 use crate::http::admin::{open, OpenBody};
 use crate::http::extract::RequestMeta;
@@ -328,8 +329,8 @@ async fn demo_seed(config: Config) -> Result<(), String> {
         };
         match open(&app, body, &meta).await {
             Ok(_) => println!("  {login_id:<9} {note}"),
-            Err(e) if e.code == "login_id_taken" => println!("  {login_id:<9} already there ({note})"),
-            Err(e) => return Err(format!("{login_id}: {}", e.code)),
+            Err(e) if e.code == ErrorCode::LoginIdTaken => println!("  {login_id:<9} already there ({note})"),
+            Err(e) => return Err(format!("{login_id}: {}", e.code.code())),
         }
     }
     println!("Open {} and register a passkey for demo-001; the e-mailed code is in {:?}.", app.config.origin, app.config.mail);

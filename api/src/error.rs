@@ -10,20 +10,488 @@ use axum::Json;
 use ledger_domain::Refusal;
 use serde_json::{json, Map, Value};
 
-/// An error answer of the API.
+/// Every error the API answers, each with one HTTP status and one pair of
+/// messages, all in [`ErrorCode::spec`]: a handler names a code, never a
+/// status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // The domain's refusals (see `From<Refusal>`).
+    InvalidCredentials,
+    LoginLocked,
+    TemporaryPassword,
+    EmailUnreachable,
+    EmailSharedWithOtherAccounts,
+    PasskeyAlreadyRegistered,
+    PasskeyRequired,
+    InvalidCode,
+    CodeExpired,
+    TooManyAttempts,
+    ResendTooSoon,
+    ResendLimitReached,
+    FlowExpired,
+    WrongStep,
+    /// An assertion (login) that does not verify: 401.
+    InvalidCredential,
+    /// A new credential (registration, passkey addition) that does not
+    /// verify: the same code, 400, as API.md has it for registration.
+    InvalidNewCredential,
+    RevokedCredential,
+    CounterRegression,
+    RecentLoginRequired,
+    PasskeyLimitReached,
+    InvalidTransactionPassword,
+    TradingPasswordLocked,
+    DeletionLocked,
+    CredentialAlreadyRegistered,
+    WrongChannel,
+    FlowClosed,
+    RegistrationNotOpen,
+    PasskeyRegistrationRequired,
+    UnsupportedBrowser,
+    DeletionBySupportOnly,
+    StepUpRequired,
+    PasswordStepRequired,
+    // The HTTP layer's own.
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    Unauthorized,
+    Forbidden,
+    ConcurrentUpdate,
+    CeremonyExpired,
+    SessionEnded,
+    InvalidChannel,
+    InvalidPasskeyName,
+    EmailNotSent,
+    InvalidFilter,
+    NoteRequired,
+    ReasonRequired,
+    AccountExists,
+    LoginIdTaken,
+    InvalidEmail,
+    InvalidPassword,
+    InvalidSlot,
+    InvalidOtpDevice,
+}
+
+/// A code's row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// The stable snake_case code of API.md.
+    pub code: &'static str,
+    pub status: StatusCode,
+    pub en: &'static str,
+    pub ja: &'static str,
+}
+
+impl ErrorCode {
+    /// Every code, for the tests of the table and the API documents.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::InvalidCredentials,
+        ErrorCode::LoginLocked,
+        ErrorCode::TemporaryPassword,
+        ErrorCode::EmailUnreachable,
+        ErrorCode::EmailSharedWithOtherAccounts,
+        ErrorCode::PasskeyAlreadyRegistered,
+        ErrorCode::PasskeyRequired,
+        ErrorCode::InvalidCode,
+        ErrorCode::CodeExpired,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::ResendTooSoon,
+        ErrorCode::ResendLimitReached,
+        ErrorCode::FlowExpired,
+        ErrorCode::WrongStep,
+        ErrorCode::InvalidCredential,
+        ErrorCode::InvalidNewCredential,
+        ErrorCode::RevokedCredential,
+        ErrorCode::CounterRegression,
+        ErrorCode::RecentLoginRequired,
+        ErrorCode::PasskeyLimitReached,
+        ErrorCode::InvalidTransactionPassword,
+        ErrorCode::TradingPasswordLocked,
+        ErrorCode::DeletionLocked,
+        ErrorCode::CredentialAlreadyRegistered,
+        ErrorCode::WrongChannel,
+        ErrorCode::FlowClosed,
+        ErrorCode::RegistrationNotOpen,
+        ErrorCode::PasskeyRegistrationRequired,
+        ErrorCode::UnsupportedBrowser,
+        ErrorCode::DeletionBySupportOnly,
+        ErrorCode::StepUpRequired,
+        ErrorCode::PasswordStepRequired,
+        ErrorCode::InternalError,
+        ErrorCode::InvalidRequest,
+        ErrorCode::NotFound,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::ConcurrentUpdate,
+        ErrorCode::CeremonyExpired,
+        ErrorCode::SessionEnded,
+        ErrorCode::InvalidChannel,
+        ErrorCode::InvalidPasskeyName,
+        ErrorCode::EmailNotSent,
+        ErrorCode::InvalidFilter,
+        ErrorCode::NoteRequired,
+        ErrorCode::ReasonRequired,
+        ErrorCode::AccountExists,
+        ErrorCode::LoginIdTaken,
+        ErrorCode::InvalidEmail,
+        ErrorCode::InvalidPassword,
+        ErrorCode::InvalidSlot,
+        ErrorCode::InvalidOtpDevice,
+    ];
+
+    /// The table: code, status, English and Japanese message.
+    pub fn spec(self) -> Spec {
+        use ErrorCode as E;
+        use StatusCode as S;
+        let (code, status, en, ja) = match self {
+            E::InvalidCredentials => (
+                "invalid_credentials",
+                S::UNAUTHORIZED,
+                "The login ID or password is incorrect.",
+                "ログインIDまたはパスワードが正しくありません。",
+            ),
+            E::LoginLocked => (
+                "login_locked",
+                S::LOCKED,
+                "Login is locked after too many wrong passwords. Please contact support.",
+                "パスワードの誤入力が規定回数を超えたため、ログインがロックされています。サポートまでご連絡ください。",
+            ),
+            E::TemporaryPassword => (
+                "temporary_password",
+                S::FORBIDDEN,
+                "Your login password is temporary. Please change it before registering a passkey.",
+                "ログインパスワードが仮パスワードです。パスキー登録の前にパスワードを変更してください。",
+            ),
+            E::EmailUnreachable => (
+                "email_unreachable",
+                S::CONFLICT,
+                "No e-mail address that can receive our mail is registered. Please register one first.",
+                "受信可能なメールアドレスが登録されていません。先にメールアドレスをご登録ください。",
+            ),
+            E::EmailSharedWithOtherAccounts => (
+                "email_shared_with_other_accounts",
+                S::CONFLICT,
+                "The same e-mail address is registered on another account. Each account needs a different address.",
+                "ご家族の口座や法人口座で同じメールアドレスが登録されています。口座ごとに異なるメールアドレスをご登録ください。",
+            ),
+            E::PasskeyAlreadyRegistered => (
+                "passkey_already_registered",
+                S::CONFLICT,
+                "A passkey is already registered. Please log in with your passkey.",
+                "パスキーは登録済みです。パスキーでログインしてください。",
+            ),
+            E::PasskeyRequired => (
+                "passkey_required",
+                S::FORBIDDEN,
+                "Please log in with your passkey. Password login is no longer available for this account or channel.",
+                "パスキーでログインしてください。パスワードとメール認証によるログインはご利用いただけません。",
+            ),
+            E::InvalidCode => ("invalid_code", S::UNAUTHORIZED, "The code is incorrect.", "認証コードが正しくありません。"),
+            E::CodeExpired => (
+                "code_expired",
+                S::GONE,
+                "The code has expired. Please request a new one.",
+                "認証コードの有効期限が切れています。再送信してください。",
+            ),
+            E::TooManyAttempts => (
+                "too_many_attempts",
+                S::TOO_MANY_REQUESTS,
+                "Too many wrong codes. Please start again.",
+                "認証コードの誤入力が規定回数を超えました。最初からやり直してください。",
+            ),
+            E::ResendTooSoon => (
+                "resend_too_soon",
+                S::TOO_MANY_REQUESTS,
+                "Please wait a minute before requesting another code.",
+                "認証コードの再送信は1分以上あけてお試しください。",
+            ),
+            E::ResendLimitReached => (
+                "resend_limit_reached",
+                S::TOO_MANY_REQUESTS,
+                "Too many codes requested this hour. Please try again later.",
+                "1時間あたりの再送信回数の上限に達しました。しばらくしてからお試しください。",
+            ),
+            E::FlowExpired => (
+                "flow_expired",
+                S::GONE,
+                "This registration has expired. Please start again.",
+                "手続きの有効期限が切れました。最初からやり直してください。",
+            ),
+            E::WrongStep => (
+                "wrong_step",
+                S::CONFLICT,
+                "This step is not available now. Please start again.",
+                "この手順は現在ご利用いただけません。最初からやり直してください。",
+            ),
+            E::InvalidCredential => {
+                ("invalid_credential", S::UNAUTHORIZED, "The passkey could not be verified.", "パスキーを確認できませんでした。")
+            }
+            E::InvalidNewCredential => {
+                ("invalid_credential", S::BAD_REQUEST, "The passkey could not be verified.", "パスキーを確認できませんでした。")
+            }
+            E::RevokedCredential => (
+                "revoked_credential",
+                S::UNAUTHORIZED,
+                "This passkey has been deleted from your account. Please log in with your password and register a new passkey.",
+                "このパスキーは削除されています。パスワードでログインし、パスキーを再登録してください。",
+            ),
+            E::CounterRegression => (
+                "counter_regression",
+                S::UNAUTHORIZED,
+                "This passkey could not be trusted. Please contact support.",
+                "このパスキーは安全性を確認できませんでした。サポートまでご連絡ください。",
+            ),
+            E::RecentLoginRequired => (
+                "recent_login_required",
+                S::FORBIDDEN,
+                "For your security, please log in again before adding a passkey.",
+                "安全のため、パスキーを追加する前にもう一度ログインしてください。",
+            ),
+            E::PasskeyLimitReached => (
+                "passkey_limit_reached",
+                S::CONFLICT,
+                "No more passkeys can be added to this account. Please delete one first.",
+                "登録できるパスキーの上限に達しています。不要なパスキーを削除してから追加してください。",
+            ),
+            E::InvalidTransactionPassword => (
+                "invalid_transaction_password",
+                S::UNAUTHORIZED,
+                "The trading password is incorrect.",
+                "執行パスワードが正しくありません。",
+            ),
+            E::TradingPasswordLocked => (
+                "trading_password_locked",
+                S::LOCKED,
+                "The trading password is locked after too many wrong entries. Please contact support.",
+                "執行パスワードの誤りが続いたため、執行パスワードはロックされています。サポートまでご連絡ください。",
+            ),
+            E::DeletionLocked => (
+                "deletion_locked",
+                S::LOCKED,
+                "Passkey deletion is locked after too many wrong trading passwords. Please contact support.",
+                "執行パスワードの誤りが続いたため、パスキーの削除はロックされています。サポートまでご連絡ください。",
+            ),
+            E::CredentialAlreadyRegistered => (
+                "credential_already_registered",
+                S::CONFLICT,
+                "This passkey is already registered. Please create a new passkey on your device and try again.",
+                "このパスキーは既に登録されています。端末で新しいパスキーを作成して、もう一度お試しください。",
+            ),
+            E::WrongChannel => (
+                "wrong_channel",
+                S::CONFLICT,
+                "This procedure was started in another app or browser. Please start again here.",
+                "この手続きは別のアプリまたはブラウザで開始されています。こちらで最初からやり直してください。",
+            ),
+            E::FlowClosed => (
+                "flow_closed",
+                S::CONFLICT,
+                "Your account details changed during this procedure. Please start again.",
+                "手続き中にお客様の登録情報が変更されました。最初からやり直してください。",
+            ),
+            E::RegistrationNotOpen => (
+                "registration_not_open",
+                S::FORBIDDEN,
+                "Passkey registration has not opened yet. Please try again once it opens.",
+                "パスキーの登録受付はまだ開始していません。受付開始後にお手続きください。",
+            ),
+            E::PasskeyRegistrationRequired => (
+                "passkey_required",
+                S::FORBIDDEN,
+                "A passkey is now required to log in here. Please register a passkey (パスキー登録) first.",
+                "こちらからのログインにはパスキーが必要になりました。先にパスキーの登録をお願いいたします。",
+            ),
+            E::UnsupportedBrowser => (
+                "unsupported_browser",
+                S::BAD_REQUEST,
+                "Passkeys cannot be registered in an app's built-in browser (such as the Google app or the Yahoo! JAPAN app). Please open this page in your device's standard browser: Safari on iPhone and iPad, Chrome on Android.",
+                "GoogleアプリやYahoo!JAPANアプリなど、アプリ内のブラウザではパスキーを登録できません。お使いの端末の標準ブラウザ（iPhone・iPadはSafari、AndroidはChrome）からアクセスしてください。",
+            ),
+            E::DeletionBySupportOnly => (
+                "deletion_by_support_only",
+                S::FORBIDDEN,
+                "To delete a passkey, please contact our customer support.",
+                "パスキーの削除をご希望の場合は当社カスタマーサポートまでお問い合わせください。",
+            ),
+            E::StepUpRequired => (
+                "step_up_required",
+                S::FORBIDDEN,
+                "To register a passkey here, please first confirm with your trading password (or the code we e-mail you).",
+                "パスキーを登録するには、先に執行パスワード（または当社からメールでお送りする認証コード）で確認してください。",
+            ),
+            E::PasswordStepRequired => (
+                "password_step_required",
+                S::FORBIDDEN,
+                "Please log in with your login ID and password first; your passkey is asked for next.",
+                "ログインIDとパスワードでログインしてください。続けてパスキーでの認証をお願いします。",
+            ),
+            E::InternalError => (
+                "internal_error",
+                S::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side. Please try again later.",
+                "システムエラーが発生しました。しばらくしてから再度お試しください。",
+            ),
+            E::InvalidRequest => ("invalid_request", S::BAD_REQUEST, "The request is not valid.", "入力内容に誤りがあります。"),
+            E::NotFound => ("not_found", S::NOT_FOUND, "Not found.", "対象が見つかりません。"),
+            E::Unauthorized => ("unauthorized", S::UNAUTHORIZED, "Please log in.", "ログインしてください。"),
+            E::Forbidden => ("forbidden", S::FORBIDDEN, "You are not allowed to do this.", "この操作は許可されていません。"),
+            E::ConcurrentUpdate => (
+                "concurrent_update",
+                S::CONFLICT,
+                "The account was changed at the same moment. Please try again.",
+                "同時に別の操作が行われました。もう一度お試しください。",
+            ),
+            E::CeremonyExpired => (
+                "ceremony_expired",
+                S::GONE,
+                "The passkey request has expired or was already used. Please start again.",
+                "パスキーの要求が期限切れか使用済みです。最初からやり直してください。",
+            ),
+            E::SessionEnded => (
+                "session_ended",
+                S::UNAUTHORIZED,
+                "This session has ended. Please log in again.",
+                "このセッションは終了しています。もう一度ログインしてください。",
+            ),
+            E::InvalidChannel => (
+                "invalid_channel",
+                S::BAD_REQUEST,
+                "X-Channel must be web, mobile_web, mobile_app or desktop_app.",
+                "X-Channel の値が正しくありません。",
+            ),
+            E::InvalidPasskeyName => (
+                "invalid_passkey_name",
+                S::BAD_REQUEST,
+                "The passkey name must be 1 to 64 characters.",
+                "パスキー名は1〜64文字で入力してください。",
+            ),
+            E::EmailNotSent => (
+                "email_not_sent",
+                S::SERVICE_UNAVAILABLE,
+                "The e-mail could not be sent. Please try again shortly.",
+                "メールを送信できませんでした。しばらくしてから再度お試しください。",
+            ),
+            E::InvalidFilter => {
+                ("invalid_filter", S::BAD_REQUEST, "A search filter is not valid.", "検索条件の形式が正しくありません。")
+            }
+            E::NoteRequired => (
+                "note_required",
+                S::BAD_REQUEST,
+                "A note (1 to 2000 characters) is required.",
+                "メモ（1〜2000文字）を入力してください。",
+            ),
+            E::ReasonRequired => (
+                "reason_required",
+                S::BAD_REQUEST,
+                "A reason (1 to 500 characters) is required, e.g. device_lost or device_replaced.",
+                "理由（1〜500文字）を入力してください（例：device_lost、device_replaced）。",
+            ),
+            E::AccountExists => ("account_exists", S::CONFLICT, "The account already exists.", "口座は既に存在します。"),
+            E::LoginIdTaken => {
+                ("login_id_taken", S::CONFLICT, "An account with this login ID exists.", "このログインIDの口座は既に存在します。")
+            }
+            E::InvalidEmail => {
+                ("invalid_email", S::BAD_REQUEST, "The e-mail address is not valid.", "メールアドレスの形式が正しくありません。")
+            }
+            E::InvalidPassword => (
+                "invalid_password",
+                S::BAD_REQUEST,
+                "Passwords must be 8 to 128 characters.",
+                "パスワードは8〜128文字で設定してください。",
+            ),
+            E::InvalidSlot => {
+                ("invalid_slot", S::BAD_REQUEST, "slot must be 1 or 2.", "slot には 1 または 2 を指定してください。")
+            }
+            E::InvalidOtpDevice => (
+                "invalid_otp_device",
+                S::BAD_REQUEST,
+                "The OTP device settings are not valid.",
+                "ワンタイムパスワード機器の設定内容に誤りがあります。",
+            ),
+        };
+        Spec { code, status, en, ja }
+    }
+
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        self.spec().code
+    }
+}
+
+impl From<Refusal> for ErrorCode {
+    /// The one place where a domain refusal becomes an error code.
+    fn from(r: Refusal) -> ErrorCode {
+        use ErrorCode as E;
+        match r {
+            Refusal::InvalidCredentials => E::InvalidCredentials,
+            Refusal::LoginLocked => E::LoginLocked,
+            Refusal::TemporaryPassword => E::TemporaryPassword,
+            Refusal::EmailUnreachable => E::EmailUnreachable,
+            Refusal::EmailSharedWithOtherAccounts => E::EmailSharedWithOtherAccounts,
+            Refusal::PasskeyAlreadyRegistered => E::PasskeyAlreadyRegistered,
+            Refusal::PasskeyRequired => E::PasskeyRequired,
+            Refusal::InvalidCode => E::InvalidCode,
+            Refusal::CodeExpired => E::CodeExpired,
+            Refusal::TooManyAttempts => E::TooManyAttempts,
+            Refusal::ResendTooSoon => E::ResendTooSoon,
+            Refusal::ResendLimitReached => E::ResendLimitReached,
+            Refusal::FlowExpired => E::FlowExpired,
+            Refusal::WrongStep => E::WrongStep,
+            Refusal::InvalidCredential => E::InvalidCredential,
+            Refusal::RevokedCredential => E::RevokedCredential,
+            Refusal::CounterRegression => E::CounterRegression,
+            Refusal::RecentLoginRequired => E::RecentLoginRequired,
+            Refusal::PasskeyLimitReached => E::PasskeyLimitReached,
+            Refusal::InvalidTransactionPassword => E::InvalidTransactionPassword,
+            Refusal::TradingPasswordLocked => E::TradingPasswordLocked,
+            Refusal::DeletionLocked => E::DeletionLocked,
+            Refusal::CredentialAlreadyRegistered => E::CredentialAlreadyRegistered,
+            Refusal::WrongChannel => E::WrongChannel,
+            Refusal::FlowClosed => E::FlowClosed,
+            Refusal::RegistrationNotOpen => E::RegistrationNotOpen,
+            Refusal::PasskeyRegistrationRequired => E::PasskeyRegistrationRequired,
+            Refusal::UnsupportedBrowser => E::UnsupportedBrowser,
+            Refusal::DeletionBySupportOnly => E::DeletionBySupportOnly,
+            Refusal::StepUpRequired => E::StepUpRequired,
+            Refusal::PasswordStepRequired => E::PasswordStepRequired,
+        }
+    }
+}
+
+/// An error answer of the API: a code from the table, its messages (or,
+/// for a few codes, messages that name a value), and details beside it.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: Cow<'static, str>,
-    pub message_ja: Cow<'static, str>,
-    pub details: Map<String, Value>,
+    pub code: ErrorCode,
+    message: Cow<'static, str>,
+    message_ja: Cow<'static, str>,
+    details: Map<String, Value>,
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> ApiError {
+        let spec = code.spec();
+        let error = ApiError { code, message: spec.en.into(), message_ja: spec.ja.into(), details: Map::new() };
+        match code {
+            // The page leads to registration rather than to a passkey login.
+            ErrorCode::PasskeyRegistrationRequired => error.with("next", "register_passkey"),
+            _ => error,
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        ErrorCode::from(r).into()
+    }
 }
 
 impl ApiError {
-    /// An error with no details.
-    pub fn new(status: StatusCode, code: &'static str, message: &'static str, message_ja: &'static str) -> ApiError {
-        ApiError { status, code, message: message.into(), message_ja: message_ja.into(), details: Map::new() }
+    /// The HTTP status: the code's, always.
+    pub fn status(&self) -> StatusCode {
+        self.code.spec().status
     }
 
     /// Adds a detail field beside the code (e.g. `attempts_left`).
@@ -32,11 +500,19 @@ impl ApiError {
         self
     }
 
+    /// The code with an English message that says what exactly is wrong
+    /// (a field, a filter); the Japanese message stays the table's.
+    pub fn saying(code: ErrorCode, what: &'static str) -> ApiError {
+        let mut error = ApiError::from(code);
+        error.message = what.into();
+        error
+    }
+
     /// Registration before the deployment's launch instant (seed 000), with
     /// the opening time in Japan time.
     pub fn registration_not_open(opens_at: chrono::DateTime<chrono::Utc>) -> ApiError {
         let jst = crate::email::jst(opens_at);
-        let mut error = ApiError::from(Refusal::RegistrationNotOpen);
+        let mut error = ApiError::from(ErrorCode::RegistrationNotOpen);
         error.message = format!("Passkey registration opens at {jst}. It cannot be done in advance.").into();
         error.message_ja = format!("パスキーの登録は{jst}から受け付けます。事前の登録はできません。").into();
         error.with("opens_at", opens_at.with_timezone(&crate::email::japan()).to_rfc3339())
@@ -45,214 +521,44 @@ impl ApiError {
     /// Something broke inside; the cause goes to the log only.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Something went wrong on our side. Please try again later.",
-            "システムエラーが発生しました。しばらくしてから再度お試しください。",
-        )
+        ErrorCode::InternalError.into()
     }
 
     /// A request body or parameter that does not parse.
     pub fn bad_request(what: &'static str) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", what, "入力内容に誤りがあります。")
+        ApiError::saying(ErrorCode::InvalidRequest, what)
     }
 
     pub fn not_found() -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "Not found.", "対象が見つかりません。")
+        ErrorCode::NotFound.into()
     }
 
     pub fn unauthorized() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Please log in.", "ログインしてください。")
+        ErrorCode::Unauthorized.into()
     }
 
     pub fn forbidden() -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "You are not allowed to do this.", "この操作は許可されていません。")
+        ErrorCode::Forbidden.into()
     }
 
     pub fn conflict_retry() -> ApiError {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "concurrent_update",
-            "The account was changed at the same moment. Please try again.",
-            "同時に別の操作が行われました。もう一度お試しください。",
-        )
+        ErrorCode::ConcurrentUpdate.into()
     }
 
     pub fn ceremony_expired() -> ApiError {
-        ApiError::new(
-            StatusCode::GONE,
-            "ceremony_expired",
-            "The passkey request has expired or was already used. Please start again.",
-            "パスキーの要求が期限切れか使用済みです。最初からやり直してください。",
-        )
-    }
-}
-
-impl From<Refusal> for ApiError {
-    /// The one place where a domain refusal becomes an HTTP status.
-    fn from(r: Refusal) -> ApiError {
-        use StatusCode as S;
-        let (status, en, ja) = match r {
-            Refusal::InvalidCredentials => {
-                (S::UNAUTHORIZED, "The login ID or password is incorrect.", "ログインIDまたはパスワードが正しくありません。")
-            }
-            Refusal::LoginLocked => (
-                S::LOCKED,
-                "Login is locked after too many wrong passwords. Please contact support.",
-                "パスワードの誤入力が規定回数を超えたため、ログインがロックされています。サポートまでご連絡ください。",
-            ),
-            Refusal::TemporaryPassword => (
-                S::FORBIDDEN,
-                "Your login password is temporary. Please change it before registering a passkey.",
-                "ログインパスワードが仮パスワードです。パスキー登録の前にパスワードを変更してください。",
-            ),
-            Refusal::EmailUnreachable => (
-                S::CONFLICT,
-                "No e-mail address that can receive our mail is registered. Please register one first.",
-                "受信可能なメールアドレスが登録されていません。先にメールアドレスをご登録ください。",
-            ),
-            Refusal::EmailSharedWithOtherAccounts => (
-                S::CONFLICT,
-                "The same e-mail address is registered on another account. Each account needs a different address.",
-                "ご家族の口座や法人口座で同じメールアドレスが登録されています。口座ごとに異なるメールアドレスをご登録ください。",
-            ),
-            Refusal::PasskeyAlreadyRegistered => (
-                S::CONFLICT,
-                "A passkey is already registered. Please log in with your passkey.",
-                "パスキーは登録済みです。パスキーでログインしてください。",
-            ),
-            Refusal::PasskeyRequired => (
-                S::FORBIDDEN,
-                "Please log in with your passkey. Password login is no longer available for this account or channel.",
-                "パスキーでログインしてください。パスワードとメール認証によるログインはご利用いただけません。",
-            ),
-            Refusal::InvalidCode => (S::UNAUTHORIZED, "The code is incorrect.", "認証コードが正しくありません。"),
-            Refusal::CodeExpired => {
-                (S::GONE, "The code has expired. Please request a new one.", "認証コードの有効期限が切れています。再送信してください。")
-            }
-            Refusal::TooManyAttempts => (
-                S::TOO_MANY_REQUESTS,
-                "Too many wrong codes. Please start again.",
-                "認証コードの誤入力が規定回数を超えました。最初からやり直してください。",
-            ),
-            Refusal::ResendTooSoon => (
-                S::TOO_MANY_REQUESTS,
-                "Please wait a minute before requesting another code.",
-                "認証コードの再送信は1分以上あけてお試しください。",
-            ),
-            Refusal::ResendLimitReached => (
-                S::TOO_MANY_REQUESTS,
-                "Too many codes requested this hour. Please try again later.",
-                "1時間あたりの再送信回数の上限に達しました。しばらくしてからお試しください。",
-            ),
-            Refusal::FlowExpired => (
-                S::GONE,
-                "This registration has expired. Please start again.",
-                "手続きの有効期限が切れました。最初からやり直してください。",
-            ),
-            Refusal::WrongStep => (
-                S::CONFLICT,
-                "This step is not available now. Please start again.",
-                "この手順は現在ご利用いただけません。最初からやり直してください。",
-            ),
-            Refusal::InvalidCredential => (S::UNAUTHORIZED, "The passkey could not be verified.", "パスキーを確認できませんでした。"),
-            Refusal::RevokedCredential => (
-                S::UNAUTHORIZED,
-                "This passkey has been deleted from your account. Please log in with your password and register a new passkey.",
-                "このパスキーは削除されています。パスワードでログインし、パスキーを再登録してください。",
-            ),
-            Refusal::CounterRegression => (
-                S::UNAUTHORIZED,
-                "This passkey could not be trusted. Please contact support.",
-                "このパスキーは安全性を確認できませんでした。サポートまでご連絡ください。",
-            ),
-            Refusal::RecentLoginRequired => (
-                S::FORBIDDEN,
-                "For your security, please log in again before adding a passkey.",
-                "安全のため、パスキーを追加する前にもう一度ログインしてください。",
-            ),
-            Refusal::PasskeyLimitReached => (
-                S::CONFLICT,
-                "No more passkeys can be added to this account. Please delete one first.",
-                "登録できるパスキーの上限に達しています。不要なパスキーを削除してから追加してください。",
-            ),
-            Refusal::InvalidTransactionPassword => {
-                (S::UNAUTHORIZED, "The trading password is incorrect.", "執行パスワードが正しくありません。")
-            }
-            Refusal::TradingPasswordLocked => (
-                S::LOCKED,
-                "The trading password is locked after too many wrong entries. Please contact support.",
-                "執行パスワードの誤りが続いたため、執行パスワードはロックされています。サポートまでご連絡ください。",
-            ),
-            Refusal::DeletionLocked => (
-                S::LOCKED,
-                "Passkey deletion is locked after too many wrong trading passwords. Please contact support.",
-                "執行パスワードの誤りが続いたため、パスキーの削除はロックされています。サポートまでご連絡ください。",
-            ),
-            Refusal::CredentialAlreadyRegistered => (
-                S::CONFLICT,
-                "This passkey is already registered. Please create a new passkey on your device and try again.",
-                "このパスキーは既に登録されています。端末で新しいパスキーを作成して、もう一度お試しください。",
-            ),
-            Refusal::WrongChannel => (
-                S::CONFLICT,
-                "This procedure was started in another app or browser. Please start again here.",
-                "この手続きは別のアプリまたはブラウザで開始されています。こちらで最初からやり直してください。",
-            ),
-            Refusal::FlowClosed => (
-                S::CONFLICT,
-                "Your account details changed during this procedure. Please start again.",
-                "手続き中にお客様の登録情報が変更されました。最初からやり直してください。",
-            ),
-            Refusal::RegistrationNotOpen => (
-                S::FORBIDDEN,
-                "Passkey registration has not opened yet. Please try again once it opens.",
-                "パスキーの登録受付はまだ開始していません。受付開始後にお手続きください。",
-            ),
-            Refusal::PasskeyRegistrationRequired => (
-                S::FORBIDDEN,
-                "A passkey is now required to log in here. Please register a passkey (パスキー登録) first.",
-                "こちらからのログインにはパスキーが必要になりました。先にパスキーの登録をお願いいたします。",
-            ),
-            Refusal::UnsupportedBrowser => (
-                S::BAD_REQUEST,
-                "Passkeys cannot be registered in an app's built-in browser (such as the Google app or the Yahoo! JAPAN app). Please open this page in your device's standard browser: Safari on iPhone and iPad, Chrome on Android.",
-                "GoogleアプリやYahoo!JAPANアプリなど、アプリ内のブラウザではパスキーを登録できません。お使いの端末の標準ブラウザ（iPhone・iPadはSafari、AndroidはChrome）からアクセスしてください。",
-            ),
-            Refusal::DeletionBySupportOnly => (
-                S::FORBIDDEN,
-                "To delete a passkey, please contact our customer support.",
-                "パスキーの削除をご希望の場合は当社カスタマーサポートまでお問い合わせください。",
-            ),
-            Refusal::StepUpRequired => (
-                S::FORBIDDEN,
-                "To register a passkey here, please first confirm with your trading password (or the code we e-mail you).",
-                "パスキーを登録するには、先に執行パスワード（または当社からメールでお送りする認証コード）で確認してください。",
-            ),
-            Refusal::PasswordStepRequired => (
-                S::FORBIDDEN,
-                "Please log in with your login ID and password first; your passkey is asked for next.",
-                "ログインIDとパスワードでログインしてください。続けてパスキーでの認証をお願いします。",
-            ),
-        };
-        let error = ApiError::new(status, r.code(), en, ja);
-        match r {
-            // The page leads to registration rather than to a passkey login.
-            Refusal::PasskeyRegistrationRequired => error.with("next", "register_passkey"),
-            _ => error,
-        }
+        ErrorCode::CeremonyExpired.into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let mut error = Map::new();
-        error.insert("code".into(), json!(self.code));
+        error.insert("code".into(), json!(self.code.code()));
         error.insert("message".into(), json!(self.message));
         error.insert("message_ja".into(), json!(self.message_ja));
         error.extend(self.details);
-        (self.status, Json(json!({ "error": error }))).into_response()
+        (status, Json(json!({ "error": error }))).into_response()
     }
 }
 
@@ -265,5 +571,52 @@ impl From<ledger_projections::DbError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
         ApiError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn every_code_has_one_status_and_both_messages() {
+        let mut statuses: HashMap<&str, Vec<StatusCode>> = HashMap::new();
+        for code in ErrorCode::ALL {
+            let spec = code.spec();
+            assert!(spec.code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{spec:?}");
+            assert!(spec.status.is_client_error() || spec.status.is_server_error(), "{spec:?}");
+            assert!(!spec.en.is_empty() && spec.en.is_ascii() || spec.en.contains("パスキー登録"), "{spec:?}");
+            assert!(!spec.ja.is_ascii(), "the Japanese message is Japanese: {spec:?}");
+            let seen = statuses.entry(spec.code).or_default();
+            if !seen.contains(&spec.status) {
+                seen.push(spec.status);
+            }
+        }
+        // One code, one status; API.md's single exception: a credential
+        // that does not verify is 400 when registered, 401 when asserted.
+        for (code, seen) in &statuses {
+            match *code {
+                "invalid_credential" => assert_eq!(seen, &[StatusCode::UNAUTHORIZED, StatusCode::BAD_REQUEST]),
+                _ => assert_eq!(seen.len(), 1, "{code} answers {seen:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_refusal_keeps_the_domain_s_code() {
+        for refusal in Refusal::ALL {
+            assert_eq!(ErrorCode::from(*refusal).code(), refusal.code(), "{refusal:?}");
+            assert!(ErrorCode::ALL.contains(&ErrorCode::from(*refusal)));
+        }
+    }
+
+    #[test]
+    fn the_status_comes_from_the_code() {
+        let error = ApiError::saying(ErrorCode::InvalidFilter, "from must be a date");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(ApiError::from(Refusal::LoginLocked).status(), StatusCode::LOCKED);
+        assert_eq!(ApiError::from(ErrorCode::InvalidNewCredential).code.code(), "invalid_credential");
     }
 }

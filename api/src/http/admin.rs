@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::secrets::{hash_password, Secret};
 use crate::state::AppState;
 
@@ -29,16 +29,11 @@ pub fn router() -> Router<AppState> {
 const CORE_SYSTEM: &str = "core_system";
 
 fn invalid_email() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", "The e-mail address is not valid.", "メールアドレスの形式が正しくありません。")
+    ApiError::from(ErrorCode::InvalidEmail)
 }
 
 fn weak_password() -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_password",
-        "Passwords must be 8 to 128 characters.",
-        "パスワードは8〜128文字で設定してください。",
-    )
+    ApiError::from(ErrorCode::InvalidPassword)
 }
 
 async fn hash(password: &Secret) -> Result<String, ApiError> {
@@ -89,12 +84,7 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
             .await;
     if let Err(sqlx::Error::Database(e)) = &inserted {
         if e.is_unique_violation() {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "login_id_taken",
-                "An account with this login ID exists.",
-                "このログインIDの口座は既に存在します。",
-            ));
+            return Err(ApiError::from(ErrorCode::LoginIdTaken));
         }
     }
     inserted?;
@@ -121,7 +111,7 @@ fn slot_of(slot: Option<u8>) -> Result<u8, ApiError> {
     match slot.unwrap_or(1) {
         s @ (1 | 2) => Ok(s),
         _ => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_slot", "slot must be 1 or 2.", "slot には 1 または 2 を指定してください。"))
+            Err(ApiError::from(ErrorCode::InvalidSlot))
         }
     }
 }
@@ -229,7 +219,7 @@ async fn register_otp_device(
     staff.require(&[Role::Admin])?;
     let secret = body.secret.expose().trim().replace(' ', "").to_uppercase();
     let device = crate::otp::OtpDevice::new(&secret, body.algorithm.as_deref(), body.digits, body.period).map_err(|what| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_otp_device", what, "ワンタイムパスワード機器の設定内容に誤りがあります。")
+        ApiError::saying(ErrorCode::InvalidOtpDevice, what)
     })?;
     app.ledger.load(&account_id).await.map_err(ApiError::internal)?.opened.then_some(()).ok_or_else(ApiError::not_found)?;
     let mut tx = app.db.any.begin().await?;

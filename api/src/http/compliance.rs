@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{ApiJson, RequestMeta, Role, Staff};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::export::Format;
 use crate::state::AppState;
 
@@ -39,7 +39,7 @@ async fn record(app: &AppState, staff: &Staff, meta: &RequestMeta, event: StaffE
 }
 
 fn invalid_filter(what: &'static str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", what, "検索条件の形式が正しくありません。")
+    ApiError::saying(ErrorCode::InvalidFilter, what)
 }
 
 /// The filters of the audit endpoints, as given.
@@ -215,12 +215,7 @@ async fn review(
     staff.require(COMPLIANCE)?;
     let note = body.note.trim().to_string();
     if note.is_empty() || note.chars().count() > 2000 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "note_required",
-            "A note (1 to 2000 characters) is required.",
-            "メモ（1〜2000文字）を入力してください。",
-        ));
+        return Err(ApiError::from(ErrorCode::NoteRequired));
     }
     app.projector.catch_up_to_now(WAIT).await?;
     let exists = ledger_projections::signals::list(&app.db.any, None, None, None).await?.into_iter().any(|s| s.signal_id == signal_id);

@@ -6,14 +6,13 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ledger_domain::{AccountCommand, Channel};
 use serde::de::DeserializeOwned;
 
 use crate::bus::{BusError, Executed};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::secrets::token_hash;
 use crate::state::AppState;
 
@@ -54,12 +53,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let channel = match header("x-channel") {
             Some(c) => c.parse().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_channel",
-                    "X-Channel must be web, mobile_web, mobile_app or desktop_app.",
-                    "X-Channel の値が正しくありません。",
-                )
+                ApiError::from(ErrorCode::InvalidChannel)
             })?,
             None => Channel::Web,
         };
@@ -137,12 +131,7 @@ impl FromRequestParts<AppState> for Customer {
         .await?;
         let (account_id, created_at, method, sign_in_id, cross_device, ended_at) = row.ok_or_else(ApiError::unauthorized)?;
         if ended_at.is_some() {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "session_ended",
-                "This session has ended. Please log in again.",
-                "このセッションは終了しています。もう一度ログインしてください。",
-            ));
+            return Err(ApiError::from(ErrorCode::SessionEnded));
         }
         Ok(Customer {
             account_id,
@@ -227,7 +216,7 @@ pub async fn execute(
             Err(ApiError::not_found())
         }
         Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "account_exists", "The account already exists.", "口座は既に存在します。"))
+            Err(ApiError::from(ErrorCode::AccountExists))
         }
         Err(BusError::Contended) => Err(ApiError::conflict_retry()),
         Err(e @ BusError::Store(_)) => Err(ApiError::internal(e)),

@@ -17,7 +17,7 @@ use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
 
 use super::extract::{execute, start_session, ApiJson, RequestMeta};
 use crate::bus::Executed;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::secrets::{code_hmac, digests_equal, new_code, verify_password};
 use crate::state::AppState;
 
@@ -149,12 +149,7 @@ pub async fn deliver_code(
         if let Err(e) = app.ledger.execute(account_id, command, crate::bus::system_metadata(now)).await {
             tracing::error!(error = %e, account_id, "an undelivered code could not be recorded");
         }
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "email_not_sent",
-            "The e-mail could not be sent. Please try again shortly.",
-            "メールを送信できませんでした。しばらくしてから再度お試しください。",
-        ));
+        return Err(ApiError::from(ErrorCode::EmailNotSent));
     }
     Ok(json!({ "destination": destination, "slot": slot, "expires_at": expires_at }))
 }
@@ -620,11 +615,10 @@ impl From<String> for NotVerified {
 
 impl From<NotVerified> for ApiError {
     fn from(failed: NotVerified) -> ApiError {
-        let mut error = ApiError::from(failed.refusal);
-        if failed.refusal == Refusal::InvalidCredential {
-            error.status = StatusCode::BAD_REQUEST;
+        match failed.refusal {
+            Refusal::InvalidCredential => ErrorCode::InvalidNewCredential.into(),
+            other => other.into(),
         }
-        error
     }
 }
 
@@ -694,12 +688,7 @@ pub async fn verify_new_passkey(
 pub fn passkey_name(requested: Option<String>, meta: &RequestMeta) -> Result<PasskeyName, ApiError> {
     let requested = requested.filter(|n| !n.trim().is_empty());
     PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent))).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_passkey_name",
-            "The passkey name must be 1 to 64 characters.",
-            "パスキー名は1〜64文字で入力してください。",
-        )
+        ApiError::from(ErrorCode::InvalidPasskeyName)
     })
 }
 

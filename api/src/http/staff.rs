@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{account_view_current, end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -167,12 +167,7 @@ async fn history(
 fn reason_of(reason: &str) -> Result<String, ApiError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "reason_required",
-            "A reason (1 to 500 characters) is required, e.g. device_lost or device_replaced.",
-            "理由（1〜500文字）を入力してください（例：device_lost、device_replaced）。",
-        ));
+        return Err(ApiError::from(ErrorCode::ReasonRequired));
     }
     Ok(reason.to_string())
 }

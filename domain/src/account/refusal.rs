@@ -81,6 +81,41 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal.
+    pub const ALL: &'static [Refusal] = &[
+        Refusal::InvalidCredentials,
+        Refusal::LoginLocked,
+        Refusal::TemporaryPassword,
+        Refusal::EmailUnreachable,
+        Refusal::EmailSharedWithOtherAccounts,
+        Refusal::PasskeyAlreadyRegistered,
+        Refusal::PasskeyRequired,
+        Refusal::InvalidCode,
+        Refusal::CodeExpired,
+        Refusal::TooManyAttempts,
+        Refusal::ResendTooSoon,
+        Refusal::ResendLimitReached,
+        Refusal::FlowExpired,
+        Refusal::WrongStep,
+        Refusal::InvalidCredential,
+        Refusal::RevokedCredential,
+        Refusal::CounterRegression,
+        Refusal::RecentLoginRequired,
+        Refusal::PasskeyLimitReached,
+        Refusal::InvalidTransactionPassword,
+        Refusal::DeletionLocked,
+        Refusal::CredentialAlreadyRegistered,
+        Refusal::WrongChannel,
+        Refusal::FlowClosed,
+        Refusal::PasswordStepRequired,
+        Refusal::RegistrationNotOpen,
+        Refusal::PasskeyRegistrationRequired,
+        Refusal::UnsupportedBrowser,
+        Refusal::DeletionBySupportOnly,
+        Refusal::TradingPasswordLocked,
+        Refusal::StepUpRequired,
+    ];
+
     /// The stable code the API answers with.
     pub fn code(self) -> &'static str {
         match self {
