@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use ledger_domain::account::HolderKind;
 
 use crate::clock::Clock;
-use crate::error::ErrorCode;
 use crate::config::Config;
+use crate::error::ErrorCode;
 use crate::http::admin::{open, OpenBody};
 use crate::http::extract::RequestMeta;
 use crate::secrets::{new_token, token_hash, Secret};

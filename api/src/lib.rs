@@ -14,4 +14,5 @@ pub mod notify;
 pub mod otp;
 pub mod secrets;
 pub mod state;
+pub mod storage;
 pub mod webauthn;

@@ -77,6 +77,29 @@ impl OtpDevice {
 }
 
 /// The account's device, if it has one.
+/// Registers `device` for the account (its base32 `secret`), replacing any
+/// earlier one; its time steps start unused.
+pub async fn replace_device(pool: &AnyPool, account_id: &str, secret: &str, device: &OtpDevice) -> Result<(), ApiError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM otp_devices WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
+    sqlx::query("INSERT INTO otp_devices (account_id, secret, algorithm, digits, period, last_step) VALUES ($1, $2, $3, $4, $5, -1)")
+        .bind(account_id)
+        .bind(secret)
+        .bind(&device.algorithm)
+        .bind(device.digits as i64)
+        .bind(device.period as i64)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes the account's device; false when it had none.
+pub async fn remove_device(pool: &AnyPool, account_id: &str) -> Result<bool, ApiError> {
+    let removed = sqlx::query("DELETE FROM otp_devices WHERE account_id = $1").bind(account_id).execute(pool).await?;
+    Ok(removed.rows_affected() > 0)
+}
+
 pub async fn device_of(pool: &AnyPool, account_id: &str) -> Result<Option<OtpDevice>, ApiError> {
     let row: Option<(String, String, i64, i64)> =
         sqlx::query_as("SELECT secret, algorithm, digits, period FROM otp_devices WHERE account_id = $1")

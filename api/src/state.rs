@@ -17,6 +17,8 @@ use crate::email::Mailer;
 pub struct App {
     pub config: Config,
     pub db: Database,
+    /// The working tables: flows, codes, ceremonies, sessions, secrets.
+    pub store: crate::storage::Store,
     pub ledger: Ledger,
     pub staff_log: crate::bus::StaffLog,
     pub system_log: crate::bus::SystemLog,
@@ -60,6 +62,7 @@ impl App {
             mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,
             providers: crate::webauthn::providers(),
             config,
+            store: crate::storage::Store::new(db.any.clone()),
             db,
             ledger,
             staff_log,

@@ -744,6 +744,43 @@ fn passkey_view(r: &AnyRow) -> Result<PasskeyView, DbError> {
 }
 
 /// The status view of an account; the address masked unless `unmasked`.
+/// The accounts a support search finds (at most 20, by login ID): the
+/// login ID itself, login IDs starting with it, or the e-mail address.
+pub async fn find_accounts(pool: &AnyPool, query: &str, email: &str) -> Result<Vec<String>, DbError> {
+    let prefix = format!("{}%", query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT account_id FROM status_accounts
+          WHERE login_id = $1 OR login_id LIKE $2 ESCAPE '\\' OR email = $3
+          ORDER BY login_id LIMIT 20",
+    )
+    .bind(query)
+    .bind(&prefix)
+    .bind(email)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// Counts for the operator's metrics.
+pub struct Census {
+    pub events_by_type: Vec<(String, i64)>,
+    pub accounts: i64,
+    pub passkeys_active: i64,
+    /// (kind, review status, count).
+    pub signals: Vec<(String, String, i64)>,
+}
+
+pub async fn census(pool: &AnyPool) -> Result<Census, DbError> {
+    let events_by_type =
+        sqlx::query_as("SELECT event_type, COUNT(*) FROM audit_trail GROUP BY event_type ORDER BY event_type").fetch_all(pool).await?;
+    let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM status_accounts").fetch_one(pool).await?;
+    let (passkeys_active,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM status_passkeys WHERE revoked_at IS NULL").fetch_one(pool).await?;
+    let signals =
+        sqlx::query_as("SELECT kind, status, COUNT(*) FROM signals GROUP BY kind, status ORDER BY kind, status").fetch_all(pool).await?;
+    Ok(Census { events_by_type, accounts, passkeys_active, signals })
+}
+
 pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Result<Option<StatusView>, DbError> {
     let Some(a) = sqlx::query("SELECT * FROM status_accounts WHERE account_id = $1").bind(account_id).fetch_optional(pool).await? else {
         return Ok(None);

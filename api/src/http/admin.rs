@@ -74,20 +74,11 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
     let password_hash = hash(&body.password).await?;
     let trading_hash = hash(&body.transaction_password).await?;
     let account_id = uuid::Uuid::new_v4().to_string();
-    let inserted =
-        sqlx::query("INSERT INTO account_secrets (account_id, login_id, password_hash, trading_password_hash) VALUES ($1, $2, $3, $4)")
-            .bind(&account_id)
-            .bind(login_id.as_str())
-            .bind(&password_hash)
-            .bind(&trading_hash)
-            .execute(&app.db.any)
-            .await;
-    if let Err(sqlx::Error::Database(e)) = &inserted {
-        if e.is_unique_violation() {
-            return Err(ApiError::from(ErrorCode::LoginIdTaken));
-        }
+    if let crate::storage::Kept::LoginIdTaken =
+        app.store.keep_new_account(&account_id, login_id.as_str(), &password_hash, &trading_hash).await?
+    {
+        return Err(ApiError::from(ErrorCode::LoginIdTaken));
     }
-    inserted?;
     let now = app.clock.now();
     let command = AccountCommand::OpenAccount {
         login_id,
@@ -110,9 +101,7 @@ struct EmailBody {
 fn slot_of(slot: Option<u8>) -> Result<u8, ApiError> {
     match slot.unwrap_or(1) {
         s @ (1 | 2) => Ok(s),
-        _ => {
-            Err(ApiError::from(ErrorCode::InvalidSlot))
-        }
+        _ => Err(ApiError::from(ErrorCode::InvalidSlot)),
     }
 }
 
@@ -161,12 +150,7 @@ async fn change_password(
     let hashed = hash(&body.password).await?;
     // The new hash first: from the event on, the old password must not
     // verify, nor open a flow the event's closing would miss.
-    let updated = sqlx::query("UPDATE account_secrets SET password_hash = $2 WHERE account_id = $1")
-        .bind(&account_id)
-        .bind(hashed)
-        .execute(&app.db.any)
-        .await?;
-    if updated.rows_affected() == 0 {
+    if !app.store.set_password_hash(&account_id, &hashed).await? {
         return Err(ApiError::not_found());
     }
     record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
@@ -186,12 +170,7 @@ async fn change_trading_password(
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let hashed = hash(&body.password).await?;
-    let updated = sqlx::query("UPDATE account_secrets SET trading_password_hash = $2 WHERE account_id = $1")
-        .bind(&account_id)
-        .bind(hashed)
-        .execute(&app.db.any)
-        .await?;
-    if updated.rows_affected() == 0 {
+    if !app.store.set_trading_password_hash(&account_id, &hashed).await? {
         return Err(ApiError::not_found());
     }
     record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeTradingPassword { temporary: body.temporary, at }).await?;
@@ -218,21 +197,10 @@ async fn register_otp_device(
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let secret = body.secret.expose().trim().replace(' ', "").to_uppercase();
-    let device = crate::otp::OtpDevice::new(&secret, body.algorithm.as_deref(), body.digits, body.period).map_err(|what| {
-        ApiError::saying(ErrorCode::InvalidOtpDevice, what)
-    })?;
+    let device = crate::otp::OtpDevice::new(&secret, body.algorithm.as_deref(), body.digits, body.period)
+        .map_err(|what| ApiError::saying(ErrorCode::InvalidOtpDevice, what))?;
     app.ledger.load(&account_id).await.map_err(ApiError::internal)?.opened.then_some(()).ok_or_else(ApiError::not_found)?;
-    let mut tx = app.db.any.begin().await?;
-    sqlx::query("DELETE FROM otp_devices WHERE account_id = $1").bind(&account_id).execute(&mut *tx).await?;
-    sqlx::query("INSERT INTO otp_devices (account_id, secret, algorithm, digits, period, last_step) VALUES ($1, $2, $3, $4, $5, -1)")
-        .bind(&account_id)
-        .bind(&secret)
-        .bind(&device.algorithm)
-        .bind(device.digits as i64)
-        .bind(device.period as i64)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    crate::otp::replace_device(&app.db.any, &account_id, &secret, &device).await?;
     let (algorithm, digits, period) = (device.algorithm.clone(), device.digits, device.period);
     record_change(&app, &meta, &account_id, |at| AccountCommand::RegisterOtpDevice { algorithm, digits, period, at }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -245,8 +213,7 @@ async fn remove_otp_device(
     Path(account_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
-    let removed = sqlx::query("DELETE FROM otp_devices WHERE account_id = $1").bind(&account_id).execute(&app.db.any).await?;
-    if removed.rows_affected() == 0 {
+    if !crate::otp::remove_device(&app.db.any, &account_id).await? {
         return Err(ApiError::not_found());
     }
     record_change(&app, &meta, &account_id, |at| AccountCommand::RemoveOtpDevice { at }).await?;

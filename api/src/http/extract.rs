@@ -52,9 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let channel = match header("x-channel") {
-            Some(c) => c.parse().map_err(|_| {
-                ApiError::from(ErrorCode::InvalidChannel)
-            })?,
+            Some(c) => c.parse().map_err(|_| ApiError::from(ErrorCode::InvalidChannel))?,
             None => Channel::Web,
         };
         let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
@@ -119,26 +117,16 @@ impl FromRequestParts<AppState> for Customer {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = token_hash(&token);
-        let now = app.clock.now().timestamp_millis();
-        type SessionRow = (String, i64, String, Option<String>, i64, Option<i64>);
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at FROM sessions
-             WHERE token_hash = $1 AND expires_at > $2",
-        )
-        .bind(&hash)
-        .bind(now)
-        .fetch_optional(&app.db.any)
-        .await?;
-        let (account_id, created_at, method, sign_in_id, cross_device, ended_at) = row.ok_or_else(ApiError::unauthorized)?;
-        if ended_at.is_some() {
+        let session = app.store.session(&hash, app.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        if session.ended {
             return Err(ApiError::from(ErrorCode::SessionEnded));
         }
         Ok(Customer {
-            account_id,
+            account_id: session.account_id,
             token_hash: hash,
-            logged_in_at: ledger_projections::from_millis(created_at),
-            method,
-            cross_device_sign_in: sign_in_id.filter(|_| cross_device == 1),
+            logged_in_at: session.created_at,
+            method: session.method,
+            cross_device_sign_in: session.sign_in_id.filter(|_| session.cross_device),
         })
     }
 }
@@ -191,10 +179,7 @@ impl FromRequestParts<AppState> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let row: Option<(String, String, String)> = sqlx::query_as("SELECT staff_id, name, role FROM staff WHERE token_hash = $1")
-            .bind(token_hash(&token))
-            .fetch_optional(&app.db.any)
-            .await?;
+        let row = app.store.staff_by_token_hash(&token_hash(&token)).await?;
         // A customer's session token is no staff token: 401, as for any unknown token.
         let (staff_id, name, role) = row.ok_or_else(ApiError::unauthorized)?;
         let role = Role::parse(&role).ok_or_else(ApiError::forbidden)?;
@@ -215,9 +200,7 @@ pub async fn execute(
         Err(BusError::Domain(ledger_domain::AccountError::UnknownFlow | ledger_domain::AccountError::UnknownPasskey)) => {
             Err(ApiError::not_found())
         }
-        Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => {
-            Err(ApiError::from(ErrorCode::AccountExists))
-        }
+        Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => Err(ApiError::from(ErrorCode::AccountExists)),
         Err(BusError::Contended) => Err(ApiError::conflict_retry()),
         Err(e @ BusError::Store(_)) => Err(ApiError::internal(e)),
     }
@@ -238,19 +221,16 @@ pub async fn start_session_after(
     let token = crate::secrets::new_token();
     let now = app.clock.now();
     let expires_at = now + chrono::Duration::seconds(app.config.session_lifetime_secs);
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(token_hash(token.expose()))
-    .bind(account_id)
-    .bind(method)
-    .bind(now.timestamp_millis())
-    .bind(expires_at.timestamp_millis())
-    .bind(cross_device_sign_in.map(str::to_string))
-    .bind(cross_device_sign_in.is_some() as i64)
-    .execute(&app.db.any)
-    .await?;
+    app.store
+        .start_session(crate::storage::NewSession {
+            token_hash: &token_hash(token.expose()),
+            account_id,
+            method,
+            created_at: now,
+            expires_at,
+            sign_in_id: cross_device_sign_in,
+        })
+        .await?;
     Ok(serde_json::json!({ "token": token.expose(), "expires_at": expires_at }))
 }
 
@@ -259,12 +239,7 @@ pub async fn start_session_after(
 /// by support), a session opened before it must not go on to bind a passkey
 /// or act for the customer (API.md: such a session answers `session_ended`).
 pub async fn end_sessions(app: &AppState, account_id: &str) -> Result<u64, ApiError> {
-    let ended = sqlx::query("UPDATE sessions SET ended_at = $2 WHERE account_id = $1 AND ended_at IS NULL")
-        .bind(account_id)
-        .bind(app.clock.now().timestamp_millis())
-        .execute(&app.db.any)
-        .await?;
-    Ok(ended.rows_affected())
+    Ok(app.store.end_sessions(account_id, app.clock.now()).await?)
 }
 
 /// Waits (bounded, woken by the projector) until the account's read models

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{account_view_current, execute, ApiJson, Customer, RequestMeta};
-use super::registrations::{
+use super::steps::{
     bound_passkey_view, optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, AbandonedBody, OptionsBody,
 };
 use crate::error::ApiError;
@@ -39,7 +39,7 @@ async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<
     let view: StatusView = status_view(&app.db.any, &customer.account_id, false).await?.ok_or_else(ApiError::not_found)?;
     let none_active = view.passkeys.iter().all(|p| p.revoked_at.is_some());
     let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
-    out["registration"] = super::registrations::registration_possibility(&app, &customer.account_id).await?;
+    out["registration"] = super::steps::registration_possibility(&app, &customer.account_id).await?;
     if none_active {
         out["registration"]["step_up"] = json!(app.ledger.policy().session_step_up.as_str());
     }
@@ -165,11 +165,8 @@ async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta
     if app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?.has_active_passkey() {
         return Ok(());
     }
-    let hash: (String,) = sqlx::query_as("SELECT trading_password_hash FROM account_secrets WHERE account_id = $1")
-        .bind(&customer.account_id)
-        .fetch_one(&app.db.any)
-        .await?;
-    let matches = super::registrations::password_matches(typed.expose().to_string(), hash.0).await?;
+    let hash = app.store.trading_password_hash(&customer.account_id).await?.ok_or_else(ApiError::not_found)?;
+    let matches = super::steps::password_matches(typed.expose().to_string(), hash).await?;
     let now = app.clock.now();
     let command = AccountCommand::ConfirmWithTradingPassword {
         trading_password_matches: matches,
@@ -215,7 +212,7 @@ async fn step_up_code(
         }
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
-    let (code, issued) = super::registrations::draw_code(&app);
+    let (code, issued) = super::steps::draw_code(&app);
     let now = app.clock.now();
     // The bus fills in the accounts sharing the address.
     let command = AccountCommand::RequestStepUpCode {
@@ -232,7 +229,7 @@ async fn step_up_code(
     if let (Some(Refusal::RegistrationNotOpen), Some(opens_at)) = (done.refusal(), app.ledger.policy().registration_opens_at) {
         return Err(ApiError::registration_not_open(opens_at));
     }
-    let otp = super::registrations::deliver_code(&app, &customer.account_id, &flow_id, &code, &done).await?;
+    let otp = super::steps::deliver_code(&app, &customer.account_id, &flow_id, &code, &done).await?;
     Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
 }
 
@@ -248,8 +245,8 @@ async fn verify_step_up_code(
     meta: RequestMeta,
     ApiJson(body): ApiJson<StepUpCodeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let done = super::registrations::check_code(&app, &customer.account_id, &body.flow_id, body.code.expose(), &meta).await?;
-    super::registrations::code_outcome(&done)?;
+    let done = super::steps::check_code(&app, &customer.account_id, &body.flow_id, body.code.expose(), &meta).await?;
+    super::steps::code_outcome(&done)?;
     Ok(Json(json!({ "next": "passkey" })))
 }
 
@@ -311,11 +308,8 @@ async fn delete_passkeys(
     passkey_id: Option<String>,
     trading_password: Secret,
 ) -> Result<Json<Value>, ApiError> {
-    let hash: (String,) = sqlx::query_as("SELECT trading_password_hash FROM account_secrets WHERE account_id = $1")
-        .bind(&customer.account_id)
-        .fetch_one(&app.db.any)
-        .await?;
-    let matches = super::registrations::password_matches(trading_password.expose().to_string(), hash.0).await?;
+    let hash = app.store.trading_password_hash(&customer.account_id).await?.ok_or_else(ApiError::not_found)?;
+    let matches = super::steps::password_matches(trading_password.expose().to_string(), hash).await?;
     let now = app.clock.now();
     let command = AccountCommand::DeletePasskeys { passkey_id, trading_password_matches: matches, at: now };
     let done = execute(app, &customer.account_id, command, meta.metadata("customer", now)).await?;

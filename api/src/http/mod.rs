@@ -17,6 +17,7 @@ pub mod ops;
 pub mod registrations;
 pub mod sessions;
 pub mod staff;
+pub mod steps;
 
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
-use super::extract::{account_view_current, execute, start_session, start_session_after, ApiJson, Customer, RequestMeta};
-use super::registrations::{
+use super::extract::{execute, start_session, start_session_after, ApiJson, Customer, RequestMeta};
+use super::steps::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
     resend_code, save_ceremony, submit_password, take_ceremony,
 };
@@ -184,28 +184,6 @@ async fn password_login(
     submit_password(&app, &account_id, &flow_id, purpose, body.password, &meta).await
 }
 
-/// Second-factor mode (seed 002): after the password, the customer's
-/// passkeys, the one used last first with its last-used time, and the
-/// request options naming them.
-pub async fn second_factor_options(app: &AppState, account_id: &str, flow_id: &str) -> Result<Json<Value>, ApiError> {
-    account_view_current(app, account_id).await?;
-    let view = ledger_projections::read_models::status_view(&app.db.any, account_id, false).await?.ok_or_else(ApiError::not_found)?;
-    let mut listed = view.passkeys;
-    listed.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then(b.registered_at.cmp(&a.registered_at)));
-    let credentials = ledger_projections::read_models::active_credentials(&app.db.any, account_id).await?;
-    let passkeys: Vec<_> = credentials.iter().filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key)).collect();
-    let (options, state) = app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
-    save_ceremony(app, flow_id, "second_factor", Some(flow_id), &serde_json::to_string(&state).map_err(ApiError::internal)?, None).await?;
-    let mut out = serde_json::to_value(options).map_err(ApiError::internal)?;
-    out["flow_id"] = json!(flow_id);
-    out["next"] = json!("passkey");
-    out["passkeys"] = json!(listed
-        .iter()
-        .map(|p| json!({ "id": p.id, "name": p.name, "last_used_at": p.last_used_at, "registered_at": p.registered_at }))
-        .collect::<Vec<_>>());
-    Ok(Json(out))
-}
-
 #[derive(Deserialize)]
 struct SecondFactorBody {
     credential: Value,
@@ -267,18 +245,14 @@ async fn password_send(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
-    ApiJson(body): ApiJson<super::registrations::SendBody>,
+    ApiJson(body): ApiJson<super::steps::SendBody>,
 ) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    super::registrations::send_code(&app, &account_id, &flow_id, body.slot(), &meta).await
+    super::steps::send_code(&app, &account_id, &flow_id, body.slot(), &meta).await
 }
 
 async fn logout(State(app): State<AppState>, customer: Customer) -> Result<StatusCode, ApiError> {
-    sqlx::query("UPDATE sessions SET ended_at = $2 WHERE token_hash = $1")
-        .bind(&customer.token_hash)
-        .bind(app.clock.now().timestamp_millis())
-        .execute(&app.db.any)
-        .await?;
+    app.store.end_session(&customer.token_hash, app.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -60,19 +60,9 @@ async fn find(
     // A search spans accounts: everything committed before it.
     app.projector.catch_up_to_now(std::time::Duration::from_secs(5)).await?;
     let email = EmailAddress::parse(&q).ok().map(|e| e.as_str().to_string()).unwrap_or_default();
-    let prefix = format!("{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let ids: Vec<(String,)> = sqlx::query_as(
-        "SELECT account_id FROM status_accounts
-          WHERE login_id = $1 OR login_id LIKE $2 ESCAPE '\\' OR email = $3
-          ORDER BY login_id LIMIT 20",
-    )
-    .bind(&q)
-    .bind(&prefix)
-    .bind(&email)
-    .fetch_all(&app.db.any)
-    .await?;
+    let ids = ledger_projections::read_models::find_accounts(&app.db.any, &q, &email).await?;
     let mut accounts = Vec::new();
-    for (id,) in ids {
+    for id in ids {
         record_read(&app, &staff, &meta, &id, "search").await?;
         if let Some(view) = status_view(&app.db.any, &id, true).await? {
             accounts.push(json!({
@@ -101,7 +91,7 @@ async fn status(
     account_view_current(&app, &account_id).await?;
     let view = status_view(&app.db.any, &account_id, true).await?.ok_or_else(ApiError::not_found)?;
     let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
-    out["registration"] = super::registrations::registration_possibility(&app, &account_id).await?;
+    out["registration"] = super::steps::registration_possibility(&app, &account_id).await?;
     // Fraud signals involving the account (a shared address, seed 000).
     out["signals"] = serde_json::to_value(ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?)
         .map_err(ApiError::internal)?;
@@ -137,8 +127,7 @@ async fn history(
     let events =
         ledger_projections::projector::account_events_newest_first(&app.db.any, app.db.backend, &account_id, before, limit + 1).await?;
     let more = events.len() as i64 > limit;
-    let staff_names: std::collections::HashMap<String, String> =
-        sqlx::query_as::<_, (String, String)>("SELECT staff_id, name FROM staff").fetch_all(&app.db.any).await?.into_iter().collect();
+    let staff_names = app.store.staff_names().await?;
     let mut out = Vec::new();
     for event in events.iter().take(limit as usize) {
         let parsed: AccountEvent = serde_json::from_value(event.payload.clone()).map_err(ApiError::internal)?;

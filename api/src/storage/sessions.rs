@@ -1,0 +1,87 @@
+//! Customer sessions: only the token's hash is kept. A session is ended,
+//! never deleted, so that its next request can say `session_ended`.
+
+use chrono::{DateTime, Utc};
+
+use super::{DbError, Store};
+
+/// A live (unexpired) session.
+pub struct SessionRow {
+    pub account_id: String,
+    pub created_at: DateTime<Utc>,
+    pub method: String,
+    pub sign_in_id: Option<String>,
+    pub cross_device: bool,
+    pub ended: bool,
+}
+
+/// What a new session records.
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub account_id: &'a str,
+    pub method: &'a str,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The cross-device sign-in it came from, if any.
+    pub sign_in_id: Option<&'a str>,
+}
+
+impl Store {
+    pub async fn start_session(&self, session: NewSession<'_>) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(session.token_hash)
+        .bind(session.account_id)
+        .bind(session.method)
+        .bind(session.created_at.timestamp_millis())
+        .bind(session.expires_at.timestamp_millis())
+        .bind(session.sign_in_id.map(str::to_string))
+        .bind(session.sign_in_id.is_some() as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session of a token hash, unless it expired by `now`.
+    pub async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRow>, DbError> {
+        type Row = (String, i64, String, Option<String>, i64, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at FROM sessions
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now.timestamp_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(account_id, created_at, method, sign_in_id, cross_device, ended_at)| SessionRow {
+            account_id,
+            created_at: ledger_projections::from_millis(created_at),
+            method,
+            sign_in_id,
+            cross_device: cross_device != 0,
+            ended: ended_at.is_some(),
+        }))
+    }
+
+    /// Ends one session (logout).
+    pub async fn end_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), DbError> {
+        sqlx::query("UPDATE sessions SET ended_at = $2 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(now.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every open session of the account; returns how many.
+    pub async fn end_sessions(&self, account_id: &str, now: DateTime<Utc>) -> Result<u64, DbError> {
+        let ended = sqlx::query("UPDATE sessions SET ended_at = $2 WHERE account_id = $1 AND ended_at IS NULL")
+            .bind(account_id)
+            .bind(now.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(ended.rows_affected())
+    }
+}
