@@ -74,6 +74,8 @@ pub struct Ledger {
     /// instance wrote since) is harmless: its append collides with the
     /// newer event's sequence, and the command decides again on a fresh load.
     cache: std::sync::Mutex<HashMap<String, Cached>>,
+    /// Told of every append.
+    projector: std::sync::Arc<ledger_projections::Projector>,
 }
 
 /// An account as this process last left it.
@@ -92,8 +94,13 @@ const CACHED_ACCOUNTS: usize = 10_000;
 const ATTEMPTS: u32 = 16;
 
 impl Ledger {
-    pub fn new(store: AccountStore, services: AccountServices, lookups: sqlx::AnyPool) -> Ledger {
-        Ledger { store, services, lookups, cache: Default::default() }
+    pub fn new(
+        store: AccountStore,
+        services: AccountServices,
+        lookups: sqlx::AnyPool,
+        projector: std::sync::Arc<ledger_projections::Projector>,
+    ) -> Ledger {
+        Ledger { store, services, lookups, cache: Default::default(), projector }
     }
 
     fn cached(&self, account_id: &str) -> Option<Cached> {
@@ -203,6 +210,7 @@ impl Ledger {
             let (sequence, snapshot) = (context.current_sequence, context.current_snapshot);
             match self.store.commit(events.clone(), context, metadata.clone()).await {
                 Ok(_) => {
+                    self.projector.appended();
                     for event in &events {
                         cqrs_es::Aggregate::apply(&mut account, event.clone());
                     }
@@ -250,6 +258,8 @@ fn store_error(e: AggregateError<AccountError>) -> BusError {
 /// that belong to no account): each event is appended as it comes.
 pub struct ActivityLog<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> {
     store: cqrs_es::persist::PersistedEventStore<ledger_projections::EventRepository, A>,
+    /// Told of every append.
+    projector: std::sync::Arc<ledger_projections::Projector>,
 }
 
 /// Staff acts outside any account, one stream per staff member.
@@ -259,8 +269,11 @@ pub type StaffLog = ActivityLog<ledger_domain::staff::StaffActivity>;
 pub type SystemLog = ActivityLog<ledger_domain::system::SystemActivity>;
 
 impl<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> ActivityLog<A> {
-    pub fn new(store: cqrs_es::persist::PersistedEventStore<ledger_projections::EventRepository, A>) -> ActivityLog<A> {
-        ActivityLog { store }
+    pub fn new(
+        store: cqrs_es::persist::PersistedEventStore<ledger_projections::EventRepository, A>,
+        projector: std::sync::Arc<ledger_projections::Projector>,
+    ) -> ActivityLog<A> {
+        ActivityLog { store, projector }
     }
 
     /// Appends `event` to the stream `stream_id`; returns its sequence.
@@ -268,7 +281,10 @@ impl<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> Activity
         for attempt in 0..ATTEMPTS {
             let context = self.store.load_aggregate(stream_id).await.map_err(|e| BusError::Store(e.to_string()))?;
             match self.store.commit(vec![event.clone()], context, metadata.clone()).await {
-                Ok(envelopes) => return Ok(envelopes.last().map(|e| e.sequence as i64).unwrap_or_default()),
+                Ok(envelopes) => {
+                    self.projector.appended();
+                    return Ok(envelopes.last().map(|e| e.sequence as i64).unwrap_or_default());
+                }
                 Err(AggregateError::AggregateConflict) => {
                     let ceiling = 5u64 << attempt.min(5);
                     tokio::time::sleep(std::time::Duration::from_millis(1 + rand::random::<u64>() % ceiling)).await;

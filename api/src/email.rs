@@ -1,7 +1,7 @@
 //! E-mail: the one-time code message, in Japanese with an English line,
 //! sent through SMTP or written as `.eml` files to a folder.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Mailbox, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -39,14 +39,9 @@ impl Notice {
 #[error("e-mail: {0}")]
 pub struct MailError(String);
 
-/// Japan Standard Time (UTC+9, no daylight saving).
-pub fn japan() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
-}
-
 /// Formats an instant in Japan Standard Time, as the customer reads it.
 pub fn jst(at: DateTime<Utc>) -> String {
-    at.with_timezone(&japan()).format("%Y年%m月%d日 %H:%M (JST)").to_string()
+    ledger_domain::japan::japan_time(at).format("%Y年%m月%d日 %H:%M (JST)").to_string()
 }
 
 impl Mailer {

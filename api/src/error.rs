@@ -515,7 +515,7 @@ impl ApiError {
         let mut error = ApiError::from(ErrorCode::RegistrationNotOpen);
         error.message = format!("Passkey registration opens at {jst}. It cannot be done in advance.").into();
         error.message_ja = format!("パスキーの登録は{jst}から受け付けます。事前の登録はできません。").into();
-        error.with("opens_at", opens_at.with_timezone(&crate::email::japan()).to_rfc3339())
+        error.with("opens_at", ledger_domain::japan::japan_time(opens_at).to_rfc3339())
     }
 
     /// Something broke inside; the cause goes to the log only.

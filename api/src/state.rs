@@ -51,10 +51,11 @@ impl App {
             );
         }
         let secret_key = load_secret_key(&config)?;
-        let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db));
-        let system_log = crate::bus::SystemLog::new(EventRepository::system_store(&db));
-        let ledger = Ledger::new(EventRepository::account_store(&db), AccountServices { policy: config.policy.clone() }, db.any.clone());
         let projector = Arc::new(Projector::with_thresholds(db.clone(), config.signals.clone()));
+        let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db), projector.clone());
+        let system_log = crate::bus::SystemLog::new(EventRepository::system_store(&db), projector.clone());
+        let policy = AccountServices { policy: config.policy.clone() };
+        let ledger = Ledger::new(EventRepository::account_store(&db), policy, db.any.clone(), projector.clone());
         // Start-up does not wait on the read models: the background projector
         // catches up, and /readyz reports its lag and failures meanwhile.
         Ok(Arc::new(App {

@@ -1,5 +1,8 @@
 //! The `ledger` binary as an operator uses it.
 
+// An integration test: its helpers may unwrap like its tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::Command;
 
 fn ledger(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {

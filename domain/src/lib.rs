@@ -8,6 +8,7 @@
 //! with events. Refusals are events too, so every refused attempt is on record.
 
 pub mod account;
+pub mod japan;
 pub mod policy;
 pub mod staff;
 pub mod system;

@@ -3,7 +3,7 @@
 //! local passkeys added and declined, deletions, and the share of active
 //! accounts that logged in with a passkey.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use ledger_domain::account::LoginAuthenticator;
 use ledger_domain::AccountEvent;
 use serde::Serialize;
@@ -18,8 +18,7 @@ use crate::rows::{self, Val};
 
 /// The JST calendar day of an instant, `YYYY-MM-DD`.
 pub fn jst_day(at: DateTime<Utc>) -> String {
-    let jst = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!("+09:00 is a valid offset"));
-    at.with_timezone(&jst).format("%Y-%m-%d").to_string()
+    ledger_domain::japan::japan_day(at)
 }
 
 /// Counts a batch of account events: the day's figures summed in memory,

@@ -31,8 +31,25 @@ pub enum Backend {
 pub struct Database {
     pub backend: Backend,
     pub any: AnyPool,
-    pub sqlite: Option<SqlitePool>,
-    pub postgres: Option<PgPool>,
+    pub typed: TypedPool,
+}
+
+/// The database's own pool, for what the `Any` pool cannot do (the event
+/// store library, `LISTEN`).
+#[derive(Debug, Clone)]
+pub enum TypedPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Database {
+    /// The PostgreSQL pool, when the ledger runs on PostgreSQL.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.typed {
+            TypedPool::Postgres(pool) => Some(pool),
+            TypedPool::Sqlite(_) => None,
+        }
+    }
 }
 
 struct Migration {
@@ -84,6 +101,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0010_order_epochs.sql"),
         postgres: include_str!("../../migrations/postgres/0010_order_epochs.sql"),
     },
+    Migration {
+        version: 11,
+        name: "quiet_appends",
+        sqlite: include_str!("../../migrations/sqlite/0011_quiet_appends.sql"),
+        postgres: include_str!("../../migrations/postgres/0011_quiet_appends.sql"),
+    },
 ];
 
 impl Database {
@@ -94,7 +117,7 @@ impl Database {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let postgres = PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
             let any = AnyPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-            Ok(Database { backend: Backend::Postgres, any, sqlite: None, postgres: Some(postgres) })
+            Ok(Database { backend: Backend::Postgres, any, typed: TypedPool::Postgres(postgres) })
         } else {
             // `sqlite::memory:` (nothing on disk: the bench's ceiling) is one
             // named in-memory database that both pools share, kept alive by
@@ -134,7 +157,7 @@ impl Database {
                 })
                 .connect(url)
                 .await?;
-            Ok(Database { backend: Backend::Sqlite, any, sqlite: Some(sqlite), postgres: None })
+            Ok(Database { backend: Backend::Sqlite, any, typed: TypedPool::Sqlite(sqlite) })
         }
     }
 

@@ -29,7 +29,8 @@ const REBUILD_BATCH: i64 = 5_000;
 /// runs the projector itself: it wakes the task and waits, woken in turn
 /// whenever a batch commits in this process or, on PostgreSQL, in any
 /// instance (`LISTEN ledger_projected`); appends by other instances wake the
-/// task through `LISTEN ledger_appended` (a trigger on `events`). Without
+/// task through `LISTEN ledger_appended` (sent by an instance whose own
+/// projector finds the lock taken, see [`Projector::appended`]). Without
 /// one (the command line), the waits catch up themselves.
 pub struct Projector {
     db: Database,
@@ -43,6 +44,9 @@ pub struct Projector {
     /// in another instance); waiters look again then, and only then.
     progressed: tokio::sync::watch::Sender<u64>,
     background: std::sync::atomic::AtomicBool,
+    /// This process appended since it last told the instance holding the
+    /// projector (PostgreSQL).
+    appended_here: std::sync::atomic::AtomicBool,
 }
 
 /// A batch of the log, read and made ready for the projections: each
@@ -181,6 +185,7 @@ impl Projector {
             wake: tokio::sync::Notify::new(),
             progressed: tokio::sync::watch::channel(0).0,
             background: std::sync::atomic::AtomicBool::new(false),
+            appended_here: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -258,7 +263,10 @@ impl Projector {
     }
 
     async fn apply_batch(&self, limit: i64) -> Result<usize, DbError> {
-        let Some(mut tx) = self.begin_locked().await? else { return Ok(0) };
+        let Some(mut tx) = self.begin_locked().await? else {
+            self.tell_the_projecting_instance().await?;
+            return Ok(0);
+        };
         let after = checkpoint(&mut tx, CORE).await?;
         let events = read_events_after(&mut tx, self.db.backend, after, limit).await?;
         if events.is_empty() {
@@ -341,6 +349,26 @@ impl Projector {
             self.announce(&mut tx).await?;
             tx.commit().await?;
             self.progressed.send_modify(|n| *n += 1);
+        }
+        Ok(())
+    }
+
+    /// Called after this process appended to the log: wakes its projector.
+    pub fn appended(&self) {
+        self.appended_here.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// Another instance holds the projector: tells it (`NOTIFY
+    /// ledger_appended`) of this process's appends, once for all those made
+    /// since the last time. An append itself notifies nobody: a NOTIFY holds
+    /// a database-wide lock from its commit until the commit ends, which
+    /// would make every append commit alone.
+    async fn tell_the_projecting_instance(&self) -> Result<(), DbError> {
+        if self.appended_here.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            if let Some(pool) = self.db.postgres() {
+                sqlx::query("SELECT pg_notify('ledger_appended', '')").execute(pool).await?;
+            }
         }
         Ok(())
     }
@@ -607,7 +635,7 @@ impl Projector {
     /// On PostgreSQL, follows the other instances: their appends wake this
     /// projector, their batches wake this instance's waiters.
     fn listen(self: std::sync::Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        let pool = self.db.postgres.clone()?;
+        let pool = self.db.postgres()?.clone();
         Some(tokio::spawn(async move {
             loop {
                 let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {

@@ -12,7 +12,7 @@ use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 
-use crate::db::Database;
+use crate::db::{Database, TypedPool};
 
 /// Snapshot after this many events, so a long-lived account loads as fast
 /// as a new one.
@@ -36,10 +36,9 @@ pub type SystemStore = PersistedEventStore<EventRepository, SystemActivity>;
 impl EventRepository {
     /// The repository for `db`.
     pub fn for_database(db: &Database) -> EventRepository {
-        match (&db.sqlite, &db.postgres) {
-            (Some(pool), _) => EventRepository::Sqlite(SqliteEventRepository::new(pool.clone())),
-            (None, Some(pool)) => EventRepository::Postgres(PostgresEventRepository::new(pool.clone())),
-            (None, None) => unreachable!("a Database always holds one typed pool"),
+        match &db.typed {
+            TypedPool::Sqlite(pool) => EventRepository::Sqlite(SqliteEventRepository::new(pool.clone())),
+            TypedPool::Postgres(pool) => EventRepository::Postgres(PostgresEventRepository::new(pool.clone())),
         }
     }
 

@@ -102,7 +102,7 @@ fn cqrs_apply(account: &mut ledger_domain::Account, event: ledger_domain::Accoun
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_an_event_whose_transaction_commits_late_is_not_skipped() {
     let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
-    let pg = app.app.db.postgres.clone().unwrap();
+    let pg = app.app.db.postgres().cloned().unwrap();
     let insert = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
                   VALUES ('probe', $1, 1, 'Probe', '1', '{}', '{}')";
     let mut t1 = pg.begin().await.unwrap();

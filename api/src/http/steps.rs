@@ -103,7 +103,8 @@ pub async fn deliver_code(
     }) else {
         return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("no code issued and no refusal")));
     };
-    app.store.keep_code(&code_id, flow_id, &code_hmac(app.secret_key(), &code_id, code.expose()), issued_at, expires_at).await?;
+    let hmac = code_hmac(app.secret_key(), &code_id, code.expose()).map_err(ApiError::internal)?;
+    app.store.keep_code(&code_id, flow_id, &hmac, issued_at, expires_at).await?;
     let to = done.account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
     if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
         tracing::error!(error = %e, account_id, "the code e-mail could not be sent");
@@ -132,7 +133,7 @@ pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: 
         }
         _ => {
             let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
-            well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed), &stored)
+            well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed).map_err(ApiError::internal)?, &stored)
         }
     };
     // The bus fills in the accounts sharing the address.

@@ -735,7 +735,7 @@ async fn only_a_login_from_an_environment_not_seen_before_is_new() {
     let AccountCommand::RecordPasskeyLogin { credential_id, assertion: a, channel, sign_in_id, second_factor_flow, at, .. } =
         login("cred-p1", Ok(assertion(1)))
     else {
-        unreachable!()
+        panic!("login() builds a RecordPasskeyLogin")
     };
     let from_phone = AccountCommand::RecordPasskeyLogin {
         credential_id,

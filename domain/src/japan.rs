@@ -1,0 +1,31 @@
+//! Japan time, as customers and staff read it: Asia/Tokyo (UTC+9, no
+//! daylight saving since 1951), from the IANA time zone database.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Asia::Tokyo;
+use chrono_tz::Tz;
+
+/// An instant in Japan time.
+pub fn japan_time(at: DateTime<Utc>) -> DateTime<Tz> {
+    at.with_timezone(&Tokyo)
+}
+
+/// The Japan-time calendar day of an instant, `YYYY-MM-DD`.
+pub fn japan_day(at: DateTime<Utc>) -> String {
+    japan_time(at).format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn japan_is_nine_hours_ahead_and_its_day_turns_at_15_00_utc() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 14, 59, 59).unwrap();
+        assert_eq!(japan_time(at).to_rfc3339(), "2026-11-23T23:59:59+09:00");
+        assert_eq!(japan_day(at), "2026-11-23");
+        assert_eq!(japan_day(at + chrono::Duration::seconds(1)), "2026-11-24");
+    }
+}

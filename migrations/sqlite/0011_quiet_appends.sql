@@ -1,0 +1,2 @@
+-- Nothing to change on SQLite (see the PostgreSQL migration).
+SELECT 1;
