@@ -76,7 +76,6 @@ impl OtpDevice {
     }
 }
 
-/// The account's device, if it has one.
 /// Registers `device` for the account (its base32 `secret`), replacing any
 /// earlier one; its time steps start unused.
 pub async fn replace_device(pool: &AnyPool, account_id: &str, secret: &str, device: &OtpDevice) -> Result<(), ApiError> {
@@ -100,6 +99,7 @@ pub async fn remove_device(pool: &AnyPool, account_id: &str) -> Result<bool, Api
     Ok(removed.rows_affected() > 0)
 }
 
+/// The account's device, if it has one.
 pub async fn device_of(pool: &AnyPool, account_id: &str) -> Result<Option<OtpDevice>, ApiError> {
     let row: Option<(String, String, i64, i64)> =
         sqlx::query_as("SELECT secret, algorithm, digits, period FROM otp_devices WHERE account_id = $1")

@@ -367,7 +367,11 @@ impl Projector {
     async fn tell_the_projecting_instance(&self) -> Result<(), DbError> {
         if self.appended_here.swap(false, std::sync::atomic::Ordering::Relaxed) {
             if let Some(pool) = self.db.postgres() {
-                sqlx::query("SELECT pg_notify('ledger_appended', '')").execute(pool).await?;
+                if let Err(e) = sqlx::query("SELECT pg_notify('ledger_appended', '')").execute(pool).await {
+                    // Told next time (or found by the other instance's poll).
+                    self.appended_here.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e.into());
+                }
             }
         }
         Ok(())
@@ -452,7 +456,13 @@ impl Projector {
                     Ok(mut conn) => read_events_after(&mut conn, backend, after, REBUILD_BATCH).await,
                     Err(e) => Err(e.into()),
                 };
-                let Ok(events) = events else { return };
+                let events = match events {
+                    Ok(events) => events,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the rebuild's read-ahead stopped; going on one batch at a time");
+                        return;
+                    }
+                };
                 let Some(last) = events.last() else { return };
                 let (from, full) = (after, events.len() == REBUILD_BATCH as usize);
                 after = last.checkpoint();

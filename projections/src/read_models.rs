@@ -743,7 +743,6 @@ fn passkey_view(r: &AnyRow) -> Result<PasskeyView, DbError> {
     })
 }
 
-/// The status view of an account; the address masked unless `unmasked`.
 /// The accounts a support search finds (at most 20, by login ID): the
 /// login ID itself, login IDs starting with it, or the e-mail address.
 pub async fn find_accounts(pool: &AnyPool, query: &str, email: &str) -> Result<Vec<String>, DbError> {
@@ -781,6 +780,7 @@ pub async fn census(pool: &AnyPool) -> Result<Census, DbError> {
     Ok(Census { events_by_type, accounts, passkeys_active, signals })
 }
 
+/// The status view of an account; the address masked unless `unmasked`.
 pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Result<Option<StatusView>, DbError> {
     let Some(a) = sqlx::query("SELECT * FROM status_accounts WHERE account_id = $1").bind(account_id).fetch_optional(pool).await? else {
         return Ok(None);

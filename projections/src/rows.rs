@@ -123,8 +123,17 @@ async fn insert_from_json(
 ) -> Result<(), DbError> {
     let mut json = Vec::with_capacity(rows.len() * columns.len() * 24);
     json.push(b'[');
+    // The keys must be the table's column names exactly, and every row
+    // must have a value for each: anything else would be a silent NULL.
+    if let Some(bad) =
+        columns.iter().find(|c| c.is_empty() || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'))
+    {
+        return Err(DbError::Corrupt(format!("{table}: column name {bad:?} is not a plain lowercase name")));
+    }
     for (i, row) in rows.iter().enumerate() {
-        debug_assert_eq!(row.len(), columns.len());
+        if row.len() != columns.len() {
+            return Err(DbError::Corrupt(format!("{table}: a row of {} values for {} columns", row.len(), columns.len())));
+        }
         json.extend_from_slice(if i == 0 { b"{" } else { b",{" });
         for (j, (column, value)) in columns.iter().zip(row).enumerate() {
             if j > 0 {

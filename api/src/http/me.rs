@@ -165,7 +165,11 @@ async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta
     if app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?.has_active_passkey() {
         return Ok(());
     }
-    let hash = app.store.trading_password_hash(&customer.account_id).await?.ok_or_else(ApiError::not_found)?;
+    let hash = app
+        .store
+        .trading_password_hash(&customer.account_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
     let matches = super::steps::password_matches(typed.expose().to_string(), hash).await?;
     let now = app.clock.now();
     let command = AccountCommand::ConfirmWithTradingPassword {
@@ -308,7 +312,11 @@ async fn delete_passkeys(
     passkey_id: Option<String>,
     trading_password: Secret,
 ) -> Result<Json<Value>, ApiError> {
-    let hash = app.store.trading_password_hash(&customer.account_id).await?.ok_or_else(ApiError::not_found)?;
+    let hash = app
+        .store
+        .trading_password_hash(&customer.account_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
     let matches = super::steps::password_matches(trading_password.expose().to_string(), hash).await?;
     let now = app.clock.now();
     let command = AccountCommand::DeletePasskeys { passkey_id, trading_password_matches: matches, at: now };

@@ -3,10 +3,6 @@
 //! ceremonies and the checks of a new passkey. Handlers call these; these
 //! call the domain (through the bus) and the service's storage.
 
-//! First passkey registration, step by step as seed 000 p.4-7 shows it:
-//! login ID -> login password -> e-mailed code -> "create passkey" -> the
-//! device's own verification -> registered and logged in.
-
 use super::extract::{account_view_current, execute, RequestMeta};
 use crate::bus::Executed;
 use crate::error::{ApiError, ErrorCode};
@@ -178,7 +174,7 @@ pub async fn submit_password(
     password: crate::secrets::Secret,
     meta: &RequestMeta,
 ) -> Result<Json<Value>, ApiError> {
-    let hash = app.store.password_hash(account_id).await?.ok_or_else(ApiError::not_found)?;
+    let hash = app.store.password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
     let matches = password_matches(password.expose().to_string(), hash).await?;
     // The bus fills in the accounts sharing the address.
     let shared = vec![];
