@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
-use ledger_domain::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
+use ledger_domain::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, EventMetadata, Refusal};
 use ledger_projections::AccountStore;
 
 /// What a command produced.
@@ -45,11 +45,8 @@ impl Executed {
 
 /// The metadata of what the ledger itself records (a notice, a mail that
 /// did not go out): actor `system`, no request.
-pub fn system_metadata(at: chrono::DateTime<chrono::Utc>) -> HashMap<String, String> {
-    HashMap::from([
-        ("at".to_string(), at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        ("actor".to_string(), "system".to_string()),
-    ])
+pub fn system_metadata(at: chrono::DateTime<chrono::Utc>) -> EventMetadata {
+    EventMetadata::system(at)
 }
 
 /// Why a command did not run.
@@ -179,12 +176,8 @@ impl Ledger {
     /// binding in the append itself (migration 0005), which comes back here
     /// as a conflict, so a race between two bindings of one ID ends with the
     /// loser deciding again on the fresh claim and recording its refusal.
-    pub async fn execute(
-        &self,
-        account_id: &str,
-        mut command: AccountCommand,
-        metadata: HashMap<String, String>,
-    ) -> Result<Executed, BusError> {
+    pub async fn execute(&self, account_id: &str, mut command: AccountCommand, metadata: EventMetadata) -> Result<Executed, BusError> {
+        let metadata = metadata.to_map();
         for attempt in 0..ATTEMPTS {
             if let Some(credential_id) = command.credential_to_bind() {
                 let taken = ledger_projections::claims::credential_taken(&self.lookups, credential_id)
@@ -277,7 +270,8 @@ impl<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> Activity
     }
 
     /// Appends `event` to the stream `stream_id`; returns its sequence.
-    pub async fn record(&self, stream_id: &str, event: A::Event, metadata: HashMap<String, String>) -> Result<i64, BusError> {
+    pub async fn record(&self, stream_id: &str, event: A::Event, metadata: EventMetadata) -> Result<i64, BusError> {
+        let metadata = metadata.to_map();
         for attempt in 0..ATTEMPTS {
             let context = self.store.load_aggregate(stream_id).await.map_err(|e| BusError::Store(e.to_string()))?;
             match self.store.commit(vec![event.clone()], context, metadata.clone()).await {

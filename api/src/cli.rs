@@ -131,7 +131,7 @@ fn operator() -> String {
     format!("operator:{user}")
 }
 
-fn operator_metadata(app: &AppState) -> std::collections::HashMap<String, String> {
+fn operator_metadata(app: &AppState) -> ledger_domain::EventMetadata {
     let meta = RequestMeta {
         channel: ledger_domain::Channel::Web,
         ip: String::new(),
@@ -140,7 +140,7 @@ fn operator_metadata(app: &AppState) -> std::collections::HashMap<String, String
         hints: Default::default(),
     };
     let mut m = meta.metadata(&operator(), app.clock.now());
-    m.insert("channel".into(), "cli".into());
+    m.channel = Some("cli".into());
     m
 }
 

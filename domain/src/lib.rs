@@ -9,11 +9,13 @@
 
 pub mod account;
 pub mod japan;
+pub mod metadata;
 pub mod policy;
 pub mod staff;
 pub mod system;
 pub mod values;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
+pub use metadata::EventMetadata;
 pub use policy::{CodeDestination, LoginMode, Policy, SessionStepUp};
 pub use values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};

@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use ledger_domain::account::LoginAuthenticator;
 use ledger_domain::AccountEvent;
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::db::DbError;
@@ -30,7 +29,7 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
     for parsed in batch {
         let Some(event) = parsed.account()? else { continue };
         let day = jst_day(parsed.at);
-        let channel = parsed.event.metadata.get("channel").and_then(Value::as_str).unwrap_or("web");
+        let channel = Some(parsed.channel()).filter(|c| !c.is_empty()).unwrap_or("web");
         let mut count = |metric: &str, n: i64| {
             *counts.entry((day.clone(), channel.to_string(), metric.to_string())).or_default() += n;
         };

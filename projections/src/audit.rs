@@ -7,6 +7,7 @@
 use ledger_domain::account::{describe, Line};
 use ledger_domain::staff::describe_staff;
 use ledger_domain::system::describe_system;
+use ledger_domain::EventMetadata;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -152,36 +153,25 @@ struct Derived {
     line: Line,
 }
 
-fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Payload, metadata: &Value) -> Derived {
-    let field = |k: &str| metadata.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let actor = match field("actor") {
-        a if a.is_empty() => "system".to_string(),
-        a => a,
-    };
-    let actor_kind = match actor.as_str() {
-        "customer" => "customer",
-        "core_system" => "core_system",
-        "anonymous" => "anonymous",
-        a if a.starts_with("staff:") => "staff",
-        a if a.starts_with("operator:") => "operator",
-        _ => "system",
-    }
-    .to_string();
+fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Payload, meta: Option<&EventMetadata>) -> Derived {
+    let text = |f: fn(&EventMetadata) -> &Option<String>| meta.and_then(|m| f(m).clone()).unwrap_or_default();
+    let actor = meta.map(|m| m.actor.clone()).unwrap_or_else(|| "system".to_string());
+    let actor_kind = meta.map(EventMetadata::actor_kind).unwrap_or("system").to_string();
     let line = match payload {
         Payload::Account(e) => describe(e),
         Payload::Staff(e) => describe_staff(e),
         Payload::System(e) => describe_system(e),
         Payload::Unreadable(_) => Line { en: "Unreadable event.".into(), ja: "読み取れないイベントです。".into() },
     };
-    let at = chrono::DateTime::parse_from_rfc3339(&field("at")).map(|t| t.timestamp_millis()).unwrap_or(0);
+    let at = meta.map(|m| m.at.timestamp_millis()).unwrap_or(0);
     Derived {
         account_id: (aggregate_type == "account").then(|| aggregate_id.to_string()),
         at,
         actor,
         actor_kind,
-        channel: field("channel"),
-        ip: field("ip"),
-        user_agent: field("user_agent"),
+        channel: text(|m| &m.channel),
+        ip: text(|m| &m.ip),
+        user_agent: text(|m| &m.user_agent),
         line,
     }
 }
@@ -211,7 +201,7 @@ pub fn prepare(parsed: &Parsed) -> Prepared {
         &payload,
         &metadata,
     );
-    let d = derive(&event.aggregate_type, &event.aggregate_id, &parsed.payload, &event.metadata);
+    let d = derive(&event.aggregate_type, &event.aggregate_id, &parsed.payload, parsed.meta.as_ref());
     let values = vec![
         event.aggregate_type.as_str().into(),
         event.aggregate_id.as_str().into(),
@@ -468,7 +458,7 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
             if !same_source {
                 return Ok(bad(position, checked, "the event differs from the source log, or is gone from it".into()));
             }
-            let d = derive(&agg_type, &agg_id, &crate::event::parse(&agg_type, &payload), &metadata);
+            let d = derive(&agg_type, &agg_id, &crate::event::parse(&agg_type, &payload), EventMetadata::from_stored(&metadata).as_ref());
             let stored = Derived {
                 account_id: r.try_get("account_id")?,
                 at: r.try_get("at")?,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use ledger_domain::staff::StaffEvent;
 use ledger_domain::system::SystemEvent;
-use ledger_domain::AccountEvent;
+use ledger_domain::{AccountEvent, EventMetadata};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -28,19 +28,14 @@ pub struct LoggedEvent {
 }
 
 impl LoggedEvent {
-    /// When the event happened, as the API recorded it in the metadata.
-    pub fn at(&self) -> DateTime<Utc> {
-        self.metadata
-            .get("at")
-            .and_then(Value::as_str)
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default()
+    /// The metadata, typed; None when it has no readable time.
+    pub fn meta(&self) -> Option<EventMetadata> {
+        EventMetadata::from_stored(&self.metadata)
     }
 
-    /// A metadata field (`channel`, `actor`, `ip`, ...), empty when absent.
-    pub fn meta(&self, key: &str) -> &str {
-        self.metadata.get(key).and_then(Value::as_str).unwrap_or("")
+    /// When the event happened, as the API recorded it in the metadata.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.meta().map(|m| m.at).unwrap_or_default()
     }
 
     /// Where it is in the global order.
@@ -65,6 +60,8 @@ pub enum Payload {
 pub struct Parsed {
     pub event: LoggedEvent,
     pub payload: Payload,
+    /// The metadata, read once; None when it has no readable time.
+    pub meta: Option<EventMetadata>,
     pub at: DateTime<Utc>,
 }
 
@@ -73,8 +70,14 @@ impl Parsed {
     /// audit trail records it; the account read models refuse it.
     pub fn new(event: LoggedEvent) -> Parsed {
         let payload = parse(&event.aggregate_type, &event.payload);
-        let at = event.at();
-        Parsed { event, payload, at }
+        let meta = event.meta();
+        let at = meta.as_ref().map(|m| m.at).unwrap_or_default();
+        Parsed { event, payload, meta, at }
+    }
+
+    /// The request's channel (`web`, `mobile_app`, ...), empty when none.
+    pub fn channel(&self) -> &str {
+        self.meta.as_ref().and_then(|m| m.channel.as_deref()).unwrap_or("")
     }
 
     /// The account event, when this is one; an account event that cannot

@@ -249,7 +249,7 @@ impl Working {
     fn apply(&mut self, parsed: &Parsed, event: &AccountEvent) -> Result<(), DbError> {
         let id = parsed.event.aggregate_id.as_str();
         let at = millis(parsed.at);
-        let channel = parsed.event.meta("channel");
+        let channel = parsed.channel();
         use AccountEvent as E;
         match event {
             E::AccountOpened { login_id, holder_kind, email, password_temporary } => {

@@ -556,7 +556,7 @@ async fn review(
     sqlx::query("UPDATE signals SET status = $2, reviewed_by = $3, reviewed_at = $4, review_note = $5 WHERE signal_id = $1")
         .bind(signal_id)
         .bind(status)
-        .bind(event.meta("actor"))
+        .bind(event.meta().map(|m| m.actor).unwrap_or_default())
         .bind(event.at().timestamp_millis())
         .bind(note)
         .execute(&mut *conn)

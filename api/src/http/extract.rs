@@ -1,13 +1,13 @@
 //! Extractors: request metadata, JSON bodies in the API's error format,
 //! customer sessions and staff tokens.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use ledger_domain::EventMetadata;
 use ledger_domain::{AccountCommand, Channel};
 use serde::de::DeserializeOwned;
 
@@ -34,15 +34,15 @@ impl RequestMeta {
     }
 
     /// The event metadata for an action by `actor` at `at`.
-    pub fn metadata(&self, actor: &str, at: DateTime<Utc>) -> HashMap<String, String> {
-        HashMap::from([
-            ("at".to_string(), at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            ("actor".to_string(), actor.to_string()),
-            ("channel".to_string(), self.channel.as_str().to_string()),
-            ("ip".to_string(), self.ip.clone()),
-            ("user_agent".to_string(), self.user_agent.clone()),
-            ("request_id".to_string(), self.request_id.clone()),
-        ])
+    pub fn metadata(&self, actor: &str, at: DateTime<Utc>) -> EventMetadata {
+        EventMetadata {
+            at,
+            actor: actor.to_string(),
+            channel: Some(self.channel.as_str().to_string()),
+            ip: Some(self.ip.clone()),
+            user_agent: Some(self.user_agent.clone()),
+            request_id: Some(self.request_id.clone()),
+        }
     }
 }
 
@@ -188,12 +188,7 @@ impl FromRequestParts<AppState> for Staff {
 }
 
 /// Runs a command and maps failures that are not refusals.
-pub async fn execute(
-    app: &AppState,
-    account_id: &str,
-    command: AccountCommand,
-    metadata: HashMap<String, String>,
-) -> Result<Executed, ApiError> {
+pub async fn execute(app: &AppState, account_id: &str, command: AccountCommand, metadata: EventMetadata) -> Result<Executed, ApiError> {
     match app.ledger.execute(account_id, command, metadata).await {
         Ok(done) => Ok(done),
         Err(BusError::Domain(ledger_domain::AccountError::AccountNotFound)) => Err(ApiError::not_found()),

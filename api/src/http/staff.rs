@@ -132,19 +132,18 @@ async fn history(
     for event in events.iter().take(limit as usize) {
         let parsed: AccountEvent = serde_json::from_value(event.payload.clone()).map_err(ApiError::internal)?;
         let line = describe(&parsed);
-        let field = |k: &str| event.metadata.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let actor = field("actor");
-        let actor_name = actor.strip_prefix("staff:").and_then(|id| staff_names.get(id)).cloned();
+        let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
+        let actor_name = meta.actor.strip_prefix("staff:").and_then(|id| staff_names.get(id)).cloned();
         out.push(json!({
             "sequence": event.sequence,
             "position": event.position,
             "type": event.event_type,
-            "at": field("at"),
-            "actor": actor,
+            "at": meta.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "actor": meta.actor,
             "actor_name": actor_name,
-            "channel": field("channel"),
-            "ip": field("ip"),
-            "user_agent": field("user_agent"),
+            "channel": meta.channel.unwrap_or_default(),
+            "ip": meta.ip.unwrap_or_default(),
+            "user_agent": meta.user_agent.unwrap_or_default(),
             "line": line,
             "event": event.payload,
         }));
