@@ -4,7 +4,6 @@
 //! accounts that logged in with a passkey.
 
 use chrono::{DateTime, Utc};
-use ledger_domain::account::LoginAuthenticator;
 use ledger_domain::AccountEvent;
 use serde::Serialize;
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -33,20 +32,16 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
         let mut count = |metric: &str, n: i64| {
             *counts.entry((day.clone(), channel.to_string(), metric.to_string())).or_default() += n;
         };
-        let login = |method: &'static str, by_passkey: bool| Some((method, by_passkey));
         let logged_in = match event {
             E::PasskeyRegistered { .. } => {
                 count("registrations", 1);
                 None
             }
-            E::PasskeyLoginSucceeded { second_factor_flow: Some(_), .. } => login("password_and_passkey", true),
-            E::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => login("security_key", true),
-            E::PasskeyLoginSucceeded { .. } => login("passkey", true),
             E::CrossDeviceSignInSucceeded { .. } => {
                 count("cross_device_sign_ins", 1);
-                login("cross_device", true)
+                event.login_method()
             }
-            E::PasswordLoginSucceeded { .. } => login("password_and_email_code", false),
+            E::PasskeyLoginSucceeded { .. } | E::PasswordLoginSucceeded { .. } => event.login_method(),
             E::LocalPasskeyAdded { .. } => {
                 count("local_passkeys_added", 1);
                 None
@@ -61,10 +56,10 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
             }
             _ => None,
         };
-        if let Some((method, by_passkey)) = logged_in {
-            count(&format!("logins_{method}"), 1);
+        if let Some(method) = logged_in {
+            count(&format!("logins_{}", method.as_str()), 1);
             let seen = active.entry((day.clone(), channel.to_string(), parsed.event.aggregate_id.clone())).or_default();
-            *seen = (*seen).max(by_passkey as i64);
+            *seen = (*seen).max(method.by_passkey() as i64);
         }
     }
     let rows: Vec<Vec<Val>> =

@@ -1,7 +1,7 @@
 //! The read models: how each event changes them, and how the API reads them.
 
 use chrono::{DateTime, Utc};
-use ledger_domain::account::{LoginAuthenticator, NewPasskey, Revoker, SESSION_BINDING_PREFIX};
+use ledger_domain::account::{LoginMethod, NewPasskey, Revoker, SESSION_BINDING_PREFIX};
 use ledger_domain::{AccountEvent, EmailAddress, Environment};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -307,18 +307,14 @@ impl Working {
                     }
                 }
             }
-            E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion, authenticator, environment, second_factor_flow, .. } => {
+            E::PasskeyLoginSucceeded { passkey_id, credential_id, assertion, environment, .. } => {
                 self.passkey_used(passkey_id, credential_id, assertion.counter, at, channel);
-                let method = match (second_factor_flow.is_some(), authenticator) {
-                    (true, _) => "password_and_passkey",
-                    (false, LoginAuthenticator::SecurityKey) => "security_key",
-                    (false, _) => "passkey",
-                };
+                let method = event.login_method().map_or("passkey", LoginMethod::as_str);
                 self.record_login(id, at, method, environment);
             }
             E::CrossDeviceSignInSucceeded { passkey_id, credential_id, assertion, environment, .. } => {
                 self.passkey_used(passkey_id, credential_id, assertion.counter, at, channel);
-                self.record_login(id, at, "cross_device", environment);
+                self.record_login(id, at, LoginMethod::CrossDevice.as_str(), environment);
             }
             E::PasskeyBackupStateChanged { passkey_id, backup_state } => {
                 if let Some(p) = self.passkeys.get_mut(passkey_id) {
@@ -347,7 +343,9 @@ impl Working {
                 a.locked = 0;
                 a.deletion_locked = 0;
             }),
-            E::PasswordLoginSucceeded { environment, .. } => self.record_login(id, at, "password_and_email_code", environment),
+            E::PasswordLoginSucceeded { environment, .. } => {
+                self.record_login(id, at, LoginMethod::PasswordAndEmailCode.as_str(), environment)
+            }
             _ => {}
         }
         let sequence = parsed.event.sequence;
@@ -701,7 +699,6 @@ pub struct StatusView {
     pub revoked_passkeys: Option<Vec<PasskeyView>>,
     /// "no passkey registered" when empty, in both languages.
     pub summary: Summary,
-    pub registration: RegistrationPossibility,
 }
 
 /// The one-line summary shown above the list.
@@ -709,13 +706,6 @@ pub struct StatusView {
 pub struct Summary {
     pub en: String,
     pub ja: String,
-}
-
-/// Whether a first registration could start now, and if not why.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RegistrationPossibility {
-    pub possible: bool,
-    pub reason: Option<String>,
 }
 
 fn passkey_view(r: &AnyRow) -> Result<PasskeyView, DbError> {
@@ -806,23 +796,6 @@ pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Re
     let email_reachable = a.try_get::<i64, _>("email_reachable")? == 1;
     let password_temporary = a.try_get::<i64, _>("password_temporary")? == 1;
     let locked = a.try_get::<i64, _>("locked")? == 1;
-    let shared = match &parsed {
-        Some(e) => !accounts_sharing_email(pool, e, account_id).await?.is_empty(),
-        None => false,
-    };
-    let reason = if !passkeys.is_empty() {
-        Some("passkey_already_registered")
-    } else if locked {
-        Some("login_locked")
-    } else if password_temporary {
-        Some("temporary_password")
-    } else if parsed.is_none() || !email_reachable {
-        Some("email_unreachable")
-    } else if shared {
-        Some("email_shared_with_other_accounts")
-    } else {
-        None
-    };
     let summary = if passkeys.is_empty() {
         Summary { en: "No passkey registered.".into(), ja: "パスキーは登録されていません。".into() }
     } else {
@@ -849,7 +822,6 @@ pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Re
         passkeys,
         revoked_passkeys,
         summary,
-        registration: RegistrationPossibility { possible: reason.is_none(), reason: reason.map(str::to_string) },
     }))
 }
 

@@ -124,14 +124,16 @@ async fn finish_login(
         at: now,
     };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
-    let outcome = done.events.iter().find_map(|e| match e {
-        AccountEvent::CrossDeviceSignInSucceeded { .. } => Some(("cross_device", "cross_device")),
-        AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => {
-            Some(("security_key", "security_key"))
-        }
-        AccountEvent::PasskeyLoginSucceeded { second_factor_flow: Some(_), .. } => Some(("same_device", "password_and_passkey")),
-        AccountEvent::PasskeyLoginSucceeded { .. } => Some(("same_device", "passkey")),
-        _ => None,
+    // The authenticator as the page names it, and the login method (the
+    // domain's, as the status view and the adoption report name it).
+    let outcome = done.events.iter().find_map(|e| {
+        let authenticator = match e {
+            AccountEvent::CrossDeviceSignInSucceeded { .. } => "cross_device",
+            AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => "security_key",
+            AccountEvent::PasskeyLoginSucceeded { .. } => "same_device",
+            _ => return None,
+        };
+        Some((authenticator, e.login_method()?.as_str()))
     });
     let Some((authenticator, method)) = outcome else {
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());

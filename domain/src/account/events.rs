@@ -46,6 +46,53 @@ pub enum LoginAuthenticator {
     NotReported,
 }
 
+/// How a customer logged in: what the session, the status view and the
+/// adoption report call it, worked out from the event in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// A passkey of the device making the request (or one not reported).
+    Passkey,
+    /// A roaming security key.
+    SecurityKey,
+    /// A phone's passkey for a PC, over Bluetooth (seed 000's hybrid flow).
+    CrossDevice,
+    /// Password, then a passkey as the second factor (seed 002).
+    PasswordAndPasskey,
+    /// Password and an e-mailed code (or the OTP device's password).
+    PasswordAndEmailCode,
+}
+
+impl LoginMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMethod::Passkey => "passkey",
+            LoginMethod::SecurityKey => "security_key",
+            LoginMethod::CrossDevice => "cross_device",
+            LoginMethod::PasswordAndPasskey => "password_and_passkey",
+            LoginMethod::PasswordAndEmailCode => "password_and_email_code",
+        }
+    }
+
+    /// Whether a passkey was used.
+    pub fn by_passkey(self) -> bool {
+        self != LoginMethod::PasswordAndEmailCode
+    }
+}
+
+impl AccountEvent {
+    /// The login this event records, if it records one.
+    pub fn login_method(&self) -> Option<LoginMethod> {
+        match self {
+            AccountEvent::PasskeyLoginSucceeded { second_factor_flow: Some(_), .. } => Some(LoginMethod::PasswordAndPasskey),
+            AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => Some(LoginMethod::SecurityKey),
+            AccountEvent::PasskeyLoginSucceeded { .. } => Some(LoginMethod::Passkey),
+            AccountEvent::CrossDeviceSignInSucceeded { .. } => Some(LoginMethod::CrossDevice),
+            AccountEvent::PasswordLoginSucceeded { .. } => Some(LoginMethod::PasswordAndEmailCode),
+            _ => None,
+        }
+    }
+}
+
 /// What answered a code step: an e-mailed code, or the one-time password
 /// of the customer's registered OTP device (seed 004's OTP service).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -480,5 +527,39 @@ impl DomainEvent for AccountEvent {
 
     fn event_version(&self) -> String {
         "1".to_string()
+    }
+}
+
+#[cfg(test)]
+mod login_method_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn method(payload: serde_json::Value) -> Option<LoginMethod> {
+        serde_json::from_value::<AccountEvent>(payload).unwrap().login_method()
+    }
+
+    #[test]
+    fn each_login_has_one_method_and_the_second_factor_comes_first() {
+        let assertion =
+            json!({"counter": 1, "backup_state": false, "backup_eligible": false, "user_verified": true, "authenticator_attachment": null});
+        let login = |extra: serde_json::Value| {
+            let mut body = json!({"passkey_id": "p", "credential_id": "c", "assertion": assertion});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            json!({ "PasskeyLoginSucceeded": body })
+        };
+        assert_eq!(method(login(json!({}))), Some(LoginMethod::Passkey));
+        assert_eq!(method(login(json!({"authenticator": "security_key"}))), Some(LoginMethod::SecurityKey));
+        assert_eq!(
+            method(login(json!({"authenticator": "security_key", "second_factor_flow": "f"}))),
+            Some(LoginMethod::PasswordAndPasskey),
+            "a security key asked for after the password is the second factor"
+        );
+        let cross = json!({"CrossDeviceSignInSucceeded": {"sign_in_id": "s", "passkey_id": "p", "credential_id": "c",
+            "assertion": assertion, "environment": null, "new_environment": false}});
+        assert_eq!(method(cross), Some(LoginMethod::CrossDevice));
+        assert_eq!(method(json!({"PasswordLoginSucceeded": {"flow_id": "f"}})), Some(LoginMethod::PasswordAndEmailCode));
+        assert!(!LoginMethod::PasswordAndEmailCode.by_passkey() && LoginMethod::CrossDevice.by_passkey());
     }
 }

@@ -16,6 +16,7 @@ pub use aggregate::{
 pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
 pub use describe::{describe, Line};
 pub use events::{
-    AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, OfferedAddress, RevokedPasskey, Revoker,
+    AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, LoginMethod, OfferedAddress, RevokedPasskey,
+    Revoker,
 };
 pub use refusal::Refusal;
