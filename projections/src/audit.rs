@@ -458,7 +458,12 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
             if !same_source {
                 return Ok(bad(position, checked, "the event differs from the source log, or is gone from it".into()));
             }
-            let d = derive(&agg_type, &agg_id, &crate::event::parse(&agg_type, &payload), EventMetadata::from_stored(&metadata).as_ref());
+            let d = derive(
+                &agg_type,
+                &agg_id,
+                &crate::event::parse(&agg_type, &event_type, &version, &payload),
+                EventMetadata::from_stored(&metadata).as_ref(),
+            );
             let stored = Derived {
                 account_id: r.try_get("account_id")?,
                 at: r.try_get("at")?,

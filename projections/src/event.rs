@@ -69,7 +69,7 @@ impl Parsed {
     /// Parses the payload once. An unreadable payload is kept as such: the
     /// audit trail records it; the account read models refuse it.
     pub fn new(event: LoggedEvent) -> Parsed {
-        let payload = parse(&event.aggregate_type, &event.payload);
+        let payload = parse(&event.aggregate_type, &event.event_type, &event.event_version, &event.payload);
         let meta = event.meta();
         let at = meta.as_ref().map(|m| m.at).unwrap_or_default();
         Parsed { event, payload, meta, at }
@@ -94,9 +94,9 @@ impl Parsed {
 }
 
 /// Parses a stored payload by its stream.
-pub fn parse(aggregate_type: &str, payload: &Value) -> Payload {
+pub fn parse(aggregate_type: &str, event_type: &str, version: &str, payload: &Value) -> Payload {
     let parsed = match aggregate_type {
-        "account" => AccountEvent::deserialize(payload).map(Payload::Account),
+        "account" => ledger_domain::account::upcast::read(event_type, version, payload).map(Payload::Account),
         "staff" => StaffEvent::deserialize(payload).map(Payload::Staff),
         "system" => SystemEvent::deserialize(payload).map(Payload::System),
         other => return Payload::Unreadable(format!("unknown stream {other:?}")),

@@ -458,7 +458,7 @@ async fn load_histories(conn: &mut AnyConnection, accounts: &HashMap<&str, i64>)
     let mut fetched: Vec<AnyRow> = Vec::new();
     for (account, first) in long {
         let rows = sqlx::query(
-            "SELECT aggregate_id, sequence, payload, at FROM audit_trail
+            "SELECT aggregate_id, sequence, event_type, event_version, payload, at FROM audit_trail
               WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence > $2 ORDER BY sequence",
         )
         .bind(account)
@@ -470,7 +470,7 @@ async fn load_histories(conn: &mut AnyConnection, accounts: &HashMap<&str, i64>)
     let short: Vec<&str> = short.into_iter().map(|(a, _)| a).collect();
     for chunk in short.chunks(rows::LOOKUP_CHUNK) {
         let sql = format!(
-            "SELECT aggregate_id, sequence, payload, at FROM audit_trail
+            "SELECT aggregate_id, sequence, event_type, event_version, payload, at FROM audit_trail
               WHERE aggregate_type = 'account' AND aggregate_id IN ({})
               ORDER BY aggregate_id, sequence",
             rows::placeholders(conn, chunk.len())
@@ -489,8 +489,9 @@ async fn load_histories(conn: &mut AnyConnection, accounts: &HashMap<&str, i64>)
         if sequence <= floor(*first) {
             continue;
         }
-        let payload: String = r.try_get("payload")?;
-        if let Ok(event) = serde_json::from_str::<AccountEvent>(&payload) {
+        let payload: Value = serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or(Value::Null);
+        let (event_type, version): (String, String) = (r.try_get("event_type")?, r.try_get("event_version")?);
+        if let Ok(event) = ledger_domain::account::upcast::read(&event_type, &version, &payload) {
             out.entry(account).or_default().push(Fact { sequence, at: crate::from_millis(r.try_get("at")?), event });
         }
     }

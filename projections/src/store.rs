@@ -55,6 +55,7 @@ impl EventRepository {
     /// The account store over `db`.
     pub fn account_store(db: &Database) -> AccountStore {
         PersistedEventStore::new_snapshot_store(EventRepository::for_database(db), SNAPSHOT_EVERY)
+            .with_upcasters(vec![Box::new(ledger_domain::account::upcast::AccountUpcaster)])
     }
 }
 

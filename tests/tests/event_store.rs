@@ -16,6 +16,7 @@ ledger_tests::on_both_databases!(
     concurrent_commands_on_one_account_never_lose_an_event,
     a_rebuild_produces_exactly_what_live_updating_produced,
     a_snapshotted_account_loads_the_same_as_a_replayed_one,
+    an_event_of_an_older_version_is_read_as_it_meant,
 );
 
 fn meta() -> RequestMeta {
@@ -124,4 +125,54 @@ async fn postgres_an_event_whose_transaction_commits_late_is_not_skipped() {
     // And the projector, following from its checkpoint, does not stall on them.
     app.app.projector.catch_up().await.unwrap();
     assert_eq!(app.app.projector.lag().await.unwrap(), 0);
+}
+
+/// An event stored before its type gained a field (version 1 of
+/// `EmailAddressChanged` had no address slot) is read as it meant, slot 1,
+/// by the command side, the read models and the trail's verification.
+async fn an_event_of_an_older_version_is_read_as_it_meant(app: TestApp) {
+    let account = app.open_account("9300001", Some("old@example.jp"), false).await;
+    let next = app.events_of(&account).await.len() as i64 + 1;
+    let sql = match app.app.db.backend {
+        ledger_projections::Backend::Postgres => {
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('account', $1, $2, 'EmailAddressChanged', '1', $3::json, $4::json)"
+        }
+        ledger_projections::Backend::Sqlite => {
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+             VALUES ('account', $1, $2, 'EmailAddressChanged', '1', $3, $4)"
+        }
+    };
+    sqlx::query(sql)
+        .bind(&account)
+        .bind(next)
+        .bind(r#"{"EmailAddressChanged":{"email":"new@example.jp"}}"#)
+        .bind(r#"{"at":"2026-11-23T09:00:00.000Z","actor":"core_system"}"#)
+        .execute(&app.app.db.any)
+        .await
+        .unwrap();
+
+    let loaded = app.app.ledger.load(&account).await.unwrap();
+    assert_eq!(loaded.email.as_ref().map(|e| e.as_str()), Some("new@example.jp"), "the command side reads version 1");
+
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let (email,): (Option<String>,) =
+        sqlx::query_as("SELECT email FROM status_accounts WHERE account_id = $1").bind(&account).fetch_one(&app.app.db.any).await.unwrap();
+    assert_eq!(email.as_deref(), Some("new@example.jp"), "the read models read version 1");
+    let (failures,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM projection_failures").fetch_one(&app.app.db.any).await.unwrap();
+    assert_eq!(failures, 0);
+
+    // The trail verifies after a rebuild; a type that kept its shape stays at version 1.
+    app.app.projector.rebuild().await.unwrap();
+    let compliance = app.staff("Kato", "compliance").await;
+    let verified: serde_json::Value = app.get("/api/v1/audit/verify", Some(&compliance)).await.json().await.unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    let (version,): (String,) = sqlx::query_as(
+        "SELECT event_version FROM events WHERE aggregate_type = 'account' AND aggregate_id = $1 AND event_type = 'AccountOpened'",
+    )
+    .bind(&account)
+    .fetch_one(&app.app.db.any)
+    .await
+    .unwrap();
+    assert_eq!(version, "1", "AccountOpened has not changed shape");
 }

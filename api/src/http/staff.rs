@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ledger_domain::account::describe;
-use ledger_domain::{AccountCommand, AccountEvent, EmailAddress, StaffMember};
+use ledger_domain::{AccountCommand, EmailAddress, StaffMember};
 use ledger_projections::read_models::status_view;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -130,7 +130,8 @@ async fn history(
     let staff_names = app.store.staff_names().await?;
     let mut out = Vec::new();
     for event in events.iter().take(limit as usize) {
-        let parsed: AccountEvent = serde_json::from_value(event.payload.clone()).map_err(ApiError::internal)?;
+        let parsed =
+            ledger_domain::account::upcast::read(&event.event_type, &event.event_version, &event.payload).map_err(ApiError::internal)?;
         let line = describe(&parsed);
         let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
         let actor_name = meta.actor.strip_prefix("staff:").and_then(|id| staff_names.get(id)).cloned();

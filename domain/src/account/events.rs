@@ -103,10 +103,6 @@ pub enum CodeFactor {
     Totp,
 }
 
-fn slot_1() -> u8 {
-    1
-}
-
 /// A registered address the customer may pick, masked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfferedAddress {
@@ -177,12 +173,10 @@ pub enum AccountEvent {
     EmailAddressChanged {
         email: EmailAddress,
         /// 1, the main address, or 2 (seed 003, 004).
-        #[serde(default = "slot_1")]
         slot: u8,
     },
     EmailReachabilityChanged {
         reachable: bool,
-        #[serde(default = "slot_1")]
         slot: u8,
     },
     /// Where the deployment lets the customer choose (seed 004): the
@@ -197,7 +191,6 @@ pub enum AccountEvent {
     /// The core system reissued the trading password (seed 003 FAQ): the
     /// passkeys stay as they are, the deletion lock is lifted.
     TradingPasswordChanged {
-        #[serde(default)]
         temporary: bool,
     },
     RegistrationStarted {
@@ -208,7 +201,6 @@ pub enum AccountEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<String>,
         /// The channel the flow began on; every later step must use it.
-        #[serde(default)]
         channel: Option<Channel>,
     },
     PasswordVerified {
@@ -216,7 +208,6 @@ pub enum AccountEvent {
         purpose: FlowPurpose,
         at: DateTime<Utc>,
         /// The channel of the password step (a login flow begins there).
-        #[serde(default)]
         channel: Option<Channel>,
     },
     /// A change to the account ended the flows still open on it, so that
@@ -248,7 +239,6 @@ pub enum AccountEvent {
         /// The masked address the code went to.
         destination: String,
         /// Which registered address (1 or 2).
-        #[serde(default = "slot_1")]
         slot: u8,
         issued_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
@@ -264,7 +254,6 @@ pub enum AccountEvent {
         flow_id: String,
         code_id: String,
         /// What confirmed the step (an e-mailed code unless said otherwise).
-        #[serde(default)]
         factor: CodeFactor,
     },
     /// The account has an OTP device (seed 004: "ワンタイムパスワードサービスを
@@ -329,15 +318,11 @@ pub enum AccountEvent {
         passkey_id: String,
         credential_id: String,
         assertion: PasskeyAssertion,
-        #[serde(default)]
         authenticator: LoginAuthenticator,
-        #[serde(default)]
         environment: Option<Environment>,
         /// No earlier login or registration on this account came from an
         /// environment like this one.
-        #[serde(default)]
         new_environment: bool,
-        #[serde(default)]
         second_factor_flow: Option<String>,
     },
     /// Cross-device sign-in (seed 000 p.8-12, seed 003 §4-2): the requesting
@@ -353,7 +338,6 @@ pub enum AccountEvent {
         /// The requesting device's environment (the PC).
         environment: Option<Environment>,
         new_environment: bool,
-        #[serde(default)]
         second_factor_flow: Option<String>,
     },
     /// The authenticator reported a different backup state than before
@@ -391,7 +375,6 @@ pub enum AccountEvent {
         how: crate::policy::SessionStepUp,
         at: DateTime<Utc>,
         /// The session it serves (an opaque reference, not the token).
-        #[serde(default)]
         session: String,
     },
     /// "Continue without" a new passkey after a cross-device sign-in.
@@ -444,9 +427,7 @@ pub enum AccountEvent {
     /// Login with password + e-mail code. Not phishing-resistant.
     PasswordLoginSucceeded {
         flow_id: String,
-        #[serde(default)]
         environment: Option<Environment>,
-        #[serde(default)]
         new_environment: bool,
     },
 }
@@ -526,7 +507,7 @@ impl DomainEvent for AccountEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_string()
+        super::upcast::current_version(&self.event_type()).to_string()
     }
 }
 
@@ -536,8 +517,10 @@ mod login_method_tests {
 
     use super::*;
 
+    /// A stored version-1 payload (the fields added since are filled in).
     fn method(payload: serde_json::Value) -> Option<LoginMethod> {
-        serde_json::from_value::<AccountEvent>(payload).unwrap().login_method()
+        let event_type = payload.as_object().and_then(|o| o.keys().next()).unwrap().clone();
+        super::super::upcast::read(&event_type, "1", &payload).unwrap().login_method()
     }
 
     #[test]

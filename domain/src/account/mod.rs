@@ -8,6 +8,7 @@ mod events;
 mod refusal;
 #[cfg(test)]
 mod tests;
+pub mod upcast;
 
 pub use aggregate::{
     Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState, FIRST_PASSKEY_BINDING, OTP_DEVICE_BINDING,
