@@ -144,7 +144,7 @@ impl Ledger {
     /// command-side index.
     pub async fn accounts_sharing_addresses(&self, account: &Account, account_id: &str) -> Result<Vec<String>, BusError> {
         let mut shared: Vec<String> = Vec::new();
-        for email in [&account.email, &account.email_2].into_iter().flatten() {
+        for email in account.registered_addresses() {
             let others = ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id)
                 .await
                 .map_err(|e| BusError::Store(e.to_string()))?;

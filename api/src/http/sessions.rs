@@ -143,7 +143,7 @@ async fn finish_login(
     crate::notify::after(app, account_id, &done).await;
     // The browser offers a passkey on this PC (seed 000 p.11) while the
     // account has room for one more.
-    let room = done.account.active_passkeys().count() < app.ledger.policy().max_passkeys;
+    let room = done.account.has_room_for_passkey(app.ledger.policy());
     Ok((
         StatusCode::CREATED,
         Json(json!({

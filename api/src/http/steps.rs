@@ -120,7 +120,7 @@ pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: 
     let current = app.store.current_code(flow_id).await?;
     let (mut code_id, stored) = current.unwrap_or_default();
     let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
-    let asked = account.flows.get(flow_id).and_then(|f| f.code.as_ref());
+    let asked = account.code_asked(flow_id);
     let matches = match asked {
         // The OTP device's password, each time step once.
         Some(c) if c.factor == CodeFactor::Totp => {

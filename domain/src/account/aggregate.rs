@@ -240,6 +240,21 @@ impl Account {
         self.passkeys.iter().filter(|p| !p.revoked)
     }
 
+    /// The code a flow waits for, if it waits for one.
+    pub fn code_asked(&self, flow_id: &str) -> Option<&CodeState> {
+        self.flows.get(flow_id).and_then(|f| f.code.as_ref())
+    }
+
+    /// The registered addresses (slot 1, then slot 2).
+    pub fn registered_addresses(&self) -> impl Iterator<Item = &EmailAddress> {
+        [&self.email, &self.email_2].into_iter().flatten()
+    }
+
+    /// Whether the deployment's limit leaves room for one more passkey.
+    pub fn has_room_for_passkey(&self, policy: &Policy) -> bool {
+        self.active_passkeys().count() < policy.max_passkeys
+    }
+
     /// Whether nothing like `environment` was seen on this account before.
     fn is_new_environment(&self, environment: &Option<Environment>) -> bool {
         environment.as_ref().is_some_and(|e| !self.environments.contains(&e.fingerprint()))
@@ -428,7 +443,7 @@ impl Account {
         } else if !self.has_active_passkey() {
             self.first_passkey_refusal(email_shared_with, at, policy)
                 .or_else(|| self.session_step_up(session, at, policy).is_none().then_some(Refusal::StepUpRequired))
-        } else if self.active_passkeys().count() >= policy.max_passkeys {
+        } else if !self.has_room_for_passkey(policy) {
             Some(Refusal::PasskeyLimitReached)
         } else {
             None
