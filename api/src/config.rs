@@ -6,13 +6,31 @@ use std::path::PathBuf;
 use ledger_domain::{Channel, LoginMode, Policy};
 
 /// Where e-mail goes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum MailTransport {
     /// Each message as one `.eml` file in this folder (the embedded default).
     Folder(PathBuf),
     /// An SMTP server: `smtp://host:port` (plain, for a local relay),
     /// `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`.
     Smtp(String),
+}
+
+/// Shows where mail goes, never the SMTP password.
+impl std::fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailTransport::Folder(path) => write!(f, "folder {}", path.display()),
+            MailTransport::Smtp(address) => match url::Url::parse(address) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    write!(f, "{url}")
+                }
+                Err(_) => f.write_str("an SMTP address that does not parse"),
+            },
+        }
+    }
 }
 
 /// When a login notice is e-mailed (JSDA guideline 2025).
@@ -45,7 +63,7 @@ pub struct Config {
     pub policy: Policy,
     /// Key for the keyed hash of one-time codes and tokens; read from
     /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
-    pub secret_key_hex: Option<String>,
+    pub secret_key_hex: Option<crate::secrets::Secret>,
     /// `LEDGER_ADMIN_TOKEN_FILE`: a file holding the core system's admin
     /// token, provisioned at start (a deployment's secret mount; the only
     /// way to reach an in-memory database's integration API).
@@ -171,7 +189,7 @@ impl Config {
                 n => n,
             },
             policy,
-            secret_key_hex: env("LEDGER_SECRET_KEY"),
+            secret_key_hex: env("LEDGER_SECRET_KEY").map(crate::secrets::Secret::new),
             admin_token_file: env("LEDGER_ADMIN_TOKEN_FILE").map(PathBuf::from),
             login_notice,
             notice_all_addresses,
@@ -216,6 +234,17 @@ pub fn parse_mandatory(spec: &str) -> Result<Vec<(Channel, chrono::DateTime<chro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printing_the_settings_shows_no_secret() {
+        let smtp = MailTransport::Smtp("smtps://ledger:s3cr3t-pw@mail.example.jp:465".into());
+        assert_eq!(format!("{smtp:?}"), "smtps://ledger:***@mail.example.jp:465");
+        let mut config = Config::from_env().unwrap();
+        config.mail = smtp;
+        config.secret_key_hex = Some(crate::secrets::Secret::new("6b".repeat(32)));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cr3t-pw") && !printed.contains(&"6b".repeat(32)), "{printed}");
+    }
 
     #[test]
     fn mandatory_instants_parse_per_channel() {

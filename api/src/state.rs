@@ -82,7 +82,7 @@ impl App {
 
 fn load_secret_key(config: &Config) -> Result<Vec<u8>, String> {
     if let Some(hex_key) = &config.secret_key_hex {
-        let key = hex::decode(hex_key.trim()).map_err(|_| "LEDGER_SECRET_KEY must be hex".to_string())?;
+        let key = hex::decode(hex_key.expose().trim()).map_err(|_| "LEDGER_SECRET_KEY must be hex".to_string())?;
         if key.len() < 32 {
             return Err("LEDGER_SECRET_KEY must be at least 32 bytes (64 hex digits)".into());
         }
