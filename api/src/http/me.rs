@@ -165,12 +165,7 @@ async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta
     if app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?.has_active_passkey() {
         return Ok(());
     }
-    let hash = app
-        .store
-        .trading_password_hash(&customer.account_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
-    let matches = super::steps::password_matches(typed.expose().to_string(), hash).await?;
+    let matches = trading_password_matches(app, &customer.account_id, typed).await?;
     let now = app.clock.now();
     let command = AccountCommand::ConfirmWithTradingPassword {
         trading_password_matches: matches,
@@ -303,6 +298,14 @@ async fn delete_one(
     delete_passkeys(&app, &customer, &meta, Some(passkey_id), body.transaction_password).await
 }
 
+/// Whether `typed` is the account's trading password (checked off the
+/// async threads, like every password).
+async fn trading_password_matches(app: &AppState, account_id: &str, typed: Secret) -> Result<bool, ApiError> {
+    let hash =
+        app.store.trading_password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
+    super::steps::password_matches(typed.expose().to_string(), hash).await
+}
+
 /// Deletion with the trading password ("執行パスワード"). The passkeys stay
 /// on the device (seed 003 FAQ); later attempts with them are recognised.
 async fn delete_passkeys(
@@ -312,12 +315,7 @@ async fn delete_passkeys(
     passkey_id: Option<String>,
     trading_password: Secret,
 ) -> Result<Json<Value>, ApiError> {
-    let hash = app
-        .store
-        .trading_password_hash(&customer.account_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
-    let matches = super::steps::password_matches(trading_password.expose().to_string(), hash).await?;
+    let matches = trading_password_matches(app, &customer.account_id, trading_password).await?;
     let now = app.clock.now();
     let command = AccountCommand::DeletePasskeys { passkey_id, trading_password_matches: matches, at: now };
     let done = execute(app, &customer.account_id, command, meta.metadata("customer", now)).await?;
