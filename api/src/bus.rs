@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use cqrs_es::persist::EventStoreAggregateContext;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository};
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
 use ledger_domain::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, EventMetadata, Refusal};
 use ledger_projections::AccountStore;
@@ -73,6 +73,8 @@ pub struct Ledger {
     cache: std::sync::Mutex<HashMap<String, Cached>>,
     /// Told of every append.
     projector: std::sync::Arc<ledger_projections::Projector>,
+    /// For reading the events a cached account missed.
+    events: ledger_projections::EventRepository,
 }
 
 /// An account as this process last left it.
@@ -92,12 +94,18 @@ const ATTEMPTS: u32 = 16;
 
 impl Ledger {
     pub fn new(
-        store: AccountStore,
+        db: &ledger_projections::Database,
         services: AccountServices,
-        lookups: sqlx::AnyPool,
         projector: std::sync::Arc<ledger_projections::Projector>,
     ) -> Ledger {
-        Ledger { store, services, lookups, cache: Default::default(), projector }
+        Ledger {
+            store: ledger_projections::EventRepository::account_store(db),
+            services,
+            lookups: db.any.clone(),
+            cache: Default::default(),
+            projector,
+            events: ledger_projections::EventRepository::for_database(db),
+        }
     }
 
     fn cached(&self, account_id: &str) -> Option<Cached> {
@@ -116,6 +124,42 @@ impl Ledger {
             None => {
                 cache.remove(account_id);
             }
+        }
+    }
+
+    /// Brings the cached account up to `sequence`, the stream's last event
+    /// as the database told a request in a round trip it made anyway (the
+    /// credential's claim): when another instance wrote since, the events
+    /// after the cached one are read and applied (one query), instead of
+    /// deciding on stale state and losing the append to the other writer,
+    /// or loading the snapshot and its events again. Anything unexpected
+    /// drops the entry: the command then loads the account as usual.
+    pub async fn catch_up_cached(&self, account_id: &str, sequence: i64) {
+        let Some(mut cached) = self.cached(account_id) else { return };
+        if cached.sequence as i64 >= sequence {
+            return;
+        }
+        let events = match self.events.get_last_events::<Account>(account_id, cached.sequence).await {
+            Ok(events) => events,
+            Err(_) => return self.remember(account_id, None),
+        };
+        for event in events {
+            if event.sequence != cached.sequence + 1 {
+                return self.remember(account_id, None);
+            }
+            let Ok(event) = ledger_domain::account::upcast::read(&event.event_type, &event.event_version, &event.payload) else {
+                return self.remember(account_id, None);
+            };
+            cqrs_es::Aggregate::apply(&mut cached.account, event);
+            cached.sequence += 1;
+        }
+        // A snapshot the other instance wrote meanwhile is not counted here:
+        // if this one writes the next, its append conflicts once and the
+        // command decides again on a fresh load.
+        let Ok(mut cache) = self.cache.lock() else { return };
+        // A command of this process may have moved the entry on meanwhile.
+        if cache.get(account_id).is_none_or(|c| c.sequence < cached.sequence) {
+            cache.insert(account_id.to_string(), cached);
         }
     }
 

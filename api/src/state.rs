@@ -55,7 +55,7 @@ impl App {
         let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db), projector.clone());
         let system_log = crate::bus::SystemLog::new(EventRepository::system_store(&db), projector.clone());
         let policy = AccountServices { policy: config.policy.clone() };
-        let ledger = Ledger::new(EventRepository::account_store(&db), policy, db.any.clone(), projector.clone());
+        let ledger = Ledger::new(&db, policy, projector.clone());
         // Start-up does not wait on the read models: the background projector
         // catches up, and /readyz reports its lag and failures meanwhile.
         Ok(Arc::new(App {

@@ -21,6 +21,9 @@ use crate::rows::{self, Val};
 /// The trail's indexes for the audit filters (account, type, time). A
 /// rebuild drops them and builds each once at the end: sorting millions of
 /// rows once is far cheaper than keeping three indexes current row by row.
+/// The unique index on the event stays: the signals read each account's
+/// recent rows through it while a rebuild runs (without it each batch scans
+/// the whole trail).
 pub const FILTER_INDEXES: &[(&str, &str)] = &[
     ("audit_trail_account", "audit_trail (account_id, audit_position)"),
     ("audit_trail_type", "audit_trail (event_type, audit_position)"),

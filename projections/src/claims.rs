@@ -15,19 +15,27 @@ pub struct CredentialClaim {
     pub passkey_id: String,
     /// The verifying key as the WebAuthn library stores it (public only).
     pub public_key: serde_json::Value,
+    /// The account stream's last sequence when the claim was read: read in
+    /// the same round trip so that a command can tell whether an account it
+    /// cached is behind (another instance wrote since) before deciding.
+    pub stream_sequence: i64,
 }
 
 /// The account a credential ID was bound to, whether the passkey is still
 /// active or was deleted since (the domain knows which).
 pub async fn credential_claim(pool: &AnyPool, credential_id: &str) -> Result<Option<CredentialClaim>, DbError> {
-    let row: Option<(String, String, String, String)> =
-        sqlx::query_as("SELECT credential_id, account_id, passkey_id, public_key FROM credential_claims WHERE credential_id = $1")
-            .bind(credential_id)
-            .fetch_optional(pool)
-            .await?;
-    row.map(|(credential_id, account_id, passkey_id, public_key)| {
+    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT c.credential_id, c.account_id, c.passkey_id, c.public_key, \
+                COALESCE((SELECT MAX(e.sequence) FROM events e \
+                          WHERE e.aggregate_type = 'account' AND e.aggregate_id = c.account_id), 0) \
+         FROM credential_claims c WHERE c.credential_id = $1",
+    )
+    .bind(credential_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(credential_id, account_id, passkey_id, public_key, stream_sequence)| {
         let public_key = serde_json::from_str(&public_key).map_err(|e| DbError::Corrupt(format!("credential_claims.public_key: {e}")))?;
-        Ok(CredentialClaim { credential_id, account_id, passkey_id, public_key })
+        Ok(CredentialClaim { credential_id, account_id, passkey_id, public_key, stream_sequence })
     })
     .transpose()
 }

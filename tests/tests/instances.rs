@@ -55,6 +55,34 @@ async fn two_instances_share_one_postgresql_and_hand_over_the_projector() {
     assert!(events.iter().any(|(t, _, _)| t == "PasskeyLoginSucceeded"));
 }
 
+/// Each instance keeps the accounts it wrote last; when the other instance
+/// wrote since, the first catches its copy up before deciding. A passkey
+/// support deleted on B no longer signs in on A, whose copy still had it,
+/// and every login on either instance lands in order in one stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_decides_on_what_the_other_recorded_since_it_last_wrote() {
+    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
+    let b = a.another_instance().await;
+    let mut key = SoftPasskey::new("localhost", ORIGIN);
+    let account = a.open_account("9100101", Some("alternating@example.jp"), false).await;
+    a.register("9100101", "alternating@example.jp", &mut key).await;
+    for (n, instance) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let res = instance.passkey_login(&mut key).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "login {n}: {}", res.text().await.unwrap());
+    }
+    let logins = b.events_of(&account).await.into_iter().filter(|(t, _, _)| t == "PasskeyLoginSucceeded").count();
+    assert_eq!(logins, 5);
+
+    let support = b.staff("Sato", "support").await;
+    let path = format!("/api/v1/staff/accounts/{account}/passkeys/revoke");
+    let res = b.post(&path, json!({ "reason": "device_lost" }), Some(&support)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = a.passkey_login(&mut key).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "A knows of B's deletion");
+    let events = a.events_of(&account).await;
+    assert!(!events.iter().rev().take(1).any(|(t, _, _)| t == "PasskeyLoginSucceeded"), "{events:?}");
+}
+
 /// A logical restore into another cluster whose transaction counter is
 /// behind the restored log (simulated: the log's transaction ids moved a
 /// billion ahead, past the triggers, as a restore would leave them relative

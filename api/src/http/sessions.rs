@@ -78,6 +78,7 @@ async fn passkey_login(
         app.system_log.record(&stream, event, meta.metadata("anonymous", app.clock.now())).await.map_err(ApiError::internal)?;
         return Err(Refusal::InvalidCredential.into());
     };
+    app.ledger.catch_up_cached(&claim.account_id, claim.stream_sequence).await;
     let user_matches = app
         .webauthn
         .identify_discoverable_authentication(&credential)
