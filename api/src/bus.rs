@@ -88,9 +88,21 @@ struct Cached {
 /// Accounts kept in the cache; past this it starts again empty.
 const CACHED_ACCOUNTS: usize = 10_000;
 
-/// Attempts before giving up with `409 concurrent_update`; each waits a
-/// little longer (with jitter) so racing writers spread out.
-const ATTEMPTS: u32 = 16;
+/// Attempts before giving up with `409 concurrent_update`.
+const ATTEMPTS: usize = 16;
+
+/// The waits between attempts after a concurrent append: each a little
+/// longer, from 2 ms up to 160 ms, with jitter so racing writers spread out;
+/// ends after [`ATTEMPTS`].
+fn retry_delays() -> impl Iterator<Item = std::time::Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(2))
+        .with_max_delay(std::time::Duration::from_millis(160))
+        .with_jitter()
+        .with_max_times(ATTEMPTS)
+        .build()
+}
 
 impl Ledger {
     pub fn new(
@@ -139,6 +151,15 @@ impl Ledger {
         if cached.sequence as i64 >= sequence {
             return;
         }
+        // The other writer wrote a snapshot if it crossed a snapshot
+        // boundary, and this copy cannot know how many the store holds
+        // now: deciding on it would write a snapshot as if it were the
+        // first. Such an account is loaded instead.
+        let every = ledger_projections::store::SNAPSHOT_EVERY as i64;
+        if sequence / every != cached.sequence as i64 / every {
+            return self.remember(account_id, None);
+        }
+        let before = cached.sequence as i64 / every;
         let events = match self.events.get_last_events::<Account>(account_id, cached.sequence).await {
             Ok(events) => events,
             Err(_) => return self.remember(account_id, None),
@@ -153,9 +174,10 @@ impl Ledger {
             cqrs_es::Aggregate::apply(&mut cached.account, event);
             cached.sequence += 1;
         }
-        // A snapshot the other instance wrote meanwhile is not counted here:
-        // if this one writes the next, its append conflicts once and the
-        // command decides again on a fresh load.
+        if cached.sequence as i64 / every != before {
+            // Appended meanwhile, past a snapshot boundary.
+            return self.remember(account_id, None);
+        }
         let Ok(mut cache) = self.cache.lock() else { return };
         // A command of this process may have moved the entry on meanwhile.
         if cache.get(account_id).is_none_or(|c| c.sequence < cached.sequence) {
@@ -222,7 +244,10 @@ impl Ledger {
     /// loser deciding again on the fresh claim and recording its refusal.
     pub async fn execute(&self, account_id: &str, mut command: AccountCommand, metadata: EventMetadata) -> Result<Executed, BusError> {
         let metadata = metadata.to_map();
-        for attempt in 0..ATTEMPTS {
+        let mut delays = retry_delays();
+        // Every attempt that does not wait is followed by one on a fresh
+        // load, so this bound is only a guard.
+        for _ in 0..2 * ATTEMPTS {
             if let Some(credential_id) = command.credential_to_bind() {
                 let taken = ledger_projections::claims::credential_taken(&self.lookups, credential_id)
                     .await
@@ -262,8 +287,8 @@ impl Ledger {
                         continue;
                     }
                     tracing::debug!(account_id, "concurrent append; deciding again on fresh state");
-                    let ceiling = 5u64 << attempt.min(5);
-                    tokio::time::sleep(std::time::Duration::from_millis(1 + rand::random::<u64>() % ceiling)).await;
+                    let Some(delay) = delays.next() else { break };
+                    tokio::time::sleep(delay).await;
                 }
                 Err(e) => {
                     self.remember(account_id, None);
@@ -316,7 +341,8 @@ impl<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> Activity
     /// Appends `event` to the stream `stream_id`; returns its sequence.
     pub async fn record(&self, stream_id: &str, event: A::Event, metadata: EventMetadata) -> Result<i64, BusError> {
         let metadata = metadata.to_map();
-        for attempt in 0..ATTEMPTS {
+        let mut delays = retry_delays();
+        loop {
             let context = self.store.load_aggregate(stream_id).await.map_err(|e| BusError::Store(e.to_string()))?;
             match self.store.commit(vec![event.clone()], context, metadata.clone()).await {
                 Ok(envelopes) => {
@@ -324,12 +350,11 @@ impl<A: cqrs_es::Aggregate<Command = <A as cqrs_es::Aggregate>::Event>> Activity
                     return Ok(envelopes.last().map(|e| e.sequence as i64).unwrap_or_default());
                 }
                 Err(AggregateError::AggregateConflict) => {
-                    let ceiling = 5u64 << attempt.min(5);
-                    tokio::time::sleep(std::time::Duration::from_millis(1 + rand::random::<u64>() % ceiling)).await;
+                    let Some(delay) = delays.next() else { return Err(BusError::Contended) };
+                    tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(BusError::Store(e.to_string())),
             }
         }
-        Err(BusError::Contended)
     }
 }

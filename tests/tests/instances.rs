@@ -66,12 +66,24 @@ async fn an_instance_decides_on_what_the_other_recorded_since_it_last_wrote() {
     let mut key = SoftPasskey::new("localhost", ORIGIN);
     let account = a.open_account("9100101", Some("alternating@example.jp"), false).await;
     a.register("9100101", "alternating@example.jp", &mut key).await;
-    for (n, instance) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+    // Past several snapshots (one every 50 events), written by either: two
+    // logins on A for each on B, so that each crosses some boundaries.
+    let mut n = 0;
+    while b.events_of(&account).await.len() < 260 {
+        let instance = if n % 3 == 2 { &b } else { &a };
         let res = instance.passkey_login(&mut key).await;
         assert_eq!(res.status(), StatusCode::CREATED, "login {n}: {}", res.text().await.unwrap());
+        n += 1;
     }
     let logins = b.events_of(&account).await.into_iter().filter(|(t, _, _)| t == "PasskeyLoginSucceeded").count();
-    assert_eq!(logins, 5);
+    assert_eq!(logins, n);
+    // One snapshot of the account, at the last boundary it passed.
+    let snapshots: Vec<(i64, i64)> = sqlx::query_as("SELECT last_sequence, current_snapshot FROM snapshots WHERE aggregate_id = $1")
+        .bind(&account)
+        .fetch_all(&a.app.db.any)
+        .await
+        .unwrap();
+    assert_eq!(snapshots, vec![(250, 5)], "{snapshots:?}");
 
     let support = b.staff("Sato", "support").await;
     let path = format!("/api/v1/staff/accounts/{account}/passkeys/revoke");
