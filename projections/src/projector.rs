@@ -47,7 +47,20 @@ pub struct Projector {
     /// This process appended since it last told the instance holding the
     /// projector (PostgreSQL).
     appended_here: std::sync::atomic::AtomicBool,
+    /// The last batch found another instance projecting.
+    held_elsewhere: std::sync::atomic::AtomicBool,
 }
+
+/// After a batch that applied events, the background projector waits this
+/// long before the next: appends made meanwhile wait for it together and
+/// go in one transaction, instead of one transaction (and one
+/// notification) per event at the morning peak. A lone append is applied
+/// at once.
+const PACE: Duration = Duration::from_millis(10);
+
+/// While another instance projects, this one tells it of its appends at
+/// most this often (one `NOTIFY` for all of them).
+const PACE_WHILE_ELSEWHERE: Duration = Duration::from_millis(50);
 
 /// A batch of the log, read and made ready for the projections: each
 /// payload parsed, each trail row prepared (all but the chain).
@@ -186,6 +199,7 @@ impl Projector {
             progressed: tokio::sync::watch::channel(0).0,
             background: std::sync::atomic::AtomicBool::new(false),
             appended_here: std::sync::atomic::AtomicBool::new(false),
+            held_elsewhere: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -264,9 +278,11 @@ impl Projector {
 
     async fn apply_batch(&self, limit: i64) -> Result<usize, DbError> {
         let Some(mut tx) = self.begin_locked().await? else {
+            self.held_elsewhere.store(true, std::sync::atomic::Ordering::Relaxed);
             self.tell_the_projecting_instance().await?;
             return Ok(0);
         };
+        self.held_elsewhere.store(false, std::sync::atomic::Ordering::Relaxed);
         let after = checkpoint(&mut tx, CORE).await?;
         let events = read_events_after(&mut tx, self.db.backend, after, limit).await?;
         if events.is_empty() {
@@ -631,8 +647,19 @@ impl Projector {
                 tracing::error!(error = %e, "cannot build the audit trail's filter indexes");
             }
             loop {
-                if let Err(e) = self.catch_up().await {
-                    tracing::error!(error = %e, "projector batch failed; retrying");
+                let pace = match self.catch_up().await {
+                    Ok(0) if self.held_elsewhere.load(std::sync::atomic::Ordering::Relaxed) => PACE_WHILE_ELSEWHERE,
+                    Ok(0) => Duration::ZERO,
+                    Ok(_) => PACE,
+                    Err(e) => {
+                        tracing::error!(error = %e, "projector batch failed; retrying");
+                        Duration::ZERO
+                    }
+                };
+                // Wakes during the pause are kept (one permit) and answered
+                // by one batch after it.
+                if !pace.is_zero() {
+                    tokio::time::sleep(pace).await;
                 }
                 tokio::select! {
                     _ = self.wake.notified() => {}
