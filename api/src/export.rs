@@ -1,6 +1,7 @@
 //! Audit trail export, streamed page by page so memory stays flat whatever
 //! the size: CSV that opens correctly in Japanese Excel (UTF-8 with BOM,
-//! CRLF, every cell quoted, formulas neutralised) and JSON Lines.
+//! CRLF, every cell quoted by the csv crate, formulas neutralised) and JSON
+//! Lines.
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -57,40 +58,52 @@ const COLUMNS: &[&str] = &[
     "hash",
 ];
 
-/// One CSV cell: quoted, quotes doubled, and a leading `= + - @`, tab or CR
-/// prefixed with `'` so a spreadsheet shows it as text, never runs it.
-pub fn csv_cell(value: &str) -> String {
-    let neutral = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
-    format!("\"{}\"", neutral.replace('"', "\"\""))
+/// A leading `= + - @`, tab or CR gets a `'` in front, so a spreadsheet
+/// shows the cell as text and never runs it as a formula.
+fn neutralised(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
 }
 
-fn csv_line(cells: &[String]) -> String {
-    let mut line = cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
-    line.push_str("\r\n");
-    line
+/// Cells as one CSV record: every cell quoted (quotes doubled by the csv
+/// crate), formulas neutralised, CRLF at the end as Excel writes it.
+fn csv_line<'a>(cells: impl IntoIterator<Item = &'a str>) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(512));
+    // Writing to memory cannot fail; a failure would give an empty line.
+    let _ = writer.write_record(cells.into_iter().map(|c| neutralised(c).into_owned()));
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// The header: a byte-order mark so Excel reads UTF-8, then column names.
 pub fn csv_header() -> String {
-    format!("\u{FEFF}{}", csv_line(&COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()))
+    format!("\u{FEFF}{}", csv_line(COLUMNS.iter().copied()))
 }
 
 /// One row as a CSV line.
 pub fn csv_row(row: &AuditRow) -> String {
-    csv_line(&[
-        row.position.to_string(),
-        row.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        crate::email::jst(row.at),
-        row.account_id.clone().unwrap_or_default(),
-        row.event_type.clone(),
-        row.actor.clone(),
-        row.actor_name.clone().unwrap_or_default(),
-        row.channel.clone(),
-        row.ip.clone(),
-        row.user_agent.clone(),
-        row.line.ja.clone(),
-        row.line.en.clone(),
-        row.hash.clone(),
+    let (position, at_utc, at_jst) =
+        (row.position.to_string(), row.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), crate::email::jst(row.at));
+    csv_line([
+        position.as_str(),
+        at_utc.as_str(),
+        at_jst.as_str(),
+        row.account_id.as_deref().unwrap_or_default(),
+        row.event_type.as_str(),
+        row.actor.as_str(),
+        row.actor_name.as_deref().unwrap_or_default(),
+        row.channel.as_str(),
+        row.ip.as_str(),
+        row.user_agent.as_str(),
+        row.line.ja.as_str(),
+        row.line.en.as_str(),
+        row.hash.as_str(),
     ])
 }
 
@@ -160,14 +173,20 @@ pub fn stream(
 mod tests {
     use super::*;
 
+    fn csv_cell(value: &str) -> String {
+        csv_line([value]).trim_end_matches("\r\n").to_string()
+    }
+
     #[test]
     fn cells_that_a_spreadsheet_would_run_are_neutralised() {
         assert_eq!(csv_cell("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
         assert_eq!(csv_cell("+81"), "\"'+81\"");
         assert_eq!(csv_cell("-1"), "\"'-1\"");
         assert_eq!(csv_cell("@SUM(A1)"), "\"'@SUM(A1)\"");
+        assert_eq!(csv_cell("\tx"), "\"'\tx\"");
         assert_eq!(csv_cell("日本語, \"quoted\""), "\"日本語, \"\"quoted\"\"\"");
         assert_eq!(csv_cell("line\r\nbreak"), "\"line\r\nbreak\"");
+        assert_eq!(csv_line(["a", "", "b"]), "\"a\",\"\",\"b\"\r\n");
     }
 
     #[test]
