@@ -111,3 +111,32 @@ async fn the_admin_token_file_opens_the_integration_api_and_a_short_token_is_ref
         sqlx::query_as("SELECT token_hash FROM staff WHERE name = 'core-system'").fetch_one(&app.app.db.any).await.unwrap();
     assert_ne!(stored, token, "only the hash is kept");
 }
+
+/// A request ID from the caller is echoed and recorded with the events the
+/// request wrote; a missing one is made by the ledger; one too long or with
+/// odd characters is replaced, never stored (an 8 KB header would otherwise
+/// be copied into every event's metadata).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_echoed_recorded_and_kept_short() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let long = "x".repeat(8 * 1024);
+    for (n, sent) in [Some("ops-2026.11:42_a"), None, Some(long.as_str()), Some("two words")].into_iter().enumerate() {
+        let login_id = format!("930100{n}");
+        let mut req = app.client.post(format!("{}/api/v1/admin/accounts", app.base)).bearer_auth(&app.admin_token).json(&json!({
+            "login_id": login_id, "holder_kind": "individual", "email": format!("rid{n}@example.jp"), "password": "pass-word-1",
+            "password_temporary": false, "transaction_password": "trade-pass-1" }));
+        if let Some(id) = sent {
+            req = req.header("x-request-id", id);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let echoed = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let account = res.json::<Value>().await.unwrap()["account_id"].as_str().unwrap().to_string();
+        match sent {
+            Some(id) if n == 0 => assert_eq!(echoed, id, "a plain ID is kept"),
+            _ => assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "the ledger's own ID: {echoed:.80}"),
+        }
+        let events = app.events_of(&account).await;
+        assert_eq!(events[0].2["request_id"], echoed.as_str(), "the event carries the ID the caller was told");
+    }
+}
