@@ -1,5 +1,6 @@
 //! The `ledger` command line.
 
+use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -112,7 +113,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let app = App::start(config, Clock::default()).await?;
             let token = add_staff(&app, &name, &role).await?;
             println!("staff member {name} added with role {role}; their token (shown once):");
-            println!("{}", token.expose());
+            println!("{}", token.expose_secret());
             Ok(())
         }
         Command::Audit { command } => audit(config, command).await,
@@ -227,7 +228,7 @@ pub async fn add_staff(app: &AppState, name: &str, role: &str) -> Result<Secret,
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(name)
         .bind(role)
-        .bind(token_hash(token.expose()))
+        .bind(token_hash(token.expose_secret()))
         .bind(app.clock.now().timestamp_millis())
         .execute(&app.db.any)
         .await
@@ -323,9 +324,9 @@ async fn demo_seed(config: Config) -> Result<(), String> {
             login_id: login_id.into(),
             holder_kind,
             email: email.map(str::to_string),
-            password: Secret::new("demo-password"),
+            password: Secret::from("demo-password"),
             password_temporary: temporary,
-            transaction_password: Secret::new("demo-trading"),
+            transaction_password: Secret::from("demo-trading"),
         };
         match open(&app, body, &meta).await {
             Ok(_) => println!("  {login_id:<9} {note}"),

@@ -189,7 +189,7 @@ impl Config {
                 n => n,
             },
             policy,
-            secret_key_hex: env("LEDGER_SECRET_KEY").map(crate::secrets::Secret::new),
+            secret_key_hex: env("LEDGER_SECRET_KEY").map(crate::secrets::Secret::from),
             admin_token_file: env("LEDGER_ADMIN_TOKEN_FILE").map(PathBuf::from),
             login_notice,
             notice_all_addresses,
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(format!("{smtp:?}"), "smtps://ledger:***@mail.example.jp:465");
         let mut config = Config::from_env().unwrap();
         config.mail = smtp;
-        config.secret_key_hex = Some(crate::secrets::Secret::new("6b".repeat(32)));
+        config.secret_key_hex = Some(crate::secrets::Secret::from("6b".repeat(32)));
         let printed = format!("{config:?}");
         assert!(!printed.contains("s3cr3t-pw") && !printed.contains(&"6b".repeat(32)), "{printed}");
     }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Mailbox, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
 
 use crate::config::{Config, MailTransport};
 use crate::secrets::Secret;
@@ -76,7 +77,7 @@ impl Mailer {
              Your verification code is {code}. It expires at {expiry}.\r\n\
              We never ask for your password by e-mail.\r\n",
             brokerage = config.brokerage_name,
-            code = code.expose(),
+            code = code.expose_secret(),
             expiry = jst(expires_at),
         );
         self.send(config, to, &config.mail_subject, body).await

@@ -8,30 +8,11 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// A secret that must not be printed: `Debug` shows nothing.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
+/// A secret that must not be printed (`Debug` shows `[REDACTED]`) and is
+/// wiped from memory when dropped: passwords, codes, tokens, keys. Read it
+/// with `secrecy::ExposeSecret::expose_secret`, where it is used.
+pub type Secret = secrecy::SecretString;
+pub use secrecy::ExposeSecret;
 
 /// Hashes a password with argon2id. Slow on purpose: call it from
 /// `spawn_blocking`.
@@ -59,7 +40,7 @@ pub fn new_code() -> Secret {
         let n = rng.next_u32();
         // Largest multiple of 1_000_000 below 2^32 keeps every code equally likely.
         if n < 4_294_000_000 {
-            return Secret(format!("{:06}", n % 1_000_000));
+            return Secret::from(format!("{:06}", n % 1_000_000));
         }
     }
 }
@@ -69,7 +50,7 @@ pub fn new_token() -> Secret {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    Secret(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    Secret::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// SHA-256 of a token, as stored: a leaked table yields no usable token.
@@ -102,14 +83,15 @@ mod tests {
     fn codes_are_six_digits() {
         for _ in 0..1000 {
             let c = new_code();
-            assert_eq!(c.expose().len(), 6);
-            assert!(c.expose().chars().all(|d| d.is_ascii_digit()));
+            assert_eq!(c.expose_secret().len(), 6);
+            assert!(c.expose_secret().chars().all(|d| d.is_ascii_digit()));
         }
     }
 
     #[test]
     fn a_secret_never_shows_in_debug_output() {
-        assert_eq!(format!("{:?}", Secret::new("123456")), "Secret(***)");
+        let shown = format!("{:?}", Secret::from("123456"));
+        assert!(!shown.contains("123456") && shown.contains("REDACTED"), "{shown}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Everything a request handler needs, built once at start-up.
 
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -82,7 +83,7 @@ impl App {
 
 fn load_secret_key(config: &Config) -> Result<Vec<u8>, String> {
     if let Some(hex_key) = &config.secret_key_hex {
-        let key = hex::decode(hex_key.expose().trim()).map_err(|_| "LEDGER_SECRET_KEY must be hex".to_string())?;
+        let key = hex::decode(hex_key.expose_secret().trim()).map_err(|_| "LEDGER_SECRET_KEY must be hex".to_string())?;
         if key.len() < 32 {
             return Err("LEDGER_SECRET_KEY must be at least 32 bytes (64 hex digits)".into());
         }

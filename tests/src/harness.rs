@@ -1,6 +1,7 @@
 //! The ledger on an ephemeral port over a fresh database, with its clock,
 //! an admin token and an SMTP sink.
 
+use ledger_api::secrets::ExposeSecret;
 use std::path::PathBuf;
 
 use ledger_api::clock::Clock;
@@ -101,7 +102,7 @@ impl TestApp {
         let app = App::start(config, clock.clone()).await.expect("app starts");
         let admin_token = match admin_token {
             Some(t) => t,
-            None => ledger_api::cli::add_staff(&app, "Integration", "admin").await.expect("admin").expose().to_string(),
+            None => ledger_api::cli::add_staff(&app, "Integration", "admin").await.expect("admin").expose_secret().to_string(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -165,7 +166,7 @@ impl TestApp {
 
     /// A staff token for a new staff member with `role`.
     pub async fn staff(&self, name: &str, role: &str) -> String {
-        ledger_api::cli::add_staff(&self.app, name, role).await.expect("staff").expose().to_string()
+        ledger_api::cli::add_staff(&self.app, name, role).await.expect("staff").expose_secret().to_string()
     }
 
     /// Every message sent to `address`, oldest first.

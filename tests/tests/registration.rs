@@ -1,6 +1,7 @@
 //! Seed 000's first registration and passkey login over real HTTP, with
 //! real WebAuthn data, real SMTP, on SQLite and on PostgreSQL.
 
+use ledger_api::secrets::ExposeSecret;
 use ledger_tests::harness::ORIGIN;
 use ledger_tests::{Backend, SoftPasskey, TestApp};
 use reqwest::{Method, StatusCode};
@@ -297,7 +298,10 @@ async fn integration_endpoints_need_an_admin_token(app: TestApp) {
     assert_eq!(error_code(app.post("/api/v1/admin/accounts", open.clone(), None).await).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(app.post("/api/v1/admin/accounts", open.clone(), Some("not-a-token")).await).await.0, StatusCode::UNAUTHORIZED);
     let support = ledger_api::cli::add_staff(&app.app, "Sato", "support").await.unwrap();
-    assert_eq!(error_code(app.post("/api/v1/admin/accounts", open.clone(), Some(support.expose())).await).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        error_code(app.post("/api/v1/admin/accounts", open.clone(), Some(support.expose_secret())).await).await.0,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(app.post("/api/v1/admin/accounts", open.clone(), Some(&app.admin_token)).await.status(), StatusCode::CREATED);
     assert_eq!(
         error_code(app.post("/api/v1/admin/accounts", open, Some(&app.admin_token)).await).await,

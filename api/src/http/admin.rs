@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use ledger_domain::account::HolderKind;
 use ledger_domain::{AccountCommand, EmailAddress, LoginId};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -37,7 +38,7 @@ fn weak_password() -> ApiError {
 }
 
 async fn hash(password: &Secret) -> Result<String, ApiError> {
-    let p = password.expose().to_string();
+    let p = password.expose_secret().to_string();
     if !(8..=128).contains(&p.chars().count()) {
         return Err(weak_password());
     }
@@ -196,7 +197,7 @@ async fn register_otp_device(
     ApiJson(body): ApiJson<OtpDeviceBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
-    let secret = body.secret.expose().trim().replace(' ', "").to_uppercase();
+    let secret = body.secret.expose_secret().trim().replace(' ', "").to_uppercase();
     let device = crate::otp::OtpDevice::new(&secret, body.algorithm.as_deref(), body.digits, body.period)
         .map_err(|what| ApiError::saying(ErrorCode::InvalidOtpDevice, what))?;
     app.ledger.load(&account_id).await.map_err(ApiError::internal)?.opened.then_some(()).ok_or_else(ApiError::not_found)?;

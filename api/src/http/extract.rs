@@ -1,6 +1,7 @@
 //! Extractors: request metadata, JSON bodies in the API's error format,
 //! customer sessions and staff tokens.
 
+use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -218,7 +219,7 @@ pub async fn start_session_after(
     let expires_at = now + chrono::Duration::seconds(app.config.session_lifetime_secs);
     app.store
         .start_session(crate::storage::NewSession {
-            token_hash: &token_hash(token.expose()),
+            token_hash: &token_hash(token.expose_secret()),
             account_id,
             method,
             created_at: now,
@@ -226,7 +227,7 @@ pub async fn start_session_after(
             sign_in_id: cross_device_sign_in,
         })
         .await?;
-    Ok(serde_json::json!({ "token": token.expose(), "expires_at": expires_at }))
+    Ok(serde_json::json!({ "token": token.expose_secret(), "expires_at": expires_at }))
 }
 
 /// Ends every open session of the account: after a credential change (a new

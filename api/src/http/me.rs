@@ -8,6 +8,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal, SessionStepUp};
 use ledger_projections::read_models::{status_view, StatusView};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -244,7 +245,7 @@ async fn verify_step_up_code(
     meta: RequestMeta,
     ApiJson(body): ApiJson<StepUpCodeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let done = super::steps::check_code(&app, &customer.account_id, &body.flow_id, body.code.expose(), &meta).await?;
+    let done = super::steps::check_code(&app, &customer.account_id, &body.flow_id, body.code.expose_secret(), &meta).await?;
     super::steps::code_outcome(&done)?;
     Ok(Json(json!({ "next": "passkey" })))
 }
@@ -303,7 +304,7 @@ async fn delete_one(
 async fn trading_password_matches(app: &AppState, account_id: &str, typed: Secret) -> Result<bool, ApiError> {
     let hash =
         app.store.trading_password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
-    super::steps::password_matches(typed.expose().to_string(), hash).await
+    super::steps::password_matches(typed.expose_secret().to_string(), hash).await
 }
 
 /// Deletion with the trading password ("執行パスワード"). The passkeys stay

@@ -8,6 +8,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use ledger_domain::account::FlowPurpose;
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, PasskeyName, Refusal};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -75,7 +76,7 @@ async fn password(
 ) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let Some(account_id) = flow.account_id else {
-        password_matches(body.password.expose().to_string(), crate::secrets::dummy_hash().to_string()).await?;
+        password_matches(body.password.expose_secret().to_string(), crate::secrets::dummy_hash().to_string()).await?;
         record_unknown_login_id(&app, flow.login_id.as_deref().unwrap_or_default(), FlowPurpose::Registration, &meta).await?;
         return Err(Refusal::InvalidCredentials.into());
     };
@@ -107,7 +108,7 @@ async fn otp(
 ) -> Result<Json<Value>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    let done = check_code(&app, &account_id, &flow_id, body.code.expose(), &meta).await?;
+    let done = check_code(&app, &account_id, &flow_id, body.code.expose_secret(), &meta).await?;
     code_outcome(&done)?;
     Ok(Json(json!({ "next": "passkey" })))
 }

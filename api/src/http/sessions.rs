@@ -7,6 +7,7 @@ use axum::routing::{delete, post};
 use axum::{Json, Router};
 use ledger_domain::account::{FlowPurpose, LoginAuthenticator, PasskeyAssertion};
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, LoginMode, Refusal};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
@@ -175,7 +176,7 @@ async fn password_login(
 ) -> Result<Json<Value>, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
     let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
-        password_matches(body.password.expose().to_string(), crate::secrets::dummy_hash().to_string()).await?;
+        password_matches(body.password.expose_secret().to_string(), crate::secrets::dummy_hash().to_string()).await?;
         record_unknown_login_id(&app, login_id.as_str(), FlowPurpose::PasswordLogin, &meta).await?;
         return Err(Refusal::InvalidCredentials.into());
     };
@@ -228,7 +229,7 @@ async fn password_otp(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    let done = check_code(&app, &account_id, &flow_id, body.code.expose(), &meta).await?;
+    let done = check_code(&app, &account_id, &flow_id, body.code.expose_secret(), &meta).await?;
     code_outcome(&done)?;
     // What answered the code step names the session's method.
     let by_device = done.has(|e| matches!(e, AccountEvent::EmailCodeVerified { factor: ledger_domain::account::CodeFactor::Totp, .. }));

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use ledger_domain::account::{CodeFactor, FlowPurpose, IssuedCode, NewPasskey};
 use ledger_domain::{Account, AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
 use ledger_projections::read_models::PasskeyView;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
@@ -99,7 +100,7 @@ pub async fn deliver_code(
     }) else {
         return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("no code issued and no refusal")));
     };
-    let hmac = code_hmac(app.secret_key(), &code_id, code.expose()).map_err(ApiError::internal)?;
+    let hmac = code_hmac(app.secret_key(), &code_id, code.expose_secret()).map_err(ApiError::internal)?;
     app.store.keep_code(&code_id, flow_id, &hmac, issued_at, expires_at).await?;
     let to = done.account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
     if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
@@ -175,7 +176,7 @@ pub async fn submit_password(
     meta: &RequestMeta,
 ) -> Result<Json<Value>, ApiError> {
     let hash = app.store.password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
-    let matches = password_matches(password.expose().to_string(), hash).await?;
+    let matches = password_matches(password.expose_secret().to_string(), hash).await?;
     // The bus fills in the accounts sharing the address.
     let shared = vec![];
     let (code, issued) = draw_code(app);
