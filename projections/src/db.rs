@@ -107,6 +107,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0011_quiet_appends.sql"),
         postgres: include_str!("../../migrations/postgres/0011_quiet_appends.sql"),
     },
+    Migration {
+        version: 12,
+        name: "fresh_snapshots",
+        sqlite: include_str!("../../migrations/sqlite/0012_fresh_snapshots.sql"),
+        postgres: include_str!("../../migrations/postgres/0012_fresh_snapshots.sql"),
+    },
 ];
 
 impl Database {

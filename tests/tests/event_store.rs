@@ -17,6 +17,7 @@ ledger_tests::on_both_databases!(
     a_rebuild_produces_exactly_what_live_updating_produced,
     a_snapshotted_account_loads_the_same_as_a_replayed_one,
     an_event_of_an_older_version_is_read_as_it_meant,
+    a_command_whose_events_straddle_a_snapshot_loads_with_all_of_them,
 );
 
 fn meta() -> RequestMeta {
@@ -85,6 +86,48 @@ async fn a_snapshotted_account_loads_the_same_as_a_replayed_one(app: TestApp) {
     let (snapshots,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM snapshots WHERE aggregate_id = $1").bind(&account).fetch_one(&app.app.db.any).await.unwrap();
     assert_eq!(snapshots, 1, "a snapshot was written");
+    let loaded = app.app.ledger.load(&account).await.unwrap();
+    let mut replayed = ledger_domain::Account::default();
+    for (_, payload, _) in app.events_of(&account).await {
+        cqrs_apply(&mut replayed, serde_json::from_value(payload).unwrap());
+    }
+    assert_eq!(loaded, replayed);
+}
+
+/// A fifth wrong password records two events (rejected, then locked); when
+/// they straddle a snapshot boundary (sequences 50 and 51), the snapshot
+/// must hold both: a load that lost the lock would let passwords be tried
+/// again.
+async fn a_command_whose_events_straddle_a_snapshot_loads_with_all_of_them(app: TestApp) {
+    let account = app.open_account("8000007", Some("straddle@example.jp"), false).await;
+    let every = ledger_projections::store::SNAPSHOT_EVERY;
+    let mut n = 0;
+    while app.events_of(&account).await.len() < every - 5 {
+        let now = app.clock.now();
+        let command = AccountCommand::StartRegistration { flow_id: format!("s{n}"), channel: Channel::Web, at: now };
+        app.app.ledger.execute(&account, command, meta().metadata("customer", now)).await.unwrap();
+        n += 1;
+    }
+    for attempt in 0..5 {
+        let now = app.clock.now();
+        let command = AccountCommand::SubmitPassword {
+            flow_id: format!("p{attempt}"),
+            purpose: ledger_domain::account::FlowPurpose::PasswordLogin,
+            channel: Channel::Web,
+            password_matches: false,
+            email_shared_with: vec![],
+            code: ledger_domain::account::IssuedCode { code_id: format!("c{attempt}"), expires_at: now + chrono::Duration::minutes(5) },
+            at: now,
+        };
+        app.app.ledger.execute(&account, command, meta().metadata("customer", now)).await.unwrap();
+    }
+    let events = app.events_of(&account).await;
+    // The fifth rejection is event 50, the snapshot's boundary; the lock, 51.
+    let (fifth, lock) = (&events[every - 1], &events[every]);
+    assert_eq!((fifth.0.as_str(), lock.0.as_str()), ("PasswordRejected", "LoginLocked"));
+    assert_eq!(fifth.1["PasswordRejected"]["consecutive_failures"], 5);
+    // A fresh load (another instance, a restart) sees the lock.
+    let app = app.restart().await;
     let loaded = app.app.ledger.load(&account).await.unwrap();
     let mut replayed = ledger_domain::Account::default();
     for (_, payload, _) in app.events_of(&account).await {
