@@ -155,11 +155,10 @@ impl Ledger {
         // boundary, and this copy cannot know how many the store holds
         // now: deciding on it would write a snapshot as if it were the
         // first. Such an account is loaded instead.
-        let every = ledger_projections::store::SNAPSHOT_EVERY as i64;
-        if sequence / every != cached.sequence as i64 / every {
+        let from = cached.sequence;
+        if snapshot_written(from, (sequence as usize).saturating_sub(from)) {
             return self.remember(account_id, None);
         }
-        let before = cached.sequence as i64 / every;
         let events = match self.events.get_last_events::<Account>(account_id, cached.sequence).await {
             Ok(events) => events,
             Err(_) => return self.remember(account_id, None),
@@ -174,7 +173,7 @@ impl Ledger {
             cqrs_es::Aggregate::apply(&mut cached.account, event);
             cached.sequence += 1;
         }
-        if cached.sequence as i64 / every != before {
+        if snapshot_written(from, cached.sequence - from) {
             // Appended meanwhile, past a snapshot boundary.
             return self.remember(account_id, None);
         }
@@ -203,13 +202,10 @@ impl Ledger {
         // written as if it were that one. Such a load is read again.
         for _ in 0..3 {
             let context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
-            let now: Option<(i64,)> =
-                sqlx::query_as("SELECT current_snapshot FROM snapshots WHERE aggregate_type = 'account' AND aggregate_id = $1")
-                    .bind(account_id)
-                    .fetch_optional(&self.lookups)
-                    .await
-                    .map_err(|e| BusError::Store(e.to_string()))?;
-            if now.map(|(n,)| n as usize) == context.current_snapshot {
+            let now = ledger_projections::store::snapshot_number(&self.lookups, "account", account_id)
+                .await
+                .map_err(|e| BusError::Store(e.to_string()))?;
+            if now == context.current_snapshot {
                 return Ok((context, false));
             }
         }
@@ -316,8 +312,8 @@ impl Ledger {
     }
 }
 
-/// Whether appending `n` events after `sequence` writes a snapshot: the
-/// event store's rule (every [`ledger_projections::store::SNAPSHOT_EVERY`]
+/// Whether appending `n` events after `sequence` writes a snapshot (or, for
+/// events another writer appended, wrote one): the event store's rule (every [`ledger_projections::store::SNAPSHOT_EVERY`]
 /// events), so the cached context counts its snapshots as the store does.
 fn snapshot_written(sequence: usize, n: usize) -> bool {
     let every = ledger_projections::store::SNAPSHOT_EVERY;

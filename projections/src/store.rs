@@ -59,6 +59,17 @@ impl EventRepository {
     }
 }
 
+/// The number of the stream's current snapshot (cqrs-es counts them from
+/// 1), None before its first.
+pub async fn snapshot_number(pool: &sqlx::AnyPool, aggregate_type: &str, aggregate_id: &str) -> Result<Option<usize>, crate::DbError> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT current_snapshot FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2")
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|(n,)| n as usize))
+}
+
 /// The snapshot a commit writes, brought up to the commit's last event.
 ///
 /// cqrs-es 0.5 builds the snapshot from the events up to the snapshot
