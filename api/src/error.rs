@@ -8,7 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger_domain::Refusal;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::ToSchema;
 
 /// Every error the API answers, each with one HTTP status and one pair of
 /// messages, all in [`ErrorCode::spec`]: a handler names a code, never a
@@ -550,15 +554,51 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer: `{"error": {code, message, message_ja, ...details}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// A stable code, and what it means in English and Japanese; some codes
+/// add details (`attempts_left`, `opens_at`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    message_ja: Cow<'static, str>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    details: Map<String, Value>,
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+/// In the OpenAPI document: a string, one of the table's codes.
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> RefOr<Schema> {
+        let mut codes: Vec<&str> = Vec::new();
+        for code in ErrorCode::ALL.iter().map(|c| c.code()) {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes)).into()
+    }
+}
+
+impl ToSchema for ErrorCode {}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut error = Map::new();
-        error.insert("code".into(), json!(self.code.code()));
-        error.insert("message".into(), json!(self.message));
-        error.insert("message_ja".into(), json!(self.message_ja));
-        error.extend(self.details);
-        (status, Json(json!({ "error": error }))).into_response()
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code, message: self.message, message_ja: self.message_ja, details: self.details } };
+        (status, Json(body)).into_response()
     }
 }
 

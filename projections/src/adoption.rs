@@ -86,7 +86,7 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
 }
 
 /// One day and channel of the report.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct DayRow {
     pub day: String,
     pub channel: String,

@@ -259,7 +259,7 @@ pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<()
 }
 
 /// One row of the trail as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditRow {
     pub position: i64,
     pub at: chrono::DateTime<chrono::Utc>,
@@ -275,7 +275,9 @@ pub struct AuditRow {
     pub channel: String,
     pub ip: String,
     pub user_agent: String,
+    #[schema(value_type = crate::read_models::Summary)]
     pub line: Line,
+    #[schema(value_type = Object)]
     pub event: Value,
     pub hash: String,
 }
@@ -388,7 +390,7 @@ pub async fn head(pool: &AnyPool) -> Result<Option<(i64, String)>, DbError> {
 }
 
 /// What `verify` found.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Verification {
     pub ok: bool,
     pub checked: u64,

@@ -639,7 +639,7 @@ impl PasskeyView {
 }
 
 /// One passkey on the status screen.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PasskeyView {
     pub id: String,
     pub name: String,
@@ -673,7 +673,7 @@ pub struct PasskeyView {
 }
 
 /// The status-inquiry view of one account (seed 000 p.16-17).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StatusView {
     pub account_id: String,
     pub login_id: String,
@@ -701,8 +701,8 @@ pub struct StatusView {
     pub summary: Summary,
 }
 
-/// The one-line summary shown above the list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A line in both languages (the summary above the list, a history line).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Summary {
     pub en: String,
     pub ja: String,

@@ -566,14 +566,17 @@ async fn review(
 }
 
 /// A signal as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SignalView {
     pub signal_id: String,
     pub kind: String,
     pub severity: String,
     pub raised_at: DateTime<Utc>,
+    #[schema(value_type = Vec<Object>)]
     pub accounts: Value,
+    #[schema(value_type = Object)]
     pub evidence: Value,
+    #[schema(value_type = crate::read_models::Summary)]
     pub summary: ledger_domain::account::Line,
     pub status: String,
     pub reviewed_by: Option<String>,

@@ -5,6 +5,7 @@
 
 pub mod authenticator;
 pub mod harness;
+pub mod openapi;
 pub mod smtp;
 
 pub use authenticator::SoftPasskey;

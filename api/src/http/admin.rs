@@ -3,28 +3,30 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use ledger_domain::account::HolderKind;
 use ledger_domain::{AccountCommand, EmailAddress, LoginId};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::contract::AccountPath;
 use super::extract::{end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::secrets::{hash_password, Secret};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/accounts", post(open_account))
-        .route("/api/v1/admin/accounts/{account_id}/email", put(change_email))
-        .route("/api/v1/admin/accounts/{account_id}/password", put(change_password))
-        .route("/api/v1/admin/accounts/{account_id}/email-status", put(email_status))
-        .route("/api/v1/admin/accounts/{account_id}/trading-password", put(change_trading_password))
-        .route("/api/v1/admin/accounts/{account_id}/otp-device", put(register_otp_device).delete(remove_otp_device))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(open_account))
+        .routes(routes!(change_email))
+        .routes(routes!(change_password))
+        .routes(routes!(email_status))
+        .routes(routes!(change_trading_password))
+        .routes(routes!(register_otp_device, remove_otp_device))
 }
 
 const CORE_SYSTEM: &str = "core_system";
@@ -45,25 +47,39 @@ async fn hash(password: &Secret) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || hash_password(&p)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Opened {
+    account_id: String,
+}
+
+/// The core system opened an account.
+#[utoipa::path(post, path = "/api/v1/admin/accounts", tag = "admin", security(("staff" = [])), request_body = OpenBody,
+    responses((status = 201, body = Opened), (status = "4XX", body = ErrorBody)))]
 async fn open_account(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     ApiJson(body): ApiJson<OpenBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Opened>), ApiError> {
     staff.require(&[Role::Admin])?;
     let account_id = open(&app, body, &meta).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "account_id": account_id }))))
+    Ok((StatusCode::CREATED, Json(Opened { account_id })))
 }
 
 /// An account as the core system opens it.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct OpenBody {
     pub login_id: String,
+    /// `individual`, `family` or `corporate`.
+    #[schema(value_type = String)]
     pub holder_kind: HolderKind,
     pub email: Option<String>,
+    /// The login password, 8 to 128 characters.
+    #[schema(value_type = String, format = Password)]
     pub password: Secret,
     pub password_temporary: bool,
+    /// The trading password (執行パスワード), 8 to 128 characters.
+    #[schema(value_type = String, format = Password)]
     pub transaction_password: Secret,
 }
 
@@ -92,7 +108,7 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
     Ok(account_id)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EmailBody {
     email: String,
     /// 1 (the main address, the default) or 2 (seed 003, 004).
@@ -119,6 +135,9 @@ async fn record_change(
     Ok(())
 }
 
+/// A registered address changed in the customer master.
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/email", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = EmailBody,
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn change_email(
     State(app): State<AppState>,
     staff: Staff,
@@ -134,12 +153,17 @@ async fn change_email(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordBody {
+    /// 8 to 128 characters.
+    #[schema(value_type = String, format = Password)]
     password: Secret,
     temporary: bool,
 }
 
+/// A new login password (a reissue, or the customer's own change).
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/password", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = PasswordBody,
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn change_password(
     State(app): State<AppState>,
     staff: Staff,
@@ -162,6 +186,8 @@ async fn change_password(
 /// The core system reissued the trading password ("執行パスワード", seed 003
 /// FAQ): passkeys stay as they are ("引き続きパスキー認証にてログインが可能"),
 /// and passkey deletion, if locked by wrong trading passwords, is unlocked.
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/trading-password", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = PasswordBody,
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn change_trading_password(
     State(app): State<AppState>,
     staff: Staff,
@@ -178,17 +204,23 @@ async fn change_trading_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct OtpDeviceBody {
     /// Base32, as OTP provisioning uses it. Kept out of events and logs.
+    #[schema(value_type = String, format = Password)]
     secret: Secret,
+    /// `SHA1` (the default), `SHA256` or `SHA512`.
     algorithm: Option<String>,
+    /// 6 (the default) or 8.
     digits: Option<u32>,
+    /// Seconds; 30 by default.
     period: Option<u64>,
 }
 
 /// The core system registers the customer's OTP device (seed 004's OTP
 /// service, RFC 6238): from now on code steps ask for its one-time password.
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/otp-device", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = OtpDeviceBody,
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn register_otp_device(
     State(app): State<AppState>,
     staff: Staff,
@@ -207,6 +239,9 @@ async fn register_otp_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The OTP device is gone: code steps use e-mail again.
+#[utoipa::path(delete, path = "/api/v1/admin/accounts/{account_id}/otp-device", tag = "admin", security(("staff" = [])), params(AccountPath),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn remove_otp_device(
     State(app): State<AppState>,
     staff: Staff,
@@ -221,12 +256,16 @@ async fn remove_otp_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ReachabilityBody {
     reachable: bool,
+    /// 1 (the default) or 2.
     slot: Option<u8>,
 }
 
+/// Whether mail to a registered address arrives (bounces seen by the core system).
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/email-status", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = ReachabilityBody,
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn email_status(
     State(app): State<AppState>,
     staff: Staff,

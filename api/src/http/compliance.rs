@@ -7,28 +7,32 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, NaiveDate};
 use ledger_domain::staff::{ReviewOutcome, StaffEvent};
-use ledger_projections::audit::AuditFilter;
-use serde::Deserialize;
+use ledger_projections::adoption::DayRow;
+use ledger_projections::audit::{AuditFilter, AuditRow, Verification};
+use ledger_projections::signals::SignalView;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{ApiJson, RequestMeta, Role, Staff};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::export::Format;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/audit/events", get(events))
-        .route("/api/v1/audit/export", get(export))
-        .route("/api/v1/audit/verify", get(verify))
-        .route("/api/v1/audit/head", get(head))
-        .route("/api/v1/signals", get(signals))
-        .route("/api/v1/signals/{signal_id}/review", post(review))
-        .route("/api/v1/reports/adoption", get(adoption))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(export))
+        .routes(routes!(verify))
+        .routes(routes!(head))
+        .routes(routes!(signals))
+        .routes(routes!(review))
+        .routes(routes!(adoption))
 }
 
 /// Records a staff act in the staff member's stream.
@@ -43,17 +47,26 @@ fn invalid_filter(what: &'static str) -> ApiError {
 }
 
 /// The filters of the audit endpoints, as given.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FilterQuery {
     account_id: Option<String>,
+    /// An event type (`PasskeyRegistered`, ...).
     #[serde(rename = "type")]
     event_type: Option<String>,
+    /// `customer`, `core_system`, `system`, `staff` or `staff:<id>`.
     actor: Option<String>,
+    /// `web`, `mobile_web`, `mobile_app` or `desktop_app`.
     channel: Option<String>,
+    /// An RFC 3339 instant or a `YYYY-MM-DD` day (JST).
     from: Option<String>,
+    /// An RFC 3339 instant or a `YYYY-MM-DD` day (JST).
     to: Option<String>,
+    /// `next_cursor` of the previous page (events only).
     cursor: Option<String>,
+    /// 1 to 1000; 100 when absent (events only).
     limit: Option<i64>,
+    /// `csv` (the default) or `jsonl` (export only).
     format: Option<String>,
 }
 
@@ -105,14 +118,23 @@ const COMPLIANCE: &[Role] = &[Role::Compliance];
 /// event committed before it.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A page of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+struct TrailPage {
+    events: Vec<AuditRow>,
+    next_cursor: Option<String>,
+}
+
 /// The trail, oldest first from `cursor`; `next_cursor` continues it and
 /// stays valid however many events arrive meanwhile.
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "compliance", security(("staff" = [])), params(FilterQuery),
+    responses((status = 200, body = TrailPage), (status = "4XX", body = ErrorBody)))]
 async fn events(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Query(q): Query<FilterQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TrailPage>, ApiError> {
     staff.require(COMPLIANCE)?;
     let filter = q.filter()?;
     let limit = q.limit.unwrap_or(100);
@@ -127,10 +149,15 @@ async fn events(
     app.projector.catch_up_to_now(WAIT).await?;
     let rows = ledger_projections::audit::query(&app.db.any, &filter, after, limit).await?;
     let next_cursor = if rows.len() as i64 == limit { rows.last().map(|r| r.position.to_string()) } else { None };
-    Ok(Json(json!({ "events": rows, "next_cursor": next_cursor })))
+    Ok(Json(TrailPage { events: rows, next_cursor }))
 }
 
 /// The filtered trail as CSV or JSON Lines, streamed.
+#[utoipa::path(get, path = "/api/v1/audit/export", tag = "compliance", security(("staff" = [])), params(FilterQuery),
+    responses(
+        (status = 200, description = "The filtered trail, streamed as an attachment.",
+            content((String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = "4XX", body = ErrorBody)))]
 async fn export(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Query(q): Query<FilterQuery>) -> Result<Response, ApiError> {
     staff.require(COMPLIANCE)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("csv")).ok_or_else(|| invalid_filter("format must be csv or jsonl."))?;
@@ -147,7 +174,9 @@ async fn export(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Qu
 }
 
 /// Recomputes the whole chain; `{ok, checked, first_bad_position}`.
-async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "compliance", security(("staff" = [])),
+    responses((status = 200, body = Verification), (status = "4XX", body = ErrorBody)))]
+async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Json<Verification>, ApiError> {
     staff.require(COMPLIANCE)?;
     app.projector.catch_up_to_now(WAIT).await?;
     let applied = app.projector.applied().await?;
@@ -159,32 +188,52 @@ async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) ->
         StaffEvent::AuditTrailVerified { ok: result.ok, checked: result.checked, first_bad_position: result.first_bad_position },
     )
     .await?;
-    Ok(Json(serde_json::to_value(result).map_err(ApiError::internal)?))
+    Ok(Json(result))
+}
+
+/// The chain's newest row; both null while the trail is empty.
+#[derive(Debug, Serialize, ToSchema)]
+struct Head {
+    position: Option<i64>,
+    hash: Option<String>,
 }
 
 /// The newest row's position and hash, to anchor outside the system.
-async fn head(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/audit/head", tag = "compliance", security(("staff" = [])),
+    responses((status = 200, body = Head), (status = "4XX", body = ErrorBody)))]
+async fn head(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Json<Head>, ApiError> {
     staff.require(COMPLIANCE)?;
     app.projector.catch_up_to_now(WAIT).await?;
     let head = ledger_projections::audit::head(&app.db.any).await?;
     // Every staff read of the audit trail is on record (API.md).
     record(&app, &staff, &meta, StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) }).await?;
-    Ok(Json(json!({ "position": head.as_ref().map(|h| h.0), "hash": head.map(|h| h.1) })))
+    Ok(Json(Head { position: head.as_ref().map(|h| h.0), hash: head.map(|h| h.1) }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SignalQuery {
+    /// `open`, `confirmed` or `dismissed`.
     status: Option<String>,
+    /// `shared_email`, ...
     kind: Option<String>,
     account_id: Option<String>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Signals {
+    signals: Vec<SignalView>,
+}
+
+/// Fraud signals, newest first.
+#[utoipa::path(get, path = "/api/v1/signals", tag = "compliance", security(("staff" = [])), params(SignalQuery),
+    responses((status = 200, body = Signals), (status = "4XX", body = ErrorBody)))]
 async fn signals(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Query(q): Query<SignalQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Signals>, ApiError> {
     staff.require(COMPLIANCE)?;
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         if !matches!(s, "open" | "confirmed" | "dismissed") {
@@ -195,23 +244,34 @@ async fn signals(
     record(&app, &staff, &meta, StaffEvent::SignalsListed { filters }).await?;
     app.projector.catch_up_to_now(WAIT).await?;
     let list = ledger_projections::signals::list(&app.db.any, q.status.as_deref(), q.kind.as_deref(), q.account_id.as_deref()).await?;
-    Ok(Json(json!({ "signals": list })))
+    Ok(Json(Signals { signals: list }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ReviewBody {
+    /// `confirmed` or `dismissed`.
+    #[schema(value_type = String)]
     outcome: ReviewOutcome,
+    /// Required, at most 2000 characters.
     note: String,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Reviewed {
+    signal: Option<SignalView>,
+}
+
 /// Compliance's verdict on a signal, as an event.
+#[utoipa::path(post, path = "/api/v1/signals/{signal_id}/review", tag = "compliance", security(("staff" = [])),
+    params(("signal_id" = String, Path, description = "From the signal list.")), request_body = ReviewBody,
+    responses((status = 200, body = Reviewed), (status = "4XX", body = ErrorBody)))]
 async fn review(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Path(signal_id): Path<String>,
     ApiJson(body): ApiJson<ReviewBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Reviewed>, ApiError> {
     staff.require(COMPLIANCE)?;
     let note = body.note.trim().to_string();
     if note.is_empty() || note.chars().count() > 2000 {
@@ -225,22 +285,37 @@ async fn review(
     record(&app, &staff, &meta, StaffEvent::SignalReviewed { signal_id: signal_id.clone(), outcome: body.outcome, note }).await?;
     app.projector.catch_up_to_now(WAIT).await?;
     let signal = ledger_projections::signals::list(&app.db.any, None, None, None).await?.into_iter().find(|s| s.signal_id == signal_id);
-    Ok(Json(json!({ "signal": signal })))
+    Ok(Json(Reviewed { signal }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReportQuery {
+    /// `YYYY-MM-DD` (JST); 30 days ago when absent.
     from: Option<String>,
+    /// `YYYY-MM-DD` (JST); today when absent.
     to: Option<String>,
 }
 
+/// The adoption report.
+#[derive(Debug, Serialize, ToSchema)]
+struct Adoption {
+    from: String,
+    to: String,
+    /// Always `Asia/Tokyo`.
+    timezone: &'static str,
+    days: Vec<DayRow>,
+}
+
 /// Per JST day and channel; the last 30 days by default.
+#[utoipa::path(get, path = "/api/v1/reports/adoption", tag = "compliance", security(("staff" = [])), params(ReportQuery),
+    responses((status = 200, body = Adoption), (status = "4XX", body = ErrorBody)))]
 async fn adoption(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Query(q): Query<ReportQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Adoption>, ApiError> {
     staff.require(COMPLIANCE)?;
     let today = ledger_projections::adoption::jst_day(app.clock.now());
     let day = |s: Option<String>, default: String| -> Result<String, ApiError> {
@@ -253,5 +328,5 @@ async fn adoption(
     record(&app, &staff, &meta, StaffEvent::AdoptionReportRead { from: from.clone(), to: to.clone() }).await?;
     app.projector.catch_up_to_now(WAIT).await?;
     let days = ledger_projections::adoption::report(&app.db.any, &from, &to).await?;
-    Ok(Json(json!({ "from": from, "to": to, "timezone": "Asia/Tokyo", "days": days })))
+    Ok(Json(Adoption { from, to, timezone: "Asia/Tokyo", days }))
 }

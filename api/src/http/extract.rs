@@ -203,7 +203,7 @@ pub async fn execute(app: &AppState, account_id: &str, command: AccountCommand, 
 }
 
 /// Starts a customer session; returns the token (shown once) and expiry.
-pub async fn start_session(app: &AppState, account_id: &str, method: &str) -> Result<serde_json::Value, ApiError> {
+pub async fn start_session(app: &AppState, account_id: &str, method: &str) -> Result<super::contract::SessionIssued, ApiError> {
     start_session_after(app, account_id, method, None).await
 }
 
@@ -213,7 +213,7 @@ pub async fn start_session_after(
     account_id: &str,
     method: &str,
     cross_device_sign_in: Option<&str>,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<super::contract::SessionIssued, ApiError> {
     let token = crate::secrets::new_token();
     let now = app.clock.now();
     let expires_at = now + chrono::Duration::seconds(app.config.session_lifetime_secs);
@@ -227,7 +227,7 @@ pub async fn start_session_after(
             sign_in_id: cross_device_sign_in,
         })
         .await?;
-    Ok(serde_json::json!({ "token": token.expose_secret(), "expires_at": expires_at }))
+    Ok(super::contract::SessionIssued { token: token.expose_secret().to_string(), expires_at })
 }
 
 /// Ends every open session of the account: after a credential change (a new

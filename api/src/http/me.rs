@@ -4,58 +4,75 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal, SessionStepUp};
 use ledger_projections::read_models::{status_view, StatusView};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::contract::{
+    public_key_of, AddressChoice, ChooseAddress, CodeAccepted, CodeStep, CreationOptions, CredentialBody, Deleted, Next, PasskeyBound,
+};
 use super::extract::{account_view_current, execute, ApiJson, Customer, RequestMeta};
 use super::steps::{
     bound_passkey_view, optional_body, passkey_name, save_ceremony, take_ceremony, verify_new_passkey, AbandonedBody, OptionsBody,
+    RegistrationPossibility,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::secrets::Secret;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me/passkeys", get(my_passkeys).post(add_passkey).delete(delete_all))
-        .route("/api/v1/me/passkeys/options", post(add_options))
-        .route("/api/v1/me/passkeys/decline-local", post(decline_local))
-        .route("/api/v1/me/passkeys/abandoned", post(abandoned))
-        .route("/api/v1/me/passkeys/code", post(step_up_code))
-        .route("/api/v1/me/passkeys/code/verify", post(verify_step_up_code))
-        .route("/api/v1/me/passkeys/{passkey_id}", delete(delete_one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_passkeys, add_passkey, delete_all))
+        .routes(routes!(add_options))
+        .routes(routes!(decline_local))
+        .routes(routes!(abandoned))
+        .routes(routes!(step_up_code))
+        .routes(routes!(verify_step_up_code))
+        .routes(routes!(delete_one))
+}
+
+/// The status inquiry, and whether a first passkey can be registered.
+#[derive(Debug, Serialize, ToSchema)]
+struct MyPasskeys {
+    #[serde(flatten)]
+    view: StatusView,
+    registration: RegistrationPossibility,
 }
 
 /// Each registered passkey with its browser/OS name and registration time;
 /// "no passkey registered" when there is none.
 /// With no passkey, `registration` tells the page how a first one is
 /// confirmed here (seed 000: "以下よりパスキーの登録手続きを行ってください").
-async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/me/passkeys", tag = "me", security(("customer" = [])),
+    responses((status = 200, body = MyPasskeys), (status = "4XX", body = ErrorBody)))]
+async fn my_passkeys(State(app): State<AppState>, customer: Customer) -> Result<Json<MyPasskeys>, ApiError> {
     account_view_current(&app, &customer.account_id).await?;
     let view: StatusView = status_view(&app.db.any, &customer.account_id, false).await?.ok_or_else(ApiError::not_found)?;
     let none_active = view.passkeys.iter().all(|p| p.revoked_at.is_some());
-    let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
-    out["registration"] = super::steps::registration_possibility(&app, &customer.account_id).await?;
+    let mut registration = super::steps::registration_possibility(&app, &customer.account_id).await?;
     if none_active {
-        out["registration"]["step_up"] = json!(app.ledger.policy().session_step_up.as_str());
+        registration.step_up = Some(app.ledger.policy().session_step_up.as_str());
     }
-    Ok(Json(out))
+    Ok(Json(MyPasskeys { view, registration }))
 }
 
 /// Creation options for one more passkey on this device, excluding the
 /// credentials the account already has (so the browser does not create a
 /// second one on an authenticator that holds one).
+#[utoipa::path(post, path = "/api/v1/me/passkeys/options", tag = "me", security(("customer" = [])),
+    request_body(content = Option<OptionsBody>, description = "Optional; an empty body takes the device's name."),
+    responses((status = 200, body = CreationOptions), (status = "4XX", body = ErrorBody)))]
 async fn add_options(
     State(app): State<AppState>,
     customer: Customer,
     meta: RequestMeta,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CreationOptions>, ApiError> {
     let body: OptionsBody = optional_body(&body)?;
     let name = passkey_name(body.passkey_name, &meta)?;
     // The bus fills in the accounts sharing the address.
@@ -102,23 +119,19 @@ async fn add_options(
         Some(name.as_str()),
     )
     .await?;
-    options["passkey_name"] = json!(name.as_str());
-    Ok(Json(options))
-}
-
-#[derive(Deserialize)]
-struct AddBody {
-    credential: Value,
+    Ok(Json(CreationOptions { public_key: public_key_of(&options)?, passkey_name: name.as_str().to_string() }))
 }
 
 /// The browser's new credential: verified and added, linked to the
 /// cross-device sign-in of this session when there was one.
+#[utoipa::path(post, path = "/api/v1/me/passkeys", tag = "me", security(("customer" = [])), request_body = CredentialBody,
+    responses((status = 201, body = PasskeyBound), (status = "4XX", body = ErrorBody)))]
 async fn add_passkey(
     State(app): State<AppState>,
     customer: Customer,
     meta: RequestMeta,
-    ApiJson(body): ApiJson<AddBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiJson(body): ApiJson<CredentialBody>,
+) -> Result<(StatusCode, Json<PasskeyBound>), ApiError> {
     let Some((state, name)) = take_ceremony(&app, &format!("add:{}", customer.token_hash), "add_passkey").await? else {
         return Err(ApiError::ceremony_expired());
     };
@@ -153,7 +166,7 @@ async fn add_passkey(
     }
     crate::notify::after(&app, &customer.account_id, &done).await;
     let passkey = bound_passkey_view(&done, now, &meta);
-    Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey }))))
+    Ok((StatusCode::CREATED, Json(PasskeyBound { passkey })))
 }
 
 /// Seed 000's status screen with no passkey: the trading password confirms
@@ -184,17 +197,29 @@ async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta
 /// Seed 004 (登録情報照会 -> パスワード関連 -> パスキー「登録」): a code to the
 /// registered address confirms the registration of a first passkey from the
 /// session, where the deployment says so.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 struct StepUpCodeRequest {
+    /// The registered address (1 or 2), where the customer chooses.
     slot: Option<u8>,
 }
 
+/// A code sent, or the addresses to choose from first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+enum StepUpCodeAnswer {
+    Code(CodeStep),
+    ChooseAddress(ChooseAddress),
+}
+
+#[utoipa::path(post, path = "/api/v1/me/passkeys/code", tag = "me", security(("customer" = [])),
+    request_body(content = Option<StepUpCodeRequest>, description = "Optional."),
+    responses((status = 200, body = StepUpCodeAnswer), (status = "4XX", body = ErrorBody)))]
 async fn step_up_code(
     State(app): State<AppState>,
     customer: Customer,
     meta: RequestMeta,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StepUpCodeAnswer>, ApiError> {
     if app.ledger.policy().session_step_up != SessionStepUp::EmailCode {
         return Err(ApiError::not_found());
     }
@@ -203,12 +228,12 @@ async fn step_up_code(
     // address first, where the deployment lets the customer choose.
     if body.slot.is_none() && app.ledger.policy().code_destination == ledger_domain::CodeDestination::Choose {
         let account = app.ledger.load(&customer.account_id).await.map_err(ApiError::internal)?;
-        let addresses: Vec<Value> = [1u8, 2]
+        let addresses: Vec<AddressChoice> = [1u8, 2]
             .into_iter()
-            .filter_map(|slot| account.reachable_address(slot).map(|a| json!({ "slot": slot, "destination": a.masked() })))
+            .filter_map(|slot| account.reachable_address(slot).map(|a| AddressChoice { slot, destination: a.masked() }))
             .collect();
         if addresses.len() > 1 && !account.otp_device {
-            return Ok(Json(json!({ "next": "choose_address", "addresses": addresses })));
+            return Ok(Json(StepUpCodeAnswer::ChooseAddress(ChooseAddress { flow_id: None, next: Next::ChooseAddress, addresses })));
         }
     }
     let flow_id = uuid::Uuid::new_v4().to_string();
@@ -230,27 +255,32 @@ async fn step_up_code(
         return Err(ApiError::registration_not_open(opens_at));
     }
     let otp = super::steps::deliver_code(&app, &customer.account_id, &flow_id, &code, &done).await?;
-    Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
+    Ok(Json(StepUpCodeAnswer::Code(CodeStep { flow_id, next: Next::Otp, otp })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct StepUpCodeBody {
     flow_id: String,
+    #[schema(value_type = String, format = Password)]
     code: Secret,
 }
 
+#[utoipa::path(post, path = "/api/v1/me/passkeys/code/verify", tag = "me", security(("customer" = [])), request_body = StepUpCodeBody,
+    responses((status = 200, body = CodeAccepted), (status = "4XX", body = ErrorBody)))]
 async fn verify_step_up_code(
     State(app): State<AppState>,
     customer: Customer,
     meta: RequestMeta,
     ApiJson(body): ApiJson<StepUpCodeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CodeAccepted>, ApiError> {
     let done = super::steps::check_code(&app, &customer.account_id, &body.flow_id, body.code.expose_secret(), &meta).await?;
     super::steps::code_outcome(&done)?;
-    Ok(Json(json!({ "next": "passkey" })))
+    Ok(Json(CodeAccepted { next: Next::Passkey }))
 }
 
 /// The browser ended the creation of one more passkey without one.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/abandoned", tag = "me", security(("customer" = [])), request_body = AbandonedBody,
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn abandoned(
     State(app): State<AppState>,
     customer: Customer,
@@ -268,6 +298,8 @@ async fn abandoned(
 }
 
 /// "Continue without" after a cross-device sign-in.
+#[utoipa::path(post, path = "/api/v1/me/passkeys/decline-local", tag = "me", security(("customer" = [])),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn decline_local(State(app): State<AppState>, customer: Customer, meta: RequestMeta) -> Result<StatusCode, ApiError> {
     let now = app.clock.now();
     let command = AccountCommand::DeclineLocalPasskey { cross_device_sign_in: customer.cross_device_sign_in.clone(), at: now };
@@ -275,27 +307,36 @@ async fn decline_local(State(app): State<AppState>, customer: Customer, meta: Re
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// Deletion is confirmed with the trading password (執行パスワード).
+#[derive(Deserialize, ToSchema)]
 struct DeleteBody {
+    #[schema(value_type = String, format = Password)]
     transaction_password: Secret,
 }
 
+/// Deletes every passkey of the account (seed 000 p.16-17).
+#[utoipa::path(delete, path = "/api/v1/me/passkeys", tag = "me", security(("customer" = [])), request_body = DeleteBody,
+    responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)))]
 async fn delete_all(
     State(app): State<AppState>,
     customer: Customer,
     meta: RequestMeta,
     ApiJson(body): ApiJson<DeleteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     delete_passkeys(&app, &customer, &meta, None, body.transaction_password).await
 }
 
+/// Deletes one passkey.
+#[utoipa::path(delete, path = "/api/v1/me/passkeys/{passkey_id}", tag = "me", security(("customer" = [])),
+    params(("passkey_id" = String, Path, description = "From the status inquiry.")), request_body = DeleteBody,
+    responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)))]
 async fn delete_one(
     State(app): State<AppState>,
     customer: Customer,
     meta: RequestMeta,
     Path(passkey_id): Path<String>,
     ApiJson(body): ApiJson<DeleteBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     delete_passkeys(&app, &customer, &meta, Some(passkey_id), body.transaction_password).await
 }
 
@@ -315,7 +356,7 @@ async fn delete_passkeys(
     meta: &RequestMeta,
     passkey_id: Option<String>,
     trading_password: Secret,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     let matches = trading_password_matches(app, &customer.account_id, trading_password).await?;
     let now = app.clock.now();
     let command = AccountCommand::DeletePasskeys { passkey_id, trading_password_matches: matches, at: now };
@@ -327,5 +368,5 @@ async fn delete_passkeys(
         }
     }
     crate::notify::after(app, &customer.account_id, &done).await;
-    Ok(Json(json!({ "deleted": deleted })))
+    Ok(Json(Deleted { deleted }))
 }

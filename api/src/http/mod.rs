@@ -6,11 +6,17 @@
 //! - `staff`: the support desk: find, status, history, revoke, unlock
 //! - `compliance`: audit trail, export, verify, signals, adoption report
 //! - `admin`: the core brokerage system's integration endpoints
-//! - `ops`: health, readiness, the OpenAPI document, the demo page
+//! - `ops`: health, readiness, metrics, the demo page
 //! - `extract`: request metadata, JSON bodies, customer and staff auth
+//! - `contract`: the request and response types routes share
+//!
+//! Every API route is a handler annotated with `#[utoipa::path]` and
+//! registered through `utoipa_axum::routes!`, so the router and the OpenAPI
+//! document served at `/api/openapi.json` come from the same declarations.
 
 pub mod admin;
 pub mod compliance;
+pub mod contract;
 pub mod extract;
 pub mod me;
 pub mod ops;
@@ -20,6 +26,7 @@ pub mod staff;
 pub mod steps;
 
 use axum::extract::{MatchedPath, Request};
+use axum::routing::get;
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -27,9 +34,71 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
-/// The whole application router.
-pub fn app(state: AppState) -> Router {
-    Router::new()
+/// The parts of the OpenAPI document that no handler declares.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "passkey-ledger",
+        description = "Account security ledger API. Errors: {error: {code, message, message_ja, ...details}}; codes are stable.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "registration", description = "First passkey registration (seed 000 p.4-7)."),
+        (name = "sessions", description = "Passkey login; password and code where policy allows; logout."),
+        (name = "me", description = "The customer's own passkeys: status inquiry, one more, deletion."),
+        (name = "staff", description = "The support desk."),
+        (name = "compliance", description = "Audit trail, export, verification, fraud signals, adoption."),
+        (name = "admin", description = "The core brokerage system's integration endpoints."),
+        (name = "operations", description = "Liveness and readiness."),
+    )
+)]
+struct ApiDoc;
+
+/// The bearer schemes, and the `X-Channel` header every API route reads.
+struct Conventions;
+
+impl utoipa::Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("customer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "staff",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A staff token from `ledger staff add`.")).build(),
+            ),
+        );
+        let channels = ledger_domain::Channel::ALL.iter().map(|c| c.as_str());
+        let channel = ParameterBuilder::new()
+            .name("X-Channel")
+            .parameter_in(ParameterIn::Header)
+            .description(Some("Where the customer is: recorded with every event; `web` when absent."))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(channels)).default(Some("web".into()))))
+            .build();
+        for item in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/api/v1/")).map(|(_, item)| item) {
+            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+                operation.parameters.get_or_insert_with(Vec::new).push(channel.clone());
+            }
+        }
+        // Handlers of different modules share names (`abandoned`): the
+        // operation ID is the tag and the handler, unique in the document.
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+                let tag = operation.tags.as_ref().and_then(|t| t.first()).cloned();
+                if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
+                    *id = format!("{tag}_{id}");
+                }
+            }
+        }
+    }
+}
+
+/// The API's routes and the OpenAPI document they declare.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::{Modify, OpenApi};
+    let (routes, mut document) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(registrations::router())
         .merge(sessions::router())
         .merge(me::router())
@@ -37,6 +106,21 @@ pub fn app(state: AppState) -> Router {
         .merge(staff::router())
         .merge(compliance::router())
         .merge(ops::router())
+        .split_for_parts();
+    Conventions.modify(&mut document);
+    (routes, document)
+}
+
+/// The whole application router.
+pub fn app(state: AppState) -> Router {
+    let (routes, document) = api();
+    // Serialised once; the document is the same for the life of the process.
+    let document = bytes::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
+    routes
+        .route(
+            "/api/openapi.json",
+            get(move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], document.clone()))),
+        )
         // Ask Chromium browsers for the Client Hints that tell Windows 11
         // from 10 and give real Android versions (DOMAIN.md flow 10).
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -1,19 +1,22 @@
-//! Operations: liveness, readiness, the OpenAPI document and the demo page.
+//! Operations: liveness, readiness, metrics and the demo page. The
+//! OpenAPI document is served by `http::app`, which builds it.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/readyz", get(readyz))
-        .route("/api/openapi.json", get(openapi))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .route("/metrics", get(metrics))
         .route("/", get(|| async { Html(include_str!("../../assets/demo.html")) }))
         .route(
@@ -22,9 +25,41 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Alive {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Alive)))]
+async fn healthz() -> Json<Alive> {
+    Json(Alive { status: "ok" })
+}
+
+/// Readiness, and why not.
+#[derive(Debug, Default, Serialize, ToSchema)]
+struct Readiness {
+    /// `ready`, `degraded` (events the read models could not take) or `not_ready`.
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'static str>,
+    /// `applied` or `pending`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    migrations: Option<&'static str>,
+    /// Logged events not yet in the read models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    projector_lag: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    projection_failures: Option<i64>,
+}
+
 /// Ready when the database answers, migrations are applied, and the
 /// projector's lag is reported.
-async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let migrations = app.db.migrations_current().await;
     let lag = app.projector.lag().await;
     let failures = app.projector.failures().await;
@@ -33,18 +68,20 @@ async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
         // to take the instance out of service: every route still answers.
         (Ok(true), Ok(lag), Ok(failures)) => (
             StatusCode::OK,
-            Json(json!({
-                "status": if failures == 0 { "ready" } else { "degraded" },
-                "database": "ok",
-                "migrations": "applied",
-                "projector_lag": lag,
-                "projection_failures": failures,
-            })),
+            Json(Readiness {
+                status: if failures == 0 { "ready" } else { "degraded" },
+                database: Some("ok"),
+                migrations: Some("applied"),
+                projector_lag: Some(lag),
+                projection_failures: Some(failures),
+            }),
         ),
-        (Ok(false), _, _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "migrations": "pending" }))),
+        (Ok(false), _, _) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", migrations: Some("pending"), ..Default::default() }))
+        }
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "database": "unreachable" })))
+            (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", database: Some("unreachable"), ..Default::default() }))
         }
     }
 }
@@ -82,8 +119,4 @@ async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::Db
         let _ = writeln!(out, "ledger_signals{{kind=\"{kind}\",status=\"{status}\"}} {n}");
     }
     Ok(out)
-}
-
-async fn openapi() -> Json<Value> {
-    Json(serde_json::from_str(include_str!("../../assets/openapi.json")).unwrap_or(Value::Null))
 }

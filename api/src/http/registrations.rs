@@ -4,46 +4,54 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use ledger_domain::account::FlowPurpose;
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, PasskeyName, Refusal};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::contract::{
+    public_key_of, CodeAccepted, CodeBody, CodeResent, CodeStep, CreationOptions, CredentialBody, FlowPath, FlowStep, Next,
+    PasswordAccepted, SendBody, SessionIssued,
+};
 use super::extract::{execute, start_session, ApiJson, RequestMeta};
 use super::steps::{
     account_by_login_id, bound_passkey_view, check_code, code_outcome, create_flow, email_shared_with, load_flow, optional_body,
     passkey_name, password_matches, record_unknown_login_id, resend_code, save_ceremony, send_code, submit_password, take_ceremony,
-    verify_new_passkey, AbandonedBody, OptionsBody, SendBody,
+    verify_new_passkey, AbandonedBody, OptionsBody,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/registrations", post(start))
-        .route("/api/v1/registrations/{flow_id}/password", post(password))
-        .route("/api/v1/registrations/{flow_id}/otp", post(otp))
-        .route("/api/v1/registrations/{flow_id}/otp/resend", post(resend))
-        .route("/api/v1/registrations/{flow_id}/otp/send", post(send))
-        .route("/api/v1/registrations/{flow_id}/passkey/options", post(passkey_options))
-        .route("/api/v1/registrations/{flow_id}/passkey", post(passkey))
-        .route("/api/v1/registrations/{flow_id}/passkey/abandoned", post(abandoned))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(password))
+        .routes(routes!(otp))
+        .routes(routes!(resend))
+        .routes(routes!(send))
+        .routes(routes!(passkey_options))
+        .routes(routes!(passkey))
+        .routes(routes!(abandoned))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct StartBody {
+    /// The login ID (口座番号), 1 to 64 printable characters.
     login_id: String,
 }
 
 /// Step 1 (seed 000 p.4 "口座番号を入力"): the login ID.
+#[utoipa::path(post, path = "/api/v1/registrations", tag = "registration", request_body = StartBody,
+    responses((status = 201, body = FlowStep), (status = "4XX", body = ErrorBody)))]
 async fn start(
     State(app): State<AppState>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<StartBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<FlowStep>), ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
     let account = account_by_login_id(&app, &login_id).await?;
     let account_id = account.as_ref().map(|(id, _)| id.as_str());
@@ -58,74 +66,83 @@ async fn start(
     if let Some(opens_at) = app.ledger.policy().registration_opens_at.filter(|_| app.ledger.policy().registration_not_open(now)) {
         return Err(ApiError::registration_not_open(opens_at));
     }
-    Ok((StatusCode::CREATED, Json(json!({ "flow_id": flow_id, "next": "password" }))))
+    Ok((StatusCode::CREATED, Json(FlowStep { flow_id, next: Next::Password })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordBody {
+    #[schema(value_type = String, format = Password)]
     password: crate::secrets::Secret,
 }
 
 /// Step 2 (p.4 "パスワードを入力"): the login password; the checks of
 /// "パスキー登録の前に" (p.2); then the code goes to the registered address.
+#[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/password", tag = "registration", params(FlowPath),
+    request_body = PasswordBody, responses((status = 200, body = PasswordAccepted), (status = "4XX", body = ErrorBody)))]
 async fn password(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<PasswordBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PasswordAccepted>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let Some(account_id) = flow.account_id else {
         password_matches(body.password.expose_secret().to_string(), crate::secrets::dummy_hash().to_string()).await?;
         record_unknown_login_id(&app, flow.login_id.as_deref().unwrap_or_default(), FlowPurpose::Registration, &meta).await?;
         return Err(Refusal::InvalidCredentials.into());
     };
-    submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, body.password, &meta).await
+    Ok(Json(submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, body.password, &meta).await?))
 }
 
+/// Seed 004: the code goes to the chosen registered address.
+#[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/otp/send", tag = "registration", params(FlowPath),
+    request_body = SendBody, responses((status = 200, body = CodeStep), (status = "4XX", body = ErrorBody)))]
 async fn send(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<SendBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CodeStep>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    send_code(&app, &account_id, &flow_id, body.slot(), &meta).await
-}
-
-#[derive(Deserialize)]
-struct CodeBody {
-    code: crate::secrets::Secret,
+    Ok(Json(send_code(&app, &account_id, &flow_id, body.slot, &meta).await?))
 }
 
 /// Step 3 (p.4 "認証コードを入力"): the e-mailed code.
+#[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/otp", tag = "registration", params(FlowPath),
+    request_body = CodeBody, responses((status = 200, body = CodeAccepted), (status = "4XX", body = ErrorBody)))]
 async fn otp(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<CodeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CodeAccepted>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let done = check_code(&app, &account_id, &flow_id, body.code.expose_secret(), &meta).await?;
     code_outcome(&done)?;
-    Ok(Json(json!({ "next": "passkey" })))
+    Ok(Json(CodeAccepted { next: Next::Passkey }))
 }
 
-async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
+/// Seed 003: a new code, no sooner than a minute after the last.
+#[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/otp/resend", tag = "registration", params(FlowPath),
+    responses((status = 200, body = CodeResent), (status = "4XX", body = ErrorBody)))]
+async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta) -> Result<Json<CodeResent>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    resend_code(&app, &account_id, &flow_id, &meta).await
+    Ok(Json(resend_code(&app, &account_id, &flow_id, &meta).await?))
 }
 
 /// Step 4 (p.5 "パスキーを作成"): the creation options for the browser.
+#[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/passkey/options", tag = "registration", params(FlowPath),
+    request_body(content = Option<OptionsBody>, description = "Optional; an empty body takes the device's name."),
+    responses((status = 200, body = CreationOptions), (status = "4XX", body = ErrorBody)))]
 async fn passkey_options(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CreationOptions>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     if let Some(in_app) = crate::environment::in_app_browser(&meta.user_agent) {
@@ -174,14 +191,14 @@ async fn passkey_options(
         Some(name.as_str()),
     )
     .await?;
-    let mut out = options;
-    out["passkey_name"] = json!(name.as_str());
-    Ok(Json(out))
+    Ok(Json(CreationOptions { public_key: public_key_of(&options)?, passkey_name: name.as_str().to_string() }))
 }
 
 /// The page reports that the browser ended passkey creation without a
 /// passkey (seed 001: "パスキー登録が中断されました"): recorded, so support can
 /// see why the customer could not register; the pending request is dropped.
+#[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/passkey/abandoned", tag = "registration", params(FlowPath),
+    request_body = AbandonedBody, responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn abandoned(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
@@ -202,19 +219,24 @@ async fn abandoned(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct PasskeyBody {
-    credential: Value,
+/// A first passkey bound: the customer is logged in.
+#[derive(Debug, Serialize, ToSchema)]
+struct Registered {
+    passkey: Option<ledger_projections::read_models::PasskeyView>,
+    session: SessionIssued,
+    account_id: String,
 }
 
 /// Step 5 (p.5 "パスキーを追加"): the browser's new credential; verified,
 /// bound, and the customer is logged in.
+#[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/passkey", tag = "registration", params(FlowPath),
+    request_body = CredentialBody, responses((status = 201, body = Registered), (status = "4XX", body = ErrorBody)))]
 async fn passkey(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
-    ApiJson(body): ApiJson<PasskeyBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiJson(body): ApiJson<CredentialBody>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let now = app.clock.now();
@@ -251,5 +273,5 @@ async fn passkey(
     let session = start_session(&app, &account_id, "passkey_registration").await?;
     crate::notify::after(&app, &account_id, &done).await;
     let passkey = bound_passkey_view(&done, now, &meta);
-    Ok((StatusCode::CREATED, Json(json!({ "passkey": passkey, "session": session, "account_id": account_id }))))
+    Ok((StatusCode::CREATED, Json(Registered { passkey, session, account_id })))
 }

@@ -3,67 +3,110 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
-use axum::{Json, Router};
+use axum::Json;
 use ledger_domain::account::{FlowPurpose, LoginAuthenticator, PasskeyAssertion};
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, LoginMode, Refusal};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
+use super::contract::{public_key_of, CodeBody, CodeResent, CodeStep, CredentialBody, FlowPath, PasswordAccepted, SendBody, SessionIssued};
 use super::extract::{execute, start_session, start_session_after, ApiJson, Customer, RequestMeta};
 use super::steps::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
     resend_code, save_ceremony, submit_password, take_ceremony,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sessions/passkey/options", post(passkey_options))
-        .route("/api/v1/sessions/passkey", post(passkey_login))
-        .route("/api/v1/sessions/password", post(password_login))
-        .route("/api/v1/sessions/password/{flow_id}/otp", post(password_otp))
-        .route("/api/v1/sessions/password/{flow_id}/otp/resend", post(password_resend))
-        .route("/api/v1/sessions/password/{flow_id}/otp/send", post(password_send))
-        .route("/api/v1/sessions/password/{flow_id}/passkey", post(second_factor))
-        .route("/api/v1/sessions/current", delete(logout))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(passkey_options))
+        .routes(routes!(passkey_login))
+        .routes(routes!(password_login))
+        .routes(routes!(password_otp))
+        .routes(routes!(password_resend))
+        .routes(routes!(password_send))
+        .routes(routes!(second_factor))
+        .routes(routes!(logout))
+}
+
+/// `navigator.credentials.get()` options for a login with no login ID typed.
+#[derive(Debug, Serialize, ToSchema)]
+struct LoginOptions {
+    /// WebAuthn `PublicKeyCredentialRequestOptions` (JSON encoding).
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = Object)]
+    public_key: Value,
+    /// Sent back with the assertion.
+    ceremony_id: String,
 }
 
 /// "パスキーでログイン": a challenge for any of the customer's discoverable
 /// credentials; the device lists them, no login ID is typed.
-async fn passkey_options(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(post, path = "/api/v1/sessions/passkey/options", tag = "sessions",
+    responses((status = 200, body = LoginOptions), (status = "4XX", body = ErrorBody)))]
+async fn passkey_options(State(app): State<AppState>) -> Result<Json<LoginOptions>, ApiError> {
     // Seed 002: the passkey is the second factor, asked for after the
     // password (`POST /sessions/password`), never alone.
     if app.ledger.policy().login_mode == LoginMode::SecondFactor {
         return Err(Refusal::PasswordStepRequired.into());
     }
     let (options, state) = app.webauthn.start_discoverable_authentication().map_err(ApiError::internal)?;
-    let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
-    // webauthn-rs marks this as conditional (autofill) UI; the pages use a
-    // button, so the browser is asked in the ordinary, modal way.
-    if let Some(o) = options.as_object_mut() {
-        o.remove("mediation");
-    }
+    // webauthn-rs marks this as conditional (autofill) UI (its `mediation`
+    // member, left out here); the pages use a button, so the browser is
+    // asked in the ordinary, modal way.
+    let public_key = public_key_of(&options)?;
     let ceremony_id = uuid::Uuid::new_v4().to_string();
     save_ceremony(&app, &ceremony_id, "login", None, &serde_json::to_string(&state).map_err(ApiError::internal)?, None).await?;
-    options["ceremony_id"] = json!(ceremony_id);
-    Ok(Json(options))
+    Ok(Json(LoginOptions { public_key, ceremony_id }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasskeyLoginBody {
     ceremony_id: String,
+    /// The browser's assertion (`PublicKeyCredential`, JSON encoding).
+    #[schema(value_type = Object)]
     credential: Value,
 }
 
+/// A customer signed in.
+#[derive(Debug, Serialize, ToSchema)]
+struct SignedIn {
+    session: SessionIssued,
+    account_id: String,
+    /// Whether another device's passkey answered (a QR code; seed 000 p.10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cross_device: Option<bool>,
+    /// Offer to keep a passkey on this PC (seed 000 p.11).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_local_passkey: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign_in_id: Option<Option<String>>,
+    /// `same_device`, `cross_device` or `security_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authenticator: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authenticator_attachment_reported: Option<Option<String>>,
+    /// The device the login came from, judged against the recommended list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    environment: Option<ledger_domain::Environment>,
+}
+
+/// "パスキーでログイン" (seed 000 p.9-12): the assertion; the account is the
+/// credential's, no login ID is typed.
+#[utoipa::path(post, path = "/api/v1/sessions/passkey", tag = "sessions", request_body = PasskeyLoginBody,
+    responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorBody)))]
 async fn passkey_login(
     State(app): State<AppState>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<PasskeyLoginBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
     let Some((state, _)) = take_ceremony(&app, &body.ceremony_id, "login").await? else {
         return Err(ApiError::ceremony_expired());
     };
@@ -104,7 +147,7 @@ async fn finish_login(
     raw_credential: &Value,
     verified: Result<AuthenticationResult, String>,
     second_factor_flow: Option<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
     let attachment = crate::webauthn::reported_attachment(raw_credential);
     let assertion = verified.map(|r| PasskeyAssertion {
         counter: r.counter(),
@@ -148,32 +191,35 @@ async fn finish_login(
     let room = done.account.has_room_for_passkey(app.ledger.policy());
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "session": session,
-            "account_id": account_id,
-            "cross_device": cross_device,
-            "offer_local_passkey": cross_device && room,
-            "sign_in_id": cross_device.then_some(sign_in_id),
-            "authenticator": authenticator,
-            "authenticator_attachment_reported": attachment,
-            "environment": environment,
-        })),
+        Json(SignedIn {
+            session,
+            account_id: account_id.to_string(),
+            cross_device: Some(cross_device),
+            offer_local_passkey: Some(cross_device && room),
+            sign_in_id: Some(cross_device.then_some(sign_in_id)),
+            authenticator: Some(authenticator),
+            authenticator_attachment_reported: Some(attachment),
+            environment: Some(environment),
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordLoginBody {
     login_id: String,
+    #[schema(value_type = String, format = Password)]
     password: crate::secrets::Secret,
 }
 
 /// Password + e-mail code, only where no passkey exists and the channel's
 /// passkey-mandatory instant has not passed. Not phishing-resistant.
+#[utoipa::path(post, path = "/api/v1/sessions/password", tag = "sessions", request_body = PasswordLoginBody,
+    responses((status = 200, body = PasswordAccepted), (status = "4XX", body = ErrorBody)))]
 async fn password_login(
     State(app): State<AppState>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<PasswordLoginBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PasswordAccepted>, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
     let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
         password_matches(body.password.expose_secret().to_string(), crate::secrets::dummy_hash().to_string()).await?;
@@ -185,21 +231,18 @@ async fn password_login(
         LoginMode::Passwordless => FlowPurpose::PasswordLogin,
         LoginMode::SecondFactor => FlowPurpose::SecondFactorLogin,
     };
-    submit_password(&app, &account_id, &flow_id, purpose, body.password, &meta).await
-}
-
-#[derive(Deserialize)]
-struct SecondFactorBody {
-    credential: Value,
+    Ok(Json(submit_password(&app, &account_id, &flow_id, purpose, body.password, &meta).await?))
 }
 
 /// The assertion after the password in second-factor mode.
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/passkey", tag = "sessions", params(FlowPath),
+    request_body = CredentialBody, responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorBody)))]
 async fn second_factor(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
-    ApiJson(body): ApiJson<SecondFactorBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiJson(body): ApiJson<CredentialBody>,
+) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let state = take_ceremony(&app, &flow_id, "second_factor").await?;
@@ -216,17 +259,15 @@ async fn second_factor(
     finish_login(&app, &meta, &account_id, credential_id, &body.credential, verified, Some(flow_id)).await
 }
 
-#[derive(Deserialize)]
-struct CodeBody {
-    code: crate::secrets::Secret,
-}
-
+/// The e-mailed code (or the OTP device's): the customer is signed in.
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp", tag = "sessions", params(FlowPath),
+    request_body = CodeBody, responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorBody)))]
 async fn password_otp(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<CodeBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let done = check_code(&app, &account_id, &flow_id, body.code.expose_secret(), &meta).await?;
@@ -236,26 +277,49 @@ async fn password_otp(
     let method = if by_device { "password_and_otp_device" } else { "password_and_email_code" };
     let session = start_session(&app, &account_id, method).await?;
     crate::notify::after(&app, &account_id, &done).await;
-    Ok((StatusCode::CREATED, Json(json!({ "session": session, "account_id": account_id }))))
+    let signed_in = SignedIn {
+        session,
+        account_id,
+        cross_device: None,
+        offer_local_passkey: None,
+        sign_in_id: None,
+        authenticator: None,
+        authenticator_attachment_reported: None,
+        environment: None,
+    };
+    Ok((StatusCode::CREATED, Json(signed_in)))
 }
 
-async fn password_resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta) -> Result<Json<Value>, ApiError> {
+/// Seed 003: a new code, no sooner than a minute after the last.
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp/resend", tag = "sessions", params(FlowPath),
+    responses((status = 200, body = CodeResent), (status = "4XX", body = ErrorBody)))]
+async fn password_resend(
+    State(app): State<AppState>,
+    Path(flow_id): Path<String>,
+    meta: RequestMeta,
+) -> Result<Json<CodeResent>, ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    resend_code(&app, &account_id, &flow_id, &meta).await
+    Ok(Json(resend_code(&app, &account_id, &flow_id, &meta).await?))
 }
 
+/// Seed 004: the code goes to the chosen registered address.
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp/send", tag = "sessions", params(FlowPath),
+    request_body = SendBody, responses((status = 200, body = CodeStep), (status = "4XX", body = ErrorBody)))]
 async fn password_send(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
-    ApiJson(body): ApiJson<super::steps::SendBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(body): ApiJson<SendBody>,
+) -> Result<Json<CodeStep>, ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    super::steps::send_code(&app, &account_id, &flow_id, body.slot(), &meta).await
+    Ok(Json(super::steps::send_code(&app, &account_id, &flow_id, body.slot, &meta).await?))
 }
 
+/// Logout: the session's token stops working.
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "sessions", security(("customer" = [])),
+    responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn logout(State(app): State<AppState>, customer: Customer) -> Result<StatusCode, ApiError> {
     app.store.end_session(&customer.token_hash, app.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)

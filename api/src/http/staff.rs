@@ -5,25 +5,30 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use ledger_domain::account::describe;
 use ledger_domain::{AccountCommand, EmailAddress, StaffMember};
-use ledger_projections::read_models::status_view;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use ledger_projections::read_models::{status_view, StatusView};
+use ledger_projections::signals::SignalView;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::contract::{AccountPath, Deleted};
 use super::extract::{account_view_current, end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
-use crate::error::{ApiError, ErrorCode};
+use super::steps::RegistrationPossibility;
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/staff/accounts", get(find))
-        .route("/api/v1/staff/accounts/{account_id}", get(status))
-        .route("/api/v1/staff/accounts/{account_id}/history", get(history))
-        .route("/api/v1/staff/accounts/{account_id}/passkeys/revoke", post(revoke))
-        .route("/api/v1/staff/accounts/{account_id}/unlock", post(unlock))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(find))
+        .routes(routes!(status))
+        .routes(routes!(history))
+        .routes(routes!(revoke))
+        .routes(routes!(unlock))
 }
 
 const READERS: &[Role] = &[Role::Support, Role::Compliance];
@@ -40,18 +45,40 @@ async fn record_read(app: &AppState, staff: &Staff, meta: &RequestMeta, account_
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FindQuery {
+    /// A login ID (exact or its beginning) or an e-mail address.
     q: Option<String>,
 }
 
+/// One account a search found.
+#[derive(Debug, Serialize, ToSchema)]
+struct FoundAccount {
+    account_id: String,
+    login_id: String,
+    holder_kind: String,
+    email: Option<String>,
+    locked: bool,
+    login_method: String,
+    /// How many passkeys it has.
+    passkeys: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Found {
+    accounts: Vec<FoundAccount>,
+}
+
 /// By login ID (exact, or as a prefix) or by e-mail address (normalised).
+#[utoipa::path(get, path = "/api/v1/staff/accounts", tag = "staff", security(("staff" = [])), params(FindQuery),
+    responses((status = 200, body = Found), (status = "4XX", body = ErrorBody)))]
 async fn find(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Query(query): Query<FindQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Found>, ApiError> {
     staff.require(READERS)?;
     let q = query.q.unwrap_or_default().trim().to_string();
     if q.is_empty() || q.chars().count() > 254 {
@@ -65,55 +92,97 @@ async fn find(
     for id in ids {
         record_read(&app, &staff, &meta, &id, "search").await?;
         if let Some(view) = status_view(&app.db.any, &id, true).await? {
-            accounts.push(json!({
-                "account_id": view.account_id,
-                "login_id": view.login_id,
-                "holder_kind": view.holder_kind,
-                "email": view.email,
-                "locked": view.locked,
-                "login_method": view.login_method,
-                "passkeys": view.passkeys.len(),
-            }));
+            accounts.push(FoundAccount {
+                passkeys: view.passkeys.len(),
+                account_id: view.account_id,
+                login_id: view.login_id,
+                holder_kind: view.holder_kind,
+                email: view.email,
+                locked: view.locked,
+                login_method: view.login_method,
+            });
         }
     }
-    Ok(Json(json!({ "accounts": accounts })))
+    Ok(Json(Found { accounts }))
+}
+
+/// The support desk's view of one account.
+#[derive(Debug, Serialize, ToSchema)]
+struct AccountStatus {
+    #[serde(flatten)]
+    view: StatusView,
+    registration: RegistrationPossibility,
+    /// Fraud signals involving the account (a shared address, seed 000).
+    signals: Vec<SignalView>,
 }
 
 /// The status view, with the address unmasked and deleted passkeys shown.
+#[utoipa::path(get, path = "/api/v1/staff/accounts/{account_id}", tag = "staff", security(("staff" = [])), params(AccountPath),
+    responses((status = 200, body = AccountStatus), (status = "4XX", body = ErrorBody)))]
 async fn status(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Path(account_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AccountStatus>, ApiError> {
     staff.require(READERS)?;
     record_read(&app, &staff, &meta, &account_id, "status").await?;
     account_view_current(&app, &account_id).await?;
     let view = status_view(&app.db.any, &account_id, true).await?.ok_or_else(ApiError::not_found)?;
-    let mut out = serde_json::to_value(view).map_err(ApiError::internal)?;
-    out["registration"] = super::steps::registration_possibility(&app, &account_id).await?;
-    // Fraud signals involving the account (a shared address, seed 000).
-    out["signals"] = serde_json::to_value(ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?)
-        .map_err(ApiError::internal)?;
-    Ok(Json(out))
+    let registration = super::steps::registration_possibility(&app, &account_id).await?;
+    let signals = ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?;
+    Ok(Json(AccountStatus { view, registration, signals }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// 1 to 500; 50 when absent.
     limit: Option<i64>,
+}
+
+/// One event of an account's history, in plain words.
+#[derive(Debug, Serialize, ToSchema)]
+struct HistoryEntry {
+    sequence: i64,
+    position: i64,
+    #[serde(rename = "type")]
+    event_type: String,
+    at: String,
+    /// `customer`, `staff:<id>`, `system` or `admin`.
+    actor: String,
+    actor_name: Option<String>,
+    channel: String,
+    ip: String,
+    user_agent: String,
+    /// The event as a readable line, in English and Japanese.
+    #[schema(value_type = ledger_projections::read_models::Summary)]
+    line: ledger_domain::account::Line,
+    #[schema(value_type = Object)]
+    event: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct History {
+    account_id: String,
+    events: Vec<HistoryEntry>,
+    next_cursor: Option<String>,
 }
 
 /// Every event of the account, newest first, each as a readable line.
 /// `next_cursor` pages to older events; it does not move when new events
 /// are appended.
+#[utoipa::path(get, path = "/api/v1/staff/accounts/{account_id}/history", tag = "staff", security(("staff" = [])),
+    params(AccountPath, HistoryQuery), responses((status = 200, body = History), (status = "4XX", body = ErrorBody)))]
 async fn history(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Path(account_id): Path<String>,
     Query(query): Query<HistoryQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<History>, ApiError> {
     staff.require(READERS)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -135,22 +204,22 @@ async fn history(
         let line = describe(&parsed);
         let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
         let actor_name = meta.actor.strip_prefix("staff:").and_then(|id| staff_names.get(id)).cloned();
-        out.push(json!({
-            "sequence": event.sequence,
-            "position": event.position,
-            "type": event.event_type,
-            "at": meta.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "actor": meta.actor,
-            "actor_name": actor_name,
-            "channel": meta.channel.unwrap_or_default(),
-            "ip": meta.ip.unwrap_or_default(),
-            "user_agent": meta.user_agent.unwrap_or_default(),
-            "line": line,
-            "event": event.payload,
-        }));
+        out.push(HistoryEntry {
+            sequence: event.sequence,
+            position: event.position,
+            event_type: event.event_type.clone(),
+            at: meta.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            actor: meta.actor,
+            actor_name,
+            channel: meta.channel.unwrap_or_default(),
+            ip: meta.ip.unwrap_or_default(),
+            user_agent: meta.user_agent.unwrap_or_default(),
+            line,
+            event: event.payload.clone(),
+        });
     }
     let next_cursor = if more { events.get(limit as usize - 1).map(|e| e.sequence.to_string()) } else { None };
-    Ok(Json(json!({ "account_id": account_id, "events": out, "next_cursor": next_cursor })))
+    Ok(Json(History { account_id, events: out, next_cursor }))
 }
 
 fn reason_of(reason: &str) -> Result<String, ApiError> {
@@ -161,20 +230,24 @@ fn reason_of(reason: &str) -> Result<String, ApiError> {
     Ok(reason.to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RevokeBody {
+    /// Why, for the record (required, at most 500 characters).
     reason: String,
+    /// One passkey; all when absent.
     passkey_id: Option<String>,
 }
 
 /// Deletes one passkey or all (device lost or replaced, seed 000/002/003).
+#[utoipa::path(post, path = "/api/v1/staff/accounts/{account_id}/passkeys/revoke", tag = "staff", security(("staff" = [])),
+    params(AccountPath), request_body = RevokeBody, responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)))]
 async fn revoke(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Path(account_id): Path<String>,
     ApiJson(body): ApiJson<RevokeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     staff.require(&[Role::Support])?;
     let reason = reason_of(&body.reason)?;
     let now = app.clock.now();
@@ -186,14 +259,18 @@ async fn revoke(
         end_sessions(&app, &account_id).await?;
     }
     crate::notify::after(&app, &account_id, &done).await;
-    Ok(Json(json!({ "deleted": deleted })))
+    Ok(Json(Deleted { deleted }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UnlockBody {
+    /// Why, for the record (required, at most 500 characters).
     reason: String,
 }
 
+/// Lifts the lock after wrong login passwords.
+#[utoipa::path(post, path = "/api/v1/staff/accounts/{account_id}/unlock", tag = "staff", security(("staff" = [])),
+    params(AccountPath), request_body = UnlockBody, responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn unlock(
     State(app): State<AppState>,
     staff: Staff,

@@ -3,19 +3,23 @@
 //! ceremonies and the checks of a new passkey. Handlers call these; these
 //! call the domain (through the bus) and the service's storage.
 
+use super::contract::{
+    public_key_of, AddressChoice, ChooseAddress, CodeResent, CodeSent, CodeStep, DeviceFactor, Next, PasswordAccepted, SecondFactorOptions,
+    SecondFactorPasskey,
+};
 use super::extract::{account_view_current, execute, RequestMeta};
 use crate::bus::Executed;
 use crate::error::{ApiError, ErrorCode};
 use crate::secrets::{code_hmac, digests_equal, new_code, verify_password};
 use crate::state::AppState;
-use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use ledger_domain::account::{CodeFactor, FlowPurpose, IssuedCode, NewPasskey};
 use ledger_domain::{Account, AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
 use ledger_projections::read_models::PasskeyView;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential};
 
 pub use crate::storage::Flow as FlowRow;
@@ -83,14 +87,14 @@ pub async fn deliver_code(
     flow_id: &str,
     code: &crate::secrets::Secret,
     done: &Executed,
-) -> Result<Value, ApiError> {
+) -> Result<CodeSent, ApiError> {
     // The OTP service answers instead (seed 004): nothing is mailed, the
     // page asks for the device's one-time password.
     if let Some(expires_at) = done.events.iter().find_map(|e| match e {
         AccountEvent::OneTimePasswordRequested { expires_at, .. } => Some(*expires_at),
         _ => None,
     }) {
-        return Ok(json!({ "factor": "totp", "expires_at": expires_at }));
+        return Ok(CodeSent::Device { factor: DeviceFactor::Totp, expires_at });
     }
     let Some((code_id, destination, issued_at, expires_at, slot)) = done.events.iter().find_map(|e| match e {
         AccountEvent::EmailCodeIssued { code_id, destination, issued_at, expires_at, slot, .. } => {
@@ -113,7 +117,7 @@ pub async fn deliver_code(
         }
         return Err(ApiError::from(ErrorCode::EmailNotSent));
     }
-    Ok(json!({ "destination": destination, "slot": slot, "expires_at": expires_at }))
+    Ok(CodeSent::Email { destination, slot, expires_at })
 }
 
 /// Checks a typed code against the flow's current code.
@@ -174,7 +178,7 @@ pub async fn submit_password(
     purpose: FlowPurpose,
     password: crate::secrets::Secret,
     meta: &RequestMeta,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<PasswordAccepted, ApiError> {
     let hash = app.store.password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
     let matches = password_matches(password.expose_secret().to_string(), hash).await?;
     // The bus fills in the accounts sharing the address.
@@ -192,40 +196,33 @@ pub async fn submit_password(
     };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
     if done.has(|e| matches!(e, AccountEvent::SecondFactorRequired { .. })) {
-        return second_factor_options(app, account_id, flow_id).await;
+        return Ok(PasswordAccepted::SecondFactor(second_factor_options(app, account_id, flow_id).await?));
     }
     // Seed 004: the customer picks the address first.
     if let Some(addresses) = done.events.iter().find_map(|e| match e {
         AccountEvent::CodeDestinationsOffered { addresses, .. } => Some(addresses),
         _ => None,
     }) {
-        let addresses: Vec<Value> = addresses.iter().map(|a| json!({ "slot": a.slot, "destination": a.destination })).collect();
-        return Ok(Json(json!({ "flow_id": flow_id, "next": "choose_address", "addresses": addresses })));
+        let addresses = addresses.iter().map(|a| AddressChoice { slot: a.slot, destination: a.destination.clone() }).collect();
+        return Ok(PasswordAccepted::ChooseAddress(ChooseAddress {
+            flow_id: Some(flow_id.to_string()),
+            next: Next::ChooseAddress,
+            addresses,
+        }));
     }
     let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
-    Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
-}
-
-#[derive(Deserialize)]
-pub struct SendBody {
-    slot: u8,
-}
-
-impl SendBody {
-    pub fn slot(&self) -> u8 {
-        self.slot
-    }
+    Ok(PasswordAccepted::Code(CodeStep { flow_id: flow_id.to_string(), next: Next::Otp, otp }))
 }
 
 /// Seed 004 ("指定のメールアドレスを選択し、「送信」"): the code goes to the
 /// chosen address; choosing again sends a new code (the resend limits hold).
-pub async fn send_code(app: &AppState, account_id: &str, flow_id: &str, slot: u8, meta: &RequestMeta) -> Result<Json<Value>, ApiError> {
+pub async fn send_code(app: &AppState, account_id: &str, flow_id: &str, slot: u8, meta: &RequestMeta) -> Result<CodeStep, ApiError> {
     let (code, issued) = draw_code(app);
     let now = app.clock.now();
     let command = AccountCommand::SendCode { flow_id: flow_id.to_string(), slot, code: issued, channel: meta.channel, at: now };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
     let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
-    Ok(Json(json!({ "flow_id": flow_id, "next": "otp", "otp": otp })))
+    Ok(CodeStep { flow_id: flow_id.to_string(), next: Next::Otp, otp })
 }
 
 /// The other accounts that hold this account's registered address (seed
@@ -235,18 +232,30 @@ pub async fn email_shared_with(app: &AppState, account: &Account, account_id: &s
     app.ledger.accounts_sharing_addresses(account, account_id).await.map_err(ApiError::internal)
 }
 
+/// Whether a first passkey could be registered now, and if not why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationPossibility {
+    pub possible: bool,
+    /// The refusal's error code when it is not possible.
+    pub reason: Option<&'static str>,
+    /// How a first passkey is confirmed from a session here
+    /// (`trading_password` or `code`); only while the account has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_up: Option<&'static str>,
+}
+
 /// Whether a first registration could start now, and if not why: the
 /// domain's own rule (every address, the opening instant, the deployment's
 /// code destination), for the status views.
-pub async fn registration_possibility(app: &AppState, account_id: &str) -> Result<Value, ApiError> {
+pub async fn registration_possibility(app: &AppState, account_id: &str) -> Result<RegistrationPossibility, ApiError> {
     let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
     let shared = email_shared_with(app, &account, account_id).await?;
     let refusal = account.first_passkey_refusal(&shared, app.clock.now(), app.ledger.policy());
-    Ok(json!({ "possible": refusal.is_none(), "reason": refusal.map(Refusal::code) }))
+    Ok(RegistrationPossibility { possible: refusal.is_none(), reason: refusal.map(Refusal::code), step_up: None })
 }
 
 /// A new code (seed 003): no sooner than a minute after the last.
-pub async fn resend_code(app: &AppState, account_id: &str, flow_id: &str, meta: &RequestMeta) -> Result<Json<Value>, ApiError> {
+pub async fn resend_code(app: &AppState, account_id: &str, flow_id: &str, meta: &RequestMeta) -> Result<CodeResent, ApiError> {
     // The bus fills in the accounts sharing the address.
     let email_shared_with = vec![];
     let (code, issued) = draw_code(app);
@@ -255,19 +264,24 @@ pub async fn resend_code(app: &AppState, account_id: &str, flow_id: &str, meta: 
         AccountCommand::ResendEmailCode { flow_id: flow_id.to_string(), code: issued, channel: meta.channel, email_shared_with, at: now };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
     let otp = deliver_code(app, account_id, flow_id, &code, &done).await?;
-    Ok(Json(json!({ "otp": otp })))
+    Ok(CodeResent { otp })
 }
 
-#[derive(Deserialize, Default)]
+/// Optional: the passkey's name (else the device's) and, from a session
+/// with no passkey, the trading password that confirms a first one.
+#[derive(Deserialize, Default, ToSchema)]
 pub struct OptionsBody {
     pub passkey_name: Option<String>,
     /// From a signed-in session with no passkey, where the deployment
     /// confirms with the trading password (seed 000's status screen).
+    #[schema(value_type = Option<String>, format = Password)]
     pub transaction_password: Option<crate::secrets::Secret>,
 }
 
-#[derive(Deserialize)]
+/// The browser ended the passkey creation without one.
+#[derive(Deserialize, ToSchema)]
 pub struct AbandonedBody {
+    /// The DOMException's name (`NotAllowedError`, `AbortError`, ...).
     reason: String,
 }
 
@@ -422,7 +436,7 @@ pub fn base64_url(bytes: &[u8]) -> String {
 /// Second-factor mode (seed 002): after the password, the customer's
 /// passkeys, the one used last first with its last-used time, and the
 /// request options naming them.
-pub async fn second_factor_options(app: &AppState, account_id: &str, flow_id: &str) -> Result<Json<Value>, ApiError> {
+pub async fn second_factor_options(app: &AppState, account_id: &str, flow_id: &str) -> Result<SecondFactorOptions, ApiError> {
     account_view_current(app, account_id).await?;
     let view = ledger_projections::read_models::status_view(&app.db.any, account_id, false).await?.ok_or_else(ApiError::not_found)?;
     let mut listed = view.passkeys;
@@ -431,12 +445,13 @@ pub async fn second_factor_options(app: &AppState, account_id: &str, flow_id: &s
     let passkeys: Vec<_> = credentials.iter().filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key)).collect();
     let (options, state) = app.webauthn.start_passkey_authentication(&passkeys).map_err(ApiError::internal)?;
     save_ceremony(app, flow_id, "second_factor", Some(flow_id), &serde_json::to_string(&state).map_err(ApiError::internal)?, None).await?;
-    let mut out = serde_json::to_value(options).map_err(ApiError::internal)?;
-    out["flow_id"] = json!(flow_id);
-    out["next"] = json!("passkey");
-    out["passkeys"] = json!(listed
-        .iter()
-        .map(|p| json!({ "id": p.id, "name": p.name, "last_used_at": p.last_used_at, "registered_at": p.registered_at }))
-        .collect::<Vec<_>>());
-    Ok(Json(out))
+    Ok(SecondFactorOptions {
+        public_key: public_key_of(&options)?,
+        flow_id: flow_id.to_string(),
+        next: Next::Passkey,
+        passkeys: listed
+            .into_iter()
+            .map(|p| SecondFactorPasskey { id: p.id, name: p.name, last_used_at: p.last_used_at, registered_at: p.registered_at })
+            .collect(),
+    })
 }
