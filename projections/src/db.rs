@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::AnyPool;
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
+use sqlx::{AnyConnection, AnyPool, Connection};
 
 /// A storage failure. Details are for the logs, never for a customer.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,17 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
+    /// A migration failed, or the database's record of them disagrees with
+    /// this version's files (a changed or unknown migration).
+    #[error("migrations: {0}")]
+    Migration(String),
+}
+
+fn migrate_error(e: MigrateError) -> DbError {
+    match e {
+        MigrateError::Execute(e) => DbError::Sql(e),
+        other => DbError::Migration(other.to_string()),
+    }
 }
 
 /// Which database the ledger runs on.
@@ -52,68 +64,14 @@ impl Database {
     }
 }
 
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
-}
-
-const SHARED_0002: &str = include_str!("../../migrations/shared/0002_read_models.sql");
-const SHARED_0003: &str = include_str!("../../migrations/shared/0003_passkey_lifecycle.sql");
-const SHARED_0004: &str = include_str!("../../migrations/shared/0004_audit_signals_adoption.sql");
-const SHARED_0008: &str = include_str!("../../migrations/shared/0008_otp_devices.sql");
-const SHARED_0009: &str = include_str!("../../migrations/shared/0009_email_registry_slots.sql");
-
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "event_store",
-        sqlite: include_str!("../../migrations/sqlite/0001_event_store.sql"),
-        postgres: include_str!("../../migrations/postgres/0001_event_store.sql"),
-    },
-    Migration { version: 2, name: "read_models", sqlite: SHARED_0002, postgres: SHARED_0002 },
-    Migration { version: 3, name: "passkey_lifecycle", sqlite: SHARED_0003, postgres: SHARED_0003 },
-    Migration { version: 4, name: "audit_signals_adoption", sqlite: SHARED_0004, postgres: SHARED_0004 },
-    Migration {
-        version: 5,
-        name: "credential_claims",
-        sqlite: include_str!("../../migrations/sqlite/0005_credential_claims.sql"),
-        postgres: include_str!("../../migrations/postgres/0005_credential_claims.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "account_emails",
-        sqlite: include_str!("../../migrations/sqlite/0006_account_emails.sql"),
-        postgres: include_str!("../../migrations/postgres/0006_account_emails.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "notifications",
-        sqlite: include_str!("../../migrations/sqlite/0007_notifications.sql"),
-        postgres: include_str!("../../migrations/postgres/0007_notifications.sql"),
-    },
-    Migration { version: 8, name: "otp_devices", sqlite: SHARED_0008, postgres: SHARED_0008 },
-    Migration { version: 9, name: "email_registry_slots", sqlite: SHARED_0009, postgres: SHARED_0009 },
-    Migration {
-        version: 10,
-        name: "order_epochs",
-        sqlite: include_str!("../../migrations/sqlite/0010_order_epochs.sql"),
-        postgres: include_str!("../../migrations/postgres/0010_order_epochs.sql"),
-    },
-    Migration {
-        version: 11,
-        name: "quiet_appends",
-        sqlite: include_str!("../../migrations/sqlite/0011_quiet_appends.sql"),
-        postgres: include_str!("../../migrations/postgres/0011_quiet_appends.sql"),
-    },
-    Migration {
-        version: 12,
-        name: "fresh_snapshots",
-        sqlite: include_str!("../../migrations/sqlite/0012_fresh_snapshots.sql"),
-        postgres: include_str!("../../migrations/postgres/0012_fresh_snapshots.sql"),
-    },
-];
+/// The migrations of each database, embedded at build time from
+/// `migrations/<database>/` (the files both share are links into
+/// `migrations/shared/`). sqlx's migrator records them in
+/// `_sqlx_migrations` with a checksum, refuses a changed or missing one, and
+/// on PostgreSQL holds an advisory lock while it runs, so replicas starting
+/// together migrate once.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 impl Database {
     /// Connects to `url`: `postgres://...` for PostgreSQL, `sqlite://path`
@@ -167,44 +125,68 @@ impl Database {
         }
     }
 
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        }
+    }
+
     /// Applies the migrations not yet applied; returns how many ran.
     pub async fn migrate(&self) -> Result<usize, DbError> {
-        let mut tx = self.any.begin().await?;
-        if self.backend == Backend::Postgres {
-            // Two processes starting at once on an empty database must not
-            // both create the table (its type would collide).
-            sqlx::query("SELECT pg_advisory_xact_lock(7400001)").execute(&mut *tx).await?;
+        let mut conn = self.any.acquire().await?;
+        // The migrator's own lock, held across the count: it is re-entrant
+        // (PostgreSQL's session advisory lock; nothing on SQLite), so the
+        // migrator takes it again inside.
+        conn.lock().await.map_err(migrate_error)?;
+        let ran = self.migrate_locked(&mut conn).await;
+        conn.unlock().await.map_err(migrate_error)?;
+        ran
+    }
+
+    async fn migrate_locked(&self, conn: &mut AnyConnection) -> Result<usize, DbError> {
+        conn.ensure_migrations_table().await.map_err(migrate_error)?;
+        self.adopt_earlier_record(conn).await?;
+        let before = conn.list_applied_migrations().await.map_err(migrate_error)?.len();
+        self.migrator().run_direct(&mut *conn).await.map_err(migrate_error)?;
+        let after = conn.list_applied_migrations().await.map_err(migrate_error)?.len();
+        Ok(after.saturating_sub(before))
+    }
+
+    /// Databases migrated before sqlx's migrator kept their record in
+    /// `ledger_migrations` (version, name); those versions are entered in
+    /// the migrator's table as applied, with the checksums of the same
+    /// files, and the old table goes.
+    async fn adopt_earlier_record(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
+        let exists = match self.backend {
+            Backend::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'ledger_migrations'",
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'ledger_migrations'",
+        };
+        let (n,): (i64,) = sqlx::query_as(exists).fetch_one(&mut *conn).await?;
+        if n == 0 {
+            return Ok(());
         }
-        sqlx::query("CREATE TABLE IF NOT EXISTS ledger_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+        let mut tx = conn.begin().await?;
+        let versions: Vec<(i64,)> = sqlx::query_as("SELECT version FROM ledger_migrations ORDER BY version").fetch_all(&mut *tx).await?;
+        for (version,) in versions {
+            let m = self
+                .migrator()
+                .iter()
+                .find(|m| m.version == version)
+                .ok_or_else(|| DbError::Corrupt(format!("migration {version} was applied but this version does not know it")))?;
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES ($1, $2, TRUE, $3, 0) ON CONFLICT (version) DO NOTHING",
+            )
+            .bind(version)
+            .bind(m.description.to_string())
+            .bind(m.checksum.to_vec())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        let mut applied = 0;
-        for m in MIGRATIONS {
-            let mut tx = self.any.begin().await?;
-            if self.backend == Backend::Postgres {
-                // Two processes starting at once must not both migrate.
-                sqlx::query("SELECT pg_advisory_xact_lock(7400001)").execute(&mut *tx).await?;
-            }
-            let done: Option<(i64,)> =
-                sqlx::query_as("SELECT version FROM ledger_migrations WHERE version = $1").bind(m.version).fetch_optional(&mut *tx).await?;
-            if done.is_some() {
-                continue;
-            }
-            let sql = match self.backend {
-                Backend::Sqlite => m.sqlite,
-                Backend::Postgres => m.postgres,
-            };
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO ledger_migrations (version, name) VALUES ($1, $2)")
-                .bind(m.version)
-                .bind(m.name)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            applied += 1;
         }
-        Ok(applied)
+        sqlx::query("DROP TABLE ledger_migrations").execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// PostgreSQL: when this cluster's transaction counter is behind the
@@ -239,7 +221,7 @@ impl Database {
 
     /// Whether every migration this version knows has been applied.
     pub async fn migrations_current(&self) -> Result<bool, DbError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_migrations").fetch_one(&self.any).await?;
-        Ok(n as usize >= MIGRATIONS.len())
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(&self.any).await?;
+        Ok(n as usize >= self.migrator().iter().count())
     }
 }

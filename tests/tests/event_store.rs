@@ -18,6 +18,7 @@ ledger_tests::on_both_databases!(
     a_snapshotted_account_loads_the_same_as_a_replayed_one,
     an_event_of_an_older_version_is_read_as_it_meant,
     a_command_whose_events_straddle_a_snapshot_loads_with_all_of_them,
+    a_database_migrated_before_the_migrator_is_taken_over,
 );
 
 fn meta() -> RequestMeta {
@@ -218,4 +219,27 @@ async fn an_event_of_an_older_version_is_read_as_it_meant(app: TestApp) {
     .await
     .unwrap();
     assert_eq!(version, "1", "AccountOpened has not changed shape");
+}
+
+/// A database migrated before sqlx's migrator kept (version, name) rows in
+/// `ledger_migrations`: the migrator takes that record over, runs nothing
+/// twice, and the service starts on it with its data.
+async fn a_database_migrated_before_the_migrator_is_taken_over(app: TestApp) {
+    let account_id = app.open_account("8300001", Some("kept@example.jp"), false).await;
+    let db = app.app.db.clone();
+    for sql in [
+        "CREATE TABLE ledger_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
+        "INSERT INTO ledger_migrations (version, name) SELECT version, description FROM _sqlx_migrations",
+        "DROP TABLE _sqlx_migrations",
+    ] {
+        sqlx::query(sql).execute(&db.any).await.unwrap();
+    }
+    assert_eq!(db.migrate().await.unwrap(), 0, "no migration runs again");
+    assert!(db.migrations_current().await.unwrap());
+    assert!(sqlx::query("SELECT COUNT(*) FROM ledger_migrations").fetch_one(&db.any).await.is_err(), "the old record is gone");
+    let app = app.restart().await;
+    assert!(!app.events_of(&account_id).await.is_empty(), "the account is still there");
+    let mut key = SoftPasskey::new("localhost", ORIGIN);
+    app.register("8300001", "kept@example.jp", &mut key).await;
+    assert_eq!(app.app.db.migrate().await.unwrap(), 0);
 }

@@ -151,6 +151,6 @@ async fn instances_starting_together_on_an_empty_database_migrate_it_once() {
     let (ran_one, ran_two) = tokio::join!(one.migrate(), two.migrate());
     let (ran_one, ran_two) = (ran_one.expect("first instance migrates"), ran_two.expect("second instance migrates"));
     assert!(one.migrations_current().await.unwrap());
-    let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_migrations").fetch_one(&one.any).await.unwrap();
+    let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&one.any).await.unwrap();
     assert_eq!(ran_one + ran_two, applied as usize, "each migration ran once");
 }

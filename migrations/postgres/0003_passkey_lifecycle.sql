@@ -1,0 +1,1 @@
+../shared/0003_passkey_lifecycle.sql

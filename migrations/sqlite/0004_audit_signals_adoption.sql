@@ -1,0 +1,1 @@
+../shared/0004_audit_signals_adoption.sql
