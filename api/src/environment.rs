@@ -22,8 +22,34 @@ pub struct ClientHints {
 /// The header names the service asks browsers for (`Accept-CH`).
 pub const ACCEPT_CH: &str = "Sec-CH-UA-Platform-Version, Sec-CH-UA-Full-Version-List, Sec-CH-UA-Model";
 
-fn unquote(s: &str) -> String {
-    s.trim().trim_matches('"').to_string()
+/// A header that is a Structured Field string item (RFC 9651), as the
+/// Client Hints are: `"Windows"`; anything else is no hint.
+fn sf_string(value: &str) -> Option<String> {
+    let item: sfv::Item = sfv::Parser::new(value).parse().ok()?;
+    item.bare_item.as_string().map(|s| s.as_str().to_string()).filter(|s| !s.is_empty())
+}
+
+/// A Structured Field boolean item: `?1` or `?0`.
+fn sf_boolean(value: &str) -> Option<bool> {
+    let item: sfv::Item = sfv::Parser::new(value).parse().ok()?;
+    item.bare_item.as_boolean()
+}
+
+/// A brand list (`Sec-CH-UA`, `Sec-CH-UA-Full-Version-List`): each brand a
+/// string with its version in the `v` parameter; a list that does not parse
+/// gives no brand.
+fn sf_brands(value: &str) -> Vec<(String, String)> {
+    let Ok(list) = sfv::Parser::new(value).parse::<sfv::List>() else { return Vec::new() };
+    list.iter()
+        .filter_map(|entry| match entry {
+            sfv::ListEntry::Item(item) => {
+                let name = item.bare_item.as_string()?.as_str().to_string();
+                let version = item.params.get("v")?.as_string()?.as_str().to_string();
+                Some((name, version))
+            }
+            sfv::ListEntry::InnerList(_) => None,
+        })
+        .collect()
 }
 
 impl ClientHints {
@@ -31,9 +57,9 @@ impl ClientHints {
     pub fn from_headers(headers: &axum::http::HeaderMap) -> ClientHints {
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         ClientHints {
-            platform: get("sec-ch-ua-platform").map(|v| unquote(&v)).filter(|v| !v.is_empty()),
-            platform_version: get("sec-ch-ua-platform-version").map(|v| unquote(&v)).filter(|v| !v.is_empty()),
-            mobile: get("sec-ch-ua-mobile").map(|v| v.trim() == "?1"),
+            platform: get("sec-ch-ua-platform").and_then(|v| sf_string(&v)),
+            platform_version: get("sec-ch-ua-platform-version").and_then(|v| sf_string(&v)),
+            mobile: get("sec-ch-ua-mobile").and_then(|v| sf_boolean(&v)),
             brands: get("sec-ch-ua-full-version-list").or_else(|| get("sec-ch-ua")),
         }
     }
@@ -41,10 +67,8 @@ impl ClientHints {
     /// The browser brand that is neither "Chromium" nor a GREASE brand, with
     /// its version: `"Google Chrome";v="148.0.7778.97"` -> ("Chrome", "148.0.7778.97").
     fn brand(&self) -> Option<(String, String)> {
-        let list = self.brands.as_deref()?;
         let mut fallback = None;
-        for item in list.split(',') {
-            let (name, version) = item.split_once(";v=").map(|(n, v)| (unquote(n), unquote(v)))?;
+        for (name, version) in sf_brands(self.brands.as_deref()?) {
             if name.contains("Not") && (name.contains("Brand") || name.contains("brand")) {
                 continue;
             }
@@ -284,6 +308,32 @@ mod tests {
 
     const CHROME_WINDOWS: &str =
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
+
+    #[test]
+    fn client_hints_are_read_as_structured_fields() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("sec-ch-ua-platform", "\"Windows\"".parse().unwrap());
+        headers.insert("sec-ch-ua-platform-version", "\"15.0.0\"".parse().unwrap());
+        headers.insert("sec-ch-ua-mobile", "?0".parse().unwrap());
+        // A GREASE brand may hold a comma, a semicolon and an escaped quote.
+        headers.insert(
+            "sec-ch-ua-full-version-list",
+            r#""Not,A;Brand\"";v="8.0.0.0", "Chromium";v="148.0.7778.97", "Microsoft Edge";v="148.0.3000.1""#.parse().unwrap(),
+        );
+        let hints = ClientHints::from_headers(&headers);
+        assert_eq!(hints.platform.as_deref(), Some("Windows"));
+        assert_eq!(hints.platform_version.as_deref(), Some("15.0.0"));
+        assert_eq!(hints.mobile, Some(false));
+        assert_eq!(hints.brand(), Some(("Edge".to_string(), "148.0.3000.1".to_string())));
+        // What is not a structured field of the right type is no hint.
+        let mut odd = axum::http::HeaderMap::new();
+        odd.insert("sec-ch-ua-platform", "Windows".parse().unwrap());
+        odd.insert("sec-ch-ua-mobile", "yes".parse().unwrap());
+        odd.insert("sec-ch-ua", "Chrome 148".parse().unwrap());
+        let hints = ClientHints::from_headers(&odd);
+        assert_eq!((hints.platform.as_deref(), hints.mobile), (None, None));
+        assert_eq!(hints.brand(), None);
+    }
 
     fn windows_hints(version: &str) -> ClientHints {
         ClientHints {
