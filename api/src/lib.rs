@@ -10,6 +10,7 @@ pub mod environment;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod otp;
 pub mod secrets;

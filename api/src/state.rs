@@ -28,6 +28,7 @@ pub struct App {
     pub mailer: Mailer,
     pub clock: Clock,
     pub providers: HashMap<String, String>,
+    pub metrics: crate::metrics::Metrics,
     secret_key: Vec<u8>,
 }
 
@@ -71,6 +72,7 @@ impl App {
             system_log,
             projector,
             clock,
+            metrics: crate::metrics::Metrics::default(),
             secret_key,
         }))
     }

@@ -4,9 +4,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::{AnyConnection, AnyPool, Connection};
 
 /// A storage failure. Details are for the logs, never for a customer.

@@ -148,6 +148,21 @@ async fn metrics_count_events_and_signals_in_prometheus_format() {
     assert!(text.contains("ledger_projector_lag 0"));
     assert!(text.contains("ledger_signals{kind=\"shared_email\",status=\"open\"} 1"), "{text}");
     assert!(!text.contains("same@example.jp"), "nothing personal");
+    // Requests by route template: never a concrete path.
+    assert!(text.contains("ledger_http_requests_total{route=\"/api/v1/admin/accounts\",method=\"POST\",status=\"201\"} 2"), "{text}");
+    assert!(text.contains("# TYPE ledger_http_request_duration_seconds histogram"), "{text}");
+    // A reviewed signal is counted under its new status only.
+    let compliance = app.staff("Kato", "compliance").await;
+    let signals: Value = app.get("/api/v1/signals", Some(&compliance)).await.json().await.unwrap();
+    let signal_id = signals["signals"][0]["signal_id"].as_str().unwrap().to_string();
+    let review = json!({ "outcome": "confirmed", "note": "one family, two accounts" });
+    assert_eq!(app.post(&format!("/api/v1/signals/{signal_id}/review"), review, Some(&compliance)).await.status(), StatusCode::OK);
+    app.app.projector.catch_up().await.unwrap();
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(text.contains("ledger_signals{kind=\"shared_email\",status=\"confirmed\"} 1"), "{text}");
+    assert!(!text.contains("status=\"open\""), "{text}");
+    assert!(text.contains("route=\"/api/v1/signals/{signal_id}/review\""), "{text}");
+    assert!(!text.contains(&signal_id), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

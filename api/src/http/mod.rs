@@ -134,7 +134,28 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)
+}
+
+/// Counts and times every answer, by route template (never the concrete
+/// path), for `/metrics`.
+async fn measure(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    // Standard methods only: a client cannot mint label values.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
+    let response = next.run(req).await;
+    app.metrics.request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
 }
 
 /// The longest X-Request-Id kept from a client.

@@ -99,24 +99,10 @@ async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
 }
 
 async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::DbError> {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let census = ledger_projections::read_models::census(&app.db.any).await?;
-    let _ = writeln!(out, "# HELP ledger_events_total Events in the audit trail, by type.\n# TYPE ledger_events_total counter");
-    for (t, n) in census.events_by_type {
-        let _ = writeln!(out, "ledger_events_total{{type=\"{t}\"}} {n}");
-    }
-    let lag = app.projector.lag().await?;
-    let _ = writeln!(out, "# HELP ledger_projector_lag Logged events not yet in the read models.\n# TYPE ledger_projector_lag gauge\nledger_projector_lag {lag}");
-    let failures = app.projector.failures().await?;
-    let _ = writeln!(out, "# HELP ledger_projection_failures Events the projector skipped because the read models could not take them.\n# TYPE ledger_projection_failures gauge\nledger_projection_failures {failures}");
-    let accounts = census.accounts;
-    let _ = writeln!(out, "# HELP ledger_accounts Accounts known to the ledger.\n# TYPE ledger_accounts gauge\nledger_accounts {accounts}");
-    let passkeys = census.passkeys_active;
-    let _ = writeln!(out, "# HELP ledger_passkeys_active Passkeys bound and not deleted.\n# TYPE ledger_passkeys_active gauge\nledger_passkeys_active {passkeys}");
-    let _ = writeln!(out, "# HELP ledger_signals Fraud signals by kind and review status.\n# TYPE ledger_signals gauge");
-    for (kind, status, n) in census.signals {
-        let _ = writeln!(out, "ledger_signals{{kind=\"{kind}\",status=\"{status}\"}} {n}");
-    }
-    Ok(out)
+    let census = crate::metrics::Census {
+        ledger: ledger_projections::read_models::census(&app.db.any).await?,
+        projector_lag: app.projector.lag().await?,
+        projection_failures: app.projector.failures().await?,
+    };
+    Ok(app.metrics.render(census))
 }
