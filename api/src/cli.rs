@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use ledger_domain::account::HolderKind;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::error::ErrorCode;
 use crate::http::admin::{open, OpenBody};
 use crate::http::extract::RequestMeta;
@@ -19,8 +19,20 @@ use crate::state::{App, AppState};
 #[derive(Parser)]
 #[command(name = "ledger", version)]
 pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command line and the environment; a blank environment variable
+    /// counts as unset. Exits with clap's message on a bad setting.
+    pub fn from_env_and_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = crate::config::blank_env_is_unset(Cli::command()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Subcommand)]
@@ -99,7 +111,7 @@ pub enum ProjectionsCommand {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), String> {
-    let config = Config::from_env()?;
+    let config = Config::try_from(cli.settings)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {

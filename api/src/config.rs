@@ -34,7 +34,8 @@ impl std::fmt::Debug for MailTransport {
 }
 
 /// When a login notice is e-mailed (JSDA guideline 2025).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum LoginNotice {
     /// For a login from an environment not seen before on the account.
     NewEnvironment,
@@ -77,15 +78,177 @@ pub struct Config {
     pub signals: ledger_projections::signals::Thresholds,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Every setting, each from its environment variable (or the same-named
+/// flag), with its default: `ledger --help` lists them. An environment
+/// variable set to an empty string counts as unset. Cross-field rules and
+/// the parsing of structured values are [`Config::try_from`]'s. No `Debug`:
+/// the SMTP address may hold a password ([`Config`]'s `Debug` masks it).
+#[derive(Clone, clap::Args)]
+pub struct Settings {
+    /// Listen address.
+    #[arg(long, env = "LEDGER_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+    /// `postgres://...` for PostgreSQL; `sqlite::memory:` keeps everything in
+    /// memory; default: SQLite in the data folder.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// SQLite file, outbox, generated secret key.
+    #[arg(long, env = "LEDGER_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// WebAuthn origin the browser reports.
+    #[arg(long, env = "LEDGER_ORIGIN", default_value = "http://localhost:8080", global = true)]
+    pub origin: String,
+    /// WebAuthn relying party ID.
+    #[arg(long, env = "LEDGER_RP_ID", default_value = "localhost", global = true)]
+    pub rp_id: String,
+    /// Shown by the authenticator.
+    #[arg(long, env = "LEDGER_RP_NAME", default_value = "passkey-ledger demo", global = true)]
+    pub rp_name: String,
+    /// An SMTP relay (`smtp://`, `smtp+starttls://`, `smtps://`); default:
+    /// e-mail as files in the outbox.
+    #[arg(long, env = "LEDGER_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// Folder for `.eml` files; default: `outbox` in the data folder.
+    #[arg(long, env = "LEDGER_OUTBOX", global = true)]
+    pub outbox: Option<PathBuf>,
+    #[arg(long, env = "LEDGER_MAIL_FROM", default_value = "no-reply@localhost", global = true)]
+    pub mail_from: String,
+    #[arg(long, env = "LEDGER_MAIL_SUBJECT", default_value = "【認証コード】パスキー登録のご案内 / Your verification code", global = true)]
+    pub mail_subject: String,
+    #[arg(long, env = "LEDGER_BROKERAGE_NAME", default_value = "デモ証券 (Demo Securities)", global = true)]
+    pub brokerage_name: String,
+    /// Customer session lifetime.
+    #[arg(long, env = "LEDGER_SESSION_LIFETIME_SECS", default_value_t = 30 * 60, global = true)]
+    pub session_lifetime_secs: i64,
+    /// The longest an SMTP exchange may take.
+    #[arg(long, env = "LEDGER_SMTP_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub smtp_timeout_secs: u64,
+    /// Hex, at least 32 bytes: the key for code hashes; default: generated
+    /// into the data folder. Set it when running several instances.
+    #[arg(long, env = "LEDGER_SECRET_KEY", hide_env_values = true, value_parser = secret, global = true)]
+    pub secret_key: Option<crate::secrets::Secret>,
+    /// A file holding the core system's admin token, provisioned at start.
+    #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<PathBuf>,
+    #[arg(long, env = "LEDGER_LOCK_AFTER_FAILED_PASSWORDS", default_value_t = Policy::default().lock_after_failed_passwords, global = true)]
+    pub lock_after_failed_passwords: u32,
+    /// At most 600 (10 minutes).
+    #[arg(long, env = "LEDGER_CODE_LIFETIME_SECS", default_value_t = Policy::default().code_lifetime_secs,
+          value_parser = clap::value_parser!(i64).range(1..=600), global = true)]
+    pub code_lifetime_secs: i64,
+    #[arg(long, env = "LEDGER_CODE_MAX_ATTEMPTS", default_value_t = Policy::default().code_max_attempts, global = true)]
+    pub code_max_attempts: u32,
+    #[arg(long, env = "LEDGER_RESEND_MIN_INTERVAL_SECS", default_value_t = Policy::default().resend_min_interval_secs, global = true)]
+    pub resend_min_interval_secs: i64,
+    #[arg(long, env = "LEDGER_RESENDS_PER_HOUR", default_value_t = Policy::default().resends_per_hour, global = true)]
+    pub resends_per_hour: u32,
+    #[arg(long, env = "LEDGER_FLOW_LIFETIME_SECS", default_value_t = Policy::default().flow_lifetime_secs, global = true)]
+    pub flow_lifetime_secs: i64,
+    #[arg(long, env = "LEDGER_MAX_PASSKEYS", default_value_t = Policy::default().max_passkeys, global = true)]
+    pub max_passkeys: usize,
+    #[arg(long, env = "LEDGER_RECENT_LOGIN_SECS", default_value_t = Policy::default().recent_login_secs, global = true)]
+    pub recent_login_secs: i64,
+    #[arg(long, env = "LEDGER_LOCK_AFTER_FAILED_TRADING_PASSWORDS",
+          default_value_t = Policy::default().lock_after_failed_trading_passwords, global = true)]
+    pub lock_after_failed_trading_passwords: u32,
+    /// Per channel, the instant a passkey becomes mandatory
+    /// (`mobile_app=2026-06-21T09:00:00Z,...`); `none` for no channel.
+    #[arg(long, env = "LEDGER_PASSKEY_MANDATORY_FROM", global = true)]
+    pub passkey_mandatory_from: Option<String>,
+    #[arg(long, env = "LEDGER_LOGIN_MODE", value_enum, default_value = "passwordless", global = true)]
+    pub login_mode: LoginModeSetting,
+    /// RFC 3339 instant from which passkey registration opens; `none`: open.
+    #[arg(long, env = "LEDGER_REGISTRATION_OPENS_AT", global = true)]
+    pub registration_opens_at: Option<String>,
+    #[arg(long, env = "LEDGER_CUSTOMER_DELETION", value_enum, default_value = "on", global = true)]
+    pub customer_deletion: Switch,
+    #[arg(long, env = "LEDGER_CODE_DESTINATION", value_enum, default_value = "address_1", global = true)]
+    pub code_destination: CodeDestinationSetting,
+    /// Security notices to address 1 only, or to every reachable address.
+    #[arg(long, env = "LEDGER_NOTICE_ADDRESSES", value_enum, default_value = "address_1", global = true)]
+    pub notice_addresses: NoticeAddresses,
+    #[arg(long, env = "LEDGER_SESSION_STEP_UP", value_enum, default_value = "trading_password", global = true)]
+    pub session_step_up: StepUpSetting,
+    #[arg(long, env = "LEDGER_LOGIN_NOTICE", value_enum, default_value = "new_environment", global = true)]
+    pub login_notice: LoginNotice,
+    /// Per OS a minimum version, then optionally the browsers.
+    #[arg(long, env = "LEDGER_RECOMMENDED_ENVIRONMENTS", global = true)]
+    pub recommended_environments: Option<String>,
+    /// Fraud rule thresholds, `count/seconds`.
+    #[arg(long, env = "LEDGER_SIGNAL_WRONG_CODES", global = true)]
+    pub signal_wrong_codes: Option<String>,
+    #[arg(long, env = "LEDGER_SIGNAL_CODE_REQUESTS", global = true)]
+    pub signal_code_requests: Option<String>,
+    #[arg(long, env = "LEDGER_SIGNAL_PASSKEY_AFTER_EMAIL_CHANGE_SECS", global = true)]
+    pub signal_passkey_after_email_change_secs: Option<i64>,
+    #[arg(long, env = "LEDGER_SIGNAL_PASSKEYS_ADDED", global = true)]
+    pub signal_passkeys_added: Option<String>,
+    #[arg(long, env = "LEDGER_SIGNAL_LOCKOUTS", global = true)]
+    pub signal_lockouts: Option<String>,
+    #[arg(long, env = "LEDGER_SIGNAL_WIPE_WINDOW_SECS", global = true)]
+    pub signal_wipe_window_secs: Option<i64>,
 }
 
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match env(name) {
-        Some(v) => v.trim().parse().map_err(|_| format!("{name} must be a number, got {v:?}")),
-        None => Ok(default),
-    }
+fn secret(value: &str) -> Result<crate::secrets::Secret, std::convert::Infallible> {
+    Ok(crate::secrets::Secret::from(value))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Switch {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum LoginModeSetting {
+    Passwordless,
+    SecondFactor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodeDestinationSetting {
+    #[value(name = "address_1")]
+    Address1,
+    #[value(name = "choose")]
+    Choose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NoticeAddresses {
+    #[value(name = "address_1")]
+    Address1,
+    #[value(name = "all")]
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StepUpSetting {
+    TradingPassword,
+    Code,
+}
+
+/// The settings alone, as a command of their own (`Config::from_env`).
+#[derive(clap::Parser)]
+#[command(name = "ledger")]
+struct SettingsOnly {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Drops the environment variable of every argument whose variable is set
+/// to blank, so that it counts as unset (a deployment's `LEDGER_SMTP_URL=`).
+pub fn blank_env_is_unset(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| {
+        let blank = arg.get_env().is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty()));
+        if blank {
+            arg.env(None)
+        } else {
+            arg
+        }
+    })
 }
 
 impl Config {
@@ -93,128 +256,101 @@ impl Config {
     /// defaults: SQLite under `./data`, e-mail to `./data/outbox`, RP ID
     /// `localhost`, origin `http://localhost:8080`.
     pub fn from_env() -> Result<Config, String> {
-        let data_dir = PathBuf::from(env("LEDGER_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = env("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}/ledger.db", data_dir.display()));
-        let mail = match env("LEDGER_SMTP_URL") {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = blank_env_is_unset(SettingsOnly::command()).try_get_matches_from(["ledger"]).map_err(|e| e.to_string())?;
+        let parsed = SettingsOnly::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        Config::try_from(parsed.settings)
+    }
+}
+
+impl TryFrom<Settings> for Config {
+    type Error = String;
+
+    fn try_from(s: Settings) -> Result<Config, String> {
+        let database_url = s.database_url.unwrap_or_else(|| format!("sqlite://{}/ledger.db", s.data_dir.display()));
+        let mail = match s.smtp_url {
             Some(url) => MailTransport::Smtp(url),
-            None => MailTransport::Folder(env("LEDGER_OUTBOX").map(PathBuf::from).unwrap_or_else(|| data_dir.join("outbox"))),
+            None => MailTransport::Folder(s.outbox.unwrap_or_else(|| s.data_dir.join("outbox"))),
         };
         let defaults = Policy::default();
-        let mut policy = Policy {
-            lock_after_failed_passwords: env_num("LEDGER_LOCK_AFTER_FAILED_PASSWORDS", defaults.lock_after_failed_passwords)?,
-            code_lifetime_secs: env_num("LEDGER_CODE_LIFETIME_SECS", defaults.code_lifetime_secs)?,
-            code_max_attempts: env_num("LEDGER_CODE_MAX_ATTEMPTS", defaults.code_max_attempts)?,
-            resend_min_interval_secs: env_num("LEDGER_RESEND_MIN_INTERVAL_SECS", defaults.resend_min_interval_secs)?,
-            resends_per_hour: env_num("LEDGER_RESENDS_PER_HOUR", defaults.resends_per_hour)?,
-            flow_lifetime_secs: env_num("LEDGER_FLOW_LIFETIME_SECS", defaults.flow_lifetime_secs)?,
-            passkey_mandatory_from: defaults.passkey_mandatory_from.clone(),
-            max_passkeys: env_num("LEDGER_MAX_PASSKEYS", defaults.max_passkeys)?,
-            recent_login_secs: env_num("LEDGER_RECENT_LOGIN_SECS", defaults.recent_login_secs)?,
-            lock_after_failed_trading_passwords: env_num(
-                "LEDGER_LOCK_AFTER_FAILED_TRADING_PASSWORDS",
-                defaults.lock_after_failed_trading_passwords,
-            )?,
-            login_mode: defaults.login_mode,
-            registration_opens_at: None,
-            customer_deletion: true,
-            session_step_up: defaults.session_step_up,
-            code_destination: defaults.code_destination,
+        let policy = Policy {
+            lock_after_failed_passwords: s.lock_after_failed_passwords,
+            code_lifetime_secs: s.code_lifetime_secs,
+            code_max_attempts: s.code_max_attempts,
+            resend_min_interval_secs: s.resend_min_interval_secs,
+            resends_per_hour: s.resends_per_hour,
+            flow_lifetime_secs: s.flow_lifetime_secs,
+            passkey_mandatory_from: match s.passkey_mandatory_from {
+                Some(spec) => parse_mandatory(&spec).map_err(|e| format!("LEDGER_PASSKEY_MANDATORY_FROM: {e}"))?,
+                None => defaults.passkey_mandatory_from,
+            },
+            max_passkeys: s.max_passkeys,
+            recent_login_secs: s.recent_login_secs,
+            lock_after_failed_trading_passwords: s.lock_after_failed_trading_passwords,
+            login_mode: match s.login_mode {
+                LoginModeSetting::Passwordless => LoginMode::Passwordless,
+                LoginModeSetting::SecondFactor => LoginMode::SecondFactor,
+            },
+            registration_opens_at: match s.registration_opens_at.as_deref().map(str::trim) {
+                None | Some("none") => None,
+                Some(at) => Some(
+                    chrono::DateTime::parse_from_rfc3339(at)
+                        .map_err(|_| format!("LEDGER_REGISTRATION_OPENS_AT must be an RFC 3339 instant, got {at:?}"))?
+                        .with_timezone(&chrono::Utc),
+                ),
+            },
+            customer_deletion: s.customer_deletion == Switch::On,
+            session_step_up: match s.session_step_up {
+                StepUpSetting::TradingPassword => ledger_domain::SessionStepUp::TradingPassword,
+                StepUpSetting::Code => ledger_domain::SessionStepUp::EmailCode,
+            },
+            code_destination: match s.code_destination {
+                CodeDestinationSetting::Address1 => ledger_domain::CodeDestination::Address1,
+                CodeDestinationSetting::Choose => ledger_domain::CodeDestination::Choose,
+            },
         };
-        policy.login_mode = match env("LEDGER_LOGIN_MODE").as_deref() {
-            None | Some("passwordless") => LoginMode::Passwordless,
-            Some("second_factor") => LoginMode::SecondFactor,
-            Some(other) => return Err(format!("LEDGER_LOGIN_MODE must be passwordless or second_factor, got {other:?}")),
-        };
-        let notice_all_addresses = match env("LEDGER_NOTICE_ADDRESSES").as_deref() {
-            None | Some("address_1") => false,
-            Some("all") => true,
-            Some(other) => return Err(format!("LEDGER_NOTICE_ADDRESSES must be address_1 or all, got {other:?}")),
-        };
-        let login_notice = match env("LEDGER_LOGIN_NOTICE").as_deref() {
-            None | Some("new_environment") => LoginNotice::NewEnvironment,
-            Some("every") => LoginNotice::Every,
-            Some("off") => LoginNotice::Off,
-            Some(other) => return Err(format!("LEDGER_LOGIN_NOTICE must be new_environment, every or off, got {other:?}")),
-        };
-        let recommended = match env("LEDGER_RECOMMENDED_ENVIRONMENTS") {
+        let recommended = match s.recommended_environments {
             Some(spec) => crate::environment::Recommended::parse(&spec).map_err(|e| format!("LEDGER_RECOMMENDED_ENVIRONMENTS: {e}"))?,
             None => crate::environment::Recommended::default(),
         };
-        if policy.code_lifetime_secs > 600 {
-            return Err("LEDGER_CODE_LIFETIME_SECS may be at most 600 (10 minutes)".into());
-        }
-        policy.session_step_up = match env("LEDGER_SESSION_STEP_UP").as_deref() {
-            None | Some("trading_password") => ledger_domain::SessionStepUp::TradingPassword,
-            Some("code") => ledger_domain::SessionStepUp::EmailCode,
-            Some(other) => return Err(format!("LEDGER_SESSION_STEP_UP must be trading_password or code, got {other:?}")),
+        let signals = {
+            use ledger_projections::signals::Threshold;
+            let d = ledger_projections::signals::Thresholds::default();
+            let t = |name: &str, value: Option<String>, default: Threshold| match value {
+                Some(v) => Threshold::parse(&v).map_err(|e| format!("{name}: {e}")),
+                None => Ok(default),
+            };
+            ledger_projections::signals::Thresholds {
+                wrong_codes: t("LEDGER_SIGNAL_WRONG_CODES", s.signal_wrong_codes, d.wrong_codes)?,
+                code_requests: t("LEDGER_SIGNAL_CODE_REQUESTS", s.signal_code_requests, d.code_requests)?,
+                passkey_after_email_change_secs: s.signal_passkey_after_email_change_secs.unwrap_or(d.passkey_after_email_change_secs),
+                passkeys_added: t("LEDGER_SIGNAL_PASSKEYS_ADDED", s.signal_passkeys_added, d.passkeys_added)?,
+                lockouts: t("LEDGER_SIGNAL_LOCKOUTS", s.signal_lockouts, d.lockouts)?,
+                wipe_window_secs: s.signal_wipe_window_secs.unwrap_or(d.wipe_window_secs),
+            }
         };
-        policy.code_destination = match env("LEDGER_CODE_DESTINATION").as_deref() {
-            None | Some("address_1") => ledger_domain::CodeDestination::Address1,
-            Some("choose") => ledger_domain::CodeDestination::Choose,
-            Some(other) => return Err(format!("LEDGER_CODE_DESTINATION must be address_1 or choose, got {other:?}")),
-        };
-        policy.customer_deletion = match env("LEDGER_CUSTOMER_DELETION").as_deref() {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => return Err(format!("LEDGER_CUSTOMER_DELETION must be on or off, got {other:?}")),
-        };
-        policy.registration_opens_at = match env("LEDGER_REGISTRATION_OPENS_AT").as_deref() {
-            None | Some("none") => None,
-            Some(at) => Some(
-                chrono::DateTime::parse_from_rfc3339(at.trim())
-                    .map_err(|_| format!("LEDGER_REGISTRATION_OPENS_AT must be an RFC 3339 instant, got {at:?}"))?
-                    .with_timezone(&chrono::Utc),
-            ),
-        };
-        if let Some(spec) = env("LEDGER_PASSKEY_MANDATORY_FROM") {
-            policy.passkey_mandatory_from = parse_mandatory(&spec)?;
-        }
-        let signals = signal_thresholds()?;
-        let bind = env("LEDGER_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         Ok(Config {
-            origin: env("LEDGER_ORIGIN").unwrap_or_else(|| "http://localhost:8080".into()),
-            rp_id: env("LEDGER_RP_ID").unwrap_or_else(|| "localhost".into()),
-            rp_name: env("LEDGER_RP_NAME").unwrap_or_else(|| "passkey-ledger demo".into()),
-            bind,
+            bind: s.bind,
             database_url,
-            data_dir,
+            data_dir: s.data_dir,
+            rp_id: s.rp_id,
+            rp_name: s.rp_name,
+            origin: s.origin,
             mail,
-            mail_from: env("LEDGER_MAIL_FROM").unwrap_or_else(|| "no-reply@localhost".into()),
-            mail_subject: env("LEDGER_MAIL_SUBJECT")
-                .unwrap_or_else(|| "【認証コード】パスキー登録のご案内 / Your verification code".into()),
-            brokerage_name: env("LEDGER_BROKERAGE_NAME").unwrap_or_else(|| "デモ証券 (Demo Securities)".into()),
-            session_lifetime_secs: env_num("LEDGER_SESSION_LIFETIME_SECS", 30 * 60)?,
-            smtp_timeout_secs: match env_num("LEDGER_SMTP_TIMEOUT_SECS", 10u64)? {
-                0 => return Err("LEDGER_SMTP_TIMEOUT_SECS must be at least 1".into()),
-                n => n,
-            },
+            mail_from: s.mail_from,
+            mail_subject: s.mail_subject,
+            brokerage_name: s.brokerage_name,
+            session_lifetime_secs: s.session_lifetime_secs,
+            smtp_timeout_secs: s.smtp_timeout_secs,
             policy,
-            secret_key_hex: env("LEDGER_SECRET_KEY").map(crate::secrets::Secret::from),
-            admin_token_file: env("LEDGER_ADMIN_TOKEN_FILE").map(PathBuf::from),
-            login_notice,
-            notice_all_addresses,
+            secret_key_hex: s.secret_key,
+            admin_token_file: s.admin_token_file,
+            login_notice: s.login_notice,
+            notice_all_addresses: s.notice_addresses == NoticeAddresses::All,
             recommended,
             signals,
         })
     }
-}
-
-/// The fraud rules' thresholds: `count/seconds` or seconds per rule.
-fn signal_thresholds() -> Result<ledger_projections::signals::Thresholds, String> {
-    use ledger_projections::signals::Threshold;
-    let d = ledger_projections::signals::Thresholds::default();
-    let t = |name: &str, default: Threshold| match env(name) {
-        Some(v) => Threshold::parse(&v).map_err(|e| format!("{name}: {e}")),
-        None => Ok(default),
-    };
-    Ok(ledger_projections::signals::Thresholds {
-        wrong_codes: t("LEDGER_SIGNAL_WRONG_CODES", d.wrong_codes)?,
-        code_requests: t("LEDGER_SIGNAL_CODE_REQUESTS", d.code_requests)?,
-        passkey_after_email_change_secs: env_num("LEDGER_SIGNAL_PASSKEY_AFTER_EMAIL_CHANGE_SECS", d.passkey_after_email_change_secs)?,
-        passkeys_added: t("LEDGER_SIGNAL_PASSKEYS_ADDED", d.passkeys_added)?,
-        lockouts: t("LEDGER_SIGNAL_LOCKOUTS", d.lockouts)?,
-        wipe_window_secs: env_num("LEDGER_SIGNAL_WIPE_WINDOW_SECS", d.wipe_window_secs)?,
-    })
 }
 
 /// Parses `mobile_app=2026-06-21T09:00:00Z,web=2027-01-04T00:00:00Z`; an
@@ -244,6 +380,22 @@ mod tests {
         config.secret_key_hex = Some(crate::secrets::Secret::from("6b".repeat(32)));
         let printed = format!("{config:?}");
         assert!(!printed.contains("s3cr3t-pw") && !printed.contains(&"6b".repeat(32)), "{printed}");
+    }
+
+    #[test]
+    fn settings_are_checked_where_they_are_read() {
+        use clap::Parser;
+        let parse = |args: &[&str]| SettingsOnly::try_parse_from(std::iter::once("ledger").chain(args.iter().copied()));
+        assert!(parse(&["--code-lifetime-secs", "601"]).is_err(), "a code lives at most 10 minutes");
+        assert!(parse(&["--smtp-timeout-secs", "0"]).is_err());
+        assert!(parse(&["--login-mode", "sometimes"]).is_err());
+        let settings = parse(&["--login-mode", "second_factor", "--notice-addresses", "all", "--code-destination", "choose"]).unwrap();
+        let config = Config::try_from(settings.settings).unwrap();
+        assert_eq!(config.policy.login_mode, LoginMode::SecondFactor);
+        assert_eq!(config.policy.code_destination, ledger_domain::CodeDestination::Choose);
+        assert!(config.notice_all_addresses);
+        let late = parse(&["--registration-opens-at", "tomorrow"]).unwrap();
+        assert!(Config::try_from(late.settings).unwrap_err().contains("LEDGER_REGISTRATION_OPENS_AT"));
     }
 
     #[test]
