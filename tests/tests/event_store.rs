@@ -197,7 +197,7 @@ async fn an_event_of_an_older_version_is_read_as_it_meant(app: TestApp) {
         .unwrap();
 
     let loaded = app.app.ledger.load(&account).await.unwrap();
-    assert_eq!(loaded.email.as_ref().map(|e| e.as_str()), Some("new@example.jp"), "the command side reads version 1");
+    assert_eq!(loaded.registered_addresses().next().map(|e| e.as_str()), Some("new@example.jp"), "the command side reads version 1");
 
     assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
     let (email,): (Option<String>,) =

@@ -232,7 +232,7 @@ async fn register_otp_device(
     let secret = body.secret.expose_secret().trim().replace(' ', "").to_uppercase();
     let device = crate::otp::OtpDevice::new(&secret, body.algorithm.as_deref(), body.digits, body.period)
         .map_err(|what| ApiError::saying(ErrorCode::InvalidOtpDevice, what))?;
-    app.ledger.load(&account_id).await.map_err(ApiError::internal)?.opened.then_some(()).ok_or_else(ApiError::not_found)?;
+    app.ledger.load(&account_id).await.map_err(ApiError::internal)?.is_open().then_some(()).ok_or_else(ApiError::not_found)?;
     crate::otp::replace_device(&app.db.any, &account_id, &secret, &device).await?;
     let (algorithm, digits, period) = (device.algorithm.clone(), device.digits, device.period);
     record_change(&app, &meta, &account_id, |at| AccountCommand::RegisterOtpDevice { algorithm, digits, period, at }).await?;

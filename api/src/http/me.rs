@@ -104,7 +104,7 @@ async fn add_options(
     let exclude: Vec<_> =
         existing.iter().filter_map(|c| crate::webauthn::passkey_for_verification(&c.public_key)).map(|p| p.cred_id().clone()).collect();
     let user_id = uuid::Uuid::parse_str(&customer.account_id).map_err(ApiError::internal)?;
-    let login_id = account.login_id.as_ref().map(LoginId::as_str).unwrap_or_default().to_string();
+    let login_id = account.login_id().map(LoginId::as_str).unwrap_or_default().to_string();
     let (options, state) =
         app.webauthn.start_passkey_registration(user_id, &login_id, &login_id, Some(exclude)).map_err(ApiError::internal)?;
     let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
@@ -232,7 +232,7 @@ async fn step_up_code(
             .into_iter()
             .filter_map(|slot| account.reachable_address(slot).map(|a| AddressChoice { slot, destination: a.masked() }))
             .collect();
-        if addresses.len() > 1 && !account.otp_device {
+        if addresses.len() > 1 && !account.has_otp_device() {
             return Ok(Json(StepUpCodeAnswer::ChooseAddress(ChooseAddress { flow_id: None, next: Next::ChooseAddress, addresses })));
         }
     }

@@ -178,7 +178,7 @@ async fn passkey_options(
     let body: OptionsBody = optional_body(&body)?;
     let name = passkey_name(body.passkey_name, &meta)?;
     let user_id = uuid::Uuid::parse_str(&account_id).map_err(ApiError::internal)?;
-    let login_id = account.login_id.as_ref().map(LoginId::as_str).unwrap_or_default().to_string();
+    let login_id = account.login_id().map(LoginId::as_str).unwrap_or_default().to_string();
     let (options, state) = app.webauthn.start_passkey_registration(user_id, &login_id, &login_id, None).map_err(ApiError::internal)?;
     let mut options = serde_json::to_value(options).map_err(ApiError::internal)?;
     crate::webauthn::require_discoverable(&mut options);

@@ -49,41 +49,41 @@ pub enum AccountError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Account {
-    pub opened: bool,
-    pub login_id: Option<LoginId>,
-    pub holder_kind: Option<HolderKind>,
+    pub(crate) opened: bool,
+    pub(crate) login_id: Option<LoginId>,
+    pub(crate) holder_kind: Option<HolderKind>,
     /// Address 1, the main one.
-    pub email: Option<EmailAddress>,
-    pub email_reachable: bool,
+    pub(crate) email: Option<EmailAddress>,
+    pub(crate) email_reachable: bool,
     /// Address 2 (seed 003, 004), if registered.
     #[serde(default)]
-    pub email_2: Option<EmailAddress>,
+    pub(crate) email_2: Option<EmailAddress>,
     #[serde(default)]
-    pub email_2_reachable: bool,
-    pub password_temporary: bool,
-    pub consecutive_password_failures: u32,
-    pub locked: bool,
-    pub passkeys: Vec<PasskeyState>,
-    pub flows: BTreeMap<String, Flow>,
+    pub(crate) email_2_reachable: bool,
+    pub(crate) password_temporary: bool,
+    pub(crate) consecutive_password_failures: u32,
+    pub(crate) locked: bool,
+    pub(crate) passkeys: Vec<PasskeyState>,
+    pub(crate) flows: BTreeMap<String, Flow>,
     /// When codes were re-sent, newest last; only the last hour matters.
-    pub resends: Vec<DateTime<Utc>>,
+    pub(crate) resends: Vec<DateTime<Utc>>,
     /// Consecutive wrong trading passwords on deletion.
-    pub trading_password_failures: u32,
-    pub deletion_locked: bool,
+    pub(crate) trading_password_failures: u32,
+    pub(crate) deletion_locked: bool,
     /// The customer uses the brokerage's OTP service (seed 004): code steps
     /// ask for its one-time password, and no code is mailed.
     #[serde(default)]
-    pub otp_device: bool,
+    pub(crate) otp_device: bool,
     /// When the customer last confirmed with the trading password to
     /// register a first passkey from a session (used once).
     #[serde(default)]
-    pub step_up_at: Option<DateTime<Utc>>,
+    pub(crate) step_up_at: Option<DateTime<Utc>>,
     /// The session that confirmation serves.
     #[serde(default)]
-    pub step_up_session: Option<String>,
+    pub(crate) step_up_session: Option<String>,
     /// Environments (browser, OS, device type) seen on registrations and
     /// logins, for login notices from a new environment.
-    pub environments: Vec<String>,
+    pub(crate) environments: Vec<String>,
 }
 
 /// One passkey ever bound to the account, active or revoked.
@@ -228,6 +228,21 @@ impl Account {
             CodeDestination::Choose => &[1, 2],
         };
         slots.iter().filter_map(|s| self.reachable_address(*s).map(|a| (*s, a))).collect()
+    }
+
+    /// Whether the core system has opened the account.
+    pub fn is_open(&self) -> bool {
+        self.opened
+    }
+
+    /// The login ID (口座番号) the account was opened with.
+    pub fn login_id(&self) -> Option<&LoginId> {
+        self.login_id.as_ref()
+    }
+
+    /// Whether code steps ask the brokerage's OTP device (seed 004).
+    pub fn has_otp_device(&self) -> bool {
+        self.otp_device
     }
 
     /// Whether any passkey is active.
