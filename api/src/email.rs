@@ -5,10 +5,8 @@ use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Mailbox, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use secrecy::ExposeSecret;
 
 use crate::config::{Config, MailTransport};
-use crate::secrets::Secret;
 
 /// Sends the ledger's messages.
 pub enum Mailer {
@@ -60,7 +58,13 @@ impl Mailer {
     }
 
     /// Sends the one-time code to the registered address.
-    pub async fn send_code(&self, config: &Config, to: &str, code: &Secret, expires_at: DateTime<Utc>) -> Result<(), MailError> {
+    pub async fn send_code(
+        &self,
+        config: &Config,
+        to: &str,
+        code: &crate::secrets::OtpCode,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), MailError> {
         let body = format!(
             "{brokerage}をご利用いただきありがとうございます。\r\n\
              \r\n\
@@ -77,7 +81,7 @@ impl Mailer {
              Your verification code is {code}. It expires at {expiry}.\r\n\
              We never ask for your password by e-mail.\r\n",
             brokerage = config.brokerage_name,
-            code = code.expose_secret(),
+            code = code.for_mail(),
             expiry = jst(expires_at),
         );
         self.send(config, to, &config.mail_subject, body).await

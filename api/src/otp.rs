@@ -113,8 +113,14 @@ pub async fn device_of(pool: &AnyPool, account_id: &str) -> Result<Option<OtpDev
 
 /// Checks a typed one-time password and takes its time step, once: the
 /// same password (or an older one) is refused afterwards.
-pub async fn check_and_take(pool: &AnyPool, account_id: &str, typed: &str, at: DateTime<Utc>) -> Result<bool, ApiError> {
+pub async fn check_and_take(
+    pool: &AnyPool,
+    account_id: &str,
+    typed: &crate::secrets::OtpCode,
+    at: DateTime<Utc>,
+) -> Result<bool, ApiError> {
     let Some(device) = device_of(pool, account_id).await? else { return Ok(false) };
+    let Some(typed) = typed.digits(device.digits as usize) else { return Ok(false) };
     let Some(step) = device.matching_step(typed, at) else { return Ok(false) };
     let taken = sqlx::query("UPDATE otp_devices SET last_step = $2 WHERE account_id = $1 AND last_step < $2")
         .bind(account_id)

@@ -33,15 +33,43 @@ pub fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("not-a-password").unwrap_or_default())
 }
 
-/// Six decimal digits from the OS CSPRNG, uniformly (no modulo bias).
-pub fn new_code() -> Secret {
-    let mut rng = rand::rngs::OsRng;
-    loop {
-        let n = rng.next_u32();
-        // Largest multiple of 1_000_000 below 2^32 keeps every code equally likely.
-        if n < 4_294_000_000 {
-            return Secret::from(format!("{:06}", n % 1_000_000));
+/// A one-time code: one the ledger draws for an e-mail, or one the customer
+/// typed (the e-mailed code, or the OTP device's password). Never printed
+/// (`Debug` is redacted), wiped when dropped; checked only through its
+/// keyed hash or the device's own check.
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct OtpCode(Secret);
+
+impl OtpCode {
+    /// Six decimal digits from the OS CSPRNG, uniformly (no modulo bias).
+    pub fn draw() -> OtpCode {
+        let mut rng = rand::rngs::OsRng;
+        loop {
+            let n = rng.next_u32();
+            // Largest multiple of 1_000_000 below 2^32 keeps every code equally likely.
+            if n < 4_294_000_000 {
+                return OtpCode(Secret::from(format!("{:06}", n % 1_000_000)));
+            }
         }
+    }
+
+    /// The code without the spaces around it, when it is `n` decimal digits:
+    /// anything else cannot be right, and is a wrong code.
+    pub fn digits(&self, n: usize) -> Option<&str> {
+        let code = self.0.expose_secret().trim();
+        (code.len() == n && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+    }
+
+    /// The code as it goes into the e-mail.
+    pub fn for_mail(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for OtpCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtpCode([REDACTED])")
     }
 }
 
@@ -82,10 +110,19 @@ mod tests {
     #[test]
     fn codes_are_six_digits() {
         for _ in 0..1000 {
-            let c = new_code();
-            assert_eq!(c.expose_secret().len(), 6);
-            assert!(c.expose_secret().chars().all(|d| d.is_ascii_digit()));
+            let c = OtpCode::draw();
+            assert_eq!(c.digits(6), Some(c.for_mail()));
         }
+    }
+
+    #[test]
+    fn a_typed_code_is_its_digits_or_nothing() {
+        let typed = |s: &str| serde_json::from_value::<OtpCode>(serde_json::json!(s)).unwrap();
+        assert_eq!(typed(" 012345 ").digits(6), Some("012345"));
+        assert_eq!(typed("012345").digits(8), None);
+        assert_eq!(typed("01234a").digits(6), None);
+        assert_eq!(typed("０１２３４５").digits(6), None, "full-width digits are not the code");
+        assert!(!format!("{:?}", typed("012345")).contains("012345"));
     }
 
     #[test]

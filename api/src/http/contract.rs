@@ -154,7 +154,7 @@ pub struct CredentialBody {
 #[derive(Deserialize, ToSchema)]
 pub struct CodeBody {
     #[schema(value_type = String, format = Password)]
-    pub code: crate::secrets::Secret,
+    pub code: crate::secrets::OtpCode,
 }
 
 /// The registered address a code goes to (seed 004).

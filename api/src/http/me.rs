@@ -262,7 +262,7 @@ async fn step_up_code(
 struct StepUpCodeBody {
     flow_id: String,
     #[schema(value_type = String, format = Password)]
-    code: Secret,
+    code: crate::secrets::OtpCode,
 }
 
 #[utoipa::path(post, path = "/api/v1/me/passkeys/code/verify", tag = "me", security(("customer" = [])), request_body = StepUpCodeBody,
@@ -273,7 +273,7 @@ async fn verify_step_up_code(
     meta: RequestMeta,
     ApiJson(body): ApiJson<StepUpCodeBody>,
 ) -> Result<Json<CodeAccepted>, ApiError> {
-    let done = super::steps::check_code(&app, &customer.account_id, &body.flow_id, body.code.expose_secret(), &meta).await?;
+    let done = super::steps::check_code(&app, &customer.account_id, &body.flow_id, &body.code, &meta).await?;
     super::steps::code_outcome(&done)?;
     Ok(Json(CodeAccepted { next: Next::Passkey }))
 }

@@ -119,7 +119,7 @@ async fn otp(
 ) -> Result<Json<CodeAccepted>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    let done = check_code(&app, &account_id, &flow_id, body.code.expose_secret(), &meta).await?;
+    let done = check_code(&app, &account_id, &flow_id, &body.code, &meta).await?;
     code_outcome(&done)?;
     Ok(Json(CodeAccepted { next: Next::Passkey }))
 }

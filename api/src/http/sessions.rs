@@ -270,7 +270,7 @@ async fn password_otp(
 ) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
-    let done = check_code(&app, &account_id, &flow_id, body.code.expose_secret(), &meta).await?;
+    let done = check_code(&app, &account_id, &flow_id, &body.code, &meta).await?;
     code_outcome(&done)?;
     // What answered the code step names the session's method.
     let by_device = done.has(|e| matches!(e, AccountEvent::EmailCodeVerified { factor: ledger_domain::account::CodeFactor::Totp, .. }));

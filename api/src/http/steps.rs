@@ -10,7 +10,7 @@ use super::contract::{
 use super::extract::{account_view_current, execute, RequestMeta};
 use crate::bus::Executed;
 use crate::error::{ApiError, ErrorCode};
-use crate::secrets::{code_hmac, digests_equal, new_code, verify_password};
+use crate::secrets::{code_hmac, digests_equal, verify_password, OtpCode};
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
 use ledger_domain::account::{CodeFactor, FlowPurpose, IssuedCode, NewPasskey};
@@ -74,20 +74,14 @@ pub async fn password_matches(password: String, hash: String) -> Result<bool, Ap
 }
 
 /// A fresh code: the secret for the e-mail and what the domain is told.
-pub fn draw_code(app: &AppState) -> (crate::secrets::Secret, IssuedCode) {
+pub fn draw_code(app: &AppState) -> (OtpCode, IssuedCode) {
     let now = app.clock.now();
     let issued = IssuedCode { code_id: uuid::Uuid::new_v4().to_string(), expires_at: now + app.ledger.policy().code_lifetime() };
-    (new_code(), issued)
+    (OtpCode::draw(), issued)
 }
 
 /// After the domain issued a code: keep only its keyed hash, mail it.
-pub async fn deliver_code(
-    app: &AppState,
-    account_id: &str,
-    flow_id: &str,
-    code: &crate::secrets::Secret,
-    done: &Executed,
-) -> Result<CodeSent, ApiError> {
+pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code: &OtpCode, done: &Executed) -> Result<CodeSent, ApiError> {
     // The OTP service answers instead (seed 004): nothing is mailed, the
     // page asks for the device's one-time password.
     if let Some(expires_at) = done.events.iter().find_map(|e| match e {
@@ -104,7 +98,7 @@ pub async fn deliver_code(
     }) else {
         return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("no code issued and no refusal")));
     };
-    let hmac = code_hmac(app.secret_key(), &code_id, code.expose_secret()).map_err(ApiError::internal)?;
+    let hmac = code_hmac(app.secret_key(), &code_id, code.for_mail()).map_err(ApiError::internal)?;
     app.store.keep_code(&code_id, flow_id, &hmac, issued_at, expires_at).await?;
     let to = done.account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
     if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
@@ -121,7 +115,13 @@ pub async fn deliver_code(
 }
 
 /// Checks a typed code against the flow's current code.
-pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: &str, meta: &RequestMeta) -> Result<Executed, ApiError> {
+pub async fn check_code(
+    app: &AppState,
+    account_id: &str,
+    flow_id: &str,
+    typed: &OtpCode,
+    meta: &RequestMeta,
+) -> Result<Executed, ApiError> {
     let current = app.store.current_code(flow_id).await?;
     let (mut code_id, stored) = current.unwrap_or_default();
     let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
@@ -132,10 +132,10 @@ pub async fn check_code(app: &AppState, account_id: &str, flow_id: &str, typed: 
             code_id = c.code_id.clone();
             crate::otp::check_and_take(&app.db.any, account_id, typed, app.clock.now()).await?
         }
-        _ => {
-            let well_formed = typed.trim().len() == 6 && typed.trim().chars().all(|c| c.is_ascii_digit());
-            well_formed && digests_equal(&code_hmac(app.secret_key(), &code_id, typed).map_err(ApiError::internal)?, &stored)
-        }
+        _ => match typed.digits(6) {
+            Some(digits) => digests_equal(&code_hmac(app.secret_key(), &code_id, digits).map_err(ApiError::internal)?, &stored),
+            None => false,
+        },
     };
     // The bus fills in the accounts sharing the address.
     let email_shared_with = vec![];
