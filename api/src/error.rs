@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ledger_domain::Refusal;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
@@ -471,18 +470,33 @@ pub struct ApiError {
     pub code: ErrorCode,
     message: Cow<'static, str>,
     message_ja: Cow<'static, str>,
-    details: Map<String, Value>,
+    details: Details,
+}
+
+/// What a few codes add beside the code and the messages.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Details {
+    /// `invalid_code`: wrong entries left for this code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts_left: Option<u32>,
+    /// `passkey_registration_required`: where the page leads
+    /// (`register_passkey`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<&'static str>,
+    /// `registration_not_open`: the opening instant, in Japan time (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opens_at: Option<String>,
 }
 
 impl From<ErrorCode> for ApiError {
     fn from(code: ErrorCode) -> ApiError {
         let spec = code.spec();
-        let error = ApiError { code, message: spec.en.into(), message_ja: spec.ja.into(), details: Map::new() };
-        match code {
+        let mut error = ApiError { code, message: spec.en.into(), message_ja: spec.ja.into(), details: Details::default() };
+        if code == ErrorCode::PasskeyRegistrationRequired {
             // The page leads to registration rather than to a passkey login.
-            ErrorCode::PasskeyRegistrationRequired => error.with("next", "register_passkey"),
-            _ => error,
+            error.details.next = Some("register_passkey");
         }
+        error
     }
 }
 
@@ -498,9 +512,9 @@ impl ApiError {
         self.code.spec().status
     }
 
-    /// Adds a detail field beside the code (e.g. `attempts_left`).
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
-        self.details.insert(key.to_string(), value.into());
+    /// A wrong code, with the entries left for it.
+    pub fn with_attempts_left(mut self, left: u32) -> ApiError {
+        self.details.attempts_left = Some(left);
         self
     }
 
@@ -519,7 +533,8 @@ impl ApiError {
         let mut error = ApiError::from(ErrorCode::RegistrationNotOpen);
         error.message = format!("Passkey registration opens at {jst}. It cannot be done in advance.").into();
         error.message_ja = format!("パスキーの登録は{jst}から受け付けます。事前の登録はできません。").into();
-        error.with("opens_at", ledger_domain::japan::japan_time(opens_at).to_rfc3339())
+        error.details.opens_at = Some(ledger_domain::japan::japan_time(opens_at).to_rfc3339());
+        error
     }
 
     /// Something broke inside; the cause goes to the log only.
@@ -568,8 +583,7 @@ pub struct ErrorDetail {
     message: Cow<'static, str>,
     message_ja: Cow<'static, str>,
     #[serde(flatten)]
-    #[schema(ignore)]
-    details: Map<String, Value>,
+    details: Details,
 }
 
 impl Serialize for ErrorCode {

@@ -90,6 +90,10 @@ async fn the_openapi_document_describes_every_route_with_its_methods_and_schemas
     let (flow, res) = app.start_registration("6100001", "pass-word-1").await;
     let (_, password) = json_of(res).await;
     let code = app.code_for("doc@example.jp");
+    // A wrong code first: the error's details are declared too.
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let (status, wrong_code) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": wrong }), None).await).await;
+    assert_eq!((status, wrong_code["error"]["attempts_left"].is_number()), (StatusCode::UNAUTHORIZED, true), "{wrong_code}");
     let (_, otp) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await).await;
     let (_, options) = json_of(app.post(&format!("/api/v1/registrations/{flow}/passkey/options"), json!({}), None).await).await;
     let credential = key.register(&options);
@@ -105,7 +109,14 @@ async fn the_openapi_document_describes_every_route_with_its_methods_and_schemas
     let (_, trail) = json_of(app.get("/api/v1/audit/events", Some(&compliance)).await).await;
     let (_, adoption) = json_of(app.get("/api/v1/reports/adoption", Some(&compliance)).await).await;
     let (_, ready) = json_of(app.get("/readyz", None).await).await;
+    let new_password = json!({ "password": "new-pass-word-1", "temporary": true });
+    let path = format!("/api/v1/admin/accounts/{account_id}/password");
+    let res = app.send(reqwest::Method::PUT, &path, Some(new_password.clone()), Some(&app.admin_token), "web").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let samples = json!([
+        ["/api/v1/registrations/{flow_id}/otp", "post", "4XX", wrong_code],
+        ["/api/v1/admin/accounts/{account_id}/password", "put", "request", new_password],
+        ["/api/v1/registrations/{flow_id}/otp", "post", "request", { "code": code }],
         ["/api/v1/registrations", "post", "4XX", error],
         ["/api/v1/registrations/{flow_id}/password", "post", "200", password],
         ["/api/v1/registrations/{flow_id}/otp", "post", "200", otp],

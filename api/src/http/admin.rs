@@ -53,7 +53,7 @@ struct Opened {
 }
 
 /// The core system opened an account.
-#[utoipa::path(post, path = "/api/v1/admin/accounts", tag = "admin", security(("staff" = [])), request_body = OpenBody,
+#[utoipa::path(post, path = "/api/v1/admin/accounts", tag = "integration", security(("staff" = [])), request_body = OpenBody,
     responses((status = 201, body = Opened), (status = "4XX", body = ErrorBody)))]
 async fn open_account(
     State(app): State<AppState>,
@@ -70,8 +70,7 @@ async fn open_account(
 #[derive(Deserialize, ToSchema)]
 pub struct OpenBody {
     pub login_id: String,
-    /// `individual`, `family` or `corporate`.
-    #[schema(value_type = String)]
+    #[schema(value_type = super::contract::HolderKindName)]
     pub holder_kind: HolderKind,
     pub email: Option<String>,
     /// The login password, 8 to 128 characters.
@@ -112,6 +111,7 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
 struct EmailBody {
     email: String,
     /// 1 (the main address, the default) or 2 (seed 003, 004).
+    #[schema(minimum = 1, maximum = 2)]
     slot: Option<u8>,
 }
 
@@ -136,7 +136,7 @@ async fn record_change(
 }
 
 /// A registered address changed in the customer master.
-#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/email", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = EmailBody,
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/email", tag = "integration", security(("staff" = [])), params(AccountPath), request_body = EmailBody,
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn change_email(
     State(app): State<AppState>,
@@ -154,7 +154,7 @@ async fn change_email(
 }
 
 #[derive(Deserialize, ToSchema)]
-struct PasswordBody {
+struct NewPasswordBody {
     /// 8 to 128 characters.
     #[schema(value_type = String, format = Password)]
     password: Secret,
@@ -162,14 +162,14 @@ struct PasswordBody {
 }
 
 /// A new login password (a reissue, or the customer's own change).
-#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/password", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = PasswordBody,
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/password", tag = "integration", security(("staff" = [])), params(AccountPath), request_body = NewPasswordBody,
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn change_password(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Path(account_id): Path<String>,
-    ApiJson(body): ApiJson<PasswordBody>,
+    ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let hashed = hash(&body.password).await?;
@@ -186,14 +186,14 @@ async fn change_password(
 /// The core system reissued the trading password ("執行パスワード", seed 003
 /// FAQ): passkeys stay as they are ("引き続きパスキー認証にてログインが可能"),
 /// and passkey deletion, if locked by wrong trading passwords, is unlocked.
-#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/trading-password", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = PasswordBody,
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/trading-password", tag = "integration", security(("staff" = [])), params(AccountPath), request_body = NewPasswordBody,
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn change_trading_password(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
     Path(account_id): Path<String>,
-    ApiJson(body): ApiJson<PasswordBody>,
+    ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let hashed = hash(&body.password).await?;
@@ -209,9 +209,10 @@ struct OtpDeviceBody {
     /// Base32, as OTP provisioning uses it. Kept out of events and logs.
     #[schema(value_type = String, format = Password)]
     secret: Secret,
-    /// `SHA1` (the default), `SHA256` or `SHA512`.
+    /// `SHA1` (the default) or `SHA256`.
     algorithm: Option<String>,
     /// 6 (the default) or 8.
+    #[schema(minimum = 6, maximum = 8)]
     digits: Option<u32>,
     /// Seconds; 30 by default.
     period: Option<u64>,
@@ -219,7 +220,7 @@ struct OtpDeviceBody {
 
 /// The core system registers the customer's OTP device (seed 004's OTP
 /// service, RFC 6238): from now on code steps ask for its one-time password.
-#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/otp-device", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = OtpDeviceBody,
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/otp-device", tag = "integration", security(("staff" = [])), params(AccountPath), request_body = OtpDeviceBody,
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn register_otp_device(
     State(app): State<AppState>,
@@ -240,7 +241,7 @@ async fn register_otp_device(
 }
 
 /// The OTP device is gone: code steps use e-mail again.
-#[utoipa::path(delete, path = "/api/v1/admin/accounts/{account_id}/otp-device", tag = "admin", security(("staff" = [])), params(AccountPath),
+#[utoipa::path(delete, path = "/api/v1/admin/accounts/{account_id}/otp-device", tag = "integration", security(("staff" = [])), params(AccountPath),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn remove_otp_device(
     State(app): State<AppState>,
@@ -260,11 +261,12 @@ async fn remove_otp_device(
 struct ReachabilityBody {
     reachable: bool,
     /// 1 (the default) or 2.
+    #[schema(minimum = 1, maximum = 2)]
     slot: Option<u8>,
 }
 
 /// Whether mail to a registered address arrives (bounces seen by the core system).
-#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/email-status", tag = "admin", security(("staff" = [])), params(AccountPath), request_body = ReachabilityBody,
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{account_id}/email-status", tag = "integration", security(("staff" = [])), params(AccountPath), request_body = ReachabilityBody,
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn email_status(
     State(app): State<AppState>,

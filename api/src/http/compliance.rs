@@ -249,8 +249,7 @@ async fn signals(
 
 #[derive(Deserialize, ToSchema)]
 struct ReviewBody {
-    /// `confirmed` or `dismissed`.
-    #[schema(value_type = String)]
+    #[schema(value_type = super::contract::ReviewOutcomeName)]
     outcome: ReviewOutcome,
     /// Required, at most 2000 characters.
     note: String,

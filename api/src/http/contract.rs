@@ -161,7 +161,28 @@ pub struct CodeBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendBody {
     /// 1 or 2.
+    #[schema(minimum = 1, maximum = 2)]
     pub slot: u8,
+}
+
+/// The document's name for the domain's `HolderKind` (the domain stays
+/// free of web concerns); a test keeps the two spelled alike.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum HolderKindName {
+    Individual,
+    Family,
+    Corporate,
+}
+
+/// The document's name for the domain's `ReviewOutcome`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ReviewOutcomeName {
+    Confirmed,
+    Dismissed,
 }
 
 /// The flow a step belongs to (a path parameter).
@@ -180,9 +201,37 @@ pub struct AccountPath {
     pub account_id: String,
 }
 
+/// Optional: the name of the passkey about to be created (else the
+/// device's, seed 002).
+#[derive(Deserialize, Default, ToSchema)]
+pub struct PasskeyNameBody {
+    pub passkey_name: Option<String>,
+}
+
 /// The `publicKey` member of a WebAuthn options object as webauthn-rs
 /// serialises it.
 pub fn public_key_of(options: &impl Serialize) -> Result<Value, ApiError> {
     let mut value = serde_json::to_value(options).map_err(ApiError::internal)?;
     value.get_mut("publicKey").map(Value::take).ok_or_else(|| ApiError::internal("WebAuthn options without publicKey"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_domain::account::HolderKind;
+    use ledger_domain::staff::ReviewOutcome;
+
+    #[test]
+    fn the_documents_enumerations_are_spelled_as_the_domains() {
+        let name = |v: serde_json::Result<Value>| v.unwrap();
+        for (domain, document) in [
+            (serde_json::to_value(HolderKind::Individual), serde_json::to_value(HolderKindName::Individual)),
+            (serde_json::to_value(HolderKind::Family), serde_json::to_value(HolderKindName::Family)),
+            (serde_json::to_value(HolderKind::Corporate), serde_json::to_value(HolderKindName::Corporate)),
+            (serde_json::to_value(ReviewOutcome::Confirmed), serde_json::to_value(ReviewOutcomeName::Confirmed)),
+            (serde_json::to_value(ReviewOutcome::Dismissed), serde_json::to_value(ReviewOutcomeName::Dismissed)),
+        ] {
+            assert_eq!(name(domain), name(document));
+        }
+    }
 }

@@ -200,6 +200,7 @@ async fn confirm_with_trading_password(app: &AppState, customer: &Customer, meta
 #[derive(Deserialize, Default, ToSchema)]
 struct StepUpCodeRequest {
     /// The registered address (1 or 2), where the customer chooses.
+    #[schema(minimum = 1, maximum = 2)]
     slot: Option<u8>,
 }
 

@@ -44,11 +44,11 @@ use crate::state::AppState;
     ),
     tags(
         (name = "registration", description = "First passkey registration (seed 000 p.4-7)."),
-        (name = "sessions", description = "Passkey login; password and code where policy allows; logout."),
+        (name = "login", description = "Passkey login; password and code where policy allows; logout."),
         (name = "me", description = "The customer's own passkeys: status inquiry, one more, deletion."),
         (name = "staff", description = "The support desk."),
         (name = "compliance", description = "Audit trail, export, verification, fraud signals, adoption."),
-        (name = "admin", description = "The core brokerage system's integration endpoints."),
+        (name = "integration", description = "The core brokerage system's integration endpoints."),
         (name = "operations", description = "Liveness and readiness."),
     )
 )]
@@ -62,6 +62,7 @@ impl utoipa::Modify for Conventions {
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
         use utoipa::openapi::schema::{ObjectBuilder, Type};
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("customer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
         components.add_security_scheme(
@@ -80,6 +81,12 @@ impl utoipa::Modify for Conventions {
         for item in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/api/v1/")).map(|(_, item)| item) {
             for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
                 operation.parameters.get_or_insert_with(Vec::new).push(channel.clone());
+                // `email_not_sent` (503) and `internal_error` (500) can answer any route.
+                let server_error = ResponseBuilder::new()
+                    .description("The service could not finish: `email_not_sent` (503), `internal_error` (500).")
+                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                    .build();
+                operation.responses.responses.insert("5XX".into(), RefOr::T(server_error));
             }
         }
         // Handlers of different modules share names (`abandoned`): the
@@ -115,7 +122,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn app(state: AppState) -> Router {
     let (routes, document) = api();
     // Serialised once; the document is the same for the life of the process.
-    let document = bytes::Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
+    let document = bytes::Bytes::from(serde_json::to_vec(&document).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the OpenAPI document could not be serialised");
+        b"{}".to_vec()
+    }));
     routes
         .route(
             "/api/openapi.json",
@@ -183,4 +193,33 @@ fn request_span(req: &Request) -> tracing::Span {
     let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
     tracing::info_span!("request", method = %req.method(), route, request_id = id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// utoipa keeps one schema per name when routers merge: two types of
+    /// one name would silently document one route with the other's shape.
+    #[test]
+    fn no_two_schemas_share_a_name() {
+        let mut seen = std::collections::BTreeMap::new();
+        for router in [
+            registrations::router(),
+            sessions::router(),
+            me::router(),
+            admin::router(),
+            staff::router(),
+            compliance::router(),
+            ops::router(),
+        ] {
+            for (name, schema) in router.get_openapi().components.iter().flat_map(|c| c.schemas.iter()) {
+                let shape = serde_json::to_string(schema).unwrap();
+                if let Some(earlier) = seen.insert(name.clone(), shape.clone()) {
+                    assert_eq!(earlier, shape, "two different schemas are named {name}");
+                }
+            }
+        }
+        assert!(seen.len() > 40, "{} schemas", seen.len());
+    }
 }

@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .route("/metrics", get(metrics))
+        .routes(routes!(metrics))
         .route("/", get(|| async { Html(include_str!("../../assets/demo.html")) }))
         .route(
             "/demo.js",
@@ -88,6 +88,10 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
 
 /// Prometheus text format: events by type, projector lag, accounts,
 /// active passkeys and open fraud signals. Counts only, nothing personal.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "The database is unreachable.", body = String, content_type = "text/plain")))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     match render_metrics(&app).await {
         Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),

@@ -15,13 +15,13 @@ use utoipa_axum::routes;
 
 use super::contract::{
     public_key_of, CodeAccepted, CodeBody, CodeResent, CodeStep, CreationOptions, CredentialBody, FlowPath, FlowStep, Next,
-    PasswordAccepted, SendBody, SessionIssued,
+    PasskeyNameBody, PasswordAccepted, SendBody, SessionIssued,
 };
 use super::extract::{execute, start_session, ApiJson, RequestMeta};
 use super::steps::{
     account_by_login_id, bound_passkey_view, check_code, code_outcome, create_flow, email_shared_with, load_flow, optional_body,
     passkey_name, password_matches, record_unknown_login_id, resend_code, save_ceremony, send_code, submit_password, take_ceremony,
-    verify_new_passkey, AbandonedBody, OptionsBody,
+    verify_new_passkey, AbandonedBody,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -70,7 +70,7 @@ async fn start(
 }
 
 #[derive(Deserialize, ToSchema)]
-struct PasswordBody {
+struct RegistrationPasswordBody {
     #[schema(value_type = String, format = Password)]
     password: crate::secrets::Secret,
 }
@@ -78,12 +78,12 @@ struct PasswordBody {
 /// Step 2 (p.4 "パスワードを入力"): the login password; the checks of
 /// "パスキー登録の前に" (p.2); then the code goes to the registered address.
 #[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/password", tag = "registration", params(FlowPath),
-    request_body = PasswordBody, responses((status = 200, body = PasswordAccepted), (status = "4XX", body = ErrorBody)))]
+    request_body = RegistrationPasswordBody, responses((status = 200, body = PasswordAccepted), (status = "4XX", body = ErrorBody)))]
 async fn password(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
-    ApiJson(body): ApiJson<PasswordBody>,
+    ApiJson(body): ApiJson<RegistrationPasswordBody>,
 ) -> Result<Json<PasswordAccepted>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let Some(account_id) = flow.account_id else {
@@ -135,7 +135,7 @@ async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: 
 
 /// Step 4 (p.5 "パスキーを作成"): the creation options for the browser.
 #[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/passkey/options", tag = "registration", params(FlowPath),
-    request_body(content = Option<OptionsBody>, description = "Optional; an empty body takes the device's name."),
+    request_body(content = Option<PasskeyNameBody>, description = "Optional; an empty body takes the device's name."),
     responses((status = 200, body = CreationOptions), (status = "4XX", body = ErrorBody)))]
 async fn passkey_options(
     State(app): State<AppState>,
@@ -175,7 +175,7 @@ async fn passkey_options(
         return Err(refusal.into());
     }
     // The name comes from the device and may be edited now, never later (seed 002).
-    let body: OptionsBody = optional_body(&body)?;
+    let body: PasskeyNameBody = optional_body(&body)?;
     let name = passkey_name(body.passkey_name, &meta)?;
     let user_id = uuid::Uuid::parse_str(&account_id).map_err(ApiError::internal)?;
     let login_id = account.login_id().map(LoginId::as_str).unwrap_or_default().to_string();

@@ -48,7 +48,7 @@ struct LoginOptions {
 
 /// "パスキーでログイン": a challenge for any of the customer's discoverable
 /// credentials; the device lists them, no login ID is typed.
-#[utoipa::path(post, path = "/api/v1/sessions/passkey/options", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/passkey/options", tag = "login",
     responses((status = 200, body = LoginOptions), (status = "4XX", body = ErrorBody)))]
 async fn passkey_options(State(app): State<AppState>) -> Result<Json<LoginOptions>, ApiError> {
     // Seed 002: the passkey is the second factor, asked for after the
@@ -74,39 +74,42 @@ struct PasskeyLoginBody {
     credential: Value,
 }
 
-/// A customer signed in.
+/// A customer signed in with the password and a code.
 #[derive(Debug, Serialize, ToSchema)]
 struct SignedIn {
     session: SessionIssued,
     account_id: String,
+}
+
+/// A customer signed in with a passkey.
+#[derive(Debug, Serialize, ToSchema)]
+struct SignedInWithPasskey {
+    session: SessionIssued,
+    account_id: String,
     /// Whether another device's passkey answered (a QR code; seed 000 p.10).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cross_device: Option<bool>,
+    cross_device: bool,
     /// Offer to keep a passkey on this PC (seed 000 p.11).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_local_passkey: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sign_in_id: Option<Option<String>>,
+    offer_local_passkey: bool,
+    /// The cross-device sign-in a local passkey added next is linked to.
+    sign_in_id: Option<String>,
     /// `same_device`, `cross_device` or `security_key`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    authenticator: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    authenticator_attachment_reported: Option<Option<String>>,
+    authenticator: &'static str,
+    /// `platform` or `cross-platform`, as the browser reported it (unsigned).
+    authenticator_attachment_reported: Option<String>,
     /// The device the login came from, judged against the recommended list.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    environment: Option<ledger_domain::Environment>,
+    #[schema(value_type = Object)]
+    environment: ledger_domain::Environment,
 }
 
 /// "パスキーでログイン" (seed 000 p.9-12): the assertion; the account is the
 /// credential's, no login ID is typed.
-#[utoipa::path(post, path = "/api/v1/sessions/passkey", tag = "sessions", request_body = PasskeyLoginBody,
-    responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sessions/passkey", tag = "login", request_body = PasskeyLoginBody,
+    responses((status = 201, body = SignedInWithPasskey), (status = "4XX", body = ErrorBody)))]
 async fn passkey_login(
     State(app): State<AppState>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<PasskeyLoginBody>,
-) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
+) -> Result<(StatusCode, Json<SignedInWithPasskey>), ApiError> {
     let Some((state, _)) = take_ceremony(&app, &body.ceremony_id, "login").await? else {
         return Err(ApiError::ceremony_expired());
     };
@@ -147,7 +150,7 @@ async fn finish_login(
     raw_credential: &Value,
     verified: Result<AuthenticationResult, String>,
     second_factor_flow: Option<String>,
-) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
+) -> Result<(StatusCode, Json<SignedInWithPasskey>), ApiError> {
     let attachment = crate::webauthn::reported_attachment(raw_credential);
     let assertion = verified.map(|r| PasskeyAssertion {
         counter: r.counter(),
@@ -191,15 +194,15 @@ async fn finish_login(
     let room = done.account.has_room_for_passkey(app.ledger.policy());
     Ok((
         StatusCode::CREATED,
-        Json(SignedIn {
+        Json(SignedInWithPasskey {
             session,
             account_id: account_id.to_string(),
-            cross_device: Some(cross_device),
-            offer_local_passkey: Some(cross_device && room),
-            sign_in_id: Some(cross_device.then_some(sign_in_id)),
-            authenticator: Some(authenticator),
-            authenticator_attachment_reported: Some(attachment),
-            environment: Some(environment),
+            cross_device,
+            offer_local_passkey: cross_device && room,
+            sign_in_id: cross_device.then_some(sign_in_id),
+            authenticator,
+            authenticator_attachment_reported: attachment,
+            environment,
         }),
     ))
 }
@@ -213,7 +216,7 @@ struct PasswordLoginBody {
 
 /// Password + e-mail code, only where no passkey exists and the channel's
 /// passkey-mandatory instant has not passed. Not phishing-resistant.
-#[utoipa::path(post, path = "/api/v1/sessions/password", tag = "sessions", request_body = PasswordLoginBody,
+#[utoipa::path(post, path = "/api/v1/sessions/password", tag = "login", request_body = PasswordLoginBody,
     responses((status = 200, body = PasswordAccepted), (status = "4XX", body = ErrorBody)))]
 async fn password_login(
     State(app): State<AppState>,
@@ -235,14 +238,14 @@ async fn password_login(
 }
 
 /// The assertion after the password in second-factor mode.
-#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/passkey", tag = "sessions", params(FlowPath),
-    request_body = CredentialBody, responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/passkey", tag = "login", params(FlowPath),
+    request_body = CredentialBody, responses((status = 201, body = SignedInWithPasskey), (status = "4XX", body = ErrorBody)))]
 async fn second_factor(
     State(app): State<AppState>,
     Path(flow_id): Path<String>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<CredentialBody>,
-) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
+) -> Result<(StatusCode, Json<SignedInWithPasskey>), ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let state = take_ceremony(&app, &flow_id, "second_factor").await?;
@@ -260,7 +263,7 @@ async fn second_factor(
 }
 
 /// The e-mailed code (or the OTP device's): the customer is signed in.
-#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp", tag = "sessions", params(FlowPath),
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp", tag = "login", params(FlowPath),
     request_body = CodeBody, responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorBody)))]
 async fn password_otp(
     State(app): State<AppState>,
@@ -277,21 +280,11 @@ async fn password_otp(
     let method = if by_device { "password_and_otp_device" } else { "password_and_email_code" };
     let session = start_session(&app, &account_id, method).await?;
     crate::notify::after(&app, &account_id, &done).await;
-    let signed_in = SignedIn {
-        session,
-        account_id,
-        cross_device: None,
-        offer_local_passkey: None,
-        sign_in_id: None,
-        authenticator: None,
-        authenticator_attachment_reported: None,
-        environment: None,
-    };
-    Ok((StatusCode::CREATED, Json(signed_in)))
+    Ok((StatusCode::CREATED, Json(SignedIn { session, account_id })))
 }
 
 /// Seed 003: a new code, no sooner than a minute after the last.
-#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp/resend", tag = "sessions", params(FlowPath),
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp/resend", tag = "login", params(FlowPath),
     responses((status = 200, body = CodeResent), (status = "4XX", body = ErrorBody)))]
 async fn password_resend(
     State(app): State<AppState>,
@@ -304,7 +297,7 @@ async fn password_resend(
 }
 
 /// Seed 004: the code goes to the chosen registered address.
-#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp/send", tag = "sessions", params(FlowPath),
+#[utoipa::path(post, path = "/api/v1/sessions/password/{flow_id}/otp/send", tag = "login", params(FlowPath),
     request_body = SendBody, responses((status = 200, body = CodeStep), (status = "4XX", body = ErrorBody)))]
 async fn password_send(
     State(app): State<AppState>,
@@ -318,7 +311,7 @@ async fn password_send(
 }
 
 /// Logout: the session's token stops working.
-#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "sessions", security(("customer" = [])),
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "login", security(("customer" = [])),
     responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn logout(State(app): State<AppState>, customer: Customer) -> Result<StatusCode, ApiError> {
     app.store.end_session(&customer.token_hash, app.clock.now()).await?;

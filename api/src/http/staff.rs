@@ -49,6 +49,7 @@ async fn record_read(app: &AppState, staff: &Staff, meta: &RequestMeta, account_
 #[into_params(parameter_in = Query)]
 struct FindQuery {
     /// A login ID (exact or its beginning) or an e-mail address.
+    #[param(required = true)]
     q: Option<String>,
 }
 

@@ -165,7 +165,7 @@ pub fn code_outcome(done: &Executed) -> Result<(), ApiError> {
     let refusal = done.refusal().unwrap_or(Refusal::InvalidCode);
     let error = ApiError::from(refusal);
     Err(match (refusal, attempts_left) {
-        (Refusal::InvalidCode, Some(left)) => error.with("attempts_left", left),
+        (Refusal::InvalidCode, Some(left)) => error.with_attempts_left(left),
         _ => error,
     })
 }
@@ -418,9 +418,9 @@ pub fn passkey_name(requested: Option<String>, meta: &RequestMeta) -> Result<Pas
         .map_err(|_| ApiError::from(ErrorCode::InvalidPasskeyName))
 }
 
-/// An optional JSON body (`{}` or nothing at all).
+/// An optional JSON body (`{}`, `null` or nothing at all).
 pub fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         Ok(T::default())
     } else {
         serde_json::from_slice(body).map_err(|_| ApiError::bad_request("The request body is not valid JSON of the expected shape."))
