@@ -18,4 +18,4 @@ pub mod values;
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
 pub use metadata::EventMetadata;
 pub use policy::{CodeDestination, LoginMode, Policy, SessionStepUp};
-pub use values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
+pub use values::{AccountId, Channel, CredentialId, EmailAddress, Environment, FlowId, LoginId, PasskeyName, StaffMember};

@@ -11,7 +11,7 @@ use crate::db::DbError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialClaim {
     pub credential_id: String,
-    pub account_id: String,
+    pub account_id: ledger_domain::AccountId,
     pub passkey_id: String,
     /// The verifying key as the WebAuthn library stores it (public only).
     pub public_key: serde_json::Value,
@@ -23,18 +23,20 @@ pub struct CredentialClaim {
 
 /// The account a credential ID was bound to, whether the passkey is still
 /// active or was deleted since (the domain knows which).
-pub async fn credential_claim(pool: &AnyPool, credential_id: &str) -> Result<Option<CredentialClaim>, DbError> {
+pub async fn credential_claim(pool: &AnyPool, credential_id: &ledger_domain::CredentialId) -> Result<Option<CredentialClaim>, DbError> {
     let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
         "SELECT c.credential_id, c.account_id, c.passkey_id, c.public_key, \
                 COALESCE((SELECT MAX(e.sequence) FROM events e \
                           WHERE e.aggregate_type = 'account' AND e.aggregate_id = c.account_id), 0) \
          FROM credential_claims c WHERE c.credential_id = $1",
     )
-    .bind(credential_id)
+    .bind(credential_id.as_str())
     .fetch_optional(pool)
     .await?;
     row.map(|(credential_id, account_id, passkey_id, public_key, stream_sequence)| {
         let public_key = serde_json::from_str(&public_key).map_err(|e| DbError::Corrupt(format!("credential_claims.public_key: {e}")))?;
+        let account_id =
+            ledger_domain::AccountId::parse(&account_id).map_err(|e| DbError::Corrupt(format!("credential_claims.account_id: {e}")))?;
         Ok(CredentialClaim { credential_id, account_id, passkey_id, public_key, stream_sequence })
     })
     .transpose()

@@ -250,3 +250,45 @@ async fn request_ids_are_echoed_recorded_and_kept_short() {
         assert_eq!(events[0].2["request_id"], echoed.as_str(), "the event carries the ID the caller was told");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_that_do_not_parse_name_nothing_and_are_never_recorded() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let support = app.staff("Sato", "support").await;
+    // A path ID that is no UUID is answered like an unknown one, in the
+    // API's own error format.
+    let (status, body) = json_of(app.get("/api/v1/staff/accounts/..%2Fsecrets", Some(&support)).await).await;
+    assert_eq!((status, ledger_tests::harness::error_code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
+    let (status, body) =
+        json_of(app.post("/api/v1/registrations/not-a-flow/password", json!({ "password": "pass-word-1" }), None).await).await;
+    assert_eq!((status, ledger_tests::harness::error_code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
+    // An uppercase UUID is the same flow as its lowercase spelling.
+    let res = app.post("/api/v1/registrations", json!({ "login_id": "6200001" }), None).await;
+    let flow = res.json::<Value>().await.unwrap()["flow_id"].as_str().unwrap().to_uppercase();
+    let (status, _) = json_of(app.post(&format!("/api/v1/registrations/{flow}/password"), json!({ "password": "x" }), None).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the flow was found: an unknown login ID's password step fails like a wrong one");
+    // A credential ID no authenticator makes (over 1,023 bytes) is refused
+    // before anything is looked up or written.
+    let system_events = || async {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM events WHERE aggregate_type = 'system'").fetch_one(&app.app.db.any).await.unwrap();
+        n
+    };
+    let before = system_events().await;
+    let options: Value = app.post("/api/v1/sessions/passkey/options", json!({}), None).await.json().await.unwrap();
+    let mut key = SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+    let mut credential = key.assert(&options);
+    let huge = "A".repeat(1400);
+    credential["id"] = json!(huge);
+    credential["rawId"] = json!(huge);
+    let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": credential }), None).await;
+    let (status, body) = json_of(res).await;
+    assert_eq!((status, ledger_tests::harness::error_code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credential"), "{body}");
+    assert_eq!(system_events().await, before, "nothing recorded for it");
+    // An unknown credential of a plausible size is recorded, as before.
+    let options: Value = app.post("/api/v1/sessions/passkey/options", json!({}), None).await.json().await.unwrap();
+    let credential = key.assert(&options);
+    let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": credential }), None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(system_events().await, before + 1);
+}

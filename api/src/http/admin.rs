@@ -1,12 +1,12 @@
 //! Integration endpoints for the core brokerage system (role admin): the
 //! ledger does not own the customer master, it is told of changes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ledger_domain::account::HolderKind;
-use ledger_domain::{AccountCommand, EmailAddress, LoginId};
+use ledger_domain::{AccountCommand, AccountId, EmailAddress, LoginId};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::contract::AccountPath;
-use super::extract::{end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
+use super::extract::{end_sessions, execute, ApiJson, ApiPath, RequestMeta, Role, Staff};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::secrets::{hash_password, Secret};
 use crate::state::AppState;
@@ -49,7 +49,8 @@ async fn hash(password: &Secret) -> Result<String, ApiError> {
 
 #[derive(Debug, Serialize, ToSchema)]
 struct Opened {
-    account_id: String,
+    #[schema(value_type = String)]
+    account_id: AccountId,
 }
 
 /// The core system opened an account.
@@ -84,12 +85,12 @@ pub struct OpenBody {
 
 /// Opens an account: its password hashes in the secrets table, its opening
 /// in the log. Used by the integration API and `ledger demo-seed`.
-pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<String, ApiError> {
+pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<AccountId, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
     let email = body.email.as_deref().filter(|e| !e.trim().is_empty()).map(EmailAddress::parse).transpose().map_err(|_| invalid_email())?;
     let password_hash = hash(&body.password).await?;
     let trading_hash = hash(&body.transaction_password).await?;
-    let account_id = uuid::Uuid::new_v4().to_string();
+    let account_id = AccountId::generate();
     if let crate::storage::Kept::LoginIdTaken =
         app.store.keep_new_account(&account_id, login_id.as_str(), &password_hash, &trading_hash).await?
     {
@@ -142,7 +143,7 @@ async fn change_email(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
@@ -168,7 +169,7 @@ async fn change_password(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
@@ -192,7 +193,7 @@ async fn change_trading_password(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
@@ -226,7 +227,7 @@ async fn register_otp_device(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<OtpDeviceBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
@@ -247,7 +248,7 @@ async fn remove_otp_device(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     if !crate::otp::remove_device(&app.db.any, &account_id).await? {
@@ -272,7 +273,7 @@ async fn email_status(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<ReachabilityBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;

@@ -67,6 +67,22 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
     }
 }
 
+/// A path parameter parsed into its type (`AccountId`, `FlowId`): one that
+/// does not parse names nothing the service has, and is answered like an
+/// unknown one, 404 in the API's error format, without a database read.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(_) => Err(ApiError::not_found()),
+        }
+    }
+}
+
 /// A JSON body; malformed bodies get the API's own error format.
 pub struct ApiJson<T>(pub T);
 
@@ -94,7 +110,7 @@ fn bearer(parts: &Parts) -> Option<String> {
 /// refused, never treated as anonymous.
 #[derive(Debug, Clone)]
 pub struct Customer {
-    pub account_id: String,
+    pub account_id: ledger_domain::AccountId,
     pub token_hash: String,
     pub logged_in_at: DateTime<Utc>,
     /// How the session was opened (`passkey`, `password_and_email_code`, ...).
@@ -122,8 +138,9 @@ impl FromRequestParts<AppState> for Customer {
         if session.ended {
             return Err(ApiError::from(ErrorCode::SessionEnded));
         }
+        let account_id = ledger_domain::AccountId::parse(&session.account_id).map_err(ApiError::internal)?;
         Ok(Customer {
-            account_id: session.account_id,
+            account_id,
             token_hash: hash,
             logged_in_at: session.created_at,
             method: session.method,

@@ -237,12 +237,12 @@ async fn step_up_code(
             return Ok(Json(StepUpCodeAnswer::ChooseAddress(ChooseAddress { flow_id: None, next: Next::ChooseAddress, addresses })));
         }
     }
-    let flow_id = uuid::Uuid::new_v4().to_string();
+    let flow_id = ledger_domain::FlowId::generate();
     let (code, issued) = super::steps::draw_code(&app);
     let now = app.clock.now();
     // The bus fills in the accounts sharing the address.
     let command = AccountCommand::RequestStepUpCode {
-        flow_id: flow_id.clone(),
+        flow_id: flow_id.to_string(),
         channel: meta.channel,
         session: customer.session_ref(),
         logged_in_at: customer.logged_in_at,
@@ -256,7 +256,7 @@ async fn step_up_code(
         return Err(ApiError::registration_not_open(opens_at));
     }
     let otp = super::steps::deliver_code(&app, &customer.account_id, &flow_id, &code, &done).await?;
-    Ok(Json(StepUpCodeAnswer::Code(CodeStep { flow_id, next: Next::Otp, otp })))
+    Ok(Json(StepUpCodeAnswer::Code(CodeStep { flow_id: flow_id.to_string(), next: Next::Otp, otp })))
 }
 
 #[derive(Deserialize, ToSchema)]

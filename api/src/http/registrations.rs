@@ -2,11 +2,11 @@
 //! login ID -> login password -> e-mailed code -> "create passkey" -> the
 //! device's own verification -> registered and logged in.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use ledger_domain::account::FlowPurpose;
-use ledger_domain::{AccountCommand, AccountEvent, LoginId, PasskeyName, Refusal};
+use ledger_domain::{AccountCommand, AccountEvent, FlowId, LoginId, PasskeyName, Refusal};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,7 +17,7 @@ use super::contract::{
     public_key_of, CodeAccepted, CodeBody, CodeResent, CodeStep, CreationOptions, CredentialBody, FlowPath, FlowStep, Next,
     PasskeyNameBody, PasswordAccepted, SendBody, SessionIssued,
 };
-use super::extract::{execute, start_session, ApiJson, RequestMeta};
+use super::extract::{execute, start_session, ApiJson, ApiPath, RequestMeta};
 use super::steps::{
     account_by_login_id, bound_passkey_view, check_code, code_outcome, create_flow, email_shared_with, load_flow, optional_body,
     passkey_name, password_matches, record_unknown_login_id, resend_code, save_ceremony, send_code, submit_password, take_ceremony,
@@ -58,7 +58,7 @@ async fn start(
     let flow_id = create_flow(&app, &login_id, account_id, "registration", &meta).await?;
     let now = app.clock.now();
     if let Some(account_id) = account_id {
-        let command = AccountCommand::StartRegistration { flow_id: flow_id.clone(), channel: meta.channel, at: now };
+        let command = AccountCommand::StartRegistration { flow_id: flow_id.to_string(), channel: meta.channel, at: now };
         execute(&app, account_id, command, meta.metadata("customer", now)).await?;
     }
     // Seed 000: registration opens at the launch instant, not before. The
@@ -66,7 +66,7 @@ async fn start(
     if let Some(opens_at) = app.ledger.policy().registration_opens_at.filter(|_| app.ledger.policy().registration_not_open(now)) {
         return Err(ApiError::registration_not_open(opens_at));
     }
-    Ok((StatusCode::CREATED, Json(FlowStep { flow_id, next: Next::Password })))
+    Ok((StatusCode::CREATED, Json(FlowStep { flow_id: flow_id.to_string(), next: Next::Password })))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -81,7 +81,7 @@ struct RegistrationPasswordBody {
     request_body = RegistrationPasswordBody, responses((status = 200, body = PasswordAccepted), (status = "4XX", body = ErrorBody)))]
 async fn password(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<RegistrationPasswordBody>,
 ) -> Result<Json<PasswordAccepted>, ApiError> {
@@ -99,7 +99,7 @@ async fn password(
     request_body = SendBody, responses((status = 200, body = CodeStep), (status = "4XX", body = ErrorBody)))]
 async fn send(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Json<CodeStep>, ApiError> {
@@ -113,7 +113,7 @@ async fn send(
     request_body = CodeBody, responses((status = 200, body = CodeAccepted), (status = "4XX", body = ErrorBody)))]
 async fn otp(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Json<CodeAccepted>, ApiError> {
@@ -127,7 +127,7 @@ async fn otp(
 /// Seed 003: a new code, no sooner than a minute after the last.
 #[utoipa::path(post, path = "/api/v1/registrations/{flow_id}/otp/resend", tag = "registration", params(FlowPath),
     responses((status = 200, body = CodeResent), (status = "4XX", body = ErrorBody)))]
-async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: RequestMeta) -> Result<Json<CodeResent>, ApiError> {
+async fn resend(State(app): State<AppState>, ApiPath(flow_id): ApiPath<FlowId>, meta: RequestMeta) -> Result<Json<CodeResent>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     Ok(Json(resend_code(&app, &account_id, &flow_id, &meta).await?))
@@ -139,7 +139,7 @@ async fn resend(State(app): State<AppState>, Path(flow_id): Path<String>, meta: 
     responses((status = 200, body = CreationOptions), (status = "4XX", body = ErrorBody)))]
 async fn passkey_options(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     body: axum::body::Bytes,
 ) -> Result<Json<CreationOptions>, ApiError> {
@@ -148,7 +148,7 @@ async fn passkey_options(
     if let Some(in_app) = crate::environment::in_app_browser(&meta.user_agent) {
         let now = app.clock.now();
         let refused = AccountCommand::RefusePasskeyRegistration {
-            flow_id: flow_id.clone(),
+            flow_id: flow_id.to_string(),
             reason: Refusal::UnsupportedBrowser,
             detail: in_app.into(),
             at: now,
@@ -166,7 +166,7 @@ async fn passkey_options(
     if let Some(refusal) = refusal {
         let now = app.clock.now();
         let refused = AccountCommand::RefusePasskeyRegistration {
-            flow_id: flow_id.clone(),
+            flow_id: flow_id.to_string(),
             reason: refusal,
             detail: "creation options refused".into(),
             at: now,
@@ -201,7 +201,7 @@ async fn passkey_options(
     request_body = AbandonedBody, responses((status = 204), (status = "4XX", body = ErrorBody)))]
 async fn abandoned(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<AbandonedBody>,
 ) -> Result<StatusCode, ApiError> {
@@ -214,7 +214,7 @@ async fn abandoned(
         return Err(ApiError::ceremony_expired());
     }
     let now = app.clock.now();
-    let command = AccountCommand::RecordCeremonyAbandoned { flow_id: Some(flow_id), reason, at: now };
+    let command = AccountCommand::RecordCeremonyAbandoned { flow_id: Some(flow_id.to_string()), reason, at: now };
     execute(&app, &account_id, command, meta.metadata("customer", now)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -224,7 +224,8 @@ async fn abandoned(
 struct Registered {
     passkey: Option<ledger_projections::read_models::PasskeyView>,
     session: SessionIssued,
-    account_id: String,
+    #[schema(value_type = String)]
+    account_id: ledger_domain::AccountId,
 }
 
 /// Step 5 (p.5 "パスキーを追加"): the browser's new credential; verified,
@@ -233,15 +234,19 @@ struct Registered {
     request_body = CredentialBody, responses((status = 201, body = Registered), (status = "4XX", body = ErrorBody)))]
 async fn passkey(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<CredentialBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let now = app.clock.now();
-    let refuse =
-        |reason: Refusal, detail: String| AccountCommand::RefusePasskeyRegistration { flow_id: flow_id.clone(), reason, detail, at: now };
+    let refuse = |reason: Refusal, detail: String| AccountCommand::RefusePasskeyRegistration {
+        flow_id: flow_id.to_string(),
+        reason,
+        detail,
+        at: now,
+    };
     let Some((state, name)) = take_ceremony(&app, &flow_id, "registration").await? else {
         execute(&app, &account_id, refuse(Refusal::FlowExpired, "no pending passkey request".into()), meta.metadata("customer", now))
             .await?;
@@ -258,7 +263,7 @@ async fn passkey(
     // The bus fills in the accounts sharing the address.
     let email_shared_with = vec![];
     let command = AccountCommand::RegisterPasskey {
-        flow_id: flow_id.clone(),
+        flow_id: flow_id.to_string(),
         passkey: new_passkey,
         channel: meta.channel,
         email_shared_with,

@@ -1,11 +1,11 @@
 //! Login: with a passkey and no login ID typed (seed 000, 003 §4-1), or with
 //! password + e-mail code where policy still allows it; and logout.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use ledger_domain::account::{FlowPurpose, LoginAuthenticator, PasskeyAssertion};
-use ledger_domain::{AccountCommand, AccountEvent, LoginId, LoginMode, Refusal};
+use ledger_domain::{AccountCommand, AccountEvent, CredentialId, FlowId, LoginId, LoginMode, Refusal};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
 use super::contract::{public_key_of, CodeBody, CodeResent, CodeStep, CredentialBody, FlowPath, PasswordAccepted, SendBody, SessionIssued};
-use super::extract::{execute, start_session, start_session_after, ApiJson, Customer, RequestMeta};
+use super::extract::{execute, start_session, start_session_after, ApiJson, ApiPath, Customer, RequestMeta};
 use super::steps::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
     resend_code, save_ceremony, submit_password, take_ceremony,
@@ -78,7 +78,8 @@ struct PasskeyLoginBody {
 #[derive(Debug, Serialize, ToSchema)]
 struct SignedIn {
     session: SessionIssued,
-    account_id: String,
+    #[schema(value_type = String)]
+    account_id: ledger_domain::AccountId,
 }
 
 /// A customer signed in with a passkey.
@@ -116,27 +117,27 @@ async fn passkey_login(
     let state: DiscoverableAuthentication = serde_json::from_str(&state).map_err(ApiError::internal)?;
     let credential: PublicKeyCredential =
         serde_json::from_value(body.credential.clone()).map_err(|_| ApiError::from(Refusal::InvalidCredential))?;
-    let credential_id = base64_url(credential.get_credential_id());
+    // An ID no authenticator makes (over 1,023 bytes) is refused before it
+    // is looked up or recorded anywhere.
+    let credential_id =
+        CredentialId::parse(&base64_url(credential.get_credential_id())).map_err(|_| ApiError::from(Refusal::InvalidCredential))?;
     // The command-side claim, current by construction: no wait for the projector.
     let Some(claim) = ledger_projections::claims::credential_claim(&app.db.any, &credential_id).await? else {
         // Not a credential of any account: recorded in a stream of its own.
-        let event = ledger_domain::system::SystemEvent::UnknownCredentialRejected { credential_id };
+        let event = ledger_domain::system::SystemEvent::UnknownCredentialRejected { credential_id: credential_id.to_string() };
         let stream = uuid::Uuid::new_v4().to_string();
         app.system_log.record(&stream, event, meta.metadata("anonymous", app.clock.now())).await.map_err(ApiError::internal)?;
         return Err(Refusal::InvalidCredential.into());
     };
     app.ledger.catch_up_cached(&claim.account_id, claim.stream_sequence).await;
-    let user_matches = app
-        .webauthn
-        .identify_discoverable_authentication(&credential)
-        .map(|(user, _)| user.to_string() == claim.account_id)
-        .unwrap_or(false);
+    let user_matches =
+        app.webauthn.identify_discoverable_authentication(&credential).map(|(user, _)| user == claim.account_id.uuid()).unwrap_or(false);
     let verified = match crate::webauthn::passkey_for_verification(&claim.public_key) {
         None => Err("stored credential unreadable".to_string()),
         Some(_) if !user_matches => Err("user handle does not match the credential's account".to_string()),
         Some(passkey) => app.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey).map_err(|e| format!("{e:?}")),
     };
-    finish_login(&app, &meta, &claim.account_id, credential_id, &body.credential, verified, None).await
+    finish_login(&app, &meta, &claim.account_id, credential_id.to_string(), &body.credential, verified, None).await
 }
 
 /// Records a verified (or failed) assertion against the account, and on
@@ -242,7 +243,7 @@ async fn password_login(
     request_body = CredentialBody, responses((status = 201, body = SignedInWithPasskey), (status = "4XX", body = ErrorBody)))]
 async fn second_factor(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<CredentialBody>,
 ) -> Result<(StatusCode, Json<SignedInWithPasskey>), ApiError> {
@@ -259,7 +260,7 @@ async fn second_factor(
             app.webauthn.finish_passkey_authentication(&credential, &state).map_err(|e| format!("{e:?}"))
         }
     };
-    finish_login(&app, &meta, &account_id, credential_id, &body.credential, verified, Some(flow_id)).await
+    finish_login(&app, &meta, &account_id, credential_id, &body.credential, verified, Some(flow_id.to_string())).await
 }
 
 /// The e-mailed code (or the OTP device's): the customer is signed in.
@@ -267,7 +268,7 @@ async fn second_factor(
     request_body = CodeBody, responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorBody)))]
 async fn password_otp(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<(StatusCode, Json<SignedIn>), ApiError> {
@@ -288,7 +289,7 @@ async fn password_otp(
     responses((status = 200, body = CodeResent), (status = "4XX", body = ErrorBody)))]
 async fn password_resend(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
 ) -> Result<Json<CodeResent>, ApiError> {
     let flow = load_flow(&app, &flow_id, "password_login").await?;
@@ -301,7 +302,7 @@ async fn password_resend(
     request_body = SendBody, responses((status = 200, body = CodeStep), (status = "4XX", body = ErrorBody)))]
 async fn password_send(
     State(app): State<AppState>,
-    Path(flow_id): Path<String>,
+    ApiPath(flow_id): ApiPath<FlowId>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Json<CodeStep>, ApiError> {

@@ -3,11 +3,11 @@
 //! device, unlock a locked login. Every read of an account and every action
 //! is an event naming the staff member.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ledger_domain::account::describe;
-use ledger_domain::{AccountCommand, EmailAddress, StaffMember};
+use ledger_domain::{AccountCommand, AccountId, EmailAddress, StaffMember};
 use ledger_projections::read_models::{status_view, StatusView};
 use ledger_projections::signals::SignalView;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::contract::{AccountPath, Deleted};
-use super::extract::{account_view_current, end_sessions, execute, ApiJson, RequestMeta, Role, Staff};
+use super::extract::{account_view_current, end_sessions, execute, ApiJson, ApiPath, RequestMeta, Role, Staff};
 use super::steps::RegistrationPossibility;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
@@ -124,7 +124,7 @@ async fn status(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
 ) -> Result<Json<AccountStatus>, ApiError> {
     staff.require(READERS)?;
     record_read(&app, &staff, &meta, &account_id, "status").await?;
@@ -181,7 +181,7 @@ async fn history(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
     staff.require(READERS)?;
@@ -220,7 +220,7 @@ async fn history(
         });
     }
     let next_cursor = if more { events.get(limit as usize - 1).map(|e| e.sequence.to_string()) } else { None };
-    Ok(Json(History { account_id, events: out, next_cursor }))
+    Ok(Json(History { account_id: account_id.to_string(), events: out, next_cursor }))
 }
 
 fn reason_of(reason: &str) -> Result<String, ApiError> {
@@ -246,7 +246,7 @@ async fn revoke(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<Deleted>, ApiError> {
     staff.require(&[Role::Support])?;
@@ -276,7 +276,7 @@ async fn unlock(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<UnlockBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Support])?;

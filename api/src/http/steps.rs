@@ -14,7 +14,7 @@ use crate::secrets::{code_hmac, digests_equal, verify_password, OtpCode};
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
 use ledger_domain::account::{CodeFactor, FlowPurpose, IssuedCode, NewPasskey};
-use ledger_domain::{Account, AccountCommand, AccountEvent, EmailAddress, LoginId, PasskeyName, Refusal};
+use ledger_domain::{Account, AccountCommand, AccountEvent, CredentialId, EmailAddress, LoginId, PasskeyName, Refusal};
 use ledger_projections::read_models::PasskeyView;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -31,8 +31,8 @@ pub async fn create_flow(
     account_id: Option<&str>,
     purpose: &str,
     meta: &RequestMeta,
-) -> Result<String, ApiError> {
-    let flow_id = uuid::Uuid::new_v4().to_string();
+) -> Result<ledger_domain::FlowId, ApiError> {
+    let flow_id = ledger_domain::FlowId::generate();
     let now = app.clock.now();
     app.store
         .create_flow(crate::storage::NewFlow {
@@ -374,10 +374,10 @@ pub async fn verify_new_passkey(
         // account's own) with this generic error; only then, and only for a
         // credential of this very account, is it "already registered".
         Err(e @ webauthn_rs::prelude::WebauthnError::CredentialAlteredAlgFromRequest) => {
-            let id = base64_url(reg.raw_id.as_ref());
+            let id = CredentialId::parse(&base64_url(reg.raw_id.as_ref())).map_err(|e| NotVerified::from(e.to_string()))?;
             let claim =
                 ledger_projections::claims::credential_claim(&app.db.any, &id).await.map_err(|e| NotVerified::from(e.to_string()))?;
-            let own = claim.is_some_and(|c| c.account_id == account_id);
+            let own = claim.is_some_and(|c| c.account_id == *account_id);
             let refusal = if own { Refusal::CredentialAlreadyRegistered } else { Refusal::InvalidCredential };
             return Err(NotVerified { refusal, detail: format!("{e:?}") });
         }
@@ -395,7 +395,9 @@ pub async fn verify_new_passkey(
     }
     Ok(NewPasskey {
         passkey_id: uuid::Uuid::new_v4().to_string(),
-        credential_id: base64_url(passkey.cred_id().as_ref()),
+        credential_id: CredentialId::parse(&base64_url(passkey.cred_id().as_ref()))
+            .map_err(|e| NotVerified::from(e.to_string()))?
+            .to_string(),
         name,
         provider: app.providers.get(&facts.aaguid).cloned(),
         aaguid: facts.aaguid,

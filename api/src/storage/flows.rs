@@ -8,10 +8,10 @@ use super::{DbError, Store};
 
 /// A flow as the service keeps it.
 pub struct Flow {
-    pub flow_id: String,
+    pub flow_id: ledger_domain::FlowId,
     /// None when the login ID was unknown: the flow fails at the password
     /// step like a wrong password, so unknown IDs are not revealed.
-    pub account_id: Option<String>,
+    pub account_id: Option<ledger_domain::AccountId>,
     /// The login ID as typed.
     pub login_id: Option<String>,
     pub expires_at: DateTime<Utc>,
@@ -54,9 +54,11 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
+        let corrupt = |e: ledger_domain::values::InvalidValue| DbError::Corrupt(e.to_string());
+        let account_id: Option<String> = row.try_get("account_id")?;
         Ok(Some(Flow {
-            flow_id: row.try_get("flow_id")?,
-            account_id: row.try_get("account_id")?,
+            flow_id: ledger_domain::FlowId::parse(&row.try_get::<String, _>("flow_id")?).map_err(corrupt)?,
+            account_id: account_id.as_deref().map(ledger_domain::AccountId::parse).transpose().map_err(corrupt)?,
             login_id: row.try_get("login_id")?,
             expires_at: ledger_projections::from_millis(row.try_get("expires_at")?),
         }))
