@@ -29,9 +29,25 @@ impl Cli {
     /// The command line and the environment; a blank environment variable
     /// counts as unset. Exits with clap's message on a bad setting.
     pub fn from_env_and_args() -> Cli {
+        use clap::error::ErrorKind;
         use clap::{CommandFactory, FromArgMatches};
-        let matches = crate::config::blank_env_is_unset(Cli::command()).get_matches();
-        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        let command = crate::config::blank_env_is_unset(Cli::command());
+        let parsed = command.clone().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+        match parsed {
+            Ok(cli) => cli,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                ) =>
+            {
+                e.exit()
+            }
+            Err(e) => {
+                eprint!("{}", crate::config::name_the_variable(&command, &e));
+                std::process::exit(2)
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use ledger_domain::{Channel, LoginMode, Policy};
+use ledger_projections::signals::{Threshold, Thresholds};
 
 /// Where e-mail goes.
 #[derive(Clone, PartialEq)]
@@ -11,7 +12,8 @@ pub enum MailTransport {
     /// Each message as one `.eml` file in this folder (the embedded default).
     Folder(PathBuf),
     /// An SMTP server: `smtp://host:port` (plain, for a local relay),
-    /// `smtp+starttls://user:pass@host:587` or `smtps://user:pass@host:465`.
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465`.
     Smtp(String),
 }
 
@@ -104,89 +106,162 @@ pub struct Settings {
     /// Shown by the authenticator.
     #[arg(long, env = "LEDGER_RP_NAME", default_value = "passkey-ledger demo", global = true)]
     pub rp_name: String,
-    /// An SMTP relay (`smtp://`, `smtp+starttls://`, `smtps://`); default:
-    /// e-mail as files in the outbox.
+    /// An SMTP relay: `smtp://host:25` (plain, a local relay),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465`; default: e-mail as files in the outbox.
     #[arg(long, env = "LEDGER_SMTP_URL", hide_env_values = true, global = true)]
     pub smtp_url: Option<String>,
     /// Folder for `.eml` files; default: `outbox` in the data folder.
     #[arg(long, env = "LEDGER_OUTBOX", global = true)]
     pub outbox: Option<PathBuf>,
+    /// The sender of every e-mail.
     #[arg(long, env = "LEDGER_MAIL_FROM", default_value = "no-reply@localhost", global = true)]
     pub mail_from: String,
+    /// The subject of the code e-mail.
     #[arg(long, env = "LEDGER_MAIL_SUBJECT", default_value = "【認証コード】パスキー登録のご案内 / Your verification code", global = true)]
     pub mail_subject: String,
+    /// The brokerage's name in the e-mails.
     #[arg(long, env = "LEDGER_BROKERAGE_NAME", default_value = "デモ証券 (Demo Securities)", global = true)]
     pub brokerage_name: String,
     /// Customer session lifetime.
-    #[arg(long, env = "LEDGER_SESSION_LIFETIME_SECS", default_value_t = 30 * 60, global = true)]
+    #[arg(long, env = "LEDGER_SESSION_LIFETIME_SECS", default_value_t = 30 * 60, value_parser = at_least_one_i64, global = true)]
     pub session_lifetime_secs: i64,
-    /// The longest an SMTP exchange may take.
-    #[arg(long, env = "LEDGER_SMTP_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    /// The longest an SMTP exchange may take (1 to 3600 seconds).
+    #[arg(long, env = "LEDGER_SMTP_TIMEOUT_SECS", default_value_t = 10, value_parser = smtp_timeout, global = true)]
     pub smtp_timeout_secs: u64,
     /// Hex, at least 32 bytes: the key for code hashes; default: generated
     /// into the data folder. Set it when running several instances.
     #[arg(long, env = "LEDGER_SECRET_KEY", hide_env_values = true, value_parser = secret, global = true)]
     pub secret_key: Option<crate::secrets::Secret>,
-    /// A file holding the core system's admin token, provisioned at start.
+    /// A file holding the core system's admin token (at least 32
+    /// characters), provisioned at start as staff member `core-system`.
     #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE", global = true)]
     pub admin_token_file: Option<PathBuf>,
-    #[arg(long, env = "LEDGER_LOCK_AFTER_FAILED_PASSWORDS", default_value_t = Policy::default().lock_after_failed_passwords, global = true)]
+    /// Consecutive wrong login passwords that lock the login.
+    #[arg(long, env = "LEDGER_LOCK_AFTER_FAILED_PASSWORDS", default_value_t = Policy::default().lock_after_failed_passwords,
+          value_parser = at_least_one_u32, global = true)]
     pub lock_after_failed_passwords: u32,
-    /// At most 600 (10 minutes).
+    /// How long an e-mailed code stays valid: 1 to 600 seconds.
     #[arg(long, env = "LEDGER_CODE_LIFETIME_SECS", default_value_t = Policy::default().code_lifetime_secs,
-          value_parser = clap::value_parser!(i64).range(1..=600), global = true)]
+          value_parser = code_lifetime, global = true)]
     pub code_lifetime_secs: i64,
-    #[arg(long, env = "LEDGER_CODE_MAX_ATTEMPTS", default_value_t = Policy::default().code_max_attempts, global = true)]
+    /// Wrong entries allowed for one code.
+    #[arg(long, env = "LEDGER_CODE_MAX_ATTEMPTS", default_value_t = Policy::default().code_max_attempts, value_parser = at_least_one_u32, global = true)]
     pub code_max_attempts: u32,
-    #[arg(long, env = "LEDGER_RESEND_MIN_INTERVAL_SECS", default_value_t = Policy::default().resend_min_interval_secs, global = true)]
+    /// The shortest wait between two codes of one flow.
+    #[arg(long, env = "LEDGER_RESEND_MIN_INTERVAL_SECS", default_value_t = Policy::default().resend_min_interval_secs,
+          value_parser = at_least_zero_i64, global = true)]
     pub resend_min_interval_secs: i64,
-    #[arg(long, env = "LEDGER_RESENDS_PER_HOUR", default_value_t = Policy::default().resends_per_hour, global = true)]
+    /// Resends per account in any rolling hour.
+    #[arg(long, env = "LEDGER_RESENDS_PER_HOUR", default_value_t = Policy::default().resends_per_hour, value_parser = at_least_one_u32, global = true)]
     pub resends_per_hour: u32,
-    #[arg(long, env = "LEDGER_FLOW_LIFETIME_SECS", default_value_t = Policy::default().flow_lifetime_secs, global = true)]
+    /// How long a registration or password-login flow lives.
+    #[arg(long, env = "LEDGER_FLOW_LIFETIME_SECS", default_value_t = Policy::default().flow_lifetime_secs, value_parser = at_least_one_i64, global = true)]
     pub flow_lifetime_secs: i64,
-    #[arg(long, env = "LEDGER_MAX_PASSKEYS", default_value_t = Policy::default().max_passkeys, global = true)]
+    /// Active passkeys per account.
+    #[arg(long, env = "LEDGER_MAX_PASSKEYS", default_value_t = Policy::default().max_passkeys, value_parser = at_least_one_usize, global = true)]
     pub max_passkeys: usize,
-    #[arg(long, env = "LEDGER_RECENT_LOGIN_SECS", default_value_t = Policy::default().recent_login_secs, global = true)]
+    /// How recent a login must be to add a passkey.
+    #[arg(long, env = "LEDGER_RECENT_LOGIN_SECS", default_value_t = Policy::default().recent_login_secs, value_parser = at_least_one_i64, global = true)]
     pub recent_login_secs: i64,
+    /// Wrong trading passwords that lock passkey deletion.
     #[arg(long, env = "LEDGER_LOCK_AFTER_FAILED_TRADING_PASSWORDS",
-          default_value_t = Policy::default().lock_after_failed_trading_passwords, global = true)]
+          default_value_t = Policy::default().lock_after_failed_trading_passwords, value_parser = at_least_one_u32, global = true)]
     pub lock_after_failed_trading_passwords: u32,
-    /// Per channel, the instant a passkey becomes mandatory
-    /// (`mobile_app=2026-06-21T09:00:00Z,...`); `none` for no channel.
-    #[arg(long, env = "LEDGER_PASSKEY_MANDATORY_FROM", global = true)]
-    pub passkey_mandatory_from: Option<String>,
+    /// Per channel, the instant a passkey becomes mandatory; `none` for no
+    /// channel (seed 000: the apps from 2026-06-21 18:00 JST).
+    #[arg(long, env = "LEDGER_PASSKEY_MANDATORY_FROM", default_value_t = mandatory_spec(&Policy::default().passkey_mandatory_from), global = true)]
+    pub passkey_mandatory_from: String,
+    /// Passkey alone, or a passkey after the password (seed 002).
     #[arg(long, env = "LEDGER_LOGIN_MODE", value_enum, default_value = "passwordless", global = true)]
     pub login_mode: LoginModeSetting,
     /// RFC 3339 instant from which passkey registration opens; `none`: open.
     #[arg(long, env = "LEDGER_REGISTRATION_OPENS_AT", global = true)]
     pub registration_opens_at: Option<String>,
+    /// `off`: only support deletes passkeys (seed 002).
     #[arg(long, env = "LEDGER_CUSTOMER_DELETION", value_enum, default_value = "on", global = true)]
     pub customer_deletion: Switch,
+    /// Where codes go when an account has two addresses (seed 003, 004).
     #[arg(long, env = "LEDGER_CODE_DESTINATION", value_enum, default_value = "address_1", global = true)]
     pub code_destination: CodeDestinationSetting,
     /// Security notices to address 1 only, or to every reachable address.
     #[arg(long, env = "LEDGER_NOTICE_ADDRESSES", value_enum, default_value = "address_1", global = true)]
     pub notice_addresses: NoticeAddresses,
+    /// What confirms a first passkey registered from a signed-in session.
     #[arg(long, env = "LEDGER_SESSION_STEP_UP", value_enum, default_value = "trading_password", global = true)]
     pub session_step_up: StepUpSetting,
+    /// When a login notice is e-mailed.
     #[arg(long, env = "LEDGER_LOGIN_NOTICE", value_enum, default_value = "new_environment", global = true)]
     pub login_notice: LoginNotice,
-    /// Per OS a minimum version, then optionally the browsers.
-    #[arg(long, env = "LEDGER_RECOMMENDED_ENVIRONMENTS", global = true)]
-    pub recommended_environments: Option<String>,
-    /// Fraud rule thresholds, `count/seconds`.
-    #[arg(long, env = "LEDGER_SIGNAL_WRONG_CODES", global = true)]
-    pub signal_wrong_codes: Option<String>,
-    #[arg(long, env = "LEDGER_SIGNAL_CODE_REQUESTS", global = true)]
-    pub signal_code_requests: Option<String>,
-    #[arg(long, env = "LEDGER_SIGNAL_PASSKEY_AFTER_EMAIL_CHANGE_SECS", global = true)]
-    pub signal_passkey_after_email_change_secs: Option<i64>,
-    #[arg(long, env = "LEDGER_SIGNAL_PASSKEYS_ADDED", global = true)]
-    pub signal_passkeys_added: Option<String>,
-    #[arg(long, env = "LEDGER_SIGNAL_LOCKOUTS", global = true)]
-    pub signal_lockouts: Option<String>,
-    #[arg(long, env = "LEDGER_SIGNAL_WIPE_WINDOW_SECS", global = true)]
-    pub signal_wipe_window_secs: Option<i64>,
+    /// Per OS a minimum version, then optionally the browsers (seed 000 p.3).
+    #[arg(long, env = "LEDGER_RECOMMENDED_ENVIRONMENTS", default_value = crate::environment::RECOMMENDED_BY_SEED_000,
+          value_parser = crate::environment::Recommended::parse, global = true)]
+    pub recommended_environments: crate::environment::Recommended,
+    /// Fraud rule: wrong e-mail codes per account (`count/seconds`).
+    #[arg(long, env = "LEDGER_SIGNAL_WRONG_CODES", default_value_t = Thresholds::default().wrong_codes, value_parser = Threshold::parse, global = true)]
+    pub signal_wrong_codes: Threshold,
+    /// Fraud rule: codes issued per account (`count/seconds`).
+    #[arg(long, env = "LEDGER_SIGNAL_CODE_REQUESTS", default_value_t = Thresholds::default().code_requests, value_parser = Threshold::parse, global = true)]
+    pub signal_code_requests: Threshold,
+    /// Fraud rule: a passkey added this soon after an address change.
+    #[arg(long, env = "LEDGER_SIGNAL_PASSKEY_AFTER_EMAIL_CHANGE_SECS", default_value_t = Thresholds::default().passkey_after_email_change_secs,
+          value_parser = at_least_one_i64, global = true)]
+    pub signal_passkey_after_email_change_secs: i64,
+    /// Fraud rule: passkeys added per account (`count/seconds`).
+    #[arg(long, env = "LEDGER_SIGNAL_PASSKEYS_ADDED", default_value_t = Thresholds::default().passkeys_added, value_parser = Threshold::parse, global = true)]
+    pub signal_passkeys_added: Threshold,
+    /// Fraud rule: lock-outs per account (`count/seconds`).
+    #[arg(long, env = "LEDGER_SIGNAL_LOCKOUTS", default_value_t = Thresholds::default().lockouts, value_parser = Threshold::parse, global = true)]
+    pub signal_lockouts: Threshold,
+    /// Fraud rule: look-back of "all deleted, then a new one from a new environment".
+    #[arg(long, env = "LEDGER_SIGNAL_WIPE_WINDOW_SECS", default_value_t = Thresholds::default().wipe_window_secs, value_parser = at_least_one_i64, global = true)]
+    pub signal_wipe_window_secs: i64,
+}
+
+/// A whole number from a setting, spaces and line ends around it ignored
+/// (an env file saved with CRLF), at least `min` and at most `max`.
+fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(value: &str, min: T, max: Option<T>) -> Result<T, String> {
+    let n: T = value.trim().parse().map_err(|_| format!("{:?} is not a whole number", value.trim()))?;
+    match max {
+        Some(max) if n < min || n > max => Err(format!("must be between {min} and {max}, got {n}")),
+        _ if n < min => Err(format!("must be at least {min}, got {n}")),
+        _ => Ok(n),
+    }
+}
+
+fn at_least_one_u32(value: &str) -> Result<u32, String> {
+    number(value, 1, None)
+}
+
+fn at_least_one_usize(value: &str) -> Result<usize, String> {
+    number(value, 1, None)
+}
+
+fn at_least_one_i64(value: &str) -> Result<i64, String> {
+    number(value, 1, None)
+}
+
+fn at_least_zero_i64(value: &str) -> Result<i64, String> {
+    number(value, 0, None)
+}
+
+fn code_lifetime(value: &str) -> Result<i64, String> {
+    number(value, 1, Some(600))
+}
+
+fn smtp_timeout(value: &str) -> Result<u64, String> {
+    number(value, 1, Some(3600))
+}
+
+/// The passkey-mandatory instants as the setting spells them.
+fn mandatory_spec(instants: &[(Channel, chrono::DateTime<chrono::Utc>)]) -> String {
+    let pairs: Vec<String> =
+        instants.iter().map(|(c, at)| format!("{}={}", c.as_str(), at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))).collect();
+    if pairs.is_empty() {
+        "none".into()
+    } else {
+        pairs.join(",")
+    }
 }
 
 fn secret(value: &str) -> Result<crate::secrets::Secret, std::convert::Infallible> {
@@ -251,13 +326,28 @@ pub fn blank_env_is_unset(command: clap::Command) -> clap::Command {
     })
 }
 
+/// clap's message about a setting, naming the environment variable beside
+/// the flag: an operator sets `LEDGER_CODE_LIFETIME_SECS`, not
+/// `--code-lifetime-secs`.
+pub fn name_the_variable(command: &clap::Command, error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let Some(clap::error::ContextValue::String(arg)) = error.get(clap::error::ContextKind::InvalidArg) else { return rendered };
+    let long = arg.trim_start_matches('-').split([' ', '=']).next().unwrap_or_default();
+    let variable = command.get_arguments().find(|a| a.get_long() == Some(long)).and_then(|a| a.get_env()).map(|v| v.to_string_lossy());
+    match variable {
+        Some(variable) => rendered.replace(&format!("'{arg}'"), &format!("{variable} (--{long})")),
+        None => rendered,
+    }
+}
+
 impl Config {
     /// The configuration from the environment, falling back to the embedded
     /// defaults: SQLite under `./data`, e-mail to `./data/outbox`, RP ID
     /// `localhost`, origin `http://localhost:8080`.
     pub fn from_env() -> Result<Config, String> {
         use clap::{CommandFactory, FromArgMatches};
-        let matches = blank_env_is_unset(SettingsOnly::command()).try_get_matches_from(["ledger"]).map_err(|e| e.to_string())?;
+        let command = blank_env_is_unset(SettingsOnly::command());
+        let matches = command.clone().try_get_matches_from(["ledger"]).map_err(|e| name_the_variable(&command, &e))?;
         let parsed = SettingsOnly::from_arg_matches(&matches).map_err(|e| e.to_string())?;
         Config::try_from(parsed.settings)
     }
@@ -272,7 +362,6 @@ impl TryFrom<Settings> for Config {
             Some(url) => MailTransport::Smtp(url),
             None => MailTransport::Folder(s.outbox.unwrap_or_else(|| s.data_dir.join("outbox"))),
         };
-        let defaults = Policy::default();
         let policy = Policy {
             lock_after_failed_passwords: s.lock_after_failed_passwords,
             code_lifetime_secs: s.code_lifetime_secs,
@@ -280,10 +369,8 @@ impl TryFrom<Settings> for Config {
             resend_min_interval_secs: s.resend_min_interval_secs,
             resends_per_hour: s.resends_per_hour,
             flow_lifetime_secs: s.flow_lifetime_secs,
-            passkey_mandatory_from: match s.passkey_mandatory_from {
-                Some(spec) => parse_mandatory(&spec).map_err(|e| format!("LEDGER_PASSKEY_MANDATORY_FROM: {e}"))?,
-                None => defaults.passkey_mandatory_from,
-            },
+            passkey_mandatory_from: parse_mandatory(&s.passkey_mandatory_from)
+                .map_err(|e| format!("LEDGER_PASSKEY_MANDATORY_FROM: {e}"))?,
             max_passkeys: s.max_passkeys,
             recent_login_secs: s.recent_login_secs,
             lock_after_failed_trading_passwords: s.lock_after_failed_trading_passwords,
@@ -309,25 +396,14 @@ impl TryFrom<Settings> for Config {
                 CodeDestinationSetting::Choose => ledger_domain::CodeDestination::Choose,
             },
         };
-        let recommended = match s.recommended_environments {
-            Some(spec) => crate::environment::Recommended::parse(&spec).map_err(|e| format!("LEDGER_RECOMMENDED_ENVIRONMENTS: {e}"))?,
-            None => crate::environment::Recommended::default(),
-        };
-        let signals = {
-            use ledger_projections::signals::Threshold;
-            let d = ledger_projections::signals::Thresholds::default();
-            let t = |name: &str, value: Option<String>, default: Threshold| match value {
-                Some(v) => Threshold::parse(&v).map_err(|e| format!("{name}: {e}")),
-                None => Ok(default),
-            };
-            ledger_projections::signals::Thresholds {
-                wrong_codes: t("LEDGER_SIGNAL_WRONG_CODES", s.signal_wrong_codes, d.wrong_codes)?,
-                code_requests: t("LEDGER_SIGNAL_CODE_REQUESTS", s.signal_code_requests, d.code_requests)?,
-                passkey_after_email_change_secs: s.signal_passkey_after_email_change_secs.unwrap_or(d.passkey_after_email_change_secs),
-                passkeys_added: t("LEDGER_SIGNAL_PASSKEYS_ADDED", s.signal_passkeys_added, d.passkeys_added)?,
-                lockouts: t("LEDGER_SIGNAL_LOCKOUTS", s.signal_lockouts, d.lockouts)?,
-                wipe_window_secs: s.signal_wipe_window_secs.unwrap_or(d.wipe_window_secs),
-            }
+        let recommended = s.recommended_environments;
+        let signals = Thresholds {
+            wrong_codes: s.signal_wrong_codes,
+            code_requests: s.signal_code_requests,
+            passkey_after_email_change_secs: s.signal_passkey_after_email_change_secs,
+            passkeys_added: s.signal_passkeys_added,
+            lockouts: s.signal_lockouts,
+            wipe_window_secs: s.signal_wipe_window_secs,
         };
         Ok(Config {
             bind: s.bind,
@@ -384,7 +460,7 @@ mod tests {
 
     #[test]
     fn settings_are_checked_where_they_are_read() {
-        use clap::Parser;
+        use clap::{CommandFactory, Parser};
         let parse = |args: &[&str]| SettingsOnly::try_parse_from(std::iter::once("ledger").chain(args.iter().copied()));
         assert!(parse(&["--code-lifetime-secs", "601"]).is_err(), "a code lives at most 10 minutes");
         assert!(parse(&["--smtp-timeout-secs", "0"]).is_err());
@@ -394,6 +470,15 @@ mod tests {
         assert_eq!(config.policy.login_mode, LoginMode::SecondFactor);
         assert_eq!(config.policy.code_destination, ledger_domain::CodeDestination::Choose);
         assert!(config.notice_all_addresses);
+        // The message names the variable an operator sets, and a stray
+        // line end around a number is not an error.
+        let command = SettingsOnly::command();
+        let error = command.clone().try_get_matches_from(["ledger", "--code-lifetime-secs", "900"]).unwrap_err();
+        let message = name_the_variable(&command, &error);
+        assert!(message.contains("LEDGER_CODE_LIFETIME_SECS (--code-lifetime-secs)") && message.contains("between 1 and 600"), "{message}");
+        let crlf = parse(&["--max-passkeys", "3\r"]).unwrap();
+        assert_eq!(Config::try_from(crlf.settings).unwrap().policy.max_passkeys, 3);
+        assert!(parse(&["--max-passkeys", "0"]).is_err());
         let late = parse(&["--registration-opens-at", "tomorrow"]).unwrap();
         assert!(Config::try_from(late.settings).unwrap_err().contains("LEDGER_REGISTRATION_OPENS_AT"));
     }

@@ -169,10 +169,12 @@ impl Recommended {
     }
 }
 
+/// Seed 000 p.3's recommended environments.
+pub const RECOMMENDED_BY_SEED_000: &str = "iOS 18.6.2 Safari/Chrome, Android 12 Chrome, Windows 11 24H2 Edge/Chrome";
+
 impl Default for Recommended {
     fn default() -> Self {
-        Recommended::parse("iOS 18.6.2 Safari/Chrome, Android 12 Chrome, Windows 11 24H2 Edge/Chrome")
-            .unwrap_or(Recommended { rules: vec![] })
+        Recommended::parse(RECOMMENDED_BY_SEED_000).unwrap_or(Recommended { rules: vec![] })
     }
 }
 

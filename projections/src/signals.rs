@@ -27,6 +27,13 @@ pub struct Threshold {
     pub window_secs: i64,
 }
 
+/// `count/seconds`, as configured.
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.count, self.window_secs)
+    }
+}
+
 impl Threshold {
     /// Parses `5/3600` (5 within an hour).
     pub fn parse(spec: &str) -> Result<Threshold, String> {
