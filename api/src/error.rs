@@ -75,6 +75,8 @@ pub enum ErrorCode {
     InvalidPassword,
     InvalidSlot,
     InvalidOtpDevice,
+    MethodNotAllowed,
+    PayloadTooLarge,
 }
 
 /// A code's row of the table.
@@ -142,6 +144,8 @@ impl ErrorCode {
         ErrorCode::InvalidPassword,
         ErrorCode::InvalidSlot,
         ErrorCode::InvalidOtpDevice,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
     ];
 
     /// The table: code, status, English and Japanese message.
@@ -412,6 +416,18 @@ impl ErrorCode {
                 S::BAD_REQUEST,
                 "The OTP device settings are not valid.",
                 "ワンタイムパスワード機器の設定内容に誤りがあります。",
+            ),
+            E::MethodNotAllowed => (
+                "method_not_allowed",
+                S::METHOD_NOT_ALLOWED,
+                "This method is not allowed here.",
+                "この操作はここでは利用できません。",
+            ),
+            E::PayloadTooLarge => (
+                "payload_too_large",
+                S::PAYLOAD_TOO_LARGE,
+                "The request body is too large.",
+                "送信されたデータが大きすぎます。",
             ),
         };
         Spec { code, status, en, ja }

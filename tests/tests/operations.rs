@@ -77,7 +77,7 @@ async fn the_openapi_document_describes_every_route_with_its_methods_and_schemas
         let source = std::fs::read_to_string(entry.expect("entry").path()).expect("source");
         for part in source.split(".route(").skip(1) {
             let route = part.trim_start().trim_start_matches('"').split('"').next().unwrap_or_default();
-            assert!(matches!(route, "/" | "/demo.js" | "/metrics" | "/api/openapi.json"), "{route} is routed without documentation");
+            assert!(matches!(route, "/" | "/demo.js" | "/demo.css" | "/api/openapi.json"), "{route} is routed without documentation");
         }
     }
     // The document validates against the OpenAPI 3.1 specification, and
@@ -291,4 +291,70 @@ async fn identifiers_that_do_not_parse_name_nothing_and_are_never_recorded() {
     let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": credential }), None).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(system_events().await, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers_and_api_answers_are_not_cached() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let page = app.get("/", None).await;
+    let header = |res: &reqwest::Response, name: &str| res.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+    let csp = header(&page, "content-security-policy").expect("a policy on the page");
+    let directive = |name: &str| csp.split(';').map(str::trim).find(|d| d.starts_with(name)).unwrap_or_default().to_string();
+    assert_eq!(directive("script-src"), "script-src 'self'", "{csp}");
+    assert_eq!(directive("style-src"), "style-src 'self'", "{csp}");
+    assert_eq!(directive("frame-ancestors"), "frame-ancestors 'none'", "{csp}");
+    assert_eq!(header(&page, "x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header(&page, "x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(header(&page, "referrer-policy").as_deref(), Some("no-referrer"));
+    assert_eq!(header(&page, "strict-transport-security"), None, "no HSTS over plain http");
+    // The page loads nothing inline: its script and style sheet come from the ledger.
+    let html = page.text().await.unwrap();
+    let handler = html.split(" on").skip(1).any(|rest| {
+        let name: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+        !name.is_empty() && rest[name.len()..].starts_with('=')
+    });
+    assert!(!html.contains("<style") && !html.contains("<script>") && !handler, "nothing inline");
+    for asset in ["/demo.js", "/demo.css"] {
+        let res = app.get(asset, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{asset}");
+        assert_eq!(header(&res, "cache-control").as_deref(), Some("no-cache"), "{asset}");
+    }
+    // An answer with a token is never stored by a browser or a proxy.
+    app.open_account("6300001", Some("hdr@example.jp"), false).await;
+    let mut key = SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+    app.register("6300001", "hdr@example.jp", &mut key).await;
+    let login = app.passkey_login(&mut key).await;
+    assert_eq!(login.status(), StatusCode::CREATED);
+    assert_eq!(header(&login, "cache-control").as_deref(), Some("no-store"));
+    assert!(header(&login, "content-security-policy").is_some());
+    // Over https, browsers are told to stay on it.
+    let https = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.origin = "https://ledger.example.jp".into();
+        c.rp_id = "ledger.example.jp".into();
+    })
+    .await
+    .expect("sqlite");
+    let res = https.get("/healthz", None).await;
+    assert_eq!(header(&res, "strict-transport-security").as_deref(), Some("max-age=31536000; includeSubDomains"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_in_the_error_shape_with_its_status() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let compliance = app.staff("Kato", "compliance").await;
+    let check = |expected: (StatusCode, &'static str)| {
+        move |(status, body): (StatusCode, Value)| {
+            assert_eq!((status, ledger_tests::harness::error_code(&body)), expected, "{body}");
+            assert!(body["error"]["message_ja"].is_string(), "{body}");
+        }
+    };
+    // No such path, or no such method on a path.
+    check((StatusCode::NOT_FOUND, "not_found"))(json_of(app.get("/api/v1/nothing-here", None).await).await);
+    check((StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"))(json_of(app.get("/api/v1/registrations", None).await).await);
+    // A body over the limit.
+    let huge = json!({ "login_id": "x".repeat(3 * 1024 * 1024) });
+    check((StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"))(json_of(app.post("/api/v1/registrations", huge, None).await).await);
+    // A query string of the wrong shape.
+    let res = app.get("/api/v1/audit/events?limit=many", Some(&compliance)).await;
+    check((StatusCode::BAD_REQUEST, "invalid_request"))(json_of(res).await);
 }

@@ -4,7 +4,7 @@
 //! staff member's own stream before it is answered.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::Response;
 use axum::Json;
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, RequestMeta, Role, Staff};
+use super::extract::{ApiJson, ApiQuery, RequestMeta, Role, Staff};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::export::Format;
 use crate::state::AppState;
@@ -133,7 +133,7 @@ async fn events(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Query(q): Query<FilterQuery>,
+    ApiQuery(q): ApiQuery<FilterQuery>,
 ) -> Result<Json<TrailPage>, ApiError> {
     staff.require(COMPLIANCE)?;
     let filter = q.filter()?;
@@ -158,7 +158,12 @@ async fn events(
         (status = 200, description = "The filtered trail, streamed as an attachment.",
             content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = "4XX", body = ErrorBody)))]
-async fn export(State(app): State<AppState>, staff: Staff, meta: RequestMeta, Query(q): Query<FilterQuery>) -> Result<Response, ApiError> {
+async fn export(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    ApiQuery(q): ApiQuery<FilterQuery>,
+) -> Result<Response, ApiError> {
     staff.require(COMPLIANCE)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("csv")).ok_or_else(|| invalid_filter("format must be csv or jsonl."))?;
     let filter = q.filter()?;
@@ -232,7 +237,7 @@ async fn signals(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Query(q): Query<SignalQuery>,
+    ApiQuery(q): ApiQuery<SignalQuery>,
 ) -> Result<Json<Signals>, ApiError> {
     staff.require(COMPLIANCE)?;
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
@@ -313,7 +318,7 @@ async fn adoption(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Query(q): Query<ReportQuery>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Adoption>, ApiError> {
     staff.require(COMPLIANCE)?;
     let today = ledger_projections::adoption::jst_day(app.clock.now());

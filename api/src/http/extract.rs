@@ -83,6 +83,21 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// A query string parsed into its type; one that does not parse is
+/// answered in the API's error format, not as plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(_) => Err(ApiError::bad_request("The query string is not of the expected shape.")),
+        }
+    }
+}
+
 /// A JSON body; malformed bodies get the API's own error format.
 pub struct ApiJson<T>(pub T);
 
@@ -92,10 +107,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => {
-                tracing::debug!(%rejection, "malformed request body");
-                Err(ApiError::bad_request("The request body is not valid JSON of the expected shape."))
-            }
+            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ErrorCode::PayloadTooLarge.into()),
+            // The rejection's text quotes the body: never logged.
+            Err(_) => Err(ApiError::bad_request("The request body is not valid JSON of the expected shape.")),
         }
     }
 }

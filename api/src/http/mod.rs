@@ -26,6 +26,7 @@ pub mod staff;
 pub mod steps;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue};
 use axum::routing::get;
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -121,6 +122,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole application router.
 pub fn app(state: AppState) -> Router {
     let (routes, document) = api();
+    let hsts = state.config.origin.starts_with("https://").then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     // Serialised once; the document is the same for the life of the process.
     let document = bytes::Bytes::from(serde_json::to_vec(&document).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the OpenAPI document could not be serialised");
@@ -131,6 +133,23 @@ pub fn app(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], document.clone()))),
         )
+        // Every answer in the API's error format, routed or not.
+        .fallback(|| async { crate::error::ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { crate::error::ApiError::from(crate::error::ErrorCode::MethodNotAllowed) })
+        // Headers on every response: the policy above, no MIME sniffing, no
+        // referrer, no framing for older browsers, no caching of answers
+        // that carry tokens or personal data (assets set their own
+        // Cache-Control), and HSTS when the service is reached over https.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, hsts))
         // Ask Chromium browsers for the Client Hints that tell Windows 11
         // from 10 and give real Android versions (DOMAIN.md flow 10).
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -167,6 +186,12 @@ async fn measure(
     app.metrics.request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
+
+/// The page's Content-Security-Policy: scripts and styles from the ledger
+/// itself only (no inline script or style, no CDN), no framing (the pages
+/// ask for passwords), nothing else loaded.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The longest X-Request-Id kept from a client.
 pub const REQUEST_ID_MAX: usize = 64;

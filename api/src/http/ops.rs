@@ -19,10 +19,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .route("/", get(|| async { Html(include_str!("../../assets/demo.html")) }))
-        .route(
-            "/demo.js",
-            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../assets/demo.js")) }),
-        )
+        .route("/demo.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/demo.js")) }))
+        .route("/demo.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/demo.css")) }))
+}
+
+/// A page's script or style sheet: served by the ledger itself (the
+/// Content-Security-Policy allows nothing else), checked again on each use.
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,7 +3,7 @@
 //! device, unlock a locked login. Every read of an account and every action
 //! is an event naming the staff member.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use ledger_domain::account::describe;
@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::contract::{AccountPath, Deleted};
-use super::extract::{account_view_current, end_sessions, execute, ApiJson, ApiPath, RequestMeta, Role, Staff};
+use super::extract::{account_view_current, end_sessions, execute, ApiJson, ApiPath, ApiQuery, RequestMeta, Role, Staff};
 use super::steps::RegistrationPossibility;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
@@ -78,7 +78,7 @@ async fn find(
     State(app): State<AppState>,
     staff: Staff,
     meta: RequestMeta,
-    Query(query): Query<FindQuery>,
+    ApiQuery(query): ApiQuery<FindQuery>,
 ) -> Result<Json<Found>, ApiError> {
     staff.require(READERS)?;
     let q = query.q.unwrap_or_default().trim().to_string();
@@ -182,7 +182,7 @@ async fn history(
     staff: Staff,
     meta: RequestMeta,
     ApiPath(account_id): ApiPath<AccountId>,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
     staff.require(READERS)?;
     let limit = query.limit.unwrap_or(50);
