@@ -63,6 +63,9 @@ pub struct Config {
     /// The longest an SMTP exchange may take (connect, greeting, every
     /// command), so a silent relay cannot hold a request.
     pub smtp_timeout_secs: u64,
+    /// Argon2 computations at once, and how long a request waits for one.
+    pub password_hash_slots: usize,
+    pub password_hash_wait: std::time::Duration,
     pub policy: Policy,
     /// Key for the keyed hash of one-time codes and tokens; read from
     /// `LEDGER_SECRET_KEY` or generated once into `data_dir/secret.key`.
@@ -137,6 +140,14 @@ pub struct Settings {
     /// characters), provisioned at start as staff member `core-system`.
     #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE", global = true)]
     pub admin_token_file: Option<PathBuf>,
+    /// Password hashes computed at once (each takes a core and about 19 MiB);
+    /// default: the number of cores.
+    #[arg(long, env = "LEDGER_PASSWORD_HASH_SLOTS", default_value_t = cores(), value_parser = at_least_one_usize, global = true)]
+    pub password_hash_slots: usize,
+    /// How long a request waits for a password-hash slot before it is
+    /// answered `busy` (503).
+    #[arg(long, env = "LEDGER_PASSWORD_HASH_WAIT_MS", default_value_t = 2000, value_parser = at_least_one_u64, global = true)]
+    pub password_hash_wait_ms: u64,
     /// Consecutive wrong login passwords that lock the login.
     #[arg(long, env = "LEDGER_LOCK_AFTER_FAILED_PASSWORDS", default_value_t = Policy::default().lock_after_failed_passwords,
           value_parser = at_least_one_u32, global = true)]
@@ -239,6 +250,14 @@ fn at_least_one_usize(value: &str) -> Result<usize, String> {
 
 fn at_least_one_i64(value: &str) -> Result<i64, String> {
     number(value, 1, None)
+}
+
+fn at_least_one_u64(value: &str) -> Result<u64, String> {
+    number(value, 1, None)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(usize::from).unwrap_or(2)
 }
 
 fn at_least_zero_i64(value: &str) -> Result<i64, String> {
@@ -418,6 +437,8 @@ impl TryFrom<Settings> for Config {
             brokerage_name: s.brokerage_name,
             session_lifetime_secs: s.session_lifetime_secs,
             smtp_timeout_secs: s.smtp_timeout_secs,
+            password_hash_slots: s.password_hash_slots,
+            password_hash_wait: std::time::Duration::from_millis(s.password_hash_wait_ms),
             policy,
             secret_key_hex: s.secret_key,
             admin_token_file: s.admin_token_file,

@@ -77,6 +77,7 @@ pub enum ErrorCode {
     InvalidOtpDevice,
     MethodNotAllowed,
     PayloadTooLarge,
+    Busy,
 }
 
 /// A code's row of the table.
@@ -146,6 +147,7 @@ impl ErrorCode {
         ErrorCode::InvalidOtpDevice,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::Busy,
     ];
 
     /// The table: code, status, English and Japanese message.
@@ -422,6 +424,12 @@ impl ErrorCode {
                 S::METHOD_NOT_ALLOWED,
                 "This method is not allowed here.",
                 "この操作はここでは利用できません。",
+            ),
+            E::Busy => (
+                "busy",
+                S::SERVICE_UNAVAILABLE,
+                "The service is busy. Please try again in a moment.",
+                "ただいま混み合っています。しばらくしてから再度お試しください。",
             ),
             E::PayloadTooLarge => (
                 "payload_too_large",

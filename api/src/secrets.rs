@@ -26,6 +26,50 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// Argon2 work, bounded: at most `slots` hashes at once (each takes a core
+/// and about 19 MiB), and a request waits at most `wait` for a slot before it
+/// is told the service is busy. Unknown login IDs take the same path, so a
+/// flood of anonymous attempts cannot exhaust memory or the blocking pool.
+pub struct PasswordWork {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+}
+
+/// No slot for password work came free in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+impl PasswordWork {
+    pub fn new(slots: usize, wait: std::time::Duration) -> PasswordWork {
+        PasswordWork { slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots.max(1))), wait }
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<Option<T>, Busy> {
+        let permit = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => return Err(Busy),
+        };
+        let done = tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await;
+        Ok(done.ok())
+    }
+
+    /// Whether `password` matches the stored hash; `None` when the work
+    /// itself failed (a panic in the hashing thread).
+    pub async fn verify(&self, password: Secret, hash: String) -> Result<Option<bool>, Busy> {
+        self.run(move || verify_password(password.expose_secret(), &hash)).await
+    }
+
+    /// A new hash for `password`.
+    pub async fn hash(&self, password: Secret) -> Result<Option<Result<String, String>>, Busy> {
+        self.run(move || hash_password(password.expose_secret())).await
+    }
+}
+
 /// A hash to compare against when the login ID is unknown, so that an
 /// unknown ID takes as long as a wrong password.
 pub fn dummy_hash() -> &'static str {

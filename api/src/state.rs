@@ -29,6 +29,8 @@ pub struct App {
     pub clock: Clock,
     pub providers: HashMap<String, String>,
     pub metrics: crate::metrics::Metrics,
+    /// Bounded argon2 work: every password check and hash goes through it.
+    pub password_work: crate::secrets::PasswordWork,
     secret_key: Vec<u8>,
 }
 
@@ -60,7 +62,9 @@ impl App {
         let ledger = Ledger::new(&db, policy, projector.clone());
         // Start-up does not wait on the read models: the background projector
         // catches up, and /readyz reports its lag and failures meanwhile.
+        let password_work = crate::secrets::PasswordWork::new(config.password_hash_slots, config.password_hash_wait);
         Ok(Arc::new(App {
+            password_work,
             webauthn: crate::webauthn::relying_party(&config)?,
             mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,
             providers: crate::webauthn::providers(),

@@ -116,9 +116,15 @@ impl TestApp {
     /// Stops this server and starts a new one on the same database: what a
     /// restart does.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Restarts on the same database with some settings changed.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         self.server.abort();
         let _ = self.server.await;
-        let config = self.app.config.clone();
+        let mut config = self.app.config.clone();
+        adjust(&mut config);
         let (clock, mail, token) = (self.clock.clone(), self.mail.clone(), self.admin_token.clone());
         drop(self.app);
         Self::serve(config, clock, mail, Some(token)).await

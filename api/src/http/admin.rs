@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::contract::AccountPath;
 use super::extract::{end_sessions, execute, ApiJson, ApiPath, RequestMeta, Role, Staff};
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::secrets::{hash_password, Secret};
+use crate::secrets::Secret;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,12 +39,15 @@ fn weak_password() -> ApiError {
     ApiError::from(ErrorCode::InvalidPassword)
 }
 
-async fn hash(password: &Secret) -> Result<String, ApiError> {
-    let p = password.expose_secret().to_string();
-    if !(8..=128).contains(&p.chars().count()) {
+async fn hash(app: &AppState, password: &Secret) -> Result<String, ApiError> {
+    if !(8..=128).contains(&password.expose_secret().chars().count()) {
         return Err(weak_password());
     }
-    tokio::task::spawn_blocking(move || hash_password(&p)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
+    match app.password_work.hash(password.clone()).await {
+        Ok(Some(hashed)) => hashed.map_err(ApiError::internal),
+        Ok(None) => Err(ApiError::internal("hashing failed")),
+        Err(crate::secrets::Busy) => Err(ErrorCode::Busy.into()),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,8 +91,8 @@ pub struct OpenBody {
 pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<AccountId, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
     let email = body.email.as_deref().filter(|e| !e.trim().is_empty()).map(EmailAddress::parse).transpose().map_err(|_| invalid_email())?;
-    let password_hash = hash(&body.password).await?;
-    let trading_hash = hash(&body.transaction_password).await?;
+    let password_hash = hash(app, &body.password).await?;
+    let trading_hash = hash(app, &body.transaction_password).await?;
     let account_id = AccountId::generate();
     if let crate::storage::Kept::LoginIdTaken =
         app.store.keep_new_account(&account_id, login_id.as_str(), &password_hash, &trading_hash).await?
@@ -173,7 +176,7 @@ async fn change_password(
     ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
-    let hashed = hash(&body.password).await?;
+    let hashed = hash(&app, &body.password).await?;
     // The new hash first: from the event on, the old password must not
     // verify, nor open a flow the event's closing would miss.
     if !app.store.set_password_hash(&account_id, &hashed).await? {
@@ -197,7 +200,7 @@ async fn change_trading_password(
     ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
-    let hashed = hash(&body.password).await?;
+    let hashed = hash(&app, &body.password).await?;
     if !app.store.set_trading_password_hash(&account_id, &hashed).await? {
         return Err(ApiError::not_found());
     }

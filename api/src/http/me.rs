@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use ledger_domain::{AccountCommand, AccountEvent, LoginId, Refusal, SessionStepUp};
 use ledger_projections::read_models::{status_view, StatusView};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -346,7 +345,7 @@ async fn delete_one(
 async fn trading_password_matches(app: &AppState, account_id: &str, typed: Secret) -> Result<bool, ApiError> {
     let hash =
         app.store.trading_password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
-    super::steps::password_matches(typed.expose_secret().to_string(), hash).await
+    super::steps::password_matches(app, typed, hash).await
 }
 
 /// Deletion with the trading password ("執行パスワード"). The passkeys stay

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use ledger_domain::account::FlowPurpose;
 use ledger_domain::{AccountCommand, AccountEvent, FlowId, LoginId, PasskeyName, Refusal};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -87,7 +86,7 @@ async fn password(
 ) -> Result<Json<PasswordAccepted>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let Some(account_id) = flow.account_id else {
-        password_matches(body.password.expose_secret().to_string(), crate::secrets::dummy_hash().to_string()).await?;
+        password_matches(&app, body.password, crate::secrets::dummy_hash().to_string()).await?;
         record_unknown_login_id(&app, flow.login_id.as_deref().unwrap_or_default(), FlowPurpose::Registration, &meta).await?;
         return Err(Refusal::InvalidCredentials.into());
     };

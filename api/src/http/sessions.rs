@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use ledger_domain::account::{FlowPurpose, LoginAuthenticator, PasskeyAssertion};
 use ledger_domain::{AccountCommand, AccountEvent, CredentialId, FlowId, LoginId, LoginMode, Refusal};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -226,7 +225,7 @@ async fn password_login(
 ) -> Result<Json<PasswordAccepted>, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
     let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
-        password_matches(body.password.expose_secret().to_string(), crate::secrets::dummy_hash().to_string()).await?;
+        password_matches(&app, body.password, crate::secrets::dummy_hash().to_string()).await?;
         record_unknown_login_id(&app, login_id.as_str(), FlowPurpose::PasswordLogin, &meta).await?;
         return Err(Refusal::InvalidCredentials.into());
     };

@@ -10,13 +10,12 @@ use super::contract::{
 use super::extract::{account_view_current, execute, RequestMeta};
 use crate::bus::Executed;
 use crate::error::{ApiError, ErrorCode};
-use crate::secrets::{code_hmac, digests_equal, verify_password, OtpCode};
+use crate::secrets::{code_hmac, digests_equal, OtpCode};
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
 use ledger_domain::account::{CodeFactor, FlowPurpose, IssuedCode, NewPasskey};
 use ledger_domain::{Account, AccountCommand, AccountEvent, CredentialId, EmailAddress, LoginId, PasskeyName, Refusal};
 use ledger_projections::read_models::PasskeyView;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -68,9 +67,15 @@ pub async fn account_by_login_id(app: &AppState, login_id: &LoginId) -> Result<O
     Ok(app.store.login(login_id.as_str()).await?)
 }
 
-/// Checks a password off the async threads (argon2 is slow on purpose).
-pub async fn password_matches(password: String, hash: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.map_err(ApiError::internal)
+/// Checks a password off the async threads (argon2 is slow on purpose), in
+/// one of the bounded slots for password work: `busy` (503) when none comes
+/// free in time.
+pub async fn password_matches(app: &AppState, password: crate::secrets::Secret, hash: String) -> Result<bool, ApiError> {
+    match app.password_work.verify(password, hash).await {
+        Ok(Some(matches)) => Ok(matches),
+        Ok(None) => Err(ApiError::internal("the password check failed")),
+        Err(crate::secrets::Busy) => Err(ErrorCode::Busy.into()),
+    }
 }
 
 /// A fresh code: the secret for the e-mail and what the domain is told.
@@ -180,7 +185,7 @@ pub async fn submit_password(
     meta: &RequestMeta,
 ) -> Result<PasswordAccepted, ApiError> {
     let hash = app.store.password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
-    let matches = password_matches(password.expose_secret().to_string(), hash).await?;
+    let matches = password_matches(app, password, hash).await?;
     // The bus fills in the accounts sharing the address.
     let shared = vec![];
     let (code, issued) = draw_code(app);

@@ -1,0 +1,43 @@
+//! What an anonymous client on the internet can and cannot do to the
+//! service and its customers.
+
+use ledger_tests::harness::{error_code, json_of};
+use ledger_tests::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+ledger_tests::on_both_databases!(a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory);
+
+/// Password hashing is bounded: with one slot and a short wait, a burst of
+/// parallel attempts (for a known and an unknown login ID alike) is partly
+/// answered `busy` (503) instead of queueing without limit; what gets a slot
+/// is checked as usual.
+async fn a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory(app: TestApp) {
+    let app = app
+        .restart_with(|c| {
+            c.password_hash_slots = 1;
+            c.password_hash_wait = std::time::Duration::from_millis(1);
+        })
+        .await;
+    app.open_account("6400001", Some("flood@example.jp"), false).await;
+    let attempts = (0..12).map(|i| {
+        let login_id = if i % 2 == 0 { "6400001" } else { "6499999" };
+        app.post("/api/v1/sessions/password", json!({ "login_id": login_id, "password": "wrong-pass-1" }), None)
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let mut busy = 0;
+    for res in answers {
+        let (status, body) = json_of(res).await;
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(error_code(&body), "busy", "{body}");
+                assert!(body["error"]["message_ja"].is_string());
+                busy += 1;
+            }
+            StatusCode::UNAUTHORIZED => assert_eq!(error_code(&body), "invalid_credentials", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(busy > 0, "a burst over one slot is partly refused");
+    assert!(busy < 12, "one attempt at least had the slot");
+}
