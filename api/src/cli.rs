@@ -291,23 +291,48 @@ async fn serve(config: Config) -> Result<(), String> {
     if let Some(path) = app.config.admin_token_file.clone() {
         provision_admin_token(&app, &path).await?;
     }
-    let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| format!("{bind}: {e}"))?;
-    tracing::info!(address = %bind, origin = %app.config.origin, "passkey-ledger listening");
-    println!("passkey-ledger listening on http://{bind} (demo page at {})", app.config.origin);
-    serve_on(app, listener).await
+    let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| format!("LEDGER_BIND {bind}: {e}"))?;
+    // The address actually bound (port 0 picks a free one).
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or(bind);
+    tracing::info!(%address, origin = %app.config.origin, "passkey-ledger listening");
+    println!("passkey-ledger listening on http://{address} (demo page at {})", app.config.origin);
+    serve_on(app, listener).await?;
+    tracing::info!("passkey-ledger stopped");
+    Ok(())
 }
 
-/// Serves the API on `listener` until Ctrl-C, projecting in the background.
+/// Ctrl-C, or SIGTERM (what systemd, Docker and Kubernetes send to stop a
+/// service): the server stops accepting, finishes the requests in flight,
+/// and the process exits 0.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGTERM cannot be awaited; only Ctrl-C stops the service gracefully");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// Serves the API on `listener` until Ctrl-C or SIGTERM, projecting in the
+/// background.
 pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Result<(), String> {
     // Ends with the server, however the server ends (aborted, too).
     let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
     let router = crate::http::app(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 /// A background task that ends when this is dropped.

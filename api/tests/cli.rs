@@ -106,3 +106,49 @@ fn edit_row_two(path: &std::path::Path) -> bool {
         r.rows_affected() == 1
     })
 }
+
+/// SIGTERM (what a container runtime sends) stops the service gracefully:
+/// it exits 0 instead of being killed.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_service_gracefully() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("serve")
+        .env("LEDGER_DATA_DIR", &dir)
+        .env("LEDGER_BIND", "127.0.0.1:0")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ledger serve starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("listening on http://") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).expect("stdout") > 0, "the service ended before it listened");
+    }
+    let address = line.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("an address").to_string();
+    let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running 20 s after SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut logs = String::new();
+    stdout.read_to_string(&mut logs).unwrap();
+    child.stderr.take().expect("stderr").read_to_string(&mut logs).unwrap();
+    assert!(status.success(), "exit {status:?}: {logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+}
