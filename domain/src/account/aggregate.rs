@@ -1193,7 +1193,12 @@ impl Aggregate for Account {
                 }
             }
             E::EmailCodeExpired { .. } | E::EmailCodeResendRefused { .. } | E::FlowStepRefused { .. } => {}
-            E::EmailCodeExhausted { flow_id, .. } => self.close_flow(&flow_id),
+            E::EmailCodeExhausted { flow_id, .. } => {
+                self.close_flow(&flow_id);
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    flow.closed_by = Some(FlowClosure::CodeExhausted);
+                }
+            }
             E::SessionStepUpPassed { at, session, .. } => {
                 self.step_up_at = Some(at);
                 self.step_up_session = Some(session);

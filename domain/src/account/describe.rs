@@ -250,6 +250,7 @@ pub fn describe(event: &AccountEvent) -> Line {
                 FlowClosure::EmailAddressChanged => ("the e-mail address was changed", "メールアドレスが変更された"),
                 FlowClosure::EmailUnreachable => ("the e-mail address cannot receive mail", "メールアドレスが受信不能になった"),
                 FlowClosure::PasskeyBound => ("a passkey was registered", "パスキーが登録された"),
+                FlowClosure::CodeExhausted => ("every entry of the code was wrong", "認証コードの入力をすべて誤った"),
             };
             let n = flow_ids.len();
             line(

@@ -125,6 +125,8 @@ pub enum FlowClosure {
     /// A passkey was bound: password + code login and first registration
     /// are over for this account.
     PasskeyBound,
+    /// Every entry allowed for the flow's code was wrong.
+    CodeExhausted,
 }
 
 impl FlowClosure {
@@ -136,6 +138,7 @@ impl FlowClosure {
             FlowClosure::EmailUnreachable => Refusal::EmailUnreachable,
             FlowClosure::PasskeyBound if purpose == FlowPurpose::Registration => Refusal::PasskeyAlreadyRegistered,
             FlowClosure::PasskeyBound => Refusal::PasskeyRequired,
+            FlowClosure::CodeExhausted => Refusal::TooManyAttempts,
         }
     }
 }

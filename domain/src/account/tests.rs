@@ -359,7 +359,8 @@ async fn the_fifth_wrong_code_kills_the_code_and_later_tries_are_refused() {
     };
     let events = outcome(given, right).await;
     assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })));
-    assert!(refusal_of(&events).is_some());
+    // API.md: the code's attempts are used up (429), not "wrong step".
+    assert_eq!(refusal_of(&events), Some(Refusal::TooManyAttempts));
 }
 
 #[tokio::test]
