@@ -74,6 +74,8 @@ pub struct Config {
     /// token, provisioned at start (a deployment's secret mount; the only
     /// way to reach an in-memory database's integration API).
     pub admin_token_file: Option<PathBuf>,
+    /// `LEDGER_METRICS_TOKEN`: what a scraper presents to read `/metrics`.
+    pub metrics_token: Option<crate::secrets::Secret>,
     pub login_notice: LoginNotice,
     /// Security notices to every reachable registered address, not only
     /// address 1 (`LEDGER_NOTICE_ADDRESSES=all`).
@@ -136,6 +138,10 @@ pub struct Settings {
     /// into the data folder. Set it when running several instances.
     #[arg(long, env = "LEDGER_SECRET_KEY", hide_env_values = true, value_parser = secret, global = true)]
     pub secret_key: Option<crate::secrets::Secret>,
+    /// A bearer token a Prometheus scraper presents to read `/metrics`;
+    /// without one, only clients on this machine (loopback) may read.
+    #[arg(long, env = "LEDGER_METRICS_TOKEN", hide_env_values = true, value_parser = secret, global = true)]
+    pub metrics_token: Option<crate::secrets::Secret>,
     /// A file holding the core system's admin token (at least 32
     /// characters), provisioned at start as staff member `core-system`.
     #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE", global = true)]
@@ -442,6 +448,7 @@ impl TryFrom<Settings> for Config {
             policy,
             secret_key_hex: s.secret_key,
             admin_token_file: s.admin_token_file,
+            metrics_token: s.metrics_token,
             login_notice: s.login_notice,
             notice_all_addresses: s.notice_addresses == NoticeAddresses::All,
             recommended,

@@ -358,3 +358,17 @@ async fn every_refusal_is_in_the_error_shape_with_its_status() {
     let res = app.get("/api/v1/audit/events?limit=many", Some(&compliance)).await;
     check((StatusCode::BAD_REQUEST, "invalid_request"))(json_of(res).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_read_with_the_metrics_token_when_one_is_set() {
+    let token = "metrics-scraper-token-0123456789abcdef";
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, |c| c.metrics_token = Some(ledger_api::secrets::Secret::from(token))).await.expect("sqlite");
+    let (status, body) = json_of(app.get("/metrics", None).await).await;
+    assert_eq!((status, ledger_tests::harness::error_code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{body}");
+    let (status, _) = json_of(app.get("/metrics", Some("not-the-token")).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let res = app.get("/metrics", Some(token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("ledger_accounts 0"));
+}

@@ -67,6 +67,12 @@ impl utoipa::Modify for Conventions {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("customer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
         components.add_security_scheme(
+            "metrics",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("`LEDGER_METRICS_TOKEN`, when it is set.")).build(),
+            ),
+        );
+        components.add_security_scheme(
             "staff",
             SecurityScheme::Http(
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A staff token from `ledger staff add`.")).build(),

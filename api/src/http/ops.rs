@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -92,17 +93,51 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
 
 /// Prometheus text format: events by type, projector lag, accounts,
 /// active passkeys and open fraud signals. Counts only, nothing personal.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+/// With `LEDGER_METRICS_TOKEN` set, the scraper presents it as a bearer
+/// token; without it, only the machine itself (loopback) may read.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics" = [])),
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "`LEDGER_METRICS_TOKEN` is set and was not presented.", body = ErrorBody),
+        (status = 403, description = "No `LEDGER_METRICS_TOKEN` is set and the client is not on this machine.", body = ErrorBody),
         (status = 503, description = "The database is unreachable.", body = String, content_type = "text/plain")))]
-async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(app): State<AppState>, request: axum::extract::Request) -> axum::response::Response {
+    if let Err(refused) = may_read_metrics(&app, &request) {
+        return refused.into_response();
+    }
     match render_metrics(&app).await {
         Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "metrics could not be read");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
         }
+    }
+}
+
+/// The metrics token when one is set, else a loopback client.
+fn may_read_metrics(app: &AppState, request: &axum::extract::Request) -> Result<(), crate::error::ApiError> {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    metrics_allowed(app.config.metrics_token.as_ref(), authorization, peer)
+}
+
+fn metrics_allowed(
+    token: Option<&crate::secrets::Secret>,
+    authorization: Option<&str>,
+    peer: Option<std::net::IpAddr>,
+) -> Result<(), crate::error::ApiError> {
+    use secrecy::ExposeSecret;
+    match token {
+        Some(token) => {
+            let presented = authorization.and_then(|v| v.strip_prefix("Bearer ")).map(|p| crate::secrets::token_hash(p.trim()));
+            let expected = crate::secrets::token_hash(token.expose_secret());
+            match presented {
+                Some(p) if crate::secrets::digests_equal(&p, &expected) => Ok(()),
+                _ => Err(crate::error::ApiError::unauthorized()),
+            }
+        }
+        None if peer.is_some_and(|ip| ip.is_loopback()) => Ok(()),
+        None => Err(crate::error::ApiError::forbidden()),
     }
 }
 
@@ -113,4 +148,22 @@ async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::Db
         projection_failures: app.projector.failures().await?,
     };
     Ok(app.metrics.render(census))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_token_only_this_machine_reads_the_metrics() {
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let remote: std::net::IpAddr = "203.0.113.5".parse().unwrap();
+        assert!(metrics_allowed(None, None, Some(local)).is_ok());
+        assert!(metrics_allowed(None, None, Some("::1".parse().unwrap())).is_ok());
+        assert_eq!(metrics_allowed(None, None, Some(remote)).unwrap_err().code, crate::error::ErrorCode::Forbidden);
+        assert!(metrics_allowed(None, None, None).is_err());
+        let token = crate::secrets::Secret::from("a-scraper-token");
+        assert!(metrics_allowed(Some(&token), Some("Bearer a-scraper-token"), Some(remote)).is_ok());
+        assert!(metrics_allowed(Some(&token), None, Some(local)).is_err(), "a set token is asked of everyone");
+    }
 }
