@@ -6,7 +6,10 @@ use ledger_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 
-ledger_tests::on_both_databases!(a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory);
+ledger_tests::on_both_databases!(
+    a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory,
+    a_lock_out_ends_the_sessions_opened_before_it,
+);
 
 /// Password hashing is bounded: with one slot and a short wait, a burst of
 /// parallel attempts (for a known and an unknown login ID alike) is partly
@@ -40,4 +43,19 @@ async fn a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory(
     }
     assert!(busy > 0, "a burst over one slot is partly refused");
     assert!(busy < 12, "one attempt at least had the slot");
+}
+
+/// A lock-out ends the sessions opened before it: whoever typed the wrong
+/// passwords, nobody carries on signed in past the lock.
+async fn a_lock_out_ends_the_sessions_opened_before_it(app: TestApp) {
+    app.open_account("6500001", Some("locked@example.jp"), false).await;
+    let mut key = ledger_tests::SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+    let registered = app.register("6500001", "locked@example.jp", &mut key).await;
+    let token = registered["session"]["token"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/v1/me/passkeys", Some(&token)).await.status(), StatusCode::OK);
+    for _ in 0..5 {
+        app.post("/api/v1/sessions/password", json!({ "login_id": "6500001", "password": "wrong-pass-1" }), None).await;
+    }
+    let (status, body) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "session_ended"), "{body}");
 }

@@ -200,6 +200,11 @@ pub async fn submit_password(
         at: now,
     };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
+    if done.has(|e| matches!(e, AccountEvent::LoginLocked { .. })) {
+        // Whoever has the password wrong five times, a session opened
+        // before does not carry on past the lock.
+        super::extract::end_sessions(app, account_id).await?;
+    }
     if done.has(|e| matches!(e, AccountEvent::SecondFactorRequired { .. })) {
         return Ok(PasswordAccepted::SecondFactor(second_factor_options(app, account_id, flow_id).await?));
     }
