@@ -172,6 +172,14 @@ pub struct Settings {
     /// Resends per account in any rolling hour.
     #[arg(long, env = "LEDGER_RESENDS_PER_HOUR", default_value_t = Policy::default().resends_per_hour, value_parser = at_least_one_u32, global = true)]
     pub resends_per_hour: u32,
+    /// Codes e-mailed to one account in an hour, across all its flows.
+    #[arg(long, env = "LEDGER_CODES_PER_HOUR", default_value_t = Policy::default().codes_per_hour, value_parser = hourly_count, global = true)]
+    pub codes_per_hour: u32,
+    /// Wrong codes one account may type in an hour across all its flows;
+    /// past it, code entry is refused (`too_many_attempts`) for the hour.
+    #[arg(long, env = "LEDGER_WRONG_CODES_PER_HOUR", default_value_t = Policy::default().wrong_codes_per_hour,
+          value_parser = hourly_count, global = true)]
+    pub wrong_codes_per_hour: u32,
     /// How long a registration or password-login flow lives.
     #[arg(long, env = "LEDGER_FLOW_LIFETIME_SECS", default_value_t = Policy::default().flow_lifetime_secs, value_parser = at_least_one_i64, global = true)]
     pub flow_lifetime_secs: i64,
@@ -256,6 +264,12 @@ fn at_least_one_usize(value: &str) -> Result<usize, String> {
 
 fn at_least_one_i64(value: &str) -> Result<i64, String> {
     number(value, 1, None)
+}
+
+/// An hourly count of codes: 1 to 100 (an account keeps its last 101 code
+/// instants, `RECENT_KEPT` in the domain's account aggregate).
+fn hourly_count(value: &str) -> Result<u32, String> {
+    number(value, 1, Some(100))
 }
 
 fn at_least_one_u64(value: &str) -> Result<u64, String> {
@@ -393,6 +407,8 @@ impl TryFrom<Settings> for Config {
             code_max_attempts: s.code_max_attempts,
             resend_min_interval_secs: s.resend_min_interval_secs,
             resends_per_hour: s.resends_per_hour,
+            codes_per_hour: s.codes_per_hour,
+            wrong_codes_per_hour: s.wrong_codes_per_hour,
             flow_lifetime_secs: s.flow_lifetime_secs,
             passkey_mandatory_from: parse_mandatory(&s.passkey_mandatory_from)
                 .map_err(|e| format!("LEDGER_PASSKEY_MANDATORY_FROM: {e}"))?,

@@ -55,6 +55,9 @@ impl App {
             );
         }
         let secret_key = load_secret_key(&config)?;
+        // The hash an unknown login ID's password is checked against, made
+        // now on the blocking pool rather than by the first such request.
+        tokio::task::spawn_blocking(crate::secrets::dummy_hash).await.map_err(|e| e.to_string())?;
         let projector = Arc::new(Projector::with_thresholds(db.clone(), config.signals.clone()));
         let staff_log = crate::bus::StaffLog::new(EventRepository::staff_store(&db), projector.clone());
         let system_log = crate::bus::SystemLog::new(EventRepository::system_store(&db), projector.clone());

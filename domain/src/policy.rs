@@ -64,6 +64,13 @@ pub struct Policy {
     pub resend_min_interval_secs: i64,
     /// Most resends per account in any rolling hour.
     pub resends_per_hour: u32,
+    /// Most codes e-mailed to an account in an hour, across all its flows,
+    /// first codes and resends alike.
+    pub codes_per_hour: u32,
+    /// Wrong codes an account may type in an hour across all its flows;
+    /// past it, code entry is refused until the hour has passed (someone
+    /// with the password cannot guess five times per new flow).
+    pub wrong_codes_per_hour: u32,
     /// How long a registration or password-login flow lives from its start.
     pub flow_lifetime_secs: i64,
     /// Per channel, the instant from which a passkey is mandatory: a password
@@ -99,6 +106,8 @@ impl Default for Policy {
             code_max_attempts: 5,
             resend_min_interval_secs: 60,
             resends_per_hour: 5,
+            codes_per_hour: 10,
+            wrong_codes_per_hour: 10,
             flow_lifetime_secs: 30 * 60,
             passkey_mandatory_from: vec![(Channel::MobileApp, apps), (Channel::DesktopApp, apps)],
             max_passkeys: 10,

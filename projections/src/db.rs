@@ -166,8 +166,11 @@ impl Database {
         if n == 0 {
             return Ok(());
         }
+        // Read before the transaction, so that its first statement is a
+        // write: on SQLite a transaction that read first cannot take the
+        // write lock once another connection has written (busy at once).
+        let versions: Vec<(i64,)> = sqlx::query_as("SELECT version FROM ledger_migrations ORDER BY version").fetch_all(&mut *conn).await?;
         let mut tx = conn.begin().await?;
-        let versions: Vec<(i64,)> = sqlx::query_as("SELECT version FROM ledger_migrations ORDER BY version").fetch_all(&mut *tx).await?;
         for (version,) in versions {
             let m = self
                 .migrator()

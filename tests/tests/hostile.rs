@@ -9,6 +9,7 @@ use serde_json::json;
 ledger_tests::on_both_databases!(
     a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory,
     a_lock_out_ends_the_sessions_opened_before_it,
+    wrong_codes_count_per_account_not_only_per_code,
 );
 
 /// Password hashing is bounded: with one slot and a short wait, a burst of
@@ -58,4 +59,26 @@ async fn a_lock_out_ends_the_sessions_opened_before_it(app: TestApp) {
     }
     let (status, body) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
     assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "session_ended"), "{body}");
+}
+
+/// Someone who has the password cannot guess codes without end by opening
+/// flow after flow: wrong codes count per account, across flows.
+async fn wrong_codes_count_per_account_not_only_per_code(app: TestApp) {
+    let app = app.restart_with(|c| c.policy.wrong_codes_per_hour = 3).await;
+    app.open_account("6600001", Some("guess@example.jp"), false).await;
+    let (first, res) = app.start_registration("6600001", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let code = app.code_for("guess@example.jp");
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..3 {
+        let res = app.post(&format!("/api/v1/registrations/{first}/otp"), json!({ "code": wrong }), None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // A new flow, a new code: still no more guesses this hour.
+    app.clock.advance(chrono::Duration::seconds(61));
+    let (second, res) = app.start_registration("6600001", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let code = app.code_for("guess@example.jp");
+    let (status, body) = json_of(app.post(&format!("/api/v1/registrations/{second}/otp"), json!({ "code": code }), None).await).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "{body}");
 }

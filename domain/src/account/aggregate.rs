@@ -67,6 +67,15 @@ pub struct Account {
     pub(crate) flows: BTreeMap<String, Flow>,
     /// When codes were re-sent, newest last; only the last hour matters.
     pub(crate) resends: Vec<DateTime<Utc>>,
+    /// When codes were e-mailed (first codes and resends), newest last:
+    /// kept on the account, not on its flows, so that starting flows (which
+    /// pushes old ones out) cannot wipe the count.
+    #[serde(default)]
+    pub(crate) codes_mailed: Vec<DateTime<Utc>>,
+    /// When wrong codes were typed, each dated by the code it was typed
+    /// against (issued at most ten minutes before), newest last.
+    #[serde(default)]
+    pub(crate) wrong_codes: Vec<DateTime<Utc>>,
     /// Consecutive wrong trading passwords on deletion.
     pub(crate) trading_password_failures: u32,
     pub(crate) deletion_locked: bool,
@@ -167,6 +176,27 @@ impl Flow {
             verified_by: None,
         }
     }
+}
+
+/// Keeps `at` in a newest-last list of recent instants, bounded in length
+/// (the settings cap the hourly counts below it).
+fn remember(times: &mut Vec<DateTime<Utc>>, at: DateTime<Utc>) {
+    times.push(at);
+    if times.len() > RECENT_KEPT {
+        times.remove(0);
+    }
+}
+
+/// How many recent code instants an account keeps: above any hourly count
+/// the settings allow (`LEDGER_CODES_PER_HOUR`, `LEDGER_WRONG_CODES_PER_HOUR`
+/// are at most 100).
+pub const RECENT_KEPT: usize = 101;
+
+/// Codes e-mailed and wrong codes typed within the hour.
+#[derive(Debug, Default, Clone, Copy)]
+struct CodeActivity {
+    issued: u32,
+    wrong: u32,
 }
 
 /// The event that ends a flow refused for `reason`.
@@ -536,7 +566,9 @@ impl Account {
         if asked.iter().any(|t| at < *t + Duration::seconds(policy.resend_min_interval_secs)) {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::ResendTooSoon }];
         }
-        if asked.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
+        if asked.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize
+            || self.code_activity(at).issued >= policy.codes_per_hour
+        {
             return vec![E::PasskeyAdditionRefused { reason: Refusal::ResendLimitReached }];
         }
         let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel), session: Some(session) };
@@ -590,6 +622,9 @@ impl Account {
         if let Some(reason) = self.resend_refusal(flow, at, policy).filter(|_| again) {
             return Ok(vec![E::EmailCodeResendRefused { flow_id, reason }]);
         }
+        if self.code_activity(at).issued >= policy.codes_per_hour {
+            return Ok(vec![E::EmailCodeResendRefused { flow_id, reason: Refusal::ResendLimitReached }]);
+        }
         let Some(email) = self.reachable_address(slot) else {
             return refused(Refusal::EmailUnreachable);
         };
@@ -610,11 +645,20 @@ impl Account {
         let last_issue = flow.code.as_ref().map(|c| c.issued_at);
         if last_issue.is_some_and(|t| at < t + Duration::seconds(policy.resend_min_interval_secs)) {
             Some(Refusal::ResendTooSoon)
-        } else if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize {
+        } else if self.resends.iter().filter(|t| **t > at - Duration::hours(1)).count() >= policy.resends_per_hour as usize
+            || self.code_activity(at).issued >= policy.codes_per_hour
+        {
             Some(Refusal::ResendLimitReached)
         } else {
             None
         }
+    }
+
+    /// Codes e-mailed and wrong codes typed within the last hour, across all
+    /// the account's flows.
+    fn code_activity(&self, at: DateTime<Utc>) -> CodeActivity {
+        let within = |times: &[DateTime<Utc>]| times.iter().filter(|t| **t > at - Duration::hours(1)).count() as u32;
+        CodeActivity { issued: within(&self.codes_mailed), wrong: within(&self.wrong_codes) }
     }
 
     /// What confirmed a first passkey from a session, if it was confirmed
@@ -725,6 +769,7 @@ impl Account {
                 flow_id,
                 addresses: addresses.iter().map(|(slot, a)| OfferedAddress { slot: *slot, destination: a.masked() }).collect(),
             }),
+            (None, Some(_)) if self.code_activity(at).issued >= policy.codes_per_hour => events.push(refuse(Refusal::ResendLimitReached)),
             (None, Some((slot, email))) => events.push(E::EmailCodeIssued {
                 flow_id,
                 code_id: code.code_id,
@@ -841,6 +886,9 @@ impl Account {
         }
         if let Some(reason) = self.flow_rule_refusal(flow.purpose, channel, email_shared_with, at, policy) {
             return Ok(vec![flow_refused(&flow_id, flow.purpose, reason)]);
+        }
+        if self.code_activity(at).wrong >= policy.wrong_codes_per_hour {
+            return Ok(vec![E::FlowStepRefused { flow_id, step: "email_code".into(), reason: Refusal::TooManyAttempts }]);
         }
         let Some(code) = flow.code.as_ref().filter(|c| c.code_id == code_id) else {
             // A code that is not the flow's current one (replaced by a resend).
@@ -1151,6 +1199,7 @@ impl Aggregate for Account {
             E::LoginLocked { .. } => self.locked = true,
             E::RegistrationRefused { flow_id, .. } | E::PasswordLoginRefused { flow_id, .. } => self.close_flow(&flow_id),
             E::EmailCodeIssued { flow_id, code_id, issued_at, expires_at, resend, slot, .. } => {
+                remember(&mut self.codes_mailed, issued_at);
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
                     flow.stage = FlowStage::AwaitingCode;
                     flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::EmailCode, slot });
@@ -1171,7 +1220,11 @@ impl Aggregate for Account {
             }
             E::EmailCodeNotDelivered { flow_id, code_id } => {
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
-                    if flow.code.as_ref().is_some_and(|c| c.code_id == code_id) {
+                    if let Some(code) = flow.code.as_ref().filter(|c| c.code_id == code_id) {
+                        // No code went out: it does not count against the hour.
+                        if let Some(i) = self.codes_mailed.iter().rposition(|t| *t == code.issued_at) {
+                            self.codes_mailed.remove(i);
+                        }
                         flow.code = None;
                     }
                 }
@@ -1186,8 +1239,10 @@ impl Aggregate for Account {
                 }
             }
             E::EmailCodeRejected { flow_id, code_id, .. } => {
-                if let Some(code) = self.flows.get_mut(&flow_id).and_then(|f| f.code.as_mut()) {
-                    if code.code_id == code_id {
+                if let Some(flow) = self.flows.get_mut(&flow_id) {
+                    let dated = flow.code.as_ref().map_or(flow.started_at, |c| c.issued_at);
+                    remember(&mut self.wrong_codes, dated);
+                    if let Some(code) = flow.code.as_mut().filter(|c| c.code_id == code_id) {
                         code.attempts_used += 1;
                     }
                 }

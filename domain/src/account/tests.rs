@@ -1365,3 +1365,95 @@ async fn a_code_the_mail_server_did_not_take_is_void_and_another_may_be_asked_fo
 }
 
 mod matrix;
+
+// --- Codes bounded per account, not only per code ----------------------------
+
+/// A flow begun at `at` whose code got `wrong` wrong entries.
+fn flow_with_wrong_codes(flow: &str, at: DateTime<Utc>, wrong: u32) -> Vec<AccountEvent> {
+    let mut events = vec![
+        AccountEvent::RegistrationStarted { channel: Some(Channel::Web), session: None, flow_id: flow.into(), started_at: at },
+        AccountEvent::PasswordVerified { channel: Some(Channel::Web), flow_id: flow.into(), purpose: FlowPurpose::Registration, at },
+        issued(flow, &format!("{flow}-c"), at, false),
+    ];
+    for i in 0..wrong {
+        let attempts_left = crate::Policy::default().code_max_attempts.saturating_sub(i + 1);
+        events.push(AccountEvent::EmailCodeRejected { flow_id: flow.into(), code_id: format!("{flow}-c"), attempts_left });
+        if attempts_left == 0 {
+            events.push(AccountEvent::EmailCodeExhausted { flow_id: flow.into(), code_id: format!("{flow}-c") });
+        }
+    }
+    events
+}
+
+fn verify(flow: &str, matches: bool, at: DateTime<Utc>) -> AccountCommand {
+    AccountCommand::VerifyEmailCode {
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        flow_id: flow.into(),
+        code_id: format!("{flow}-c"),
+        matches,
+        environment: None,
+        at,
+    }
+}
+
+#[tokio::test]
+async fn wrong_codes_across_flows_lock_code_entry_for_the_hour() {
+    // Two codes used up in two flows: with the password, a third flow would
+    // give five more guesses at a fresh code, and so on without end.
+    let mut given = vec![opened()];
+    given.extend(flow_with_wrong_codes("f1", secs(0), 5));
+    given.extend(flow_with_wrong_codes("f2", secs(60), 5));
+    given.extend(flow_with_wrong_codes("f3", secs(120), 0));
+    let events = outcome(given.clone(), verify("f3", true, secs(180))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::TooManyAttempts), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })));
+    // An hour after the flows began, code entry opens again.
+    let mut later = vec![opened()];
+    later.extend(flow_with_wrong_codes("f1", secs(0), 5));
+    later.extend(flow_with_wrong_codes("f2", secs(60), 5));
+    later.extend(flow_with_wrong_codes("f3", secs(3700), 0));
+    let events = outcome(later, verify("f3", true, secs(3720))).await;
+    assert!(events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_customer_who_mistypes_a_few_codes_still_gets_in() {
+    let mut given = vec![opened()];
+    given.extend(flow_with_wrong_codes("f1", secs(0), 3));
+    given.extend(flow_with_wrong_codes("f2", secs(60), 2));
+    let events = outcome(given, verify("f2", true, secs(90))).await;
+    assert!(events.iter().any(|e| matches!(e, AccountEvent::EmailCodeVerified { .. })), "{events:?}");
+}
+
+#[tokio::test]
+async fn codes_mailed_per_account_are_capped_per_hour_resends_or_not() {
+    let cap = crate::Policy::default().codes_per_hour;
+    let mut given = vec![opened()];
+    for i in 0..cap {
+        given.extend(flow_with_wrong_codes(&format!("f{i}"), secs(i64::from(i) * 60), 0));
+    }
+    given.push(started("next"));
+    let events = outcome(given, password("next", FlowPurpose::Registration, true, secs(1200))).await;
+    assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeIssued { .. })), "{events:?}");
+    assert_eq!(refusal_of(&events), Some(Refusal::ResendLimitReached));
+}
+
+#[tokio::test]
+async fn starting_flows_cannot_push_the_count_of_wrong_codes_out() {
+    // Only the 20 newest flows are kept; the count is the account's.
+    let mut given = vec![opened()];
+    given.extend(flow_with_wrong_codes("f1", secs(0), 5));
+    given.extend(flow_with_wrong_codes("f2", secs(60), 5));
+    for i in 0..25 {
+        given.push(AccountEvent::RegistrationStarted {
+            channel: Some(Channel::Web),
+            session: None,
+            flow_id: format!("filler-{i}"),
+            started_at: secs(100 + i),
+        });
+    }
+    given.extend(flow_with_wrong_codes("f3", secs(200), 0));
+    let events = outcome(given, verify("f3", true, secs(220))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::TooManyAttempts), "{events:?}");
+}
