@@ -30,12 +30,9 @@ impl Cli {
     /// counts as unset. Exits with clap's message on a bad setting.
     pub fn from_env_and_args() -> Cli {
         use clap::error::ErrorKind;
-        use clap::{CommandFactory, FromArgMatches};
-        let command = crate::config::blank_env_is_unset(Cli::command());
-        let parsed = command.clone().try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
-        match parsed {
+        match crate::config::parse_settings::<Cli>(std::env::args_os()) {
             Ok(cli) => cli,
-            Err(e)
+            Err((e, _))
                 if matches!(
                     e.kind(),
                     ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
@@ -43,8 +40,8 @@ impl Cli {
             {
                 e.exit()
             }
-            Err(e) => {
-                eprint!("{}", crate::config::name_the_variable(&command, &e));
+            Err((_, message)) => {
+                eprint!("{message}");
                 std::process::exit(2)
             }
         }

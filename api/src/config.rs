@@ -170,7 +170,7 @@ pub struct Settings {
           value_parser = at_least_zero_i64, global = true)]
     pub resend_min_interval_secs: i64,
     /// Resends per account in any rolling hour.
-    #[arg(long, env = "LEDGER_RESENDS_PER_HOUR", default_value_t = Policy::default().resends_per_hour, value_parser = at_least_one_u32, global = true)]
+    #[arg(long, env = "LEDGER_RESENDS_PER_HOUR", default_value_t = Policy::default().resends_per_hour, value_parser = hourly_count, global = true)]
     pub resends_per_hour: u32,
     /// Codes e-mailed to one account in an hour, across all its flows.
     #[arg(long, env = "LEDGER_CODES_PER_HOUR", default_value_t = Policy::default().codes_per_hour, value_parser = hourly_count, global = true)]
@@ -379,15 +379,25 @@ pub fn name_the_variable(command: &clap::Command, error: &clap::Error) -> String
     }
 }
 
+/// A command line carrying the settings, read with the environment (a blank
+/// variable counts as unset); on failure, clap's error and its message
+/// naming the variable.
+pub fn parse_settings<P: clap::CommandFactory + clap::FromArgMatches>(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> Result<P, (clap::Error, String)> {
+    let command = blank_env_is_unset(P::command());
+    command.clone().try_get_matches_from(args).and_then(|m| P::from_arg_matches(&m)).map_err(|e| {
+        let message = name_the_variable(&command, &e);
+        (e, message)
+    })
+}
+
 impl Config {
     /// The configuration from the environment, falling back to the embedded
     /// defaults: SQLite under `./data`, e-mail to `./data/outbox`, RP ID
     /// `localhost`, origin `http://localhost:8080`.
     pub fn from_env() -> Result<Config, String> {
-        use clap::{CommandFactory, FromArgMatches};
-        let command = blank_env_is_unset(SettingsOnly::command());
-        let matches = command.clone().try_get_matches_from(["ledger"]).map_err(|e| name_the_variable(&command, &e))?;
-        let parsed = SettingsOnly::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        let parsed: SettingsOnly = parse_settings(["ledger"]).map_err(|(_, message)| message)?;
         Config::try_from(parsed.settings)
     }
 }

@@ -85,21 +85,20 @@ impl utoipa::Modify for Conventions {
             .description(Some("Where the customer is: recorded with every event; `web` when absent."))
             .schema(Some(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(channels)).default(Some("web".into()))))
             .build();
-        for item in openapi.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/api/v1/")).map(|(_, item)| item) {
+        // `email_not_sent` (503) and `internal_error` (500) can answer any API route.
+        let server_error = ResponseBuilder::new()
+            .description("The service could not finish: `email_not_sent` (503), `internal_error` (500).")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/v1/");
             for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
-                operation.parameters.get_or_insert_with(Vec::new).push(channel.clone());
-                // `email_not_sent` (503) and `internal_error` (500) can answer any route.
-                let server_error = ResponseBuilder::new()
-                    .description("The service could not finish: `email_not_sent` (503), `internal_error` (500).")
-                    .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
-                    .build();
-                operation.responses.responses.insert("5XX".into(), RefOr::T(server_error));
-            }
-        }
-        // Handlers of different modules share names (`abandoned`): the
-        // operation ID is the tag and the handler, unique in the document.
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+                if api {
+                    operation.parameters.get_or_insert_with(Vec::new).push(channel.clone());
+                    operation.responses.responses.insert("5XX".into(), RefOr::T(server_error.clone()));
+                }
+                // Handlers of different modules share names (`abandoned`): the
+                // operation ID is the tag and the handler, unique in the document.
                 let tag = operation.tags.as_ref().and_then(|t| t.first()).cloned();
                 if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
                     *id = format!("{tag}_{id}");

@@ -189,7 +189,7 @@ fn remember(times: &mut Vec<DateTime<Utc>>, at: DateTime<Utc>) {
 
 /// How many recent code instants an account keeps: above any hourly count
 /// the settings allow (`LEDGER_CODES_PER_HOUR`, `LEDGER_WRONG_CODES_PER_HOUR`
-/// are at most 100).
+/// and `LEDGER_RESENDS_PER_HOUR` are at most 100).
 pub const RECENT_KEPT: usize = 101;
 
 /// Codes e-mailed and wrong codes typed within the hour.
@@ -1205,10 +1205,7 @@ impl Aggregate for Account {
                     flow.code = Some(CodeState { code_id, issued_at, expires_at, attempts_used: 0, factor: CodeFactor::EmailCode, slot });
                 }
                 if resend {
-                    self.resends.push(issued_at);
-                    if self.resends.len() > 50 {
-                        self.resends.remove(0);
-                    }
+                    remember(&mut self.resends, issued_at);
                 }
             }
             E::OneTimePasswordRequested { flow_id, code_id, expires_at } => {
