@@ -1457,3 +1457,49 @@ async fn starting_flows_cannot_push_the_count_of_wrong_codes_out() {
     let events = outcome(given, verify("f3", true, secs(220))).await;
     assert_eq!(refusal_of(&events), Some(Refusal::TooManyAttempts), "{events:?}");
 }
+
+/// The hour's mailed codes, one flow each, all within `cap`.
+fn mailed_codes(cap: u32) -> Vec<AccountEvent> {
+    let mut given = vec![opened()];
+    for i in 0..cap {
+        given.extend(flow_with_wrong_codes(&format!("f{i}"), secs(i64::from(i) * 60), 0));
+    }
+    given
+}
+
+#[tokio::test]
+async fn the_hours_mailed_codes_cap_a_resend_too() {
+    let cap = crate::Policy::default().codes_per_hour;
+    // The last flow's code is old enough for a resend by the per-flow rule.
+    let last = format!("f{}", cap - 1);
+    let resend = AccountCommand::ResendEmailCode {
+        flow_id: last,
+        code: code("again", secs(1300)),
+        channel: Channel::Web,
+        email_shared_with: vec![],
+        at: secs(1300),
+    };
+    let events = outcome(mailed_codes(cap), resend).await;
+    assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeIssued { .. })), "{events:?}");
+    assert_eq!(refusal_of(&events), Some(Refusal::ResendLimitReached));
+}
+
+#[tokio::test]
+async fn the_hours_mailed_codes_cap_a_code_asked_from_a_session_too() {
+    let mut services = AccountServices::default();
+    services.policy.session_step_up = crate::policy::SessionStepUp::EmailCode;
+    let cap = services.policy.codes_per_hour;
+    let ask = AccountCommand::RequestStepUpCode {
+        flow_id: "s".into(),
+        channel: Channel::Web,
+        session: "s1".into(),
+        logged_in_at: secs(1290),
+        slot: None,
+        code: code("c-s", secs(1300)),
+        email_shared_with: vec![],
+        at: secs(1300),
+    };
+    let events = TestFramework::<Account>::with(services).given(mailed_codes(cap)).when_async(ask).await.inspect_result().unwrap();
+    assert!(!events.iter().any(|e| matches!(e, AccountEvent::EmailCodeIssued { .. })), "{events:?}");
+    assert_eq!(refusal_of(&events), Some(Refusal::ResendLimitReached));
+}
