@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository};
 use cqrs_es::{AggregateContext, AggregateError, EventStore};
 use ledger_domain::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, EventMetadata, Refusal};
+use ledger_projections::append::{AlsoWrite, Append, AppendError, NewEvent, SnapshotWrite};
 use ledger_projections::AccountStore;
 
 /// What a command produced.
@@ -56,13 +57,20 @@ pub enum BusError {
     Domain(#[from] AccountError),
     #[error("the account kept changing under concurrent commands")]
     Contended,
+    /// A single-use record the outcome depended on (a ceremony) was taken
+    /// by another request: nothing was recorded.
+    #[error("a single-use record was already taken")]
+    Gone,
     #[error("event store: {0}")]
     Store(String),
 }
 
 /// The account command bus.
 pub struct Ledger {
+    /// Loads accounts (snapshot and later events).
     store: AccountStore,
+    /// Where the appends go.
+    db: ledger_projections::Database,
     services: AccountServices,
     /// For the command-side lookups a decision needs (credential claims).
     lookups: sqlx::AnyPool,
@@ -112,6 +120,7 @@ impl Ledger {
     ) -> Ledger {
         Ledger {
             store: ledger_projections::EventRepository::account_store(db),
+            db: db.clone(),
             services,
             lookups: db.any.clone(),
             cache: Default::default(),
@@ -254,8 +263,24 @@ impl Ledger {
     /// binding in the append itself (migration 0005), which comes back here
     /// as a conflict, so a race between two bindings of one ID ends with the
     /// loser deciding again on the fresh claim and recording its refusal.
-    pub async fn execute(&self, account_id: &str, mut command: AccountCommand, metadata: EventMetadata) -> Result<Executed, BusError> {
-        let metadata = metadata.to_map();
+    pub async fn execute(&self, account_id: &str, command: AccountCommand, metadata: EventMetadata) -> Result<Executed, BusError> {
+        self.execute_with(account_id, command, metadata, |_| Vec::new()).await
+    }
+
+    /// [`Ledger::execute`], with working-table writes that belong to the
+    /// outcome, chosen from the decided events (`also`, called on every
+    /// attempt) and committed in the append's transaction: a login's
+    /// ceremony taken and its session started in the same commit as the
+    /// login's event. When a write that takes a single-use row finds it
+    /// gone, nothing is recorded ([`BusError::Gone`]).
+    pub async fn execute_with(
+        &self,
+        account_id: &str,
+        mut command: AccountCommand,
+        metadata: EventMetadata,
+        also: impl Fn(&[AccountEvent]) -> Vec<AlsoWrite>,
+    ) -> Result<Executed, BusError> {
+        let metadata = serde_json::to_string(&metadata.to_map()).map_err(|e| BusError::Store(e.to_string()))?;
         let mut delays = retry_delays();
         // Every attempt that does not wait is followed by one on a fresh
         // load, so this bound is only a guard.
@@ -273,7 +298,8 @@ impl Ledger {
             }
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             let mut account = context.aggregate().clone();
-            if events.is_empty() {
+            let writes = also(&events);
+            if events.is_empty() && writes.is_empty() {
                 if from_cache {
                     // Nothing appended, so nothing proved the state current.
                     self.remember(account_id, None);
@@ -282,17 +308,36 @@ impl Ledger {
                 return Ok(Executed { events, account });
             }
             let (sequence, snapshot) = (context.current_sequence, context.current_snapshot);
-            match self.store.commit(events.clone(), context, metadata.clone()).await {
-                Ok(_) => {
-                    self.projector.appended();
-                    for event in &events {
-                        cqrs_es::Aggregate::apply(&mut account, event.clone());
+            for event in &events {
+                cqrs_es::Aggregate::apply(&mut account, event.clone());
+            }
+            let next_snapshot = snapshot_written(sequence, events.len()).then(|| snapshot.map_or(1, |s| s + 1));
+            let appended = match serialized(&events, &account, next_snapshot) {
+                Ok((serialized, snapshot)) => {
+                    let append = Append {
+                        aggregate_type: "account",
+                        aggregate_id: account_id,
+                        after: sequence,
+                        events: serialized,
+                        metadata: metadata.clone(),
+                        snapshot,
+                        also: writes,
+                    };
+                    ledger_projections::append::append(&self.db, append).await
+                }
+                Err(e) => Err(e),
+            };
+            match appended {
+                Ok(()) => {
+                    if !events.is_empty() {
+                        self.projector.appended();
                     }
-                    let snapshot = if snapshot_written(sequence, events.len()) { Some(snapshot.map_or(1, |s| s + 1)) } else { snapshot };
+                    let snapshot = next_snapshot.or(snapshot);
                     self.remember(account_id, Some(Cached { account: account.clone(), sequence: sequence + events.len(), snapshot }));
                     return Ok(Executed { events, account });
                 }
-                Err(AggregateError::AggregateConflict) => {
+                Err(AppendError::Gone) => return Err(BusError::Gone),
+                Err(AppendError::Conflict) => {
                     self.remember(account_id, None);
                     if from_cache {
                         // Most likely only the cache was behind: decide again at once.
@@ -302,14 +347,40 @@ impl Ledger {
                     let Some(delay) = delays.next() else { break };
                     tokio::time::sleep(delay).await;
                 }
-                Err(e) => {
+                Err(AppendError::Db(e)) => {
                     self.remember(account_id, None);
-                    return Err(store_error(e));
+                    return Err(BusError::Store(e.to_string()));
                 }
             }
         }
         Err(BusError::Contended)
     }
+}
+
+/// The events as the store keeps them, and the snapshot they complete (the
+/// account after all of them).
+fn serialized(
+    events: &[AccountEvent],
+    account: &Account,
+    snapshot: Option<usize>,
+) -> Result<(Vec<NewEvent>, Option<SnapshotWrite>), AppendError> {
+    use cqrs_es::DomainEvent;
+    let unwritable = |e: serde_json::Error| AppendError::Db(ledger_projections::DbError::Corrupt(e.to_string()));
+    let events = events
+        .iter()
+        .map(|e| {
+            Ok(NewEvent {
+                event_type: e.event_type(),
+                event_version: e.event_version(),
+                payload: serde_json::to_string(e).map_err(unwritable)?,
+            })
+        })
+        .collect::<Result<Vec<_>, AppendError>>()?;
+    let snapshot = match snapshot {
+        Some(number) => Some(SnapshotWrite { payload: serde_json::to_string(account).map_err(unwritable)?, number }),
+        None => None,
+    };
+    Ok((events, snapshot))
 }
 
 /// Whether appending `n` events after `sequence` writes a snapshot (or, for

@@ -4,6 +4,7 @@
 //! signals, adoption); and the command-side lookups that requests decide on.
 
 pub mod adoption;
+pub mod append;
 pub mod audit;
 pub mod claims;
 pub mod db;

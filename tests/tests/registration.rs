@@ -15,6 +15,8 @@ ledger_tests::on_both_databases!(
     a_code_expires_after_its_lifetime,
     a_resend_within_a_minute_is_refused,
     a_replayed_login_ceremony_is_refused,
+    racing_replays_of_one_login_record_one_login_and_start_one_session,
+    a_refused_assertion_uses_the_ceremony_up,
     a_counter_that_goes_backwards_is_refused_and_recorded,
     no_password_or_code_is_stored_anywhere,
     password_login_with_an_email_code_works_before_any_passkey,
@@ -216,6 +218,55 @@ async fn a_replayed_login_ceremony_is_refused(app: TestApp) {
     let login = json!({ "ceremony_id": options["ceremony_id"], "credential": credential });
     assert_eq!(app.post("/api/v1/sessions/passkey", login.clone(), None).await.status(), StatusCode::CREATED);
     let res = app.post("/api/v1/sessions/passkey", login, None).await;
+    assert_eq!(error_code(res).await, (StatusCode::GONE, "ceremony_expired".into()));
+}
+
+async fn racing_replays_of_one_login_record_one_login_and_start_one_session(app: TestApp) {
+    let account = app.open_account("4000003", Some("race@example.jp"), false).await;
+    let mut key = passkey();
+    app.register("4000003", "race@example.jp", &mut key).await;
+    let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
+    let login = json!({ "ceremony_id": options["ceremony_id"], "credential": key.assert(&options) });
+    let finishes = (0..8).map(|_| app.post("/api/v1/sessions/passkey", login.clone(), None));
+    let mut answers = Vec::new();
+    for res in futures_util::future::join_all(finishes).await {
+        answers.push(error_code(res).await);
+    }
+    let signed_in = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let expired = answers.iter().filter(|a| **a == (StatusCode::GONE, "ceremony_expired".to_string())).count();
+    assert_eq!((signed_in, expired), (1, 7), "{answers:?}");
+    let logins = app.events_of(&account).await.into_iter().filter(|(t, _, _)| t.starts_with("PasskeyLogin")).count();
+    assert_eq!(logins, 1, "one login on record");
+    let (sessions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE account_id = $1 AND method = 'passkey'")
+        .bind(&account)
+        .fetch_one(&app.app.db.any)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 1, "one session started");
+}
+
+async fn a_refused_assertion_uses_the_ceremony_up(app: TestApp) {
+    app.open_account("4000004", Some("once@example.jp"), false).await;
+    let mut key = passkey();
+    app.register("4000004", "once@example.jp", &mut key).await;
+    key.counter = 10;
+    assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
+    let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
+    let cloned = key.assert_with_counter(&options, 5);
+    let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": cloned }), None).await;
+    assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "counter_regression".into()));
+    // The same ceremony with a good assertion: used up by the refusal.
+    let good = key.assert(&options);
+    let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": good }), None).await;
+    assert_eq!(error_code(res).await, (StatusCode::GONE, "ceremony_expired".into()));
+    // An unknown credential's refusal uses it up too.
+    let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
+    let stranger = passkey().assert(&options);
+    let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": stranger }), None).await;
+    assert_eq!(error_code(res).await.0, StatusCode::UNAUTHORIZED);
+    let res = app
+        .post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": key.assert(&options) }), None)
+        .await;
     assert_eq!(error_code(res).await, (StatusCode::GONE, "ceremony_expired".into()));
 }
 

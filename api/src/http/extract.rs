@@ -221,7 +221,20 @@ impl FromRequestParts<AppState> for Staff {
 
 /// Runs a command and maps failures that are not refusals.
 pub async fn execute(app: &AppState, account_id: &str, command: AccountCommand, metadata: EventMetadata) -> Result<Executed, ApiError> {
-    match app.ledger.execute(account_id, command, metadata).await {
+    execute_with(app, account_id, command, metadata, |_| Vec::new()).await
+}
+
+/// [`execute`], with the working-table writes of the outcome in the same
+/// commit (see [`crate::bus::Ledger::execute_with`]); a single-use record
+/// found taken answers `ceremony_expired`.
+pub async fn execute_with(
+    app: &AppState,
+    account_id: &str,
+    command: AccountCommand,
+    metadata: EventMetadata,
+    also: impl Fn(&[ledger_domain::AccountEvent]) -> Vec<ledger_projections::append::AlsoWrite>,
+) -> Result<Executed, ApiError> {
+    match app.ledger.execute_with(account_id, command, metadata, also).await {
         Ok(done) => Ok(done),
         Err(BusError::Domain(ledger_domain::AccountError::AccountNotFound)) => Err(ApiError::not_found()),
         Err(BusError::Domain(ledger_domain::AccountError::UnknownFlow | ledger_domain::AccountError::UnknownPasskey)) => {
@@ -229,36 +242,61 @@ pub async fn execute(app: &AppState, account_id: &str, command: AccountCommand, 
         }
         Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => Err(ApiError::from(ErrorCode::AccountExists)),
         Err(BusError::Contended) => Err(ApiError::conflict_retry()),
+        Err(BusError::Gone) => Err(ApiError::ceremony_expired()),
         Err(e @ BusError::Store(_)) => Err(ApiError::internal(e)),
     }
 }
 
 /// Starts a customer session; returns the token (shown once) and expiry.
 pub async fn start_session(app: &AppState, account_id: &str, method: &str) -> Result<super::contract::SessionIssued, ApiError> {
-    start_session_after(app, account_id, method, None).await
+    let session = new_session(app);
+    app.store.start_session(session.row(account_id, method, None)).await?;
+    Ok(session.issued())
 }
 
-/// Starts a session that remembers the cross-device sign-in it came from.
-pub async fn start_session_after(
-    app: &AppState,
-    account_id: &str,
-    method: &str,
-    cross_device_sign_in: Option<&str>,
-) -> Result<super::contract::SessionIssued, ApiError> {
+/// A session about to start: its token is made first, so that the row can
+/// be written in the transaction of the event that starts it.
+pub struct PendingSession {
+    token: crate::secrets::Secret,
+    token_hash: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A new session's token and lifetime, from now.
+pub fn new_session(app: &AppState) -> PendingSession {
     let token = crate::secrets::new_token();
-    let now = app.clock.now();
-    let expires_at = now + chrono::Duration::seconds(app.config.session_lifetime_secs);
-    app.store
-        .start_session(crate::storage::NewSession {
-            token_hash: &token_hash(token.expose_secret()),
+    let created_at = app.clock.now();
+    PendingSession {
+        token_hash: token_hash(token.expose_secret()),
+        token,
+        created_at,
+        expires_at: created_at + chrono::Duration::seconds(app.config.session_lifetime_secs),
+    }
+}
+
+impl PendingSession {
+    fn row<'a>(&'a self, account_id: &'a str, method: &'a str, sign_in_id: Option<&'a str>) -> crate::storage::NewSession<'a> {
+        crate::storage::NewSession {
+            token_hash: &self.token_hash,
             account_id,
             method,
-            created_at: now,
-            expires_at,
-            sign_in_id: cross_device_sign_in,
-        })
-        .await?;
-    Ok(super::contract::SessionIssued { token: token.expose_secret().to_string(), expires_at })
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            sign_in_id,
+        }
+    }
+
+    /// The session's row, written in the transaction of the event that
+    /// starts it; `sign_in_id`, the cross-device sign-in it came from.
+    pub fn starting(&self, account_id: &str, method: &str, sign_in_id: Option<&str>) -> ledger_projections::append::AlsoWrite {
+        crate::storage::Store::starting_session(self.row(account_id, method, sign_in_id))
+    }
+
+    /// What the customer gets: the token (shown once) and expiry.
+    pub fn issued(&self) -> super::contract::SessionIssued {
+        super::contract::SessionIssued { token: self.token.expose_secret().to_string(), expires_at: self.expires_at }
+    }
 }
 
 /// Ends every open session of the account: after a credential change (a new

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
 use super::contract::{public_key_of, CodeBody, CodeResent, CodeStep, CredentialBody, FlowPath, PasswordAccepted, SendBody, SessionIssued};
-use super::extract::{execute, start_session, start_session_after, ApiJson, ApiPath, Customer, RequestMeta};
+use super::extract::{execute_with, new_session, start_session, ApiJson, ApiPath, Customer, RequestMeta};
 use super::steps::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
     resend_code, save_ceremony, submit_password, take_ceremony,
@@ -110,9 +110,25 @@ async fn passkey_login(
     meta: RequestMeta,
     ApiJson(body): ApiJson<PasskeyLoginBody>,
 ) -> Result<(StatusCode, Json<SignedInWithPasskey>), ApiError> {
-    let Some((state, _)) = take_ceremony(&app, &body.ceremony_id, "login").await? else {
+    // Read here, taken in the transaction that records the outcome (one
+    // commit): only the request that takes it records anything.
+    let Some(ceremony) = app.store.ceremony(&body.ceremony_id, "login", app.clock.now()).await? else {
         return Err(ApiError::ceremony_expired());
     };
+    let answered = passkey_assertion(&app, &meta, &body, ceremony.state).await;
+    if answered.is_err() {
+        // A refused finish uses the ceremony up all the same.
+        take_ceremony(&app, &body.ceremony_id, "login").await?;
+    }
+    answered
+}
+
+async fn passkey_assertion(
+    app: &AppState,
+    meta: &RequestMeta,
+    body: &PasskeyLoginBody,
+    state: String,
+) -> Result<(StatusCode, Json<SignedInWithPasskey>), ApiError> {
     let state: DiscoverableAuthentication = serde_json::from_str(&state).map_err(ApiError::internal)?;
     let credential: PublicKeyCredential =
         serde_json::from_value(body.credential.clone()).map_err(|_| ApiError::from(Refusal::InvalidCredential))?;
@@ -136,12 +152,15 @@ async fn passkey_login(
         Some(_) if !user_matches => Err("user handle does not match the credential's account".to_string()),
         Some(passkey) => app.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey).map_err(|e| format!("{e:?}")),
     };
-    finish_login(&app, &meta, &claim.account_id, credential_id.to_string(), &body.credential, verified, None).await
+    let ceremony = Some(body.ceremony_id.as_str());
+    finish_login(app, meta, &claim.account_id, credential_id.to_string(), &body.credential, verified, None, ceremony).await
 }
 
 /// Records a verified (or failed) assertion against the account, and on
 /// success starts the session and says whether it was a cross-device
-/// sign-in.
+/// sign-in. The login ceremony, when given, is taken in the same
+/// transaction as the outcome and the session.
+#[allow(clippy::too_many_arguments)]
 async fn finish_login(
     app: &AppState,
     meta: &RequestMeta,
@@ -150,6 +169,7 @@ async fn finish_login(
     raw_credential: &Value,
     verified: Result<AuthenticationResult, String>,
     second_factor_flow: Option<String>,
+    ceremony: Option<&str>,
 ) -> Result<(StatusCode, Json<SignedInWithPasskey>), ApiError> {
     let attachment = crate::webauthn::reported_attachment(raw_credential);
     let assertion = verified.map(|r| PasskeyAssertion {
@@ -171,23 +191,22 @@ async fn finish_login(
         second_factor_flow,
         at: now,
     };
-    let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;
-    // The authenticator as the page names it, and the login method (the
-    // domain's, as the status view and the adoption report name it).
-    let outcome = done.events.iter().find_map(|e| {
-        let authenticator = match e {
-            AccountEvent::CrossDeviceSignInSucceeded { .. } => "cross_device",
-            AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => "security_key",
-            AccountEvent::PasskeyLoginSucceeded { .. } => "same_device",
-            _ => return None,
-        };
-        Some((authenticator, e.login_method()?.as_str()))
-    });
-    let Some((authenticator, method)) = outcome else {
+    // The session the login starts, if it succeeds: written with its event.
+    let session = new_session(app);
+    let also = |events: &[AccountEvent]| {
+        let mut writes: Vec<_> = ceremony.map(|id| crate::storage::Store::taking_ceremony(id, "login")).into_iter().collect();
+        if let Some((authenticator, method)) = login_outcome(events) {
+            let cross_device = authenticator == "cross_device";
+            writes.push(session.starting(account_id, method, cross_device.then_some(sign_in_id.as_str())));
+        }
+        writes
+    };
+    let done = execute_with(app, account_id, command, meta.metadata("customer", now), also).await?;
+    let Some((authenticator, _)) = login_outcome(&done.events) else {
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
     };
     let cross_device = authenticator == "cross_device";
-    let session = start_session_after(app, account_id, method, cross_device.then_some(sign_in_id.as_str())).await?;
+    let session = session.issued();
     crate::notify::after(app, account_id, &done).await;
     // The browser offers a passkey on this PC (seed 000 p.11) while the
     // account has room for one more.
@@ -205,6 +224,21 @@ async fn finish_login(
             environment,
         }),
     ))
+}
+
+/// The authenticator as the page names it, and the login method (the
+/// domain's, as the status view and the adoption report name it), of a
+/// successful login's events.
+fn login_outcome(events: &[AccountEvent]) -> Option<(&'static str, &'static str)> {
+    events.iter().find_map(|e| {
+        let authenticator = match e {
+            AccountEvent::CrossDeviceSignInSucceeded { .. } => "cross_device",
+            AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => "security_key",
+            AccountEvent::PasskeyLoginSucceeded { .. } => "same_device",
+            _ => return None,
+        };
+        Some((authenticator, e.login_method()?.as_str()))
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -259,7 +293,7 @@ async fn second_factor(
             app.webauthn.finish_passkey_authentication(&credential, &state).map_err(|e| format!("{e:?}"))
         }
     };
-    finish_login(&app, &meta, &account_id, credential_id, &body.credential, verified, Some(flow_id.to_string())).await
+    finish_login(&app, &meta, &account_id, credential_id, &body.credential, verified, Some(flow_id.to_string()), None).await
 }
 
 /// The e-mailed code (or the OTP device's): the customer is signed in.

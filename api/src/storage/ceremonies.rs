@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
+use ledger_projections::append::{AlsoWrite, Arg};
+
 use super::{DbError, Store};
 
 /// A ceremony as it was saved.
@@ -40,6 +42,30 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// A ceremony's state, left in the store, for a finish that takes it in
+    /// the same transaction as its outcome ([`Store::taking_ceremony`]).
+    /// None when there is none, or it expired by `now`.
+    pub async fn ceremony(&self, ceremony_id: &str, kind: &str, now: DateTime<Utc>) -> Result<Option<Ceremony>, DbError> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, passkey_name FROM ceremonies WHERE ceremony_id = $1 AND kind = $2 AND expires_at > $3")
+                .bind(ceremony_id)
+                .bind(kind)
+                .bind(now.timestamp_millis())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(state, passkey_name)| Ceremony { state, passkey_name }))
+    }
+
+    /// Takes the ceremony in an outcome's transaction: the outcome is
+    /// recorded only by the request that takes it, so a replayed finish,
+    /// even one racing the first, records nothing.
+    pub fn taking_ceremony(ceremony_id: &str, kind: &str) -> AlsoWrite {
+        AlsoWrite::taking(
+            "DELETE FROM ceremonies WHERE ceremony_id = $1 AND kind = $2",
+            vec![Arg::Text(ceremony_id.to_string()), Arg::Text(kind.to_string())],
+        )
     }
 
     /// Takes a ceremony out of the store: whoever takes it first is the only

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use ledger_projections::append::{AlsoWrite, Arg};
+
 use super::{DbError, Store};
 
 /// A live (unexpired) session.
@@ -26,22 +28,38 @@ pub struct NewSession<'a> {
     pub sign_in_id: Option<&'a str>,
 }
 
+const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 impl Store {
     pub async fn start_session(&self, session: NewSession<'_>) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(session.token_hash)
-        .bind(session.account_id)
-        .bind(session.method)
-        .bind(session.created_at.timestamp_millis())
-        .bind(session.expires_at.timestamp_millis())
-        .bind(session.sign_in_id.map(str::to_string))
-        .bind(session.sign_in_id.is_some() as i64)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(INSERT_SESSION)
+            .bind(session.token_hash)
+            .bind(session.account_id)
+            .bind(session.method)
+            .bind(session.created_at.timestamp_millis())
+            .bind(session.expires_at.timestamp_millis())
+            .bind(session.sign_in_id.map(str::to_string))
+            .bind(session.sign_in_id.is_some() as i64)
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+
+    /// Starts the session in the transaction that records the login.
+    pub fn starting_session(session: NewSession<'_>) -> AlsoWrite {
+        AlsoWrite::new(
+            INSERT_SESSION,
+            vec![
+                Arg::Text(session.token_hash.to_string()),
+                Arg::Text(session.account_id.to_string()),
+                Arg::Text(session.method.to_string()),
+                Arg::Int(session.created_at.timestamp_millis()),
+                Arg::Int(session.expires_at.timestamp_millis()),
+                Arg::OptionalText(session.sign_in_id.map(str::to_string)),
+                Arg::Int(session.sign_in_id.is_some() as i64),
+            ],
+        )
     }
 
     /// The session of a token hash, unless it expired by `now`.
