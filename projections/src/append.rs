@@ -141,7 +141,7 @@ pub async fn append(db: &Database, append: Append<'_>) -> Result<(), AppendError
             return Err(AppendError::Gone);
         }
     }
-    let last = write_events(&mut *tx, statements, &append).await?;
+    let last = write_events(&mut tx, statements, &append).await?;
     if let Some(snapshot) = &append.snapshot {
         let first = snapshot.number == 1;
         let mut query = sqlx::query(if first { statements.first_snapshot } else { statements.next_snapshot })
