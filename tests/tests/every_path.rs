@@ -21,6 +21,7 @@ ledger_tests::on_both_databases!(
     a_registered_passkey_closes_an_older_password_login,
     a_flow_keeps_the_channel_it_began_on,
     a_credential_change_ends_the_sessions_opened_before_it,
+    deleting_a_passkey_ends_the_sessions_opened_with_it_and_no_other,
     an_event_the_read_models_cannot_take_is_skipped_and_reported,
     reading_the_chain_head_is_on_record,
 );
@@ -397,6 +398,21 @@ async fn a_credential_change_ends_the_sessions_opened_before_it(app: TestApp) {
     let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
     assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
     assert!(!types(&app.events_of(&account).await).contains(&"PasskeyRegistered"));
+    // Each ending is on record with its cause, by whoever caused it.
+    let ended: Vec<(Value, Value)> = app
+        .events_of(&account)
+        .await
+        .into_iter()
+        .filter(|(t, _, _)| t == "SessionsEnded")
+        .map(|(_, p, m)| (p["SessionsEnded"].clone(), m["actor"].clone()))
+        .collect();
+    assert_eq!(
+        ended,
+        vec![
+            (json!({ "sessions": 1, "cause": "email_changed" }), json!("core_system")),
+            (json!({ "sessions": 1, "cause": "login_password_changed" }), json!("core_system")),
+        ]
+    );
 
     // A lost phone: support deletes its passkeys, and what it signed in to ends.
     let mut phone = key();
@@ -408,6 +424,51 @@ async fn a_credential_change_ends_the_sessions_opened_before_it(app: TestApp) {
     assert_eq!(res.status(), StatusCode::OK);
     let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
     assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
+    let events = app.events_of(&holder).await;
+    let (_, ended, by) = events.iter().find(|(t, _, _)| t == "SessionsEnded").expect("recorded");
+    assert_eq!(ended["SessionsEnded"]["cause"], "passkeys_revoked_by_support");
+    assert!(by["actor"].as_str().unwrap().starts_with("staff:"), "{by}");
+}
+
+/// A customer with a phone passkey and a PC passkey loses the phone and
+/// deletes its passkey from the PC: what the phone signed in to ends, the
+/// PC's session goes on.
+async fn deleting_a_passkey_ends_the_sessions_opened_with_it_and_no_other(app: TestApp) {
+    let mut phone = key();
+    let mut pc = key();
+    let account = app.open_account("8300003", Some("two@example.jp"), false).await;
+    let registered = app.register("8300003", "two@example.jp", &mut phone).await;
+    let first = registered["session"]["token"].as_str().unwrap().to_string();
+    let (s, options) = add_options(&app, &first).await;
+    assert_eq!(s, StatusCode::OK, "{options}");
+    let (s, v) = add_passkey(&app, &first, &mut pc, &options).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let session_of = |v: Value| v["session"]["token"].as_str().unwrap().to_string();
+    let on_phone = session_of(json_of(app.passkey_login(&mut phone).await).await.1);
+    let on_pc = session_of(json_of(app.passkey_login(&mut pc).await).await.1);
+    let phone_passkey = app
+        .events_of(&account)
+        .await
+        .into_iter()
+        .find_map(|(t, p, _)| {
+            let passkey = &p[t.as_str()]["passkey"];
+            (passkey["credential_id"] == phone.id()).then(|| passkey["passkey_id"].as_str().unwrap().to_string())
+        })
+        .expect("the phone's passkey");
+
+    let path = format!("/api/v1/me/passkeys/{phone_passkey}");
+    let res = app.send(Method::DELETE, &path, Some(json!({ "transaction_password": "trade-pass-1" })), Some(&on_pc), "web").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&on_phone)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
+    for other in [&on_pc, &first] {
+        let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(other)).await).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let events = app.events_of(&account).await;
+    let (_, ended, by) = events.iter().find(|(t, _, _)| t == "SessionsEnded").expect("recorded");
+    assert_eq!(ended["SessionsEnded"], json!({ "sessions": 1, "cause": "passkey_deleted" }));
+    assert_eq!(by["actor"], "customer");
 }
 
 // --- The projector is never wedged by one event ------------------------------------

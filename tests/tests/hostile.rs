@@ -49,7 +49,7 @@ async fn a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory(
 /// A lock-out ends the sessions opened before it: whoever typed the wrong
 /// passwords, nobody carries on signed in past the lock.
 async fn a_lock_out_ends_the_sessions_opened_before_it(app: TestApp) {
-    app.open_account("6500001", Some("locked@example.jp"), false).await;
+    let account = app.open_account("6500001", Some("locked@example.jp"), false).await;
     let mut key = ledger_tests::SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
     let registered = app.register("6500001", "locked@example.jp", &mut key).await;
     let token = registered["session"]["token"].as_str().unwrap().to_string();
@@ -59,6 +59,9 @@ async fn a_lock_out_ends_the_sessions_opened_before_it(app: TestApp) {
     }
     let (status, body) = json_of(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
     assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "session_ended"), "{body}");
+    let events = app.events_of(&account).await;
+    let ended = events.iter().find(|(t, _, _)| t == "SessionsEnded").map(|(_, p, m)| (p["SessionsEnded"].clone(), m["actor"].clone()));
+    assert_eq!(ended, Some((json!({ "sessions": 1, "cause": "login_locked" }), json!("system"))));
 }
 
 /// Someone who has the password cannot guess codes without end by opening

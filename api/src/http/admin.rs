@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use ledger_domain::account::HolderKind;
+use ledger_domain::account::{HolderKind, SessionEndCause};
 use ledger_domain::{AccountCommand, AccountId, EmailAddress, LoginId};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -153,7 +153,7 @@ async fn change_email(
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
     let slot = slot_of(body.slot)?;
     record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
-    end_sessions(&app, &account_id).await?;
+    end_sessions(&app, &account_id, SessionEndCause::EmailChanged, meta.metadata(CORE_SYSTEM, app.clock.now())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,7 +183,7 @@ async fn change_password(
         return Err(ApiError::not_found());
     }
     record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
-    end_sessions(&app, &account_id).await?;
+    end_sessions(&app, &account_id, SessionEndCause::LoginPasswordChanged, meta.metadata(CORE_SYSTEM, app.clock.now())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -284,13 +284,22 @@ impl PendingSession {
             created_at: self.created_at,
             expires_at: self.expires_at,
             sign_in_id,
+            passkey_id: None,
         }
     }
 
     /// The session's row, written in the transaction of the event that
-    /// starts it; `sign_in_id`, the cross-device sign-in it came from.
-    pub fn starting(&self, account_id: &str, method: &str, sign_in_id: Option<&str>) -> ledger_projections::append::AlsoWrite {
-        crate::storage::Store::starting_session(self.row(account_id, method, sign_in_id))
+    /// starts it: opened with `passkey_id`; `sign_in_id`, the cross-device
+    /// sign-in it came from.
+    pub fn starting(
+        &self,
+        account_id: &str,
+        method: &str,
+        passkey_id: &str,
+        sign_in_id: Option<&str>,
+    ) -> ledger_projections::append::AlsoWrite {
+        let row = crate::storage::NewSession { passkey_id: Some(passkey_id), ..self.row(account_id, method, sign_in_id) };
+        crate::storage::Store::starting_session(row)
     }
 
     /// What the customer gets: the token (shown once) and expiry.
@@ -301,10 +310,46 @@ impl PendingSession {
 
 /// Ends every open session of the account: after a credential change (a new
 /// login password or e-mail address from the core system, passkeys deleted
-/// by support), a session opened before it must not go on to bind a passkey
-/// or act for the customer (API.md: such a session answers `session_ended`).
-pub async fn end_sessions(app: &AppState, account_id: &str) -> Result<u64, ApiError> {
-    Ok(app.store.end_sessions(account_id, app.clock.now()).await?)
+/// by support, a lock-out), a session opened before it must not go on to
+/// bind a passkey or act for the customer (API.md: such a session answers
+/// `session_ended`). Recorded, with the cause, by whoever caused it.
+pub async fn end_sessions(
+    app: &AppState,
+    account_id: &str,
+    cause: ledger_domain::account::SessionEndCause,
+    recorded: EventMetadata,
+) -> Result<u64, ApiError> {
+    let ended = app.store.end_sessions(account_id, app.clock.now()).await?;
+    record_sessions_ended(app, account_id, ended, cause, recorded).await?;
+    Ok(ended)
+}
+
+/// Ends the sessions opened with any of `passkey_ids` (the customer deleted
+/// them), recorded.
+pub async fn end_sessions_opened_with(
+    app: &AppState,
+    account_id: &str,
+    passkey_ids: &[&str],
+    recorded: EventMetadata,
+) -> Result<u64, ApiError> {
+    let ended = app.store.end_sessions_opened_with(account_id, passkey_ids, app.clock.now()).await?;
+    record_sessions_ended(app, account_id, ended, ledger_domain::account::SessionEndCause::PasskeyDeleted, recorded).await?;
+    Ok(ended)
+}
+
+async fn record_sessions_ended(
+    app: &AppState,
+    account_id: &str,
+    ended: u64,
+    cause: ledger_domain::account::SessionEndCause,
+    recorded: EventMetadata,
+) -> Result<(), ApiError> {
+    if ended > 0 {
+        let sessions = u32::try_from(ended).unwrap_or(u32::MAX);
+        let command = AccountCommand::RecordSessionsEnded { sessions, cause, at: recorded.at };
+        execute(app, account_id, command, recorded).await?;
+    }
+    Ok(())
 }
 
 /// Waits (bounded, woken by the projector) until the account's read models

@@ -367,6 +367,17 @@ async fn delete_passkeys(
             return Err(refusal.into());
         }
     }
+    // Whatever was signed in with a deleted passkey ends (this session too,
+    // if it was one of them).
+    let revoked: Vec<&str> = done
+        .events
+        .iter()
+        .flat_map(|e| match e {
+            AccountEvent::PasskeysRevoked { passkeys, .. } => passkeys.iter().map(|p| p.passkey_id.as_str()).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    super::extract::end_sessions_opened_with(app, &customer.account_id, &revoked, meta.metadata("customer", now)).await?;
     crate::notify::after(app, &customer.account_id, &done).await;
     Ok(Json(Deleted { deleted }))
 }

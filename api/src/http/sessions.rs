@@ -195,14 +195,14 @@ async fn finish_login(
     let session = new_session(app);
     let also = |events: &[AccountEvent]| {
         let mut writes: Vec<_> = ceremony.map(|id| crate::storage::Store::taking_ceremony(id, "login")).into_iter().collect();
-        if let Some((authenticator, method)) = login_outcome(events) {
+        if let Some((authenticator, method, passkey_id)) = login_outcome(events) {
             let cross_device = authenticator == "cross_device";
-            writes.push(session.starting(account_id, method, cross_device.then_some(sign_in_id.as_str())));
+            writes.push(session.starting(account_id, method, passkey_id, cross_device.then_some(sign_in_id.as_str())));
         }
         writes
     };
     let done = execute_with(app, account_id, command, meta.metadata("customer", now), also).await?;
-    let Some((authenticator, _)) = login_outcome(&done.events) else {
+    let Some((authenticator, _, _)) = login_outcome(&done.events) else {
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
     };
     let cross_device = authenticator == "cross_device";
@@ -226,18 +226,20 @@ async fn finish_login(
     ))
 }
 
-/// The authenticator as the page names it, and the login method (the
-/// domain's, as the status view and the adoption report name it), of a
-/// successful login's events.
-fn login_outcome(events: &[AccountEvent]) -> Option<(&'static str, &'static str)> {
+/// The authenticator as the page names it, the login method (the domain's,
+/// as the status view and the adoption report name it) and the passkey
+/// that answered, of a successful login's events.
+fn login_outcome(events: &[AccountEvent]) -> Option<(&'static str, &'static str, &str)> {
     events.iter().find_map(|e| {
-        let authenticator = match e {
-            AccountEvent::CrossDeviceSignInSucceeded { .. } => "cross_device",
-            AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, .. } => "security_key",
-            AccountEvent::PasskeyLoginSucceeded { .. } => "same_device",
+        let (authenticator, passkey_id) = match e {
+            AccountEvent::CrossDeviceSignInSucceeded { passkey_id, .. } => ("cross_device", passkey_id),
+            AccountEvent::PasskeyLoginSucceeded { authenticator: LoginAuthenticator::SecurityKey, passkey_id, .. } => {
+                ("security_key", passkey_id)
+            }
+            AccountEvent::PasskeyLoginSucceeded { passkey_id, .. } => ("same_device", passkey_id),
             _ => return None,
         };
-        Some((authenticator, e.login_method()?.as_str()))
+        Some((authenticator, e.login_method()?.as_str(), passkey_id.as_str()))
     })
 }
 

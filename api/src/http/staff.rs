@@ -257,7 +257,8 @@ async fn revoke(
     let deleted = done.passkeys_revoked();
     if deleted > 0 {
         // A lost or stolen device: whatever it had signed in to ends too.
-        end_sessions(&app, &account_id).await?;
+        let cause = ledger_domain::account::SessionEndCause::PasskeysRevokedBySupport;
+        end_sessions(&app, &account_id, cause, meta.metadata(&staff.actor(), now)).await?;
     }
     crate::notify::after(&app, &account_id, &done).await;
     Ok(Json(Deleted { deleted }))

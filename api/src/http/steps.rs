@@ -203,7 +203,8 @@ pub async fn submit_password(
     if done.has(|e| matches!(e, AccountEvent::LoginLocked { .. })) {
         // Whoever has the password wrong five times, a session opened
         // before does not carry on past the lock.
-        super::extract::end_sessions(app, account_id).await?;
+        let cause = ledger_domain::account::SessionEndCause::LoginLocked;
+        super::extract::end_sessions(app, account_id, cause, meta.metadata("system", now)).await?;
     }
     if done.has(|e| matches!(e, AccountEvent::SecondFactorRequired { .. })) {
         return Ok(PasswordAccepted::SecondFactor(second_factor_options(app, account_id, flow_id).await?));

@@ -69,6 +69,7 @@ mod tests {
             created_at: now,
             expires_at: now + Duration::hours(1),
             sign_in_id: None,
+            passkey_id: None,
         };
         store.start_session(session("t1")).await.expect("started");
         store.start_session(session("t2")).await.expect("started");

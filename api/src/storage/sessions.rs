@@ -26,10 +26,13 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
     /// The cross-device sign-in it came from, if any.
     pub sign_in_id: Option<&'a str>,
+    /// The passkey it was opened with, if any: deleting it ends the session.
+    pub passkey_id: Option<&'a str>,
 }
 
-const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_SESSION: &str =
+    "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device, passkey_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 impl Store {
     pub async fn start_session(&self, session: NewSession<'_>) -> Result<(), DbError> {
@@ -41,6 +44,7 @@ impl Store {
             .bind(session.expires_at.timestamp_millis())
             .bind(session.sign_in_id.map(str::to_string))
             .bind(session.sign_in_id.is_some() as i64)
+            .bind(session.passkey_id.map(str::to_string))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -58,6 +62,7 @@ impl Store {
                 Arg::Int(session.expires_at.timestamp_millis()),
                 Arg::OptionalText(session.sign_in_id.map(str::to_string)),
                 Arg::Int(session.sign_in_id.is_some() as i64),
+                Arg::OptionalText(session.passkey_id.map(str::to_string)),
             ],
         )
     }
@@ -91,6 +96,22 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Ends the account's open sessions opened with any of `passkey_ids`;
+    /// returns how many.
+    pub async fn end_sessions_opened_with(&self, account_id: &str, passkey_ids: &[&str], now: DateTime<Utc>) -> Result<u64, DbError> {
+        let mut ended = 0;
+        for passkey_id in passkey_ids {
+            ended += sqlx::query("UPDATE sessions SET ended_at = $3 WHERE account_id = $1 AND passkey_id = $2 AND ended_at IS NULL")
+                .bind(account_id)
+                .bind(*passkey_id)
+                .bind(now.timestamp_millis())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(ended)
     }
 
     /// Ends every open session of the account; returns how many.

@@ -469,6 +469,13 @@ impl Account {
             }
             C::Unlock { staff, reason, .. } => vec![E::LoginUnlocked { staff, reason }],
             C::RecordStaffRead { staff, view, .. } => vec![E::AccountViewedByStaff { staff, view }],
+            C::RecordSessionsEnded { sessions, cause, .. } => {
+                if sessions == 0 {
+                    vec![]
+                } else {
+                    vec![E::SessionsEnded { sessions, cause }]
+                }
+            }
             C::RecordNotice { kind, destination, sent, .. } => vec![E::SecurityNoticeSent { kind, destination, sent }],
         })
     }
@@ -1318,6 +1325,7 @@ impl Aggregate for Account {
             | E::PasskeyCeremonyAbandoned { .. }
             | E::PasskeyDeletionRefused { .. }
             | E::AccountViewedByStaff { .. }
+            | E::SessionsEnded { .. }
             | E::SecurityNoticeSent { .. } => {}
         }
         self.prune_flows();

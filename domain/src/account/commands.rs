@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::events::{FlowPurpose, HolderKind};
+use super::events::{FlowPurpose, HolderKind, SessionEndCause};
 use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
 
 /// What may be asked of an account. Every command carries the instant it
@@ -145,6 +145,8 @@ pub enum AccountCommand {
     RevokePasskeysForCustomer { staff: StaffMember, passkey_id: Option<String>, reason: String, at: DateTime<Utc> },
     /// Support lifts a lock (login, and passkey deletion) with a reason.
     Unlock { staff: StaffMember, reason: String, at: DateTime<Utc> },
+    /// Sessions were ended (the ledger's record of it, after the cause).
+    RecordSessionsEnded { sessions: u32, cause: SessionEndCause, at: DateTime<Utc> },
     /// A staff member read the account (status, history, search result).
     RecordStaffRead { staff: StaffMember, view: String, at: DateTime<Utc> },
     /// A security notice went to the registered address (or could not).

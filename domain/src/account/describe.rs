@@ -1,7 +1,7 @@
 //! Every event as a line a support operator or an auditor can read, in
 //! English and Japanese. Never includes a secret: events hold none.
 
-use super::events::{AccountEvent, FlowClosure, FlowPurpose, LoginAuthenticator, RevokedPasskey, Revoker};
+use super::events::{AccountEvent, FlowClosure, FlowPurpose, LoginAuthenticator, RevokedPasskey, Revoker, SessionEndCause};
 use crate::values::Environment;
 
 /// A readable line in both languages.
@@ -349,6 +349,19 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("A security notice ({kind}) to {destination} could not be sent."),
             format!("セキュリティ通知（{kind}）を {destination} に送信できませんでした。"),
         ),
+        E::SessionsEnded { sessions, cause } => {
+            let (en, ja) = match cause {
+                SessionEndCause::LoginPasswordChanged => ("the login password was changed", "ログインパスワードの変更"),
+                SessionEndCause::EmailChanged => ("the e-mail address was changed", "メールアドレスの変更"),
+                SessionEndCause::LoginLocked => ("the login was locked", "ログインのロック"),
+                SessionEndCause::PasskeysRevokedBySupport => ("support deleted passkeys", "サポート担当によるパスキーの削除"),
+                SessionEndCause::PasskeyDeleted => ("the passkey they were signed in with was deleted", "ログインに使ったパスキーの削除"),
+            };
+            line(
+                format!("{sessions} signed-in session(s) ended: {en}."),
+                format!("ログイン中のセッション{sessions}件を終了しました（{ja}）。"),
+            )
+        }
         E::AccountViewedByStaff { staff, view } => line(
             format!("Staff member {} viewed the account ({view}).", staff.name),
             format!("担当者 {} が口座情報を閲覧しました（{view}）。", staff.name),

@@ -161,6 +161,35 @@ pub enum Revoker {
     Staff { staff: StaffMember, reason: String },
 }
 
+/// Why customer sessions were ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndCause {
+    /// The core system set a new login password.
+    LoginPasswordChanged,
+    /// The core system changed a registered e-mail address.
+    EmailChanged,
+    /// Wrong login passwords locked the account.
+    LoginLocked,
+    /// Support deleted passkeys for a lost or replaced device: every
+    /// session ends.
+    PasskeysRevokedBySupport,
+    /// The customer deleted the passkeys the sessions were opened with.
+    PasskeyDeleted,
+}
+
+impl SessionEndCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEndCause::LoginPasswordChanged => "login_password_changed",
+            SessionEndCause::EmailChanged => "email_changed",
+            SessionEndCause::LoginLocked => "login_locked",
+            SessionEndCause::PasskeysRevokedBySupport => "passkeys_revoked_by_support",
+            SessionEndCause::PasskeyDeleted => "passkey_deleted",
+        }
+    }
+}
+
 /// Everything that happens to an account. Names are past tense and never
 /// change once stored; see `docs/events.md` for the catalogue.
 ///
@@ -416,6 +445,12 @@ pub enum AccountEvent {
         destination: String,
         sent: bool,
     },
+    /// Signed-in sessions were ended by what should end them: their next
+    /// request answers `session_ended`.
+    SessionsEnded {
+        sessions: u32,
+        cause: SessionEndCause,
+    },
     /// A staff member read the account: every read is on record.
     AccountViewedByStaff {
         staff: StaffMember,
@@ -503,6 +538,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasskeyDeletionRefused { .. } => "PasskeyDeletionRefused",
             AccountEvent::PasskeysRevoked { .. } => "PasskeysRevoked",
             AccountEvent::LoginUnlocked { .. } => "LoginUnlocked",
+            AccountEvent::SessionsEnded { .. } => "SessionsEnded",
             AccountEvent::AccountViewedByStaff { .. } => "AccountViewedByStaff",
             AccountEvent::SecurityNoticeSent { .. } => "SecurityNoticeSent",
         }

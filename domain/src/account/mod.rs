@@ -18,6 +18,6 @@ pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
 pub use describe::{describe, Line};
 pub use events::{
     AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, LoginMethod, OfferedAddress, RevokedPasskey,
-    Revoker,
+    Revoker, SessionEndCause,
 };
 pub use refusal::Refusal;
