@@ -378,7 +378,7 @@ async fn demo_seed(config: Config) -> Result<(), String> {
             password_temporary: temporary,
             transaction_password: Secret::from("demo-trading"),
         };
-        match open(&app, body, &meta).await {
+        match open(&app, body, &meta, None).await {
             Ok(_) => println!("  {login_id:<9} {note}"),
             Err(e) if e.code == ErrorCode::LoginIdTaken => println!("  {login_id:<9} already there ({note})"),
             Err(e) => return Err(format!("{login_id}: {}", e.code.code())),

@@ -21,13 +21,27 @@ pub struct EventMetadata {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    /// The staff member whose token made the call, when the actor is not
+    /// the member themself: the core system's integration calls
+    /// (actor `core_system`) name the administrator they came through.
+    pub staff_id: Option<String>,
 }
 
 impl EventMetadata {
     /// What the ledger records by itself (a notice, a mail that did not go
     /// out): actor `system`, no request.
     pub fn system(at: DateTime<Utc>) -> EventMetadata {
-        EventMetadata { at, actor: "system".into(), channel: None, ip: None, user_agent: None, request_id: None }
+        EventMetadata { at, actor: "system".into(), channel: None, ip: None, user_agent: None, request_id: None, staff_id: None }
+    }
+
+    /// The same, made through the staff member `staff_id`'s token.
+    pub fn through_staff(self, staff_id: &str) -> EventMetadata {
+        EventMetadata { staff_id: Some(staff_id.to_string()), ..self }
+    }
+
+    /// The staff member who acted, or whose token the call came through.
+    pub fn staff_member(&self) -> Option<&str> {
+        self.staff_id.as_deref().or_else(|| self.actor.strip_prefix("staff:"))
     }
 
     /// The event store's form: a string map, absent fields left out.
@@ -36,9 +50,13 @@ impl EventMetadata {
             ("at".to_string(), self.at.to_rfc3339_opts(SecondsFormat::Millis, true)),
             ("actor".to_string(), self.actor.clone()),
         ]);
-        for (key, value) in
-            [("channel", &self.channel), ("ip", &self.ip), ("user_agent", &self.user_agent), ("request_id", &self.request_id)]
-        {
+        for (key, value) in [
+            ("channel", &self.channel),
+            ("ip", &self.ip),
+            ("user_agent", &self.user_agent),
+            ("request_id", &self.request_id),
+            ("staff_id", &self.staff_id),
+        ] {
             if let Some(value) = value {
                 map.insert(key.to_string(), value.clone());
             }
@@ -58,6 +76,7 @@ impl EventMetadata {
             ip: field("ip"),
             user_agent: field("user_agent"),
             request_id: field("request_id"),
+            staff_id: field("staff_id"),
         })
     }
 
@@ -91,6 +110,7 @@ mod tests {
             ip: Some("203.0.113.7".into()),
             user_agent: Some("Mozilla/5.0".into()),
             request_id: Some("r-1".into()),
+            staff_id: Some("s-1".into()),
         };
         let map = written.to_map();
         assert_eq!(map["at"], "2026-11-23T09:00:00.688Z");

@@ -154,6 +154,7 @@ struct Derived {
     ip: String,
     user_agent: String,
     line: Line,
+    staff_id: Option<String>,
 }
 
 fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Payload, meta: Option<&EventMetadata>) -> Derived {
@@ -176,6 +177,7 @@ fn derive(aggregate_type: &str, aggregate_id: &str, payload: &Payload, meta: Opt
         ip: text(|m| &m.ip),
         user_agent: text(|m| &m.user_agent),
         line,
+        staff_id: meta.and_then(EventMetadata::staff_member).map(str::to_string),
     }
 }
 
@@ -222,6 +224,7 @@ pub fn prepare(parsed: &Parsed) -> Prepared {
         d.line.ja.into(),
         payload.into(),
         metadata.into(),
+        d.staff_id.into(),
     ];
     Prepared { encoded, values }
 }
@@ -251,7 +254,7 @@ pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<()
         conn,
         "INSERT INTO audit_trail (audit_position, aggregate_type, aggregate_id, sequence, event_type, event_version, at,
                                   account_id, actor, actor_kind, channel, ip, user_agent, line_en, line_ja, payload, metadata,
-                                  prev_hash, hash)",
+                                  staff_id, prev_hash, hash)",
         "",
         &rows,
     )
@@ -328,7 +331,7 @@ enum Bind {
 pub async fn query(pool: &AnyPool, filter: &AuditFilter, after: i64, limit: i64) -> Result<Vec<AuditRow>, DbError> {
     let mut sql = String::from(
         "SELECT a.*, s.name AS actor_name FROM audit_trail a
-           LEFT JOIN staff s ON a.actor_kind = 'staff' AND s.staff_id = substr(a.actor, 7)
+           LEFT JOIN staff s ON s.staff_id = COALESCE(a.staff_id, CASE WHEN a.actor_kind = 'staff' THEN substr(a.actor, 7) END)
           WHERE a.audit_position > $1",
     );
     let mut binds = vec![Bind::Int(after)];
@@ -344,6 +347,9 @@ pub async fn query(pool: &AnyPool, filter: &AuditFilter, after: i64, limit: i64)
     }
     match filter.actor.as_deref() {
         Some("staff") => push(" AND a.actor_kind = ?", Bind::Text("staff".into())),
+        // A staff member's own acts, and the core system's calls made
+        // through their token.
+        Some(v) if v.starts_with("staff:") => push(" AND (a.actor = ? OR a.staff_id = substr(?, 7))", Bind::Text(v.to_string())),
         Some(v) => push(" AND a.actor = ?", Bind::Text(v.to_string())),
         None => {}
     }
@@ -478,6 +484,7 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
                 ip: r.try_get("ip")?,
                 user_agent: r.try_get("user_agent")?,
                 line: Line { en: r.try_get("line_en")?, ja: r.try_get("line_ja")? },
+                staff_id: r.try_get("staff_id")?,
             };
             if stored != d {
                 return Ok(bad(position, checked, "a column of the row was edited".into()));

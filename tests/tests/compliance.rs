@@ -72,6 +72,14 @@ async fn the_trail_holds_every_step_with_its_actor_and_pages_stably(app: TestApp
     }
     let actor_of = |t: &str| rows.iter().find(|r| r["type"] == t).unwrap().clone();
     assert_eq!(actor_of("AccountOpened")["actor"], "core_system");
+    // The core system's call names the administrator whose token made it,
+    // and a filter on that member finds it.
+    let admins: Vec<(String, String)> =
+        sqlx::query_as("SELECT staff_id, name FROM staff WHERE role = 'admin'").fetch_all(&app.app.db.any).await.unwrap();
+    let opened_by = actor_of("AccountOpened")["actor_name"].clone();
+    let (admin_id, _) = admins.iter().find(|(_, name)| opened_by == *name).expect("the administrator is named");
+    let v = get(&app, &format!("/api/v1/audit/events?actor=staff:{admin_id}"), &compliance).await;
+    assert!(v["events"].as_array().unwrap().iter().any(|r| r["type"] == "AccountOpened"), "{v}");
     assert_eq!(actor_of("PasskeyLoginSucceeded")["actor"], "customer");
     assert_eq!(actor_of("PasskeyLoginSucceeded")["channel"], "web");
     assert!(actor_of("PasskeyLoginSucceeded")["user_agent"].as_str().unwrap().contains("Chrome/148"));
@@ -213,7 +221,7 @@ async fn verify_finds_edited_deleted_inserted_and_reordered_rows(app: TestApp) {
         &app,
         &format!(
             "INSERT INTO audit_trail VALUES ({next}, 'account', 'forged', 1, 'AccountOpened', '1', 0, 'forged', 'system', 'system', '', '', '',
-             'x', 'x', '{{}}', '{{}}', '{}', '{hash}')",
+             'x', 'x', '{{}}', '{{}}', '{}', '{hash}', NULL)",
             head["hash"].as_str().unwrap()
         ),
     )

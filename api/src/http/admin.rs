@@ -31,6 +31,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const CORE_SYSTEM: &str = "core_system";
 
+/// What the core system records through a staff member's admin token:
+/// actor `core_system`, and the member named.
+fn core_system(meta: &RequestMeta, staff: Option<&Staff>, at: DateTime<Utc>) -> ledger_domain::EventMetadata {
+    let metadata = meta.metadata(CORE_SYSTEM, at);
+    match staff {
+        Some(staff) => metadata.through_staff(&staff.staff_id),
+        None => metadata,
+    }
+}
+
 fn invalid_email() -> ApiError {
     ApiError::from(ErrorCode::InvalidEmail)
 }
@@ -66,7 +76,7 @@ async fn open_account(
     ApiJson(body): ApiJson<OpenBody>,
 ) -> Result<(StatusCode, Json<Opened>), ApiError> {
     staff.require(&[Role::Admin])?;
-    let account_id = open(&app, body, &meta).await?;
+    let account_id = open(&app, body, &meta, Some(&staff)).await?;
     Ok((StatusCode::CREATED, Json(Opened { account_id })))
 }
 
@@ -88,7 +98,7 @@ pub struct OpenBody {
 
 /// Opens an account: its password hashes in the secrets table, its opening
 /// in the log. Used by the integration API and `ledger demo-seed`.
-pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<AccountId, ApiError> {
+pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta, staff: Option<&Staff>) -> Result<AccountId, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
     let email = body.email.as_deref().filter(|e| !e.trim().is_empty()).map(EmailAddress::parse).transpose().map_err(|_| invalid_email())?;
     let password_hash = hash(app, &body.password).await?;
@@ -107,7 +117,7 @@ pub async fn open(app: &AppState, body: OpenBody, meta: &RequestMeta) -> Result<
         password_temporary: body.password_temporary,
         at: now,
     };
-    execute(app, &account_id, command, meta.metadata(CORE_SYSTEM, now)).await?;
+    execute(app, &account_id, command, core_system(meta, staff, now)).await?;
     Ok(account_id)
 }
 
@@ -130,12 +140,13 @@ fn slot_of(slot: Option<u8>) -> Result<u8, ApiError> {
 /// wait for it themselves).
 async fn record_change(
     app: &AppState,
+    staff: &Staff,
     meta: &RequestMeta,
     account_id: &str,
     command: impl FnOnce(DateTime<Utc>) -> AccountCommand,
 ) -> Result<(), ApiError> {
     let now = app.clock.now();
-    execute(app, account_id, command(now), meta.metadata(CORE_SYSTEM, now)).await?;
+    execute(app, account_id, command(now), core_system(meta, Some(staff), now)).await?;
     Ok(())
 }
 
@@ -152,8 +163,8 @@ async fn change_email(
     staff.require(&[Role::Admin])?;
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
     let slot = slot_of(body.slot)?;
-    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
-    end_sessions(&app, &account_id, SessionEndCause::EmailChanged, meta.metadata(CORE_SYSTEM, app.clock.now())).await?;
+    record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
+    end_sessions(&app, &account_id, SessionEndCause::EmailChanged, core_system(&meta, Some(&staff), app.clock.now())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,8 +193,8 @@ async fn change_password(
     if !app.store.set_password_hash(&account_id, &hashed).await? {
         return Err(ApiError::not_found());
     }
-    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
-    end_sessions(&app, &account_id, SessionEndCause::LoginPasswordChanged, meta.metadata(CORE_SYSTEM, app.clock.now())).await?;
+    record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::ChangeLoginPassword { temporary: body.temporary, at }).await?;
+    end_sessions(&app, &account_id, SessionEndCause::LoginPasswordChanged, core_system(&meta, Some(&staff), app.clock.now())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -204,7 +215,7 @@ async fn change_trading_password(
     if !app.store.set_trading_password_hash(&account_id, &hashed).await? {
         return Err(ApiError::not_found());
     }
-    record_change(&app, &meta, &account_id, |at| AccountCommand::ChangeTradingPassword { temporary: body.temporary, at }).await?;
+    record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::ChangeTradingPassword { temporary: body.temporary, at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -240,7 +251,7 @@ async fn register_otp_device(
     app.ledger.load(&account_id).await.map_err(ApiError::internal)?.is_open().then_some(()).ok_or_else(ApiError::not_found)?;
     crate::otp::replace_device(&app.db.any, &account_id, &secret, &device).await?;
     let (algorithm, digits, period) = (device.algorithm.clone(), device.digits, device.period);
-    record_change(&app, &meta, &account_id, |at| AccountCommand::RegisterOtpDevice { algorithm, digits, period, at }).await?;
+    record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::RegisterOtpDevice { algorithm, digits, period, at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -257,7 +268,7 @@ async fn remove_otp_device(
     if !crate::otp::remove_device(&app.db.any, &account_id).await? {
         return Err(ApiError::not_found());
     }
-    record_change(&app, &meta, &account_id, |at| AccountCommand::RemoveOtpDevice { at }).await?;
+    record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::RemoveOtpDevice { at }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,6 +292,7 @@ async fn email_status(
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Admin])?;
     let slot = slot_of(body.slot)?;
-    record_change(&app, &meta, &account_id, |at| AccountCommand::SetEmailReachability { reachable: body.reachable, slot, at }).await?;
+    record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::SetEmailReachability { reachable: body.reachable, slot, at })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -43,6 +43,7 @@ impl RequestMeta {
             ip: Some(self.ip.clone()),
             user_agent: Some(self.user_agent.clone()),
             request_id: Some(self.request_id.clone()),
+            staff_id: None,
         }
     }
 }

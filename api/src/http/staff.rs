@@ -204,7 +204,7 @@ async fn history(
             ledger_domain::account::upcast::read(&event.event_type, &event.event_version, &event.payload).map_err(ApiError::internal)?;
         let line = describe(&parsed);
         let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
-        let actor_name = meta.actor.strip_prefix("staff:").and_then(|id| staff_names.get(id)).cloned();
+        let actor_name = meta.staff_member().and_then(|id| staff_names.get(id)).cloned();
         out.push(HistoryEntry {
             sequence: event.sequence,
             position: event.position,
