@@ -10,7 +10,45 @@ ledger_tests::on_both_databases!(
     a_flood_of_password_attempts_is_answered_busy_not_by_exhausting_memory,
     a_lock_out_ends_the_sessions_opened_before_it,
     wrong_codes_count_per_account_not_only_per_code,
+    a_nul_character_anywhere_is_refused_as_a_bad_request,
 );
+
+/// PostgreSQL cannot keep a NUL character in text: wherever a client puts
+/// one (a JSON string, a path, a query), the answer is 400 in the error
+/// format, never a 500, and nothing is recorded.
+async fn a_nul_character_anywhere_is_refused_as_a_bad_request(app: TestApp) {
+    let account = app.open_account("6700001", Some("nul@example.jp"), false).await;
+    let mut key = ledger_tests::SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+    let token = app.register("6700001", "nul@example.jp", &mut key).await["session"]["token"].as_str().unwrap().to_string();
+    let support = app.staff("Ito", "support").await;
+    let compliance = app.staff("Kudo", "compliance").await;
+    let before = app.events_of(&account).await.len();
+    let body = r#"{"reason":"identity checked\u0000by phone"}"#;
+    let res = app
+        .client
+        .post(format!("{}/api/v1/staff/accounts/{account}/unlock", app.base))
+        .bearer_auth(&support)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = json_of(res).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_request"), "{v}");
+    let res = app.post("/api/v1/sessions/password", json!({ "login_id": "6700001\u{0}", "password": "pass-word-1" }), None).await;
+    let (status, v) = json_of(res).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_request"), "{v}");
+    for (path, bearer) in [
+        ("/api/v1/audit/events?type=Account%00Opened", &compliance),
+        ("/api/v1/me/passkeys/abc%00def", &token),
+        ("/api/v1/staff/accounts?q=6700%001", &support),
+    ] {
+        let res = app.send(reqwest::Method::GET, path, None, Some(bearer), "web").await;
+        let (status, v) = json_of(res).await;
+        assert_eq!((status, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_request"), "{path}: {v}");
+    }
+    assert_eq!(app.events_of(&account).await.len(), before, "nothing recorded");
+}
 
 /// Password hashing is bounded: with one slot and a short wait, a burst of
 /// parallel attempts (for a known and an unknown login ID alike) is partly

@@ -106,13 +106,48 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ErrorCode::PayloadTooLarge.into()),
-            // The rejection's text quotes the body: never logged.
-            Err(_) => Err(ApiError::bad_request("The request body is not valid JSON of the expected shape.")),
+        let not_json = || ApiError::bad_request("The request body is not valid JSON of the expected shape.");
+        let json = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            let essence = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        });
+        if !json {
+            return Err(not_json());
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ErrorCode::PayloadTooLarge.into())
+            }
+            Err(_) => return Err(not_json()),
+        };
+        if has_nul_escape(&bytes) {
+            return Err(ApiError::bad_request(NUL_REFUSED));
+        }
+        // The rejection's text quotes the body: never logged.
+        Json::<T>::from_bytes(&bytes).map(|Json(v)| ApiJson(v)).map_err(|_| not_json())
+    }
+}
+
+/// The answer to text with a NUL character in it.
+pub const NUL_REFUSED: &str = "Text in the request must not contain the NUL character (U+0000).";
+
+/// Whether a JSON text has a NUL character in a string: JSON can only
+/// carry it escaped (`\u0000`); an escaped backslash before `u0000` is
+/// not one.
+fn has_nul_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1..i + 6) == Some(b"u0000".as_slice()) {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
         }
     }
+    false
 }
 
 fn bearer(parts: &Parts) -> Option<String> {
@@ -360,4 +395,17 @@ pub async fn account_view_current(app: &AppState, account_id: &str) -> Result<()
         tracing::warn!(account_id, "read models lag behind the account's stream");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn a_nul_is_found_only_where_json_escapes_one() {
+        assert!(has_nul_escape(br#"{"reason":"lost\u0000phone"}"#));
+        assert!(has_nul_escape(br#"["\\\u0000"]"#), "an escaped backslash, then a NUL");
+        assert!(!has_nul_escape(br#"{"reason":"C:\\u0000"}"#), "a backslash, then the text u0000");
+        assert!(!has_nul_escape(br#"{"reason":"u0000 \u0001"}"#));
+    }
 }

@@ -168,6 +168,7 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)
 }
@@ -214,6 +215,18 @@ async fn drop_unfit_request_id(mut req: Request) -> Request {
         req.headers_mut().remove("x-request-id");
     }
     req
+}
+
+/// A NUL character (`%00`) in the path or query names nothing the ledger
+/// keeps, and PostgreSQL cannot store or compare it: refused up front, in
+/// the error format, before any route sees it.
+async fn refuse_nul_in_uri(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let uri = req.uri();
+    let nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if nul(uri.path()) || uri.query().is_some_and(nul) {
+        return axum::response::IntoResponse::into_response(crate::error::ApiError::bad_request(extract::NUL_REFUSED));
+    }
+    next.run(req).await
 }
 
 /// The span of one request: method, the route's template (never the
