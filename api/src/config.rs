@@ -76,6 +76,8 @@ pub struct Config {
     pub admin_token_file: Option<PathBuf>,
     /// `LEDGER_METRICS_TOKEN`: what a scraper presents to read `/metrics`.
     pub metrics_token: Option<crate::secrets::Secret>,
+    /// `LEDGER_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
     pub login_notice: LoginNotice,
     /// Security notices to every reachable registered address, not only
     /// address 1 (`LEDGER_NOTICE_ADDRESSES=all`).
@@ -142,6 +144,12 @@ pub struct Settings {
     /// without one, only clients on this machine (loopback) may read.
     #[arg(long, env = "LEDGER_METRICS_TOKEN", hide_env_values = true, value_parser = secret, global = true)]
     pub metrics_token: Option<crate::secrets::Secret>,
+    /// Reverse proxies whose X-Forwarded-For is believed (addresses and
+    /// networks, comma-separated: `10.0.0.0/8,192.0.2.7`); a request from
+    /// one of them is recorded with the right-most address in the header
+    /// that is not one of them. Default: none; the socket's peer is the client.
+    #[arg(long, env = "LEDGER_TRUSTED_PROXIES", default_value = "", value_parser = trusted_proxies, global = true)]
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// A file holding the core system's admin token (at least 32
     /// characters), provisioned at start as staff member `core-system`.
     #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE", global = true)]
@@ -301,6 +309,10 @@ fn mandatory_spec(instants: &[(Channel, chrono::DateTime<chrono::Utc>)]) -> Stri
     } else {
         pairs.join(",")
     }
+}
+
+fn trusted_proxies(value: &str) -> Result<crate::client_ip::TrustedProxies, String> {
+    crate::client_ip::TrustedProxies::parse(value)
 }
 
 fn secret(value: &str) -> Result<crate::secrets::Secret, std::convert::Infallible> {
@@ -475,6 +487,7 @@ impl TryFrom<Settings> for Config {
             secret_key_hex: s.secret_key,
             admin_token_file: s.admin_token_file,
             metrics_token: s.metrics_token,
+            trusted_proxies: s.trusted_proxies,
             login_notice: s.login_notice,
             notice_all_addresses: s.notice_addresses == NoticeAddresses::All,
             recommended,

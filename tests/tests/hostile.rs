@@ -11,7 +11,31 @@ ledger_tests::on_both_databases!(
     a_lock_out_ends_the_sessions_opened_before_it,
     wrong_codes_count_per_account_not_only_per_code,
     a_nul_character_anywhere_is_refused_as_a_bad_request,
+    the_client_address_comes_from_a_forwarded_header_only_through_a_trusted_proxy,
 );
+
+/// The address an attempt is recorded with: the socket's peer, whatever
+/// X-Forwarded-For a client sends; through a proxy the deployment trusts,
+/// the right-most hop in the header that is not such a proxy.
+async fn the_client_address_comes_from_a_forwarded_header_only_through_a_trusted_proxy(app: TestApp) {
+    let account = app.open_account("6800001", Some("proxy@example.jp"), false).await;
+    let attempt = |app: &TestApp, forwarded: &'static str| {
+        app.client
+            .post(format!("{}/api/v1/sessions/password", app.base))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({ "login_id": "6800001", "password": "wrong-pass-1" }))
+            .send()
+    };
+    let last_ip = |events: Vec<(String, serde_json::Value, serde_json::Value)>| {
+        events.iter().rev().find(|(t, _, _)| t == "PasswordRejected").map(|(_, _, m)| m["ip"].clone()).expect("recorded")
+    };
+    assert_eq!(attempt(&app, "203.0.113.9").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(last_ip(app.events_of(&account).await), "127.0.0.1", "a forged header changes nothing");
+
+    let app = app.restart_with(|c| c.trusted_proxies = ledger_api::client_ip::TrustedProxies::parse("127.0.0.0/8").unwrap()).await;
+    assert_eq!(attempt(&app, "198.51.100.1, 203.0.113.9").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(last_ip(app.events_of(&account).await), "203.0.113.9", "the hop the trusted proxy saw");
+}
 
 /// PostgreSQL cannot keep a NUL character in text: wherever a client puts
 /// one (a JSON string, a path, a query), the answer is 400 in the error

@@ -48,16 +48,21 @@ impl RequestMeta {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let channel = match header("x-channel") {
             Some(c) => c.parse().map_err(|_| ApiError::from(ErrorCode::InvalidChannel))?,
             None => Channel::Web,
         };
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
+        let forwarded_for = parts.headers.get_all("x-forwarded-for").into_iter().filter_map(|v| v.to_str().ok());
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| app.config.trusted_proxies.client(c.0.ip(), forwarded_for).to_string())
+            .unwrap_or_default();
         Ok(RequestMeta {
             channel,
             ip,
