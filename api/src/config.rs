@@ -78,6 +78,9 @@ pub struct Config {
     pub metrics_token: Option<crate::secrets::Secret>,
     /// `LEDGER_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `LEDGER_CORS_ORIGINS`: the other origins whose pages may call the
+    /// API from a browser; none by default.
+    pub cors_origins: Vec<String>,
     pub login_notice: LoginNotice,
     /// Security notices to every reachable registered address, not only
     /// address 1 (`LEDGER_NOTICE_ADDRESSES=all`).
@@ -150,6 +153,12 @@ pub struct Settings {
     /// that is not one of them. Default: none; the socket's peer is the client.
     #[arg(long, env = "LEDGER_TRUSTED_PROXIES", default_value = "", value_parser = trusted_proxies, global = true)]
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// Other origins whose pages may call the API from a browser
+    /// (`https://www.broker.example`, comma-separated): cross-origin
+    /// requests are answered with CORS headers for them alone. Default:
+    /// none, the API serves its own origin's pages only.
+    #[arg(long, env = "LEDGER_CORS_ORIGINS", default_value = "", value_parser = cors_origins, global = true)]
+    pub cors_origins: CorsOrigins,
     /// A file holding the core system's admin token (at least 32
     /// characters), provisioned at start as staff member `core-system`.
     #[arg(long, env = "LEDGER_ADMIN_TOKEN_FILE", global = true)]
@@ -309,6 +318,27 @@ fn mandatory_spec(instants: &[(Channel, chrono::DateTime<chrono::Utc>)]) -> Stri
     } else {
         pairs.join(",")
     }
+}
+
+/// Origins (`scheme://host[:port]`), comma-separated.
+#[derive(Debug, Clone, Default)]
+pub struct CorsOrigins(pub Vec<String>);
+
+fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|origin| {
+            let url = url::Url::parse(origin).map_err(|_| format!("{origin:?} is not an origin (https://host[:port])"))?;
+            let serialized = url.origin().ascii_serialization();
+            if !matches!(url.scheme(), "https" | "http") || serialized != origin.trim_end_matches('/') {
+                return Err(format!("{origin:?} is not an origin: a scheme, a host and a port at most (https://host[:port])"));
+            }
+            Ok(serialized)
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(CorsOrigins)
 }
 
 fn trusted_proxies(value: &str) -> Result<crate::client_ip::TrustedProxies, String> {
@@ -488,6 +518,7 @@ impl TryFrom<Settings> for Config {
             admin_token_file: s.admin_token_file,
             metrics_token: s.metrics_token,
             trusted_proxies: s.trusted_proxies,
+            cors_origins: s.cors_origins.0,
             login_notice: s.login_notice,
             notice_all_addresses: s.notice_addresses == NoticeAddresses::All,
             recommended,
@@ -513,6 +544,16 @@ pub fn parse_mandatory(spec: &str) -> Result<Vec<(Channel, chrono::DateTime<chro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_origins_and_nothing_more() {
+        let parsed = cors_origins(" https://www.broker.example, http://localhost:8443 ,").unwrap();
+        assert_eq!(parsed.0, vec!["https://www.broker.example", "http://localhost:8443"]);
+        assert!(cors_origins("https://www.broker.example/login").unwrap_err().contains("not an origin"));
+        assert!(cors_origins("*").is_err(), "no wildcard");
+        assert!(cors_origins("ftp://files.example").is_err());
+        assert!(cors_origins("").unwrap().0.is_empty());
+    }
 
     #[test]
     fn printing_the_settings_shows_no_secret() {

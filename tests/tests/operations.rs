@@ -293,6 +293,53 @@ async fn identifiers_that_do_not_parse_name_nothing_and_are_never_recorded() {
     assert_eq!(system_events().await, before + 1);
 }
 
+/// CORS is closed unless origins are configured; then it opens for them
+/// alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_origin_pages_may_call_the_api_only_from_configured_origins() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let preflight = |app: &TestApp, origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/v1/sessions/passkey/options", app.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type, x-channel")
+            .send()
+    };
+    let allowed = |res: &reqwest::Response| res.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());
+    let res = preflight(&app, "https://www.broker.example").await.unwrap();
+    assert_eq!(allowed(&res), None, "closed by default");
+    let res = app
+        .client
+        .post(format!("{}/api/v1/sessions/passkey/options", app.base))
+        .header("origin", "https://www.broker.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed(&res), None);
+
+    let app = app.restart_with(|c| c.cors_origins = vec!["https://www.broker.example".into()]).await;
+    let res = preflight(&app, "https://www.broker.example").await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(allowed(&res).as_deref(), Some("https://www.broker.example"));
+    let methods = res.headers().get("access-control-allow-methods").unwrap().to_str().unwrap().to_string();
+    assert!(methods.contains("POST") && methods.contains("DELETE"), "{methods}");
+    assert!(res.headers().get("access-control-allow-credentials").is_none(), "bearer tokens, no cookies");
+    let res = app
+        .client
+        .post(format!("{}/api/v1/sessions/passkey/options", app.base))
+        .header("origin", "https://www.broker.example")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(allowed(&res).as_deref(), Some("https://www.broker.example"));
+    let res = preflight(&app, "https://evil.example").await.unwrap();
+    assert_eq!(allowed(&res), None, "another origin stays out");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_carries_the_security_headers_and_api_answers_are_not_cached() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");

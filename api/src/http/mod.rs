@@ -127,13 +127,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole application router.
 pub fn app(state: AppState) -> Router {
     let (routes, document) = api();
+    let cors = cors(&state.config.cors_origins);
     let hsts = state.config.origin.starts_with("https://").then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     // Serialised once; the document is the same for the life of the process.
     let document = bytes::Bytes::from(serde_json::to_vec(&document).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the OpenAPI document could not be serialised");
         b"{}".to_vec()
     }));
-    routes
+    let router = routes
         .route(
             "/api/openapi.json",
             get(move || std::future::ready(([(axum::http::header::CONTENT_TYPE, "application/json")], document.clone()))),
@@ -169,8 +170,38 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), measure))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), measure));
+    // Preflights answered before anything else; nothing for other origins.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// Cross-origin access for the configured origins alone (bearer tokens, no
+/// cookies: no credentials mode); None when there are none, so a browser
+/// page of any other origin cannot read an answer.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::HeaderName::from_static("x-channel"),
+                header::HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([header::HeaderName::from_static("x-request-id")])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Counts and times every answer, by route template (never the concrete
