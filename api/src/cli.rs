@@ -328,6 +328,7 @@ async fn shutdown_signal() {
 pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Result<(), String> {
     // Ends with the server, however the server ends (aborted, too).
     let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
+    let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(600))));
     let router = crate::http::app(app).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
 }

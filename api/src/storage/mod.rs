@@ -10,11 +10,13 @@ mod flows;
 mod secrets;
 mod sessions;
 mod staff;
+mod sweep;
 
 pub use ceremonies::Ceremony;
 pub use flows::{Flow, NewFlow};
 pub use secrets::Kept;
 pub use sessions::{NewSession, SessionRow};
+pub use sweep::{sweep_every, Swept, GRACE};
 
 use sqlx::AnyPool;
 
@@ -77,6 +79,31 @@ mod tests {
         assert!(store.session("t1", now + Duration::hours(2)).await.expect("read").is_none());
         assert_eq!(store.end_sessions("a1", now).await.expect("ended"), 2);
         assert!(store.session("t2", now).await.expect("read").expect("kept").ended);
+    }
+
+    #[tokio::test]
+    async fn expired_working_rows_are_swept_a_day_after_they_expired() {
+        let store = store().await;
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().expect("time");
+        let session = |token_hash, expires_at| NewSession {
+            token_hash,
+            account_id: "a1",
+            method: "passkey",
+            created_at: now - Duration::days(3),
+            expires_at,
+            sign_in_id: None,
+            passkey_id: None,
+        };
+        store.start_session(session("old", now - GRACE - Duration::minutes(1))).await.expect("started");
+        store.start_session(session("recent", now - Duration::minutes(1))).await.expect("started");
+        store.save_ceremony("old", "login", None, "{}", None, now - GRACE - Duration::minutes(1)).await.expect("saved");
+        store.save_ceremony("live", "login", None, "{}", None, now + Duration::minutes(5)).await.expect("saved");
+        let swept = store.sweep(now).await.expect("swept");
+        assert_eq!(swept, Swept { ceremonies: 1, sessions: 1, ..Swept::default() });
+        assert!(store.take_ceremony("live", "login", now).await.expect("read").is_some(), "a live ceremony stays");
+        // Expired but within the grace period: still answers as ended.
+        assert!(store.session("recent", now - Duration::minutes(2)).await.expect("read").is_some());
+        assert_eq!(store.sweep(now).await.expect("swept").total(), 0);
     }
 
     #[tokio::test]

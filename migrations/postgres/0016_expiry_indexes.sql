@@ -1,0 +1,1 @@
+../shared/0016_expiry_indexes.sql
