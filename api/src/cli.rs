@@ -1,7 +1,6 @@
 //! The `ledger` command line.
 
 use secrecy::ExposeSecret;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -329,8 +328,8 @@ pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Resul
     // Ends with the server, however the server ends (aborted, too).
     let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
     let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(600))));
-    let router = crate::http::app(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())
+    let limits = crate::server::Limits { header_read_timeout: app.config.header_timeout, max_connections: app.config.max_connections };
+    crate::server::serve(listener, crate::http::app(app), limits, shutdown_signal()).await
 }
 
 /// A background task that ends when this is dropped.

@@ -63,6 +63,13 @@ pub struct Config {
     /// The longest an SMTP exchange may take (connect, greeting, every
     /// command), so a silent relay cannot hold a request.
     pub smtp_timeout_secs: u64,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: std::time::Duration,
+    /// How long a request may take from its headers to its answer (its
+    /// body included).
+    pub request_timeout: std::time::Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
     /// Argon2 computations at once, and how long a request waits for one.
     pub password_hash_slots: usize,
     pub password_hash_wait: std::time::Duration,
@@ -139,6 +146,18 @@ pub struct Settings {
     /// The longest an SMTP exchange may take (1 to 3600 seconds).
     #[arg(long, env = "LEDGER_SMTP_TIMEOUT_SECS", default_value_t = 10, value_parser = smtp_timeout, global = true)]
     pub smtp_timeout_secs: u64,
+    /// Seconds a client may take to send a request's headers (1 to 300);
+    /// past it the connection is closed.
+    #[arg(long, env = "LEDGER_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = header_timeout, global = true)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request may take from its headers to its answer, its body
+    /// included (1 to 600); past it the answer is 408 `request_timeout`.
+    #[arg(long, env = "LEDGER_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = request_timeout, global = true)]
+    pub request_timeout_secs: u64,
+    /// Connections open at once (1 to 1,000,000; keep it under the open
+    /// files limit); past it new connections wait to be accepted.
+    #[arg(long, env = "LEDGER_MAX_CONNECTIONS", default_value_t = 4096, value_parser = max_connections, global = true)]
+    pub max_connections: usize,
     /// Hex, at least 32 bytes: the key for code hashes; default: generated
     /// into the data folder. Set it when running several instances.
     #[arg(long, env = "LEDGER_SECRET_KEY", hide_env_values = true, value_parser = secret, global = true)]
@@ -307,6 +326,18 @@ fn code_lifetime(value: &str) -> Result<i64, String> {
 
 fn smtp_timeout(value: &str) -> Result<u64, String> {
     number(value, 1, Some(3600))
+}
+
+fn header_timeout(value: &str) -> Result<u64, String> {
+    number(value, 1, Some(300))
+}
+
+fn request_timeout(value: &str) -> Result<u64, String> {
+    number(value, 1, Some(600))
+}
+
+fn max_connections(value: &str) -> Result<usize, String> {
+    number(value, 1, Some(1_000_000))
 }
 
 /// The passkey-mandatory instants as the setting spells them.
@@ -511,6 +542,9 @@ impl TryFrom<Settings> for Config {
             brokerage_name: s.brokerage_name,
             session_lifetime_secs: s.session_lifetime_secs,
             smtp_timeout_secs: s.smtp_timeout_secs,
+            header_timeout: std::time::Duration::from_secs(s.header_timeout_secs),
+            request_timeout: std::time::Duration::from_secs(s.request_timeout_secs),
+            max_connections: s.max_connections,
             password_hash_slots: s.password_hash_slots,
             password_hash_wait: std::time::Duration::from_millis(s.password_hash_wait_ms),
             policy,

@@ -77,6 +77,7 @@ pub enum ErrorCode {
     InvalidOtpDevice,
     MethodNotAllowed,
     PayloadTooLarge,
+    RequestTimeout,
     Busy,
 }
 
@@ -147,6 +148,7 @@ impl ErrorCode {
         ErrorCode::InvalidOtpDevice,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::RequestTimeout,
         ErrorCode::Busy,
     ];
 
@@ -436,6 +438,12 @@ impl ErrorCode {
                 S::PAYLOAD_TOO_LARGE,
                 "The request body is too large.",
                 "送信されたデータが大きすぎます。",
+            ),
+            E::RequestTimeout => (
+                "request_timeout",
+                S::REQUEST_TIMEOUT,
+                "The request took too long to arrive or to answer. Please try again.",
+                "リクエストの処理に時間がかかりすぎました。もう一度お試しください。",
             ),
         };
         Spec { code, status, en, ja }

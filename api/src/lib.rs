@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod otp;
 pub mod secrets;
+pub mod server;
 pub mod state;
 pub mod storage;
 pub mod webauthn;

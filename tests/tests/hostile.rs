@@ -147,3 +147,79 @@ async fn wrong_codes_count_per_account_not_only_per_code(app: TestApp) {
     let (status, body) = json_of(app.post(&format!("/api/v1/registrations/{second}/otp"), json!({ "code": code }), None).await).await;
     assert_eq!((status, error_code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"), "{body}");
 }
+
+/// The address the test server listens on, for raw TCP clients.
+fn address(app: &TestApp) -> String {
+    app.base.trim_start_matches("http://").trim_end_matches('/').to_string()
+}
+
+/// Reads until the server closes the connection or `within` passes;
+/// returns what arrived and whether it closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+/// A client that never finishes its headers, or stalls its body, does not
+/// hold a connection or a request; connections are bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_cut_off_and_connections_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn(ledger_tests::Backend::Sqlite).await.expect("sqlite");
+    let app = app
+        .restart_with(|c| {
+            c.header_timeout = std::time::Duration::from_secs(1);
+            c.request_timeout = std::time::Duration::from_secs(1);
+        })
+        .await;
+    // Headers that never end: the connection is closed.
+    let mut slow = tokio::net::TcpStream::connect(address(&app)).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").await.unwrap();
+    let (_, closed) = read_until_closed(&mut slow, std::time::Duration::from_secs(5)).await;
+    assert!(closed, "a connection whose headers never end is closed");
+
+    // A body that stalls: answered 408 in the error format.
+    let mut stalled = tokio::net::TcpStream::connect(address(&app)).await.unwrap();
+    stalled
+        .write_all(b"POST /api/v1/sessions/password HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"login_id\":")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut stalled, std::time::Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    drop(stalled);
+
+    // Two idle connections fill the bound (kept open by a long header
+    // timeout): a third client waits...
+    let app = app
+        .restart_with(|c| {
+            c.header_timeout = std::time::Duration::from_secs(60);
+            c.max_connections = 2;
+        })
+        .await;
+    let first = tokio::net::TcpStream::connect(address(&app)).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(address(&app)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let fresh = || reqwest::Client::builder().timeout(std::time::Duration::from_millis(500)).build().unwrap();
+    assert!(fresh().get(format!("{}/healthz", app.base)).send().await.is_err(), "not served past the bound");
+    // ...until one closes.
+    drop(first);
+    let res = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}

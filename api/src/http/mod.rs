@@ -170,6 +170,8 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
+        // The body's arrival and the answer, within the request timeout.
+        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, within_request_timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), measure));
     // Preflights answered before anything else; nothing for other origins.
     let router = match cors {
@@ -246,6 +248,20 @@ async fn drop_unfit_request_id(mut req: Request) -> Request {
         req.headers_mut().remove("x-request-id");
     }
     req
+}
+
+/// A request that takes longer than `limit` from its headers to its answer
+/// (a body that stalls, a handler that hangs) is answered 408
+/// `request_timeout`; what it was doing is dropped.
+async fn within_request_timeout(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(crate::error::ApiError::from(crate::error::ErrorCode::RequestTimeout)),
+    }
 }
 
 /// A NUL character (`%00`) in the path or query names nothing the ledger
