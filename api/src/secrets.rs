@@ -141,6 +141,11 @@ pub fn code_hmac(key: &[u8], code_id: &str, code: &str) -> Result<String, hmac::
     Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The keyed hash an unknown login ID is counted under.
+pub fn login_id_key(key: &[u8], login_id: &str) -> Result<String, hmac::digest::InvalidLength> {
+    code_hmac(key, "unknown-login-id", login_id)
+}
+
 /// Constant-time comparison of two hex digests.
 pub fn digests_equal(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

@@ -12,7 +12,40 @@ ledger_tests::on_both_databases!(
     wrong_codes_count_per_account_not_only_per_code,
     a_nul_character_anywhere_is_refused_as_a_bad_request,
     the_client_address_comes_from_a_forwarded_header_only_through_a_trusted_proxy,
+    an_unknown_login_id_locks_like_a_known_one,
 );
+
+/// Wrong passwords for an unknown login ID answer exactly as for a real
+/// account: invalid credentials, then, at the same count, the lock. The
+/// lock does not tell an attacker that the ID exists.
+async fn an_unknown_login_id_locks_like_a_known_one(app: TestApp) {
+    app.open_account("6900001", Some("known@example.jp"), false).await;
+    let answers = |login_id: &'static str| {
+        let app = &app;
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..7 {
+                let res = app.post("/api/v1/sessions/password", json!({ "login_id": login_id, "password": "wrong-pass-1" }), None).await;
+                let (status, body) = json_of(res).await;
+                seen.push((status, error_code(&body).to_string()));
+            }
+            seen
+        }
+    };
+    let known = answers("6900001").await;
+    let unknown = answers("6999999").await;
+    assert_eq!(known[4], (StatusCode::LOCKED, "login_locked".to_string()), "{known:?}");
+    assert_eq!(unknown, known, "the same answers, in the same order");
+    // The registration's password step counts for the unknown ID too.
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (flow, res) = app.start_registration("6999998", "wrong-pass-1").await;
+        assert!(!flow.is_empty());
+        let (status, body) = json_of(res).await;
+        seen.push((status, error_code(&body).to_string()));
+    }
+    assert_eq!(seen.last(), Some(&(StatusCode::LOCKED, "login_locked".to_string())), "{seen:?}");
+}
 
 /// The address an attempt is recorded with: the socket's peer, whatever
 /// X-Forwarded-For a client sends; through a proxy the deployment trusts,

@@ -19,8 +19,8 @@ use super::contract::{
 use super::extract::{execute, start_session, ApiJson, ApiPath, RequestMeta};
 use super::steps::{
     account_by_login_id, bound_passkey_view, check_code, code_outcome, create_flow, email_shared_with, load_flow, optional_body,
-    passkey_name, password_matches, record_unknown_login_id, resend_code, save_ceremony, send_code, submit_password, take_ceremony,
-    verify_new_passkey, AbandonedBody,
+    passkey_name, resend_code, save_ceremony, send_code, submit_password, take_ceremony, unknown_login_id, verify_new_passkey,
+    AbandonedBody,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -86,9 +86,8 @@ async fn password(
 ) -> Result<Json<PasswordAccepted>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
     let Some(account_id) = flow.account_id else {
-        password_matches(&app, body.password, crate::secrets::dummy_hash().to_string()).await?;
-        record_unknown_login_id(&app, flow.login_id.as_deref().unwrap_or_default(), FlowPurpose::Registration, &meta).await?;
-        return Err(Refusal::InvalidCredentials.into());
+        let login_id = flow.login_id.as_deref().unwrap_or_default();
+        return Err(unknown_login_id(&app, login_id, body.password, FlowPurpose::Registration, &meta).await);
     };
     Ok(Json(submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, body.password, &meta).await?))
 }

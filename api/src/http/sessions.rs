@@ -16,8 +16,8 @@ use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, Pas
 use super::contract::{public_key_of, CodeBody, CodeResent, CodeStep, CredentialBody, FlowPath, PasswordAccepted, SendBody, SessionIssued};
 use super::extract::{execute_with, new_session, start_session, ApiJson, ApiPath, Customer, RequestMeta};
 use super::steps::{
-    account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, password_matches, record_unknown_login_id,
-    resend_code, save_ceremony, submit_password, take_ceremony,
+    account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, resend_code, save_ceremony, submit_password,
+    take_ceremony, unknown_login_id,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -261,9 +261,7 @@ async fn password_login(
 ) -> Result<Json<PasswordAccepted>, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
     let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
-        password_matches(&app, body.password, crate::secrets::dummy_hash().to_string()).await?;
-        record_unknown_login_id(&app, login_id.as_str(), FlowPurpose::PasswordLogin, &meta).await?;
-        return Err(Refusal::InvalidCredentials.into());
+        return Err(unknown_login_id(&app, login_id.as_str(), body.password, FlowPurpose::PasswordLogin, &meta).await);
     };
     let flow_id = create_flow(&app, &login_id, Some(&account_id), "password_login", &meta).await?;
     let purpose = match app.ledger.policy().login_mode {

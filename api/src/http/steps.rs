@@ -47,13 +47,35 @@ pub async fn create_flow(
     Ok(flow_id)
 }
 
-/// Records a password step for a login ID no account has, in a stream of
-/// its own, after answering it like a wrong password.
-pub async fn record_unknown_login_id(app: &AppState, login_id: &str, purpose: FlowPurpose, meta: &RequestMeta) -> Result<(), ApiError> {
-    let event = ledger_domain::system::SystemEvent::UnknownLoginIdRejected { login_id: login_id.to_string(), purpose };
-    let stream = uuid::Uuid::new_v4().to_string();
-    app.system_log.record(&stream, event, meta.metadata("anonymous", app.clock.now())).await.map_err(ApiError::internal)?;
-    Ok(())
+/// A password step for a login ID no account has: the password is checked
+/// against a dummy hash (the same work as a real one), the attempt is
+/// recorded in a stream of its own, and the answer is a wrong password's,
+/// until as many attempts as lock a real account: from then on, the
+/// lock's. Whether an ID exists shows neither in the answer nor in the lock.
+pub async fn unknown_login_id(
+    app: &AppState,
+    login_id: &str,
+    password: crate::secrets::Secret,
+    purpose: FlowPurpose,
+    meta: &RequestMeta,
+) -> ApiError {
+    let answered = async {
+        password_matches(app, password, crate::secrets::dummy_hash().to_string()).await?;
+        let key = crate::secrets::login_id_key(app.secret_key(), login_id).map_err(ApiError::internal)?;
+        let failures = app.store.unknown_login_failed(&key, app.clock.now()).await?;
+        let event = ledger_domain::system::SystemEvent::UnknownLoginIdRejected { login_id: login_id.to_string(), purpose };
+        let stream = uuid::Uuid::new_v4().to_string();
+        app.system_log.record(&stream, event, meta.metadata("anonymous", app.clock.now())).await.map_err(ApiError::internal)?;
+        Ok::<_, ApiError>(if failures >= app.ledger.policy().lock_after_failed_passwords {
+            Refusal::LoginLocked
+        } else {
+            Refusal::InvalidCredentials
+        })
+    };
+    match answered.await {
+        Ok(refusal) => refusal.into(),
+        Err(e) => e,
+    }
 }
 
 /// The flow `flow_id` of `purpose`; 404 when there is none.

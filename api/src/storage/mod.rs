@@ -11,6 +11,7 @@ mod secrets;
 mod sessions;
 mod staff;
 mod sweep;
+mod unknown;
 
 pub use ceremonies::Ceremony;
 pub use flows::{Flow, NewFlow};

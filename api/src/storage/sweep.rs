@@ -11,6 +11,10 @@ use super::{DbError, Store};
 /// How long an expired row is kept.
 pub const GRACE: Duration = Duration::hours(24);
 
+/// How long an unknown login ID's count of wrong passwords is kept after
+/// its last attempt (its "lock" with it).
+pub const UNKNOWN_IDS_KEPT: Duration = Duration::days(30);
+
 /// What one sweep deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -18,11 +22,14 @@ pub struct Swept {
     pub flows: u64,
     pub codes: u64,
     pub sessions: u64,
+    /// Counts of wrong passwords for unknown login IDs, 30 days after the
+    /// last attempt.
+    pub unknown_login_ids: u64,
 }
 
 impl Swept {
     pub fn total(&self) -> u64 {
-        self.ceremonies + self.flows + self.codes + self.sessions
+        self.ceremonies + self.flows + self.codes + self.sessions + self.unknown_login_ids
     }
 }
 
@@ -35,6 +42,9 @@ impl Store {
             flows: self.delete_expired("DELETE FROM flows WHERE expires_at < $1", before).await?,
             codes: self.delete_expired("DELETE FROM otp_codes WHERE expires_at < $1", before).await?,
             sessions: self.delete_expired("DELETE FROM sessions WHERE expires_at < $1", before).await?,
+            unknown_login_ids: self
+                .delete_expired("DELETE FROM unknown_login_failures WHERE last_at < $1", (now - UNKNOWN_IDS_KEPT).timestamp_millis())
+                .await?,
         })
     }
 
@@ -56,6 +66,7 @@ pub async fn sweep_every(store: Store, clock: crate::clock::Clock, every: std::t
                 flows = swept.flows,
                 codes = swept.codes,
                 sessions = swept.sessions,
+                unknown_login_ids = swept.unknown_login_ids,
                 "expired working rows deleted"
             ),
             Ok(_) => {}

@@ -1,0 +1,1 @@
+../shared/0017_unknown_login_ids.sql
