@@ -274,6 +274,9 @@ pub struct Settings {
     /// Fraud rule: lock-outs per account (`count/seconds`).
     #[arg(long, env = "LEDGER_SIGNAL_LOCKOUTS", default_value_t = Thresholds::default().lockouts, value_parser = Threshold::parse, global = true)]
     pub signal_lockouts: Threshold,
+    /// Fraud rule: distinct clients behind one lock-out that make it an attack.
+    #[arg(long, env = "LEDGER_SIGNAL_LOCKOUT_CLIENTS", default_value_t = Thresholds::default().lockout_clients, value_parser = at_least_one_u32, global = true)]
+    pub signal_lockout_clients: u32,
     /// Fraud rule: look-back of "all deleted, then a new one from a new environment".
     #[arg(long, env = "LEDGER_SIGNAL_WIPE_WINDOW_SECS", default_value_t = Thresholds::default().wipe_window_secs, value_parser = at_least_one_i64, global = true)]
     pub signal_wipe_window_secs: i64,
@@ -527,6 +530,7 @@ impl TryFrom<Settings> for Config {
             passkey_after_email_change_secs: s.signal_passkey_after_email_change_secs,
             passkeys_added: s.signal_passkeys_added,
             lockouts: s.signal_lockouts,
+            lockout_clients: s.signal_lockout_clients,
             wipe_window_secs: s.signal_wipe_window_secs,
         };
         Ok(Config {

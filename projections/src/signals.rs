@@ -60,6 +60,9 @@ pub struct Thresholds {
     pub passkeys_added: Threshold,
     /// Lock-outs of one account.
     pub lockouts: Threshold,
+    /// Distinct clients behind one lock-out: an account attacked from many
+    /// places, not a customer who mistyped.
+    pub lockout_clients: u32,
     /// How far back "all passkeys deleted" counts for a new registration.
     pub wipe_window_secs: i64,
 }
@@ -72,6 +75,7 @@ impl Default for Thresholds {
             passkey_after_email_change_secs: 24 * 3600,
             passkeys_added: Threshold { count: 3, window_secs: 3600 },
             lockouts: Threshold { count: 2, window_secs: 7 * 24 * 3600 },
+            lockout_clients: 3,
             wipe_window_secs: 30 * 24 * 3600,
         }
     }
@@ -246,6 +250,23 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
                     ja: "すべてのパスキーが削除された後、これまでにない環境から新しいパスキーが登録されました。".into(),
                 });
             }
+        }
+    }
+    if let E::LoginLocked { clients, .. } = &now.event {
+        if clients.len() >= t.lockout_clients as usize {
+            out.push(Raised {
+                kind: "lockout_from_many_clients",
+                severity: "high",
+                evidence: vec![now.sequence],
+                en: format!(
+                    "The login was locked by wrong passwords from {} different clients: an attack, not a mistyping customer.",
+                    clients.len()
+                ),
+                ja: format!(
+                    "{}か所の異なる接続元からの誤ったパスワードでログインがロックされました（入力ミスではなく攻撃の可能性）。",
+                    clients.len()
+                ),
+            });
         }
     }
     if let Some(evidence) = burst(history, now, t.lockouts, |e| matches!(e, E::LoginLocked { .. })) {
@@ -649,6 +670,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_lock_by_many_clients_is_an_attack() {
+        let locked = |clients: &[&str]| AccountEvent::LoginLocked {
+            consecutive_failures: 5,
+            clients: clients.iter().map(|c| c.to_string()).collect(),
+        };
+        let mut h = History::new();
+        assert!(h.add(0, locked(&["203.0.113.1", "203.0.113.1"])).is_empty(), "one client: a customer who mistyped");
+        let mut h = History::new();
+        assert_eq!(kinds(&h.add(0, locked(&["203.0.113.1", "203.0.113.2", "203.0.113.3"]))), ["lockout_from_many_clients"]);
+    }
+
     fn kinds(raised: &[Raised]) -> Vec<&str> {
         raised.iter().map(|r| r.kind).collect()
     }
@@ -846,15 +879,18 @@ mod tests {
     #[test]
     fn a_second_lock_out_within_a_week_raises_a_signal() {
         let mut h = History::new();
-        h.add(0, AccountEvent::LoginLocked { consecutive_failures: 5 });
-        assert_eq!(kinds(&h.add(3 * 24 * 60, AccountEvent::LoginLocked { consecutive_failures: 5 })), ["repeated_lockouts"]);
+        h.add(0, AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] });
+        assert_eq!(
+            kinds(&h.add(3 * 24 * 60, AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] })),
+            ["repeated_lockouts"]
+        );
     }
 
     #[test]
     fn lock_outs_months_apart_do_not() {
         let mut h = History::new();
-        h.add(0, AccountEvent::LoginLocked { consecutive_failures: 5 });
-        assert!(h.add(60 * 24 * 60, AccountEvent::LoginLocked { consecutive_failures: 5 }).is_empty());
+        h.add(0, AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] });
+        assert!(h.add(60 * 24 * 60, AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] }).is_empty());
     }
 
     #[test]

@@ -118,6 +118,7 @@ async fn a_command_whose_events_straddle_a_snapshot_loads_with_all_of_them(app: 
             password_matches: false,
             email_shared_with: vec![],
             code: ledger_domain::account::IssuedCode { code_id: format!("c{attempt}"), expires_at: now + chrono::Duration::minutes(5) },
+            client: None,
             at: now,
         };
         app.app.ledger.execute(&account, command, meta().metadata("customer", now)).await.unwrap();

@@ -13,7 +13,37 @@ ledger_tests::on_both_databases!(
     a_nul_character_anywhere_is_refused_as_a_bad_request,
     the_client_address_comes_from_a_forwarded_header_only_through_a_trusted_proxy,
     an_unknown_login_id_locks_like_a_known_one,
+    a_lock_names_its_clients_and_many_clients_raise_a_signal,
 );
+
+/// A lock records the clients whose wrong passwords caused it; wrong
+/// passwords from many clients are an attack, and compliance sees a signal.
+async fn a_lock_names_its_clients_and_many_clients_raise_a_signal(app: TestApp) {
+    let app = app.restart_with(|c| c.trusted_proxies = ledger_api::client_ip::TrustedProxies::parse("127.0.0.0/8").unwrap()).await;
+    let account = app.open_account("7000001", Some("target@example.jp"), false).await;
+    for n in 1..=5 {
+        let res = app
+            .client
+            .post(format!("{}/api/v1/sessions/password", app.base))
+            .header("x-forwarded-for", format!("203.0.113.{}", n % 3))
+            .json(&json!({ "login_id": "7000001", "password": "wrong-pass-1" }))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error());
+    }
+    let events = app.events_of(&account).await;
+    let locked = events.iter().find(|(t, _, _)| t == "LoginLocked").map(|(_, p, _)| p["LoginLocked"].clone()).expect("locked");
+    assert_eq!(locked["clients"], json!(["203.0.113.1", "203.0.113.2", "203.0.113.0"]));
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let compliance = app.staff("Mori", "compliance").await;
+    let (status, v) = json_of(app.get("/api/v1/signals", Some(&compliance)).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let signal = v["signals"].as_array().unwrap().iter().find(|s| s["kind"] == "lockout_from_many_clients").cloned();
+    let signal = signal.unwrap_or_else(|| panic!("raised: {v}"));
+    assert_eq!(signal["severity"], "high");
+    assert_eq!(signal["accounts"], json!([account]));
+}
 
 /// Wrong passwords for an unknown login ID answer exactly as for a real
 /// account: invalid credentials, then, at the same count, the lock. The

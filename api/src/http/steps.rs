@@ -219,6 +219,7 @@ pub async fn submit_password(
         password_matches: matches,
         email_shared_with: shared,
         code: issued,
+        client: Some(meta.ip.clone()).filter(|ip| !ip.is_empty()),
         at: now,
     };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;

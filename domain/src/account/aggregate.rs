@@ -62,6 +62,8 @@ pub struct Account {
     pub(crate) email_2_reachable: bool,
     pub(crate) password_temporary: bool,
     pub(crate) consecutive_password_failures: u32,
+    /// The distinct clients of the current run of wrong passwords.
+    pub(crate) password_failure_clients: Vec<String>,
     pub(crate) locked: bool,
     pub(crate) passkeys: Vec<PasskeyState>,
     pub(crate) flows: BTreeMap<String, Flow>,
@@ -373,8 +375,8 @@ impl Account {
                     vec![started]
                 }
             }
-            C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, at } => {
-                self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, at, policy)?
+            C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, client, at } => {
+                self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, client, at, policy)?
             }
             C::VerifyEmailCode { flow_id, code_id, matches, channel, email_shared_with, environment, at } => {
                 self.decide_code(flow_id, code_id, matches, channel, &email_shared_with, environment, at, policy)?
@@ -734,6 +736,7 @@ impl Account {
         password_matches: bool,
         email_shared_with: &[String],
         code: IssuedCode,
+        client: Option<String>,
         at: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<AccountEvent>, AccountError> {
@@ -751,9 +754,11 @@ impl Account {
         }
         if !password_matches {
             let failures = self.consecutive_password_failures + 1;
-            let mut events = vec![E::PasswordRejected { flow_id: flow_id.clone(), purpose, consecutive_failures: failures }];
+            let mut clients = self.password_failure_clients.clone();
+            remember_client(&mut clients, client.as_deref());
+            let mut events = vec![E::PasswordRejected { flow_id: flow_id.clone(), purpose, consecutive_failures: failures, client }];
             if failures >= policy.lock_after_failed_passwords {
-                events.push(E::LoginLocked { consecutive_failures: failures });
+                events.push(E::LoginLocked { consecutive_failures: failures, clients });
                 return Ok(self.closing_open_flows(events, FlowClosure::LoginLocked, None, at, policy));
             }
             return Ok(events);
@@ -1178,6 +1183,7 @@ impl Aggregate for Account {
             E::LoginPasswordChanged { temporary } => {
                 self.password_temporary = temporary;
                 self.consecutive_password_failures = 0;
+                self.password_failure_clients.clear();
                 self.locked = false;
             }
             E::TradingPasswordChanged { .. } => {
@@ -1191,6 +1197,7 @@ impl Aggregate for Account {
             }
             E::PasswordVerified { flow_id, purpose, at, channel } => {
                 self.consecutive_password_failures = 0;
+                self.password_failure_clients.clear();
                 // A password login's flow begins with its verified password.
                 self.flows.entry(flow_id).or_insert_with(|| Flow::new(purpose, at, channel));
             }
@@ -1202,7 +1209,13 @@ impl Aggregate for Account {
                     }
                 }
             }
-            E::PasswordRejected { consecutive_failures, .. } => self.consecutive_password_failures = consecutive_failures,
+            E::PasswordRejected { consecutive_failures, client, .. } => {
+                if consecutive_failures <= 1 {
+                    self.password_failure_clients.clear();
+                }
+                self.consecutive_password_failures = consecutive_failures;
+                remember_client(&mut self.password_failure_clients, client.as_deref());
+            }
             E::LoginLocked { .. } => self.locked = true,
             E::RegistrationRefused { flow_id, .. } | E::PasswordLoginRefused { flow_id, .. } => self.close_flow(&flow_id),
             E::EmailCodeIssued { flow_id, code_id, issued_at, expires_at, resend, slot, .. } => {
@@ -1315,6 +1328,7 @@ impl Aggregate for Account {
             E::LoginUnlocked { .. } => {
                 self.locked = false;
                 self.consecutive_password_failures = 0;
+                self.password_failure_clients.clear();
                 self.deletion_locked = false;
                 self.trading_password_failures = 0;
             }
@@ -1329,5 +1343,17 @@ impl Aggregate for Account {
             | E::SecurityNoticeSent { .. } => {}
         }
         self.prune_flows();
+    }
+}
+
+/// Clients a lock names, at most.
+pub const LOCK_CLIENTS_KEPT: usize = 20;
+
+/// Adds `client` to the run's distinct clients, up to [`LOCK_CLIENTS_KEPT`].
+fn remember_client(clients: &mut Vec<String>, client: Option<&str>) {
+    if let Some(client) = client.filter(|c| !c.is_empty()) {
+        if clients.len() < LOCK_CLIENTS_KEPT && !clients.iter().any(|c| c == client) {
+            clients.push(client.to_string());
+        }
     }
 }

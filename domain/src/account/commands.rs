@@ -42,6 +42,8 @@ pub enum AccountCommand {
         /// the e-mail registry read model.
         email_shared_with: Vec<String>,
         code: IssuedCode,
+        /// The client's address, as the request is recorded.
+        client: Option<String>,
         at: DateTime<Utc>,
     },
     /// The mail server did not take the code's e-mail (refused, or silent

@@ -143,7 +143,7 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("{ja}でログインパスワードが誤っていました（連続{consecutive_failures}回目）。"),
             )
         }
-        E::LoginLocked { consecutive_failures } => line(
+        E::LoginLocked { consecutive_failures, .. } => line(
             format!("Login locked after {consecutive_failures} wrong passwords."),
             format!("パスワードの誤りが{consecutive_failures}回続いたため、ログインをロックしました。"),
         ),

@@ -253,9 +253,15 @@ pub enum AccountEvent {
         flow_id: String,
         purpose: FlowPurpose,
         consecutive_failures: u32,
+        /// The client's address, as the request was recorded (none before
+        /// version 2).
+        client: Option<String>,
     },
     LoginLocked {
         consecutive_failures: u32,
+        /// The distinct clients of the wrong passwords that caused the
+        /// lock (at most [`crate::account::LOCK_CLIENTS_KEPT`]).
+        clients: Vec<String>,
     },
     RegistrationRefused {
         flow_id: String,

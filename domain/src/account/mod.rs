@@ -11,7 +11,7 @@ mod tests;
 pub mod upcast;
 
 pub use aggregate::{
-    Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState, FIRST_PASSKEY_BINDING, OTP_DEVICE_BINDING,
+    Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState, FIRST_PASSKEY_BINDING, LOCK_CLIENTS_KEPT, OTP_DEVICE_BINDING,
     SESSION_BINDING_PREFIX,
 };
 pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};

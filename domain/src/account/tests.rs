@@ -61,6 +61,7 @@ fn password(flow: &str, purpose: FlowPurpose, matches: bool, at: DateTime<Utc>) 
         password_matches: matches,
         email_shared_with: vec![],
         code: code("c1", at),
+        client: None,
         at,
     }
 }
@@ -177,7 +178,12 @@ async fn the_right_password_sends_a_code_to_the_registered_address() {
 #[tokio::test]
 async fn a_wrong_password_is_recorded_and_counted() {
     test().given(vec![opened(), started("f")]).when_async(password("f", FlowPurpose::Registration, false, t0())).await.then_expect_events(
-        vec![AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 1 }],
+        vec![AccountEvent::PasswordRejected {
+            flow_id: "f".into(),
+            purpose: FlowPurpose::Registration,
+            consecutive_failures: 1,
+            client: None,
+        }],
     );
 }
 
@@ -185,14 +191,58 @@ async fn a_wrong_password_is_recorded_and_counted() {
 async fn the_fifth_consecutive_wrong_password_locks_the_login() {
     let mut given = vec![opened(), started("f")];
     for n in 1..=4 {
-        given.push(AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: n });
+        given.push(AccountEvent::PasswordRejected {
+            flow_id: "f".into(),
+            purpose: FlowPurpose::Registration,
+            consecutive_failures: n,
+            client: None,
+        });
     }
     test().given(given).when_async(password("f", FlowPurpose::Registration, false, t0())).await.then_expect_events(vec![
-        AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 5 },
-        AccountEvent::LoginLocked { consecutive_failures: 5 },
+        AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 5, client: None },
+        AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] },
         // The lock ends the flows still open on the account, this one too.
         AccountEvent::OpenFlowsClosed { flow_ids: vec!["f".into()], because: FlowClosure::LoginLocked },
     ]);
+}
+
+/// The lock names the clients that caused it (API.md: lock-out is not a
+/// denial-of-service tool; a fraud rule reads them).
+#[tokio::test]
+async fn the_lock_names_the_distinct_clients_of_the_wrong_passwords() {
+    let mut given = vec![opened(), started("f")];
+    for (n, client) in [(1, "203.0.113.1"), (2, "203.0.113.2"), (3, "203.0.113.1"), (4, "203.0.113.3")] {
+        given.push(AccountEvent::PasswordRejected {
+            flow_id: "f".into(),
+            purpose: FlowPurpose::Registration,
+            consecutive_failures: n,
+            client: Some(client.into()),
+        });
+    }
+    let mut cmd = password("f", FlowPurpose::Registration, false, t0());
+    if let AccountCommand::SubmitPassword { client, .. } = &mut cmd {
+        *client = Some("203.0.113.4".into());
+    }
+    let events = outcome(given.clone(), cmd.clone()).await;
+    let clients = ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"].map(String::from).to_vec();
+    assert!(events.contains(&AccountEvent::LoginLocked { consecutive_failures: 5, clients }), "{events:?}");
+    // A right password in between starts a new run.
+    given.push(verified("f", FlowPurpose::Registration));
+    given.push(started("g"));
+    given.push(AccountEvent::PasswordRejected {
+        flow_id: "g".into(),
+        purpose: FlowPurpose::Registration,
+        consecutive_failures: 1,
+        client: Some("198.51.100.1".into()),
+    });
+    let mut services = AccountServices::default();
+    services.policy.lock_after_failed_passwords = 2;
+    if let AccountCommand::SubmitPassword { flow_id, .. } = &mut cmd {
+        *flow_id = "g".into();
+    }
+    let events = TestFramework::<Account>::with(services).given(given).when_async(cmd).await.inspect_result().unwrap();
+    let clients = vec!["198.51.100.1".to_string(), "203.0.113.4".to_string()];
+    assert!(events.contains(&AccountEvent::LoginLocked { consecutive_failures: 2, clients }), "{events:?}");
 }
 
 #[tokio::test]
@@ -200,7 +250,7 @@ async fn a_right_password_resets_the_failure_count() {
     let given = vec![
         opened(),
         started("f"),
-        AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 4 },
+        AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 4, client: None },
         verified("f", FlowPurpose::Registration),
         started("g"),
     ];
@@ -218,12 +268,12 @@ async fn the_lock_threshold_is_configurable() {
         .await
         .inspect_result()
         .unwrap();
-    assert!(events.contains(&AccountEvent::LoginLocked { consecutive_failures: 1 }));
+    assert!(events.contains(&AccountEvent::LoginLocked { consecutive_failures: 1, clients: vec![] }));
 }
 
 #[tokio::test]
 async fn a_locked_login_refuses_even_the_right_password() {
-    let given = vec![opened(), started("f"), AccountEvent::LoginLocked { consecutive_failures: 5 }];
+    let given = vec![opened(), started("f"), AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] }];
     test()
         .given(given)
         .when_async(password("f", FlowPurpose::Registration, true, t0()))
@@ -551,6 +601,7 @@ async fn password_login_is_refused_on_every_channel_once_a_passkey_exists() {
             password_matches: true,
             email_shared_with: vec![],
             code: code("c", t0()),
+            client: None,
             at: t0(),
         };
         let events = outcome(vec![opened(), registered("p1")], cmd).await;
@@ -567,6 +618,7 @@ async fn password_login_is_refused_on_the_app_after_its_mandatory_instant() {
         password_matches: true,
         email_shared_with: vec![],
         code: code("c", t0()),
+        client: None,
         at: t0(),
     };
     let app = outcome(vec![opened()], cmd(Channel::MobileApp)).await;
@@ -639,7 +691,7 @@ async fn a_verified_assertion_logs_in() {
 
 #[tokio::test]
 async fn a_locked_password_login_does_not_block_passkey_login() {
-    let given = vec![opened(), registered("p1"), AccountEvent::LoginLocked { consecutive_failures: 5 }];
+    let given = vec![opened(), registered("p1"), AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] }];
     let events = outcome(given, login("cred-p1", Ok(assertion(0)))).await;
     assert!(matches!(events[0], AccountEvent::PasskeyLoginSucceeded { .. }));
 }
@@ -889,7 +941,7 @@ async fn support_deletes_passkeys_for_a_lost_device_naming_who_and_why() {
 
 #[tokio::test]
 async fn support_unlocks_a_locked_login() {
-    let given = vec![opened(), AccountEvent::LoginLocked { consecutive_failures: 5 }];
+    let given = vec![opened(), AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] }];
     let mut given = given;
     given.extend(outcome(given.clone(), AccountCommand::Unlock { staff: staff(), reason: "called in".into(), at: t0() }).await);
     given.push(started("f"));
@@ -986,7 +1038,12 @@ async fn a_new_login_password_ends_a_login_whose_code_was_sent_before_it() {
 #[tokio::test]
 async fn a_lock_ends_a_login_already_past_its_password_step() {
     let mut given = login_at_code();
-    given.push(AccountEvent::PasswordRejected { flow_id: "x".into(), purpose: FlowPurpose::PasswordLogin, consecutive_failures: 4 });
+    given.push(AccountEvent::PasswordRejected {
+        flow_id: "x".into(),
+        purpose: FlowPurpose::PasswordLogin,
+        consecutive_failures: 4,
+        client: None,
+    });
     let (changed, later) =
         after(given, password("x", FlowPurpose::PasswordLogin, false, secs(10)), code_step("l", Channel::Web, secs(20))).await;
     assert!(changed.contains(&closed("l", FlowClosure::LoginLocked)));

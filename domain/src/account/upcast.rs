@@ -28,6 +28,8 @@ fn added_in_2(event_type: &str) -> &'static [Added] {
         "CrossDeviceSignInSucceeded" => &[("second_factor_flow", || Value::Null)],
         "SessionStepUpPassed" => &[("session", || json!(""))],
         "PasswordLoginSucceeded" => &[("environment", || Value::Null), ("new_environment", || json!(false))],
+        "PasswordRejected" => &[("client", || Value::Null)],
+        "LoginLocked" => &[("clients", || json!([]))],
         _ => &[],
     }
 }

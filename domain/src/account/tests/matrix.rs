@@ -174,7 +174,7 @@ fn decide(rule: Rule, path: Path) -> Vec<AccountEvent> {
     let (mut given, command) = setup(path, shared, rule == Rule::DuplicateCredential);
     let mut policy = Policy::default();
     match rule {
-        Rule::Locked => given.push(AccountEvent::LoginLocked { consecutive_failures: 5 }),
+        Rule::Locked => given.push(AccountEvent::LoginLocked { consecutive_failures: 5, clients: vec![] }),
         Rule::TemporaryPassword => given.push(AccountEvent::LoginPasswordChanged { temporary: true }),
         Rule::UnreachableAddress => given.push(AccountEvent::EmailReachabilityChanged { reachable: false, slot: 1 }),
         Rule::PasskeyExists if !given.iter().any(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })) => {
