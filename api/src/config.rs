@@ -70,6 +70,8 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// Failed credential attempts a client may make a minute; 0: no limit.
+    pub failed_attempts_per_client_per_minute: u32,
     /// Argon2 computations at once, and how long a request waits for one.
     pub password_hash_slots: usize,
     pub password_hash_wait: std::time::Duration,
@@ -158,6 +160,13 @@ pub struct Settings {
     /// files limit); past it new connections wait to be accepted.
     #[arg(long, env = "LEDGER_MAX_CONNECTIONS", default_value_t = 4096, value_parser = max_connections, global = true)]
     pub max_connections: usize,
+    /// Failed credential attempts (a wrong password or code, an unknown ID,
+    /// a refused passkey) one client may make a minute before its attempts
+    /// are answered 429 `too_many_requests` (0 to 100,000; 0: no limit).
+    /// Successful ones do not count, so customers behind one carrier NAT do
+    /// not slow each other.
+    #[arg(long, env = "LEDGER_FAILED_ATTEMPTS_PER_CLIENT_PER_MINUTE", default_value_t = 30, value_parser = attempts_per_minute, global = true)]
+    pub failed_attempts_per_client_per_minute: u32,
     /// Hex, at least 32 bytes: the key for code hashes; default: generated
     /// into the data folder. Set it when running several instances.
     #[arg(long, env = "LEDGER_SECRET_KEY", hide_env_values = true, value_parser = secret, global = true)]
@@ -337,6 +346,10 @@ fn header_timeout(value: &str) -> Result<u64, String> {
 
 fn request_timeout(value: &str) -> Result<u64, String> {
     number(value, 1, Some(600))
+}
+
+fn attempts_per_minute(value: &str) -> Result<u32, String> {
+    number(value, 0, Some(100_000))
 }
 
 fn max_connections(value: &str) -> Result<usize, String> {
@@ -549,6 +562,7 @@ impl TryFrom<Settings> for Config {
             header_timeout: std::time::Duration::from_secs(s.header_timeout_secs),
             request_timeout: std::time::Duration::from_secs(s.request_timeout_secs),
             max_connections: s.max_connections,
+            failed_attempts_per_client_per_minute: s.failed_attempts_per_client_per_minute,
             password_hash_slots: s.password_hash_slots,
             password_hash_wait: std::time::Duration::from_millis(s.password_hash_wait_ms),
             policy,

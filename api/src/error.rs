@@ -78,6 +78,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     RequestTimeout,
+    TooManyRequests,
     Busy,
 }
 
@@ -149,6 +150,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::RequestTimeout,
+        ErrorCode::TooManyRequests,
         ErrorCode::Busy,
     ];
 
@@ -438,6 +440,12 @@ impl ErrorCode {
                 S::PAYLOAD_TOO_LARGE,
                 "The request body is too large.",
                 "送信されたデータが大きすぎます。",
+            ),
+            E::TooManyRequests => (
+                "too_many_requests",
+                S::TOO_MANY_REQUESTS,
+                "Too many failed attempts from your connection. Please wait a moment and try again.",
+                "お使いの接続元からの失敗した試行が多すぎます。しばらく待ってから再度お試しください。",
             ),
             E::RequestTimeout => (
                 "request_timeout",

@@ -31,6 +31,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Bounded argon2 work: every password check and hash goes through it.
     pub password_work: crate::secrets::PasswordWork,
+    /// Failed attempts per client.
+    pub throttle: crate::throttle::Throttle,
     secret_key: Vec<u8>,
 }
 
@@ -68,6 +70,7 @@ impl App {
         let password_work = crate::secrets::PasswordWork::new(config.password_hash_slots, config.password_hash_wait);
         Ok(Arc::new(App {
             password_work,
+            throttle: crate::throttle::Throttle::new(config.failed_attempts_per_client_per_minute),
             webauthn: crate::webauthn::relying_party(&config)?,
             mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,
             providers: crate::webauthn::providers(),

@@ -17,6 +17,10 @@ pub enum SystemEvent {
     UnknownLoginIdRejected { login_id: String, purpose: FlowPurpose },
     /// A passkey assertion for a credential no account holds.
     UnknownCredentialRejected { credential_id: String },
+    /// A client past its allowance of failed attempts was refused (429)
+    /// `refused` times in one window: one event per client and window,
+    /// however many attempts, instead of one each.
+    AttemptsThrottled { client: String, refused: u64, window_secs: u64 },
 }
 
 impl DomainEvent for SystemEvent {
@@ -24,6 +28,7 @@ impl DomainEvent for SystemEvent {
         match self {
             SystemEvent::UnknownLoginIdRejected { .. } => "UnknownLoginIdRejected",
             SystemEvent::UnknownCredentialRejected { .. } => "UnknownCredentialRejected",
+            SystemEvent::AttemptsThrottled { .. } => "AttemptsThrottled",
         }
         .to_string()
     }
@@ -43,6 +48,12 @@ pub fn describe_system(event: &SystemEvent) -> Line {
         SystemEvent::UnknownCredentialRejected { credential_id } => Line {
             en: format!("A passkey that no account holds was used to sign in (credential {credential_id})."),
             ja: format!("どの口座にも登録されていないパスキーでログインが試みられました（credential {credential_id}）。"),
+        },
+        SystemEvent::AttemptsThrottled { client, refused, window_secs } => Line {
+            en: format!(
+                "{refused} attempt(s) from {client} were refused within {window_secs} seconds: too many failed attempts from that client."
+            ),
+            ja: format!("接続元 {client} からの試行を{window_secs}秒間に{refused}件拒否しました（失敗した試行が多すぎるため）。"),
         },
     }
 }

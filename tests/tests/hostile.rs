@@ -14,7 +14,51 @@ ledger_tests::on_both_databases!(
     the_client_address_comes_from_a_forwarded_header_only_through_a_trusted_proxy,
     an_unknown_login_id_locks_like_a_known_one,
     a_lock_names_its_clients_and_many_clients_raise_a_signal,
+    a_client_past_its_failed_attempts_is_throttled_and_summarised,
 );
+
+/// A flood of failing attempts from one client: past its allowance the
+/// client is answered 429 with Retry-After before any account or log is
+/// touched, and the refusals are recorded as one event with their count.
+async fn a_client_past_its_failed_attempts_is_throttled_and_summarised(app: TestApp) {
+    let app = app.restart_with(|c| c.failed_attempts_per_client_per_minute = 3).await;
+    let count = |event_type: &'static str| {
+        let app = &app;
+        async move {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE aggregate_type = 'system' AND event_type = $1")
+                .bind(event_type)
+                .fetch_one(&app.app.db.any)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let res = app.post("/api/v1/sessions/password", json!({ "login_id": "7100001", "password": "wrong-pass-1" }), None).await;
+        let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        let headed = res.headers().get("cache-control").is_some() && res.headers().get("x-request-id").is_some();
+        let (status, body) = json_of(res).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(headed, "a refusal carries the usual headers");
+            assert_eq!(error_code(&body), "too_many_requests", "{body}");
+            assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "{retry_after:?}");
+        }
+        statuses.push(status);
+    }
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(statuses[..4], [StatusCode::UNAUTHORIZED; 4], "{statuses:?}");
+    assert_eq!(refused, 6, "{statuses:?}");
+    assert_eq!(count("UnknownLoginIdRejected").await, 4, "a refused attempt records nothing of its own");
+    ledger_api::throttle::record_window(&app.app).await;
+    let (payload,): (String,) =
+        sqlx::query_as("SELECT CAST(payload AS TEXT) FROM events WHERE aggregate_type = 'system' AND event_type = 'AttemptsThrottled'")
+            .fetch_one(&app.app.db.any)
+            .await
+            .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["AttemptsThrottled"], json!({ "client": "127.0.0.1", "refused": 6, "window_secs": 60 }));
+}
 
 /// A lock records the clients whose wrong passwords caused it; wrong
 /// passwords from many clients are an attack, and compliance sees a signal.

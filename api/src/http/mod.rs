@@ -142,6 +142,12 @@ pub fn app(state: AppState) -> Router {
         // Every answer in the API's error format, routed or not.
         .fallback(|| async { crate::error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async { crate::error::ApiError::from(crate::error::ErrorCode::MethodNotAllowed) })
+        // Inside the header layers below, so that their answers carry the
+        // same headers: failed attempts per client, NUL in the address, and
+        // the body's arrival and the answer within the request timeout.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), throttle_failed_attempts))
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, within_request_timeout))
         // Headers on every response: the policy above, no MIME sniffing, no
         // referrer, no framing for older browsers, no caching of answers
         // that carry tokens or personal data (assets set their own
@@ -169,9 +175,6 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
-        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
-        // The body's arrival and the answer, within the request timeout.
-        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, within_request_timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), measure));
     // Preflights answered before anything else; nothing for other origins.
     let router = match cors {
@@ -248,6 +251,40 @@ async fn drop_unfit_request_id(mut req: Request) -> Request {
         req.headers_mut().remove("x-request-id");
     }
     req
+}
+
+/// The credential steps an anonymous client can take: every POST under
+/// sessions and registrations. A client past its allowance of failures is
+/// refused before the step (429 and `Retry-After`); a failed step (401,
+/// 404, 423) counts against it.
+async fn throttle_failed_attempts(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    let attempt =
+        req.method() == axum::http::Method::POST && (path.starts_with("/api/v1/sessions") || path.starts_with("/api/v1/registrations"));
+    let client = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| {
+        let forwarded_for = req.headers().get_all("x-forwarded-for").into_iter().filter_map(|v| v.to_str().ok());
+        app.config.trusted_proxies.client(c.0.ip(), forwarded_for)
+    });
+    let Some(client) = client.filter(|_| attempt) else { return next.run(req).await };
+    if let Some(wait) = app.throttle.admit(client) {
+        let mut refused =
+            axum::response::IntoResponse::into_response(crate::error::ApiError::from(crate::error::ErrorCode::TooManyRequests));
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return refused;
+    }
+    let response = next.run(req).await;
+    if matches!(
+        response.status(),
+        axum::http::StatusCode::UNAUTHORIZED | axum::http::StatusCode::NOT_FOUND | axum::http::StatusCode::LOCKED
+    ) {
+        app.throttle.failed(client);
+    }
+    response
 }
 
 /// A request that takes longer than `limit` from its headers to its answer

@@ -1,0 +1,146 @@
+//! Failed attempts throttled per client. A client (an address, as the
+//! request is recorded: see [`crate::client_ip`]) may fail a credential
+//! step (a wrong password, an unknown ID, a wrong code, a passkey refused,
+//! a locked login, an unknown flow) a number of times a minute; past it its
+//! attempts are answered 429 `too_many_requests` with `Retry-After` before
+//! they reach an account, until the allowance refills (a GCRA, governor's).
+//! Only failures count, so customers who sign in fine behind one carrier
+//! NAT are not slowed by each other. Refused attempts are summarised: one
+//! `AttemptsThrottled` event per client and window, with the count.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+/// The window refused attempts are summarised over.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Failed attempts per client.
+pub struct Throttle {
+    failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: DefaultClock,
+    /// Clients past their allowance, until when.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Attempts refused in the current window, per client.
+    refused: Mutex<HashMap<IpAddr, u64>>,
+}
+
+impl Throttle {
+    /// `per_minute` failed attempts per client (a burst of as many, then one
+    /// every 60/`per_minute` seconds); 0 turns throttling off.
+    pub fn new(per_minute: u32) -> Throttle {
+        Throttle {
+            failures: NonZeroU32::new(per_minute).map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
+            clock: DefaultClock::default(),
+            blocked: Mutex::default(),
+            refused: Mutex::default(),
+        }
+    }
+
+    /// Before an attempt: None when `client` may go on; else how long it
+    /// must wait (and the refusal is counted).
+    pub fn admit(&self, client: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let mut blocked = self.blocked.lock().ok()?;
+        let until = *blocked.get(&client)?;
+        if until <= now {
+            blocked.remove(&client);
+            return None;
+        }
+        drop(blocked);
+        if let Ok(mut refused) = self.refused.lock() {
+            *refused.entry(client).or_default() += 1;
+        }
+        Some(until - now)
+    }
+
+    /// After an attempt that failed: counts it; past the allowance, the
+    /// client's next attempts are refused until it refills.
+    pub fn failed(&self, client: IpAddr) {
+        let Some(failures) = &self.failures else { return };
+        if let Err(not_until) = failures.check_key(&client) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            if let Ok(mut blocked) = self.blocked.lock() {
+                blocked.insert(client, Instant::now() + wait.max(Duration::from_secs(1)));
+            }
+        }
+    }
+
+    /// The refusals of the window that ends now, per client; clients idle
+    /// long enough are forgotten.
+    pub fn end_window(&self) -> Vec<(IpAddr, u64)> {
+        if let Some(failures) = &self.failures {
+            failures.retain_recent();
+            failures.shrink_to_fit();
+        }
+        let now = Instant::now();
+        if let Ok(mut blocked) = self.blocked.lock() {
+            blocked.retain(|_, until| *until > now);
+        }
+        let refused = self.refused.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+        let mut refused: Vec<(IpAddr, u64)> = refused.into_iter().collect();
+        refused.sort();
+        refused
+    }
+}
+
+/// Records the window's refusals, one event per client.
+pub async fn record_window(app: &crate::state::AppState) {
+    for (client, refused) in app.throttle.end_window() {
+        let event =
+            ledger_domain::system::SystemEvent::AttemptsThrottled { client: client.to_string(), refused, window_secs: WINDOW.as_secs() };
+        let stream = uuid::Uuid::new_v4().to_string();
+        if let Err(e) = app.system_log.record(&stream, event, ledger_domain::EventMetadata::system(app.clock.now())).await {
+            tracing::warn!(error = %e, "recording throttled attempts failed");
+        }
+    }
+}
+
+/// Records every window, for as long as the service runs.
+pub async fn record_every_window(app: crate::state::AppState) {
+    let mut ticks = tokio::time::interval(WINDOW);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        record_window(&app).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_past_the_allowance_block_and_refusals_are_counted() {
+        let throttle = Throttle::new(3);
+        let a: IpAddr = "203.0.113.1".parse().unwrap();
+        let b: IpAddr = "203.0.113.2".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(throttle.admit(a), None);
+            throttle.failed(a);
+        }
+        assert_eq!(throttle.admit(a), None, "the allowance is not yet exceeded");
+        throttle.failed(a);
+        let wait = throttle.admit(a).expect("blocked");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(throttle.admit(a).is_some());
+        assert_eq!(throttle.admit(b), None, "another client is not affected");
+        assert_eq!(throttle.end_window(), vec![(a, 2)]);
+        assert_eq!(throttle.end_window(), vec![], "a new window");
+    }
+
+    #[test]
+    fn zero_turns_it_off() {
+        let throttle = Throttle::new(0);
+        let a: IpAddr = "203.0.113.1".parse().unwrap();
+        for _ in 0..100 {
+            throttle.failed(a);
+        }
+        assert_eq!(throttle.admit(a), None);
+    }
+}
