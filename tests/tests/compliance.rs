@@ -120,15 +120,16 @@ async fn the_trail_holds_every_step_with_its_actor_and_pages_stably(app: TestApp
 
 async fn the_export_opens_in_japanese_excel_and_as_json_lines(app: TestApp) {
     let (taro, _, _) = scripted_activity(&app).await;
-    // A User-Agent that a spreadsheet would run as a formula.
+    // A User-Agent that a spreadsheet would run as a formula, on an
+    // attempt recorded on the account (a wrong password).
     let res = app
-        .request(Method::POST, "/api/v1/registrations", None)
+        .request(Method::POST, "/api/v1/sessions/password", None)
         .header("user-agent", "=HYPERLINK(\"http://evil\")")
-        .json(&json!({ "login_id": "6000003" }))
+        .json(&json!({ "login_id": "6000003", "password": "wrong-pass-1" }))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let compliance = app.staff("Kato", "compliance").await;
     let res = app.get(&format!("/api/v1/audit/export?format=csv&account_id={taro}"), Some(&compliance)).await;
     assert_eq!(res.status(), StatusCode::OK);

@@ -15,7 +15,27 @@ ledger_tests::on_both_databases!(
     an_unknown_login_id_locks_like_a_known_one,
     a_lock_names_its_clients_and_many_clients_raise_a_signal,
     a_client_past_its_failed_attempts_is_throttled_and_summarised,
+    anonymous_registration_starts_neither_write_to_an_account_nor_push_out_its_flow,
 );
+
+/// Anyone can type a customer's login ID on the registration screen: those
+/// starts write nothing to the account (the flow becomes the account's at
+/// its password step), so a flood of them cannot pollute its history or
+/// push out the flow the customer is using.
+async fn anonymous_registration_starts_neither_write_to_an_account_nor_push_out_its_flow(app: TestApp) {
+    let account = app.open_account("7200001", Some("busy@example.jp"), false).await;
+    let (flow, res) = app.start_registration("7200001", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let before = app.events_of(&account).await.len();
+    for _ in 0..25 {
+        let res = app.post("/api/v1/registrations", json!({ "login_id": "7200001" }), None).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    assert_eq!(app.events_of(&account).await.len(), before, "nothing written to the account");
+    let code = app.code_for("busy@example.jp");
+    let (status, body) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await).await;
+    assert_eq!(status, StatusCode::OK, "the customer's flow is still there: {body}");
+}
 
 /// A flood of failing attempts from one client: past its allowance the
 /// client is answered 429 with Retry-After before any account or log is

@@ -54,12 +54,12 @@ async fn start(
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
     let account = account_by_login_id(&app, &login_id).await?;
     let account_id = account.as_ref().map(|(id, _)| id.as_str());
+    // The flow is kept here only: it becomes the account's (its
+    // RegistrationStarted) when the password step passes, so that anonymous
+    // starts write nothing to the account and cannot push out a flow the
+    // customer is using. Known and unknown IDs take the same path.
     let flow_id = create_flow(&app, &login_id, account_id, "registration", &meta).await?;
     let now = app.clock.now();
-    if let Some(account_id) = account_id {
-        let command = AccountCommand::StartRegistration { flow_id: flow_id.to_string(), channel: meta.channel, at: now };
-        execute(&app, account_id, command, meta.metadata("customer", now)).await?;
-    }
     // Seed 000: registration opens at the launch instant, not before. The
     // same answer for an unknown login ID, which reveals nothing.
     if let Some(opens_at) = app.ledger.policy().registration_opens_at.filter(|_| app.ledger.policy().registration_not_open(now)) {
@@ -89,7 +89,9 @@ async fn password(
         let login_id = flow.login_id.as_deref().unwrap_or_default();
         return Err(unknown_login_id(&app, login_id, body.password, FlowPurpose::Registration, &meta).await);
     };
-    Ok(Json(submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, body.password, &meta).await?))
+    let channel = flow.channel.parse().map_err(ApiError::internal)?;
+    let pending = ledger_domain::account::PendingStart { started_at: flow.created_at, channel };
+    Ok(Json(submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, Some(pending), body.password, &meta).await?))
 }
 
 /// Seed 004: the code goes to the chosen registered address.

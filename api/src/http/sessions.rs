@@ -268,7 +268,7 @@ async fn password_login(
         LoginMode::Passwordless => FlowPurpose::PasswordLogin,
         LoginMode::SecondFactor => FlowPurpose::SecondFactorLogin,
     };
-    Ok(Json(submit_password(&app, &account_id, &flow_id, purpose, body.password, &meta).await?))
+    Ok(Json(submit_password(&app, &account_id, &flow_id, purpose, None, body.password, &meta).await?))
 }
 
 /// The assertion after the password in second-factor mode.

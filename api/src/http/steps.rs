@@ -203,6 +203,7 @@ pub async fn submit_password(
     account_id: &str,
     flow_id: &str,
     purpose: FlowPurpose,
+    pending_start: Option<ledger_domain::account::PendingStart>,
     password: crate::secrets::Secret,
     meta: &RequestMeta,
 ) -> Result<PasswordAccepted, ApiError> {
@@ -220,6 +221,7 @@ pub async fn submit_password(
         email_shared_with: shared,
         code: issued,
         client: Some(meta.ip.clone()).filter(|ip| !ip.is_empty()),
+        pending_start,
         at: now,
     };
     let done = execute(app, account_id, command, meta.metadata("customer", now)).await?;

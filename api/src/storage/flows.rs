@@ -14,6 +14,9 @@ pub struct Flow {
     pub account_id: Option<ledger_domain::AccountId>,
     /// The login ID as typed.
     pub login_id: Option<String>,
+    /// When and on which channel it began.
+    pub created_at: DateTime<Utc>,
+    pub channel: String,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -48,11 +51,13 @@ impl Store {
 
     /// The flow `flow_id` of `purpose`, if there is one.
     pub async fn flow(&self, flow_id: &str, purpose: &str) -> Result<Option<Flow>, DbError> {
-        let row = sqlx::query("SELECT flow_id, account_id, login_id, expires_at FROM flows WHERE flow_id = $1 AND purpose = $2")
-            .bind(flow_id)
-            .bind(purpose)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT flow_id, account_id, login_id, created_at, channel, expires_at FROM flows WHERE flow_id = $1 AND purpose = $2",
+        )
+        .bind(flow_id)
+        .bind(purpose)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let corrupt = |e: ledger_domain::values::InvalidValue| DbError::Corrupt(e.to_string());
         let account_id: Option<String> = row.try_get("account_id")?;
@@ -60,6 +65,8 @@ impl Store {
             flow_id: ledger_domain::FlowId::parse(&row.try_get::<String, _>("flow_id")?).map_err(corrupt)?,
             account_id: account_id.as_deref().map(ledger_domain::AccountId::parse).transpose().map_err(corrupt)?,
             login_id: row.try_get("login_id")?,
+            created_at: ledger_projections::from_millis(row.try_get("created_at")?),
+            channel: row.try_get("channel")?,
             expires_at: ledger_projections::from_millis(row.try_get("expires_at")?),
         }))
     }

@@ -367,16 +367,9 @@ impl Account {
             C::RegisterOtpDevice { algorithm, digits, period, .. } => vec![E::OtpDeviceRegistered { algorithm, digits, period }],
             C::RemoveOtpDevice { .. } => vec![E::OtpDeviceRemoved {}],
             C::ChangeTradingPassword { temporary, .. } => vec![E::TradingPasswordChanged { temporary }],
-            C::StartRegistration { flow_id, channel, at } => {
-                let started = E::RegistrationStarted { flow_id: flow_id.clone(), started_at: at, channel: Some(channel), session: None };
-                if policy.registration_not_open(at) {
-                    vec![started, E::RegistrationRefused { flow_id, reason: Refusal::RegistrationNotOpen }]
-                } else {
-                    vec![started]
-                }
-            }
-            C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, client, at } => {
-                self.decide_password(flow_id, purpose, channel, password_matches, &email_shared_with, code, client, at, policy)?
+            C::SubmitPassword { flow_id, purpose, channel, password_matches, email_shared_with, code, client, pending_start, at } => {
+                let attempt = PasswordAttempt { matches: password_matches, client, pending_start };
+                self.decide_password(flow_id, purpose, channel, attempt, &email_shared_with, code, at, policy)?
             }
             C::VerifyEmailCode { flow_id, code_id, matches, channel, email_shared_with, environment, at } => {
                 self.decide_code(flow_id, code_id, matches, channel, &email_shared_with, environment, at, policy)?
@@ -733,19 +726,39 @@ impl Account {
         flow_id: String,
         purpose: FlowPurpose,
         channel: Channel,
-        password_matches: bool,
+        attempt: PasswordAttempt,
         email_shared_with: &[String],
         code: IssuedCode,
-        client: Option<String>,
         at: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         use AccountEvent as E;
+        let PasswordAttempt { matches: password_matches, client, pending_start } = attempt;
         let refuse = |reason: Refusal| flow_refused(&flow_id, purpose, reason);
+        // A registration begun anonymously becomes the account's here, when
+        // the password passes, with the instant and channel it began on.
+        let mut started = None;
         if purpose == FlowPurpose::Registration {
-            let flow = self.flow(&flow_id)?;
+            let pending;
+            let flow = match (self.flows.get(&flow_id), pending_start) {
+                (Some(flow), _) => flow,
+                (None, Some(start)) => {
+                    pending = Flow::new(FlowPurpose::Registration, start.started_at, Some(start.channel));
+                    started = Some(E::RegistrationStarted {
+                        flow_id: flow_id.clone(),
+                        started_at: start.started_at,
+                        channel: Some(start.channel),
+                        session: None,
+                    });
+                    &pending
+                }
+                (None, None) => return Err(AccountError::UnknownFlow),
+            };
             if let Some(refused) = self.flow_step_refusal(&flow_id, flow, "password", FlowStage::AwaitingPassword, channel, at, policy) {
                 return Ok(vec![refused]);
+            }
+            if started.is_some() && policy.registration_not_open(at) {
+                return Ok(vec![refuse(Refusal::RegistrationNotOpen)]);
             }
         }
         // A locked login answers the same whatever password was typed.
@@ -763,7 +776,8 @@ impl Account {
             }
             return Ok(events);
         }
-        let mut events = vec![E::PasswordVerified { flow_id: flow_id.clone(), purpose, at, channel: Some(channel) }];
+        let mut events: Vec<AccountEvent> = started.into_iter().collect();
+        events.push(E::PasswordVerified { flow_id: flow_id.clone(), purpose, at, channel: Some(channel) });
         if purpose == FlowPurpose::SecondFactorLogin && self.has_active_passkey() {
             events.push(E::SecondFactorRequired { flow_id });
             return Ok(events);
@@ -1356,4 +1370,12 @@ fn remember_client(clients: &mut Vec<String>, client: Option<&str>) {
             clients.push(client.to_string());
         }
     }
+}
+
+/// A password as typed at a step: whether it matched, from where, and the
+/// registration it may start.
+struct PasswordAttempt {
+    matches: bool,
+    client: Option<String>,
+    pending_start: Option<super::commands::PendingStart>,
 }

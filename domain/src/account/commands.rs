@@ -28,8 +28,6 @@ pub enum AccountCommand {
     RemoveOtpDevice { at: DateTime<Utc> },
     /// The core system sets a new trading password ("執行パスワード").
     ChangeTradingPassword { temporary: bool, at: DateTime<Utc> },
-    /// The customer typed their login ID on the registration screen.
-    StartRegistration { flow_id: String, channel: Channel, at: DateTime<Utc> },
     /// The customer typed their login password, to register a passkey or to
     /// log in with password + e-mail code. `code` is the code to send if the
     /// password step passes.
@@ -44,6 +42,9 @@ pub enum AccountCommand {
         code: IssuedCode,
         /// The client's address, as the request is recorded.
         client: Option<String>,
+        /// A registration the service began when the login ID was typed,
+        /// not yet the account's: it becomes so when this step passes.
+        pending_start: Option<PendingStart>,
         at: DateTime<Utc>,
     },
     /// The mail server did not take the code's e-mail (refused, or silent
@@ -156,6 +157,14 @@ pub enum AccountCommand {
 }
 
 use super::refusal::Refusal;
+
+/// A registration begun by typing the login ID (an anonymous step): when
+/// and on which channel, as the service kept it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingStart {
+    pub started_at: DateTime<Utc>,
+    pub channel: Channel,
+}
 
 impl AccountCommand {
     /// The credential ID a command would bind, so that the command-side

@@ -14,7 +14,7 @@ pub use aggregate::{
     Account, AccountError, AccountServices, Flow, FlowStage, PasskeyState, FIRST_PASSKEY_BINDING, LOCK_CLIENTS_KEPT, OTP_DEVICE_BINDING,
     SESSION_BINDING_PREFIX,
 };
-pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
+pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion, PendingStart};
 pub use describe::{describe, Line};
 pub use events::{
     AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, LoginMethod, OfferedAddress, RevokedPasskey,

@@ -62,8 +62,13 @@ fn password(flow: &str, purpose: FlowPurpose, matches: bool, at: DateTime<Utc>) 
         email_shared_with: vec![],
         code: code("c1", at),
         client: None,
+        pending_start: None,
         at,
     }
+}
+
+fn verified_at(flow: &str, purpose: FlowPurpose, at: DateTime<Utc>) -> AccountEvent {
+    AccountEvent::PasswordVerified { channel: Some(Channel::Web), flow_id: flow.into(), purpose, at }
 }
 
 fn verified(flow: &str, purpose: FlowPurpose) -> AccountEvent {
@@ -159,7 +164,7 @@ async fn the_core_system_opens_an_account_once() {
 async fn commands_on_an_account_that_was_never_opened_are_refused() {
     test()
         .given_no_previous_events()
-        .when_async(AccountCommand::StartRegistration { flow_id: "f".into(), channel: Channel::Web, at: t0() })
+        .when_async(password("f", FlowPurpose::Registration, true, t0()))
         .await
         .then_expect_error(AccountError::AccountNotFound);
 }
@@ -243,6 +248,53 @@ async fn the_lock_names_the_distinct_clients_of_the_wrong_passwords() {
     let events = TestFramework::<Account>::with(services).given(given).when_async(cmd).await.inspect_result().unwrap();
     let clients = vec!["198.51.100.1".to_string(), "203.0.113.4".to_string()];
     assert!(events.contains(&AccountEvent::LoginLocked { consecutive_failures: 2, clients }), "{events:?}");
+}
+
+/// A registration begun by typing the login ID is the account's only once
+/// its password step passes: an anonymous start writes nothing to the
+/// account, and a wrong password records the attempt without a flow.
+#[tokio::test]
+async fn a_registration_becomes_the_accounts_at_its_password_step() {
+    let pending = |cmd: &mut AccountCommand, started_at, channel| {
+        if let AccountCommand::SubmitPassword { pending_start, .. } = cmd {
+            *pending_start = Some(PendingStart { started_at, channel });
+        }
+    };
+    let mut right = password("f", FlowPurpose::Registration, true, t0() + chrono::Duration::minutes(1));
+    pending(&mut right, t0(), Channel::Web);
+    let events = outcome(vec![opened()], right.clone()).await;
+    assert_eq!(
+        events[..2],
+        [
+            AccountEvent::RegistrationStarted { flow_id: "f".into(), started_at: t0(), channel: Some(Channel::Web), session: None },
+            verified_at("f", FlowPurpose::Registration, t0() + chrono::Duration::minutes(1)),
+        ]
+    );
+    assert!(events.iter().any(|e| matches!(e, AccountEvent::EmailCodeIssued { .. })), "{events:?}");
+
+    let mut wrong = password("f", FlowPurpose::Registration, false, t0());
+    pending(&mut wrong, t0(), Channel::Web);
+    let events = outcome(vec![opened()], wrong).await;
+    assert_eq!(
+        events,
+        [AccountEvent::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::Registration, consecutive_failures: 1, client: None }]
+    );
+
+    // Begun on another channel, or too long ago: refused, and still not the account's.
+    let mut other_channel = password("f", FlowPurpose::Registration, true, t0());
+    pending(&mut other_channel, t0(), Channel::MobileApp);
+    assert_eq!(refusal_of(&outcome(vec![opened()], other_channel).await), Some(Refusal::WrongChannel));
+    let mut late = password("f", FlowPurpose::Registration, true, t0() + chrono::Duration::hours(2));
+    pending(&mut late, t0(), Channel::Web);
+    let events = outcome(vec![opened()], late).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::FlowExpired));
+    assert!(!events.iter().any(|e| matches!(e, AccountEvent::RegistrationStarted { .. })));
+
+    // Without a pending start, an unknown flow is unknown.
+    let mut account = Account::default();
+    cqrs_es::Aggregate::apply(&mut account, opened());
+    let decided = account.decide(password("x", FlowPurpose::Registration, true, t0()), &crate::Policy::default());
+    assert!(matches!(decided, Err(AccountError::UnknownFlow)), "{decided:?}");
 }
 
 #[tokio::test]
@@ -602,6 +654,7 @@ async fn password_login_is_refused_on_every_channel_once_a_passkey_exists() {
             email_shared_with: vec![],
             code: code("c", t0()),
             client: None,
+            pending_start: None,
             at: t0(),
         };
         let events = outcome(vec![opened(), registered("p1")], cmd).await;
@@ -619,6 +672,7 @@ async fn password_login_is_refused_on_the_app_after_its_mandatory_instant() {
         email_shared_with: vec![],
         code: code("c", t0()),
         client: None,
+        pending_start: None,
         at: t0(),
     };
     let app = outcome(vec![opened()], cmd(Channel::MobileApp)).await;
@@ -1145,7 +1199,13 @@ async fn a_credential_deleted_from_this_account_is_not_bound_again() {
 async fn registration_before_the_launch_instant_is_refused_and_recorded() {
     let mut services = AccountServices::default();
     services.policy.registration_opens_at = Some(secs(3600));
-    let start = |at| AccountCommand::StartRegistration { flow_id: "f".into(), channel: Channel::Web, at };
+    let start = |at| {
+        let mut cmd = password("f", FlowPurpose::Registration, true, at);
+        if let AccountCommand::SubmitPassword { pending_start, .. } = &mut cmd {
+            *pending_start = Some(PendingStart { started_at: at, channel: Channel::Web });
+        }
+        cmd
+    };
     let events =
         TestFramework::<Account>::with(services.clone()).given(vec![opened()]).when_async(start(secs(0))).await.inspect_result().unwrap();
     assert_eq!(refusal_of(&events), Some(Refusal::RegistrationNotOpen));
