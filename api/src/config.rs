@@ -72,6 +72,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Failed credential attempts a client may make a minute; 0: no limit.
     pub failed_attempts_per_client_per_minute: u32,
+    /// Wrong passwords one login ID may take a minute; 0: no limit.
+    pub failed_passwords_per_login_id_per_minute: u32,
     /// Argon2 computations at once, and how long a request waits for one.
     pub password_hash_slots: usize,
     pub password_hash_wait: std::time::Duration,
@@ -167,6 +169,13 @@ pub struct Settings {
     /// not slow each other.
     #[arg(long, env = "LEDGER_FAILED_ATTEMPTS_PER_CLIENT_PER_MINUTE", default_value_t = 30, value_parser = attempts_per_minute, global = true)]
     pub failed_attempts_per_client_per_minute: u32,
+    /// Wrong passwords one login ID may take a minute, from any clients,
+    /// before its password steps are answered 429 `too_many_requests` for
+    /// a while (a burst of as many, then one every 60/n seconds; 0 to 100;
+    /// 0: no limit). Slows an attack towards the lock-out; a customer who
+    /// mistypes waits seconds. Known and unknown IDs alike.
+    #[arg(long, env = "LEDGER_FAILED_PASSWORDS_PER_LOGIN_ID_PER_MINUTE", default_value_t = 3, value_parser = passwords_per_minute, global = true)]
+    pub failed_passwords_per_login_id_per_minute: u32,
     /// Hex, at least 32 bytes: the key for code hashes; default: generated
     /// into the data folder. Set it when running several instances.
     #[arg(long, env = "LEDGER_SECRET_KEY", hide_env_values = true, value_parser = secret, global = true)]
@@ -346,6 +355,10 @@ fn header_timeout(value: &str) -> Result<u64, String> {
 
 fn request_timeout(value: &str) -> Result<u64, String> {
     number(value, 1, Some(600))
+}
+
+fn passwords_per_minute(value: &str) -> Result<u32, String> {
+    number(value, 0, Some(100))
 }
 
 fn attempts_per_minute(value: &str) -> Result<u32, String> {
@@ -563,6 +576,7 @@ impl TryFrom<Settings> for Config {
             request_timeout: std::time::Duration::from_secs(s.request_timeout_secs),
             max_connections: s.max_connections,
             failed_attempts_per_client_per_minute: s.failed_attempts_per_client_per_minute,
+            failed_passwords_per_login_id_per_minute: s.failed_passwords_per_login_id_per_minute,
             password_hash_slots: s.password_hash_slots,
             password_hash_wait: std::time::Duration::from_millis(s.password_hash_wait_ms),
             policy,

@@ -526,6 +526,9 @@ pub struct Details {
     /// `registration_not_open`: the opening instant, in Japan time (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     opens_at: Option<String>,
+    /// `too_many_requests`: seconds to wait (also the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_secs: Option<u64>,
 }
 
 impl From<ErrorCode> for ApiError {
@@ -553,6 +556,13 @@ impl ApiError {
     }
 
     /// A wrong code, with the entries left for it.
+    /// A refusal to come back after `wait` (at least a second): the body
+    /// says so and so does the `Retry-After` header.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> ApiError {
+        self.details.retry_after_secs = Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
+        self
+    }
+
     pub fn with_attempts_left(mut self, left: u32) -> ApiError {
         self.details.attempts_left = Some(left);
         self
@@ -650,9 +660,14 @@ impl ToSchema for ErrorCode {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = self.details.retry_after_secs;
         let body =
             ErrorBody { error: ErrorDetail { code: self.code, message: self.message, message_ja: self.message_ja, details: self.details } };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -33,6 +33,8 @@ pub struct App {
     pub password_work: crate::secrets::PasswordWork,
     /// Failed attempts per client.
     pub throttle: crate::throttle::Throttle,
+    /// Wrong passwords per login ID (known or not alike).
+    pub login_throttle: crate::throttle::Throttle<String>,
     secret_key: Vec<u8>,
 }
 
@@ -71,6 +73,7 @@ impl App {
         Ok(Arc::new(App {
             password_work,
             throttle: crate::throttle::Throttle::new(config.failed_attempts_per_client_per_minute),
+            login_throttle: crate::throttle::Throttle::new(config.failed_passwords_per_login_id_per_minute),
             webauthn: crate::webauthn::relying_party(&config)?,
             mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,
             providers: crate::webauthn::providers(),

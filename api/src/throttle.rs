@@ -9,6 +9,7 @@
 //! `AttemptsThrottled` event per client and window, with the count.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -20,22 +21,28 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 /// The window refused attempts are summarised over.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
-/// Failed attempts per client.
-pub struct Throttle {
-    failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
+/// Failed attempts per key: a client's address, or a login ID.
+pub struct Throttle<K: Hash + Eq + Clone + Ord = IpAddr> {
+    failures: Option<DefaultKeyedRateLimiter<K>>,
     clock: DefaultClock,
-    /// Clients past their allowance, until when.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
-    /// Attempts refused in the current window, per client.
-    refused: Mutex<HashMap<IpAddr, u64>>,
+    /// Keys past their allowance, until when.
+    blocked: Mutex<HashMap<K, Instant>>,
+    /// Attempts refused in the current window, per key.
+    refused: Mutex<HashMap<K, u64>>,
 }
 
-impl Throttle {
+impl<K: Hash + Eq + Clone + Ord> Throttle<K> {
     /// `per_minute` failed attempts per client (a burst of as many, then one
     /// every 60/`per_minute` seconds); 0 turns throttling off.
-    pub fn new(per_minute: u32) -> Throttle {
+    pub fn new(per_minute: u32) -> Throttle<K> {
         Throttle {
-            failures: NonZeroU32::new(per_minute).map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
+            // The failure that uses the last of the allowance blocks what
+            // follows: a burst of one less, so that exactly `per_minute`
+            // failures go through before the first refusal.
+            failures: NonZeroU32::new(per_minute).map(|n| {
+                let burst = NonZeroU32::new(n.get() - 1).unwrap_or(n);
+                DefaultKeyedRateLimiter::keyed(Quota::per_minute(n).allow_burst(burst))
+            }),
             clock: DefaultClock::default(),
             blocked: Mutex::default(),
             refused: Mutex::default(),
@@ -44,7 +51,7 @@ impl Throttle {
 
     /// Before an attempt: None when `client` may go on; else how long it
     /// must wait (and the refusal is counted).
-    pub fn admit(&self, client: IpAddr) -> Option<Duration> {
+    pub fn admit(&self, client: K) -> Option<Duration> {
         let now = Instant::now();
         let mut blocked = self.blocked.lock().ok()?;
         let until = *blocked.get(&client)?;
@@ -61,7 +68,7 @@ impl Throttle {
 
     /// After an attempt that failed: counts it; past the allowance, the
     /// client's next attempts are refused until it refills.
-    pub fn failed(&self, client: IpAddr) {
+    pub fn failed(&self, client: K) {
         let Some(failures) = &self.failures else { return };
         if let Err(not_until) = failures.check_key(&client) {
             let wait = not_until.wait_time_from(self.clock.now());
@@ -73,7 +80,7 @@ impl Throttle {
 
     /// The refusals of the window that ends now, per client; clients idle
     /// long enough are forgotten.
-    pub fn end_window(&self) -> Vec<(IpAddr, u64)> {
+    pub fn end_window(&self) -> Vec<(K, u64)> {
         if let Some(failures) = &self.failures {
             failures.retain_recent();
             failures.shrink_to_fit();
@@ -83,17 +90,28 @@ impl Throttle {
             blocked.retain(|_, until| *until > now);
         }
         let refused = self.refused.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
-        let mut refused: Vec<(IpAddr, u64)> = refused.into_iter().collect();
+        let mut refused: Vec<(K, u64)> = refused.into_iter().collect();
         refused.sort();
         refused
     }
 }
 
-/// Records the window's refusals, one event per client.
+/// Records the window's refusals, one event per client and one per login
+/// ID.
 pub async fn record_window(app: &crate::state::AppState) {
-    for (client, refused) in app.throttle.end_window() {
-        let event =
-            ledger_domain::system::SystemEvent::AttemptsThrottled { client: client.to_string(), refused, window_secs: WINDOW.as_secs() };
+    use ledger_domain::system::SystemEvent;
+    let window_secs = WINDOW.as_secs();
+    let clients = app.throttle.end_window().into_iter().map(|(client, refused)| SystemEvent::AttemptsThrottled {
+        client: client.to_string(),
+        refused,
+        window_secs,
+    });
+    let login_ids = app.login_throttle.end_window().into_iter().map(|(login_id, refused)| SystemEvent::LoginAttemptsThrottled {
+        login_id,
+        refused,
+        window_secs,
+    });
+    for event in clients.chain(login_ids).collect::<Vec<_>>() {
         let stream = uuid::Uuid::new_v4().to_string();
         if let Err(e) = app.system_log.record(&stream, event, ledger_domain::EventMetadata::system(app.clock.now())).await {
             tracing::warn!(error = %e, "recording throttled attempts failed");
@@ -117,15 +135,13 @@ mod tests {
 
     #[test]
     fn only_failures_past_the_allowance_block_and_refusals_are_counted() {
-        let throttle = Throttle::new(3);
+        let throttle: Throttle = Throttle::new(3);
         let a: IpAddr = "203.0.113.1".parse().unwrap();
         let b: IpAddr = "203.0.113.2".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(throttle.admit(a), None);
+            assert_eq!(throttle.admit(a), None, "within the allowance");
             throttle.failed(a);
         }
-        assert_eq!(throttle.admit(a), None, "the allowance is not yet exceeded");
-        throttle.failed(a);
         let wait = throttle.admit(a).expect("blocked");
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
         assert!(throttle.admit(a).is_some());
@@ -136,7 +152,7 @@ mod tests {
 
     #[test]
     fn zero_turns_it_off() {
-        let throttle = Throttle::new(0);
+        let throttle: Throttle = Throttle::new(0);
         let a: IpAddr = "203.0.113.1".parse().unwrap();
         for _ in 0..100 {
             throttle.failed(a);

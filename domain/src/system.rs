@@ -21,6 +21,9 @@ pub enum SystemEvent {
     /// `refused` times in one window: one event per client and window,
     /// however many attempts, instead of one each.
     AttemptsThrottled { client: String, refused: u64, window_secs: u64 },
+    /// Password steps for one login ID (known or not) past its allowance of
+    /// wrong passwords were refused (429) `refused` times in one window.
+    LoginAttemptsThrottled { login_id: String, refused: u64, window_secs: u64 },
 }
 
 impl DomainEvent for SystemEvent {
@@ -29,6 +32,7 @@ impl DomainEvent for SystemEvent {
             SystemEvent::UnknownLoginIdRejected { .. } => "UnknownLoginIdRejected",
             SystemEvent::UnknownCredentialRejected { .. } => "UnknownCredentialRejected",
             SystemEvent::AttemptsThrottled { .. } => "AttemptsThrottled",
+            SystemEvent::LoginAttemptsThrottled { .. } => "LoginAttemptsThrottled",
         }
         .to_string()
     }
@@ -54,6 +58,10 @@ pub fn describe_system(event: &SystemEvent) -> Line {
                 "{refused} attempt(s) from {client} were refused within {window_secs} seconds: too many failed attempts from that client."
             ),
             ja: format!("接続元 {client} からの試行を{window_secs}秒間に{refused}件拒否しました（失敗した試行が多すぎるため）。"),
+        },
+        SystemEvent::LoginAttemptsThrottled { login_id, refused, window_secs } => Line {
+            en: format!("{refused} password attempt(s) for login ID {login_id} were refused within {window_secs} seconds: too many wrong passwords for it."),
+            ja: format!("ログインID {login_id} へのパスワード入力を{window_secs}秒間に{refused}件拒否しました（誤ったパスワードが多すぎるため）。"),
         },
     }
 }

@@ -271,11 +271,8 @@ async fn throttle_failed_attempts(
     });
     let Some(client) = client.filter(|_| attempt) else { return next.run(req).await };
     if let Some(wait) = app.throttle.admit(client) {
-        let mut refused =
-            axum::response::IntoResponse::into_response(crate::error::ApiError::from(crate::error::ErrorCode::TooManyRequests));
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        return refused;
+        let refused = crate::error::ApiError::from(crate::error::ErrorCode::TooManyRequests).retry_after(wait);
+        return axum::response::IntoResponse::into_response(refused);
     }
     let response = next.run(req).await;
     if matches!(

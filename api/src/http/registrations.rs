@@ -19,8 +19,8 @@ use super::contract::{
 use super::extract::{execute, start_session, ApiJson, ApiPath, RequestMeta};
 use super::steps::{
     account_by_login_id, bound_passkey_view, check_code, code_outcome, create_flow, email_shared_with, load_flow, optional_body,
-    passkey_name, resend_code, save_ceremony, send_code, submit_password, take_ceremony, unknown_login_id, verify_new_passkey,
-    AbandonedBody,
+    passkey_name, resend_code, save_ceremony, send_code, submit_password, take_ceremony, throttled_password_step, unknown_login_id,
+    verify_new_passkey, AbandonedBody,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -85,13 +85,16 @@ async fn password(
     ApiJson(body): ApiJson<RegistrationPasswordBody>,
 ) -> Result<Json<PasswordAccepted>, ApiError> {
     let flow = load_flow(&app, &flow_id, "registration").await?;
-    let Some(account_id) = flow.account_id else {
-        let login_id = flow.login_id.as_deref().unwrap_or_default();
-        return Err(unknown_login_id(&app, login_id, body.password, FlowPurpose::Registration, &meta).await);
-    };
-    let channel = flow.channel.parse().map_err(ApiError::internal)?;
-    let pending = ledger_domain::account::PendingStart { started_at: flow.created_at, channel };
-    Ok(Json(submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, Some(pending), body.password, &meta).await?))
+    let login_id = flow.login_id.clone().unwrap_or_default();
+    let answered = throttled_password_step(&app, &login_id, async {
+        let Some(account_id) = flow.account_id else {
+            return Err(unknown_login_id(&app, &login_id, body.password, FlowPurpose::Registration, &meta).await);
+        };
+        let channel = flow.channel.parse().map_err(ApiError::internal)?;
+        let pending = ledger_domain::account::PendingStart { started_at: flow.created_at, channel };
+        submit_password(&app, &account_id, &flow.flow_id, FlowPurpose::Registration, Some(pending), body.password, &meta).await
+    });
+    Ok(Json(answered.await?))
 }
 
 /// Seed 004: the code goes to the chosen registered address.

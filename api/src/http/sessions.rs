@@ -17,7 +17,7 @@ use super::contract::{public_key_of, CodeBody, CodeResent, CodeStep, CredentialB
 use super::extract::{execute_with, new_session, start_session, ApiJson, ApiPath, Customer, RequestMeta};
 use super::steps::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, resend_code, save_ceremony, submit_password,
-    take_ceremony, unknown_login_id,
+    take_ceremony, throttled_password_step, unknown_login_id,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -260,15 +260,18 @@ async fn password_login(
     ApiJson(body): ApiJson<PasswordLoginBody>,
 ) -> Result<Json<PasswordAccepted>, ApiError> {
     let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
-    let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
-        return Err(unknown_login_id(&app, login_id.as_str(), body.password, FlowPurpose::PasswordLogin, &meta).await);
-    };
-    let flow_id = create_flow(&app, &login_id, Some(&account_id), "password_login", &meta).await?;
-    let purpose = match app.ledger.policy().login_mode {
-        LoginMode::Passwordless => FlowPurpose::PasswordLogin,
-        LoginMode::SecondFactor => FlowPurpose::SecondFactorLogin,
-    };
-    Ok(Json(submit_password(&app, &account_id, &flow_id, purpose, None, body.password, &meta).await?))
+    let answered = throttled_password_step(&app, login_id.as_str(), async {
+        let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
+            return Err(unknown_login_id(&app, login_id.as_str(), body.password, FlowPurpose::PasswordLogin, &meta).await);
+        };
+        let flow_id = create_flow(&app, &login_id, Some(&account_id), "password_login", &meta).await?;
+        let purpose = match app.ledger.policy().login_mode {
+            LoginMode::Passwordless => FlowPurpose::PasswordLogin,
+            LoginMode::SecondFactor => FlowPurpose::SecondFactorLogin,
+        };
+        submit_password(&app, &account_id, &flow_id, purpose, None, body.password, &meta).await
+    });
+    Ok(Json(answered.await?))
 }
 
 /// The assertion after the password in second-factor mode.

@@ -47,6 +47,28 @@ pub async fn create_flow(
     Ok(flow_id)
 }
 
+/// A password step for `login_id`, throttled per login ID: past its
+/// allowance of wrong passwords it is answered 429 `too_many_requests`
+/// (with `Retry-After`) before any password is checked or anything
+/// recorded; a wrong password or a lock counts against it. Known and
+/// unknown IDs alike.
+pub async fn throttled_password_step<T>(
+    app: &AppState,
+    login_id: &str,
+    step: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    if let Some(wait) = app.login_throttle.admit(login_id.to_string()) {
+        return Err(ApiError::from(ErrorCode::TooManyRequests).retry_after(wait));
+    }
+    let answered = step.await;
+    if let Err(e) = &answered {
+        if matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::LoginLocked) {
+            app.login_throttle.failed(login_id.to_string());
+        }
+    }
+    answered
+}
+
 /// A password step for a login ID no account has: the password is checked
 /// against a dummy hash (the same work as a real one), the attempt is
 /// recorded in a stream of its own, and the answer is a wrong password's,
