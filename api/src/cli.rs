@@ -328,8 +328,12 @@ pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Resul
     // Ends with the server, however the server ends (aborted, too).
     let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
     let _throttled = StopOnDrop(tokio::spawn(crate::throttle::record_every_window(app.clone())));
-    let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(600))));
-    let limits = crate::server::Limits { header_read_timeout: app.config.header_timeout, max_connections: app.config.max_connections };
+    let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(60))));
+    let limits = crate::server::Limits {
+        header_read_timeout: app.config.header_timeout,
+        max_connections: app.config.max_connections,
+        write_timeout: app.config.write_timeout,
+    };
     crate::server::serve(listener, crate::http::app(app), limits, shutdown_signal()).await
 }
 

@@ -84,6 +84,16 @@ impl TrustedProxies {
     }
 }
 
+/// The client of a request: the peer its connection came from, through
+/// the trusted proxies' `X-Forwarded-For` (read byte by byte: a client's
+/// own garbage to the left of what the proxy appended does not hide it).
+pub fn client_of(proxies: &TrustedProxies, extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Option<IpAddr> {
+    let peer = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()?.0.ip();
+    let values: Vec<String> =
+        headers.get_all("x-forwarded-for").into_iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+    Some(proxies.client(peer, values.iter().map(String::as_str)))
+}
+
 /// An address as proxies write it: bare, or with a port (`[v6]:port`).
 fn hop_address(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip())).map(|ip| ip.to_canonical())

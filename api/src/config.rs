@@ -70,6 +70,8 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// How long a write to a client may make no progress.
+    pub write_timeout: std::time::Duration,
     /// Failed credential attempts a client may make a minute; 0: no limit.
     pub failed_attempts_per_client_per_minute: u32,
     /// Wrong passwords one login ID may take a minute; 0: no limit.
@@ -162,6 +164,10 @@ pub struct Settings {
     /// files limit); past it new connections wait to be accepted.
     #[arg(long, env = "LEDGER_MAX_CONNECTIONS", default_value_t = 4096, value_parser = max_connections, global = true)]
     pub max_connections: usize,
+    /// Seconds a write to a client may make no progress (1 to 600): a
+    /// client that stops reading its answers loses its connection.
+    #[arg(long, env = "LEDGER_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = request_timeout, global = true)]
+    pub write_timeout_secs: u64,
     /// Failed credential attempts (a wrong password or code, an unknown ID,
     /// a refused passkey) one client may make a minute before its attempts
     /// are answered 429 `too_many_requests` (0 to 100,000; 0: no limit).
@@ -575,6 +581,7 @@ impl TryFrom<Settings> for Config {
             header_timeout: std::time::Duration::from_secs(s.header_timeout_secs),
             request_timeout: std::time::Duration::from_secs(s.request_timeout_secs),
             max_connections: s.max_connections,
+            write_timeout: std::time::Duration::from_secs(s.write_timeout_secs),
             failed_attempts_per_client_per_minute: s.failed_attempts_per_client_per_minute,
             failed_passwords_per_login_id_per_minute: s.failed_passwords_per_login_id_per_minute,
             password_hash_slots: s.password_hash_slots,

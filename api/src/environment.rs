@@ -55,10 +55,15 @@ fn sf_brands(value: &str) -> Vec<(String, String)> {
 impl ClientHints {
     /// Reads the hints from request headers.
     pub fn from_headers(headers: &axum::http::HeaderMap) -> ClientHints {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        const HINT_MAX: usize = 512;
+        const HINT_VALUE_MAX: usize = 64;
+        // Client-sent text ends up in events (the environment): capped, so
+        // a header cannot bloat them.
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| v.len() <= HINT_MAX).map(str::to_string);
+        let short = |v: String| (v.chars().count() <= HINT_VALUE_MAX).then_some(v);
         ClientHints {
-            platform: get("sec-ch-ua-platform").and_then(|v| sf_string(&v)),
-            platform_version: get("sec-ch-ua-platform-version").and_then(|v| sf_string(&v)),
+            platform: get("sec-ch-ua-platform").and_then(|v| sf_string(&v)).and_then(short),
+            platform_version: get("sec-ch-ua-platform-version").and_then(|v| sf_string(&v)).and_then(short),
             mobile: get("sec-ch-ua-mobile").and_then(|v| sf_boolean(&v)),
             brands: get("sec-ch-ua-full-version-list").or_else(|| get("sec-ch-ua")),
         }
@@ -69,6 +74,9 @@ impl ClientHints {
     fn brand(&self) -> Option<(String, String)> {
         let mut fallback = None;
         for (name, version) in sf_brands(self.brands.as_deref()?) {
+            if name.chars().count() > 64 || version.chars().count() > 64 {
+                continue;
+            }
             if name.contains("Not") && (name.contains("Brand") || name.contains("brand")) {
                 continue;
             }
@@ -335,6 +343,13 @@ mod tests {
         let hints = ClientHints::from_headers(&odd);
         assert_eq!((hints.platform.as_deref(), hints.mobile), (None, None));
         assert_eq!(hints.brand(), None);
+        // Text that would bloat the events it ends up in is no hint either.
+        let mut long = axum::http::HeaderMap::new();
+        long.insert("sec-ch-ua-platform", format!("\"{}\"", "W".repeat(65)).parse().unwrap());
+        long.insert("sec-ch-ua", format!("\"{}\";v=\"1\", \"Chromium\";v=\"148\"", "B".repeat(65)).parse().unwrap());
+        let hints = ClientHints::from_headers(&long);
+        assert_eq!(hints.platform, None);
+        assert_eq!(hints.brand(), Some(("Chromium".to_string(), "148".to_string())));
     }
 
     fn windows_hints(version: &str) -> ClientHints {

@@ -24,6 +24,10 @@ pub struct Limits {
     /// Connections open at once; past it, new ones wait in the listen
     /// queue until one closes.
     pub max_connections: usize,
+    /// How long a write to a client may make no progress: a client that
+    /// stops reading its answers does not hold its connection (or a stop)
+    /// for ever.
+    pub write_timeout: Duration,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops
@@ -65,9 +69,17 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
+    // In-flight requests finish; past the deadline what is left is cut.
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, drained).await.is_err() {
+        tracing::warn!(left = connections.len(), "connections still open at the shutdown deadline were closed");
+        connections.abort_all();
+    }
     Ok(())
 }
+
+/// How long a stop waits for the requests in flight.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
 async fn connection(
     stream: tokio::net::TcpStream,
@@ -84,7 +96,7 @@ async fn connection(
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection(TokioIo::new(WriteDeadline::new(stream, limits.write_timeout)), service);
     tokio::pin!(conn);
     let stop = async move {
         // Dropped at once: the guard it returns cannot cross an await.
@@ -100,5 +112,90 @@ async fn connection(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// A stream whose writes fail (`TimedOut`) when they make no progress for
+/// `limit`: hyper has no write timeout of its own.
+struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S, limit: Duration) -> WriteDeadline<S> {
+        WriteDeadline { inner, limit, stalled: None }
+    }
+
+    /// After a write that did not complete: Ready(error) once the stall has
+    /// lasted `limit`, else Pending (woken by the timer too).
+    fn stall(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Error> {
+        let limit = self.limit;
+        let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => {
+                std::task::Poll::Ready(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match std::pin::Pin::new(&mut self.inner).poll_write(cx, buf) {
+            std::task::Poll::Ready(done) => {
+                self.stalled = None;
+                std::task::Poll::Ready(done)
+            }
+            std::task::Poll::Pending => self.stall(cx).map(Err),
+        }
+    }
+
+    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        match std::pin::Pin::new(&mut self.inner).poll_flush(cx) {
+            std::task::Poll::Ready(done) => {
+                self.stalled = None;
+                std::task::Poll::Ready(done)
+            }
+            std::task::Poll::Pending => self.stall(cx).map(Err),
+        }
+    }
+
+    fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            std::task::Poll::Ready(done) => {
+                self.stalled = None;
+                std::task::Poll::Ready(done)
+            }
+            std::task::Poll::Pending => self.stall(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }

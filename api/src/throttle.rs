@@ -29,6 +29,31 @@ pub struct Throttle<K: Hash + Eq + Clone + Ord = IpAddr> {
     blocked: Mutex<HashMap<K, Instant>>,
     /// Attempts refused in the current window, per key.
     refused: Mutex<HashMap<K, u64>>,
+    /// Attempts under way, per key: a burst sent in parallel cannot slip
+    /// past the count of failures, which only comes with the answers.
+    in_flight: Mutex<HashMap<K, u32>>,
+}
+
+/// Attempts one key may have under way at once.
+pub const MAX_IN_FLIGHT: u32 = 16;
+
+/// An attempt under way; it ends when dropped.
+pub struct InFlight<'a, K: Hash + Eq + Clone + Ord> {
+    throttle: &'a Throttle<K>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone + Ord> Drop for InFlight<'_, K> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.throttle.in_flight.lock() {
+            if let Some(n) = in_flight.get_mut(&self.key) {
+                *n -= 1;
+                if *n == 0 {
+                    in_flight.remove(&self.key);
+                }
+            }
+        }
+    }
 }
 
 impl<K: Hash + Eq + Clone + Ord> Throttle<K> {
@@ -46,7 +71,27 @@ impl<K: Hash + Eq + Clone + Ord> Throttle<K> {
             clock: DefaultClock::default(),
             blocked: Mutex::default(),
             refused: Mutex::default(),
+            in_flight: Mutex::default(),
         }
+    }
+
+    /// Starts an attempt for `key`: None (and a refusal counted) when it
+    /// already has [`MAX_IN_FLIGHT`] under way.
+    pub fn enter(&self, key: K) -> Option<InFlight<'_, K>> {
+        if self.failures.is_none() {
+            return Some(InFlight { throttle: self, key });
+        }
+        let mut in_flight = self.in_flight.lock().ok()?;
+        let n = in_flight.entry(key.clone()).or_default();
+        if *n >= MAX_IN_FLIGHT {
+            drop(in_flight);
+            if let Ok(mut refused) = self.refused.lock() {
+                *refused.entry(key).or_default() += 1;
+            }
+            return None;
+        }
+        *n += 1;
+        Some(InFlight { throttle: self, key })
     }
 
     /// Before an attempt: None when `client` may go on; else how long it

@@ -469,6 +469,22 @@ async fn deleting_a_passkey_ends_the_sessions_opened_with_it_and_no_other(app: T
     let (_, ended, by) = events.iter().find(|(t, _, _)| t == "SessionsEnded").expect("recorded");
     assert_eq!(ended["SessionsEnded"], json!({ "sessions": 1, "cause": "passkey_deleted" }));
     assert_eq!(by["actor"], "customer");
+    // Deleting the passkey this very session was opened with leaves it on
+    // the status screen (it just confirmed with the trading password).
+    let pc_passkey = app
+        .events_of(&account)
+        .await
+        .into_iter()
+        .find_map(|(t, p, _)| {
+            let passkey = &p[t.as_str()]["passkey"];
+            (passkey["credential_id"] == pc.id()).then(|| passkey["passkey_id"].as_str().unwrap().to_string())
+        })
+        .expect("the PC's passkey");
+    let path = format!("/api/v1/me/passkeys/{pc_passkey}");
+    let res = app.send(Method::DELETE, &path, Some(json!({ "transaction_password": "trade-pass-1" })), Some(&on_pc), "web").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&on_pc)).await).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }
 
 // --- The projector is never wedged by one event ------------------------------------

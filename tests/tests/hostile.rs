@@ -16,6 +16,8 @@ ledger_tests::on_both_databases!(
     a_lock_names_its_clients_and_many_clients_raise_a_signal,
     a_client_past_its_failed_attempts_is_throttled_and_summarised,
     anonymous_registration_starts_neither_write_to_an_account_nor_push_out_its_flow,
+    a_burst_of_parallel_failures_from_one_client_is_bounded,
+    a_registration_answers_alike_for_a_known_and_an_unknown_id_at_every_step,
     wrong_passwords_for_one_login_id_are_throttled_before_the_lock,
 );
 
@@ -57,6 +59,57 @@ async fn wrong_passwords_for_one_login_id_are_throttled_before_the_lock(app: Tes
     let (n,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM events WHERE event_type = 'LoginAttemptsThrottled'").fetch_one(&app.app.db.any).await.unwrap();
     assert_eq!(n, 2, "one summary per login ID");
+}
+
+/// Failures only count as their answers come back: a burst sent in
+/// parallel is bounded by the attempts one client may have under way.
+async fn a_burst_of_parallel_failures_from_one_client_is_bounded(app: TestApp) {
+    let attempts = (0..40)
+        .map(|n| app.post("/api/v1/sessions/password", json!({ "login_id": format!("burst{n}"), "password": "wrong-pass-1" }), None));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts).await.into_iter().map(|r| r.status()).collect();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(refused >= 40 - ledger_api::throttle::MAX_IN_FLIGHT as usize, "{statuses:?}");
+}
+
+/// Before its password step a registration is nobody's: every step of a
+/// flow begun for a real login ID answers as one begun for a made-up ID.
+async fn a_registration_answers_alike_for_a_known_and_an_unknown_id_at_every_step(app: TestApp) {
+    app.open_account("7400001", Some("alike@example.jp"), false).await;
+    let answers = |login_id: &'static str| {
+        let app = &app;
+        async move {
+            let mut seen = Vec::new();
+            let (_, v) = json_of(app.post("/api/v1/registrations", json!({ "login_id": login_id }), None).await).await;
+            let flow = v["flow_id"].as_str().unwrap().to_string();
+            for (path, body) in [
+                ("otp/resend", json!({})),
+                ("otp", json!({ "code": "123456" })),
+                ("otp/send", json!({ "slot": 1 })),
+                ("passkey/options", json!({})),
+                ("passkey/abandoned", json!({ "reason": "AbortError" })),
+                ("passkey", json!({ "credential": {} })),
+            ] {
+                let (status, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/{path}"), body, None).await).await;
+                seen.push((path, status, error_code(&v).to_string()));
+            }
+            // The password on another channel than the flow began on.
+            let res = app
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/registrations/{flow}/password"),
+                    Some(json!({ "password": "wrong-pass-1" })),
+                    None,
+                    "mobile_app",
+                )
+                .await;
+            let (status, v) = json_of(res).await;
+            seen.push(("password on another channel", status, error_code(&v).to_string()));
+            seen
+        }
+    };
+    let known = answers("7400001").await;
+    assert_eq!(answers("7499999").await, known);
+    assert_eq!(known.last().map(|(_, s, c)| (*s, c.as_str())), Some((StatusCode::CONFLICT, "wrong_channel")), "{known:?}");
 }
 
 /// Anyone can type a customer's login ID on the registration screen: those
@@ -203,6 +256,18 @@ async fn the_client_address_comes_from_a_forwarded_header_only_through_a_trusted
     let app = app.restart_with(|c| c.trusted_proxies = ledger_api::client_ip::TrustedProxies::parse("127.0.0.0/8").unwrap()).await;
     assert_eq!(attempt(&app, "198.51.100.1, 203.0.113.9").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(last_ip(app.events_of(&account).await), "203.0.113.9", "the hop the trusted proxy saw");
+    // A client's own garbage (a byte that is not ASCII) to the left of what
+    // the proxy appended does not hide it, nor make the proxy the client.
+    let res = app
+        .client
+        .post(format!("{}/api/v1/sessions/password", app.base))
+        .header("x-forwarded-for", reqwest::header::HeaderValue::from_bytes(b"198.51.100.66\xff, 203.0.113.11").unwrap())
+        .json(&json!({ "login_id": "6800001", "password": "wrong-pass-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(last_ip(app.events_of(&account).await), "203.0.113.11");
 }
 
 /// PostgreSQL cannot keep a NUL character in text: wherever a client puts
@@ -365,6 +430,31 @@ async fn slow_and_idle_clients_are_cut_off_and_connections_are_bounded() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
     drop(stalled);
+
+    // A client that asks and never reads its answers loses its connection
+    // once writing to it makes no progress, so it frees its place.
+    let app = app
+        .restart_with(|c| {
+            c.header_timeout = std::time::Duration::from_secs(60);
+            c.write_timeout = std::time::Duration::from_secs(1);
+            c.max_connections = 1;
+        })
+        .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut deaf = socket.connect(address(&app).parse().unwrap()).await.unwrap();
+    let ask = b"GET /api/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(200);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), deaf.write_all(&ask)).await;
+    let res = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("served once the deaf client's connection is dropped");
+    assert_eq!(res.status(), StatusCode::OK);
+    drop(deaf);
 
     // Two idle connections fill the bound (kept open by a long header
     // timeout): a third client waits...

@@ -326,6 +326,8 @@ async fn cross_origin_pages_may_call_the_api_only_from_configured_origins() {
     let methods = res.headers().get("access-control-allow-methods").unwrap().to_str().unwrap().to_string();
     assert!(methods.contains("POST") && methods.contains("DELETE"), "{methods}");
     assert!(res.headers().get("access-control-allow-credentials").is_none(), "bearer tokens, no cookies");
+    assert_eq!(res.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "a preflight is headed too");
+    assert!(res.headers().get("x-request-id").is_some());
     let res = app
         .client
         .post(format!("{}/api/v1/sessions/passkey/options", app.base))

@@ -2,9 +2,8 @@
 //! customer sessions and staff tokens.
 
 use secrecy::ExposeSecret;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -57,11 +56,8 @@ impl FromRequestParts<AppState> for RequestMeta {
             Some(c) => c.parse().map_err(|_| ApiError::from(ErrorCode::InvalidChannel))?,
             None => Channel::Web,
         };
-        let forwarded_for = parts.headers.get_all("x-forwarded-for").into_iter().filter_map(|v| v.to_str().ok());
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| app.config.trusted_proxies.client(c.0.ip(), forwarded_for).to_string())
+        let ip = crate::client_ip::client_of(&app.config.trusted_proxies, &parts.extensions, &parts.headers)
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
         Ok(RequestMeta {
             channel,
@@ -366,14 +362,16 @@ pub async fn end_sessions(
 }
 
 /// Ends the sessions opened with any of `passkey_ids` (the customer deleted
-/// them), recorded.
+/// them) but `customer`'s own, which has just confirmed the deletion with
+/// the trading password; recorded.
 pub async fn end_sessions_opened_with(
     app: &AppState,
-    account_id: &str,
+    customer: &Customer,
     passkey_ids: &[&str],
     recorded: EventMetadata,
 ) -> Result<u64, ApiError> {
-    let ended = app.store.end_sessions_opened_with(account_id, passkey_ids, app.clock.now()).await?;
+    let account_id = customer.account_id.as_str();
+    let ended = app.store.end_sessions_opened_with(account_id, passkey_ids, &customer.token_hash, app.clock.now()).await?;
     record_sessions_ended(app, account_id, ended, ledger_domain::account::SessionEndCause::PasskeyDeleted, recorded).await?;
     Ok(ended)
 }

@@ -367,8 +367,9 @@ async fn delete_passkeys(
             return Err(refusal.into());
         }
     }
-    // Whatever was signed in with a deleted passkey ends (this session too,
-    // if it was one of them).
+    // Whatever else was signed in with a deleted passkey ends; this session,
+    // which confirmed the deletion with the trading password, goes on (the
+    // status screen shows what is left, seed 000 p.16-17).
     let revoked: Vec<&str> = done
         .events
         .iter()
@@ -377,7 +378,7 @@ async fn delete_passkeys(
             _ => Vec::new(),
         })
         .collect();
-    super::extract::end_sessions_opened_with(app, &customer.account_id, &revoked, meta.metadata("customer", now)).await?;
+    super::extract::end_sessions_opened_with(app, customer, &revoked, meta.metadata("customer", now)).await?;
     crate::notify::after(app, &customer.account_id, &done).await;
     Ok(Json(Deleted { deleted }))
 }

@@ -147,7 +147,15 @@ pub fn app(state: AppState) -> Router {
         // the body's arrival and the answer within the request timeout.
         .layer(axum::middleware::from_fn_with_state(state.clone(), throttle_failed_attempts))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
-        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, within_request_timeout))
+        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, within_request_timeout));
+    // CORS for the configured origins: inside the header layers, so that
+    // preflights carry them too, and around the refusals above, so that a
+    // page of a configured origin can read those.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    let router = router
         // Headers on every response: the policy above, no MIME sniffing, no
         // referrer, no framing for older browsers, no caching of answers
         // that carry tokens or personal data (assets set their own
@@ -172,15 +180,16 @@ pub fn app(state: AppState) -> Router {
         // made (a UUID), the span names it, the answer echoes it, and the
         // events the request records carry it (RequestMeta).
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // Internal errors log their cause themselves (ApiError::internal); a
+        // 5XX the service means (503 busy under a flood) is no error line.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
         .layer(axum::middleware::from_fn_with_state(state.clone(), measure));
-    // Preflights answered before anything else; nothing for other origins.
-    let router = match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    };
     router.with_state(state)
 }
 
@@ -265,15 +274,19 @@ async fn throttle_failed_attempts(
     let path = req.uri().path();
     let attempt =
         req.method() == axum::http::Method::POST && (path.starts_with("/api/v1/sessions") || path.starts_with("/api/v1/registrations"));
-    let client = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| {
-        let forwarded_for = req.headers().get_all("x-forwarded-for").into_iter().filter_map(|v| v.to_str().ok());
-        app.config.trusted_proxies.client(c.0.ip(), forwarded_for)
-    });
+    let client = crate::client_ip::client_of(&app.config.trusted_proxies, req.extensions(), req.headers());
     let Some(client) = client.filter(|_| attempt) else { return next.run(req).await };
+    let too_many = |wait| {
+        axum::response::IntoResponse::into_response(
+            crate::error::ApiError::from(crate::error::ErrorCode::TooManyRequests).retry_after(wait),
+        )
+    };
     if let Some(wait) = app.throttle.admit(client) {
-        let refused = crate::error::ApiError::from(crate::error::ErrorCode::TooManyRequests).retry_after(wait);
-        return axum::response::IntoResponse::into_response(refused);
+        return too_many(wait);
     }
+    // A burst sent in parallel is bounded too: its failures only count as
+    // their answers come back.
+    let Some(_attempt) = app.throttle.enter(client) else { return too_many(std::time::Duration::from_secs(1)) };
     let response = next.run(req).await;
     if matches!(
         response.status(),

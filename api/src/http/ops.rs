@@ -114,10 +114,12 @@ async fn metrics(State(app): State<AppState>, request: axum::extract::Request) -
     }
 }
 
-/// The metrics token when one is set, else a loopback client.
+/// The metrics token when one is set, else a loopback client (as the
+/// trusted proxies name it: a request a proxy on this machine forwarded
+/// comes from its client, not from loopback).
 fn may_read_metrics(app: &AppState, request: &axum::extract::Request) -> Result<(), crate::error::ApiError> {
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let peer = crate::client_ip::client_of(&app.config.trusted_proxies, request.extensions(), request.headers());
     metrics_allowed(app.config.metrics_token.as_ref(), authorization, peer)
 }
 

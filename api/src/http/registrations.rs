@@ -88,6 +88,14 @@ async fn password(
     let login_id = flow.login_id.clone().unwrap_or_default();
     let answered = throttled_password_step(&app, &login_id, async {
         let Some(account_id) = flow.account_id else {
+            // The refusals a real account's flow meets before its password
+            // is checked, in the domain's order: an unknown ID meets them too.
+            if app.clock.now() > flow.created_at + app.ledger.policy().flow_lifetime() {
+                return Err(Refusal::FlowExpired.into());
+            }
+            if flow.channel != meta.channel.as_str() {
+                return Err(Refusal::WrongChannel.into());
+            }
             return Err(unknown_login_id(&app, &login_id, body.password, FlowPurpose::Registration, &meta).await);
         };
         let channel = flow.channel.parse().map_err(ApiError::internal)?;
@@ -210,12 +218,13 @@ async fn abandoned(
 ) -> Result<StatusCode, ApiError> {
     let reason = body.reason()?;
     let flow = load_flow(&app, &flow_id, "registration").await?;
-    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     // Only a ceremony that was handed out and not finished can be abandoned,
-    // once: nobody writes into a history by calling this at will.
+    // once: nobody writes into a history by calling this at will. (A flow
+    // for an unknown ID never has one: the same answer.)
     if take_ceremony(&app, &flow_id, "registration").await?.is_none() {
         return Err(ApiError::ceremony_expired());
     }
+    let account_id = flow.account_id.ok_or_else(ApiError::not_found)?;
     let now = app.clock.now();
     let command = AccountCommand::RecordCeremonyAbandoned { flow_id: Some(flow_id.to_string()), reason, at: now };
     execute(&app, &account_id, command, meta.metadata("customer", now)).await?;

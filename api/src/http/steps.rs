@@ -47,6 +47,10 @@ pub async fn create_flow(
     Ok(flow_id)
 }
 
+/// The least time a password step takes to answer (argon2 alone takes
+/// most of it).
+pub const PASSWORD_STEP_FLOOR: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A password step for `login_id`, throttled per login ID: past its
 /// allowance of wrong passwords it is answered 429 `too_many_requests`
 /// (with `Retry-After`) before any password is checked or anything
@@ -60,7 +64,15 @@ pub async fn throttled_password_step<T>(
     if let Some(wait) = app.login_throttle.admit(login_id.to_string()) {
         return Err(ApiError::from(ErrorCode::TooManyRequests).retry_after(wait));
     }
+    let Some(_attempt) = app.login_throttle.enter(login_id.to_string()) else {
+        return Err(ApiError::from(ErrorCode::TooManyRequests).retry_after(std::time::Duration::from_secs(1)));
+    };
+    let started = tokio::time::Instant::now();
     let answered = step.await;
+    // Known and unknown IDs take different paths (an account's event, or
+    // a count and an event of their own): every answer waits for the same
+    // floor, so the time it takes tells nothing.
+    tokio::time::sleep_until(started + PASSWORD_STEP_FLOOR).await;
     if let Err(e) = &answered {
         if matches!(e.code, ErrorCode::InvalidCredentials | ErrorCode::LoginLocked) {
             app.login_throttle.failed(login_id.to_string());

@@ -98,18 +98,27 @@ impl Store {
         Ok(())
     }
 
-    /// Ends the account's open sessions opened with any of `passkey_ids`;
-    /// returns how many.
-    pub async fn end_sessions_opened_with(&self, account_id: &str, passkey_ids: &[&str], now: DateTime<Utc>) -> Result<u64, DbError> {
+    /// Ends the account's open sessions opened with any of `passkey_ids`,
+    /// but the one whose token hash is `except`; returns how many.
+    pub async fn end_sessions_opened_with(
+        &self,
+        account_id: &str,
+        passkey_ids: &[&str],
+        except: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbError> {
         let mut ended = 0;
         for passkey_id in passkey_ids {
-            ended += sqlx::query("UPDATE sessions SET ended_at = $3 WHERE account_id = $1 AND passkey_id = $2 AND ended_at IS NULL")
-                .bind(account_id)
-                .bind(*passkey_id)
-                .bind(now.timestamp_millis())
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            ended += sqlx::query(
+                "UPDATE sessions SET ended_at = $3 WHERE account_id = $1 AND passkey_id = $2 AND ended_at IS NULL AND token_hash <> $4",
+            )
+            .bind(account_id)
+            .bind(*passkey_id)
+            .bind(now.timestamp_millis())
+            .bind(except)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         }
         Ok(ended)
     }

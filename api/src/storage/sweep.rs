@@ -1,5 +1,6 @@
-//! Working rows outlive their use only briefly: ceremonies, flows, codes
-//! and sessions are deleted a grace period after they expired, so that
+//! Working rows outlive their use only briefly: flows, codes and sessions
+//! are deleted a grace period after they expired, ceremonies as soon as
+//! they expire, so that
 //! anonymous calls (a `passkey/options` each) cannot grow storage forever.
 //! Until then an expired row still answers as expired (`flow_expired`,
 //! `session_ended`); after it, as unknown.
@@ -38,7 +39,9 @@ impl Store {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Swept, DbError> {
         let before = (now - GRACE).timestamp_millis();
         Ok(Swept {
-            ceremonies: self.delete_expired("DELETE FROM ceremonies WHERE expires_at < $1", before).await?,
+            // An expired ceremony answers exactly as a missing one
+            // (`ceremony_expired`): no grace.
+            ceremonies: self.delete_expired("DELETE FROM ceremonies WHERE expires_at < $1", now.timestamp_millis()).await?,
             flows: self.delete_expired("DELETE FROM flows WHERE expires_at < $1", before).await?,
             codes: self.delete_expired("DELETE FROM otp_codes WHERE expires_at < $1", before).await?,
             sessions: self.delete_expired("DELETE FROM sessions WHERE expires_at < $1", before).await?,
