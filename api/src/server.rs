@@ -128,6 +128,22 @@ impl<S> WriteDeadline<S> {
         WriteDeadline { inner, limit, stalled: None }
     }
 
+    /// A write's outcome: progress ends a stall; none starts or goes on
+    /// with one.
+    fn progress<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        match polled {
+            std::task::Poll::Ready(done) => {
+                self.stalled = None;
+                std::task::Poll::Ready(done)
+            }
+            std::task::Poll::Pending => self.stall(cx).map(Err),
+        }
+    }
+
     /// After a write that did not complete: Ready(error) once the stall has
     /// lasted `limit`, else Pending (woken by the timer too).
     fn stall(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Error> {
@@ -158,23 +174,13 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match std::pin::Pin::new(&mut self.inner).poll_write(cx, buf) {
-            std::task::Poll::Ready(done) => {
-                self.stalled = None;
-                std::task::Poll::Ready(done)
-            }
-            std::task::Poll::Pending => self.stall(cx).map(Err),
-        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progress(cx, polled)
     }
 
     fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
-        match std::pin::Pin::new(&mut self.inner).poll_flush(cx) {
-            std::task::Poll::Ready(done) => {
-                self.stalled = None;
-                std::task::Poll::Ready(done)
-            }
-            std::task::Poll::Pending => self.stall(cx).map(Err),
-        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.progress(cx, polled)
     }
 
     fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
@@ -186,13 +192,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<S
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            std::task::Poll::Ready(done) => {
-                self.stalled = None;
-                std::task::Poll::Ready(done)
-            }
-            std::task::Poll::Pending => self.stall(cx).map(Err),
-        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.progress(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

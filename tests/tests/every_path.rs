@@ -430,6 +430,19 @@ async fn a_credential_change_ends_the_sessions_opened_before_it(app: TestApp) {
     assert!(by["actor"].as_str().unwrap().starts_with("staff:"), "{by}");
 }
 
+/// The passkey ID the account gave `key`'s credential, from the event that
+/// bound it.
+async fn passkey_id_of(app: &TestApp, account: &str, key: &SoftPasskey) -> String {
+    app.events_of(account)
+        .await
+        .into_iter()
+        .find_map(|(t, p, _)| {
+            let passkey = &p[t.as_str()]["passkey"];
+            (passkey["credential_id"] == key.id()).then(|| passkey["passkey_id"].as_str().unwrap().to_string())
+        })
+        .expect("the passkey was bound")
+}
+
 /// A customer with a phone passkey and a PC passkey loses the phone and
 /// deletes its passkey from the PC: what the phone signed in to ends, the
 /// PC's session goes on.
@@ -446,15 +459,7 @@ async fn deleting_a_passkey_ends_the_sessions_opened_with_it_and_no_other(app: T
     let session_of = |v: Value| v["session"]["token"].as_str().unwrap().to_string();
     let on_phone = session_of(json_of(app.passkey_login(&mut phone).await).await.1);
     let on_pc = session_of(json_of(app.passkey_login(&mut pc).await).await.1);
-    let phone_passkey = app
-        .events_of(&account)
-        .await
-        .into_iter()
-        .find_map(|(t, p, _)| {
-            let passkey = &p[t.as_str()]["passkey"];
-            (passkey["credential_id"] == phone.id()).then(|| passkey["passkey_id"].as_str().unwrap().to_string())
-        })
-        .expect("the phone's passkey");
+    let phone_passkey = passkey_id_of(&app, &account, &phone).await;
 
     let path = format!("/api/v1/me/passkeys/{phone_passkey}");
     let res = app.send(Method::DELETE, &path, Some(json!({ "transaction_password": "trade-pass-1" })), Some(&on_pc), "web").await;
@@ -471,15 +476,7 @@ async fn deleting_a_passkey_ends_the_sessions_opened_with_it_and_no_other(app: T
     assert_eq!(by["actor"], "customer");
     // Deleting the passkey this very session was opened with leaves it on
     // the status screen (it just confirmed with the trading password).
-    let pc_passkey = app
-        .events_of(&account)
-        .await
-        .into_iter()
-        .find_map(|(t, p, _)| {
-            let passkey = &p[t.as_str()]["passkey"];
-            (passkey["credential_id"] == pc.id()).then(|| passkey["passkey_id"].as_str().unwrap().to_string())
-        })
-        .expect("the PC's passkey");
+    let pc_passkey = passkey_id_of(&app, &account, &pc).await;
     let path = format!("/api/v1/me/passkeys/{pc_passkey}");
     let res = app.send(Method::DELETE, &path, Some(json!({ "transaction_password": "trade-pass-1" })), Some(&on_pc), "web").await;
     assert_eq!(res.status(), StatusCode::OK);

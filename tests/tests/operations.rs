@@ -307,16 +307,16 @@ async fn cross_origin_pages_may_call_the_api_only_from_configured_origins() {
             .send()
     };
     let allowed = |res: &reqwest::Response| res.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());
+    let call_from_the_origin = |app: &TestApp| {
+        app.client
+            .post(format!("{}/api/v1/sessions/passkey/options", app.base))
+            .header("origin", "https://www.broker.example")
+            .json(&json!({}))
+            .send()
+    };
     let res = preflight(&app, "https://www.broker.example").await.unwrap();
     assert_eq!(allowed(&res), None, "closed by default");
-    let res = app
-        .client
-        .post(format!("{}/api/v1/sessions/passkey/options", app.base))
-        .header("origin", "https://www.broker.example")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = call_from_the_origin(&app).await.unwrap();
     assert_eq!(allowed(&res), None);
 
     let app = app.restart_with(|c| c.cors_origins = vec!["https://www.broker.example".into()]).await;
@@ -328,14 +328,7 @@ async fn cross_origin_pages_may_call_the_api_only_from_configured_origins() {
     assert!(res.headers().get("access-control-allow-credentials").is_none(), "bearer tokens, no cookies");
     assert_eq!(res.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"), "a preflight is headed too");
     assert!(res.headers().get("x-request-id").is_some());
-    let res = app
-        .client
-        .post(format!("{}/api/v1/sessions/passkey/options", app.base))
-        .header("origin", "https://www.broker.example")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = call_from_the_origin(&app).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(allowed(&res).as_deref(), Some("https://www.broker.example"));
     let res = preflight(&app, "https://evil.example").await.unwrap();
