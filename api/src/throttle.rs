@@ -141,6 +141,16 @@ impl<K: Hash + Eq + Clone + Ord> Throttle<K> {
     }
 }
 
+/// The key a client address is throttled under: an IPv4 address itself,
+/// an IPv6 address its /64 network (one subscriber's allocation, whose
+/// 2^64 addresses would otherwise each get an allowance of their own).
+pub fn throttled_as(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),
+        v4 => v4,
+    }
+}
+
 /// Records the window's refusals, one event per client and one per login
 /// ID.
 pub async fn record_window(app: &crate::state::AppState) {
@@ -193,6 +203,18 @@ mod tests {
         assert_eq!(throttle.admit(b), None, "another client is not affected");
         assert_eq!(throttle.end_window(), vec![(a, 2)]);
         assert_eq!(throttle.end_window(), vec![], "a new window");
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_is_one_client() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(throttled_as(a), throttled_as(b));
+        assert_eq!(throttled_as(a), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_ne!(throttled_as(a), throttled_as(other));
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(throttled_as(v4), v4);
     }
 
     #[test]

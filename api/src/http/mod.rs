@@ -275,7 +275,7 @@ async fn throttle_failed_attempts(
     let attempt =
         req.method() == axum::http::Method::POST && (path.starts_with("/api/v1/sessions") || path.starts_with("/api/v1/registrations"));
     let client = crate::client_ip::client_of(&app.config.trusted_proxies, req.extensions(), req.headers());
-    let Some(client) = client.filter(|_| attempt) else { return next.run(req).await };
+    let Some(client) = client.filter(|_| attempt).map(crate::throttle::throttled_as) else { return next.run(req).await };
     let too_many = |wait| {
         axum::response::IntoResponse::into_response(
             crate::error::ApiError::from(crate::error::ErrorCode::TooManyRequests).retry_after(wait),
