@@ -334,7 +334,10 @@ pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Resul
         max_connections: app.config.max_connections,
         write_timeout: app.config.write_timeout,
     };
-    crate::server::serve(listener, crate::http::app(app), limits, shutdown_signal()).await
+    crate::server::serve(listener, crate::http::app(app.clone()), limits, shutdown_signal()).await?;
+    // The refusals of the minute under way are recorded before the stop.
+    crate::throttle::record_window(&app).await;
+    Ok(())
 }
 
 /// A background task that ends when this is dropped.

@@ -63,7 +63,8 @@ impl<K: Hash + Eq + Clone + Ord> Throttle<K> {
         Throttle {
             // The failure that uses the last of the allowance blocks what
             // follows: a burst of one less, so that exactly `per_minute`
-            // failures go through before the first refusal.
+            // failures go through before the first refusal (at least two:
+            // a burst cannot be empty).
             failures: NonZeroU32::new(per_minute).map(|n| {
                 let burst = NonZeroU32::new(n.get() - 1).unwrap_or(n);
                 DefaultKeyedRateLimiter::keyed(Quota::per_minute(n).allow_burst(burst))

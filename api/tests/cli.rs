@@ -108,7 +108,8 @@ fn edit_row_two(path: &std::path::Path) -> bool {
 }
 
 /// SIGTERM (what a container runtime sends) stops the service gracefully:
-/// it exits 0 instead of being killed.
+/// it exits 0 instead of being killed, and records the throttle's refusals
+/// of the minute under way.
 #[cfg(unix)]
 #[test]
 fn sigterm_stops_the_service_gracefully() {
@@ -118,6 +119,7 @@ fn sigterm_stops_the_service_gracefully() {
         .arg("serve")
         .env("LEDGER_DATA_DIR", &dir)
         .env("LEDGER_BIND", "127.0.0.1:0")
+        .env("LEDGER_FAILED_ATTEMPTS_PER_CLIENT_PER_MINUTE", "2")
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
@@ -136,6 +138,19 @@ fn sigterm_stops_the_service_gracefully() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Two failures are the allowance: the next two are refused.
+    for expected in ["HTTP/1.1 401", "HTTP/1.1 401", "HTTP/1.1 429", "HTTP/1.1 429"] {
+        let body = r#"{"login_id":"nobody","password":"wrong-pass-1"}"#;
+        let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+        let request = format!(
+            "POST /api/v1/sessions/password HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with(expected), "{answer}");
+    }
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(killed.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -151,4 +166,20 @@ fn sigterm_stops_the_service_gracefully() {
     child.stderr.take().expect("stderr").read_to_string(&mut logs).unwrap();
     assert!(status.success(), "exit {status:?}: {logs}");
     assert!(logs.contains("shutting down"), "{logs}");
+    assert_eq!(
+        throttled_summaries(&dir.join("ledger.db")),
+        vec![r#"{"AttemptsThrottled":{"client":"127.0.0.1","refused":2,"window_secs":60}}"#]
+    );
+}
+
+/// The AttemptsThrottled events in the SQLite file.
+fn throttled_summaries(path: &std::path::Path) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT payload FROM events WHERE event_type = 'AttemptsThrottled'").fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.into_iter().map(|(p,)| p).collect()
+    })
 }
