@@ -45,9 +45,7 @@ impl App {
     /// Connects, migrates and wires everything together.
     pub async fn start(config: Config, clock: Clock) -> Result<AppState, String> {
         if let Some(path) = config.database_url.strip_prefix("sqlite://") {
-            if let Some(dir) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            }
+            private_file(std::path::Path::new(path.split('?').next().unwrap_or(path)))?;
         }
         let db = Database::connect(&config.database_url).await.map_err(|e| e.to_string())?;
         db.migrate().await.map_err(|e| e.to_string())?;
@@ -106,12 +104,74 @@ fn load_secret_key(config: &Config) -> Result<Vec<u8>, String> {
     }
     let path = config.data_dir.join("secret.key");
     if let Ok(existing) = std::fs::read_to_string(&path) {
-        return hex::decode(existing.trim()).map_err(|_| format!("{} is not hex", path.display()));
+        let key = hex::decode(existing.trim()).map_err(|_| format!("{} is not hex", path.display()))?;
+        if key.len() < 32 {
+            return Err(format!("{} holds a {}-byte key; at least 32 bytes (64 hex digits) are needed", path.display(), key.len()));
+        }
+        return Ok(key);
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let mut key = vec![0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
+    private_file(&path)?;
     std::fs::write(&path, hex::encode(&key)).map_err(|e| format!("{}: {e}", path.display()))?;
     tracing::info!(path = %path.display(), "generated the key for one-time code hashes");
     Ok(key)
+}
+
+/// Makes sure `path` exists readable by this user alone (0600, in a folder
+/// made 0700 when this creates it): the key file and the SQLite database
+/// (whose journal files SQLite creates with the database's permissions).
+/// An existing file is left as it is.
+fn private_file(path: &std::path::Path) -> Result<(), String> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_key_and_the_database_are_readable_by_the_service_alone() {
+        let root = std::env::temp_dir().join(format!("ledger-private-{}", uuid::Uuid::new_v4().simple()));
+        let data = root.join("data");
+        let mut config = Config::from_env().unwrap();
+        config.data_dir = data.clone();
+        config.secret_key_hex = None;
+        let key = load_secret_key(&config).unwrap();
+        assert_eq!(key.len(), 32);
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("secret.key")), 0o600);
+        private_file(&data.join("ledger.db")).unwrap();
+        assert_eq!(mode(&data.join("ledger.db")), 0o600);
+        assert_eq!(load_secret_key(&config).unwrap(), key, "read back as written");
+
+        std::fs::write(data.join("secret.key"), "abcd").unwrap();
+        let refused = load_secret_key(&config).unwrap_err();
+        assert!(refused.contains("2-byte key") && refused.contains("at least 32 bytes"), "{refused}");
+        std::fs::write(data.join("secret.key"), "").unwrap();
+        assert!(load_secret_key(&config).unwrap_err().contains("0-byte key"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
