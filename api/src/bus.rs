@@ -63,6 +63,18 @@ pub enum BusError {
     Gone,
     #[error("event store: {0}")]
     Store(String),
+    /// The database is out of reach (see `DbError::is_outage`).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A storage failure as the bus reports it: an outage apart.
+fn db_error(e: ledger_projections::DbError) -> BusError {
+    if e.is_outage() {
+        BusError::Unavailable(e.to_string())
+    } else {
+        BusError::Store(e.to_string())
+    }
 }
 
 /// The account command bus.
@@ -211,9 +223,7 @@ impl Ledger {
         // written as if it were that one. Such a load is read again.
         for _ in 0..3 {
             let context = self.store.load_aggregate(account_id).await.map_err(store_error)?;
-            let now = ledger_projections::store::snapshot_number(&self.lookups, "account", account_id)
-                .await
-                .map_err(|e| BusError::Store(e.to_string()))?;
+            let now = ledger_projections::store::snapshot_number(&self.lookups, "account", account_id).await.map_err(db_error)?;
             if now == context.current_snapshot {
                 return Ok((context, false));
             }
@@ -232,9 +242,8 @@ impl Ledger {
     pub async fn accounts_sharing_addresses(&self, account: &Account, account_id: &str) -> Result<Vec<String>, BusError> {
         let mut shared: Vec<String> = Vec::new();
         for email in account.registered_addresses() {
-            let others = ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id)
-                .await
-                .map_err(|e| BusError::Store(e.to_string()))?;
+            let others =
+                ledger_projections::claims::accounts_sharing_email(&self.lookups, email.as_str(), account_id).await.map_err(db_error)?;
             for other in others {
                 if !shared.contains(&other) {
                     shared.push(other);
@@ -286,9 +295,7 @@ impl Ledger {
         // load, so this bound is only a guard.
         for _ in 0..2 * ATTEMPTS {
             if let Some(credential_id) = command.credential_to_bind() {
-                let taken = ledger_projections::claims::credential_taken(&self.lookups, credential_id)
-                    .await
-                    .map_err(|e| BusError::Store(e.to_string()))?;
+                let taken = ledger_projections::claims::credential_taken(&self.lookups, credential_id).await.map_err(db_error)?;
                 command.set_credential_taken(taken);
             }
             let (mut context, from_cache) = self.context(account_id).await?;
@@ -349,7 +356,7 @@ impl Ledger {
                 }
                 Err(AppendError::Db(e)) => {
                     self.remember(account_id, None);
-                    return Err(BusError::Store(e.to_string()));
+                    return Err(db_error(e));
                 }
             }
         }
@@ -395,6 +402,10 @@ fn store_error(e: AggregateError<AccountError>) -> BusError {
     match e {
         AggregateError::UserError(d) => BusError::Domain(d),
         AggregateError::AggregateConflict => BusError::Contended,
+        AggregateError::DatabaseConnectionError(e) => BusError::Unavailable(e.to_string()),
+        AggregateError::UnexpectedError(e) if e.downcast_ref::<sqlx::Error>().is_some_and(ledger_projections::db::is_outage) => {
+            BusError::Unavailable(e.to_string())
+        }
         other => BusError::Store(other.to_string()),
     }
 }

@@ -79,6 +79,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     RequestTimeout,
     TooManyRequests,
+    Unavailable,
     Busy,
 }
 
@@ -151,6 +152,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::RequestTimeout,
         ErrorCode::TooManyRequests,
+        ErrorCode::Unavailable,
         ErrorCode::Busy,
     ];
 
@@ -441,6 +443,12 @@ impl ErrorCode {
                 "The request body is too large.",
                 "送信されたデータが大きすぎます。",
             ),
+            E::Unavailable => (
+                "unavailable",
+                S::SERVICE_UNAVAILABLE,
+                "The service cannot reach its database just now. Nothing was changed; please try again shortly.",
+                "ただいまデータベースに接続できません。処理は行われていません。しばらくしてから再度お試しください。",
+            ),
             E::TooManyRequests => (
                 "too_many_requests",
                 S::TOO_MANY_REQUESTS,
@@ -588,6 +596,13 @@ impl ApiError {
     }
 
     /// Something broke inside; the cause goes to the log only.
+    /// The database is out of reach: 503 `unavailable` with Retry-After,
+    /// logged as a warning (the outage, not the request, is at fault).
+    pub fn unavailable(cause: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(error = %cause, "database unavailable");
+        ApiError::from(ErrorCode::Unavailable).retry_after(std::time::Duration::from_secs(5))
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "internal error");
         ErrorCode::InternalError.into()
@@ -673,13 +688,16 @@ impl IntoResponse for ApiError {
 
 impl From<ledger_projections::DbError> for ApiError {
     fn from(e: ledger_projections::DbError) -> ApiError {
+        if e.is_outage() {
+            return ApiError::unavailable(e);
+        }
         ApiError::internal(e)
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> ApiError {
-        ApiError::internal(e)
+        ApiError::from(ledger_projections::DbError::Sql(e))
     }
 }
 

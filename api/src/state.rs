@@ -142,16 +142,17 @@ fn private_file(path: &std::path::Path) -> Result<(), String> {
     options.open(path).map(drop).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
+    #[cfg(unix)]
     fn mode(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_key_and_the_database_are_readable_by_the_service_alone() {
         let root = std::env::temp_dir().join(format!("ledger-private-{}", uuid::Uuid::new_v4().simple()));

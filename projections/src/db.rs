@@ -22,6 +22,34 @@ pub enum DbError {
     Migration(String),
 }
 
+/// How long a request waits for a PostgreSQL connection before it is
+/// answered `unavailable`: long past any wait a healthy pool makes, short
+/// enough that an outage fails requests fast.
+const POSTGRES_WAIT: Duration = Duration::from_secs(5);
+
+impl DbError {
+    /// Whether the database could not be reached or is refusing work (a
+    /// connection lost or refused, the pool's wait ended, the server
+    /// shutting down): a passing outage, not a fault of the request.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, DbError::Sql(e) if is_outage(e))
+    }
+}
+
+/// Whether `e` is a database outage (see [`DbError::is_outage`]).
+pub fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (class 08), the server shutting down or not
+        // yet accepting connections (57P01-57P03), too many connections, a
+        // database not accepting connections.
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "55000"))
+        }
+        _ => false,
+    }
+}
+
 fn migrate_error(e: MigrateError) -> DbError {
     match e {
         MigrateError::Execute(e) => DbError::Sql(e),
@@ -79,8 +107,8 @@ impl Database {
     pub async fn connect(url: &str) -> Result<Database, DbError> {
         sqlx::any::install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let postgres = PgPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-            let any = AnyPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+            let postgres = PgPoolOptions::new().max_connections(10).acquire_timeout(POSTGRES_WAIT).connect(url).await?;
+            let any = AnyPoolOptions::new().max_connections(10).acquire_timeout(POSTGRES_WAIT).connect(url).await?;
             Ok(Database { backend: Backend::Postgres, any, typed: TypedPool::Postgres(postgres) })
         } else {
             // `sqlite::memory:` (nothing on disk: the bench's ceiling) is one

@@ -481,3 +481,33 @@ async fn slow_and_idle_clients_are_cut_off_and_connections_are_bounded() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// PostgreSQL out of reach (connections cut, the database refusing new
+/// ones): requests answer 503 `unavailable` with Retry-After, in the error
+/// format, and the service recovers by itself once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_unavailable_and_the_service_recovers() {
+    let Some(app) = TestApp::spawn(ledger_tests::Backend::Postgres).await else { return };
+    app.open_account("7500001", Some("outage@example.jp"), false).await;
+    let mut key = ledger_tests::SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+    let token = app.register("7500001", "outage@example.jp", &mut key).await["session"]["token"].as_str().unwrap().to_string();
+    let database = app.database_url.rsplit('/').next().unwrap().to_string();
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test").await.unwrap();
+    let allow = |allowed: bool| format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {allowed}");
+    sqlx::query(&allow(false)).execute(&admin).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(&database)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let res = app.get("/api/v1/me/passkeys", Some(&token)).await;
+    let retry_after = res.headers().get("retry-after").is_some();
+    let (status, body) = json_of(res).await;
+    sqlx::query(&allow(true)).execute(&admin).await.unwrap();
+    assert_eq!((status, error_code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"), "{body}");
+    assert!(retry_after);
+    // Back: the next requests are served again, with nothing lost.
+    let res = app.get("/api/v1/me/passkeys", Some(&token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
+}

@@ -280,6 +280,7 @@ pub async fn execute_with(
         Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => Err(ApiError::from(ErrorCode::AccountExists)),
         Err(BusError::Contended) => Err(ApiError::conflict_retry()),
         Err(BusError::Gone) => Err(ApiError::ceremony_expired()),
+        Err(BusError::Unavailable(e)) => Err(ApiError::unavailable(e)),
         Err(e @ BusError::Store(_)) => Err(ApiError::internal(e)),
     }
 }
