@@ -154,11 +154,11 @@ pub struct Settings {
     pub smtp_timeout_secs: u64,
     /// Seconds a client may take to send a request's headers (1 to 300);
     /// past it the connection is closed.
-    #[arg(long, env = "LEDGER_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = header_timeout, global = true)]
+    #[arg(long, env = "LEDGER_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = seconds_up_to_300, global = true)]
     pub header_timeout_secs: u64,
     /// Seconds a request may take from its headers to its answer, its body
     /// included (1 to 600); past it the answer is 408 `request_timeout`.
-    #[arg(long, env = "LEDGER_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = request_timeout, global = true)]
+    #[arg(long, env = "LEDGER_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = seconds_up_to_600, global = true)]
     pub request_timeout_secs: u64,
     /// Connections open at once (1 to 1,000,000; keep it under the open
     /// files limit); past it new connections wait to be accepted.
@@ -166,7 +166,7 @@ pub struct Settings {
     pub max_connections: usize,
     /// Seconds a write to a client may make no progress (1 to 600): a
     /// client that stops reading its answers loses its connection.
-    #[arg(long, env = "LEDGER_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = request_timeout, global = true)]
+    #[arg(long, env = "LEDGER_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = seconds_up_to_600, global = true)]
     pub write_timeout_secs: u64,
     /// Failed credential attempts (a wrong password or code, an unknown ID,
     /// a refused passkey) one client may make a minute before its attempts
@@ -355,11 +355,11 @@ fn smtp_timeout(value: &str) -> Result<u64, String> {
     number(value, 1, Some(3600))
 }
 
-fn header_timeout(value: &str) -> Result<u64, String> {
+fn seconds_up_to_300(value: &str) -> Result<u64, String> {
     number(value, 1, Some(300))
 }
 
-fn request_timeout(value: &str) -> Result<u64, String> {
+fn seconds_up_to_600(value: &str) -> Result<u64, String> {
     number(value, 1, Some(600))
 }
 

@@ -1,6 +1,7 @@
-//! The HTTP server: HTTP/1.1 connections with a bound on how many are open
-//! and how long a client may take to send a request's headers, and a
-//! graceful stop. (axum's own `serve` sets neither bound: a client that
+//! The HTTP server: HTTP/1.1 connections with a bound on how many are open,
+//! on how long a client may take to send a request's headers and on how
+//! long a write to it may make no progress, and a graceful stop with a
+//! deadline. (axum's own `serve` sets neither bound: a client that
 //! opens connections and never finishes its headers would hold them all.)
 //! The time to send a body and to be answered is bounded per request by
 //! the router ([`crate::http`]'s request timeout).

@@ -386,6 +386,12 @@ fn address(app: &TestApp) -> String {
     app.base.trim_start_matches("http://").trim_end_matches('/').to_string()
 }
 
+/// `/healthz` on a connection of its own, given up after `ms`.
+async fn healthz_within(app: &TestApp, ms: u64) -> reqwest::Result<reqwest::Response> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_millis(ms)).build()?;
+    client.get(format!("{}/healthz", app.base)).send().await
+}
+
 /// Reads until the server closes the connection or `within` passes;
 /// returns what arrived and whether it closed.
 async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> (String, bool) {
@@ -445,14 +451,7 @@ async fn slow_and_idle_clients_are_cut_off_and_connections_are_bounded() {
     let mut deaf = socket.connect(address(&app).parse().unwrap()).await.unwrap();
     let ask = b"GET /api/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(200);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), deaf.write_all(&ask)).await;
-    let res = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap()
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .expect("served once the deaf client's connection is dropped");
+    let res = healthz_within(&app, 10_000).await.expect("served once the deaf client's connection is dropped");
     assert_eq!(res.status(), StatusCode::OK);
     drop(deaf);
 
@@ -467,18 +466,10 @@ async fn slow_and_idle_clients_are_cut_off_and_connections_are_bounded() {
     let first = tokio::net::TcpStream::connect(address(&app)).await.unwrap();
     let _second = tokio::net::TcpStream::connect(address(&app)).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let fresh = || reqwest::Client::builder().timeout(std::time::Duration::from_millis(500)).build().unwrap();
-    assert!(fresh().get(format!("{}/healthz", app.base)).send().await.is_err(), "not served past the bound");
+    assert!(healthz_within(&app, 500).await.is_err(), "not served past the bound");
     // ...until one closes.
     drop(first);
-    let res = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .unwrap()
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = healthz_within(&app, 5_000).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
 

@@ -245,16 +245,25 @@ async fn racing_replays_of_one_login_record_one_login_and_start_one_session(app:
     assert_eq!(sessions, 1, "one session started");
 }
 
-async fn a_refused_assertion_uses_the_ceremony_up(app: TestApp) {
-    app.open_account("4000004", Some("once@example.jp"), false).await;
+/// Opens an account, registers its passkey, signs in with it at counter
+/// 11, then presents a clone's assertion (counter 5) on a fresh ceremony:
+/// refused `counter_regression`. Returns the account, the passkey and that
+/// ceremony's options.
+async fn a_cloned_assertion_refused(app: &TestApp, login_id: &str, email: &str) -> (String, SoftPasskey, Value) {
+    let account = app.open_account(login_id, Some(email), false).await;
     let mut key = passkey();
-    app.register("4000004", "once@example.jp", &mut key).await;
+    app.register(login_id, email, &mut key).await;
     key.counter = 10;
     assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
     let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
     let cloned = key.assert_with_counter(&options, 5);
     let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": cloned }), None).await;
     assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "counter_regression".into()));
+    (account, key, options)
+}
+
+async fn a_refused_assertion_uses_the_ceremony_up(app: TestApp) {
+    let (_, mut key, options) = a_cloned_assertion_refused(&app, "4000004", "once@example.jp").await;
     // The same ceremony with a good assertion: used up by the refusal.
     let good = key.assert(&options);
     let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": good }), None).await;
@@ -271,15 +280,7 @@ async fn a_refused_assertion_uses_the_ceremony_up(app: TestApp) {
 }
 
 async fn a_counter_that_goes_backwards_is_refused_and_recorded(app: TestApp) {
-    let account = app.open_account("4000002", Some("clone@example.jp"), false).await;
-    let mut key = passkey();
-    app.register("4000002", "clone@example.jp", &mut key).await;
-    key.counter = 10;
-    assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
-    let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
-    let cloned = key.assert_with_counter(&options, 5);
-    let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": cloned }), None).await;
-    assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "counter_regression".into()));
+    let (account, _, _) = a_cloned_assertion_refused(&app, "4000002", "clone@example.jp").await;
     let recorded = app
         .events_of(&account)
         .await
