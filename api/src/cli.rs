@@ -121,14 +121,25 @@ pub enum ProjectionsCommand {
     Rebuild,
 }
 
+/// The `ledger` program: logs as `RUST_LOG` says (info by default), runs
+/// the command line, and exits 1 with the error on stderr. The binary's
+/// `main` is this and the allocator.
+pub async fn main() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).init();
+    if let Err(e) = run(Cli::from_env_and_args()).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), String> {
     let config = Config::try_from(cli.settings)?;
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let db = ledger_projections::Database::connect(&config.database_url).await.map_err(|e| e.to_string())?;
-            let applied = db.migrate().await.map_err(|e| e.to_string())?;
+            let (_, applied) = crate::state::connect_waiting(&config.database_url, config.database_wait).await?;
             println!("migrations applied: {applied}");
             Ok(())
         }
@@ -392,6 +403,6 @@ async fn demo_seed(config: Config) -> Result<(), String> {
             Err(e) => return Err(format!("{login_id}: {}", e.code.code())),
         }
     }
-    println!("Open {} and register a passkey for demo-001; the e-mailed code is in {:?}.", app.config.origin, app.config.mail);
+    println!("Open {} and register a passkey for demo-001; the e-mailed code is in {}.", app.config.origin, app.config.mail);
     Ok(())
 }

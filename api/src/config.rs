@@ -22,16 +22,58 @@ impl std::fmt::Debug for MailTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MailTransport::Folder(path) => write!(f, "folder {}", path.display()),
-            MailTransport::Smtp(address) => match url::Url::parse(address) {
-                Ok(mut url) => {
-                    if url.password().is_some() {
-                        let _ = url.set_password(Some("***"));
-                    }
-                    write!(f, "{url}")
-                }
-                Err(_) => f.write_str("an SMTP address that does not parse"),
-            },
+            MailTransport::Smtp(address) => f.write_str(&without_secrets(address)),
         }
+    }
+}
+
+impl std::fmt::Display for MailTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A server's address (a database or SMTP URL) fit for a log line: the
+/// password masked, the query (which may hold one, `?password=`) dropped.
+pub fn without_secrets(address: &str) -> String {
+    match url::Url::parse(address) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            if url.query().is_some() {
+                url.set_query(Some("..."));
+            }
+            url.to_string()
+        }
+        Err(_) => "an address that does not parse".to_string(),
+    }
+}
+
+/// The database's URL; `Debug` and `Display` show it without its secrets.
+#[derive(Clone, PartialEq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL itself, for connecting; never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&without_secrets(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&without_secrets(&self.0))
     }
 }
 
@@ -50,7 +92,9 @@ pub enum LoginNotice {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: String,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
+    /// How long start-up waits for an unreachable database before giving up.
+    pub database_wait: std::time::Duration,
     pub data_dir: PathBuf,
     pub rp_id: String,
     pub rp_name: String,
@@ -149,6 +193,10 @@ pub struct Settings {
     /// Customer session lifetime.
     #[arg(long, env = "LEDGER_SESSION_LIFETIME_SECS", default_value_t = 30 * 60, value_parser = at_least_one_i64, global = true)]
     pub session_lifetime_secs: i64,
+    /// Seconds start-up waits for a database that cannot be reached (or
+    /// is starting), trying again with a log line each time; 0: no wait.
+    #[arg(long, env = "LEDGER_DATABASE_WAIT_SECS", default_value_t = 120, value_parser = seconds_up_to_a_day, global = true)]
+    pub database_wait_secs: u64,
     /// The longest an SMTP exchange may take (1 to 3600 seconds).
     #[arg(long, env = "LEDGER_SMTP_TIMEOUT_SECS", default_value_t = 10, value_parser = smtp_timeout, global = true)]
     pub smtp_timeout_secs: u64,
@@ -355,6 +403,10 @@ fn smtp_timeout(value: &str) -> Result<u64, String> {
     number(value, 1, Some(3600))
 }
 
+fn seconds_up_to_a_day(value: &str) -> Result<u64, String> {
+    number(value, 0, Some(86_400))
+}
+
 fn seconds_up_to_300(value: &str) -> Result<u64, String> {
     number(value, 1, Some(300))
 }
@@ -514,7 +566,7 @@ impl TryFrom<Settings> for Config {
     type Error = String;
 
     fn try_from(s: Settings) -> Result<Config, String> {
-        let database_url = s.database_url.unwrap_or_else(|| format!("sqlite://{}/ledger.db", s.data_dir.display()));
+        let database_url = DatabaseUrl::new(s.database_url.unwrap_or_else(|| format!("sqlite://{}/ledger.db", s.data_dir.display())));
         let mail = match s.smtp_url {
             Some(url) => MailTransport::Smtp(url),
             None => MailTransport::Folder(s.outbox.unwrap_or_else(|| s.data_dir.join("outbox"))),
@@ -578,6 +630,7 @@ impl TryFrom<Settings> for Config {
             brokerage_name: s.brokerage_name,
             session_lifetime_secs: s.session_lifetime_secs,
             smtp_timeout_secs: s.smtp_timeout_secs,
+            database_wait: std::time::Duration::from_secs(s.database_wait_secs),
             header_timeout: std::time::Duration::from_secs(s.header_timeout_secs),
             request_timeout: std::time::Duration::from_secs(s.request_timeout_secs),
             max_connections: s.max_connections,
@@ -635,8 +688,14 @@ mod tests {
         let mut config = Config::from_env().unwrap();
         config.mail = smtp;
         config.secret_key_hex = Some(crate::secrets::Secret::from("6b".repeat(32)));
+        config.database_url = DatabaseUrl::new("postgres://ledger:db-pa55@db.internal:5432/ledger?sslpassword=key-pa55");
         let printed = format!("{config:?}");
-        assert!(!printed.contains("s3cr3t-pw") && !printed.contains(&"6b".repeat(32)), "{printed}");
+        for secret in ["s3cr3t-pw", &"6b".repeat(32), "db-pa55", "key-pa55"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("postgres://ledger:***@db.internal:5432/ledger?..."), "{printed}");
+        assert_eq!(config.database_url.to_string(), "postgres://ledger:***@db.internal:5432/ledger?...");
+        assert_eq!(config.mail.to_string(), "smtps://ledger:***@mail.example.jp:465");
     }
 
     #[test]

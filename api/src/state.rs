@@ -44,11 +44,10 @@ pub type AppState = Arc<App>;
 impl App {
     /// Connects, migrates and wires everything together.
     pub async fn start(config: Config, clock: Clock) -> Result<AppState, String> {
-        if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+        if let Some(path) = config.database_url.expose().strip_prefix("sqlite://") {
             private_file(std::path::Path::new(path.split('?').next().unwrap_or(path)))?;
         }
-        let db = Database::connect(&config.database_url).await.map_err(|e| e.to_string())?;
-        db.migrate().await.map_err(|e| e.to_string())?;
+        let (db, _) = connect_waiting(&config.database_url, config.database_wait).await?;
         if let Some(epoch) = db.ensure_order_epoch().await.map_err(|e| e.to_string())? {
             tracing::warn!(
                 epoch,
@@ -91,6 +90,56 @@ impl App {
     /// The key for keyed hashes of one-time codes.
     pub fn secret_key(&self) -> &[u8] {
         &self.secret_key
+    }
+}
+
+/// Connects to the database and brings its schema up to date. While it
+/// cannot be reached (refused, unreachable, starting up, out of
+/// connections) start-up waits and tries again, each try a log line
+/// naming the database (without its password) and the cause, up to
+/// `wait`; any other failure (a wrong password, no such database, a
+/// migration that fails) ends start-up at once with that cause.
+/// Returns the database and how many migrations it applied.
+pub async fn connect_waiting(url: &crate::config::DatabaseUrl, wait: std::time::Duration) -> Result<(Database, usize), String> {
+    let started = tokio::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        let tried = async {
+            let db = Database::connect(url.expose()).await?;
+            let applied = db.migrate().await?;
+            Ok::<_, ledger_projections::DbError>((db, applied))
+        }
+        .await;
+        match tried {
+            Ok(connected) => {
+                if attempt > 1 {
+                    tracing::info!(database = %url, attempts = attempt, "the database answers; starting");
+                }
+                return Ok(connected);
+            }
+            Err(e) if e.is_outage() && started.elapsed() + delay <= wait => {
+                tracing::warn!(
+                    database = %url,
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    waited_secs = started.elapsed().as_secs(),
+                    gives_up_after_secs = wait.as_secs(),
+                    error = %e,
+                    "waiting for the database: it cannot be reached yet (LEDGER_DATABASE_WAIT_SECS)"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(e) if e.is_outage() => {
+                return Err(format!(
+                    "the database {url} could not be reached in {} s (LEDGER_DATABASE_WAIT_SECS): {e}",
+                    started.elapsed().as_secs()
+                ))
+            }
+            Err(e) => return Err(format!("the database {url}: {e}")),
+        }
     }
 }
 

@@ -85,7 +85,7 @@ impl TestApp {
         let database_url = fresh_database(backend, &data_dir).await?;
         let mail = SmtpSink::start().await;
         let mut config = Config::from_env().expect("default config");
-        config.database_url = database_url.clone();
+        config.database_url = ledger_api::config::DatabaseUrl::new(database_url.clone());
         config.data_dir = data_dir.clone();
         config.origin = ORIGIN.into();
         config.rp_id = "localhost".into();
@@ -101,7 +101,7 @@ impl TestApp {
     }
 
     async fn serve(config: Config, clock: Clock, mail: SmtpSink, admin_token: Option<String>) -> TestApp {
-        let database_url = config.database_url.clone();
+        let database_url = config.database_url.expose().to_string();
         let data_dir = config.data_dir.clone();
         let app = App::start(config, clock.clone()).await.expect("app starts");
         let admin_token = match admin_token {

@@ -6,6 +6,7 @@
 pub mod authenticator;
 pub mod harness;
 pub mod openapi;
+pub mod process;
 pub mod smtp;
 
 pub use authenticator::SoftPasskey;

@@ -178,7 +178,9 @@ async fn metrics_count_events_and_signals_in_prometheus_format() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_in_memory_database_keeps_everything_for_the_life_of_the_process() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.database_url = "sqlite::memory:".into()).await.expect("in memory");
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.database_url = ledger_api::config::DatabaseUrl::new("sqlite::memory:"))
+        .await
+        .expect("in memory");
     app.open_account("7100001", Some("mem@example.jp"), false).await;
     let mut key = SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
     app.register("7100001", "mem@example.jp", &mut key).await;
