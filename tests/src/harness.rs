@@ -140,6 +140,17 @@ impl TestApp {
         Self::serve(self.app.config.clone(), self.clock.clone(), self.mail.clone(), Some(self.admin_token.clone())).await
     }
 
+    /// Stops the in-process server (its projector with it) and sends this
+    /// app's requests to `base` instead: a `ledger serve` process on the
+    /// same database ([`crate::process::Served`]). The app's state stays
+    /// for reading the database.
+    pub async fn hand_over(&mut self, base: &str) {
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
+        server.abort();
+        let _ = server.await;
+        self.base = base.to_string();
+    }
+
     /// Stops this instance at once, its projector with it: what a crash does.
     pub async fn stop(self) {
         self.server.abort();

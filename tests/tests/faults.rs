@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ledger_tests::harness::fresh_database;
 use ledger_tests::process::{free_port, Forwarder, Served};
-use ledger_tests::Backend;
+use ledger_tests::{Backend, TestApp};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ledger-faults-{name}-{}", uuid::Uuid::new_v4().simple()));
@@ -64,4 +64,155 @@ async fn start_up_gives_up_on_an_unreachable_database_after_its_wait_and_at_once
     let output = served.output();
     assert!(output.contains("no_such_ledger_database") && !output.contains("waiting for the database"), "{output}");
     assert!(!output.contains("hunter2-secret"), "{output}");
+}
+
+ledger_tests::on_both_databases!(a_kill_in_the_middle_of_logins_and_registrations_loses_and_repeats_nothing);
+
+/// What one client saw: the answers it was given (2xx = acknowledged) and
+/// whether a request was under way when the process died.
+#[derive(Default, Debug)]
+struct Seen {
+    acknowledged: usize,
+    unanswered: usize,
+}
+
+/// `kill -9` of `ledger serve` while customers log in and register
+/// passkeys. After a restart: every acknowledged login and registration is
+/// in the log, none twice (a request cut off by the kill may or may not
+/// have landed, never twice), the read models are what a rebuild makes of
+/// the log, and the audit chain verifies.
+async fn a_kill_in_the_middle_of_logins_and_registrations_loses_and_repeats_nothing(mut app: TestApp) {
+    use ledger_tests::SoftPasskey;
+    use reqwest::StatusCode;
+    use serde_json::{json, Value};
+
+    let mut logging_in = Vec::new();
+    for i in 0..4 {
+        let login_id = format!("65000{i:02}");
+        let email = format!("crash-login-{i}@example.jp");
+        let account = app.open_account(&login_id, Some(&email), false).await;
+        let mut passkey = SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+        app.register(&login_id, &email, &mut passkey).await;
+        logging_in.push((account, passkey));
+    }
+    let mut registering = Vec::new();
+    for i in 0..40 {
+        let login_id = format!("65001{i:02}");
+        let email = format!("crash-register-{i}@example.jp");
+        registering.push((app.open_account(&login_id, Some(&email), false).await, login_id, email));
+    }
+    let smtp = format!("smtp://127.0.0.1:{}", app.mail.port);
+    let mut served = Served::start(ledger_tests::ledger_program!(), &app.database_url, &app.data_dir, &[("LEDGER_SMTP_URL", &smtp)]);
+    served.wait_ready(Duration::from_secs(60)).await;
+    app.hand_over(&served.base).await;
+    let app = std::sync::Arc::new(app);
+
+    let post = |app: std::sync::Arc<TestApp>, path: String, body: Value| async move {
+        let res = app.client.post(format!("{}{}", app.base, path)).header("user-agent", "crash-test").json(&body).send().await.ok()?;
+        let status = res.status();
+        Some((status, res.json::<Value>().await.unwrap_or(Value::Null)))
+    };
+    let mut logins = Vec::new();
+    for (account, mut passkey) in logging_in {
+        let app = app.clone();
+        logins.push(tokio::spawn(async move {
+            let mut seen = Seen::default();
+            loop {
+                let Some((_, options)) = post(app.clone(), "/api/v1/sessions/passkey/options".into(), json!({})).await else { break };
+                let body = json!({ "ceremony_id": options["ceremony_id"], "credential": passkey.assert(&options) });
+                match post(app.clone(), "/api/v1/sessions/passkey".into(), body).await {
+                    Some((StatusCode::CREATED, _)) => seen.acknowledged += 1,
+                    Some((status, v)) => panic!("a login before the kill answered {status}: {v}"),
+                    None => {
+                        seen.unanswered += 1;
+                        break;
+                    }
+                }
+            }
+            (account, seen)
+        }));
+    }
+    // Four clients register passkeys for one opened account after another
+    // until the process dies under them.
+    let registered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut registrations = Vec::new();
+    for share in registering.chunks(registering.len() / 4).map(<[_]>::to_vec) {
+        let (app, registered) = (app.clone(), registered.clone());
+        registrations.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for (account, login_id, email) in share {
+                let mut seen = Seen::default();
+                let mut passkey = SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+                let steps = async {
+                    let (_, flow) = post(app.clone(), "/api/v1/registrations".into(), json!({ "login_id": login_id })).await?;
+                    let flow = flow["flow_id"].as_str()?.to_string();
+                    post(app.clone(), format!("/api/v1/registrations/{flow}/password"), json!({ "password": "pass-word-1" })).await?;
+                    let code = app.mail_to(&email).iter().rev().find_map(|m| m.code())?;
+                    post(app.clone(), format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code })).await?;
+                    let (_, options) = post(app.clone(), format!("/api/v1/registrations/{flow}/passkey/options"), json!({})).await?;
+                    let credential = passkey.register(&options);
+                    Some(post(app.clone(), format!("/api/v1/registrations/{flow}/passkey"), json!({ "credential": credential })).await)
+                };
+                let done = steps.await;
+                match done {
+                    Some(Some((StatusCode::CREATED, _))) => {
+                        seen.acknowledged += 1;
+                        registered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Some(Some((status, v))) => panic!("a registration before the kill answered {status}: {v}"),
+                    // Cut off at the last step, or earlier (then nothing
+                    // was registered, which the count below also allows).
+                    _ => seen.unanswered += 1,
+                }
+                let cut = seen.unanswered > 0;
+                results.push((account, seen));
+                if cut {
+                    break;
+                }
+            }
+            results
+        }));
+    }
+    // The kill comes once registrations are landing, in the middle of
+    // whatever each client is doing then.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while registered.load(std::sync::atomic::Ordering::SeqCst) < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    served.kill_hard();
+
+    let mut seen_logins = Vec::new();
+    for task in logins {
+        seen_logins.push(task.await.expect("login client"));
+    }
+    let mut seen_registrations = Vec::new();
+    for task in registrations {
+        seen_registrations.extend(task.await.expect("registration client"));
+    }
+    let acknowledged: usize = seen_logins.iter().chain(&seen_registrations).map(|(_, s)| s.acknowledged).sum();
+    assert!(seen_logins.iter().all(|(_, s)| s.acknowledged > 0), "logins landed before the kill: {seen_logins:?}");
+    assert!(seen_registrations.iter().any(|(_, s)| s.acknowledged > 0), "registrations landed before the kill: {seen_registrations:?}");
+
+    // The service restarted on the same database (in process, to read it).
+    let app = std::sync::Arc::try_unwrap(app).ok().expect("the clients are done").restart().await;
+    assert!(app.app.projector.settle(Duration::from_secs(60)).await.unwrap(), "the projector catches up after the restart");
+    for (account, seen) in &seen_logins {
+        let events = app.events_of(account).await;
+        let n = events.iter().filter(|(t, _, _)| t == "PasskeyLoginSucceeded").count();
+        assert!(n >= seen.acknowledged && n <= seen.acknowledged + seen.unanswered, "account {account}: {n} logins in the log, {seen:?}");
+    }
+    for (account, seen) in &seen_registrations {
+        let events = app.events_of(account).await;
+        let n = events.iter().filter(|(t, _, _)| t == "PasskeyRegistered").count();
+        assert!(n >= seen.acknowledged && n <= seen.acknowledged + seen.unanswered, "account {account}: {n} passkeys, {seen:?}");
+    }
+    let live = app.dump_tables(ledger_projections::read_models::TABLES).await;
+    app.app.projector.rebuild().await.unwrap();
+    let rebuilt = app.dump_tables(ledger_projections::read_models::TABLES).await;
+    assert!(live == rebuilt, "the read models after the crash are what a rebuild makes of the log");
+    let compliance = app.staff("Kato", "compliance").await;
+    let verified: Value = app.get("/api/v1/audit/verify", Some(&compliance)).await.json().await.unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(acknowledged > 4, "{acknowledged} acknowledged writes");
 }
