@@ -112,6 +112,18 @@ pub enum StaffCommand {
         name: String,
         #[arg(long, value_parser = ["admin", "support", "compliance"])]
         role: String,
+        /// Days the token lasts (1 to 366).
+        #[arg(long, default_value_t = STAFF_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..=366))]
+        expires_in_days: u32,
+    },
+    /// Lists staff members and whether each token is in force, revoked or
+    /// expired (never the tokens).
+    List,
+    /// Revokes a staff member's token at once; every later use of it is
+    /// refused and recorded.
+    RevokeToken {
+        /// The member's `staff_id`, as `ledger staff list` shows it.
+        staff_id: String,
     },
 }
 
@@ -144,11 +156,22 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::DemoSeed => demo_seed(config).await,
-        Command::Staff { command: StaffCommand::Add { name, role } } => {
+        Command::Staff { command: StaffCommand::Add { name, role, expires_in_days } } => {
             let app = App::start(config, Clock::default()).await?;
-            let token = add_staff(&app, &name, &role).await?;
-            println!("staff member {name} added with role {role}; their token (shown once):");
+            let token = add_staff_for(&app, &name, &role, expires_in_days).await?;
+            println!("staff member {name} added with role {role}; the token lasts {expires_in_days} days; their token (shown once):");
             println!("{}", token.expose_secret());
+            Ok(())
+        }
+        Command::Staff { command: StaffCommand::List } => {
+            let app = App::start(config, Clock::default()).await?;
+            print!("{}", list_staff(&app).await?);
+            Ok(())
+        }
+        Command::Staff { command: StaffCommand::RevokeToken { staff_id } } => {
+            let app = App::start(config, Clock::default()).await?;
+            revoke_staff_token(&app, &staff_id).await?;
+            println!("the token of staff member {staff_id} is revoked");
             Ok(())
         }
         Command::Audit { command } => audit(config, command).await,
@@ -256,39 +279,80 @@ async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
     }
 }
 
-/// Adds a staff member and returns their new token.
+/// How long a staff token lasts unless `--expires-in-days` says otherwise.
+pub const STAFF_TOKEN_DAYS: u32 = 90;
+
+/// Adds a staff member whose token lasts [`STAFF_TOKEN_DAYS`]; returns the token.
 pub async fn add_staff(app: &AppState, name: &str, role: &str) -> Result<Secret, String> {
+    add_staff_for(app, name, role, STAFF_TOKEN_DAYS).await
+}
+
+/// Adds a staff member whose token lasts `days`; returns the token (only
+/// its hash is stored).
+pub async fn add_staff_for(app: &AppState, name: &str, role: &str, days: u32) -> Result<Secret, String> {
     let token = new_token();
-    sqlx::query("INSERT INTO staff (staff_id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(name)
-        .bind(role)
-        .bind(token_hash(token.expose_secret()))
-        .bind(app.clock.now().timestamp_millis())
-        .execute(&app.db.any)
-        .await
-        .map_err(|e| e.to_string())?;
+    let now = app.clock.now();
+    let staff = crate::storage::NewStaff {
+        staff_id: &uuid::Uuid::new_v4().to_string(),
+        name,
+        role,
+        token_hash: &token_hash(token.expose_secret()),
+        created_at: now.timestamp_millis(),
+        expires_at: Some((now + chrono::Duration::days(i64::from(days))).timestamp_millis()),
+    };
+    app.store.add_staff(staff).await.map_err(|e| e.to_string())?;
     Ok(token)
 }
 
-/// Makes the token in `path` an admin token (staff member `core-system`),
-/// unless a staff member already has it. Only its hash is stored.
+/// Makes the token in `path` the core system's admin token (staff member
+/// `core-system`, no expiry), unless a staff member already has it; the
+/// core system's earlier tokens are revoked, so replacing the file rotates
+/// the token. Only its hash is stored.
 pub async fn provision_admin_token(app: &AppState, path: &std::path::Path) -> Result<(), String> {
     let token = std::fs::read_to_string(path).map_err(|e| format!("LEDGER_ADMIN_TOKEN_FILE {}: {e}", path.display()))?;
     let token = token.trim();
     if token.len() < 32 {
         return Err(format!("LEDGER_ADMIN_TOKEN_FILE {}: the token must be at least 32 characters", path.display()));
     }
-    sqlx::query(
-        "INSERT INTO staff (staff_id, name, role, token_hash, created_at)
-         SELECT $1, 'core-system', 'admin', $2, $3 WHERE NOT EXISTS (SELECT 1 FROM staff WHERE token_hash = $2)",
-    )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(token_hash(token))
-    .bind(app.clock.now().timestamp_millis())
-    .execute(&app.db.any)
-    .await
-    .map_err(|e| e.to_string())?;
+    let now = app.clock.now().timestamp_millis();
+    app.store.provision_core_system(&uuid::Uuid::new_v4().to_string(), &token_hash(token), now).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `ledger staff list`: every staff member and their token's state, no token.
+pub async fn list_staff(app: &AppState) -> Result<String, String> {
+    let now = app.clock.now().timestamp_millis();
+    let when =
+        |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
+    let mut out = format!("{:<36}  {:<20}  {:<10}  {:<20}  {:<20}  {}\n", "staff_id", "name", "role", "issued", "expires", "token");
+    for m in app.store.staff_members().await.map_err(|e| e.to_string())? {
+        let state = match (m.revoked_at, m.expires_at) {
+            (Some(at), _) => format!("revoked {}", when(at)),
+            (None, Some(at)) if at <= now => "expired".to_string(),
+            _ => "in force".to_string(),
+        };
+        let expires = m.expires_at.map(when).unwrap_or_else(|| "never".into());
+        out.push_str(&format!(
+            "{:<36}  {:<20}  {:<10}  {:<20}  {:<20}  {state}\n",
+            m.staff_id,
+            m.name,
+            m.role,
+            when(m.created_at),
+            expires
+        ));
+    }
+    Ok(out)
+}
+
+/// `ledger staff revoke-token`: the member's token opens nothing from now
+/// on, and the revocation is recorded in their stream.
+pub async fn revoke_staff_token(app: &AppState, staff_id: &str) -> Result<(), String> {
+    let now = app.clock.now();
+    if !app.store.revoke_staff_token(staff_id, now.timestamp_millis()).await.map_err(|e| e.to_string())? {
+        return Err(format!("no staff member {staff_id:?} with a token in force (`ledger staff list` shows them)"));
+    }
+    let event = ledger_domain::staff::StaffEvent::StaffTokenRevoked {};
+    app.staff_log.record(staff_id, event, operator_metadata(app)).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

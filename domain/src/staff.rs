@@ -48,6 +48,22 @@ pub enum StaffEvent {
     AuditHeadRead {
         position: Option<i64>,
     },
+    /// An operator revoked this staff member's token (`ledger staff
+    /// revoke-token`): it opens nothing from now on.
+    StaffTokenRevoked {},
+    /// This staff member's token was presented after it was revoked or
+    /// after it expired, and refused.
+    StaffTokenRefused {
+        reason: TokenRefusal,
+    },
+}
+
+/// Why a staff token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRefusal {
+    Revoked,
+    Expired,
 }
 
 impl DomainEvent for StaffEvent {
@@ -60,6 +76,8 @@ impl DomainEvent for StaffEvent {
             StaffEvent::SignalReviewed { .. } => "SignalReviewed",
             StaffEvent::AdoptionReportRead { .. } => "AdoptionReportRead",
             StaffEvent::AuditHeadRead { .. } => "AuditHeadRead",
+            StaffEvent::StaffTokenRevoked {} => "StaffTokenRevoked",
+            StaffEvent::StaffTokenRefused { .. } => "StaffTokenRefused",
         }
         .to_string()
     }
@@ -106,6 +124,18 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
                 format!("シグナル {signal_id} をレビューしました：{o_ja}。メモ：{note}"),
             )
         }
+        StaffEvent::StaffTokenRevoked {} => (
+            "The staff member's token was revoked: it opens nothing from now on.".to_string(),
+            "スタッフのトークンを失効させました。今後は使用できません。".to_string(),
+        ),
+        StaffEvent::StaffTokenRefused { reason: TokenRefusal::Revoked } => (
+            "A revoked staff token was presented and refused.".to_string(),
+            "失効済みのスタッフトークンが使用され、拒否しました。".to_string(),
+        ),
+        StaffEvent::StaffTokenRefused { reason: TokenRefusal::Expired } => (
+            "An expired staff token was presented and refused.".to_string(),
+            "有効期限切れのスタッフトークンが使用され、拒否しました。".to_string(),
+        ),
         StaffEvent::AdoptionReportRead { from, to } => {
             (format!("The adoption report was read ({from} to {to})."), format!("パスキー利用状況レポートを閲覧しました（{from}〜{to}）。"))
         }

@@ -7,6 +7,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use ledger_domain::staff::TokenRefusal;
 use ledger_domain::EventMetadata;
 use ledger_domain::{AccountCommand, Channel};
 use serde::de::DeserializeOwned;
@@ -248,11 +249,40 @@ impl FromRequestParts<AppState> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        // The token itself is never compared: its SHA-256 is looked up, so
+        // a lookup's timing could tell at most a prefix of that hash of 256
+        // random bits, which brings no one closer to a token.
         let row = app.store.staff_by_token_hash(&token_hash(&token)).await?;
         // A customer's session token is no staff token: 401, as for any unknown token.
-        let (staff_id, name, role) = row.ok_or_else(ApiError::unauthorized)?;
-        let role = Role::parse(&role).ok_or_else(ApiError::forbidden)?;
-        Ok(Staff { staff_id, name, role })
+        let member = row.ok_or_else(ApiError::unauthorized)?;
+        let now = app.clock.now();
+        let refused = match (member.revoked_at, member.expires_at) {
+            (Some(_), _) => Some((TokenRefusal::Revoked, ErrorCode::TokenRevoked)),
+            (None, Some(at)) if at <= now.timestamp_millis() => Some((TokenRefusal::Expired, ErrorCode::TokenExpired)),
+            _ => None,
+        };
+        if let Some((reason, code)) = refused {
+            // Each use is on record in the member's stream, from where it came.
+            let meta = match RequestMeta::from_request_parts(parts, app).await {
+                Ok(meta) => meta,
+                // A channel header that does not parse: recorded as web.
+                Err(_) => RequestMeta {
+                    channel: Channel::Web,
+                    ip: crate::client_ip::client_of(&app.config.trusted_proxies, &parts.extensions, &parts.headers)
+                        .map(|ip| ip.to_string())
+                        .unwrap_or_default(),
+                    user_agent: String::new(),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    hints: Default::default(),
+                },
+            };
+            let event = ledger_domain::staff::StaffEvent::StaffTokenRefused { reason };
+            let actor = format!("staff:{}", member.staff_id);
+            app.staff_log.record(&member.staff_id, event, meta.metadata(&actor, now)).await.map_err(ApiError::internal)?;
+            return Err(code.into());
+        }
+        let role = Role::parse(&member.role).ok_or_else(ApiError::forbidden)?;
+        Ok(Staff { staff_id: member.staff_id, name: member.name, role })
     }
 }
 

@@ -17,6 +17,7 @@ pub use ceremonies::Ceremony;
 pub use flows::{Flow, NewFlow};
 pub use secrets::Kept;
 pub use sessions::{NewSession, SessionRow};
+pub use staff::{NewStaff, StaffRow};
 pub use sweep::{sweep_every, Swept, GRACE};
 
 use sqlx::AnyPool;
