@@ -70,24 +70,25 @@ fn neutralised(value: &str) -> std::borrow::Cow<'_, str> {
 
 /// Cells as one CSV record: every cell quoted (quotes doubled by the csv
 /// crate), formulas neutralised, CRLF at the end as Excel writes it.
-fn csv_line<'a>(cells: impl IntoIterator<Item = &'a str>) -> String {
+fn csv_line<'a>(cells: impl IntoIterator<Item = &'a str>) -> Result<String, std::io::Error> {
     let mut writer = csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::Always)
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::with_capacity(512));
-    // Writing to memory cannot fail; a failure would give an empty line.
-    let _ = writer.write_record(cells.into_iter().map(|c| neutralised(c).into_owned()));
-    let bytes = writer.into_inner().unwrap_or_default();
-    String::from_utf8(bytes).unwrap_or_default()
+    // Writing to memory does not fail; were it to, the export stops with
+    // the error rather than leave a blank line in the file.
+    writer.write_record(cells.into_iter().map(|c| neutralised(c).into_owned()))?;
+    let bytes = writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+    String::from_utf8(bytes).map_err(std::io::Error::other)
 }
 
 /// The header: a byte-order mark so Excel reads UTF-8, then column names.
-pub fn csv_header() -> String {
-    format!("\u{FEFF}{}", csv_line(COLUMNS.iter().copied()))
+pub fn csv_header() -> Result<String, std::io::Error> {
+    Ok(format!("\u{FEFF}{}", csv_line(COLUMNS.iter().copied())?))
 }
 
 /// One row as a CSV line.
-pub fn csv_row(row: &AuditRow) -> String {
+pub fn csv_row(row: &AuditRow) -> Result<String, std::io::Error> {
     let (position, at_utc, at_jst) =
         (row.position.to_string(), row.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), crate::email::jst(row.at));
     csv_line([
@@ -108,10 +109,10 @@ pub fn csv_row(row: &AuditRow) -> String {
 }
 
 /// One row as a JSON line.
-pub fn jsonl_row(row: &AuditRow) -> String {
-    let mut line = serde_json::to_string(row).unwrap_or_default();
+pub fn jsonl_row(row: &AuditRow) -> Result<String, std::io::Error> {
+    let mut line = serde_json::to_string(row)?;
     line.push('\n');
-    line
+    Ok(line)
 }
 
 /// The export as a stream of chunks, one page at a time; `on_page` is told
@@ -140,7 +141,13 @@ pub fn stream(
         if !s.started {
             s.started = true;
             if format == Format::Csv {
-                chunk.push_str(&csv_header());
+                match csv_header() {
+                    Ok(header) => chunk.push_str(&header),
+                    Err(e) => {
+                        s.done = true;
+                        return Some((Err(e), s));
+                    }
+                }
             }
         }
         match query(&s.pool, &s.filter, s.after, PAGE).await {
@@ -149,10 +156,20 @@ pub fn stream(
                     s.done = true;
                 }
                 for row in &rows {
-                    chunk.push_str(&match format {
+                    let line = match format {
                         Format::Csv => csv_row(row),
                         Format::Jsonl => jsonl_row(row),
-                    });
+                    };
+                    match line {
+                        Ok(line) => chunk.push_str(&line),
+                        Err(e) => {
+                            // The export ends with the error (the download
+                            // is cut short), naming the row.
+                            s.done = true;
+                            tracing::error!(position = row.position, error = %e, "an audit export row could not be written");
+                            return Some((Err(std::io::Error::other(format!("audit row {}: {e}", row.position))), s));
+                        }
+                    }
                 }
                 if let Some(last) = rows.last() {
                     s.after = last.position;
@@ -174,7 +191,7 @@ mod tests {
     use super::*;
 
     fn csv_cell(value: &str) -> String {
-        csv_line([value]).trim_end_matches("\r\n").to_string()
+        csv_line([value]).unwrap().trim_end_matches("\r\n").to_string()
     }
 
     #[test]
@@ -186,12 +203,12 @@ mod tests {
         assert_eq!(csv_cell("\tx"), "\"'\tx\"");
         assert_eq!(csv_cell("日本語, \"quoted\""), "\"日本語, \"\"quoted\"\"\"");
         assert_eq!(csv_cell("line\r\nbreak"), "\"line\r\nbreak\"");
-        assert_eq!(csv_line(["a", "", "b"]), "\"a\",\"\",\"b\"\r\n");
+        assert_eq!(csv_line(["a", "", "b"]).unwrap(), "\"a\",\"\",\"b\"\r\n");
     }
 
     #[test]
     fn the_header_starts_with_a_bom_and_ends_with_crlf() {
-        let h = csv_header();
+        let h = csv_header().unwrap();
         assert!(h.starts_with('\u{FEFF}'));
         assert!(h.ends_with("\"hash\"\r\n"));
     }

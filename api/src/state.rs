@@ -73,7 +73,7 @@ impl App {
             login_throttle: crate::throttle::Throttle::new(config.failed_passwords_per_login_id_per_minute),
             webauthn: crate::webauthn::relying_party(&config)?,
             mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,
-            providers: crate::webauthn::providers(),
+            providers: crate::webauthn::providers()?,
             config,
             store: crate::storage::Store::new(db.any.clone()),
             db,

@@ -23,8 +23,13 @@ pub fn relying_party(config: &Config) -> Result<Webauthn, String> {
 }
 
 /// The AAGUID -> provider name list (community list, names only).
-pub fn providers() -> HashMap<String, String> {
-    serde_json::from_str(include_str!("../assets/passkey-provider-aaguids.json")).unwrap_or_default()
+pub fn providers() -> Result<HashMap<String, String>, String> {
+    let providers: HashMap<String, String> = serde_json::from_str(include_str!("../assets/passkey-provider-aaguids.json"))
+        .map_err(|e| format!("the passkey provider list (api/assets/passkey-provider-aaguids.json) does not read: {e}"))?;
+    if providers.is_empty() {
+        return Err("the passkey provider list (api/assets/passkey-provider-aaguids.json) is empty".into());
+    }
+    Ok(providers)
 }
 
 /// Asks for a discoverable credential (a passkey the customer can log in
@@ -98,4 +103,14 @@ pub fn passkey_for_verification(stored: &Value) -> Option<webauthn_rs::prelude::
         *counter = Value::from(0);
     }
     serde_json::from_value(value).ok()
+}
+
+#[cfg(test)]
+mod provider_tests {
+    #[test]
+    fn the_provider_list_reads_and_names_the_common_providers() {
+        let providers = super::providers().unwrap();
+        assert!(providers.len() > 20, "{}", providers.len());
+        assert_eq!(providers.get("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4").map(String::as_str), Some("Google Password Manager"));
+    }
 }

@@ -209,6 +209,16 @@ fn duplicate(what: &str, id: &str) -> DbError {
 /// transaction: one query per table to load what the batch touches, the
 /// events applied in memory in log order, one upsert per table to write.
 pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbError> {
+    // Every view dates what it shows: an account event without a readable
+    // time would show as 1970. The projector records it as a failure
+    // instead, naming it (its trail row is still written).
+    if let Some(undated) = batch.iter().find(|p| p.event.aggregate_type == "account" && p.meta.is_none()) {
+        let e = &undated.event;
+        return Err(DbError::Corrupt(format!(
+            "event at position {} ({} of account {} #{}) has no readable `at` in its metadata",
+            e.position, e.event_type, e.aggregate_id, e.sequence
+        )));
+    }
     let mut accounts = HashSet::new();
     let mut passkeys = HashSet::new();
     let mut credentials = HashSet::new();

@@ -19,6 +19,7 @@ ledger_tests::on_both_databases!(
     an_event_of_an_older_version_is_read_as_it_meant,
     a_command_whose_events_straddle_a_snapshot_loads_with_all_of_them,
     a_database_migrated_before_the_migrator_is_taken_over,
+    an_account_event_without_a_time_is_a_named_failure_not_dated_1970,
 );
 
 fn meta() -> RequestMeta {
@@ -250,4 +251,39 @@ async fn a_database_migrated_before_the_migrator_is_taken_over(app: TestApp) {
 /// event, for tests of the event store itself.
 fn staff_member(n: usize) -> ledger_domain::StaffMember {
     ledger_domain::StaffMember { staff_id: format!("staff-{n}"), name: "Sato".into() }
+}
+
+/// An account event whose metadata has no readable time (written by hand,
+/// or by a faulty tool) is not shown as of 1970: the projector records it
+/// as a failure naming it, and its change does not reach the views.
+async fn an_account_event_without_a_time_is_a_named_failure_not_dated_1970(app: TestApp) {
+    let account = app.open_account("9300002", Some("dated@example.jp"), false).await;
+    let next = app.events_of(&account).await.len() as i64 + 1;
+    let cast = if app.app.db.backend == ledger_projections::Backend::Postgres { "::json" } else { "" };
+    let sql = format!(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('account', $1, $2, 'EmailAddressChanged', '1', $3{cast}, $4{cast})"
+    );
+    sqlx::query(&sql)
+        .bind(&account)
+        .bind(next)
+        .bind(r#"{"EmailAddressChanged":{"email":"undated@example.jp"}}"#)
+        .bind(r#"{"actor":"core_system"}"#)
+        .execute(&app.app.db.any)
+        .await
+        .unwrap();
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let failures: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT aggregate_id, sequence, error FROM projection_failures").fetch_all(&app.app.db.any).await.unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let (id, sequence, error) = &failures[0];
+    assert_eq!((id, *sequence), (&account, next));
+    assert!(error.contains("no readable `at`") && error.contains("EmailAddressChanged") && error.contains(&account), "{error}");
+    let (email, updated_at): (Option<String>, i64) = sqlx::query_as("SELECT email, updated_at FROM status_accounts WHERE account_id = $1")
+        .bind(&account)
+        .fetch_one(&app.app.db.any)
+        .await
+        .unwrap();
+    assert_eq!(email.as_deref(), Some("dated@example.jp"));
+    assert!(updated_at > 0, "nothing dated 1970");
 }
