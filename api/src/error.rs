@@ -401,8 +401,8 @@ impl ErrorCode {
             E::EmailNotSent => (
                 "email_not_sent",
                 S::SERVICE_UNAVAILABLE,
-                "The e-mail could not be sent. Please try again shortly.",
-                "メールを送信できませんでした。しばらくしてから再度お試しください。",
+                "The e-mail could not be sent: no code went out, and this does not count against your limits. Please try again shortly.",
+                "メールを送信できませんでした。コードは送信されておらず、送信回数の上限にも数えません。しばらくしてから再度お試しください。",
             ),
             E::InvalidFilter => {
                 ("invalid_filter", S::BAD_REQUEST, "A search filter is not valid.", "検索条件の形式が正しくありません。")

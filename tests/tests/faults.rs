@@ -66,7 +66,10 @@ async fn start_up_gives_up_on_an_unreachable_database_after_its_wait_and_at_once
     assert!(!output.contains("hunter2-secret"), "{output}");
 }
 
-ledger_tests::on_both_databases!(a_kill_in_the_middle_of_logins_and_registrations_loses_and_repeats_nothing);
+ledger_tests::on_both_databases!(
+    a_kill_in_the_middle_of_logins_and_registrations_loses_and_repeats_nothing,
+    a_mail_outage_answers_unavailable_counts_against_no_limit_and_ends_when_the_relay_is_back,
+);
 
 /// What one client saw: the answers it was given (2xx = acknowledged) and
 /// whether a request was under way when the process died.
@@ -215,4 +218,44 @@ async fn a_kill_in_the_middle_of_logins_and_registrations_loses_and_repeats_noth
     let verified: Value = app.get("/api/v1/audit/verify", Some(&compliance)).await.json().await.unwrap();
     assert_eq!(verified["ok"], true, "{verified}");
     assert!(acknowledged > 4, "{acknowledged} acknowledged writes");
+}
+
+/// SMTP down when codes are asked for: each ask is answered 503
+/// `email_not_sent` with Retry-After and recorded as not delivered, none
+/// counts against the customer's limits (more asks than the hour allows,
+/// none sooner than a minute apart refused), and the first ask once the
+/// relay is back sends a code at once.
+async fn a_mail_outage_answers_unavailable_counts_against_no_limit_and_ends_when_the_relay_is_back(app: TestApp) {
+    use ledger_api::config::MailTransport;
+    use ledger_tests::harness::{error_code, json_of};
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    let account = app.open_account("6700001", Some("outage@example.jp"), false).await;
+    let sink = app.mail.port;
+    let closed = free_port();
+    let app = app.restart_with(|c| c.mail = MailTransport::Smtp(format!("smtp://127.0.0.1:{closed}"))).await;
+    let (flow, res) = app.start_registration("6700001", "pass-word-1").await;
+    let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (s, v) = json_of(res).await;
+    assert_eq!((s, error_code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "email_not_sent"), "{v}");
+    assert_eq!(retry_after.as_deref(), Some("30"));
+    assert!(v["error"]["message_ja"].as_str().unwrap().contains("上限にも数えません"), "{v}");
+    // Twelve more asks, more than the hour's ten codes and five resends,
+    // back to back: every one is tried and answered the same.
+    for _ in 0..12 {
+        let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp/resend"), json!({}), None).await).await;
+        assert_eq!((s, error_code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "email_not_sent"), "{v}");
+    }
+    let events = app.events_of(&account).await;
+    assert_eq!(events.iter().filter(|(t, _, _)| t == "EmailCodeNotDelivered").count(), 13);
+    assert!(app.mail_to("outage@example.jp").is_empty());
+
+    // The relay is back: the next ask sends a code, which works.
+    let app = app.restart_with(|c| c.mail = MailTransport::Smtp(format!("smtp://127.0.0.1:{sink}"))).await;
+    let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp/resend"), json!({}), None).await).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let code = app.code_for("outage@example.jp");
+    let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }

@@ -141,6 +141,10 @@ pub fn draw_code(app: &AppState) -> (OtpCode, IssuedCode) {
     (OtpCode::draw(), issued)
 }
 
+/// When a customer whose code e-mail could not be handed to the mail
+/// server is told to ask again: a relay restarting is back by then.
+const MAIL_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// After the domain issued a code: keep only its keyed hash, mail it.
 pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code: &OtpCode, done: &Executed) -> Result<CodeSent, ApiError> {
     // The OTP service answers instead (seed 004): nothing is mailed, the
@@ -170,7 +174,7 @@ pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code:
         if let Err(e) = app.ledger.execute(account_id, command, crate::bus::system_metadata(now)).await {
             tracing::error!(error = %e, account_id, "an undelivered code could not be recorded");
         }
-        return Err(ApiError::from(ErrorCode::EmailNotSent));
+        return Err(ApiError::from(ErrorCode::EmailNotSent).retry_after(MAIL_RETRY_AFTER));
     }
     Ok(CodeSent::Email { destination, slot, expires_at })
 }

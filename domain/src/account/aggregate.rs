@@ -1252,9 +1252,13 @@ impl Aggregate for Account {
             E::EmailCodeNotDelivered { flow_id, code_id } => {
                 if let Some(flow) = self.flows.get_mut(&flow_id) {
                     if let Some(code) = flow.code.as_ref().filter(|c| c.code_id == code_id) {
-                        // No code went out: it does not count against the hour.
+                        // No code went out: it counts against neither the
+                        // hour's codes nor its resends.
                         if let Some(i) = self.codes_mailed.iter().rposition(|t| *t == code.issued_at) {
                             self.codes_mailed.remove(i);
+                        }
+                        if let Some(i) = self.resends.iter().rposition(|t| *t == code.issued_at) {
+                            self.resends.remove(i);
                         }
                         flow.code = None;
                     }

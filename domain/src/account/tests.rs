@@ -1481,6 +1481,29 @@ async fn a_code_the_mail_server_did_not_take_is_void_and_another_may_be_asked_fo
     );
 }
 
+#[tokio::test]
+async fn resends_the_mail_server_did_not_take_count_against_no_limit() {
+    // More undelivered resends than the hour allows (five resends, ten
+    // codes), each asked for at once after the one before.
+    let mut given = ready_for_code();
+    given.push(AccountEvent::EmailCodeNotDelivered { flow_id: "f".into(), code_id: "c1".into() });
+    for i in 0..12 {
+        let at = secs(2 + i);
+        let code_id = format!("r{i}");
+        let resend = AccountCommand::ResendEmailCode {
+            flow_id: "f".into(),
+            code: code(&code_id, at),
+            channel: Channel::Web,
+            email_shared_with: vec![],
+            at,
+        };
+        let issued = outcome(given.clone(), resend).await;
+        assert!(matches!(&issued[0], AccountEvent::EmailCodeIssued { resend: true, .. }), "resend {i}: {issued:?}");
+        given.extend(issued);
+        given.push(AccountEvent::EmailCodeNotDelivered { flow_id: "f".into(), code_id });
+    }
+}
+
 mod matrix;
 
 // --- Codes bounded per account, not only per code ----------------------------
