@@ -82,6 +82,7 @@ pub enum ErrorCode {
     RequestTimeout,
     TooManyRequests,
     Unavailable,
+    ViewsBehind,
     Busy,
 }
 
@@ -157,6 +158,7 @@ impl ErrorCode {
         ErrorCode::RequestTimeout,
         ErrorCode::TooManyRequests,
         ErrorCode::Unavailable,
+        ErrorCode::ViewsBehind,
         ErrorCode::Busy,
     ];
 
@@ -464,6 +466,12 @@ impl ErrorCode {
                 S::SERVICE_UNAVAILABLE,
                 "The service cannot reach its database just now. Nothing was changed; please try again shortly.",
                 "ただいまデータベースに接続できません。処理は行われていません。しばらくしてから再度お試しください。",
+            ),
+            E::ViewsBehind => (
+                "views_behind",
+                S::SERVICE_UNAVAILABLE,
+                "The views have not caught up with the latest events yet. Please try again shortly.",
+                "表示用データが最新の記録にまだ追いついていません。しばらくしてから再度お試しください。",
             ),
             E::TooManyRequests => (
                 "too_many_requests",

@@ -578,6 +578,16 @@ impl Projector {
         Ok(n)
     }
 
+    /// What the read models reflect: the log position of the last event
+    /// they hold, and how many events in the log they do not hold yet.
+    pub async fn reflects(&self) -> Result<(i64, i64), DbError> {
+        let (_, _, position) = {
+            let mut conn = self.db.any.acquire().await?;
+            checkpoint(&mut conn, CORE).await?
+        };
+        Ok((position, self.lag().await?))
+    }
+
     /// Events at or before the checkpoint: what the read models hold.
     pub async fn applied(&self) -> Result<i64, DbError> {
         let mut conn = self.db.any.acquire().await?;

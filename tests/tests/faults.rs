@@ -259,3 +259,59 @@ async fn a_mail_outage_answers_unavailable_counts_against_no_limit_and_ends_when
     let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+/// A transaction left open in another database on the same PostgreSQL
+/// server holds the projector back (it reads only below the cluster's
+/// oldest snapshot). Writes do not wait for it; staff reads wait a bounded
+/// time, then answer with what the views hold and say they are behind
+/// (`X-Ledger-Behind`, `X-Ledger-Checkpoint`); once the transaction ends
+/// they are current again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_staff_reads_say_how_current_they_are_while_a_transaction_elsewhere_holds_the_projector() {
+    use ledger_tests::harness::json_of;
+    use reqwest::StatusCode;
+
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
+    let compliance = app.staff("Kato", "compliance").await;
+    let support = app.staff("Sato", "support").await;
+    app.open_account("6800001", Some("before@example.jp"), false).await;
+    let current = |res: &reqwest::Response| {
+        let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+        (header("x-ledger-checkpoint").expect("a checkpoint"), header("x-ledger-behind").expect("how far behind"))
+    };
+    let res = app.get("/api/v1/audit/head", Some(&compliance)).await;
+    let (before, behind) = current(&res);
+    assert_eq!(behind, 0, "current while nothing holds the projector");
+
+    // Elsewhere on the server: a transaction with an ID, left open.
+    let elsewhere = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test").await.unwrap();
+    let mut open = elsewhere.begin().await.unwrap();
+    sqlx::query("SELECT txid_current()").execute(&mut *open).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let account = app.open_account("6800002", Some("during@example.jp"), false).await;
+    assert!(started.elapsed() < Duration::from_secs(4), "the write does not wait for the projector: {:?}", started.elapsed());
+
+    let started = std::time::Instant::now();
+    let res = app.get(&format!("/api/v1/audit/events?account_id={account}"), Some(&compliance)).await;
+    let waited = started.elapsed();
+    let (checkpoint, behind) = current(&res);
+    let (s, page) = json_of(res).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(behind >= 1 && checkpoint >= before, "the answer says it is behind: checkpoint {checkpoint}, behind {behind}");
+    assert_eq!(page["events"], serde_json::json!([]), "the new account's events are not in the views yet");
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(10), "it waited its bound, no more: {waited:?}");
+    let res = app.get("/api/v1/staff/accounts?q=6800002", Some(&support)).await;
+    assert!(current(&res).1 >= 1, "support's search says so too");
+    // An account not in the views yet is not called unknown.
+    let (s, v) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("views_behind")), "{v}");
+
+    open.rollback().await.unwrap();
+    let res = app.get(&format!("/api/v1/audit/events?account_id={account}"), Some(&compliance)).await;
+    let (after, behind) = current(&res);
+    let (_, page) = json_of(res).await;
+    assert_eq!(behind, 0);
+    assert!(after > checkpoint);
+    assert_eq!(page["events"][0]["type"], "AccountOpened", "{page}");
+}

@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiQuery, RequestMeta, Role, Staff};
+use super::freshness::Reflects;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::export::Format;
 use crate::state::AppState;
@@ -134,7 +135,7 @@ async fn events(
     staff: Staff,
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<FilterQuery>,
-) -> Result<Json<TrailPage>, ApiError> {
+) -> Result<(Reflects, Json<TrailPage>), ApiError> {
     staff.require(COMPLIANCE)?;
     let filter = q.filter()?;
     let limit = q.limit.unwrap_or(100);
@@ -146,10 +147,10 @@ async fn events(
         None => 0,
     };
     record(&app, &staff, &meta, StaffEvent::AuditTrailQueried { filters: q.recorded()? }).await?;
-    app.projector.catch_up_to_now(WAIT).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
     let rows = ledger_projections::audit::query(&app.db.any, &filter, after, limit).await?;
     let next_cursor = if rows.len() as i64 == limit { rows.last().map(|r| r.position.to_string()) } else { None };
-    Ok(Json(TrailPage { events: rows, next_cursor }))
+    Ok((reflects, Json(TrailPage { events: rows, next_cursor })))
 }
 
 /// The filtered trail as CSV or JSON Lines, streamed.
@@ -168,22 +169,22 @@ async fn export(
     let format = Format::parse(q.format.as_deref().unwrap_or("csv")).ok_or_else(|| invalid_filter("format must be csv or jsonl."))?;
     let filter = q.filter()?;
     record(&app, &staff, &meta, StaffEvent::AuditTrailExported { format: format.extension().into(), filters: q.recorded()? }).await?;
-    app.projector.catch_up_to_now(WAIT).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
     let body = Body::from_stream(crate::export::stream(app.db.any.clone(), filter, format, |_| {}));
     let name = format!("audit-trail-{}.{}", app.clock.now().format("%Y%m%dT%H%M%SZ"), format.extension());
-    Response::builder()
-        .header(header::CONTENT_TYPE, format.content_type())
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
-        .body(body)
-        .map_err(ApiError::internal)
+    let mut response = Response::builder().header(header::CONTENT_TYPE, format.content_type());
+    for (name, value) in reflects.headers() {
+        response = response.header(name, value);
+    }
+    response.header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")).body(body).map_err(ApiError::internal)
 }
 
 /// Recomputes the whole chain; `{ok, checked, first_bad_position}`.
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "compliance", security(("staff" = [])),
     responses((status = 200, body = Verification), (status = "4XX", body = ErrorBody)))]
-async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Json<Verification>, ApiError> {
+async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<(Reflects, Json<Verification>), ApiError> {
     staff.require(COMPLIANCE)?;
-    app.projector.catch_up_to_now(WAIT).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
     let applied = app.projector.applied().await?;
     let result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, |_| {}).await?;
     record(
@@ -193,7 +194,7 @@ async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) ->
         StaffEvent::AuditTrailVerified { ok: result.ok, checked: result.checked, first_bad_position: result.first_bad_position },
     )
     .await?;
-    Ok(Json(result))
+    Ok((reflects, Json(result)))
 }
 
 /// The chain's newest row; both null while the trail is empty.
@@ -206,13 +207,13 @@ struct Head {
 /// The newest row's position and hash, to anchor outside the system.
 #[utoipa::path(get, path = "/api/v1/audit/head", tag = "compliance", security(("staff" = [])),
     responses((status = 200, body = Head), (status = "4XX", body = ErrorBody)))]
-async fn head(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Json<Head>, ApiError> {
+async fn head(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<(Reflects, Json<Head>), ApiError> {
     staff.require(COMPLIANCE)?;
-    app.projector.catch_up_to_now(WAIT).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
     let head = ledger_projections::audit::head(&app.db.any).await?;
     // Every staff read of the audit trail is on record (API.md).
     record(&app, &staff, &meta, StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) }).await?;
-    Ok(Json(Head { position: head.as_ref().map(|h| h.0), hash: head.map(|h| h.1) }))
+    Ok((reflects, Json(Head { position: head.as_ref().map(|h| h.0), hash: head.map(|h| h.1) })))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -238,7 +239,7 @@ async fn signals(
     staff: Staff,
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<SignalQuery>,
-) -> Result<Json<Signals>, ApiError> {
+) -> Result<(Reflects, Json<Signals>), ApiError> {
     staff.require(COMPLIANCE)?;
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         if !matches!(s, "open" | "confirmed" | "dismissed") {
@@ -247,9 +248,9 @@ async fn signals(
     }
     let filters = json!({ "status": q.status, "kind": q.kind, "account_id": q.account_id });
     record(&app, &staff, &meta, StaffEvent::SignalsListed { filters }).await?;
-    app.projector.catch_up_to_now(WAIT).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
     let list = ledger_projections::signals::list(&app.db.any, q.status.as_deref(), q.kind.as_deref(), q.account_id.as_deref()).await?;
-    Ok(Json(Signals { signals: list }))
+    Ok((reflects, Json(Signals { signals: list })))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -319,7 +320,7 @@ async fn adoption(
     staff: Staff,
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<ReportQuery>,
-) -> Result<Json<Adoption>, ApiError> {
+) -> Result<(Reflects, Json<Adoption>), ApiError> {
     staff.require(COMPLIANCE)?;
     let today = ledger_projections::adoption::jst_day(app.clock.now());
     let day = |s: Option<String>, default: String| -> Result<String, ApiError> {
@@ -330,7 +331,7 @@ async fn adoption(
     let month_ago = ledger_projections::adoption::jst_day(app.clock.now() - chrono::Duration::days(30));
     let (from, to) = (day(q.from, month_ago)?, day(q.to, today)?);
     record(&app, &staff, &meta, StaffEvent::AdoptionReportRead { from: from.clone(), to: to.clone() }).await?;
-    app.projector.catch_up_to_now(WAIT).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
     let days = ledger_projections::adoption::report(&app.db.any, &from, &to).await?;
-    Ok(Json(Adoption { from, to, timezone: "Asia/Tokyo", days }))
+    Ok((reflects, Json(Adoption { from, to, timezone: "Asia/Tokyo", days })))
 }

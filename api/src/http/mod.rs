@@ -18,6 +18,7 @@ pub mod admin;
 pub mod compliance;
 pub mod contract;
 pub mod extract;
+pub mod freshness;
 pub mod me;
 pub mod ops;
 pub mod registrations;

@@ -17,7 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::contract::{AccountPath, Deleted};
-use super::extract::{account_view_current, end_sessions, execute, ApiJson, ApiPath, ApiQuery, RequestMeta, Role, Staff};
+use super::extract::{end_sessions, execute, ApiJson, ApiPath, ApiQuery, RequestMeta, Role, Staff};
+use super::freshness::Reflects;
 use super::steps::RegistrationPossibility;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::state::AppState;
@@ -79,14 +80,14 @@ async fn find(
     staff: Staff,
     meta: RequestMeta,
     ApiQuery(query): ApiQuery<FindQuery>,
-) -> Result<Json<Found>, ApiError> {
+) -> Result<(Reflects, Json<Found>), ApiError> {
     staff.require(READERS)?;
     let q = query.q.unwrap_or_default().trim().to_string();
     if q.is_empty() || q.chars().count() > 254 {
         return Err(ApiError::bad_request("q must be a login ID or an e-mail address."));
     }
     // A search spans accounts: everything committed before it.
-    app.projector.catch_up_to_now(std::time::Duration::from_secs(5)).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
     let email = EmailAddress::parse(&q).ok().map(|e| e.as_str().to_string()).unwrap_or_default();
     let ids = ledger_projections::read_models::find_accounts(&app.db.any, &q, &email).await?;
     let mut accounts = Vec::new();
@@ -104,7 +105,7 @@ async fn find(
             });
         }
     }
-    Ok(Json(Found { accounts }))
+    Ok((reflects, Json(Found { accounts })))
 }
 
 /// The support desk's view of one account.
@@ -125,14 +126,21 @@ async fn status(
     staff: Staff,
     meta: RequestMeta,
     ApiPath(account_id): ApiPath<AccountId>,
-) -> Result<Json<AccountStatus>, ApiError> {
+) -> Result<(Reflects, Json<AccountStatus>), ApiError> {
     staff.require(READERS)?;
     record_read(&app, &staff, &meta, &account_id, "status").await?;
-    account_view_current(&app, &account_id).await?;
-    let view = status_view(&app.db.any, &account_id, true).await?.ok_or_else(ApiError::not_found)?;
+    let reflects = Reflects::for_account(&app, &account_id).await?;
+    let view = match status_view(&app.db.any, &account_id, true).await? {
+        Some(view) => view,
+        // Not in the views while they are behind: it may be in the log.
+        None if reflects.behind > 0 => {
+            return Err(ApiError::from(ErrorCode::ViewsBehind).retry_after(super::freshness::READ_WAIT));
+        }
+        None => return Err(ApiError::not_found()),
+    };
     let registration = super::steps::registration_possibility(&app, &account_id).await?;
     let signals = ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?;
-    Ok(Json(AccountStatus { view, registration, signals }))
+    Ok((reflects, Json(AccountStatus { view, registration, signals })))
 }
 
 #[derive(Deserialize, IntoParams)]
