@@ -1505,6 +1505,7 @@ async fn resends_the_mail_server_did_not_take_count_against_no_limit() {
 }
 
 mod matrix;
+mod properties;
 
 // --- Codes bounded per account, not only per code ----------------------------
 
