@@ -144,9 +144,10 @@ impl Run {
         IssuedCode { code_id: format!("c{}", self.codes.len() + 1), expires_at: self.now + Duration::minutes(10) }
     }
 
-    fn command(&mut self, step: &Step) -> AccountCommand {
+    /// The command a single step sends (None for a wait or a composite).
+    fn command(&mut self, step: &Step) -> Option<AccountCommand> {
         let at = self.now;
-        match step.clone() {
+        Some(match step.clone() {
             Step::Password { login, matches } => {
                 self.flows += 1;
                 self.flow = format!("f{}", self.flows);
@@ -228,8 +229,8 @@ impl Run {
                 AccountCommand::RevokePasskeysForCustomer { staff: staff(), passkey_id: key.map(key_id), reason: "device_lost".into(), at }
             }
             Step::Unlock => AccountCommand::Unlock { staff: staff(), reason: "called in".into(), at },
-            Step::Wait { .. } | Step::RegisterFlow { .. } | Step::Hammer => unreachable!("no single command"),
-        }
+            Step::Wait { .. } | Step::RegisterFlow { .. } | Step::Hammer => return None,
+        })
     }
 }
 
@@ -249,7 +250,7 @@ fn check(steps: Vec<Step>) -> Result<(), TestCaseError> {
         }
         run.now += Duration::seconds(1);
         let was_locked = run.account.locked;
-        let command = run.command(step);
+        let Some(command) = run.command(step) else { continue };
         let Ok(events) = decide(&run.events, command) else { continue };
         for event in &events {
             match event {
