@@ -479,7 +479,7 @@ async fn slow_and_idle_clients_are_cut_off_and_connections_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_answers_unavailable_and_the_service_recovers() {
     let Some(app) = TestApp::spawn(ledger_tests::Backend::Postgres).await else { return };
-    app.open_account("7500001", Some("outage@example.jp"), false).await;
+    let account = app.open_account("7500001", Some("outage@example.jp"), false).await;
     let mut key = ledger_tests::SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
     let token = app.register("7500001", "outage@example.jp", &mut key).await["session"]["token"].as_str().unwrap().to_string();
     let database = app.database_url.rsplit('/').next().unwrap().to_string();
@@ -501,4 +501,55 @@ async fn a_database_outage_answers_unavailable_and_the_service_recovers() {
     let res = app.get("/api/v1/me/passkeys", Some(&token)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
+
+    // An outage in the middle of logins: every login answered 201 is in the
+    // log, and every login in the log has its session (event and session
+    // are one commit), none without the other.
+    let app = std::sync::Arc::new(app);
+    let load = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let (mut acknowledged, mut refused, mut outage) = (0usize, 0usize, 0usize);
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+            while std::time::Instant::now() < until {
+                let (s, options) = json_of(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
+                if s == StatusCode::SERVICE_UNAVAILABLE {
+                    outage += 1;
+                    continue;
+                }
+                assert_eq!(s, StatusCode::OK, "{options}");
+                let login = json!({ "ceremony_id": options["ceremony_id"], "credential": key.assert(&options) });
+                match app.post("/api/v1/sessions/passkey", login, None).await.status() {
+                    StatusCode::CREATED => acknowledged += 1,
+                    StatusCode::SERVICE_UNAVAILABLE => refused += 1,
+                    other => panic!("a login during the outage answered {other}"),
+                }
+            }
+            (acknowledged, refused, outage + refused)
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    sqlx::query(&allow(false)).execute(&admin).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(&database)
+        .execute(&admin)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    sqlx::query(&allow(true)).execute(&admin).await.unwrap();
+    let (acknowledged, refused, unavailable) = load.await.unwrap();
+    assert!(
+        acknowledged > 0 && unavailable > 0,
+        "logins before, during and after the outage: {acknowledged} served, {unavailable} unavailable"
+    );
+    let logins = app.events_of(&account).await.iter().filter(|(t, _, _)| t == "PasskeyLoginSucceeded").count();
+    // One login before the load.
+    let during = logins - 1;
+    assert!(during >= acknowledged && during <= acknowledged + refused, "{during} logins in the log, {acknowledged} acknowledged");
+    let (sessions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE account_id = $1 AND passkey_id IS NOT NULL")
+        .bind(&account)
+        .fetch_one(&app.app.db.any)
+        .await
+        .unwrap();
+    assert_eq!(sessions as usize, logins, "one session per login in the log, none half-written");
 }
