@@ -365,6 +365,22 @@ async fn serve(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| format!("LEDGER_BIND {bind}: {e}"))?;
     // The address actually bound (port 0 picks a free one).
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or(bind);
+    let c = &app.config;
+    // The effective configuration, without a secret: what an operator
+    // checks first when something behaves unexpectedly.
+    tracing::info!(
+        mode = ?c.run_mode,
+        database = %c.database_url,
+        mail = %c.mail,
+        origin = %c.origin,
+        rp_id = %c.rp_id,
+        login_mode = ?c.policy.login_mode,
+        code_destination = ?c.policy.code_destination,
+        trusted_proxies = c.trusted_proxies.len(),
+        cors_origins = c.cors_origins.len(),
+        secret_key = if c.secret_key_hex.is_some() { "LEDGER_SECRET_KEY" } else { "key file in the data folder" },
+        "configuration"
+    );
     tracing::info!(%address, origin = %app.config.origin, "passkey-ledger listening");
     println!("passkey-ledger listening on http://{address} (demo page at {})", app.config.origin);
     serve_on(app, listener).await?;

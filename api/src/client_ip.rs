@@ -33,6 +33,11 @@ impl Network {
 }
 
 impl TrustedProxies {
+    /// How many addresses or networks are trusted.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Parses `10.0.0.0/8, 192.0.2.7, fd00::/8`: addresses and networks,
     /// comma-separated; empty trusts none.
     pub fn parse(spec: &str) -> Result<TrustedProxies, String> {

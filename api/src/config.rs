@@ -92,6 +92,7 @@ pub enum LoginNotice {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: String,
+    pub run_mode: RunMode,
     pub database_url: DatabaseUrl,
     /// How long start-up waits for an unreachable database before giving up.
     pub database_wait: std::time::Duration,
@@ -164,6 +165,11 @@ pub struct Settings {
     /// SQLite file, outbox, generated secret key.
     #[arg(long, env = "LEDGER_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
+    /// `production` refuses to start without an explicit `DATABASE_URL`
+    /// (PostgreSQL), `LEDGER_SMTP_URL`, `LEDGER_SECRET_KEY` and an https
+    /// `LEDGER_ORIGIN`: nothing falls back to a local file or a generated key.
+    #[arg(long = "env", env = "LEDGER_ENV", value_enum, default_value_t = RunMode::Development, global = true)]
+    pub run_mode: RunMode,
     /// WebAuthn origin the browser reports.
     #[arg(long, env = "LEDGER_ORIGIN", default_value = "http://localhost:8080", global = true)]
     pub origin: String,
@@ -459,12 +465,48 @@ fn cors_origins(value: &str) -> Result<CorsOrigins, String> {
         .map(CorsOrigins)
 }
 
+/// `LEDGER_ENV=production`: every setting whose default is only for a
+/// developer's machine must be given. All missing ones are named at once.
+fn production_settings(s: &Settings) -> Result<(), String> {
+    let mut missing = Vec::new();
+    match s.database_url.as_deref().map(str::to_ascii_lowercase) {
+        None => missing.push("DATABASE_URL (postgres://...; the embedded SQLite file is for development)"),
+        Some(url) if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) => {
+            missing.push("DATABASE_URL as postgres://... (SQLite is for development)")
+        }
+        Some(_) => {}
+    }
+    if s.smtp_url.is_none() {
+        missing.push("LEDGER_SMTP_URL (without it codes are written to files, not mailed)");
+    }
+    if s.secret_key.is_none() {
+        missing.push("LEDGER_SECRET_KEY (without it each instance generates its own and codes fail on the others)");
+    }
+    if !s.origin.starts_with("https://") {
+        missing.push("LEDGER_ORIGIN as https://... (the public address customers open)");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("LEDGER_ENV=production needs: {}", missing.join("; ")))
+    }
+}
+
 fn trusted_proxies(value: &str) -> Result<crate::client_ip::TrustedProxies, String> {
     crate::client_ip::TrustedProxies::parse(value)
 }
 
 fn secret(value: &str) -> Result<crate::secrets::Secret, std::convert::Infallible> {
     Ok(crate::secrets::Secret::from(value))
+}
+
+/// Whether the embedded defaults (SQLite, mail to a folder, a generated
+/// key) may stand in for missing settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum RunMode {
+    Development,
+    Production,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -566,6 +608,9 @@ impl TryFrom<Settings> for Config {
     type Error = String;
 
     fn try_from(s: Settings) -> Result<Config, String> {
+        if s.run_mode == RunMode::Production {
+            production_settings(&s)?;
+        }
         let database_url = DatabaseUrl::new(s.database_url.unwrap_or_else(|| format!("sqlite://{}/ledger.db", s.data_dir.display())));
         let mail = match s.smtp_url {
             Some(url) => MailTransport::Smtp(url),
@@ -619,6 +664,7 @@ impl TryFrom<Settings> for Config {
         };
         Ok(Config {
             bind: s.bind,
+            run_mode: s.run_mode,
             database_url,
             data_dir: s.data_dir,
             rp_id: s.rp_id,
@@ -696,6 +742,38 @@ mod tests {
         assert!(printed.contains("postgres://ledger:***@db.internal:5432/ledger?..."), "{printed}");
         assert_eq!(config.database_url.to_string(), "postgres://ledger:***@db.internal:5432/ledger?...");
         assert_eq!(config.mail.to_string(), "smtps://ledger:***@mail.example.jp:465");
+    }
+
+    #[test]
+    fn production_mode_names_every_development_default_it_refuses() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let settings = SettingsOnly::try_parse_from(std::iter::once("ledger").chain(args.iter().copied())).unwrap();
+            Config::try_from(settings.settings)
+        };
+        let refused = parse(&["--env", "production"]).unwrap_err();
+        for named in ["DATABASE_URL", "LEDGER_SMTP_URL", "LEDGER_SECRET_KEY", "LEDGER_ORIGIN"] {
+            assert!(refused.contains(named), "{refused}");
+        }
+        let sqlite = parse(&["--env", "production", "--database-url", "sqlite://./ledger.db"]).unwrap_err();
+        assert!(sqlite.contains("SQLite is for development"), "{sqlite}");
+        let ready = parse(&[
+            "--env",
+            "production",
+            "--database-url",
+            "postgres://ledger:pw@db.internal/ledger",
+            "--smtp-url",
+            "smtps://u:p@mail.example.jp",
+            "--secret-key",
+            &"6b".repeat(32),
+            "--origin",
+            "https://www.broker.example",
+            "--rp-id",
+            "broker.example",
+        ])
+        .unwrap();
+        assert_eq!(ready.run_mode, RunMode::Production);
+        assert!(parse(&[]).is_ok(), "development needs nothing");
     }
 
     #[test]

@@ -43,6 +43,17 @@ pub fn jst(at: DateTime<Utc>) -> String {
     ledger_domain::japan::japan_time(at).format("%Y年%m月%d日 %H:%M (JST)").to_string()
 }
 
+/// `smtp+starttls://host:587` (a common spelling) is lettre's
+/// `smtp://host:587?tls=required`: STARTTLS, required.
+fn starttls_alias(url: &str) -> String {
+    match url.strip_prefix("smtp+starttls://") {
+        Some(rest) if rest.contains("tls=") => format!("smtp://{rest}"),
+        Some(rest) if rest.contains('?') => format!("smtp://{rest}&tls=required"),
+        Some(rest) => format!("smtp://{rest}?tls=required"),
+        None => url.to_string(),
+    }
+}
+
 impl Mailer {
     /// The transport the configuration names.
     pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
@@ -51,7 +62,7 @@ impl Mailer {
                 std::fs::create_dir_all(dir).map_err(|e| MailError(format!("{}: {e}", dir.display())))?;
                 Ok(Mailer::Folder(AsyncFileTransport::new(dir), dir.clone()))
             }
-            MailTransport::Smtp(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            MailTransport::Smtp(url) => AsyncSmtpTransport::<Tokio1Executor>::from_url(&starttls_alias(url))
                 .map(|b| Mailer::Smtp(b.timeout(Some(std::time::Duration::from_secs(config.smtp_timeout_secs))).build()))
                 .map_err(|e| MailError(format!("LEDGER_SMTP_URL: {e}"))),
         }
@@ -165,5 +176,15 @@ mod tests {
     fn expiry_is_shown_in_japan_time() {
         let at = Utc.with_ymd_and_hms(2026, 6, 21, 9, 5, 0).unwrap();
         assert_eq!(jst(at), "2026年06月21日 18:05 (JST)");
+    }
+}
+
+#[cfg(test)]
+mod starttls_tests {
+    #[test]
+    fn smtp_starttls_is_smtp_with_tls_required() {
+        assert_eq!(super::starttls_alias("smtp+starttls://u:p@mail.example.jp:587"), "smtp://u:p@mail.example.jp:587?tls=required");
+        assert_eq!(super::starttls_alias("smtp+starttls://mail.example.jp?x=1"), "smtp://mail.example.jp?x=1&tls=required");
+        assert_eq!(super::starttls_alias("smtps://mail.example.jp"), "smtps://mail.example.jp");
     }
 }

@@ -44,9 +44,6 @@ pub type AppState = Arc<App>;
 impl App {
     /// Connects, migrates and wires everything together.
     pub async fn start(config: Config, clock: Clock) -> Result<AppState, String> {
-        if let Some(path) = config.database_url.expose().strip_prefix("sqlite://") {
-            private_file(std::path::Path::new(path.split('?').next().unwrap_or(path)))?;
-        }
         let (db, _) = connect_waiting(&config.database_url, config.database_wait).await?;
         if let Some(epoch) = db.ensure_order_epoch().await.map_err(|e| e.to_string())? {
             tracing::warn!(
@@ -101,6 +98,10 @@ impl App {
 /// migration that fails) ends start-up at once with that cause.
 /// Returns the database and how many migrations it applied.
 pub async fn connect_waiting(url: &crate::config::DatabaseUrl, wait: std::time::Duration) -> Result<(Database, usize), String> {
+    // A new SQLite database: its folder 0700 and its file 0600.
+    if let Some(path) = url.expose().strip_prefix("sqlite://") {
+        private_file(std::path::Path::new(path.split('?').next().unwrap_or(path)))?;
+    }
     let started = tokio::time::Instant::now();
     let mut delay = std::time::Duration::from_millis(250);
     let mut attempt = 1u32;
@@ -138,6 +139,7 @@ pub async fn connect_waiting(url: &crate::config::DatabaseUrl, wait: std::time::
                     started.elapsed().as_secs()
                 ))
             }
+            Err(e @ ledger_projections::DbError::Config(_)) => return Err(e.to_string()),
             Err(e) => return Err(format!("the database {url}: {e}")),
         }
     }

@@ -210,3 +210,23 @@ fn staff_list_and_revoke_token_show_and_end_a_token_without_printing_it() {
     let too_long = ledger(&dir, &["staff", "add", "--name", "X", "--role", "support", "--expires-in-days", "400"]);
     assert!(!too_long.status.success(), "a token lasts at most a year");
 }
+
+#[test]
+fn a_database_url_that_names_no_database_is_refused_and_leaves_nothing_behind() {
+    let dir = temp_dir();
+    for url in ["not-a-url", "mysql://root@localhost/ledger", "ledger.db"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .arg("migrate")
+            .current_dir(&dir)
+            .env("LEDGER_DATA_DIR", dir.join("data"))
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("ledger runs");
+        assert!(!out.status.success(), "{url}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("DATABASE_URL must start with postgres://, postgresql:// or sqlite://"), "{url}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+        assert!(left.is_empty(), "{url} left {left:?} behind");
+    }
+}

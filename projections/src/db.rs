@@ -20,6 +20,9 @@ pub enum DbError {
     /// this version's files (a changed or unknown migration).
     #[error("migrations: {0}")]
     Migration(String),
+    /// The database's address is not one the ledger can use.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// How long a request waits for a PostgreSQL connection before it is
@@ -106,7 +109,23 @@ impl Database {
     /// (created when missing) for the embedded default.
     pub async fn connect(url: &str) -> Result<Database, DbError> {
         sqlx::any::install_default_drivers();
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (scheme, _) = url.split_once(':').unwrap_or(("", ""));
+        let scheme = scheme.to_ascii_lowercase();
+        // Anything else would be taken for a SQLite file name and created.
+        if !matches!(scheme.as_str(), "postgres" | "postgresql" | "sqlite") {
+            return Err(DbError::Config(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (or be sqlite::memory:)".into(),
+            ));
+        }
+        let lowered;
+        let url = if scheme == "postgres" || scheme == "postgresql" {
+            // `Postgres://` is PostgreSQL too, not a SQLite file name.
+            lowered = format!("{scheme}{}", &url[scheme.len()..]);
+            lowered.as_str()
+        } else {
+            url
+        };
+        if scheme == "postgres" || scheme == "postgresql" {
             let postgres = PgPoolOptions::new().max_connections(10).acquire_timeout(POSTGRES_WAIT).connect(url).await?;
             let any = AnyPoolOptions::new().max_connections(10).acquire_timeout(POSTGRES_WAIT).connect(url).await?;
             Ok(Database { backend: Backend::Postgres, any, typed: TypedPool::Postgres(postgres) })

@@ -735,7 +735,7 @@ fn is_about_the_data(error: &DbError) -> bool {
             data_pg || data_sqlite
         }
         DbError::Sql(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. }) => true,
-        DbError::Sql(_) | DbError::Migration(_) => false,
+        DbError::Sql(_) | DbError::Migration(_) | DbError::Config(_) => false,
     }
 }
 

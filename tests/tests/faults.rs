@@ -37,6 +37,24 @@ async fn start_up_waits_for_a_database_that_is_not_reachable_yet() {
     assert!(!output.contains("hunter2-secret"), "never its password:\n{output}");
 }
 
+/// `Postgres://` (as some tools write it) is PostgreSQL, not a SQLite file
+/// of that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_url_scheme_in_capitals_is_still_postgresql() {
+    let dir = temp_dir("scheme");
+    let Some(url) = fresh_database(Backend::Postgres, &dir).await else { return };
+    let capitals = url.replacen("postgres://", "Postgres://", 1);
+    let served = Served::start(ledger_tests::ledger_program!(), &capitals, &dir, &[]);
+    served.wait_ready(Duration::from_secs(60)).await;
+    let pool = sqlx::PgPool::connect(&url).await.expect("the database");
+    let (migrated,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&pool).await.expect("migrated");
+    assert!(migrated > 10, "the PostgreSQL database was migrated");
+    assert!(
+        !dir.join("Postgres:").exists()
+            && std::fs::read_dir(&dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("Postgres"))
+    );
+}
+
 /// Past `LEDGER_DATABASE_WAIT_SECS` start-up gives up with the cause; a
 /// failure that waiting cannot mend (no such database) ends it at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
