@@ -137,12 +137,30 @@ pub enum ProjectionsCommand {
 /// the command line, and exits 1 with the error on stderr. The binary's
 /// `main` is this and the allocator.
 pub async fn main() {
-    use tracing_subscriber::EnvFilter;
-    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).init();
+    if let Err(e) = init_logs() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = run(Cli::from_env_and_args()).await {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// Logs go to stderr (stdout is for what a command prints): text, in
+/// colour only on a terminal, or JSON lines with `LEDGER_LOG_FORMAT=json`;
+/// `RUST_LOG` filters (info by default).
+fn init_logs() -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match std::env::var("LEDGER_LOG_FORMAT").ok().filter(|v| !v.trim().is_empty()).as_deref().map(str::trim) {
+        None | Some("text") => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        Some("json") => builder.json().flatten_event(true).with_current_span(false).init(),
+        Some(other) => return Err(format!("LEDGER_LOG_FORMAT must be text or json, got {other:?}")),
+    }
+    Ok(())
 }
 
 /// Runs a parsed command line.

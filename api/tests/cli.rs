@@ -230,3 +230,28 @@ fn a_database_url_that_names_no_database_is_refused_and_leaves_nothing_behind() 
         assert!(left.is_empty(), "{url} left {left:?} behind");
     }
 }
+
+#[test]
+fn audit_head_prints_only_the_head_on_stdout_and_logs_go_to_stderr() {
+    let dir = temp_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["audit", "head"])
+        .env("LEDGER_DATA_DIR", &dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("ledger runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(stdout, format!("0 {}\n", "0".repeat(64)), "only the head");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["audit", "head"])
+        .env("LEDGER_DATA_DIR", &dir)
+        .env("LEDGER_LOG_FORMAT", "xml")
+        .output()
+        .expect("ledger runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("LEDGER_LOG_FORMAT must be text or json"));
+}

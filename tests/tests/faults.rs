@@ -333,3 +333,55 @@ async fn postgres_staff_reads_say_how_current_they_are_while_a_transaction_elsew
     assert!(after > checkpoint);
     assert_eq!(page["events"][0]["type"], "AccountOpened", "{page}");
 }
+
+/// What an operator's log pipeline gets with `LEDGER_LOG_FORMAT=json`: JSON
+/// lines on stderr (nothing on stdout but the listening line), one access
+/// line per request with its route pattern, status, time and the request
+/// ID the client was given, and no login ID or address even at DEBUG.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_give_one_access_line_per_request_and_nothing_personal() {
+    let dir = temp_dir("logs");
+    let url = format!("sqlite://{}/ledger.db", dir.display());
+    let served = Served::start(
+        ledger_tests::ledger_program!(),
+        &url,
+        &dir,
+        &[("LEDGER_LOG_FORMAT", "json"), ("RUST_LOG", "debug"), ("NO_COLOR", "")],
+    );
+    served.wait_ready(Duration::from_secs(60)).await;
+    let http = reqwest::Client::new();
+    let search = http
+        .get(format!("{}/api/v1/staff/accounts?q=private.person@example.jp", served.base))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    let request_id = search.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(search.status(), 401);
+    let start = http
+        .post(format!("{}/api/v1/registrations", served.base))
+        .json(&serde_json::json!({ "login_id": "8812345" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 201);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let output = served.output();
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|l| !l.starts_with("passkey-ledger listening"))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let access: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "access").collect();
+    let line = access.iter().find(|l| l["request_id"] == request_id.as_str()).expect("the search's access line");
+    assert_eq!(
+        (line["route"].as_str(), line["status"].as_u64(), line["method"].as_str()),
+        (Some("/api/v1/staff/accounts"), Some(401), Some("GET"))
+    );
+    assert!(line["ms"].is_number());
+    assert!(access.iter().any(|l| l["route"] == "/api/v1/registrations" && l["status"] == 201), "{access:?}");
+    assert!(lines.iter().any(|l| l["message"] == "configuration" && l["mode"] == "Development"), "the effective configuration");
+    for personal in ["private.person", "8812345"] {
+        assert!(!output.contains(personal), "{personal} in the log:\n{output}");
+    }
+}

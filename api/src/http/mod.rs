@@ -235,7 +235,17 @@ async fn measure(
     }
     .to_string();
     let response = next.run(req).await;
-    app.metrics.request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let (status, seconds) = (response.status().as_u16(), started.elapsed().as_secs_f64());
+    app.metrics.request(&route, &method, status, seconds);
+    // One access line per request: the route pattern, never the path or
+    // query as sent (they can hold login IDs and addresses).
+    let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let ms = (seconds * 1e4).round() / 10.0;
+    if status >= 500 {
+        tracing::warn!(target: "access", method, route, status, ms, request_id, "request");
+    } else {
+        tracing::info!(target: "access", method, route, status, ms, request_id, "request");
+    }
     response
 }
 
