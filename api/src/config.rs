@@ -96,6 +96,9 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// How long start-up waits for an unreachable database before giving up.
     pub database_wait: std::time::Duration,
+    /// How long the projector may be behind without moving on before
+    /// `/readyz` says `stuck` (503).
+    pub projector_stuck: std::time::Duration,
     pub data_dir: PathBuf,
     pub rp_id: String,
     pub rp_name: String,
@@ -203,6 +206,10 @@ pub struct Settings {
     /// is starting), trying again with a log line each time; 0: no wait.
     #[arg(long, env = "LEDGER_DATABASE_WAIT_SECS", default_value_t = 120, value_parser = seconds_up_to_a_day, global = true)]
     pub database_wait_secs: u64,
+    /// Seconds the projector may be behind without moving on before
+    /// `/readyz` answers 503 `stuck` (1 to 86400).
+    #[arg(long, env = "LEDGER_PROJECTOR_STUCK_SECS", default_value_t = 120, value_parser = seconds_from_one_to_a_day, global = true)]
+    pub projector_stuck_secs: u64,
     /// The longest an SMTP exchange may take (1 to 3600 seconds).
     #[arg(long, env = "LEDGER_SMTP_TIMEOUT_SECS", default_value_t = 10, value_parser = smtp_timeout, global = true)]
     pub smtp_timeout_secs: u64,
@@ -407,6 +414,10 @@ fn code_lifetime(value: &str) -> Result<i64, String> {
 
 fn smtp_timeout(value: &str) -> Result<u64, String> {
     number(value, 1, Some(3600))
+}
+
+fn seconds_from_one_to_a_day(value: &str) -> Result<u64, String> {
+    number(value, 1, Some(86_400))
 }
 
 fn seconds_up_to_a_day(value: &str) -> Result<u64, String> {
@@ -677,6 +688,7 @@ impl TryFrom<Settings> for Config {
             session_lifetime_secs: s.session_lifetime_secs,
             smtp_timeout_secs: s.smtp_timeout_secs,
             database_wait: std::time::Duration::from_secs(s.database_wait_secs),
+            projector_stuck: std::time::Duration::from_secs(s.projector_stuck_secs),
             header_timeout: std::time::Duration::from_secs(s.header_timeout_secs),
             request_timeout: std::time::Duration::from_secs(s.request_timeout_secs),
             max_connections: s.max_connections,

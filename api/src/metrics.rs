@@ -1,8 +1,9 @@
 //! The operator's metrics in Prometheus text format (metrics and
 //! metrics-exporter-prometheus): requests by route and status with their
-//! durations, kept by the process, and a census of the ledger (events by
-//! type, projector lag, accounts, passkeys, fraud signals) read at each
-//! scrape. Counts only, nothing personal: a route is its template, never a
+//! durations, mail sent and failed, the build, kept by the process; and a
+//! census read at each scrape from small tables (events by type as the
+//! projector counted them, projector lag and stall, the database pool,
+//! accounts, passkeys, fraud signals). Counts only, nothing personal: a route is its template, never a
 //! concrete path.
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
@@ -26,6 +27,10 @@ impl Default for Metrics {
         metrics::with_local_recorder(&recorder, || {
             describe_counter!("ledger_http_requests_total", "HTTP requests answered, by route template, method and status.");
             describe_histogram!("ledger_http_request_duration_seconds", Unit::Seconds, "Time to answer, by route template.");
+            describe_counter!("ledger_mail_sent_total", "E-mails the relay accepted, by kind (code, notice).");
+            describe_counter!("ledger_mail_failed_total", "E-mails the relay refused or did not answer, by kind.");
+            describe_gauge!("ledger_build_info", "The running version.");
+            gauge!("ledger_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });
         Metrics { recorder }
     }
@@ -35,7 +40,10 @@ impl Default for Metrics {
 pub struct Census {
     pub ledger: ledger_projections::read_models::Census,
     pub projector_lag: i64,
+    pub projector_stalled_seconds: f64,
     pub projection_failures: i64,
+    /// The database pool: connections open, and of them idle.
+    pub connections: (u32, usize),
 }
 
 impl Metrics {
@@ -46,6 +54,17 @@ impl Metrics {
             counter!("ledger_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
                 .increment(1);
             histogram!("ledger_http_request_duration_seconds", "route" => route).record(seconds);
+        });
+    }
+
+    /// One e-mail handed to the relay (`kind`: `code` or `notice`), or not.
+    pub fn mail(&self, kind: &'static str, sent: bool) {
+        metrics::with_local_recorder(&self.recorder, || {
+            if sent {
+                counter!("ledger_mail_sent_total", "kind" => kind).increment(1);
+            } else {
+                counter!("ledger_mail_failed_total", "kind" => kind).increment(1);
+            }
         });
     }
 
@@ -62,6 +81,12 @@ impl Metrics {
             }
             describe_gauge!("ledger_projector_lag", "Logged events not yet in the read models.");
             gauge!("ledger_projector_lag").set(census.projector_lag as f64);
+            describe_gauge!("ledger_projector_stalled_seconds", "Seconds the projector has been behind without moving on; 0 when current.");
+            gauge!("ledger_projector_stalled_seconds").set(census.projector_stalled_seconds);
+            describe_gauge!("ledger_db_connections", "Database connections of this instance's pool, by state.");
+            let (open, idle) = census.connections;
+            gauge!("ledger_db_connections", "state" => "idle").set(idle as f64);
+            gauge!("ledger_db_connections", "state" => "in_use").set(f64::from(open).max(idle as f64) - idle as f64);
             describe_gauge!("ledger_projection_failures", "Events the projector skipped because the read models could not take them.");
             gauge!("ledger_projection_failures").set(census.projection_failures as f64);
             describe_gauge!("ledger_accounts", "Accounts known to the ledger.");

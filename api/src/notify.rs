@@ -85,6 +85,7 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
                 false
             }
         };
+        app.metrics.mail("notice", sent);
         record_notice(app, account_id, notice.kind(), to.masked(), sent).await;
     }
 }

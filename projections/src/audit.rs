@@ -240,7 +240,11 @@ pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<()
         None => (0, GENESIS.to_string()),
     };
     let mut rows = Vec::with_capacity(batch.len());
+    let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for Prepared { encoded, values } in batch {
+        if let Some(Val::Text(event_type)) = values.get(3) {
+            *counts.entry(event_type.clone()).or_default() += 1;
+        }
         position += 1;
         let hash = chain_hash(&prev, position, &encoded);
         let mut row = Vec::with_capacity(values.len() + 3);
@@ -258,7 +262,20 @@ pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<()
         "",
         &rows,
     )
+    .await?;
+    let counts: Vec<Vec<Val>> = counts.into_iter().map(|(event_type, n)| vec![event_type.into(), n.into()]).collect();
+    rows::insert(
+        conn,
+        "INSERT INTO event_counts (event_type, n)",
+        "ON CONFLICT (event_type) DO UPDATE SET n = event_counts.n + excluded.n",
+        &counts,
+    )
     .await
+}
+
+/// Events in the trail by type, as the projector counted them.
+pub async fn counts(pool: &AnyPool) -> Result<Vec<(String, i64)>, DbError> {
+    Ok(sqlx::query_as("SELECT event_type, n FROM event_counts ORDER BY event_type").fetch_all(pool).await?)
 }
 
 /// One row of the trail as the API shows it.

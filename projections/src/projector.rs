@@ -43,6 +43,8 @@ pub struct Projector {
     /// Bumped whenever the read models moved on (here or, on PostgreSQL,
     /// in another instance); waiters look again then, and only then.
     progressed: tokio::sync::watch::Sender<u64>,
+    /// When the read models last moved on, or were found current.
+    last_progress: std::sync::Mutex<std::time::Instant>,
     background: std::sync::atomic::AtomicBool,
     /// This process appended since it last told the instance holding the
     /// projector (PostgreSQL).
@@ -197,6 +199,7 @@ impl Projector {
             running: Mutex::new(()),
             wake: tokio::sync::Notify::new(),
             progressed: tokio::sync::watch::channel(0).0,
+            last_progress: std::sync::Mutex::new(std::time::Instant::now()),
             background: std::sync::atomic::AtomicBool::new(false),
             appended_here: std::sync::atomic::AtomicBool::new(false),
             held_elsewhere: std::sync::atomic::AtomicBool::new(false),
@@ -321,7 +324,7 @@ impl Projector {
         set_checkpoint(&mut tx, reached).await?;
         self.announce(&mut tx).await?;
         tx.commit().await?;
-        self.progressed.send_modify(|n| *n += 1);
+        self.moved_on();
         Ok(())
     }
 
@@ -364,7 +367,7 @@ impl Projector {
             set_checkpoint(&mut tx, (event.epoch, event.transaction_id, event.position)).await?;
             self.announce(&mut tx).await?;
             tx.commit().await?;
-            self.progressed.send_modify(|n| *n += 1);
+            self.moved_on();
         }
         Ok(())
     }
@@ -578,6 +581,27 @@ impl Projector {
         Ok(n)
     }
 
+    /// The read models moved on (here or, on PostgreSQL, in another instance).
+    fn moved_on(&self) {
+        if let Ok(mut at) = self.last_progress.lock() {
+            *at = std::time::Instant::now();
+        }
+        self.progressed.send_modify(|n| *n += 1);
+    }
+
+    /// How long the projector has been behind without moving on: 0 when the
+    /// read models are current. Above a minute or two, it is stuck (a
+    /// transaction open elsewhere on the server, a failing batch), not busy.
+    pub async fn stalled_for(&self) -> Result<std::time::Duration, DbError> {
+        if self.lag().await? == 0 {
+            if let Ok(mut at) = self.last_progress.lock() {
+                *at = std::time::Instant::now();
+            }
+            return Ok(std::time::Duration::ZERO);
+        }
+        Ok(self.last_progress.lock().map(|at| at.elapsed()).unwrap_or_default())
+    }
+
     /// What the read models reflect: the log position of the last event
     /// they hold, and how many events in the log they do not hold yet.
     pub async fn reflects(&self) -> Result<(i64, i64), DbError> {
@@ -701,7 +725,7 @@ impl Projector {
                 while let Ok(note) = listener.recv().await {
                     match note.channel() {
                         "ledger_appended" => self.wake.notify_one(),
-                        _ => self.progressed.send_modify(|n| *n += 1),
+                        _ => self.moved_on(),
                     }
                 }
             }

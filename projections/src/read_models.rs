@@ -24,6 +24,7 @@ pub const TABLES: &[&str] = &[
     "signals",
     "signal_accounts",
     "adoption_daily",
+    "event_counts",
     "adoption_active",
 ];
 
@@ -770,8 +771,7 @@ pub struct Census {
 }
 
 pub async fn census(pool: &AnyPool) -> Result<Census, DbError> {
-    let events_by_type =
-        sqlx::query_as("SELECT event_type, COUNT(*) FROM audit_trail GROUP BY event_type ORDER BY event_type").fetch_all(pool).await?;
+    let events_by_type = crate::audit::counts(pool).await?;
     let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM status_accounts").fetch_one(pool).await?;
     let (passkeys_active,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM status_passkeys WHERE revoked_at IS NULL").fetch_one(pool).await?;

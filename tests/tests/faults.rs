@@ -289,7 +289,7 @@ async fn postgres_staff_reads_say_how_current_they_are_while_a_transaction_elsew
     use ledger_tests::harness::json_of;
     use reqwest::StatusCode;
 
-    let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, |c| c.projector_stuck = Duration::from_secs(3)).await else { return };
     let compliance = app.staff("Kato", "compliance").await;
     let support = app.staff("Sato", "support").await;
     app.open_account("6800001", Some("before@example.jp"), false).await;
@@ -325,6 +325,12 @@ async fn postgres_staff_reads_say_how_current_they_are_while_a_transaction_elsew
     let (s, v) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
     assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("views_behind")), "{v}");
 
+    // Behind and not moving past LEDGER_PROJECTOR_STUCK_SECS: not ready.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (s, ready) = json_of(app.get("/readyz", None).await).await;
+    assert_eq!((s, ready["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("stuck")), "{ready}");
+    assert!(ready["projector_stalled_seconds"].as_u64().unwrap() >= 3, "{ready}");
+
     open.rollback().await.unwrap();
     let res = app.get(&format!("/api/v1/audit/events?account_id={account}"), Some(&compliance)).await;
     let (after, behind) = current(&res);
@@ -332,6 +338,8 @@ async fn postgres_staff_reads_say_how_current_they_are_while_a_transaction_elsew
     assert_eq!(behind, 0);
     assert!(after > checkpoint);
     assert_eq!(page["events"][0]["type"], "AccountOpened", "{page}");
+    let (s, ready) = json_of(app.get("/readyz", None).await).await;
+    assert_eq!((s, ready["status"].as_str()), (StatusCode::OK, Some("ready")), "{ready}");
 }
 
 /// What an operator's log pipeline gets with `LEDGER_LOG_FORMAT=json`: JSON

@@ -174,6 +174,20 @@ async fn metrics_count_events_and_signals_in_prometheus_format() {
     assert!(!text.contains("status=\"open\""), "{text}");
     assert!(text.contains("route=\"/api/v1/signals/{signal_id}/review\""), "{text}");
     assert!(!text.contains(&signal_id), "{text}");
+    // The service's own figures: the build, mail, the pool, the projector's stall.
+    assert!(text.contains(&format!("ledger_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(text.contains("ledger_projector_stalled_seconds 0"), "{text}");
+    assert!(text.contains("ledger_db_connections{state=\"in_use\"}"), "{text}");
+    app.start_registration("9100003", "pass-word-1").await;
+    app.open_account("9100004", Some("mailed@example.jp"), false).await;
+    let (_, res) = app.start_registration("9100004", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(text.contains("ledger_mail_sent_total{kind=\"code\"} 1"), "{text}");
+    // Counted as the trail grew, the same as counting the trail.
+    let (in_trail,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_trail WHERE event_type = 'AccountOpened'").fetch_one(&app.app.db.any).await.unwrap();
+    assert!(text.contains(&format!("ledger_events_total{{type=\"AccountOpened\"}} {in_trail}")), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

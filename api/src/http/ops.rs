@@ -45,7 +45,8 @@ async fn healthz() -> Json<Alive> {
 /// Readiness, and why not.
 #[derive(Debug, Default, Serialize, ToSchema)]
 struct Readiness {
-    /// `ready`, `degraded` (events the read models could not take) or `not_ready`.
+    /// `ready`, `degraded` (events the read models could not take), `stuck`
+    /// (the projector behind and not moving) or `not_ready`.
     status: &'static str,
     /// `ok` or `unreachable`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +57,10 @@ struct Readiness {
     /// Logged events not yet in the read models.
     #[serde(skip_serializing_if = "Option::is_none")]
     projector_lag: Option<i64>,
+    /// Seconds the projector has been behind without moving on (0 when
+    /// current); past `LEDGER_PROJECTOR_STUCK_SECS` the status is `stuck` (503).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    projector_stalled_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     projection_failures: Option<i64>,
 }
@@ -68,23 +73,38 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let migrations = app.db.migrations_current().await;
     let lag = app.projector.lag().await;
     let failures = app.projector.failures().await;
-    match (migrations, lag, failures) {
+    let stalled = app.projector.stalled_for().await;
+    match (migrations, lag, failures, stalled) {
+        // A projector behind and not moving for minutes: the read models
+        // (and so logins' views and staff reads) are going stale.
+        (Ok(true), Ok(lag), Ok(failures), Ok(stalled)) if stalled >= app.config.projector_stuck => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Readiness {
+                status: "stuck",
+                database: Some("ok"),
+                migrations: Some("applied"),
+                projector_lag: Some(lag),
+                projector_stalled_seconds: Some(stalled.as_secs()),
+                projection_failures: Some(failures),
+            }),
+        ),
         // Events the read models could not take are reported, not a reason
         // to take the instance out of service: every route still answers.
-        (Ok(true), Ok(lag), Ok(failures)) => (
+        (Ok(true), Ok(lag), Ok(failures), Ok(stalled)) => (
             StatusCode::OK,
             Json(Readiness {
                 status: if failures == 0 { "ready" } else { "degraded" },
                 database: Some("ok"),
                 migrations: Some("applied"),
                 projector_lag: Some(lag),
+                projector_stalled_seconds: Some(stalled.as_secs()),
                 projection_failures: Some(failures),
             }),
         ),
-        (Ok(false), _, _) => {
+        (Ok(false), _, _, _) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", migrations: Some("pending"), ..Default::default() }))
         }
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", database: Some("unreachable"), ..Default::default() }))
         }
@@ -147,7 +167,9 @@ async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::Db
     let census = crate::metrics::Census {
         ledger: ledger_projections::read_models::census(&app.db.any).await?,
         projector_lag: app.projector.lag().await?,
+        projector_stalled_seconds: app.projector.stalled_for().await?.as_secs_f64(),
         projection_failures: app.projector.failures().await?,
+        connections: (app.db.any.size(), app.db.any.num_idle()),
     };
     Ok(app.metrics.render(census))
 }

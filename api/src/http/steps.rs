@@ -166,7 +166,9 @@ pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code:
     let hmac = code_hmac(app.secret_key(), &code_id, code.for_mail()).map_err(ApiError::internal)?;
     app.store.keep_code(&code_id, flow_id, &hmac, issued_at, expires_at).await?;
     let to = done.account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
-    if let Err(e) = app.mailer.send_code(&app.config, &to, code, expires_at).await {
+    let sent = app.mailer.send_code(&app.config, &to, code, expires_at).await;
+    app.metrics.mail("code", sent.is_ok());
+    if let Err(e) = sent {
         tracing::error!(error = %e, account_id, "the code e-mail could not be sent");
         // The trail says no code went out; the customer may ask again at once.
         let now = app.clock.now();
