@@ -401,7 +401,16 @@ async fn serve(config: Config) -> Result<(), String> {
     );
     tracing::info!(%address, origin = %app.config.origin, "passkey-ledger listening");
     println!("passkey-ledger listening on http://{address} (demo page at {})", app.config.origin);
-    serve_on(app, listener).await?;
+    let admin = match app.config.admin_bind.clone() {
+        Some(admin_bind) => {
+            let admin = tokio::net::TcpListener::bind(&admin_bind).await.map_err(|e| format!("LEDGER_ADMIN_BIND {admin_bind}: {e}"))?;
+            let at = admin.local_addr().map(|a| a.to_string()).unwrap_or(admin_bind);
+            tracing::info!(address = %at, public_staff_api = app.config.public_staff_api, "admin address listening");
+            Some(admin)
+        }
+        None => None,
+    };
+    serve_both(app, listener, admin).await?;
     tracing::info!("passkey-ledger stopped");
     Ok(())
 }
@@ -434,6 +443,11 @@ async fn shutdown_signal() {
 /// Serves the API on `listener` until Ctrl-C or SIGTERM, projecting in the
 /// background.
 pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Result<(), String> {
+    serve_both(app, listener, None).await
+}
+
+/// [`serve_on`], and the admin address's listener when there is one.
+pub async fn serve_both(app: AppState, listener: tokio::net::TcpListener, admin: Option<tokio::net::TcpListener>) -> Result<(), String> {
     // Ends with the server, however the server ends (aborted, too).
     let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
     let _throttled = StopOnDrop(tokio::spawn(crate::throttle::record_every_window(app.clone())));
@@ -443,7 +457,14 @@ pub async fn serve_on(app: AppState, listener: tokio::net::TcpListener) -> Resul
         max_connections: app.config.max_connections,
         write_timeout: app.config.write_timeout,
     };
-    crate::server::serve(listener, crate::http::app(app.clone()), limits, shutdown_signal()).await?;
+    let public = crate::server::serve(listener, crate::http::app(app.clone()), limits.clone(), shutdown_signal());
+    match admin {
+        Some(admin) => {
+            let admin = crate::server::serve(admin, crate::http::admin_app(app.clone()), limits, shutdown_signal());
+            tokio::try_join!(public, admin)?;
+        }
+        None => public.await?,
+    }
     // The refusals of the minute under way are recorded before the stop.
     crate::throttle::record_window(&app).await;
     Ok(())

@@ -92,6 +92,13 @@ pub enum LoginNotice {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: String,
+    /// `LEDGER_ADMIN_BIND`: a second address for operators and staff
+    /// (`/metrics` without a token, the staff, compliance and integration
+    /// APIs); None: the public address serves everything.
+    pub admin_bind: Option<String>,
+    /// Whether the public address also serves the staff, compliance and
+    /// integration APIs and `/metrics` (off only with an admin address).
+    pub public_staff_api: bool,
     pub run_mode: RunMode,
     pub database_url: DatabaseUrl,
     /// How long start-up waits for an unreachable database before giving up.
@@ -168,6 +175,15 @@ pub struct Settings {
     /// SQLite file, outbox, generated secret key.
     #[arg(long, env = "LEDGER_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
+    /// A second address (`127.0.0.1:9090`, an internal interface) serving
+    /// everything, `/metrics` without a token; for operators and staff.
+    #[arg(long, env = "LEDGER_ADMIN_BIND", global = true)]
+    pub admin_bind: Option<String>,
+    /// `off`: the public address serves customers only (registration,
+    /// login, `/me`, health and the demo page); the staff, compliance and
+    /// integration APIs and `/metrics` only on `LEDGER_ADMIN_BIND`.
+    #[arg(long, env = "LEDGER_PUBLIC_STAFF_API", value_enum, default_value_t = Switch::On, global = true)]
+    pub public_staff_api: Switch,
     /// `production` refuses to start without an explicit `DATABASE_URL`
     /// (PostgreSQL), `LEDGER_SMTP_URL`, `LEDGER_SECRET_KEY` and an https
     /// `LEDGER_ORIGIN`: nothing falls back to a local file or a generated key.
@@ -622,6 +638,9 @@ impl TryFrom<Settings> for Config {
         if s.run_mode == RunMode::Production {
             production_settings(&s)?;
         }
+        if s.public_staff_api == Switch::Off && s.admin_bind.is_none() {
+            return Err("LEDGER_PUBLIC_STAFF_API=off needs LEDGER_ADMIN_BIND: staff would have no address left".into());
+        }
         let database_url = DatabaseUrl::new(s.database_url.unwrap_or_else(|| format!("sqlite://{}/ledger.db", s.data_dir.display())));
         let mail = match s.smtp_url {
             Some(url) => MailTransport::Smtp(url),
@@ -675,6 +694,8 @@ impl TryFrom<Settings> for Config {
         };
         Ok(Config {
             bind: s.bind,
+            admin_bind: s.admin_bind,
+            public_staff_api: s.public_staff_api == Switch::On,
             run_mode: s.run_mode,
             database_url,
             data_dir: s.data_dir,
@@ -786,6 +807,9 @@ mod tests {
         .unwrap();
         assert_eq!(ready.run_mode, RunMode::Production);
         assert!(parse(&[]).is_ok(), "development needs nothing");
+        let nowhere = parse(&["--public-staff-api", "off"]).unwrap_err();
+        assert!(nowhere.contains("LEDGER_ADMIN_BIND"), "{nowhere}");
+        assert!(parse(&["--public-staff-api", "off", "--admin-bind", "127.0.0.1:9090"]).is_ok());
     }
 
     #[test]

@@ -393,3 +393,46 @@ async fn json_logs_give_one_access_line_per_request_and_nothing_personal() {
         assert!(!output.contains(personal), "{personal} in the log:\n{output}");
     }
 }
+
+/// `LEDGER_ADMIN_BIND` with `LEDGER_PUBLIC_STAFF_API=off`: the public
+/// address serves customers only (staff paths are unknown there), the admin
+/// address serves everything, `/metrics` without a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_address_serves_staff_and_metrics_and_the_public_one_customers_only() {
+    let dir = temp_dir("admin-bind");
+    let url = format!("sqlite://{}/ledger.db", dir.display());
+    let admin_port = free_port();
+    let admin_bind = format!("127.0.0.1:{admin_port}");
+    let served = Served::start(
+        ledger_tests::ledger_program!(),
+        &url,
+        &dir,
+        &[
+            ("LEDGER_ADMIN_BIND", &admin_bind),
+            ("LEDGER_PUBLIC_STAFF_API", "off"),
+            ("LEDGER_METRICS_TOKEN", "a-scraper-token-of-some-length"),
+        ],
+    );
+    served.wait_ready(Duration::from_secs(60)).await;
+    let admin = format!("http://{admin_bind}");
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).bearer_auth("not-a-staff-token").send().await.unwrap().status().as_u16() }
+    };
+    for path in ["/api/v1/staff/accounts?q=x", "/api/v1/audit/head", "/api/v1/signals", "/metrics", "/api/v1/admin/accounts/x"] {
+        assert_eq!(status(format!("{}{path}", served.base)).await, 404, "public {path}");
+    }
+    assert_eq!(status(format!("{admin}/api/v1/staff/accounts?q=x")).await, 401, "the staff API is on the admin address");
+    let metrics = http.get(format!("{admin}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200, "no token asked on the admin address");
+    assert!(metrics.text().await.unwrap().contains("ledger_build_info"));
+    let start = http
+        .post(format!("{}/api/v1/registrations", served.base))
+        .json(&serde_json::json!({ "login_id": "1234567" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 201, "customers are served on the public address");
+    assert_eq!(status(format!("{}/healthz", served.base)).await, 200);
+}

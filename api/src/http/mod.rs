@@ -125,8 +125,30 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (routes, document)
 }
 
-/// The whole application router.
+/// Marks a request that came in on `LEDGER_ADMIN_BIND`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminListener;
+
+/// The paths of staff, compliance and integration, and the metrics: what
+/// `LEDGER_PUBLIC_STAFF_API=off` keeps off the public address.
+const STAFF_PATHS: [&str; 6] = ["/api/v1/staff", "/api/v1/audit", "/api/v1/signals", "/api/v1/reports", "/api/v1/admin", "/metrics"];
+
+fn is_staff_path(path: &str) -> bool {
+    STAFF_PATHS.iter().any(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+}
+
+/// The router of `LEDGER_ADMIN_BIND`: everything, each request marked as
+/// come in there (`/metrics` needs no token on it).
+pub fn admin_app(state: AppState) -> Router {
+    app_serving(state, true)
+}
+
+/// The whole application router, for the public address.
 pub fn app(state: AppState) -> Router {
+    app_serving(state, false)
+}
+
+fn app_serving(state: AppState, admin: bool) -> Router {
     let (routes, document) = api();
     let cors = cors(&state.config.cors_origins);
     let hsts = state.config.origin.starts_with("https://").then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
@@ -191,6 +213,20 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
         .layer(axum::middleware::from_fn_with_state(state.clone(), measure));
+    let router = if admin {
+        router.layer(axum::Extension(AdminListener))
+    } else if !state.config.public_staff_api {
+        // Answered like any unknown path: the public address does not say
+        // that staff routes exist elsewhere.
+        router.layer(axum::middleware::from_fn(|req: Request, next: axum::middleware::Next| async move {
+            if is_staff_path(req.uri().path()) {
+                return axum::response::IntoResponse::into_response(crate::error::ApiError::not_found());
+            }
+            next.run(req).await
+        }))
+    } else {
+        router
+    };
     router.with_state(state)
 }
 

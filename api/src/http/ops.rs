@@ -138,6 +138,10 @@ async fn metrics(State(app): State<AppState>, request: axum::extract::Request) -
 /// trusted proxies name it: a request a proxy on this machine forwarded
 /// comes from its client, not from loopback).
 fn may_read_metrics(app: &AppState, request: &axum::extract::Request) -> Result<(), crate::error::ApiError> {
+    // The admin address is the operators' own: no token asked there.
+    if request.extensions().get::<super::AdminListener>().is_some() {
+        return Ok(());
+    }
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let peer = crate::client_ip::client_of(&app.config.trusted_proxies, request.extensions(), request.headers());
     metrics_allowed(app.config.metrics_token.as_ref(), authorization, peer)
