@@ -457,7 +457,7 @@ pub async fn serve_both(app: AppState, listener: tokio::net::TcpListener, admin:
         max_connections: app.config.max_connections,
         write_timeout: app.config.write_timeout,
     };
-    let public = crate::server::serve(listener, crate::http::app(app.clone()), limits.clone(), shutdown_signal());
+    let public = crate::server::serve(listener, crate::http::app(app.clone()), limits, shutdown_signal());
     match admin {
         Some(admin) => {
             let admin = crate::server::serve(admin, crate::http::admin_app(app.clone()), limits, shutdown_signal());
