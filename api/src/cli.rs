@@ -333,8 +333,13 @@ pub async fn provision_admin_token(app: &AppState, path: &std::path::Path) -> Re
         return Err(format!("LEDGER_ADMIN_TOKEN_FILE {}: the token must be at least 32 characters", path.display()));
     }
     let now = app.clock.now().timestamp_millis();
-    app.store.provision_core_system(&uuid::Uuid::new_v4().to_string(), &token_hash(token), now).await.map_err(|e| e.to_string())?;
-    Ok(())
+    match app.store.provision_core_system(&uuid::Uuid::new_v4().to_string(), &token_hash(token), now).await.map_err(|e| e.to_string())? {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "LEDGER_ADMIN_TOKEN_FILE {}: this token was replaced by a newer one (a rotation); deploy the current file",
+            path.display()
+        )),
+    }
 }
 
 /// `ledger staff list`: every staff member and their token's state, no token.

@@ -255,3 +255,39 @@ fn audit_head_prints_only_the_head_on_stdout_and_logs_go_to_stderr() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("LEDGER_LOG_FORMAT must be text or json"));
 }
+
+/// Every setting the example deployment files use is one the binary knows
+/// (`ledger serve --help` lists each with its variable), and the systemd
+/// unit passes `systemd-analyze verify` where systemd is installed.
+#[test]
+fn the_deployment_examples_use_only_settings_the_ledger_knows() {
+    let help = Command::new(env!("CARGO_BIN_EXE_ledger")).args(["serve", "--help"]).output().expect("ledger runs");
+    let help = String::from_utf8(help.stdout).expect("utf-8");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for file in ["deploy/ledger.service", "deploy/ledger.env.example", "deploy/Containerfile"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let names = text
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()))
+            .filter(|w| w.starts_with("LEDGER_") || *w == "DATABASE_URL");
+        for name in names {
+            // The log format is read before the settings, by the logger.
+            if name != "LEDGER_LOG_FORMAT" {
+                assert!(help.contains(&format!("[env: {name}")), "{file} uses {name}, which `ledger serve --help` does not list");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "{checked} names checked");
+    let Ok(status) = Command::new("systemd-analyze").arg("--version").output() else { return };
+    if !status.status.success() {
+        return;
+    }
+    let dir = temp_dir();
+    let unit = std::fs::read_to_string(root.join("deploy/ledger.service"))
+        .expect("unit")
+        .replace("/usr/local/bin/ledger", env!("CARGO_BIN_EXE_ledger"));
+    std::fs::write(dir.join("ledger.service"), unit).expect("unit copy");
+    let verify = Command::new("systemd-analyze").arg("verify").arg(dir.join("ledger.service")).output().expect("systemd-analyze");
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}

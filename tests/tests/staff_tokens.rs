@@ -99,6 +99,12 @@ async fn replacing_the_admin_token_file_rotates_the_core_systems_token(app: Test
     assert_eq!(open(new, "7200002").await.0, StatusCode::CREATED);
     let (s, v) = open(old, "7200003").await;
     assert_eq!((s, error_code(&v)), (StatusCode::UNAUTHORIZED, "token_revoked"), "{v}");
+    // A replica restarted with the file of before the rotation does not
+    // undo it: it refuses to start, and the new token stays in force.
+    std::fs::write(&path, old).unwrap();
+    let refused = ledger_api::cli::provision_admin_token(&app.app, &path).await.unwrap_err();
+    assert!(refused.contains("replaced by a newer one") && !refused.contains(old), "{refused}");
+    assert_eq!(open(new, "7200005").await.0, StatusCode::CREATED);
     // The core system's token does not expire: it is rotated by its file.
     app.clock.advance(chrono::Duration::days(400));
     assert_eq!(open(new, "7200004").await.0, StatusCode::CREATED);

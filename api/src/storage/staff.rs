@@ -65,10 +65,12 @@ impl Store {
     }
 
     /// Makes `token_hash` the core system's admin token (no expiry),
-    /// unless it already is someone's; the core system's earlier tokens are
-    /// revoked, so replacing the token file rotates the token. Returns
-    /// whether the token was new.
-    pub async fn provision_core_system(&self, staff_id: &str, token_hash: &str, now: i64) -> Result<bool, DbError> {
+    /// unless it already is someone's; the core system's tokens provisioned
+    /// before it are revoked, so replacing the token file rotates the token.
+    /// Returns whether the token was new; `Ok(None)` when it was itself
+    /// revoked (a replica started with the file of before a rotation): then
+    /// nothing changes, and the newer token stays in force.
+    pub async fn provision_core_system(&self, staff_id: &str, token_hash: &str, now: i64) -> Result<Option<bool>, DbError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO staff (staff_id, name, role, token_hash, created_at)
@@ -81,16 +83,24 @@ impl Store {
         .await?
         .rows_affected()
             > 0;
+        let (created_at, revoked_at): (i64, Option<i64>) =
+            sqlx::query_as("SELECT created_at, revoked_at FROM staff WHERE token_hash = $1").bind(token_hash).fetch_one(&mut *tx).await?;
+        if revoked_at.is_some() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         sqlx::query(
             "UPDATE staff SET revoked_at = $2
-              WHERE name = 'core-system' AND role = 'admin' AND token_hash <> $1 AND revoked_at IS NULL AND expires_at IS NULL",
+              WHERE name = 'core-system' AND role = 'admin' AND token_hash <> $1 AND revoked_at IS NULL AND expires_at IS NULL
+                AND created_at <= $3",
         )
         .bind(token_hash)
         .bind(now)
+        .bind(created_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(Some(inserted))
     }
 
     /// Revokes a staff member's token; false when there is no such member
