@@ -485,12 +485,16 @@ async fn a_database_outage_answers_unavailable_and_the_service_recovers() {
     let database = app.database_url.rsplit('/').next().unwrap().to_string();
     let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/test").await.unwrap();
     let allow = |allowed: bool| format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {allowed}");
-    sqlx::query(&allow(false)).execute(&admin).await.unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(&database)
-        .execute(&admin)
-        .await
-        .unwrap();
+    // The outage: new connections refused, open ones cut.
+    let cut = || async {
+        sqlx::query(&allow(false)).execute(&admin).await.unwrap();
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+            .bind(&database)
+            .execute(&admin)
+            .await
+            .unwrap();
+    };
+    cut().await;
     let res = app.get("/api/v1/me/passkeys", Some(&token)).await;
     let retry_after = res.headers().get("retry-after").is_some();
     let (status, body) = json_of(res).await;
@@ -529,12 +533,7 @@ async fn a_database_outage_answers_unavailable_and_the_service_recovers() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    sqlx::query(&allow(false)).execute(&admin).await.unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(&database)
-        .execute(&admin)
-        .await
-        .unwrap();
+    cut().await;
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     sqlx::query(&allow(true)).execute(&admin).await.unwrap();
     let (acknowledged, refused, unavailable) = load.await.unwrap();
