@@ -136,12 +136,24 @@ pub enum ProjectionsCommand {
 /// The `ledger` program: logs as `RUST_LOG` says (info by default), runs
 /// the command line, and exits 1 with the error on stderr. The binary's
 /// `main` is this and the allocator.
+///
+/// Exit codes: 2 for a setting that is wrong (as clap's own refusals), which
+/// restarting will not mend; 1 for anything else.
 pub async fn main() {
     if let Err(e) = init_logs() {
         eprintln!("error: {e}");
-        std::process::exit(1);
+        std::process::exit(2);
     }
-    if let Err(e) = run(Cli::from_env_and_args()).await {
+    let cli = Cli::from_env_and_args();
+    let command = cli.command;
+    let config = match Config::try_from(cli.settings).and_then(|c| crate::state::check_settings(&c).map(|()| c)) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run_with(config, command).await {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -165,8 +177,12 @@ fn init_logs() -> Result<(), String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), String> {
-    let config = Config::try_from(cli.settings)?;
-    match cli.command {
+    run_with(Config::try_from(cli.settings)?, cli.command).await
+}
+
+/// Runs a command with its configuration.
+pub async fn run_with(config: Config, command: Command) -> Result<(), String> {
+    match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             let (_, applied) = crate::state::connect_waiting(&config.database_url, config.database_wait).await?;
@@ -334,9 +350,17 @@ pub async fn provision_admin_token(app: &AppState, path: &std::path::Path) -> Re
     }
     let now = app.clock.now().timestamp_millis();
     match app.store.provision_core_system(&uuid::Uuid::new_v4().to_string(), &token_hash(token), now).await.map_err(|e| e.to_string())? {
-        Some(_) => Ok(()),
+        Some(rotated) => {
+            // A rotation is on record like any revocation.
+            for staff_id in rotated {
+                tracing::info!(staff_id, "the core system's earlier admin token is revoked: LEDGER_ADMIN_TOKEN_FILE holds a new one");
+                let event = ledger_domain::staff::StaffEvent::StaffTokenRevoked {};
+                app.staff_log.record(&staff_id, event, operator_metadata(app)).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
         None => Err(format!(
-            "LEDGER_ADMIN_TOKEN_FILE {}: this token was replaced by a newer one (a rotation); deploy the current file",
+            "LEDGER_ADMIN_TOKEN_FILE {}: this token was revoked (replaced by a newer file, or by `ledger staff revoke-token`); deploy the current token file",
             path.display()
         )),
     }

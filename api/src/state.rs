@@ -44,6 +44,12 @@ pub type AppState = Arc<App>;
 impl App {
     /// Connects, migrates and wires everything together.
     pub async fn start(config: Config, clock: Clock) -> Result<AppState, String> {
+        // Every setting is checked before the database is touched: a typo
+        // in an upgrade's settings must not migrate the database and then stop.
+        let webauthn = crate::webauthn::relying_party(&config)?;
+        let mailer = Mailer::from_config(&config).map_err(|e| e.to_string())?;
+        let providers = crate::webauthn::providers()?;
+        let secret_key = load_secret_key(&config)?;
         let (db, _) = connect_waiting(&config.database_url, config.database_wait).await?;
         if let Some(epoch) = db.ensure_order_epoch().await.map_err(|e| e.to_string())? {
             tracing::warn!(
@@ -52,7 +58,6 @@ impl App {
                  a new order epoch began, so new events sort after everything restored"
             );
         }
-        let secret_key = load_secret_key(&config)?;
         // The hash an unknown login ID's password is checked against, made
         // now on the blocking pool rather than by the first such request.
         tokio::task::spawn_blocking(crate::secrets::dummy_hash).await.map_err(|e| e.to_string())?;
@@ -68,9 +73,9 @@ impl App {
             password_work,
             throttle: crate::throttle::Throttle::new(config.failed_attempts_per_client_per_minute),
             login_throttle: crate::throttle::Throttle::new(config.failed_passwords_per_login_id_per_minute),
-            webauthn: crate::webauthn::relying_party(&config)?,
-            mailer: Mailer::from_config(&config).map_err(|e| e.to_string())?,
-            providers: crate::webauthn::providers()?,
+            webauthn,
+            mailer,
+            providers,
             config,
             store: crate::storage::Store::new(db.any.clone()),
             db,
@@ -145,13 +150,32 @@ pub async fn connect_waiting(url: &crate::config::DatabaseUrl, wait: std::time::
     }
 }
 
+/// The settings that need more than their own parsing (the relying party
+/// against the origin, the SMTP address, the secret key's length), checked
+/// without touching the database: a failure here is a setting to correct,
+/// which restarting will not mend (the binary exits 2).
+pub fn check_settings(config: &Config) -> Result<(), String> {
+    crate::webauthn::relying_party(config)?;
+    if let crate::config::MailTransport::Smtp(_) = config.mail {
+        Mailer::from_config(config).map_err(|e| e.to_string())?;
+    }
+    if let Some(hex_key) = &config.secret_key_hex {
+        secret_key_from_hex(hex_key)?;
+    }
+    Ok(())
+}
+
+fn secret_key_from_hex(hex_key: &crate::secrets::Secret) -> Result<Vec<u8>, String> {
+    let key = hex::decode(hex_key.expose_secret().trim()).map_err(|_| "LEDGER_SECRET_KEY must be hex".to_string())?;
+    if key.len() < 32 {
+        return Err("LEDGER_SECRET_KEY must be at least 32 bytes (64 hex digits)".into());
+    }
+    Ok(key)
+}
+
 fn load_secret_key(config: &Config) -> Result<Vec<u8>, String> {
     if let Some(hex_key) = &config.secret_key_hex {
-        let key = hex::decode(hex_key.expose_secret().trim()).map_err(|_| "LEDGER_SECRET_KEY must be hex".to_string())?;
-        if key.len() < 32 {
-            return Err("LEDGER_SECRET_KEY must be at least 32 bytes (64 hex digits)".into());
-        }
-        return Ok(key);
+        return secret_key_from_hex(hex_key);
     }
     let path = config.data_dir.join("secret.key");
     if let Ok(existing) = std::fs::read_to_string(&path) {

@@ -291,3 +291,28 @@ fn the_deployment_examples_use_only_settings_the_ledger_knows() {
     let verify = Command::new("systemd-analyze").arg("verify").arg(dir.join("ledger.service")).output().expect("systemd-analyze");
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }
+
+/// A wrong setting exits 2 before the database is touched (restarting will
+/// not mend it; the systemd unit stops retrying on 2); nothing is created.
+#[test]
+fn a_wrong_setting_exits_2_before_touching_the_database() {
+    for (name, value) in [
+        ("LEDGER_SECRET_KEY", "abcd"),
+        ("LEDGER_SMTP_URL", "ftp://mail.example.jp"),
+        ("LEDGER_RP_ID", "other.example"),
+        ("LEDGER_PUBLIC_STAFF_API", "off"),
+        ("LEDGER_CODE_LIFETIME_SECS", "0"),
+        ("LEDGER_LOG_FORMAT", "xml"),
+    ] {
+        let dir = temp_dir();
+        let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(["staff", "list"])
+            .env("LEDGER_DATA_DIR", dir.join("data"))
+            .env_remove("DATABASE_URL")
+            .env(name, value)
+            .output()
+            .expect("ledger runs");
+        assert_eq!(out.status.code(), Some(2), "{name}={value}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!dir.join("data").join("ledger.db").exists(), "{name}={value}: no database was created");
+    }
+}

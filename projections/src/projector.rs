@@ -45,6 +45,9 @@ pub struct Projector {
     progressed: tokio::sync::watch::Sender<u64>,
     /// When the read models last moved on, or were found current.
     last_progress: std::sync::Mutex<std::time::Instant>,
+    /// When a check first found the read models behind (None: current at
+    /// the last check).
+    behind_since: std::sync::Mutex<Option<std::time::Instant>>,
     background: std::sync::atomic::AtomicBool,
     /// This process appended since it last told the instance holding the
     /// projector (PostgreSQL).
@@ -200,6 +203,7 @@ impl Projector {
             wake: tokio::sync::Notify::new(),
             progressed: tokio::sync::watch::channel(0).0,
             last_progress: std::sync::Mutex::new(std::time::Instant::now()),
+            behind_since: std::sync::Mutex::new(None),
             background: std::sync::atomic::AtomicBool::new(false),
             appended_here: std::sync::atomic::AtomicBool::new(false),
             held_elsewhere: std::sync::atomic::AtomicBool::new(false),
@@ -533,6 +537,17 @@ impl Projector {
         }
     }
 
+    /// Whether the log holds an account with this ID (whatever the read
+    /// models know of it yet).
+    pub async fn account_in_log(&self, account_id: &str) -> Result<bool, DbError> {
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT sequence FROM events WHERE aggregate_type = 'account' AND aggregate_id = $1 LIMIT 1")
+                .bind(account_id)
+                .fetch_optional(&self.db.any)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// Waits until the account's read models include every event of its
     /// stream so far: what a read of the customer's own view needs.
     pub async fn wait_for_account(&self, account_id: &str, timeout: Duration) -> Result<bool, DbError> {
@@ -592,14 +607,18 @@ impl Projector {
     /// How long the projector has been behind without moving on: 0 when the
     /// read models are current. Above a minute or two, it is stuck (a
     /// transaction open elsewhere on the server, a failing batch), not busy.
+    /// Counted from the later of the last progress and the first check
+    /// that found it behind: a quiet night before a brief lag is no stall.
     pub async fn stalled_for(&self) -> Result<std::time::Duration, DbError> {
-        if self.lag().await? == 0 {
-            if let Ok(mut at) = self.last_progress.lock() {
-                *at = std::time::Instant::now();
-            }
+        let behind = self.lag().await? > 0;
+        let Ok(mut since) = self.behind_since.lock() else { return Ok(std::time::Duration::ZERO) };
+        if !behind {
+            *since = None;
             return Ok(std::time::Duration::ZERO);
         }
-        Ok(self.last_progress.lock().map(|at| at.elapsed()).unwrap_or_default())
+        let first_seen = *since.get_or_insert_with(std::time::Instant::now);
+        let progress = self.last_progress.lock().map(|at| *at).unwrap_or(first_seen);
+        Ok(first_seen.max(progress).elapsed())
     }
 
     /// What the read models reflect: the log position of the last event

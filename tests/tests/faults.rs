@@ -324,8 +324,14 @@ async fn postgres_staff_reads_say_how_current_they_are_while_a_transaction_elsew
     // An account not in the views yet is not called unknown.
     let (s, v) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
     assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("views_behind")), "{v}");
+    // One the log does not hold is unknown, behind or not.
+    let (s, _) = json_of(app.get(&format!("/api/v1/staff/accounts/{}", uuid::Uuid::new_v4()), Some(&support)).await).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 
-    // Behind and not moving past LEDGER_PROJECTOR_STUCK_SECS: not ready.
+    // Behind and not moving past LEDGER_PROJECTOR_STUCK_SECS (counted from
+    // the first check that saw it behind): not ready.
+    let (_, ready) = json_of(app.get("/readyz", None).await).await;
+    assert_eq!(ready["status"], "ready", "behind, not yet stuck: {ready}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (s, ready) = json_of(app.get("/readyz", None).await).await;
     assert_eq!((s, ready["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("stuck")), "{ready}");
@@ -423,6 +429,22 @@ async fn the_admin_address_serves_staff_and_metrics_and_the_public_one_customers
     for path in ["/api/v1/staff/accounts?q=x", "/api/v1/audit/head", "/api/v1/signals", "/metrics", "/api/v1/admin/accounts/x"] {
         assert_eq!(status(format!("{}{path}", served.base)).await, 404, "public {path}");
     }
+    // Answered exactly like an unknown path: the same headers, nothing to
+    // tell a prober the route exists elsewhere.
+    let headers = |res: reqwest::Response| {
+        let mut names: Vec<String> = res.headers().keys().map(|k| k.to_string()).filter(|k| k != "date" && k != "content-length").collect();
+        names.sort();
+        names
+    };
+    let blocked = headers(http.get(format!("{}/api/v1/admin/accounts", served.base)).send().await.unwrap());
+    let unknown = headers(http.get(format!("{}/api/v1/nothing-here", served.base)).send().await.unwrap());
+    assert_eq!(blocked, unknown);
+    assert!(blocked.contains(&"x-request-id".to_string()) && blocked.contains(&"content-security-policy".to_string()), "{blocked:?}");
+    let public_contract = http.get(format!("{}/api/openapi.json", served.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        public_contract.contains("/api/v1/registrations") && !public_contract.contains("/api/v1/admin"),
+        "the public contract is the customers'"
+    );
     assert_eq!(status(format!("{admin}/api/v1/staff/accounts?q=x")).await, 401, "the staff API is on the admin address");
     let metrics = http.get(format!("{admin}/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200, "no token asked on the admin address");

@@ -103,7 +103,20 @@ async fn replacing_the_admin_token_file_rotates_the_core_systems_token(app: Test
     // undo it: it refuses to start, and the new token stays in force.
     std::fs::write(&path, old).unwrap();
     let refused = ledger_api::cli::provision_admin_token(&app.app, &path).await.unwrap_err();
-    assert!(refused.contains("replaced by a newer one") && !refused.contains(old), "{refused}");
+    assert!(refused.contains("was revoked") && !refused.contains(old), "{refused}");
+    // The rotation is on record in the old token's stream.
+    let core: Vec<String> = app
+        .app
+        .store
+        .staff_members()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.name == "core-system" && m.revoked_at.is_some())
+        .map(|m| m.staff_id)
+        .collect();
+    assert_eq!(core.len(), 1);
+    assert_eq!(staff_events(&app, &core[0]).await.first().map(|(t, _)| t.as_str()), Some("StaffTokenRevoked"));
     assert_eq!(open(new, "7200005").await.0, StatusCode::CREATED);
     // The core system's token does not expire: it is rotated by its file.
     app.clock.advance(chrono::Duration::days(400));

@@ -111,16 +111,24 @@ impl utoipa::Modify for Conventions {
 
 /// The API's routes and the OpenAPI document they declare.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    api_serving(true)
+}
+
+/// The routes (and their document) one address serves: all of them, or
+/// without `staff` the customers' alone (with `LEDGER_PUBLIC_STAFF_API=off`
+/// the staff, compliance and integration APIs and `/metrics` do not exist
+/// on the public address, nor in its OpenAPI document).
+fn api_serving(staff: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::{Modify, OpenApi};
-    let (routes, mut document) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(registrations::router())
         .merge(sessions::router())
         .merge(me::router())
-        .merge(admin::router())
-        .merge(staff::router())
-        .merge(compliance::router())
-        .merge(ops::router())
-        .split_for_parts();
+        .merge(ops::router());
+    if staff {
+        router = router.merge(admin::router()).merge(staff::router()).merge(compliance::router()).merge(ops::metrics_router());
+    }
+    let (routes, mut document) = router.split_for_parts();
     Conventions.modify(&mut document);
     (routes, document)
 }
@@ -128,14 +136,6 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// Marks a request that came in on `LEDGER_ADMIN_BIND`.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminListener;
-
-/// The paths of staff, compliance and integration, and the metrics: what
-/// `LEDGER_PUBLIC_STAFF_API=off` keeps off the public address.
-const STAFF_PATHS: [&str; 6] = ["/api/v1/staff", "/api/v1/audit", "/api/v1/signals", "/api/v1/reports", "/api/v1/admin", "/metrics"];
-
-fn is_staff_path(path: &str) -> bool {
-    STAFF_PATHS.iter().any(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
-}
 
 /// The router of `LEDGER_ADMIN_BIND`: everything, each request marked as
 /// come in there (`/metrics` needs no token on it).
@@ -149,7 +149,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn app_serving(state: AppState, admin: bool) -> Router {
-    let (routes, document) = api();
+    let (routes, document) = api_serving(admin || state.config.public_staff_api);
     let cors = cors(&state.config.cors_origins);
     let hsts = state.config.origin.starts_with("https://").then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     // Serialised once; the document is the same for the life of the process.
@@ -213,20 +213,7 @@ fn app_serving(state: AppState, admin: bool) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unfit_request_id))
         .layer(axum::middleware::from_fn_with_state(state.clone(), measure));
-    let router = if admin {
-        router.layer(axum::Extension(AdminListener))
-    } else if !state.config.public_staff_api {
-        // Answered like any unknown path: the public address does not say
-        // that staff routes exist elsewhere.
-        router.layer(axum::middleware::from_fn(|req: Request, next: axum::middleware::Next| async move {
-            if is_staff_path(req.uri().path()) {
-                return axum::response::IntoResponse::into_response(crate::error::ApiError::not_found());
-            }
-            next.run(req).await
-        }))
-    } else {
-        router
-    };
+    let router = if admin { router.layer(axum::Extension(AdminListener)) } else { router };
     router.with_state(state)
 }
 
@@ -396,6 +383,7 @@ mod tests {
             staff::router(),
             compliance::router(),
             ops::router(),
+            ops::metrics_router(),
         ] {
             for (name, schema) in router.get_openapi().components.iter().flat_map(|c| c.schemas.iter()) {
                 let shape = serde_json::to_string(schema).unwrap();

@@ -18,10 +18,14 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
         .route("/", get(|| async { Html(include_str!("../../assets/demo.html")) }))
         .route("/demo.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/demo.js")) }))
         .route("/demo.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/demo.css")) }))
+}
+
+/// `/metrics`: served where staff are (see `http::api_serving`).
+pub fn metrics_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 /// A page's script or style sheet: served by the ledger itself (the
@@ -70,11 +74,23 @@ struct Readiness {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let migrations = app.db.migrations_current().await;
-    let lag = app.projector.lag().await;
-    let failures = app.projector.failures().await;
-    let stalled = app.projector.stalled_for().await;
-    match (migrations, lag, failures, stalled) {
+    // A probe gets its answer within a probe's usual timeout, even while
+    // the database does not answer (each check would wait for the pool).
+    let checks = async {
+        let migrations = app.db.migrations_current().await;
+        let lag = app.projector.lag().await;
+        let failures = app.projector.failures().await;
+        let stalled = app.projector.stalled_for().await;
+        (migrations, lag, failures, stalled)
+    };
+    let Ok(checks) = tokio::time::timeout(READY_CHECK, checks).await else {
+        tracing::warn!("readiness check timed out: the database does not answer");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Readiness { status: "not_ready", database: Some("unreachable"), ..Default::default() }),
+        );
+    };
+    match checks {
         // A projector behind and not moving for minutes: the read models
         // (and so logins' views and staff reads) are going stale.
         (Ok(true), Ok(lag), Ok(failures), Ok(stalled)) if stalled >= app.config.projector_stuck => (
@@ -166,6 +182,9 @@ fn metrics_allowed(
         None => Err(crate::error::ApiError::forbidden()),
     }
 }
+
+/// The longest `/readyz` takes to answer.
+const READY_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::DbError> {
     let census = crate::metrics::Census {

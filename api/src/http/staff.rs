@@ -132,8 +132,8 @@ async fn status(
     let reflects = Reflects::for_account(&app, &account_id).await?;
     let view = match status_view(&app.db.any, &account_id, true).await? {
         Some(view) => view,
-        // Not in the views while they are behind: it may be in the log.
-        None if reflects.behind > 0 => {
+        // In the log, not yet in the views: they are behind, it is not unknown.
+        None if reflects.behind > 0 && app.projector.account_in_log(&account_id).await? => {
             return Err(ApiError::from(ErrorCode::ViewsBehind).retry_after(super::freshness::READ_WAIT));
         }
         None => return Err(ApiError::not_found()),

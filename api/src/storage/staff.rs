@@ -67,12 +67,12 @@ impl Store {
     /// Makes `token_hash` the core system's admin token (no expiry),
     /// unless it already is someone's; the core system's tokens provisioned
     /// before it are revoked, so replacing the token file rotates the token.
-    /// Returns whether the token was new; `Ok(None)` when it was itself
-    /// revoked (a replica started with the file of before a rotation): then
-    /// nothing changes, and the newer token stays in force.
-    pub async fn provision_core_system(&self, staff_id: &str, token_hash: &str, now: i64) -> Result<Option<bool>, DbError> {
+    /// Returns the staff IDs of the tokens it revoked; `Ok(None)` when the
+    /// token was itself revoked (a replica started with the file of before
+    /// a rotation): then nothing changes, and the newer token stays in force.
+    pub async fn provision_core_system(&self, staff_id: &str, token_hash: &str, now: i64) -> Result<Option<Vec<String>>, DbError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
+        sqlx::query(
             "INSERT INTO staff (staff_id, name, role, token_hash, created_at)
              SELECT $1, 'core-system', 'admin', $2, $3 WHERE NOT EXISTS (SELECT 1 FROM staff WHERE token_hash = $2)",
         )
@@ -80,27 +80,26 @@ impl Store {
         .bind(token_hash)
         .bind(now)
         .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
+        .await?;
         let (created_at, revoked_at): (i64, Option<i64>) =
             sqlx::query_as("SELECT created_at, revoked_at FROM staff WHERE token_hash = $1").bind(token_hash).fetch_one(&mut *tx).await?;
         if revoked_at.is_some() {
             tx.rollback().await?;
             return Ok(None);
         }
-        sqlx::query(
+        let revoked: Vec<(String,)> = sqlx::query_as(
             "UPDATE staff SET revoked_at = $2
               WHERE name = 'core-system' AND role = 'admin' AND token_hash <> $1 AND revoked_at IS NULL AND expires_at IS NULL
-                AND created_at <= $3",
+                AND created_at <= $3
+              RETURNING staff_id",
         )
         .bind(token_hash)
         .bind(now)
         .bind(created_at)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Some(inserted))
+        Ok(Some(revoked.into_iter().map(|(id,)| id).collect()))
     }
 
     /// Revokes a staff member's token; false when there is no such member
