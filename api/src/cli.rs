@@ -108,11 +108,14 @@ pub enum StaffCommand {
     /// Adds a staff member; prints their token on the last line (shown once,
     /// only its hash is stored).
     Add {
+        /// The member's name as staff and the audit trail show it.
         #[arg(long)]
         name: String,
+        /// What the token opens: the support desk, compliance, or the
+        /// integration API.
         #[arg(long, value_parser = ["admin", "support", "compliance"])]
         role: String,
-        /// Days the token lasts (1 to 366).
+        /// Days the token lasts (1 to 366; 90 by default).
         #[arg(long, default_value_t = STAFF_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..=366))]
         expires_in_days: u32,
     },
@@ -192,8 +195,8 @@ pub async fn run_with(config: Config, command: Command) -> Result<(), String> {
         Command::DemoSeed => demo_seed(config).await,
         Command::Staff { command: StaffCommand::Add { name, role, expires_in_days } } => {
             let app = App::start(config, Clock::default()).await?;
-            let token = add_staff_for(&app, &name, &role, expires_in_days).await?;
-            println!("staff member {name} added with role {role}; the token lasts {expires_in_days} days; their token (shown once):");
+            let (staff_id, token) = add_staff_for(&app, &name, &role, expires_in_days).await?;
+            println!("staff member {name} ({staff_id}) added with role {role}; the token lasts {expires_in_days} days; their token (shown once):");
             println!("{}", token.expose_secret());
             Ok(())
         }
@@ -318,16 +321,21 @@ pub const STAFF_TOKEN_DAYS: u32 = 90;
 
 /// Adds a staff member whose token lasts [`STAFF_TOKEN_DAYS`]; returns the token.
 pub async fn add_staff(app: &AppState, name: &str, role: &str) -> Result<Secret, String> {
-    add_staff_for(app, name, role, STAFF_TOKEN_DAYS).await
+    Ok(add_staff_for(app, name, role, STAFF_TOKEN_DAYS).await?.1)
 }
 
-/// Adds a staff member whose token lasts `days`; returns the token (only
-/// its hash is stored).
-pub async fn add_staff_for(app: &AppState, name: &str, role: &str, days: u32) -> Result<Secret, String> {
+/// Adds a staff member whose token lasts `days`; returns their staff ID and
+/// the token (only its hash is stored).
+pub async fn add_staff_for(app: &AppState, name: &str, role: &str, days: u32) -> Result<(String, Secret), String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("--name must name the staff member".into());
+    }
     let token = new_token();
     let now = app.clock.now();
+    let staff_id = uuid::Uuid::new_v4().to_string();
     let staff = crate::storage::NewStaff {
-        staff_id: &uuid::Uuid::new_v4().to_string(),
+        staff_id: &staff_id,
         name,
         role,
         token_hash: &token_hash(token.expose_secret()),
@@ -335,7 +343,7 @@ pub async fn add_staff_for(app: &AppState, name: &str, role: &str, days: u32) ->
         expires_at: Some((now + chrono::Duration::days(i64::from(days))).timestamp_millis()),
     };
     app.store.add_staff(staff).await.map_err(|e| e.to_string())?;
-    Ok(token)
+    Ok((staff_id, token))
 }
 
 /// Makes the token in `path` the core system's admin token (staff member

@@ -141,7 +141,11 @@ impl Mailer {
     async fn send(&self, config: &Config, to: &str, subject: &str, body: String) -> Result<(), MailError> {
         let from: Mailbox = config.mail_from.parse().map_err(|e| MailError(format!("LEDGER_MAIL_FROM: {e}")))?;
         let to: Mailbox = to.parse().map_err(|e| MailError(format!("recipient: {e}")))?;
+        // A Message-ID in the sender's domain: receivers down-score mail
+        // without one, and the relay need not add its own.
+        let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), from.email.domain());
         let message = Message::builder()
+            .message_id(Some(message_id))
             .from(from)
             .to(to)
             .subject(subject)

@@ -189,7 +189,8 @@ fn staff_list_and_revoke_token_show_and_end_a_token_without_printing_it() {
     let dir = temp_dir();
     let out = ledger(&dir, &["staff", "add", "--name", "Tanaka", "--role", "compliance", "--expires-in-days", "30"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).expect("utf-8").lines().last().expect("the token").trim().to_string();
+    let printed = String::from_utf8(out.stdout).expect("utf-8");
+    let token = printed.lines().last().expect("the token").trim().to_string();
 
     let list = ledger(&dir, &["staff", "list"]);
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
@@ -198,12 +199,15 @@ fn staff_list_and_revoke_token_show_and_end_a_token_without_printing_it() {
     assert!(line.contains("compliance") && line.contains("in force"), "{listing}");
     assert!(!listing.contains(&token), "the listing never shows a token");
     let staff_id = line.split_whitespace().next().expect("the staff id").to_string();
+    assert!(printed.contains(&format!("({staff_id})")), "staff add names the new member's id: {printed}");
 
     let revoked = ledger(&dir, &["staff", "revoke-token", &staff_id]);
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     let listing = String::from_utf8(ledger(&dir, &["staff", "list"]).stdout).expect("utf-8");
     assert!(listing.lines().any(|l| l.contains(&staff_id) && l.contains("revoked")), "{listing}");
 
+    let nameless = ledger(&dir, &["staff", "add", "--name", "  ", "--role", "support"]);
+    assert!(!nameless.status.success() && String::from_utf8_lossy(&nameless.stderr).contains("--name"));
     let unknown = ledger(&dir, &["staff", "revoke-token", "no-such-member"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no staff member"), "{}", String::from_utf8_lossy(&unknown.stderr));

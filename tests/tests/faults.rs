@@ -276,6 +276,10 @@ async fn a_mail_outage_answers_unavailable_counts_against_no_limit_and_ends_when
     let code = app.code_for("outage@example.jp");
     let (s, v) = json_of(app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": code }), None).await).await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    // The mail carries its own Message-ID, in the sender's domain.
+    let mail = app.mail_to("outage@example.jp");
+    let data = &mail.last().expect("the code's mail").data;
+    assert!(data.lines().any(|l| l.starts_with("Message-ID: <") && l.ends_with("@localhost>")), "{data}");
 }
 
 /// A transaction left open in another database on the same PostgreSQL

@@ -59,7 +59,7 @@ async fn a_revoked_staff_token_is_refused_and_each_use_is_recorded(app: TestApp)
 }
 
 async fn a_staff_token_expires_after_its_days(app: TestApp) {
-    let token = ledger_api::cli::add_staff_for(&app.app, "Ito", "compliance", 1).await.unwrap().expose_secret().to_string();
+    let token = ledger_api::cli::add_staff_for(&app.app, "Ito", "compliance", 1).await.unwrap().1.expose_secret().to_string();
     let heads = "/api/v1/audit/head";
     assert_eq!(app.get(heads, Some(&token)).await.status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::hours(23));
