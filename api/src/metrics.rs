@@ -29,6 +29,11 @@ impl Default for Metrics {
             describe_histogram!("ledger_http_request_duration_seconds", Unit::Seconds, "Time to answer, by route template.");
             describe_counter!("ledger_mail_sent_total", "E-mails the relay accepted, by kind (code, notice).");
             describe_counter!("ledger_mail_failed_total", "E-mails the relay refused or did not answer, by kind.");
+            // Present from the start at 0, so that "rising" alerts have a base.
+            for kind in ["code", "notice"] {
+                counter!("ledger_mail_sent_total", "kind" => kind).absolute(0);
+                counter!("ledger_mail_failed_total", "kind" => kind).absolute(0);
+            }
             describe_gauge!("ledger_build_info", "The running version.");
             gauge!("ledger_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });

@@ -125,13 +125,14 @@ pub async fn connect_waiting(url: &crate::config::DatabaseUrl, wait: std::time::
                 return Ok(connected);
             }
             Err(e) if e.is_outage() && started.elapsed() + delay <= wait => {
+                let cause = ledger_projections::db::outage_cause(url.expose(), &e).await;
                 tracing::warn!(
                     database = %url,
                     attempt,
                     retry_in_ms = delay.as_millis() as u64,
                     waited_secs = started.elapsed().as_secs(),
                     gives_up_after_secs = wait.as_secs(),
-                    error = %e,
+                    error = %cause,
                     "waiting for the database: it cannot be reached yet (LEDGER_DATABASE_WAIT_SECS)"
                 );
                 tokio::time::sleep(delay).await;
@@ -139,10 +140,11 @@ pub async fn connect_waiting(url: &crate::config::DatabaseUrl, wait: std::time::
                 attempt += 1;
             }
             Err(e) if e.is_outage() => {
+                let cause = ledger_projections::db::outage_cause(url.expose(), &e).await;
                 return Err(format!(
-                    "the database {url} could not be reached in {} s (LEDGER_DATABASE_WAIT_SECS): {e}",
+                    "the database {url} could not be reached in {} s (LEDGER_DATABASE_WAIT_SECS): {cause}",
                     started.elapsed().as_secs()
-                ))
+                ));
             }
             Err(e @ ledger_projections::DbError::Config(_)) => return Err(e.to_string()),
             Err(e) => return Err(format!("the database {url}: {e}")),

@@ -53,6 +53,24 @@ pub fn is_outage(e: &sqlx::Error) -> bool {
     }
 }
 
+/// What lies behind an outage: the pool reports only that it waited in
+/// vain, so one direct connection is tried for the server's own answer
+/// (refused, unknown host, too many clients...).
+pub async fn outage_cause(url: &str, e: &DbError) -> String {
+    let lowered = url.to_ascii_lowercase();
+    if matches!(e, DbError::Sql(sqlx::Error::PoolTimedOut)) && (lowered.starts_with("postgres://") || lowered.starts_with("postgresql://"))
+    {
+        let scheme_len = url.find("://").unwrap_or(0);
+        let url = format!("{}{}", &lowered[..scheme_len], &url[scheme_len..]);
+        match tokio::time::timeout(Duration::from_secs(3), sqlx::PgConnection::connect(&url)).await {
+            Ok(Err(direct)) => return format!("{direct} (the pool waited {} s)", POSTGRES_WAIT.as_secs()),
+            Err(_) => return format!("no answer within 3 s (the pool waited {} s)", POSTGRES_WAIT.as_secs()),
+            Ok(Ok(_)) => {}
+        }
+    }
+    e.to_string()
+}
+
 fn migrate_error(e: MigrateError) -> DbError {
     match e {
         MigrateError::Execute(e) => DbError::Sql(e),

@@ -67,6 +67,7 @@ async fn start_up_gives_up_on_an_unreachable_database_after_its_wait_and_at_once
     assert!(!status.success());
     let output = served.output();
     assert!(output.contains("could not be reached in") && output.contains("LEDGER_DATABASE_WAIT_SECS"), "{output}");
+    assert!(output.contains("Connection refused"), "the server's own answer, not only the pool's wait: {output}");
     assert!(started.elapsed() >= Duration::from_secs(2), "it waited");
     assert!(!output.contains("hunter2-secret"), "{output}");
 

@@ -178,6 +178,7 @@ async fn metrics_count_events_and_signals_in_prometheus_format() {
     assert!(text.contains(&format!("ledger_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))), "{text}");
     assert!(text.contains("ledger_projector_stalled_seconds 0"), "{text}");
     assert!(text.contains("ledger_db_connections{state=\"in_use\"}"), "{text}");
+    assert!(text.contains("ledger_mail_failed_total{kind=\"code\"} 0"), "present at 0 from the start: {text}");
     app.start_registration("9100003", "pass-word-1").await;
     app.open_account("9100004", Some("mailed@example.jp"), false).await;
     let (_, res) = app.start_registration("9100004", "pass-word-1").await;
