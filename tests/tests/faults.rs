@@ -324,8 +324,11 @@ async fn postgres_staff_reads_say_how_current_they_are_while_a_transaction_elsew
     assert!(behind >= 1 && checkpoint >= before, "the answer says it is behind: checkpoint {checkpoint}, behind {behind}");
     assert_eq!(page["events"], serde_json::json!([]), "the new account's events are not in the views yet");
     assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(10), "it waited its bound, no more: {waited:?}");
-    let res = app.get("/api/v1/staff/accounts?q=6800002", Some(&support)).await;
+    let res = app.get("/api/v1/staff/accounts?q=6800001", Some(&support)).await;
     assert!(current(&res).1 >= 1, "support's search says so too");
+    // A login ID the views do not hold yet is not "no such account".
+    let (s, v) = json_of(app.get("/api/v1/staff/accounts?q=6800002", Some(&support)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("views_behind")), "{v}");
     // An account not in the views yet is not called unknown.
     let (s, v) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
     assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("views_behind")), "{v}");
@@ -462,4 +465,9 @@ async fn the_admin_address_serves_staff_and_metrics_and_the_public_one_customers
         .unwrap();
     assert_eq!(start.status(), 201, "customers are served on the public address");
     assert_eq!(status(format!("{}/healthz", served.base)).await, 200);
+    // The public readiness says the verdict only; the figures are the operators'.
+    let public: serde_json::Value = http.get(format!("{}/readyz", served.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(public, serde_json::json!({ "status": "ready" }));
+    let internal: serde_json::Value = http.get(format!("{admin}/readyz")).send().await.unwrap().json().await.unwrap();
+    assert!(internal["projector_lag"].is_number(), "{internal}");
 }

@@ -73,7 +73,17 @@ struct Readiness {
 /// projector's lag is reported.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
+async fn readyz(State(app): State<AppState>, admin: Option<axum::Extension<super::AdminListener>>) -> (StatusCode, Json<Readiness>) {
+    let (status, Json(readiness)) = readiness(&app).await;
+    // With staff kept off the public address, it tells the internet no
+    // more than the verdict; the figures are on the admin address.
+    if admin.is_none() && !app.config.public_staff_api {
+        return (status, Json(Readiness { status: readiness.status, ..Default::default() }));
+    }
+    (status, Json(readiness))
+}
+
+async fn readiness(app: &AppState) -> (StatusCode, Json<Readiness>) {
     // A probe gets its answer within a probe's usual timeout, even while
     // the database does not answer (each check would wait for the pool).
     let checks = async {

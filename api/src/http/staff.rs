@@ -90,6 +90,11 @@ async fn find(
     let reflects = Reflects::after_waiting(&app).await?;
     let email = EmailAddress::parse(&q).ok().map(|e| e.as_str().to_string()).unwrap_or_default();
     let ids = ledger_projections::read_models::find_accounts(&app.db.any, &q, &email).await?;
+    // Nothing in views that are behind, while the command side knows the
+    // login ID: the account exists, the views have not caught up with it.
+    if ids.is_empty() && reflects.behind > 0 && app.store.login(&q).await?.is_some() {
+        return Err(ApiError::from(ErrorCode::ViewsBehind).retry_after(super::freshness::READ_WAIT));
+    }
     let mut accounts = Vec::new();
     for id in ids {
         record_read(&app, &staff, &meta, &id, "search").await?;
