@@ -582,7 +582,12 @@ impl Projector {
     /// Events in the log not yet applied.
     pub async fn lag(&self) -> Result<i64, DbError> {
         let mut conn = self.db.any.acquire().await?;
-        let (epoch, txid, position) = checkpoint(&mut conn, CORE).await?;
+        let at = checkpoint(&mut conn, CORE).await?;
+        self.lag_after(&mut conn, at).await
+    }
+
+    /// Events in the log after `at`.
+    async fn lag_after(&self, conn: &mut AnyConnection, (epoch, txid, position): Checkpoint) -> Result<i64, DbError> {
         let query = match self.db.backend {
             Backend::Sqlite => sqlx::query_as("SELECT COUNT(*) FROM event_positions WHERE position > $1").bind(position),
             Backend::Postgres => {
@@ -609,26 +614,24 @@ impl Projector {
     /// transaction open elsewhere on the server, a failing batch), not busy.
     /// Counted from the later of the last progress and the first check
     /// that found it behind: a quiet night before a brief lag is no stall.
-    pub async fn stalled_for(&self) -> Result<std::time::Duration, DbError> {
-        let behind = self.lag().await? > 0;
-        let Ok(mut since) = self.behind_since.lock() else { return Ok(std::time::Duration::ZERO) };
-        if !behind {
+    /// `lag` is what [`Projector::lag`] just read.
+    pub fn stalled_for(&self, lag: i64) -> std::time::Duration {
+        let Ok(mut since) = self.behind_since.lock() else { return std::time::Duration::ZERO };
+        if lag == 0 {
             *since = None;
-            return Ok(std::time::Duration::ZERO);
+            return std::time::Duration::ZERO;
         }
         let first_seen = *since.get_or_insert_with(std::time::Instant::now);
         let progress = self.last_progress.lock().map(|at| *at).unwrap_or(first_seen);
-        Ok(first_seen.max(progress).elapsed())
+        first_seen.max(progress).elapsed()
     }
 
     /// What the read models reflect: the log position of the last event
     /// they hold, and how many events in the log they do not hold yet.
     pub async fn reflects(&self) -> Result<(i64, i64), DbError> {
-        let (_, _, position) = {
-            let mut conn = self.db.any.acquire().await?;
-            checkpoint(&mut conn, CORE).await?
-        };
-        Ok((position, self.lag().await?))
+        let mut conn = self.db.any.acquire().await?;
+        let at = checkpoint(&mut conn, CORE).await?;
+        Ok((at.2, self.lag_after(&mut conn, at).await?))
     }
 
     /// Events at or before the checkpoint: what the read models hold.

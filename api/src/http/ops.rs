@@ -90,8 +90,7 @@ async fn readiness(app: &AppState) -> (StatusCode, Json<Readiness>) {
         let migrations = app.db.migrations_current().await;
         let lag = app.projector.lag().await;
         let failures = app.projector.failures().await;
-        let stalled = app.projector.stalled_for().await;
-        (migrations, lag, failures, stalled)
+        (migrations, lag, failures)
     };
     let Ok(checks) = tokio::time::timeout(READY_CHECK, checks).await else {
         tracing::warn!("readiness check timed out: the database does not answer");
@@ -101,36 +100,33 @@ async fn readiness(app: &AppState) -> (StatusCode, Json<Readiness>) {
         );
     };
     match checks {
-        // A projector behind and not moving for minutes: the read models
-        // (and so logins' views and staff reads) are going stale.
-        (Ok(true), Ok(lag), Ok(failures), Ok(stalled)) if stalled >= app.config.projector_stuck => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Readiness {
-                status: "stuck",
-                database: Some("ok"),
-                migrations: Some("applied"),
-                projector_lag: Some(lag),
-                projector_stalled_seconds: Some(stalled.as_secs()),
-                projection_failures: Some(failures),
-            }),
-        ),
-        // Events the read models could not take are reported, not a reason
-        // to take the instance out of service: every route still answers.
-        (Ok(true), Ok(lag), Ok(failures), Ok(stalled)) => (
-            StatusCode::OK,
-            Json(Readiness {
-                status: if failures == 0 { "ready" } else { "degraded" },
-                database: Some("ok"),
-                migrations: Some("applied"),
-                projector_lag: Some(lag),
-                projector_stalled_seconds: Some(stalled.as_secs()),
-                projection_failures: Some(failures),
-            }),
-        ),
-        (Ok(false), _, _, _) => {
+        (Ok(true), Ok(lag), Ok(failures)) => {
+            let stalled = app.projector.stalled_for(lag);
+            // A projector behind and not moving for minutes: the read models
+            // (and so logins' views and staff reads) are going stale. Events
+            // the read models could not take are reported, not a reason to
+            // take the instance out of service: every route still answers.
+            let (status, verdict) = match () {
+                () if stalled >= app.config.projector_stuck => (StatusCode::SERVICE_UNAVAILABLE, "stuck"),
+                () if failures > 0 => (StatusCode::OK, "degraded"),
+                () => (StatusCode::OK, "ready"),
+            };
+            (
+                status,
+                Json(Readiness {
+                    status: verdict,
+                    database: Some("ok"),
+                    migrations: Some("applied"),
+                    projector_lag: Some(lag),
+                    projector_stalled_seconds: Some(stalled.as_secs()),
+                    projection_failures: Some(failures),
+                }),
+            )
+        }
+        (Ok(false), _, _) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", migrations: Some("pending"), ..Default::default() }))
         }
-        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", database: Some("unreachable"), ..Default::default() }))
         }
@@ -197,10 +193,11 @@ fn metrics_allowed(
 const READY_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::DbError> {
+    let lag = app.projector.lag().await?;
     let census = crate::metrics::Census {
         ledger: ledger_projections::read_models::census(&app.db.any).await?,
-        projector_lag: app.projector.lag().await?,
-        projector_stalled_seconds: app.projector.stalled_for().await?.as_secs_f64(),
+        projector_lag: lag,
+        projector_stalled_seconds: app.projector.stalled_for(lag).as_secs_f64(),
         projection_failures: app.projector.failures().await?,
         connections: (app.db.any.size(), app.db.any.num_idle()),
     };
