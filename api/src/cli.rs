@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ledger_domain::account::HolderKind;
+use ledger_projections::projector::{Progress, RebuildMode};
 
 use crate::clock::Clock;
 use crate::config::{Config, Settings};
@@ -132,8 +133,14 @@ pub enum StaffCommand {
 
 #[derive(Subcommand)]
 pub enum ProjectionsCommand {
-    /// Empties the read models and rebuilds them from the whole event log.
-    Rebuild,
+    /// Builds the read models again from the whole event log, beside the
+    /// live ones (which keep serving), and switches them in once caught up.
+    Rebuild {
+        /// Empty the live read models first and refill them: faster and no
+        /// room needed beside them, but the views are empty until it ends.
+        #[arg(long)]
+        in_place: bool,
+    },
 }
 
 /// The `ledger` program: logs as `RUST_LOG` says (info by default), runs
@@ -212,11 +219,52 @@ pub async fn run_with(config: Config, command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Audit { command } => audit(config, command).await,
-        Command::Projections { command: ProjectionsCommand::Rebuild } => {
+        Command::Projections { command: ProjectionsCommand::Rebuild { in_place } } => {
             let app = App::start(config, Clock::default()).await?;
-            let n = app.projector.rebuild().await.map_err(|e| e.to_string())?;
+            let mode = if in_place { RebuildMode::InPlace } else { RebuildMode::Beside };
+            let shown = ProgressLine::default();
+            let n = app.projector.rebuild_with(mode, &|p| shown.report(p)).await.map_err(|e| e.to_string())?;
             println!("read models rebuilt from {n} events");
             Ok(())
+        }
+    }
+}
+
+/// A rebuild's progress on stderr, at most every two seconds and at the
+/// end: how many events of how many, how fast, and how long is left.
+struct ProgressLine {
+    started: std::time::Instant,
+    /// When a line was last shown, and the count it showed.
+    last: std::sync::Mutex<Option<(std::time::Instant, usize)>>,
+}
+
+impl Default for ProgressLine {
+    fn default() -> ProgressLine {
+        ProgressLine { started: std::time::Instant::now(), last: std::sync::Mutex::new(None) }
+    }
+}
+
+impl ProgressLine {
+    fn report(&self, Progress { applied, total }: Progress) {
+        let Ok(mut last) = self.last.lock() else { return };
+        let done = applied >= total.max(0) as usize;
+        if let Some((at, shown)) = *last {
+            if applied == shown || (!done && at.elapsed() < std::time::Duration::from_secs(2)) {
+                return;
+            }
+        }
+        *last = Some((std::time::Instant::now(), applied));
+        if applied == 0 {
+            eprintln!("rebuild: 0 of {total} events");
+            return;
+        }
+        let rate = applied as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        if done {
+            eprintln!("rebuild: {applied} of {total} events (100%), {rate:.0} events/s");
+        } else {
+            let percent = applied as f64 * 100.0 / total as f64;
+            let left = (total as f64 - applied as f64) / rate;
+            eprintln!("rebuild: {applied} of {total} events ({percent:.0}%), {rate:.0} events/s, about {left:.0} s left");
         }
     }
 }

@@ -23,6 +23,10 @@ pub enum DbError {
     /// The database's address is not one the ledger can use.
     #[error("{0}")]
     Config(String),
+    /// The database is fine but the operation cannot run now or as this
+    /// role (another rebuild running, tables owned by another role).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// How long a request waits for a PostgreSQL connection before it is
@@ -93,6 +97,8 @@ pub struct Database {
     pub backend: Backend,
     pub any: AnyPool,
     pub typed: TypedPool,
+    /// SQLite in memory: nothing on disk, nothing beside it.
+    memory: bool,
 }
 
 /// The database's own pool, for what the `Any` pool cannot do (the event
@@ -104,6 +110,15 @@ pub enum TypedPool {
 }
 
 impl Database {
+    pub(crate) fn new(backend: Backend, any: AnyPool, typed: TypedPool, memory: bool) -> Database {
+        Database { backend, any, typed, memory }
+    }
+
+    /// Whether this is SQLite in memory (`sqlite::memory:`).
+    pub fn is_memory(&self) -> bool {
+        self.memory
+    }
+
     /// The PostgreSQL pool, when the ledger runs on PostgreSQL.
     pub fn postgres(&self) -> Option<&PgPool> {
         match &self.typed {
@@ -146,7 +161,7 @@ impl Database {
         if scheme == "postgres" || scheme == "postgresql" {
             let postgres = PgPoolOptions::new().max_connections(10).acquire_timeout(POSTGRES_WAIT).connect(url).await?;
             let any = AnyPoolOptions::new().max_connections(10).acquire_timeout(POSTGRES_WAIT).connect(url).await?;
-            Ok(Database { backend: Backend::Postgres, any, typed: TypedPool::Postgres(postgres) })
+            Ok(Database::new(Backend::Postgres, any, TypedPool::Postgres(postgres), false))
         } else {
             // `sqlite::memory:` (nothing on disk: the bench's ceiling) is one
             // named in-memory database that both pools share, kept alive by
@@ -186,7 +201,7 @@ impl Database {
                 })
                 .connect(url)
                 .await?;
-            Ok(Database { backend: Backend::Sqlite, any, typed: TypedPool::Sqlite(sqlite) })
+            Ok(Database::new(Backend::Sqlite, any, TypedPool::Sqlite(sqlite), memory))
         }
     }
 

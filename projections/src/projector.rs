@@ -14,14 +14,14 @@ pub use crate::event::LoggedEvent;
 use crate::event::Parsed;
 use crate::read_models;
 
+mod rebuild;
+pub use rebuild::{Progress, RebuildMode, SHADOW_SCHEMA};
+
 /// The checkpoint name of the core read models.
 pub const CORE: &str = "core";
 
 /// Events read per transaction while following the log.
 const BATCH: i64 = 500;
-
-/// Events read per transaction by a rebuild.
-const REBUILD_BATCH: i64 = 5_000;
 
 /// Follows the log and keeps the read models current.
 ///
@@ -54,7 +54,15 @@ pub struct Projector {
     appended_here: std::sync::atomic::AtomicBool,
     /// The last batch found another instance projecting.
     held_elsewhere: std::sync::atomic::AtomicBool,
+    /// The advisory lock that makes one projector at a time on PostgreSQL:
+    /// [`LIVE_LOCK`] for the read models the service reads, another for a
+    /// rebuild's own tables beside them.
+    lock: i64,
 }
+
+/// PostgreSQL's advisory lock of the live projector: held by one batch at a
+/// time across all instances, and by a rebuild's switch.
+const LIVE_LOCK: i64 = 7400002;
 
 /// After a batch that applied events, the background projector waits this
 /// long before the next: appends made meanwhile wait for it together and
@@ -207,7 +215,14 @@ impl Projector {
             background: std::sync::atomic::AtomicBool::new(false),
             appended_here: std::sync::atomic::AtomicBool::new(false),
             held_elsewhere: std::sync::atomic::AtomicBool::new(false),
+            lock: LIVE_LOCK,
         }
+    }
+
+    /// Whether this projector keeps the live read models (not a rebuild's
+    /// tables beside them): only that one tells the other instances.
+    fn is_live(&self) -> bool {
+        self.lock == LIVE_LOCK
     }
 
     /// Applies every event not yet applied; returns how many.
@@ -271,7 +286,7 @@ impl Projector {
     async fn begin_locked(&self) -> Result<Option<sqlx::Transaction<'static, sqlx::Any>>, DbError> {
         let mut tx = self.db.any.begin().await?;
         if self.db.backend == Backend::Postgres {
-            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock(7400002)").fetch_one(&mut *tx).await?;
+            let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)").bind(self.lock).fetch_one(&mut *tx).await?;
             if !got {
                 // Another process is projecting right now.
                 return Ok(None);
@@ -388,7 +403,7 @@ impl Projector {
     /// a database-wide lock from its commit until the commit ends, which
     /// would make every append commit alone.
     async fn tell_the_projecting_instance(&self) -> Result<(), DbError> {
-        if self.appended_here.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        if self.is_live() && self.appended_here.swap(false, std::sync::atomic::Ordering::Relaxed) {
             if let Some(pool) = self.db.postgres() {
                 if let Err(e) = sqlx::query("SELECT pg_notify('ledger_appended', '')").execute(pool).await {
                     // Told next time (or found by the other instance's poll).
@@ -402,7 +417,7 @@ impl Projector {
 
     /// Tells the other instances, at commit, that the read models moved on.
     async fn announce(&self, conn: &mut AnyConnection) -> Result<(), DbError> {
-        if self.db.backend == Backend::Postgres {
+        if self.db.backend == Backend::Postgres && self.is_live() {
             sqlx::query("SELECT pg_notify('ledger_projected', '')").execute(&mut *conn).await?;
         }
         Ok(())
@@ -423,92 +438,6 @@ impl Projector {
     pub async fn failures(&self) -> Result<i64, DbError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM projection_failures").fetch_one(&self.db.any).await?;
         Ok(n)
-    }
-
-    /// Empties the read models and builds them again from the whole log.
-    pub async fn rebuild(&self) -> Result<usize, DbError> {
-        // The whole rebuild holds the projector: the background task of this
-        // process does not interleave its batches.
-        let _guard = self.running.lock().await;
-        {
-            let mut tx = self.db.any.begin().await?;
-            if self.db.backend == Backend::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock(7400002)").execute(&mut *tx).await?;
-            }
-            for table in read_models::TABLES {
-                let empty = match self.db.backend {
-                    Backend::Postgres => format!("TRUNCATE {table}"),
-                    Backend::Sqlite => format!("DELETE FROM {table}"),
-                };
-                sqlx::query(&empty).execute(&mut *tx).await?;
-            }
-            sqlx::query("DELETE FROM projector_checkpoints WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
-            // A rebuild meets every event again: failures are recorded anew.
-            sqlx::query("DELETE FROM projection_failures").execute(&mut *tx).await?;
-            for (name, _) in crate::audit::FILTER_INDEXES {
-                sqlx::query(&format!("DROP INDEX IF EXISTS {name}")).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        }
-        let mut total = self.apply_with_read_ahead().await;
-        // What is left: events appended meanwhile, or from a batch that
-        // failed, which is applied again one event at a time.
-        let applied = loop {
-            match self.batch_holding_the_lock(REBUILD_BATCH).await {
-                Ok(n) if n == REBUILD_BATCH as usize => total += n,
-                Ok(n) => break Ok(total + n),
-                Err(e) => break Err(e),
-            }
-        };
-        crate::audit::ensure_filter_indexes(&self.db.any).await?;
-        applied
-    }
-
-    /// The bulk of a rebuild: a reader task reads and parses the next
-    /// batches on a connection of its own while this one writes, so the
-    /// ledger's work and the database's overlap. Stops at the first batch
-    /// that fails or does not follow the checkpoint, and at the end of the
-    /// log; returns how many events it applied.
-    async fn apply_with_read_ahead(&self) -> usize {
-        let (sender, mut batches) = tokio::sync::mpsc::channel::<(Checkpoint, Batch)>(2);
-        let (pool, backend) = (self.db.any.clone(), self.db.backend);
-        let reader = AbortOnDrop(tokio::spawn(async move {
-            let mut after = (0, 0, 0);
-            loop {
-                let events = match pool.acquire().await {
-                    Ok(mut conn) => read_events_after(&mut conn, backend, after, REBUILD_BATCH).await,
-                    Err(e) => Err(e.into()),
-                };
-                let events = match events {
-                    Ok(events) => events,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the rebuild's read-ahead stopped; going on one batch at a time");
-                        return;
-                    }
-                };
-                let Some(last) = events.last() else { return };
-                let (from, full) = (after, events.len() == REBUILD_BATCH as usize);
-                after = last.checkpoint();
-                if sender.send((from, Batch::read(events))).await.is_err() || !full {
-                    return;
-                }
-            }
-        }));
-        let mut applied = 0;
-        while let Some((from, batch)) = batches.recv().await {
-            let n = batch.parsed.len();
-            match self.apply_read_ahead(from, batch).await {
-                Ok(true) => applied += n,
-                Ok(false) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "a rebuild batch failed; going on one batch at a time");
-                    break;
-                }
-            }
-        }
-        drop(reader);
-        tracing::info!(applied, "rebuild: events applied while reading ahead");
-        applied
     }
 
     /// Waits until the account's read models include its event `sequence`
@@ -781,7 +710,7 @@ fn is_about_the_data(error: &DbError) -> bool {
             data_pg || data_sqlite
         }
         DbError::Sql(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. }) => true,
-        DbError::Sql(_) | DbError::Migration(_) | DbError::Config(_) => false,
+        DbError::Sql(_) | DbError::Migration(_) | DbError::Config(_) | DbError::Refused(_) => false,
     }
 }
 

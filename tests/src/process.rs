@@ -26,6 +26,29 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
+/// The `ledger` program with the settings every process of a test shares.
+fn ledger_command(program: &str, database_url: &str, data_dir: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env("DATABASE_URL", database_url)
+        .env("LEDGER_DATA_DIR", data_dir)
+        .env("LEDGER_ORIGIN", crate::harness::ORIGIN)
+        .env("LEDGER_RP_ID", "localhost")
+        .env("LEDGER_SECRET_KEY", "5a".repeat(32))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs a one-shot `ledger` command (`args`) over the database of a
+/// test, to its end: its exit status, stdout and stderr.
+pub async fn run_command(program: &str, database_url: &str, data_dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = ledger_command(program, database_url, data_dir);
+    command.args(args);
+    tokio::task::spawn_blocking(move || command.output().expect("the ledger command runs")).await.expect("it ends")
+}
+
 /// `ledger serve` running in a process of its own, its output in a file.
 pub struct Served {
     child: Child,
@@ -43,20 +66,8 @@ impl Served {
         let log = data_dir.join(format!("serve-{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let mut command = Command::new(program);
-        command
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("LEDGER_DATA_DIR", data_dir)
-            .env("LEDGER_BIND", format!("127.0.0.1:{port}"))
-            .env("LEDGER_ORIGIN", crate::harness::ORIGIN)
-            .env("LEDGER_RP_ID", "localhost")
-            .env("LEDGER_SECRET_KEY", "5a".repeat(32))
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
+        let mut command = ledger_command(program, database_url, data_dir);
+        command.arg("serve").env("LEDGER_BIND", format!("127.0.0.1:{port}")).stdout(out).stderr(err);
         for (k, v) in env {
             command.env(k, v);
         }

@@ -15,6 +15,7 @@ ledger_tests::on_both_databases!(
     the_database_itself_refuses_to_change_or_delete_an_event,
     concurrent_commands_on_one_account_never_lose_an_event,
     a_rebuild_produces_exactly_what_live_updating_produced,
+    the_views_keep_serving_while_a_rebuild_runs_and_it_takes_what_came_meanwhile,
     a_snapshotted_account_loads_the_same_as_a_replayed_one,
     an_event_of_an_older_version_is_read_as_it_meant,
     a_command_whose_events_straddle_a_snapshot_loads_with_all_of_them,
@@ -76,6 +77,90 @@ async fn a_rebuild_produces_exactly_what_live_updating_produced(app: TestApp) {
     let applied = app.app.projector.rebuild().await.unwrap();
     assert!(applied >= 10);
     assert_eq!(app.dump_tables(TABLES).await, live);
+}
+
+/// A rebuild builds beside the live read models: paused after its first
+/// batch, the support desk still reads the account and a customer logs in;
+/// the switched-in views hold that login, equal an in-place rebuild, and
+/// nothing of the rebuild's own tables is left. The same pause in place
+/// finds the views empty (what the default avoids).
+async fn the_views_keep_serving_while_a_rebuild_runs_and_it_takes_what_came_meanwhile(app: TestApp) {
+    use ledger_projections::projector::{Progress, RebuildMode};
+    let account = app.open_account("8000103", Some("during@example.jp"), false).await;
+    let mut key = SoftPasskey::new("localhost", ORIGIN);
+    app.register("8000103", "during@example.jp", &mut key).await;
+    let support = app.staff("Ito", "support").await;
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    async fn staff_view(app: &TestApp, account: &str, support: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        let res = app.get(&format!("/api/v1/staff/accounts/{account}"), Some(support)).await;
+        (res.status(), res.json::<serde_json::Value>().await.unwrap_or_default())
+    }
+    let logins_before = staff_view(&app, &account, &support).await.1["passkeys"][0]["last_used_at"].clone();
+
+    for mode in [RebuildMode::Beside, RebuildMode::InPlace] {
+        // The rebuild stops after its first batch until the test lets it go.
+        let (paused_tx, paused) = std::sync::mpsc::channel::<Progress>();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        let go_rx = std::sync::Mutex::new(go_rx);
+        let projector = app.app.projector.clone();
+        let rebuild = tokio::spawn(async move {
+            let first = std::sync::atomic::AtomicBool::new(true);
+            projector
+                .rebuild_with(mode, &|p| {
+                    // Beside: once the new tables hold the log; in place:
+                    // once the old ones are emptied (0 applied).
+                    let due = mode == RebuildMode::InPlace || p.applied > 0;
+                    if due && first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        paused_tx.send(p).unwrap();
+                        tokio::task::block_in_place(|| go_rx.lock().unwrap().recv().unwrap());
+                    }
+                })
+                .await
+        });
+        let progress = tokio::task::spawn_blocking(move || paused.recv().unwrap()).await.unwrap();
+        assert!(progress.total >= progress.applied as i64, "{progress:?}");
+        let (status, during) = staff_view(&app, &account, &support).await;
+        if mode == RebuildMode::InPlace {
+            assert_ne!(status, reqwest::StatusCode::OK, "in place, the views are empty meanwhile: {during}");
+            go.send(()).unwrap();
+            rebuild.await.unwrap().unwrap();
+            continue;
+        }
+        assert_eq!(status, reqwest::StatusCode::OK, "the live views still answer: {during}");
+        assert_eq!(during["passkeys"].as_array().map(Vec::len), Some(1), "{during}");
+        app.clock.advance(chrono::Duration::seconds(60));
+        assert_eq!(app.passkey_login(&mut key).await.status(), reqwest::StatusCode::CREATED, "logins go on");
+        assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+        let live_during = staff_view(&app, &account, &support).await.1["passkeys"][0]["last_used_at"].clone();
+        assert_ne!(live_during, logins_before, "the live views follow the log during the rebuild");
+        go.send(()).unwrap();
+        let applied = rebuild.await.unwrap().unwrap();
+        assert!(applied > progress.applied, "the login made meanwhile was applied too: {applied}");
+
+        let (status, after) = staff_view(&app, &account, &support).await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert_eq!(after["passkeys"][0]["last_used_at"], live_during, "the switched-in views hold the login");
+        assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+        assert_eq!(app.app.projector.lag().await.unwrap(), 0);
+        let switched = app.dump_tables(TABLES).await;
+        match app.app.db.backend {
+            ledger_projections::Backend::Postgres => {
+                let (schemas,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1")
+                    .bind(ledger_projections::projector::SHADOW_SCHEMA)
+                    .fetch_one(&app.app.db.any)
+                    .await
+                    .unwrap();
+                assert_eq!(schemas, 0, "the rebuild's schema is gone");
+            }
+            ledger_projections::Backend::Sqlite => {
+                let beside: Vec<_> = std::fs::read_dir(&app.data_dir).unwrap().flatten().map(|e| e.file_name()).collect();
+                assert!(!beside.iter().any(|n| n.to_string_lossy().contains("-rebuild")), "the rebuild's file is gone: {beside:?}");
+            }
+        }
+        // An in-place rebuild gives the same tables.
+        app.app.projector.rebuild_with(RebuildMode::InPlace, &|_| {}).await.unwrap();
+        assert_eq!(app.dump_tables(TABLES).await, switched, "beside and in place build the same read models");
+    }
 }
 
 async fn a_snapshotted_account_loads_the_same_as_a_replayed_one(app: TestApp) {

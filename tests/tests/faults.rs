@@ -88,7 +88,90 @@ async fn start_up_gives_up_on_an_unreachable_database_after_its_wait_and_at_once
 ledger_tests::on_both_databases!(
     a_kill_in_the_middle_of_logins_and_registrations_loses_and_repeats_nothing,
     a_mail_outage_answers_unavailable_counts_against_no_limit_and_ends_when_the_relay_is_back,
+    the_rebuild_command_runs_while_the_service_serves_and_customers_notice_nothing,
 );
+
+/// `ledger projections rebuild` as an operator runs it: beside a serving
+/// `ledger serve` (another process), while customers log in and support
+/// reads their accounts. Every login and read succeeds, the command shows
+/// its progress and ends with its count, and the service goes on over the
+/// switched-in views.
+async fn the_rebuild_command_runs_while_the_service_serves_and_customers_notice_nothing(mut app: TestApp) {
+    use ledger_tests::process::run_command;
+    use ledger_tests::SoftPasskey;
+    use reqwest::StatusCode;
+    use serde_json::{json, Value};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let mut customers = Vec::new();
+    for i in 0..3 {
+        let (login_id, email) = (format!("66000{i:02}"), format!("rebuild-{i}@example.jp"));
+        let account = app.open_account(&login_id, Some(&email), false).await;
+        let mut passkey = SoftPasskey::new("localhost", ledger_tests::harness::ORIGIN);
+        app.register(&login_id, &email, &mut passkey).await;
+        customers.push((account, passkey));
+    }
+    let support = app.staff("Mori", "support").await;
+    // Some history: every staff read is an event.
+    for _ in 0..100 {
+        for (account, _) in &customers {
+            assert_eq!(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await.status(), StatusCode::OK);
+        }
+    }
+    let served = Served::start(ledger_tests::ledger_program!(), &app.database_url, &app.data_dir, &[]);
+    served.wait_ready(Duration::from_secs(60)).await;
+    app.hand_over(&served.base).await;
+    let app = Arc::new(app);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for (account, mut passkey) in customers {
+        let (app, stop, support) = (app.clone(), stop.clone(), support.clone());
+        clients.push(tokio::spawn(async move {
+            let mut rounds = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let options: Value = app.post("/api/v1/sessions/passkey/options", json!({}), None).await.json().await.unwrap();
+                let body = json!({ "ceremony_id": options["ceremony_id"], "credential": passkey.assert(&options) });
+                let res = app.post("/api/v1/sessions/passkey", body, None).await;
+                assert_eq!(res.status(), StatusCode::CREATED, "a login during the rebuild");
+                let res = app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await;
+                let status = res.status();
+                let view: Value = res.json().await.unwrap_or_default();
+                assert_eq!(status, StatusCode::OK, "a support read during the rebuild: {view}");
+                assert_eq!(view["passkeys"].as_array().map(Vec::len), Some(1), "the view during the rebuild: {view}");
+                rounds += 1;
+            }
+            rounds
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = run_command(ledger_tests::ledger_program!(), &app.database_url, &app.data_dir, &["projections", "rebuild"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut rounds = 0;
+    for client in clients {
+        rounds += client.await.expect("no client saw a failure");
+    }
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the rebuild ends well: {stdout}\n{stderr}");
+    assert!(stdout.starts_with("read models rebuilt from "), "{stdout}");
+    assert!(stderr.contains("rebuild: 0 of ") && stderr.contains("(100%)"), "progress is shown: {stderr}");
+    assert!(rounds >= 3, "customers logged in throughout ({rounds} rounds)");
+
+    // After the switch the service follows the log on the new tables.
+    let mut lag = -1;
+    for _ in 0..100 {
+        let ready: Value = app.get("/readyz", None).await.json().await.unwrap();
+        lag = ready["projector_lag"].as_i64().unwrap_or(-1);
+        if lag == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(lag, 0, "the served instance's projector is current on the switched-in views");
+    drop(served);
+}
 
 /// What one client saw: the answers it was given (2xx = acknowledged) and
 /// whether a request was under way when the process died.

@@ -154,3 +154,46 @@ async fn instances_starting_together_on_an_empty_database_migrate_it_once() {
     let (applied,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&one.any).await.unwrap();
     assert_eq!(ran_one + ran_two, applied as usize, "each migration ran once");
 }
+
+/// A rebuild on PostgreSQL as the operations guide sets it up: run by the
+/// tables' owner, the service's role keeps its rights on the switched-in
+/// tables; run by the service's role it is refused with the owner's name
+/// before anything changes; a second rebuild while one runs is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_rebuild_keeps_the_service_roles_rights_and_runs_once_at_a_time() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else { return };
+    app.open_account("9100301", Some("roles@example.jp"), false).await;
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let owner = &app.app.db.any;
+    let role = format!("ledger_app_{}", uuid::Uuid::new_v4().simple());
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(&sql).execute(owner).await.unwrap();
+    }
+    let (_, database) = app.database_url.rsplit_once('/').unwrap();
+    let as_app = Database::connect(&format!("postgres://{role}@127.0.0.1:5432/{database}")).await.unwrap();
+
+    let refused = ledger_projections::Projector::new(as_app.clone()).rebuild().await.unwrap_err().to_string();
+    assert!(refused.contains("only their owner") && refused.contains("postgres"), "{refused}");
+
+    let lock = ledger_projections::Database::connect(&app.database_url).await.unwrap();
+    let mut held = lock.any.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(7400004)").execute(&mut *held).await.unwrap();
+    let busy = app.app.projector.rebuild().await.unwrap_err().to_string();
+    assert!(busy.contains("another rebuild is running"), "{busy}");
+    sqlx::query("SELECT pg_advisory_unlock(7400004)").execute(&mut *held).await.unwrap();
+    drop(held);
+
+    app.app.projector.rebuild().await.unwrap();
+    let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM status_accounts").fetch_one(&as_app.any).await.unwrap();
+    assert_eq!(accounts, 1, "the service's role reads the switched-in tables");
+    sqlx::query("DELETE FROM signals WHERE signal_id = 'none'").execute(&as_app.any).await.expect("and writes them");
+
+    as_app.any.close().await;
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        sqlx::query(&sql).execute(owner).await.unwrap();
+    }
+}
