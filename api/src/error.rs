@@ -72,6 +72,7 @@ pub enum ErrorCode {
     NoteRequired,
     ReasonRequired,
     AccountExists,
+    NotLocked,
     LoginIdTaken,
     InvalidEmail,
     InvalidPassword,
@@ -148,6 +149,7 @@ impl ErrorCode {
         ErrorCode::NoteRequired,
         ErrorCode::ReasonRequired,
         ErrorCode::AccountExists,
+        ErrorCode::NotLocked,
         ErrorCode::LoginIdTaken,
         ErrorCode::InvalidEmail,
         ErrorCode::InvalidPassword,
@@ -422,6 +424,12 @@ impl ErrorCode {
                 "理由（1〜500文字）を入力してください（例：device_lost、device_replaced）。",
             ),
             E::AccountExists => ("account_exists", S::CONFLICT, "The account already exists.", "口座は既に存在します。"),
+            E::NotLocked => (
+                "not_locked",
+                S::CONFLICT,
+                "The account is not locked: there is no lock to lift, and nothing was recorded.",
+                "この口座はロックされていません。解除するロックはなく、何も記録していません。",
+            ),
             E::LoginIdTaken => {
                 ("login_id_taken", S::CONFLICT, "An account with this login ID exists.", "このログインIDの口座は既に存在します。")
             }

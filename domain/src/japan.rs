@@ -15,6 +15,19 @@ pub fn japan_day(at: DateTime<Utc>) -> String {
     japan_time(at).format("%Y-%m-%d").to_string()
 }
 
+/// An instant in Japan time to the second, for readable lines:
+/// `2026-11-24 02:22:37`.
+pub fn japan_seconds(at: DateTime<Utc>) -> String {
+    japan_time(at).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// An instant in a readable line, in English and Japanese:
+/// `2026-11-24 02:22:37 JST`, `2026-11-24 02:22:37（日本時間）`.
+pub fn japan_time_words(at: DateTime<Utc>) -> (String, String) {
+    let at = japan_seconds(at);
+    (format!("{at} JST"), format!("{at}（日本時間）"))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod staff;
 pub mod system;
 pub mod values;
+pub mod words;
 
 pub use account::{Account, AccountCommand, AccountError, AccountEvent, AccountServices, Refusal};
 pub use metadata::EventMetadata;

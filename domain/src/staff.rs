@@ -91,16 +91,21 @@ impl DomainEvent for StaffEvent {
 pub fn describe_staff(event: &StaffEvent) -> Line {
     let (en, ja) = match event {
         StaffEvent::AuditHeadRead { position } => {
-            let at = position.map_or_else(|| "empty trail".to_string(), |p| format!("position {p}"));
-            (format!("The audit trail's chain head was read ({at})."), format!("監査証跡のチェーンヘッドを取得しました（{at}）。"))
+            let (en, ja) = match position {
+                Some(p) => (format!("position {p}"), format!("位置 {p}")),
+                None => ("empty trail".to_string(), "証跡は空".to_string()),
+            };
+            (format!("The audit trail's chain head was read ({en})."), format!("監査証跡のチェーンヘッドを取得しました（{ja}）。"))
         }
         StaffEvent::AuditTrailQueried { filters } => {
-            (format!("The audit trail was queried ({filters})."), format!("監査証跡を照会しました（{filters}）。"))
+            let (en, ja) = crate::words::filter_words(filters);
+            (format!("The audit trail was queried ({en})."), format!("監査証跡を照会しました（{ja}）。"))
         }
-        StaffEvent::AuditTrailExported { format, filters } => (
-            format!("The audit trail was exported as {format} ({filters})."),
-            format!("監査証跡を{format}形式でエクスポートしました（{filters}）。"),
-        ),
+        StaffEvent::AuditTrailExported { format, filters } => {
+            let (en, ja) = crate::words::filter_words(filters);
+            let format = format.to_uppercase();
+            (format!("The audit trail was exported as {format} ({en})."), format!("監査証跡を{format}形式でエクスポートしました（{ja}）。"))
+        }
         StaffEvent::AuditTrailVerified { ok: true, checked, .. } => {
             (format!("The audit trail was verified: {checked} rows intact."), format!("監査証跡を検証しました：{checked}件、改ざんなし。"))
         }
@@ -112,7 +117,8 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
             )
         }
         StaffEvent::SignalsListed { filters } => {
-            (format!("Fraud signals were listed ({filters})."), format!("不正検知シグナルを一覧しました（{filters}）。"))
+            let (en, ja) = crate::words::filter_words(filters);
+            (format!("Fraud signals were listed ({en})."), format!("不正検知シグナルを一覧しました（{ja}）。"))
         }
         StaffEvent::SignalReviewed { signal_id, outcome, note } => {
             let (o_en, o_ja) = match outcome {

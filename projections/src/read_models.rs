@@ -667,7 +667,7 @@ pub struct PasskeyView {
     pub registered_channel: String,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_channel: Option<String>,
-    /// The device it was created on ("Chrome 148.0.0 / Windows 11 24H2 (pc)").
+    /// The device it was created on ("Chrome 148.0.0 / Windows 11 24H2 (PC)").
     pub registered_environment: Option<String>,
     /// Whether that device is a recommended environment (seed 000 p.3).
     pub environment_recommended: Option<bool>,

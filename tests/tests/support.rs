@@ -3,7 +3,7 @@
 //! passkeys for a lost device and unlock; seed 002's password-then-passkey
 //! login. On SQLite and on PostgreSQL.
 
-use ledger_tests::harness::ORIGIN;
+use ledger_tests::harness::{error_code, ORIGIN};
 use ledger_tests::{Backend, SoftPasskey, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -60,11 +60,17 @@ async fn support_finds_reads_and_deletes_passkeys_for_a_lost_device(app: TestApp
     let (_, history) = get(&app, &format!("/api/v1/staff/accounts/{account}/history"), &support).await;
     let lines: Vec<&str> = history["events"].as_array().unwrap().iter().map(|e| e["line"]["en"].as_str().unwrap()).collect();
     assert!(lines[0].contains("Sato Hanako") && lines[0].contains("history"), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("Support (Sato Hanako) deleted passkey(s)") && l.contains("device_lost")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("revoked_credential")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("Support (Sato Hanako) deleted passkey(s)") && l.contains("the device was lost")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("Passkey login failed: the passkey was deleted from the account.")), "{lines:#?}");
     assert!(lines.last().unwrap().contains("opened by the core system"));
     let ja: Vec<&str> = history["events"].as_array().unwrap().iter().map(|e| e["line"]["ja"].as_str().unwrap()).collect();
     assert!(ja.iter().any(|l| l.contains("サポート担当（Sato Hanako）がパスキー")), "{ja:#?}");
+    assert!(ja.iter().any(|l| l.contains("パスキーでのログインに失敗しました（削除済みのパスキー）")), "{ja:#?}");
+    assert!(ja[0].contains("が操作履歴を閲覧しました"), "the read itself, in words: {ja:#?}");
+    assert!(!ja.iter().chain(&lines).any(|l| l.contains("_credential") || l.contains("UTC")), "no codes, Japan time: {ja:#?}");
     let revoke = history["events"].as_array().unwrap().iter().find(|e| e["type"] == "PasskeysRevoked").unwrap();
     assert_eq!(revoke["actor_name"], "Sato Hanako");
 
@@ -98,6 +104,13 @@ async fn support_unlocks_a_locked_login(app: TestApp) {
     assert_eq!(unlocked["LoginUnlocked"]["staff"]["name"], "Suzuki");
     assert_eq!(unlocked["LoginUnlocked"]["reason"], "identity confirmed by phone");
     assert!(meta["actor"].as_str().unwrap().starts_with("staff:"));
+
+    // Unlocking again lifts nothing: refused, and nothing recorded.
+    let before = app.events_of(&account).await.len();
+    let (status, v) = json_of(app.post(&path, json!({ "reason": "again" }), Some(&support)).await).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::CONFLICT, "not_locked"), "{v}");
+    assert!(v["error"]["message_ja"].as_str().is_some_and(|m| m.contains("ロックされていません")), "{v}");
+    assert_eq!(app.events_of(&account).await.len(), before);
 }
 
 async fn history_pages_newest_first_with_a_stable_cursor(app: TestApp) {

@@ -308,6 +308,7 @@ pub async fn execute_with(
             Err(ApiError::not_found())
         }
         Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => Err(ApiError::from(ErrorCode::AccountExists)),
+        Err(BusError::Domain(ledger_domain::AccountError::NotLocked)) => Err(ApiError::from(ErrorCode::NotLocked)),
         Err(BusError::Contended) => Err(ApiError::conflict_retry()),
         Err(BusError::Gone) => Err(ApiError::ceremony_expired()),
         Err(BusError::Unavailable(e)) => Err(ApiError::unavailable(e)),

@@ -43,6 +43,9 @@ pub enum AccountError {
     UnknownFlow,
     #[error("no such passkey on this account")]
     UnknownPasskey,
+    /// Support asked to unlock an account with no lock to lift.
+    #[error("the account is not locked")]
+    NotLocked,
 }
 
 /// A customer's account as the ledger knows it.
@@ -462,6 +465,7 @@ impl Account {
                     vec![E::PasskeysRevoked { passkeys, revoked_by: Revoker::Staff { staff, reason } }]
                 }
             }
+            C::Unlock { .. } if !self.locked && !self.deletion_locked => return Err(AccountError::NotLocked),
             C::Unlock { staff, reason, .. } => vec![E::LoginUnlocked { staff, reason }],
             C::RecordStaffRead { staff, view, .. } => vec![E::AccountViewedByStaff { staff, view }],
             C::RecordSessionsEnded { sessions, cause, .. } => {

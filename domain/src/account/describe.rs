@@ -1,7 +1,8 @@
 //! Every event as a line a support operator or an auditor can read, in
 //! English and Japanese. Never includes a secret: events hold none.
 
-use super::events::{AccountEvent, FlowClosure, FlowPurpose, LoginAuthenticator, RevokedPasskey, Revoker, SessionEndCause};
+use super::events::{AccountEvent, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, RevokedPasskey, Revoker, SessionEndCause};
+use crate::japan::japan_time_words;
 use crate::values::Environment;
 
 /// A readable line in both languages.
@@ -72,18 +73,79 @@ fn login_words(method: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// A step of a procedure, as `FlowStepRefused` names it, in words.
+fn step_words(step: &str) -> (&str, &str) {
+    match step {
+        "password" => ("login password", "ログインパスワードの入力"),
+        "send_code" => ("sending the code", "認証コードの送信"),
+        "email_code" => ("entering the code", "認証コードの入力"),
+        "email_code_resend" => ("sending the code again", "認証コードの再送"),
+        "passkey" => ("passkey", "パスキーの操作"),
+        other => (other, other),
+    }
+}
+
+/// Why the browser ended passkey creation (its error's name), in words.
+fn ceremony_words(reason: &str) -> (&str, &str) {
+    match reason {
+        "NotAllowedError" => ("cancelled, or timed out", "キャンセルまたは時間切れ"),
+        "AbortError" => ("stopped by the page", "画面により中止"),
+        "InvalidStateError" => ("the device already holds a passkey for this account", "この端末には既にこの口座のパスキーがある"),
+        "SecurityError" => ("refused by the browser's security checks", "ブラウザのセキュリティ確認で拒否"),
+        "NotSupportedError" => ("the device or browser does not support it", "端末またはブラウザが非対応"),
+        "ConstraintError" => ("the device cannot meet the requirements", "端末が要件を満たさない"),
+        "UnknownError" => ("an error in the device", "端末内のエラー"),
+        "TimeoutError" => ("timed out", "時間切れ"),
+        other => (other, other),
+    }
+}
+
+/// A security notice's kind, in words.
+fn notice_words(kind: &str) -> (&str, &str) {
+    match kind {
+        "passkey_added" => ("passkey added", "パスキーの登録"),
+        "passkeys_deleted" => ("passkeys deleted", "パスキーの削除"),
+        "login" => ("login", "ログイン"),
+        other => (other, other),
+    }
+}
+
+/// A reason support gave: the suggested ones in words, any other as typed.
+fn staff_reason_words(reason: &str) -> (&str, &str) {
+    match reason {
+        "device_lost" => ("the device was lost", "端末の紛失"),
+        "device_replaced" => ("the device was replaced", "端末の機種変更"),
+        "device_stolen" => ("the device was stolen", "端末の盗難"),
+        other => (other, other),
+    }
+}
+
+/// What a staff member read, in words.
+fn view_words(view: &str) -> (&str, &str) {
+    match view {
+        "status" => ("status", "口座の状況"),
+        "history" => ("history", "操作履歴"),
+        "search" => ("entry in a search", "検索結果の口座情報"),
+        other => (other, other),
+    }
+}
+
 /// The event as one line in English and Japanese.
 pub fn describe(event: &AccountEvent) -> Line {
     use AccountEvent as E;
     match event {
         E::AccountOpened { login_id, holder_kind, email, password_temporary } => {
-            let kind = serde_json::to_value(holder_kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let (kind_en, kind_ja) = match holder_kind {
+                HolderKind::Individual => ("individual", "個人"),
+                HolderKind::Family => ("family", "家族"),
+                HolderKind::Corporate => ("corporate", "法人"),
+            };
             let mail = if email.is_some() { "with an e-mail address" } else { "without an e-mail address" };
             let temp = if *password_temporary { ", temporary password" } else { "" };
             line(
-                format!("Account {} opened by the core system ({kind}, {mail}{temp}).", login_id.as_str()),
+                format!("Account {} opened by the core system ({kind_en}, {mail}{temp}).", login_id.as_str()),
                 format!(
-                    "基幹システムが口座 {} を開設しました（{}{}）。",
+                    "基幹システムが口座 {} を開設しました（{kind_ja}、{}{}）。",
                     login_id.as_str(),
                     if email.is_some() { "メールアドレスあり" } else { "メールアドレスなし" },
                     if *password_temporary { "、仮パスワード" } else { "" }
@@ -147,23 +209,20 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("Login locked after {consecutive_failures} wrong passwords."),
             format!("パスワードの誤りが{consecutive_failures}回続いたため、ログインをロックしました。"),
         ),
-        E::RegistrationRefused { reason, .. } => line(
-            format!("Passkey registration refused: {}.", reason.code()),
-            format!("パスキー登録を受け付けませんでした（{}）。", reason.code()),
-        ),
-        E::PasswordLoginRefused { reason, .. } => line(
-            format!("Password login refused: {}.", reason.code()),
-            format!("パスワードでのログインを受け付けませんでした（{}）。", reason.code()),
-        ),
+        E::RegistrationRefused { reason, .. } => {
+            let (en, ja) = reason.words();
+            line(format!("Passkey registration refused: {en}."), format!("パスキー登録を受け付けませんでした（{ja}）。"))
+        }
+        E::PasswordLoginRefused { reason, .. } => {
+            let (en, ja) = reason.words();
+            line(format!("Password login refused: {en}."), format!("パスワードでのログインを受け付けませんでした（{ja}）。"))
+        }
         E::EmailCodeIssued { destination, expires_at, resend, .. } => {
             let again = if *resend { " again" } else { "" };
+            let (until_en, until_ja) = japan_time_words(*expires_at);
             line(
-                format!("A one-time code was e-mailed{again} to {destination}, valid until {}.", expires_at.format("%Y-%m-%d %H:%M UTC")),
-                format!(
-                    "認証コードを {destination} に{}送信しました（有効期限 {}）。",
-                    if *resend { "再" } else { "" },
-                    expires_at.format("%Y-%m-%d %H:%M UTC")
-                ),
+                format!("A one-time code was e-mailed{again} to {destination}, valid until {until_en}."),
+                format!("認証コードを {destination} に{}送信しました（有効期限 {until_ja}）。", if *resend { "再" } else { "" }),
             )
         }
         E::EmailCodeVerified { factor: super::events::CodeFactor::Totp, .. } => line(
@@ -182,14 +241,15 @@ pub fn describe(event: &AccountEvent) -> Line {
         E::EmailCodeExhausted { .. } => {
             line("The code's attempts were used up; the flow was closed.", "認証コードの入力回数の上限に達したため、手続きを終了しました。")
         }
-        E::EmailCodeResendRefused { reason, .. } => line(
-            format!("A new code was refused: {}.", reason.code()),
-            format!("認証コードの再送を受け付けませんでした（{}）。", reason.code()),
-        ),
-        E::FlowStepRefused { step, reason, .. } => line(
-            format!("Step \"{step}\" refused: {}.", reason.code()),
-            format!("手順「{step}」を受け付けませんでした（{}）。", reason.code()),
-        ),
+        E::EmailCodeResendRefused { reason, .. } => {
+            let (en, ja) = reason.words();
+            line(format!("A new code was refused: {en}."), format!("認証コードの再送を受け付けませんでした（{ja}）。"))
+        }
+        E::FlowStepRefused { step, reason, .. } => {
+            let (step_en, step_ja) = step_words(step);
+            let (en, ja) = reason.words();
+            line(format!("The step \"{step_en}\" was refused: {en}."), format!("「{step_ja}」を受け付けませんでした（{ja}）。"))
+        }
         E::PasskeyRegistered { passkey, bound_by, .. } => {
             let (how_en, how_ja) = match bound_by.strip_prefix(super::aggregate::SESSION_BINDING_PREFIX) {
                 Some(rest) => {
@@ -239,10 +299,13 @@ pub fn describe(event: &AccountEvent) -> Line {
             "Trading password confirmed, to register a passkey from the signed-in session.",
             "パスキー登録のため、ログイン中に執行パスワードを確認しました。",
         ),
-        E::PasskeyCeremonyAbandoned { reason, .. } => line(
-            format!("The browser's passkey creation ended without a passkey ({reason}), as the page reported it."),
-            format!("ブラウザでのパスキー作成が完了せずに中断されました（{reason}、画面からの報告）。"),
-        ),
+        E::PasskeyCeremonyAbandoned { reason, .. } => {
+            let (en, ja) = ceremony_words(reason);
+            line(
+                format!("The browser's passkey creation ended without a passkey ({en}), as the page reported it."),
+                format!("ブラウザでのパスキー作成が完了せずに中断されました（{ja}、画面からの報告）。"),
+            )
+        }
         E::OpenFlowsClosed { flow_ids, because } => {
             let (en, ja) = match because {
                 FlowClosure::LoginPasswordChanged => ("a new login password was set", "ログインパスワードが変更された"),
@@ -258,10 +321,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("{ja}ため、進行中の手続き（登録・ログイン）{n}件を終了しました。"),
             )
         }
-        E::PasskeyRegistrationRefused { reason, .. } => line(
-            format!("Passkey creation refused: {}.", reason.code()),
-            format!("パスキーの作成を受け付けませんでした（{}）。", reason.code()),
-        ),
+        E::PasskeyRegistrationRefused { reason, .. } => {
+            let (en, ja) = reason.words();
+            line(format!("Passkey creation refused: {en}."), format!("パスキーの作成を受け付けませんでした（{ja}）。"))
+        }
         E::PasskeyLoginSucceeded { authenticator, environment, second_factor_flow, .. } => {
             let (how_en, how_ja) = match authenticator {
                 LoginAuthenticator::SameDevice => ("a passkey on this device", "この端末のパスキー"),
@@ -283,7 +346,8 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("クロスデバイス認証：スマートフォンのパスキーでQRコード経由でログインしました{}。", env_ja(environment)),
         ),
         E::PasskeyLoginFailed { reason, .. } => {
-            line(format!("Passkey login failed: {}.", reason.code()), format!("パスキーでのログインに失敗しました（{}）。", reason.code()))
+            let (en, ja) = reason.words();
+            line(format!("Passkey login failed: {en}."), format!("パスキーでのログインに失敗しました（{ja}）。"))
         }
         E::PasswordLoginSucceeded { environment, .. } => line(
             format!("Logged in with password + e-mail code (not phishing-resistant){}.", env(environment)),
@@ -310,10 +374,10 @@ pub fn describe(event: &AccountEvent) -> Line {
                 ),
             )
         }
-        E::PasskeyAdditionRefused { reason } => line(
-            format!("Adding a passkey refused: {}.", reason.code()),
-            format!("パスキーの追加を受け付けませんでした（{}）。", reason.code()),
-        ),
+        E::PasskeyAdditionRefused { reason } => {
+            let (en, ja) = reason.words();
+            line(format!("Adding a passkey refused: {en}."), format!("パスキーの追加を受け付けませんでした（{ja}）。"))
+        }
         E::LocalPasskeyDeclined { .. } => {
             line("Continued without creating a passkey on this device.", "この端末にパスキーを作成せずに続行しました。")
         }
@@ -325,30 +389,47 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("Passkey deletion locked after {consecutive_failures} wrong trading passwords."),
             format!("執行パスワードの誤りが{consecutive_failures}回続いたため、パスキーの削除をロックしました。"),
         ),
-        E::PasskeyDeletionRefused { reason } => line(
-            format!("Passkey deletion refused: {}.", reason.code()),
-            format!("パスキーの削除を受け付けませんでした（{}）。", reason.code()),
-        ),
+        E::PasskeyDeletionRefused { reason } => {
+            let (en, ja) = reason.words();
+            line(format!("Passkey deletion refused: {en}."), format!("パスキーの削除を受け付けませんでした（{ja}）。"))
+        }
         E::PasskeysRevoked { passkeys, revoked_by: Revoker::Customer } => line(
             format!("The customer deleted passkey(s) {} with the trading password.", names(passkeys)),
             format!("お客様が執行パスワードでパスキー {} を削除しました。", names(passkeys)),
         ),
-        E::PasskeysRevoked { passkeys, revoked_by: Revoker::Staff { staff, reason } } => line(
-            format!("Support ({}) deleted passkey(s) {}: {reason}.", staff.name, names(passkeys)),
-            format!("サポート担当（{}）がパスキー {} を削除しました。理由：{reason}", staff.name, names(passkeys)),
-        ),
-        E::LoginUnlocked { staff, reason } => line(
-            format!("Support ({}) unlocked the login: {reason}.", staff.name),
-            format!("サポート担当（{}）がロックを解除しました。理由：{reason}", staff.name),
-        ),
-        E::SecurityNoticeSent { kind, destination, sent: true } => line(
-            format!("A security notice ({kind}) was e-mailed to {destination}."),
-            format!("セキュリティ通知（{kind}）を {destination} にメールで送信しました。"),
-        ),
-        E::SecurityNoticeSent { kind, destination, sent: false } => line(
-            format!("A security notice ({kind}) to {destination} could not be sent."),
-            format!("セキュリティ通知（{kind}）を {destination} に送信できませんでした。"),
-        ),
+        E::PasskeysRevoked { passkeys, revoked_by: Revoker::Staff { staff, reason } } => {
+            let (en, ja) = staff_reason_words(reason);
+            line(
+                format!("Support ({}) deleted passkey(s) {}: {en}.", staff.name, names(passkeys)),
+                format!("サポート担当（{}）がパスキー {} を削除しました。理由：{ja}", staff.name, names(passkeys)),
+            )
+        }
+        E::LoginUnlocked { staff, reason } => {
+            let (en, ja) = staff_reason_words(reason);
+            line(
+                format!("Support ({}) unlocked the login: {en}.", staff.name),
+                format!("サポート担当（{}）がロックを解除しました。理由：{ja}", staff.name),
+            )
+        }
+        E::SecurityNoticeSent { kind, destination, sent } => {
+            let (en, ja) = notice_words(kind);
+            let (to_en, to_ja) = if destination.is_empty() {
+                ("no address that receives mail".to_string(), "受信可能なメールアドレスがないため".to_string())
+            } else {
+                (destination.clone(), format!("{destination} に"))
+            };
+            if *sent {
+                line(
+                    format!("A security notice ({en}) was e-mailed to {to_en}."),
+                    format!("セキュリティ通知（{ja}）を {destination} にメールで送信しました。"),
+                )
+            } else {
+                line(
+                    format!("A security notice ({en}) could not be sent to {to_en}."),
+                    format!("セキュリティ通知（{ja}）を{to_ja}送信できませんでした。"),
+                )
+            }
+        }
         E::SessionsEnded { sessions, cause } => {
             let (en, ja) = match cause {
                 SessionEndCause::LoginPasswordChanged => ("the login password was changed", "ログインパスワードの変更"),
@@ -362,9 +443,9 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("ログイン中のセッション{sessions}件を終了しました（{ja}）。"),
             )
         }
-        E::AccountViewedByStaff { staff, view } => line(
-            format!("Staff member {} viewed the account ({view}).", staff.name),
-            format!("担当者 {} が口座情報を閲覧しました（{view}）。", staff.name),
-        ),
+        E::AccountViewedByStaff { staff, view } => {
+            let (en, ja) = view_words(view);
+            line(format!("Staff member {} viewed the account's {en}.", staff.name), format!("担当者 {} が{ja}を閲覧しました。", staff.name))
+        }
     }
 }

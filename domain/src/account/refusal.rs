@@ -116,6 +116,51 @@ impl Refusal {
         Refusal::StepUpRequired,
     ];
 
+    /// The refusal in words, for readable lines (English, Japanese).
+    pub fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Refusal::InvalidCredentials => ("wrong login ID or password", "ログインIDまたはパスワードの誤り"),
+            Refusal::LoginLocked => ("the login is locked", "ログインがロック中"),
+            Refusal::TemporaryPassword => ("the login password is a temporary one", "ログインパスワードが仮パスワード"),
+            Refusal::EmailUnreachable => ("no registered e-mail address can receive mail", "受信可能なメールアドレスが登録されていない"),
+            Refusal::EmailSharedWithOtherAccounts => {
+                ("the e-mail address is registered on other accounts too", "メールアドレスが他の口座にも登録されている")
+            }
+            Refusal::PasskeyAlreadyRegistered => ("a passkey is already registered", "パスキーが登録済み"),
+            Refusal::PasskeyRequired => ("logins need a passkey now", "パスキーでのログインが必要"),
+            Refusal::InvalidCode => ("wrong code", "認証コードの誤り"),
+            Refusal::CodeExpired => ("the code had expired", "認証コードの有効期限切れ"),
+            Refusal::TooManyAttempts => ("the code's attempts were used up", "認証コードの入力回数の上限"),
+            Refusal::ResendTooSoon => ("a new code was asked for too soon", "認証コードの再送の間隔が短すぎる"),
+            Refusal::ResendLimitReached => ("too many codes within the hour", "1時間あたりの認証コード送信回数の上限"),
+            Refusal::FlowExpired => ("the procedure had expired", "手続きの有効期限切れ"),
+            Refusal::WrongStep => ("not the next step of the procedure", "手続きの順序と異なる操作"),
+            Refusal::InvalidCredential => ("the passkey's answer did not verify", "パスキーの応答を検証できない"),
+            Refusal::RevokedCredential => ("the passkey was deleted from the account", "削除済みのパスキー"),
+            Refusal::CounterRegression => {
+                ("the passkey's signature counter went backwards (a possible copy)", "パスキーの署名カウンターが後退（複製の疑い）")
+            }
+            Refusal::RecentLoginRequired => ("a recent login is needed", "直近のログインが必要"),
+            Refusal::PasskeyLimitReached => ("the account holds the most passkeys allowed", "パスキーの登録数の上限"),
+            Refusal::InvalidTransactionPassword => ("wrong trading password", "執行パスワードの誤り"),
+            Refusal::DeletionLocked => ("passkey deletion is locked", "パスキーの削除がロック中"),
+            Refusal::CredentialAlreadyRegistered => ("that passkey is already registered", "同じパスキーが登録済み"),
+            Refusal::WrongChannel => {
+                ("the procedure began on another channel (web or app)", "手続きを開始したチャネル（Web・アプリ）と異なる")
+            }
+            Refusal::FlowClosed => ("the procedure was closed by a change to the account", "口座の変更により手続きが終了済み"),
+            Refusal::PasswordStepRequired => ("the login password comes first", "先にログインパスワードの入力が必要"),
+            Refusal::RegistrationNotOpen => ("passkey registration has not opened yet", "パスキー登録の受付開始前"),
+            Refusal::PasskeyRegistrationRequired => ("a passkey must be registered first", "先にパスキーの登録が必要"),
+            Refusal::UnsupportedBrowser => {
+                ("an app's built-in browser cannot register a passkey", "アプリ内ブラウザではパスキーを登録できない")
+            }
+            Refusal::DeletionBySupportOnly => ("only support deletes passkeys", "パスキーの削除はサポート窓口のみ"),
+            Refusal::TradingPasswordLocked => ("the trading password is locked", "執行パスワードがロック中"),
+            Refusal::StepUpRequired => ("a confirmation is needed first", "先に本人確認が必要"),
+        }
+    }
+
     /// The stable code the API answers with.
     pub fn code(self) -> &'static str {
         match self {

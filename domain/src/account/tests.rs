@@ -1504,6 +1504,7 @@ async fn resends_the_mail_server_did_not_take_count_against_no_limit() {
     }
 }
 
+mod lines;
 mod matrix;
 mod properties;
 

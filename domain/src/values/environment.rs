@@ -32,9 +32,23 @@ impl Environment {
         format!("{}|{}|{}", self.browser, self.os, self.device_type)
     }
 
-    /// "Chrome 148 / Windows 11 24H2 (pc)", for readable lines.
+    /// "Chrome 148 / Windows 11 24H2 (PC)", for readable lines: a version
+    /// the browser did not tell (empty, or reported as 0) is left out.
     pub fn describe(&self) -> String {
-        format!("{} {} / {} {} ({})", self.browser, self.browser_version, self.os, self.os_version, self.device_type)
+        let version = |v: &str| {
+            if v.is_empty() || v.split('.').all(|part| part.chars().all(|c| c == '0')) {
+                String::new()
+            } else {
+                format!(" {v}")
+            }
+        };
+        let device = match self.device_type.as_str() {
+            "pc" => "PC",
+            "smartphone" => "smartphone",
+            "tablet" => "tablet",
+            other => other,
+        };
+        format!("{}{} / {}{} ({device})", self.browser, version(&self.browser_version), self.os, version(&self.os_version))
     }
 }
 

@@ -1,0 +1,287 @@
+//! Every event's readable line, in both languages, is in words: no raw
+//! code (`login_locked`), no JSON, no UTC time in the Japanese line, and
+//! the catalogue (`docs/events.md`) has no event without a line here.
+
+use std::collections::BTreeSet;
+
+use cqrs_es::DomainEvent;
+
+use super::*;
+use crate::staff::{describe_staff, ReviewOutcome, StaffEvent, TokenRefusal};
+use crate::system::{describe_system, SystemEvent};
+
+fn staff() -> StaffMember {
+    StaffMember { staff_id: "s-1".into(), name: "Sato Hanako".into() }
+}
+
+fn linux() -> Environment {
+    Environment {
+        browser: "Firefox".into(),
+        browser_version: "0".into(),
+        os: "Linux".into(),
+        os_version: "0".into(),
+        device_type: "pc".into(),
+        recommended: None,
+    }
+}
+
+/// One event of every kind, and every value of the fields that are codes.
+fn every_account_event() -> Vec<AccountEvent> {
+    use AccountEvent as E;
+    let mut events = vec![
+        opened(),
+        E::AccountOpened {
+            login_id: LoginId::parse("7654321").unwrap(),
+            holder_kind: HolderKind::Corporate,
+            email: None,
+            password_temporary: true,
+        },
+        E::EmailAddressChanged { email: email(), slot: 2 },
+        E::EmailReachabilityChanged { reachable: false, slot: 1 },
+        E::EmailReachabilityChanged { reachable: true, slot: 1 },
+        E::CodeDestinationsOffered {
+            flow_id: "f".into(),
+            addresses: vec![OfferedAddress { slot: 1, destination: "t***@example.jp".into() }],
+        },
+        E::LoginPasswordChanged { temporary: true },
+        E::LoginPasswordChanged { temporary: false },
+        E::TradingPasswordChanged { temporary: true },
+        started("f"),
+        E::RegistrationStarted { flow_id: "f".into(), started_at: t0(), session: Some("s".into()), channel: Some(Channel::Web) },
+        E::PasswordRejected { flow_id: "f".into(), purpose: FlowPurpose::PasswordLogin, consecutive_failures: 2, client: None },
+        E::LoginLocked { consecutive_failures: 5, clients: vec!["192.0.2.1".into()] },
+        issued("f", "c1", t0(), true),
+        E::EmailCodeNotDelivered { flow_id: "f".into(), code_id: "c".into() },
+        E::EmailCodeVerified { flow_id: "f".into(), code_id: "c".into(), factor: CodeFactor::EmailCode },
+        E::EmailCodeVerified { flow_id: "f".into(), code_id: "c".into(), factor: CodeFactor::Totp },
+        E::OneTimePasswordRequested { flow_id: "f".into(), code_id: "c".into(), expires_at: t0() },
+        E::OtpDeviceRegistered { algorithm: "SHA1".into(), digits: 6, period: 30 },
+        E::OtpDeviceRemoved {},
+        E::EmailCodeRejected { flow_id: "f".into(), code_id: "c".into(), attempts_left: 2 },
+        E::EmailCodeExpired { flow_id: "f".into(), code_id: "c".into() },
+        E::EmailCodeExhausted { flow_id: "f".into(), code_id: "c".into() },
+        registered("p1"),
+        E::PasskeyRegistered {
+            flow_id: None,
+            passkey: new_passkey("p2"),
+            bound_by: format!("{}passkey+trading_password", aggregate::SESSION_BINDING_PREFIX),
+        },
+        E::PasskeyRegistered { flow_id: None, passkey: new_passkey("p3"), bound_by: aggregate::OTP_DEVICE_BINDING.into() },
+        E::CrossDeviceSignInSucceeded {
+            sign_in_id: "x".into(),
+            passkey_id: "p1".into(),
+            credential_id: "c".into(),
+            assertion: assertion(1),
+            environment: Some(linux()),
+            new_environment: true,
+            second_factor_flow: None,
+        },
+        E::PasskeyBackupStateChanged { passkey_id: "p1".into(), backup_state: true },
+        E::PasskeyBackupStateChanged { passkey_id: "p1".into(), backup_state: false },
+        E::SecondFactorRequired { flow_id: "f".into() },
+        E::LocalPasskeyAdded { passkey: new_passkey("p4"), cross_device_sign_in: Some("x".into()) },
+        E::SessionStepUpPassed { how: crate::policy::SessionStepUp::TradingPassword, at: t0(), session: "s".into() },
+        E::LocalPasskeyDeclined { cross_device_sign_in: None },
+        E::TradingPasswordRejected { consecutive_failures: 1 },
+        E::PasskeyDeletionLocked { consecutive_failures: 3 },
+        E::PasskeysRevoked {
+            passkeys: vec![RevokedPasskey { passkey_id: "p1".into(), credential_id: "c".into(), name: None }],
+            revoked_by: Revoker::Customer,
+        },
+        E::PasskeysRevoked {
+            passkeys: vec![RevokedPasskey {
+                passkey_id: "p1".into(),
+                credential_id: "c".into(),
+                name: Some(PasskeyName::parse("iPhone").unwrap()),
+            }],
+            revoked_by: Revoker::Staff { staff: staff(), reason: "lost phone".into() },
+        },
+        E::LoginUnlocked { staff: staff(), reason: "identity confirmed".into() },
+        E::LoginUnlocked { staff: staff(), reason: "device_replaced".into() },
+        E::PasskeysRevoked {
+            passkeys: vec![RevokedPasskey { passkey_id: "p1".into(), credential_id: "c".into(), name: None }],
+            revoked_by: Revoker::Staff { staff: staff(), reason: "device_lost".into() },
+        },
+        E::PasswordLoginSucceeded { flow_id: "f".into(), environment: Some(iphone_safari()), new_environment: false },
+    ];
+    for purpose in [FlowPurpose::Registration, FlowPurpose::PasswordLogin, FlowPurpose::SecondFactorLogin] {
+        events.push(verified("f", purpose));
+    }
+    for authenticator in [LoginAuthenticator::SameDevice, LoginAuthenticator::SecurityKey, LoginAuthenticator::NotReported] {
+        events.push(E::PasskeyLoginSucceeded {
+            passkey_id: "p1".into(),
+            credential_id: "c".into(),
+            assertion: assertion(2),
+            authenticator,
+            environment: Some(windows_chrome()),
+            new_environment: false,
+            second_factor_flow: Some("f".into()),
+        });
+    }
+    for because in [
+        FlowClosure::LoginPasswordChanged,
+        FlowClosure::LoginLocked,
+        FlowClosure::EmailAddressChanged,
+        FlowClosure::EmailUnreachable,
+        FlowClosure::PasskeyBound,
+        FlowClosure::CodeExhausted,
+    ] {
+        events.push(E::OpenFlowsClosed { flow_ids: vec!["f".into()], because });
+    }
+    for cause in [
+        SessionEndCause::LoginPasswordChanged,
+        SessionEndCause::EmailChanged,
+        SessionEndCause::LoginLocked,
+        SessionEndCause::PasskeysRevokedBySupport,
+        SessionEndCause::PasskeyDeleted,
+    ] {
+        events.push(E::SessionsEnded { sessions: 2, cause });
+    }
+    for kind in ["passkey_added", "passkeys_deleted", "login"] {
+        events.push(E::SecurityNoticeSent { kind: kind.into(), destination: "t***@example.jp".into(), sent: true });
+        events.push(E::SecurityNoticeSent { kind: kind.into(), destination: String::new(), sent: false });
+    }
+    for view in ["status", "history", "search"] {
+        events.push(E::AccountViewedByStaff { staff: staff(), view: view.into() });
+    }
+    for reason in [
+        "NotAllowedError",
+        "AbortError",
+        "InvalidStateError",
+        "SecurityError",
+        "NotSupportedError",
+        "ConstraintError",
+        "TimeoutError",
+        "UnknownError",
+    ] {
+        events.push(E::PasskeyCeremonyAbandoned { flow_id: None, reason: reason.into() });
+    }
+    for step in ["password", "send_code", "email_code", "email_code_resend", "passkey"] {
+        events.push(E::FlowStepRefused { flow_id: "f".into(), step: step.into(), reason: Refusal::WrongStep });
+    }
+    for &reason in Refusal::ALL {
+        events.push(E::RegistrationRefused { flow_id: "f".into(), reason });
+        events.push(E::PasswordLoginRefused { flow_id: "f".into(), reason });
+        events.push(E::EmailCodeResendRefused { flow_id: "f".into(), reason });
+        events.push(E::PasskeyRegistrationRefused { flow_id: "f".into(), reason, detail: "webauthn detail".into() });
+        events.push(E::PasskeyLoginFailed { passkey_id: None, credential_id: "c".into(), reason, detail: String::new() });
+        events.push(E::PasskeyAdditionRefused { reason });
+        events.push(E::PasskeyDeletionRefused { reason });
+    }
+    events
+}
+
+fn every_staff_event() -> Vec<StaffEvent> {
+    let filters = serde_json::json!({
+        "account_id": "3f1c", "event_type": "PasskeyRegistered", "actor": "staff:s-1", "channel": "mobile_app",
+        "from": 1795446000000_i64, "to": 1795532400000_i64,
+    });
+    vec![
+        StaffEvent::AuditTrailQueried { filters: filters.clone() },
+        StaffEvent::AuditTrailQueried { filters: serde_json::json!({}) },
+        StaffEvent::AuditTrailExported { format: "csv".into(), filters },
+        StaffEvent::AuditTrailVerified { ok: true, checked: 10, first_bad_position: None },
+        StaffEvent::AuditTrailVerified { ok: false, checked: 10, first_bad_position: Some(4) },
+        StaffEvent::SignalsListed { filters: serde_json::json!({ "status": "open", "kind": "shared_email", "account_id": null }) },
+        StaffEvent::SignalReviewed { signal_id: "sig-1".into(), outcome: ReviewOutcome::Confirmed, note: "family account".into() },
+        StaffEvent::SignalReviewed { signal_id: "sig-1".into(), outcome: ReviewOutcome::Dismissed, note: "known".into() },
+        StaffEvent::AdoptionReportRead { from: "2026-11-01".into(), to: "2026-11-30".into() },
+        StaffEvent::AuditHeadRead { position: Some(12) },
+        StaffEvent::AuditHeadRead { position: None },
+        StaffEvent::StaffTokenRevoked {},
+        StaffEvent::StaffTokenRefused { reason: TokenRefusal::Revoked },
+        StaffEvent::StaffTokenRefused { reason: TokenRefusal::Expired },
+    ]
+}
+
+fn every_system_event() -> Vec<SystemEvent> {
+    serde_json::from_value(serde_json::json!([
+        { "UnknownLoginIdRejected": { "login_id": "9999999", "purpose": "password_login" } },
+        { "UnknownCredentialRejected": { "credential_id": "AbC" } },
+        { "AttemptsThrottled": { "client": "192.0.2.7", "refused": 3, "window_secs": 60 } },
+        { "LoginAttemptsThrottled": { "login_id": "9999999", "refused": 3, "window_secs": 60 } },
+    ]))
+    .expect("the system events' shapes")
+}
+
+/// What a line in words may not contain.
+fn raw_parts(line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if line.contains('{') || line.contains('}') {
+        found.push("JSON".to_string());
+    }
+    for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.contains('_') {
+            found.push(word.to_string());
+        }
+    }
+    for code in ["Error", "1795", "(pc)"] {
+        if line.contains(code) {
+            found.push(code.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn every_events_line_is_in_words_in_both_languages() {
+    let mut lines: Vec<(String, Line)> = every_account_event().iter().map(|e| (e.event_type(), describe(e))).collect();
+    lines.extend(every_staff_event().iter().map(|e| (e.event_type(), describe_staff(e))));
+    lines.extend(every_system_event().iter().map(|e| (e.event_type(), describe_system(e))));
+    let mut problems = Vec::new();
+    for (event_type, line) in &lines {
+        for raw in raw_parts(&line.en).into_iter().chain(raw_parts(&line.ja)) {
+            problems.push(format!("{event_type}: {raw:?} in {line:?}"));
+        }
+        if line.ja.contains("UTC")
+            || !line.ja.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c) || ('\u{4e00}'..='\u{9fff}').contains(&c))
+        {
+            problems.push(format!("{event_type}: the Japanese line is not Japanese time and words: {}", line.ja));
+        }
+        if line.en.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)) {
+            problems.push(format!("{event_type}: kana in the English line: {}", line.en));
+        }
+        if crate::words::event_type_words(event_type).is_none() {
+            problems.push(format!("{event_type}: no words for the type"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // The catalogue lists no event this test does not describe.
+    let described: BTreeSet<&str> = lines.iter().map(|(t, _)| t.as_str()).collect();
+    let catalogue = include_str!("../../../../docs/events.md");
+    let listed: BTreeSet<&str> = catalogue
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .flat_map(|l| l.split(" | ").next().unwrap_or_default().split(" / "))
+        .map(|name| name.trim_matches('`'))
+        .filter(|name| name.chars().next().is_some_and(char::is_uppercase))
+        .collect();
+    let missing: Vec<_> = listed.difference(&described).collect();
+    assert!(listed.len() > 50 && missing.is_empty(), "events without a line here: {missing:?}");
+}
+
+#[test]
+fn times_in_lines_are_japan_time_to_the_second() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 23, 17, 22, 37).unwrap();
+    let line = describe(&AccountEvent::EmailCodeIssued {
+        flow_id: "f".into(),
+        code_id: "c".into(),
+        destination: "t***@example.jp".into(),
+        slot: 1,
+        issued_at: at,
+        expires_at: at,
+        resend: false,
+    });
+    assert!(line.en.contains("2026-11-24 02:22:37 JST"), "{}", line.en);
+    assert!(line.ja.contains("有効期限 2026-11-24 02:22:37（日本時間）"), "{}", line.ja);
+    let queried = describe_staff(&StaffEvent::AuditTrailQueried { filters: serde_json::json!({ "from": 1795446000000_i64 }) });
+    assert_eq!(queried.ja, "監査証跡を照会しました（2026-11-24 00:00:00（日本時間）から）。");
+    assert_eq!(queried.en, "The audit trail was queried (from 2026-11-24 00:00:00 JST).");
+}
+
+#[test]
+fn a_browser_that_reports_no_version_reads_without_one() {
+    assert_eq!(linux().describe(), "Firefox / Linux (PC)");
+    assert_eq!(windows_chrome().describe(), "Chrome 148.0.0 / Windows 11 24H2 (PC)");
+}

@@ -1,0 +1,182 @@
+//! The ledger's codes in words, for lines staff read: event types, actors,
+//! channels, signal kinds and the filters a staff member used. English and
+//! Japanese; an unknown code is shown as it is (never hidden).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// An event type (`PasskeyRegistered`) in words.
+pub fn event_type_words(event_type: &str) -> Option<(&'static str, &'static str)> {
+    Some(match event_type {
+        "AccountOpened" => ("account opened", "口座開設"),
+        "EmailAddressChanged" => ("e-mail address changed", "メールアドレス変更"),
+        "EmailReachabilityChanged" => ("e-mail reachability changed", "メール受信可否の変更"),
+        "CodeDestinationsOffered" => ("code destinations offered", "認証コード送信先の選択"),
+        "LoginPasswordChanged" => ("login password changed", "ログインパスワード変更"),
+        "TradingPasswordChanged" => ("trading password reissued", "執行パスワード再発行"),
+        "RegistrationStarted" => ("passkey registration started", "パスキー登録開始"),
+        "PasswordVerified" => ("login password verified", "ログインパスワード確認"),
+        "OpenFlowsClosed" => ("open procedures ended", "進行中の手続きの終了"),
+        "PasswordRejected" => ("wrong login password", "ログインパスワード誤り"),
+        "LoginLocked" => ("login locked", "ログインロック"),
+        "RegistrationRefused" => ("passkey registration refused", "パスキー登録の拒否"),
+        "PasswordLoginRefused" => ("password login refused", "パスワードログインの拒否"),
+        "EmailCodeIssued" => ("code e-mailed", "認証コード送信"),
+        "EmailCodeNotDelivered" => ("code not delivered", "認証コード送信失敗"),
+        "EmailCodeVerified" => ("code verified", "認証コード確認"),
+        "OneTimePasswordRequested" => ("OTP device asked for", "ワンタイムパスワード要求"),
+        "OtpDeviceRegistered" => ("OTP device registered", "ワンタイムパスワードサービス登録"),
+        "OtpDeviceRemoved" => ("OTP device removed", "ワンタイムパスワードサービス解除"),
+        "EmailCodeRejected" => ("wrong code", "認証コード誤り"),
+        "EmailCodeExpired" => ("expired code", "認証コード期限切れ"),
+        "EmailCodeExhausted" => ("code attempts used up", "認証コード入力回数超過"),
+        "EmailCodeResendRefused" => ("new code refused", "認証コード再送の拒否"),
+        "FlowStepRefused" => ("procedure step refused", "手続きの操作の拒否"),
+        "PasskeyRegistered" => ("passkey registered", "パスキー登録"),
+        "PasskeyRegistrationRefused" => ("passkey creation refused", "パスキー作成の拒否"),
+        "PasskeyLoginSucceeded" => ("passkey login", "パスキーでのログイン"),
+        "CrossDeviceSignInSucceeded" => ("cross-device sign-in", "クロスデバイス認証"),
+        "PasskeyBackupStateChanged" => ("passkey backup changed", "パスキーのバックアップ状態の変更"),
+        "SecondFactorRequired" => ("passkey asked for after the password", "パスワード後のパスキー要求"),
+        "LocalPasskeyAdded" => ("passkey added", "パスキー追加"),
+        "PasskeyAdditionRefused" => ("passkey addition refused", "パスキー追加の拒否"),
+        "PasskeyCeremonyAbandoned" => ("passkey creation abandoned", "パスキー作成の中断"),
+        "SessionStepUpPassed" => ("trading password confirmed", "執行パスワード確認"),
+        "LocalPasskeyDeclined" => ("passkey on this device declined", "この端末へのパスキー作成の見送り"),
+        "TradingPasswordRejected" => ("wrong trading password", "執行パスワード誤り"),
+        "PasskeyDeletionLocked" => ("passkey deletion locked", "パスキー削除のロック"),
+        "PasskeyDeletionRefused" => ("passkey deletion refused", "パスキー削除の拒否"),
+        "PasskeysRevoked" => ("passkeys deleted", "パスキー削除"),
+        "LoginUnlocked" => ("login unlocked", "ロック解除"),
+        "SecurityNoticeSent" => ("security notice", "セキュリティ通知"),
+        "SessionsEnded" => ("sessions ended", "セッション終了"),
+        "AccountViewedByStaff" => ("viewed by staff", "担当者による閲覧"),
+        "PasskeyLoginFailed" => ("passkey login failed", "パスキーでのログイン失敗"),
+        "PasswordLoginSucceeded" => ("password + code login", "パスワード＋認証コードでのログイン"),
+        "AuditTrailQueried" => ("audit trail queried", "監査証跡の照会"),
+        "AuditTrailExported" => ("audit trail exported", "監査証跡のエクスポート"),
+        "AuditTrailVerified" => ("audit trail verified", "監査証跡の検証"),
+        "SignalsListed" => ("fraud signals listed", "不正検知シグナルの一覧"),
+        "SignalReviewed" => ("fraud signal reviewed", "不正検知シグナルのレビュー"),
+        "AdoptionReportRead" => ("adoption report read", "利用状況レポートの閲覧"),
+        "AuditHeadRead" => ("chain head read", "チェーンヘッドの取得"),
+        "StaffTokenRevoked" => ("staff token revoked", "スタッフトークン失効"),
+        "StaffTokenRefused" => ("staff token refused", "スタッフトークンの拒否"),
+        "UnknownLoginIdRejected" => ("unknown login ID", "存在しないログインID"),
+        "UnknownCredentialRejected" => ("unknown passkey", "未登録のパスキー"),
+        "AttemptsThrottled" => ("client throttled", "接続元の試行制限"),
+        "LoginAttemptsThrottled" => ("login ID throttled", "ログインIDの試行制限"),
+        _ => return None,
+    })
+}
+
+/// Who acted (`customer`, `core_system`, `system`, `staff`, `staff:<id>`), in words.
+pub fn actor_words(actor: &str) -> (String, String) {
+    match actor {
+        "customer" => ("customers".into(), "お客様".into()),
+        "core_system" => ("the core system".into(), "基幹システム".into()),
+        "system" => ("the ledger itself".into(), "システム".into()),
+        "staff" => ("staff".into(), "担当者".into()),
+        other => match other.strip_prefix("staff:") {
+            Some(id) => (format!("staff member {id}"), format!("担当者 {id}")),
+            None => (other.to_string(), other.to_string()),
+        },
+    }
+}
+
+/// A channel (`web`, `mobile_web`, `mobile_app`, `desktop_app`, `cli`), in words.
+pub fn channel_words(channel: &str) -> (&str, &str) {
+    match channel {
+        "web" => ("the web site", "Webサイト"),
+        "mobile_web" => ("the smartphone web site", "スマートフォンサイト"),
+        "mobile_app" => ("the smartphone app", "スマートフォンアプリ"),
+        "desktop_app" => ("the desktop app", "PCアプリ"),
+        "cli" => ("the command line", "コマンドライン"),
+        other => (other, other),
+    }
+}
+
+/// A fraud signal's kind, in words.
+pub fn signal_kind_words(kind: &str) -> (&str, &str) {
+    match kind {
+        "shared_email" => ("one e-mail address on several accounts", "複数の口座で同じメールアドレス"),
+        "many_wrong_codes" => ("many wrong codes", "認証コードの誤りが多い"),
+        "repeated_code_requests" => ("repeated code requests", "認証コードの要求の繰り返し"),
+        "passkey_after_email_change" => ("a passkey soon after an e-mail change", "メールアドレス変更直後のパスキー登録"),
+        "many_passkeys_added" => ("many passkeys added", "多数のパスキー追加"),
+        "wipe_and_reregister" => ("passkeys deleted and registered again", "パスキーの削除と再登録"),
+        "lockout_from_many_clients" => ("a lock-out from many clients", "多数の接続元からのロック"),
+        "repeated_lockouts" => ("repeated lock-outs", "ロックの繰り返し"),
+        "counter_regression" => ("a passkey's counter went backwards", "パスキーの署名カウンターの後退"),
+        other => (other, other),
+    }
+}
+
+/// A signal's status filter (`open`, `confirmed`, `dismissed`), in words.
+fn status_words(status: &str) -> (&str, &str) {
+    match status {
+        "open" => ("open", "未対応"),
+        "confirmed" => ("confirmed", "不正あり"),
+        "dismissed" => ("dismissed", "問題なし"),
+        other => (other, other),
+    }
+}
+
+/// An instant kept as epoch milliseconds, in Japan time to the second.
+fn instant_words(ms: &Value) -> (String, String) {
+    match ms.as_i64().and_then(DateTime::<Utc>::from_timestamp_millis) {
+        Some(at) => crate::japan::japan_time_words(at),
+        None => (ms.to_string(), ms.to_string()),
+    }
+}
+
+/// The filters a staff member used (as recorded: `account_id`,
+/// `event_type`, `actor`, `channel`, `from`, `to` in epoch milliseconds;
+/// for signals `status`, `kind`, `account_id`), in words: "account X, type
+/// passkey registered, from 2026-11-24 00:00:00 JST".
+pub fn filter_words(filters: &Value) -> (String, String) {
+    let Some(map) = filters.as_object() else { return ("no filters".into(), "条件なし".into()) };
+    let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let (mut en, mut ja) = (Vec::new(), Vec::new());
+    for (key, value) in map.iter().filter(|(_, v)| !v.is_null()) {
+        let value_text = text(value);
+        let (e, j) = match key.as_str() {
+            "account_id" => (format!("account {value_text}"), format!("口座 {value_text}")),
+            "event_type" => {
+                let (e, j) = event_type_words(&value_text).unwrap_or((value_text.as_str(), value_text.as_str()));
+                (format!("type \"{e}\""), format!("種別「{j}」"))
+            }
+            "actor" => {
+                let (e, j) = actor_words(&value_text);
+                (format!("by {e}"), format!("実行者 {j}"))
+            }
+            "channel" => {
+                let (e, j) = channel_words(&value_text);
+                (format!("through {e}"), format!("経路 {j}"))
+            }
+            "from" => {
+                let (e, j) = instant_words(value);
+                (format!("from {e}"), format!("{j}から"))
+            }
+            "to" => {
+                let (e, j) = instant_words(value);
+                (format!("before {e}"), format!("{j}まで"))
+            }
+            "status" => {
+                let (e, j) = status_words(&value_text);
+                (format!("status {e}"), format!("状態 {j}"))
+            }
+            "kind" => {
+                let (e, j) = signal_kind_words(&value_text);
+                (format!("kind \"{e}\""), format!("種類「{j}」"))
+            }
+            other => (format!("{other} {value_text}"), format!("{other} {value_text}")),
+        };
+        en.push(e);
+        ja.push(j);
+    }
+    if en.is_empty() {
+        return ("no filters".into(), "条件なし".into());
+    }
+    (en.join(", "), ja.join("、"))
+}
