@@ -83,18 +83,22 @@ pub enum AuditCommand {
         /// Output file (default: audit-trail-<time>.<format>); `-` for stdout.
         #[arg(long)]
         out: Option<String>,
-        #[arg(long)]
+        /// The account's ID or login ID.
+        #[arg(long, visible_alias = "account")]
         account_id: Option<String>,
+        /// Event types, comma-separated, in any case (PasskeyRegistered,LoginLocked).
         #[arg(long = "type")]
         event_type: Option<String>,
+        /// customer, core_system, system, staff or staff:<id>.
         #[arg(long)]
         actor: Option<String>,
+        /// web, mobile_web, mobile_app, desktop_app or cli.
         #[arg(long)]
         channel: Option<String>,
-        /// RFC 3339 instant, inclusive.
+        /// From (inclusive): an RFC 3339 instant or a day, 2026-11-24 (Japan time).
         #[arg(long)]
         from: Option<String>,
-        /// RFC 3339 instant, exclusive.
+        /// To (exclusive): an RFC 3339 instant or a day, 2026-11-24 (Japan time).
         #[arg(long)]
         to: Option<String>,
     },
@@ -288,10 +292,6 @@ fn operator_metadata(app: &AppState) -> ledger_domain::EventMetadata {
     m
 }
 
-fn instant(s: Option<String>) -> Result<Option<i64>, String> {
-    s.map(|s| chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.timestamp_millis()).map_err(|e| format!("{s:?}: {e}"))).transpose()
-}
-
 async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
     use ledger_domain::staff::StaffEvent;
     let app = App::start(config, Clock::default()).await?;
@@ -300,8 +300,8 @@ async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
         AuditCommand::Export { format, out, account_id, event_type, actor, channel, from, to } => {
             use futures_util::StreamExt;
             use std::io::Write;
-            let filter =
-                ledger_projections::audit::AuditFilter { account_id, event_type, actor, channel, from: instant(from)?, to: instant(to)? };
+            let given = crate::filters::GivenFilters { account: account_id, types: event_type, actor, channel, from, to };
+            let filter = given.read(&app.store).await.map_err(|e| e.to_string())?;
             let format = crate::export::Format::parse(&format).ok_or("format must be csv or jsonl")?;
             let filters = serde_json::to_value(&filter).map_err(|e| e.to_string())?;
             app.staff_log

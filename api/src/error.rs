@@ -610,7 +610,7 @@ impl ApiError {
 
     /// The code with an English message that says what exactly is wrong
     /// (a field, a filter); the Japanese message stays the table's.
-    pub fn saying(code: ErrorCode, what: &'static str) -> ApiError {
+    pub fn saying(code: ErrorCode, what: impl Into<Cow<'static, str>>) -> ApiError {
         let mut error = ApiError::from(code);
         error.message = what.into();
         error

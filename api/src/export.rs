@@ -47,15 +47,18 @@ const COLUMNS: &[&str] = &[
     "at_utc",
     "at_jst",
     "account_id",
+    "login_id",
     "type",
     "actor",
     "actor_name",
     "channel",
     "ip",
     "user_agent",
+    "request_id",
     "description_ja",
     "description_en",
     "hash",
+    "details",
 ];
 
 /// A leading `= + - @`, tab or CR gets a `'` in front, so a spreadsheet
@@ -89,22 +92,31 @@ pub fn csv_header() -> Result<String, std::io::Error> {
 
 /// One row as a CSV line.
 pub fn csv_row(row: &AuditRow) -> Result<String, std::io::Error> {
-    let (position, at_utc, at_jst) =
-        (row.position.to_string(), row.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), crate::email::jst(row.at));
+    // Japan time as a spreadsheet reads a date and time, to the second.
+    let (position, at_utc, at_jst) = (
+        row.position.to_string(),
+        row.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ledger_domain::japan::japan_seconds(row.at),
+    );
+    // The event itself, as JSON: what the line summarises.
+    let details = row.event.to_string();
     csv_line([
         position.as_str(),
         at_utc.as_str(),
         at_jst.as_str(),
         row.account_id.as_deref().unwrap_or_default(),
+        row.login_id.as_deref().unwrap_or_default(),
         row.event_type.as_str(),
         row.actor.as_str(),
         row.actor_name.as_deref().unwrap_or_default(),
         row.channel.as_str(),
         row.ip.as_str(),
         row.user_agent.as_str(),
+        row.request_id.as_deref().unwrap_or_default(),
         row.line.ja.as_str(),
         row.line.en.as_str(),
         row.hash.as_str(),
+        details.as_str(),
     ])
 }
 
@@ -210,6 +222,6 @@ mod tests {
     fn the_header_starts_with_a_bom_and_ends_with_crlf() {
         let h = csv_header().unwrap();
         assert!(h.starts_with('\u{FEFF}'));
-        assert!(h.ends_with("\"hash\"\r\n"));
+        assert!(h.ends_with("\"hash\",\"details\"\r\n"));
     }
 }

@@ -10,6 +10,7 @@ pub mod email;
 pub mod environment;
 pub mod error;
 pub mod export;
+pub mod filters;
 pub mod http;
 pub mod metrics;
 pub mod notify;

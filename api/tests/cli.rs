@@ -73,10 +73,26 @@ fn audit_export_shows_progress_and_verify_catches_an_edit() {
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     assert!(text.contains("基幹システムが口座 demo-001 を開設しました"));
     // Ten demo accounts, one line each, after the header.
-    assert_eq!(text.matches("\"AccountOpened\"").count(), 10);
+    assert_eq!(text.matches(",\"AccountOpened\",").count(), 10);
 
     let jsonl = ledger(&dir, &["audit", "export", "--format", "jsonl", "--out", "-", "--type", "AccountOpened"]);
     assert_eq!(String::from_utf8_lossy(&jsonl.stdout).lines().count(), 10);
+    // The filters read as the API reads them: a Japan-time day, types in
+    // any case, an account by its login ID; an unknown type named.
+    let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).format("%Y-%m-%d").to_string();
+    let args = ["audit", "export", "--format", "jsonl", "--out", "-", "--from", &today, "--type", "accountopened", "--account", "demo-001"];
+    let one = ledger(&dir, &args);
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&one.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["type"].as_str(), rows[0]["login_id"].as_str()), (Some("AccountOpened"), Some("demo-001")));
+    let refused = ledger(&dir, &["audit", "export", "--out", "-", "--type", "AccountOpened,Nope"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("unknown event type(s): Nope"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 
     let verify = ledger(&dir, &["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));

@@ -28,6 +28,26 @@ pub fn japan_time_words(at: DateTime<Utc>) -> (String, String) {
     (format!("{at} JST"), format!("{at}（日本時間）"))
 }
 
+/// An instant as data staff read: RFC 3339 in Japan time, to the
+/// millisecond, `2026-11-24T02:22:37.000+09:00`.
+pub fn japan_rfc3339(at: DateTime<Utc>) -> String {
+    japan_time(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+}
+
+/// `#[serde(serialize_with = "ledger_domain::japan::serialize")]`: an
+/// instant kept in UTC, shown in Japan time ([`japan_rfc3339`]).
+pub fn serialize<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&japan_rfc3339(*at))
+}
+
+/// [`serialize`] for an instant that may be absent.
+pub fn serialize_option<S: serde::Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_some(&japan_rfc3339(*at)),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

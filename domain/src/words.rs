@@ -5,69 +5,77 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+/// Every event type the ledger records (the catalogue of `docs/events.md`),
+/// with its name in words: English, Japanese.
+pub const EVENT_TYPES: &[(&str, &str, &str)] = &[
+    ("AccountOpened", "account opened", "口座開設"),
+    ("EmailAddressChanged", "e-mail address changed", "メールアドレス変更"),
+    ("EmailReachabilityChanged", "e-mail reachability changed", "メール受信可否の変更"),
+    ("CodeDestinationsOffered", "code destinations offered", "認証コード送信先の選択"),
+    ("LoginPasswordChanged", "login password changed", "ログインパスワード変更"),
+    ("TradingPasswordChanged", "trading password reissued", "執行パスワード再発行"),
+    ("RegistrationStarted", "passkey registration started", "パスキー登録開始"),
+    ("PasswordVerified", "login password verified", "ログインパスワード確認"),
+    ("OpenFlowsClosed", "open procedures ended", "進行中の手続きの終了"),
+    ("PasswordRejected", "wrong login password", "ログインパスワード誤り"),
+    ("LoginLocked", "login locked", "ログインロック"),
+    ("RegistrationRefused", "passkey registration refused", "パスキー登録の拒否"),
+    ("PasswordLoginRefused", "password login refused", "パスワードログインの拒否"),
+    ("EmailCodeIssued", "code e-mailed", "認証コード送信"),
+    ("EmailCodeNotDelivered", "code not delivered", "認証コード送信失敗"),
+    ("EmailCodeVerified", "code verified", "認証コード確認"),
+    ("OneTimePasswordRequested", "OTP device asked for", "ワンタイムパスワード要求"),
+    ("OtpDeviceRegistered", "OTP device registered", "ワンタイムパスワードサービス登録"),
+    ("OtpDeviceRemoved", "OTP device removed", "ワンタイムパスワードサービス解除"),
+    ("EmailCodeRejected", "wrong code", "認証コード誤り"),
+    ("EmailCodeExpired", "expired code", "認証コード期限切れ"),
+    ("EmailCodeExhausted", "code attempts used up", "認証コード入力回数超過"),
+    ("EmailCodeResendRefused", "new code refused", "認証コード再送の拒否"),
+    ("FlowStepRefused", "procedure step refused", "手続きの操作の拒否"),
+    ("PasskeyRegistered", "passkey registered", "パスキー登録"),
+    ("PasskeyRegistrationRefused", "passkey creation refused", "パスキー作成の拒否"),
+    ("PasskeyLoginSucceeded", "passkey login", "パスキーでのログイン"),
+    ("CrossDeviceSignInSucceeded", "cross-device sign-in", "クロスデバイス認証"),
+    ("PasskeyBackupStateChanged", "passkey backup changed", "パスキーのバックアップ状態の変更"),
+    ("SecondFactorRequired", "passkey asked for after the password", "パスワード後のパスキー要求"),
+    ("LocalPasskeyAdded", "passkey added", "パスキー追加"),
+    ("PasskeyAdditionRefused", "passkey addition refused", "パスキー追加の拒否"),
+    ("PasskeyCeremonyAbandoned", "passkey creation abandoned", "パスキー作成の中断"),
+    ("SessionStepUpPassed", "trading password confirmed", "執行パスワード確認"),
+    ("LocalPasskeyDeclined", "passkey on this device declined", "この端末へのパスキー作成の見送り"),
+    ("TradingPasswordRejected", "wrong trading password", "執行パスワード誤り"),
+    ("PasskeyDeletionLocked", "passkey deletion locked", "パスキー削除のロック"),
+    ("PasskeyDeletionRefused", "passkey deletion refused", "パスキー削除の拒否"),
+    ("PasskeysRevoked", "passkeys deleted", "パスキー削除"),
+    ("LoginUnlocked", "login unlocked", "ロック解除"),
+    ("SecurityNoticeSent", "security notice", "セキュリティ通知"),
+    ("SessionsEnded", "sessions ended", "セッション終了"),
+    ("AccountViewedByStaff", "viewed by staff", "担当者による閲覧"),
+    ("PasskeyLoginFailed", "passkey login failed", "パスキーでのログイン失敗"),
+    ("PasswordLoginSucceeded", "password + code login", "パスワード＋認証コードでのログイン"),
+    ("AuditTrailQueried", "audit trail queried", "監査証跡の照会"),
+    ("AuditTrailExported", "audit trail exported", "監査証跡のエクスポート"),
+    ("AuditTrailVerified", "audit trail verified", "監査証跡の検証"),
+    ("SignalsListed", "fraud signals listed", "不正検知シグナルの一覧"),
+    ("SignalReviewed", "fraud signal reviewed", "不正検知シグナルのレビュー"),
+    ("AdoptionReportRead", "adoption report read", "利用状況レポートの閲覧"),
+    ("AuditHeadRead", "chain head read", "チェーンヘッドの取得"),
+    ("StaffTokenRevoked", "staff token revoked", "スタッフトークン失効"),
+    ("StaffTokenRefused", "staff token refused", "スタッフトークンの拒否"),
+    ("UnknownLoginIdRejected", "unknown login ID", "存在しないログインID"),
+    ("UnknownCredentialRejected", "unknown passkey", "未登録のパスキー"),
+    ("AttemptsThrottled", "client throttled", "接続元の試行制限"),
+    ("LoginAttemptsThrottled", "login ID throttled", "ログインIDの試行制限"),
+];
+
 /// An event type (`PasskeyRegistered`) in words.
 pub fn event_type_words(event_type: &str) -> Option<(&'static str, &'static str)> {
-    Some(match event_type {
-        "AccountOpened" => ("account opened", "口座開設"),
-        "EmailAddressChanged" => ("e-mail address changed", "メールアドレス変更"),
-        "EmailReachabilityChanged" => ("e-mail reachability changed", "メール受信可否の変更"),
-        "CodeDestinationsOffered" => ("code destinations offered", "認証コード送信先の選択"),
-        "LoginPasswordChanged" => ("login password changed", "ログインパスワード変更"),
-        "TradingPasswordChanged" => ("trading password reissued", "執行パスワード再発行"),
-        "RegistrationStarted" => ("passkey registration started", "パスキー登録開始"),
-        "PasswordVerified" => ("login password verified", "ログインパスワード確認"),
-        "OpenFlowsClosed" => ("open procedures ended", "進行中の手続きの終了"),
-        "PasswordRejected" => ("wrong login password", "ログインパスワード誤り"),
-        "LoginLocked" => ("login locked", "ログインロック"),
-        "RegistrationRefused" => ("passkey registration refused", "パスキー登録の拒否"),
-        "PasswordLoginRefused" => ("password login refused", "パスワードログインの拒否"),
-        "EmailCodeIssued" => ("code e-mailed", "認証コード送信"),
-        "EmailCodeNotDelivered" => ("code not delivered", "認証コード送信失敗"),
-        "EmailCodeVerified" => ("code verified", "認証コード確認"),
-        "OneTimePasswordRequested" => ("OTP device asked for", "ワンタイムパスワード要求"),
-        "OtpDeviceRegistered" => ("OTP device registered", "ワンタイムパスワードサービス登録"),
-        "OtpDeviceRemoved" => ("OTP device removed", "ワンタイムパスワードサービス解除"),
-        "EmailCodeRejected" => ("wrong code", "認証コード誤り"),
-        "EmailCodeExpired" => ("expired code", "認証コード期限切れ"),
-        "EmailCodeExhausted" => ("code attempts used up", "認証コード入力回数超過"),
-        "EmailCodeResendRefused" => ("new code refused", "認証コード再送の拒否"),
-        "FlowStepRefused" => ("procedure step refused", "手続きの操作の拒否"),
-        "PasskeyRegistered" => ("passkey registered", "パスキー登録"),
-        "PasskeyRegistrationRefused" => ("passkey creation refused", "パスキー作成の拒否"),
-        "PasskeyLoginSucceeded" => ("passkey login", "パスキーでのログイン"),
-        "CrossDeviceSignInSucceeded" => ("cross-device sign-in", "クロスデバイス認証"),
-        "PasskeyBackupStateChanged" => ("passkey backup changed", "パスキーのバックアップ状態の変更"),
-        "SecondFactorRequired" => ("passkey asked for after the password", "パスワード後のパスキー要求"),
-        "LocalPasskeyAdded" => ("passkey added", "パスキー追加"),
-        "PasskeyAdditionRefused" => ("passkey addition refused", "パスキー追加の拒否"),
-        "PasskeyCeremonyAbandoned" => ("passkey creation abandoned", "パスキー作成の中断"),
-        "SessionStepUpPassed" => ("trading password confirmed", "執行パスワード確認"),
-        "LocalPasskeyDeclined" => ("passkey on this device declined", "この端末へのパスキー作成の見送り"),
-        "TradingPasswordRejected" => ("wrong trading password", "執行パスワード誤り"),
-        "PasskeyDeletionLocked" => ("passkey deletion locked", "パスキー削除のロック"),
-        "PasskeyDeletionRefused" => ("passkey deletion refused", "パスキー削除の拒否"),
-        "PasskeysRevoked" => ("passkeys deleted", "パスキー削除"),
-        "LoginUnlocked" => ("login unlocked", "ロック解除"),
-        "SecurityNoticeSent" => ("security notice", "セキュリティ通知"),
-        "SessionsEnded" => ("sessions ended", "セッション終了"),
-        "AccountViewedByStaff" => ("viewed by staff", "担当者による閲覧"),
-        "PasskeyLoginFailed" => ("passkey login failed", "パスキーでのログイン失敗"),
-        "PasswordLoginSucceeded" => ("password + code login", "パスワード＋認証コードでのログイン"),
-        "AuditTrailQueried" => ("audit trail queried", "監査証跡の照会"),
-        "AuditTrailExported" => ("audit trail exported", "監査証跡のエクスポート"),
-        "AuditTrailVerified" => ("audit trail verified", "監査証跡の検証"),
-        "SignalsListed" => ("fraud signals listed", "不正検知シグナルの一覧"),
-        "SignalReviewed" => ("fraud signal reviewed", "不正検知シグナルのレビュー"),
-        "AdoptionReportRead" => ("adoption report read", "利用状況レポートの閲覧"),
-        "AuditHeadRead" => ("chain head read", "チェーンヘッドの取得"),
-        "StaffTokenRevoked" => ("staff token revoked", "スタッフトークン失効"),
-        "StaffTokenRefused" => ("staff token refused", "スタッフトークンの拒否"),
-        "UnknownLoginIdRejected" => ("unknown login ID", "存在しないログインID"),
-        "UnknownCredentialRejected" => ("unknown passkey", "未登録のパスキー"),
-        "AttemptsThrottled" => ("client throttled", "接続元の試行制限"),
-        "LoginAttemptsThrottled" => ("login ID throttled", "ログインIDの試行制限"),
-        _ => return None,
-    })
+    EVENT_TYPES.iter().find(|(name, _, _)| *name == event_type).map(|(_, en, ja)| (*en, *ja))
+}
+
+/// The catalogue's spelling of an event type given in any case.
+pub fn event_type_named(given: &str) -> Option<&'static str> {
+    EVENT_TYPES.iter().find(|(name, _, _)| name.eq_ignore_ascii_case(given)).map(|(name, _, _)| *name)
 }
 
 /// Who acted (`customer`, `core_system`, `system`, `staff`, `staff:<id>`), in words.
@@ -142,9 +150,15 @@ pub fn filter_words(filters: &Value) -> (String, String) {
         let value_text = text(value);
         let (e, j) = match key.as_str() {
             "account_id" => (format!("account {value_text}"), format!("口座 {value_text}")),
-            "event_type" => {
-                let (e, j) = event_type_words(&value_text).unwrap_or((value_text.as_str(), value_text.as_str()));
-                (format!("type \"{e}\""), format!("種別「{j}」"))
+            "type" | "event_type" => {
+                let names: Vec<String> = match value.as_array() {
+                    Some(list) => list.iter().map(text).collect(),
+                    None => vec![value_text.clone()],
+                };
+                let words: Vec<(&str, &str)> = names.iter().map(|n| event_type_words(n).unwrap_or((n.as_str(), n.as_str()))).collect();
+                let en_list = words.iter().map(|(e, _)| format!("\"{e}\"")).collect::<Vec<_>>().join(" or ");
+                let ja_list = words.iter().map(|(_, j)| format!("「{j}」")).collect::<Vec<_>>().join("・");
+                (format!("type {en_list}"), format!("種別 {ja_list}"))
             }
             "actor" => {
                 let (e, j) = actor_words(&value_text);

@@ -282,8 +282,14 @@ pub async fn counts(pool: &AnyPool) -> Result<Vec<(String, i64)>, DbError> {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditRow {
     pub position: i64,
+    /// When, in Japan time (`2026-11-24T02:17:37.000+09:00`).
+    #[serde(serialize_with = "ledger_domain::japan::serialize")]
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The same instant in UTC, as the trail keeps it.
+    pub at_utc: chrono::DateTime<chrono::Utc>,
     pub account_id: Option<String>,
+    /// The account's login ID (what the customer and support know it by).
+    pub login_id: Option<String>,
     pub stream: String,
     pub stream_id: String,
     pub sequence: i64,
@@ -295,6 +301,8 @@ pub struct AuditRow {
     pub channel: String,
     pub ip: String,
     pub user_agent: String,
+    /// The request the event came from (`X-Request-Id`), to find it in the logs.
+    pub request_id: Option<String>,
     #[schema(value_type = crate::read_models::Summary)]
     pub line: Line,
     #[schema(value_type = Object)]
@@ -304,10 +312,17 @@ pub struct AuditRow {
 
 fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
     let payload: String = r.try_get("payload")?;
+    let metadata: String = r.try_get("metadata")?;
+    let request_id = serde_json::from_str::<Value>(&metadata)
+        .ok()
+        .and_then(|m| m.get("request_id").and_then(Value::as_str).map(str::to_string))
+        .filter(|id| !id.is_empty());
     Ok(AuditRow {
         position: r.try_get("audit_position")?,
         at: crate::from_millis(r.try_get("at")?),
+        at_utc: crate::from_millis(r.try_get("at")?),
         account_id: r.try_get("account_id")?,
+        login_id: r.try_get("login_id")?,
         stream: r.try_get("aggregate_type")?,
         stream_id: r.try_get("aggregate_id")?,
         sequence: r.try_get("sequence")?,
@@ -318,6 +333,7 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
         channel: r.try_get("channel")?,
         ip: r.try_get("ip")?,
         user_agent: r.try_get("user_agent")?,
+        request_id,
         line: Line { en: r.try_get("line_en")?, ja: r.try_get("line_ja")? },
         event: serde_json::from_str(&payload).map_err(|e| DbError::Corrupt(e.to_string()))?,
         hash: r.try_get("hash")?,
@@ -329,8 +345,9 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
 pub struct AuditFilter {
     pub account_id: Option<String>,
-    #[serde(rename = "type")]
-    pub event_type: Option<String>,
+    /// Any of these event types (all when empty).
+    #[serde(rename = "type", default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
     pub actor: Option<String>,
     pub channel: Option<String>,
     /// Inclusive, milliseconds since the epoch.
@@ -347,20 +364,26 @@ enum Bind {
 /// Rows after `after` (a position), oldest first, at most `limit`.
 pub async fn query(pool: &AnyPool, filter: &AuditFilter, after: i64, limit: i64) -> Result<Vec<AuditRow>, DbError> {
     let mut sql = String::from(
-        "SELECT a.*, s.name AS actor_name FROM audit_trail a
+        "SELECT a.*, s.name AS actor_name, sa.login_id AS login_id FROM audit_trail a
            LEFT JOIN staff s ON s.staff_id = COALESCE(a.staff_id, CASE WHEN a.actor_kind = 'staff' THEN substr(a.actor, 7) END)
+           LEFT JOIN status_accounts sa ON sa.account_id = a.account_id
           WHERE a.audit_position > $1",
     );
     let mut binds = vec![Bind::Int(after)];
+    if !filter.event_types.is_empty() {
+        let mut list = Vec::new();
+        for name in &filter.event_types {
+            binds.push(Bind::Text(name.clone()));
+            list.push(format!("${}", binds.len()));
+        }
+        sql.push_str(&format!(" AND a.event_type IN ({})", list.join(", ")));
+    }
     let mut push = |clause: &str, bind: Bind| {
         binds.push(bind);
         sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
     };
     if let Some(v) = &filter.account_id {
         push(" AND a.account_id = ?", Bind::Text(v.clone()));
-    }
-    if let Some(v) = &filter.event_type {
-        push(" AND a.event_type = ?", Bind::Text(v.clone()));
     }
     match filter.actor.as_deref() {
         Some("staff") => push(" AND a.actor_kind = ?", Bind::Text("staff".into())),

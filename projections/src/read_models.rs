@@ -663,8 +663,10 @@ pub struct PasskeyView {
     pub transports: Vec<String>,
     pub authenticator_attachment: Option<String>,
     pub added_via: String,
+    #[serde(serialize_with = "ledger_domain::japan::serialize")]
     pub registered_at: DateTime<Utc>,
     pub registered_channel: String,
+    #[serde(serialize_with = "ledger_domain::japan::serialize_option")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_channel: Option<String>,
     /// The device it was created on ("Chrome 148.0.0 / Windows 11 24H2 (PC)").
@@ -674,7 +676,7 @@ pub struct PasskeyView {
     /// The cross-device sign-in after which it was added, for local passkeys.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cross_device_sign_in: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ledger_domain::japan::serialize_option")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// `customer` or `staff:<id>`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -695,6 +697,7 @@ pub struct StatusView {
     pub email_reachable: bool,
     pub password_temporary: bool,
     pub locked: bool,
+    #[serde(serialize_with = "ledger_domain::japan::serialize_option")]
     pub last_login_at: Option<DateTime<Utc>>,
     pub last_login_method: Option<String>,
     /// The environment of the last login and whether it is recommended.

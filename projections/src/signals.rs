@@ -599,6 +599,7 @@ pub struct SignalView {
     pub signal_id: String,
     pub kind: String,
     pub severity: String,
+    #[serde(serialize_with = "ledger_domain::japan::serialize")]
     pub raised_at: DateTime<Utc>,
     #[schema(value_type = Vec<Object>)]
     pub accounts: Value,
@@ -608,6 +609,7 @@ pub struct SignalView {
     pub summary: ledger_domain::account::Line,
     pub status: String,
     pub reviewed_by: Option<String>,
+    #[serde(serialize_with = "ledger_domain::japan::serialize_option")]
     pub reviewed_at: Option<DateTime<Utc>>,
     pub review_note: Option<String>,
 }

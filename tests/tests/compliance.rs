@@ -3,6 +3,7 @@
 //! fraud signals with their evidence and review, the adoption report, and
 //! the access-control matrix. On SQLite and on PostgreSQL.
 
+use chrono::Timelike;
 use ledger_projections::read_models::TABLES;
 use ledger_tests::harness::ORIGIN;
 use ledger_tests::{Backend, SoftPasskey, TestApp};
@@ -97,6 +98,27 @@ async fn the_trail_holds_every_step_with_its_actor_and_pages_stably(app: TestApp
     assert!(v["events"].as_array().unwrap().iter().any(|r| r["type"] == "AuditTrailQueried"), "compliance reads are on record");
     let v = get(&app, "/api/v1/audit/events?actor=core_system&channel=mobile_app", &compliance).await;
     assert_eq!(v["events"], json!([]));
+    // Types as a list, in any case; an unknown one named; an account by its
+    // login ID as by its ID; an inverted range refused.
+    let v = get(&app, "/api/v1/audit/events?type=emailcoderejected,%20PASSKEYREGISTERED&limit=1000", &compliance).await;
+    let listed: std::collections::BTreeSet<&str> = v["events"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["EmailCodeRejected", "PasskeyRegistered"].into(), "{v}");
+    let (s, v) = json_of(app.get("/api/v1/audit/events?type=PasskeyRegistered,PasskeyStolen,Nope", Some(&compliance)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"));
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("PasskeyStolen, Nope") && !message.contains("PasskeyRegistered,"), "{message}");
+    let by_id = get(&app, &format!("/api/v1/audit/events?account_id={taro}&limit=1000"), &compliance).await;
+    let by_login_id = get(&app, "/api/v1/audit/events?account_id=6000003&limit=1000", &compliance).await;
+    assert_eq!(by_login_id["events"].as_array().map(Vec::len), by_id["events"].as_array().map(Vec::len));
+    assert!(by_id["events"].as_array().unwrap().iter().all(|r| r["login_id"] == "6000003"), "rows name the login ID");
+    let (s, v) = json_of(app.get("/api/v1/audit/events?account_id=0000000", Some(&compliance)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"), "{v}");
+    let (s, v) = json_of(app.get("/api/v1/audit/events?from=2026-11-25&to=2026-11-24", Some(&compliance)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"), "{v}");
+    // The staff event records the filters as read, and its line reads them in words.
+    let v = get(&app, "/api/v1/audit/events?type=AuditTrailQueried&actor=staff&limit=1000", &compliance).await;
+    let lines: Vec<&str> = v["events"].as_array().unwrap().iter().map(|r| r["line"]["ja"].as_str().unwrap()).collect();
+    assert!(lines.iter().any(|l| l.contains("種別 「認証コード誤り」・「パスキー登録」")), "{lines:#?}");
     let v = get(&app, "/api/v1/audit/events?to=2000-01-01", &compliance).await;
     assert_eq!(v["events"], json!([]));
     let (s, v) = json_of(app.get("/api/v1/audit/events?from=yesterday", Some(&compliance)).await).await;
@@ -146,12 +168,38 @@ async fn the_export_opens_in_japanese_excel_and_as_json_lines(app: TestApp) {
     let total =
         get(&app, &format!("/api/v1/audit/events?account_id={taro}&limit=1000"), &compliance).await["events"].as_array().unwrap().len();
     assert_eq!(lines.len() - 1, total);
+    // Read back by a CSV parser: Japan time to the second, in a form a
+    // spreadsheet takes for a date and time, nine hours after the UTC column;
+    // the login ID, the request and the event itself on every row.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}: {header:?}"));
+    let (login_id, request_id, details) = (column("login_id"), column("request_id"), column("details"));
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.expect("a CSV record");
+        assert_eq!(&record[login_id], "6000003", "{record:?}");
+        // Every request's event names it; the ledger's own (a notice) none.
+        assert_eq!(record[request_id].is_empty(), &record[column("actor")] == "system", "{record:?}");
+        let event: Value = serde_json::from_str(&record[details]).expect("details are the event as JSON");
+        assert!(event.is_object(), "{record:?}");
+        let utc = chrono::DateTime::parse_from_rfc3339(&record[1]).expect("at_utc is RFC 3339");
+        let jst = chrono::NaiveDateTime::parse_from_str(&record[2], "%Y-%m-%d %H:%M:%S").expect("at_jst is a date and time");
+        assert_eq!(jst, (utc.naive_utc() + chrono::Duration::hours(9)).with_nanosecond(0).unwrap(), "{record:?}");
+        rows += 1;
+    }
+    assert_eq!(rows, total);
 
     let res = app.get("/api/v1/audit/export?format=jsonl", Some(&compliance)).await;
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/x-ndjson"));
     let body = res.text().await.unwrap();
     let parsed: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     assert!(parsed.iter().any(|r| r["type"] == "AuditTrailExported"), "the export itself is on record");
+    for row in &parsed {
+        let (at, utc) = (row["at"].as_str().unwrap(), row["at_utc"].as_str().unwrap());
+        assert!(at.ends_with("+09:00") && utc.ends_with('Z'), "Japan time, UTC beside it: {row}");
+        assert_eq!(chrono::DateTime::parse_from_rfc3339(at).unwrap(), chrono::DateTime::parse_from_rfc3339(utc).unwrap());
+    }
     let (s, v) = json_of(app.get("/api/v1/audit/export?format=xlsx", Some(&compliance)).await).await;
     assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"));
 }

@@ -50,6 +50,8 @@ async fn support_finds_reads_and_deletes_passkeys_for_a_lost_device(app: TestApp
     let (_, view) = get(&app, &format!("/api/v1/staff/accounts/{account}"), &support).await;
     assert_eq!(view["passkeys"], json!([]));
     assert_eq!(view["revoked_passkeys"][0]["revoked_reason"], "device_lost");
+    let revoked_at = view["revoked_passkeys"][0]["revoked_at"].as_str().unwrap();
+    assert!(revoked_at.ends_with("+09:00"), "staff read Japan time: {revoked_at}");
     assert_eq!(view["registration"]["possible"], true, "the customer can register again");
 
     // The customer's old passkey is recognised as revoked.
@@ -71,6 +73,10 @@ async fn support_finds_reads_and_deletes_passkeys_for_a_lost_device(app: TestApp
     assert!(ja.iter().any(|l| l.contains("パスキーでのログインに失敗しました（削除済みのパスキー）")), "{ja:#?}");
     assert!(ja[0].contains("が操作履歴を閲覧しました"), "the read itself, in words: {ja:#?}");
     assert!(!ja.iter().chain(&lines).any(|l| l.contains("_credential") || l.contains("UTC")), "no codes, Japan time: {ja:#?}");
+    for entry in history["events"].as_array().unwrap() {
+        let (at, utc) = (entry["at"].as_str().unwrap(), entry["at_utc"].as_str().unwrap());
+        assert!(at.ends_with("+09:00") && utc.ends_with('Z'), "Japan time, UTC beside it: {entry}");
+    }
     let revoke = history["events"].as_array().unwrap().iter().find(|e| e["type"] == "PasskeysRevoked").unwrap();
     assert_eq!(revoke["actor_name"], "Sato Hanako");
 

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::Response;
 use axum::Json;
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use ledger_domain::staff::{ReviewOutcome, StaffEvent};
 use ledger_projections::adoption::DayRow;
 use ledger_projections::audit::{AuditFilter, AuditRow, Verification};
@@ -51,13 +51,15 @@ fn invalid_filter(what: &'static str) -> ApiError {
 #[derive(Deserialize, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct FilterQuery {
+    /// An account ID, or the account's login ID.
     account_id: Option<String>,
-    /// An event type (`PasskeyRegistered`, ...).
+    /// Event types, comma-separated, in any case (`PasskeyRegistered,LoginLocked`);
+    /// an unknown one is refused, naming it.
     #[serde(rename = "type")]
     event_type: Option<String>,
     /// `customer`, `core_system`, `system`, `staff` or `staff:<id>`.
     actor: Option<String>,
-    /// `web`, `mobile_web`, `mobile_app` or `desktop_app`.
+    /// `web`, `mobile_web`, `mobile_app`, `desktop_app` or `cli`.
     channel: Option<String>,
     /// An RFC 3339 instant or a `YYYY-MM-DD` day (JST).
     from: Option<String>,
@@ -71,46 +73,36 @@ struct FilterQuery {
     format: Option<String>,
 }
 
-/// An instant: RFC 3339, or a date (the start of that day in JST).
-fn instant(s: &str) -> Result<i64, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
+impl FilterQuery {
+    /// The filters, read as the command line reads its own (`crate::filters`).
+    async fn filter(&self, app: &AppState) -> Result<AuditFilter, ApiError> {
+        let given = crate::filters::GivenFilters {
+            account: self.account_id.clone(),
+            types: self.event_type.clone(),
+            actor: self.actor.clone(),
+            channel: self.channel.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+        };
+        match given.read(&app.store).await {
+            Ok(filter) => Ok(filter),
+            Err(crate::filters::ReadError::Invalid(e)) => Err(ApiError::saying(ErrorCode::InvalidFilter, e.0)),
+            Err(crate::filters::ReadError::Storage(e)) => Err(e.into()),
+        }
     }
-    let day =
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| invalid_filter("from/to must be RFC 3339 instants or YYYY-MM-DD dates."))?;
-    let start = day.and_hms_opt(0, 0, 0).ok_or_else(|| invalid_filter("bad date"))?;
-    Ok((start.and_utc() - chrono::Duration::hours(9)).timestamp_millis())
 }
 
-impl FilterQuery {
-    fn filter(&self) -> Result<AuditFilter, ApiError> {
-        let nonempty = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        if let Some(c) = nonempty(&self.channel) {
-            c.parse::<ledger_domain::Channel>()
-                .map_err(|_| invalid_filter("channel must be web, mobile_web, mobile_app or desktop_app."))?;
-        }
-        Ok(AuditFilter {
-            account_id: nonempty(&self.account_id),
-            event_type: nonempty(&self.event_type),
-            actor: nonempty(&self.actor),
-            channel: nonempty(&self.channel),
-            from: nonempty(&self.from).map(|s| instant(&s)).transpose()?,
-            to: nonempty(&self.to).map(|s| instant(&s)).transpose()?,
+/// The filters as recorded in the staff event (no cursor, no limit).
+pub fn recorded(filter: &AuditFilter) -> Result<Value, ApiError> {
+    serde_json::to_value(filter)
+        .map(|v| {
+            Value::Object(
+                v.as_object()
+                    .map(|m| m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            )
         })
-    }
-
-    /// The filters as recorded in the staff event (no cursor, no limit).
-    fn recorded(&self) -> Result<Value, ApiError> {
-        serde_json::to_value(self.filter()?)
-            .map(|v| {
-                Value::Object(
-                    v.as_object()
-                        .map(|m| m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
-                        .unwrap_or_default(),
-                )
-            })
-            .map_err(ApiError::internal)
-    }
+        .map_err(ApiError::internal)
 }
 
 const COMPLIANCE: &[Role] = &[Role::Compliance];
@@ -137,7 +129,7 @@ async fn events(
     ApiQuery(q): ApiQuery<FilterQuery>,
 ) -> Result<(Reflects, Json<TrailPage>), ApiError> {
     staff.require(COMPLIANCE)?;
-    let filter = q.filter()?;
+    let filter = q.filter(&app).await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(invalid_filter("limit must be between 1 and 1000."));
@@ -146,7 +138,7 @@ async fn events(
         Some(c) => c.parse::<i64>().map_err(|_| invalid_filter("cursor is not one this API gave out."))?,
         None => 0,
     };
-    record(&app, &staff, &meta, StaffEvent::AuditTrailQueried { filters: q.recorded()? }).await?;
+    record(&app, &staff, &meta, StaffEvent::AuditTrailQueried { filters: recorded(&filter)? }).await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let rows = ledger_projections::audit::query(&app.db.any, &filter, after, limit).await?;
     let next_cursor = if rows.len() as i64 == limit { rows.last().map(|r| r.position.to_string()) } else { None };
@@ -167,8 +159,8 @@ async fn export(
 ) -> Result<Response, ApiError> {
     staff.require(COMPLIANCE)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("csv")).ok_or_else(|| invalid_filter("format must be csv or jsonl."))?;
-    let filter = q.filter()?;
-    record(&app, &staff, &meta, StaffEvent::AuditTrailExported { format: format.extension().into(), filters: q.recorded()? }).await?;
+    let filter = q.filter(&app).await?;
+    record(&app, &staff, &meta, StaffEvent::AuditTrailExported { format: format.extension().into(), filters: recorded(&filter)? }).await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let body = Body::from_stream(crate::export::stream(app.db.any.clone(), filter, format, |_| {}));
     let name = format!("audit-trail-{}.{}", app.clock.now().format("%Y%m%dT%H%M%SZ"), format.extension());

@@ -40,9 +40,18 @@ pub struct CodeAccepted {
 #[serde(untagged)]
 pub enum CodeSent {
     /// E-mailed to the registered address in `slot`, shown masked.
-    Email { destination: String, slot: u8, expires_at: DateTime<Utc> },
+    Email {
+        destination: String,
+        slot: u8,
+        #[serde(serialize_with = "ledger_domain::japan::serialize")]
+        expires_at: DateTime<Utc>,
+    },
     /// Seed 004: the brokerage's OTP device answers; nothing is mailed.
-    Device { factor: DeviceFactor, expires_at: DateTime<Utc> },
+    Device {
+        factor: DeviceFactor,
+        #[serde(serialize_with = "ledger_domain::japan::serialize")]
+        expires_at: DateTime<Utc>,
+    },
 }
 
 /// The one-time password device's kind.
@@ -88,7 +97,9 @@ pub struct ChooseAddress {
 pub struct SecondFactorPasskey {
     pub id: String,
     pub name: String,
+    #[serde(serialize_with = "ledger_domain::japan::serialize_option")]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "ledger_domain::japan::serialize")]
     pub registered_at: DateTime<Utc>,
 }
 
@@ -117,6 +128,7 @@ pub enum PasswordAccepted {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionIssued {
     pub token: String,
+    #[serde(serialize_with = "ledger_domain::japan::serialize")]
     pub expires_at: DateTime<Utc>,
 }
 

@@ -164,7 +164,10 @@ struct HistoryEntry {
     position: i64,
     #[serde(rename = "type")]
     event_type: String,
+    /// When, in Japan time (`2026-11-24T02:17:37.000+09:00`).
     at: String,
+    /// The same instant in UTC.
+    at_utc: String,
     /// `customer`, `staff:<id>`, `system` or `admin`.
     actor: String,
     actor_name: Option<String>,
@@ -222,7 +225,8 @@ async fn history(
             sequence: event.sequence,
             position: event.position,
             event_type: event.event_type.clone(),
-            at: meta.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            at: ledger_domain::japan::japan_rfc3339(meta.at),
+            at_utc: meta.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             actor: meta.actor,
             actor_name,
             channel: meta.channel.unwrap_or_default(),

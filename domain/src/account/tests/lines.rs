@@ -173,12 +173,13 @@ fn every_account_event() -> Vec<AccountEvent> {
 
 fn every_staff_event() -> Vec<StaffEvent> {
     let filters = serde_json::json!({
-        "account_id": "3f1c", "event_type": "PasskeyRegistered", "actor": "staff:s-1", "channel": "mobile_app",
+        "account_id": "3f1c", "type": ["PasskeyRegistered", "LoginLocked"], "actor": "staff:s-1", "channel": "mobile_app",
         "from": 1795446000000_i64, "to": 1795532400000_i64,
     });
     vec![
         StaffEvent::AuditTrailQueried { filters: filters.clone() },
         StaffEvent::AuditTrailQueried { filters: serde_json::json!({}) },
+        StaffEvent::AuditTrailQueried { filters: serde_json::json!({ "type": "PasskeyRegistered" }) },
         StaffEvent::AuditTrailExported { format: "csv".into(), filters },
         StaffEvent::AuditTrailVerified { ok: true, checked: 10, first_bad_position: None },
         StaffEvent::AuditTrailVerified { ok: false, checked: 10, first_bad_position: Some(4) },
