@@ -76,8 +76,10 @@ impl GivenFilters {
     /// Reads the filters; a login ID is looked up on the command side.
     pub async fn read(&self, store: &Store) -> Result<AuditFilter, ReadError> {
         if let Some(channel) = given(&self.channel) {
-            if channel != "cli" && channel.parse::<ledger_domain::Channel>().is_err() {
-                return Err(FilterError("channel must be web, mobile_web, mobile_app, desktop_app or cli.".into()).into());
+            if !matches!(channel.as_str(), "cli" | "staff" | "integration") && channel.parse::<ledger_domain::Channel>().is_err() {
+                return Err(
+                    FilterError("channel must be web, mobile_web, mobile_app, desktop_app, staff, integration or cli.".into()).into()
+                );
             }
         }
         let from = given(&self.from).map(|s| instant(&s)).transpose()?;

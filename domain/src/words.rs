@@ -100,6 +100,8 @@ pub fn channel_words(channel: &str) -> (&str, &str) {
         "mobile_app" => ("the smartphone app", "スマートフォンアプリ"),
         "desktop_app" => ("the desktop app", "PCアプリ"),
         "cli" => ("the command line", "コマンドライン"),
+        "staff" => ("the staff's tools", "担当者の画面"),
+        "integration" => ("the core system's integration", "基幹システム連携"),
         other => (other, other),
     }
 }

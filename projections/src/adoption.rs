@@ -50,8 +50,12 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
                 count("local_passkeys_declined", 1);
                 None
             }
-            E::PasskeysRevoked { passkeys, .. } => {
-                count("passkeys_deleted", passkeys.len() as i64);
+            E::PasskeysRevoked { passkeys, revoked_by } => {
+                let metric = match revoked_by {
+                    ledger_domain::account::Revoker::Customer => "passkeys_deleted",
+                    ledger_domain::account::Revoker::Staff { .. } => "passkeys_deleted_by_support",
+                };
+                count(metric, passkeys.len() as i64);
                 None
             }
             _ => None,
@@ -95,7 +99,11 @@ pub struct DayRow {
     pub cross_device_sign_ins: i64,
     pub local_passkeys_added: i64,
     pub local_passkeys_declined: i64,
+    /// Passkeys the customers deleted themselves.
     pub passkeys_deleted: i64,
+    /// Passkeys support deleted (a lost or replaced device), on the
+    /// channel `staff`.
+    pub passkeys_deleted_by_support: i64,
     /// Accounts that logged in that day through that channel.
     pub active_accounts: i64,
     /// Of those, the accounts that logged in with a passkey at least once.
@@ -123,6 +131,7 @@ pub async fn report(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<DayRow>,
             "local_passkeys_added" => row.local_passkeys_added = n,
             "local_passkeys_declined" => row.local_passkeys_declined = n,
             "passkeys_deleted" => row.passkeys_deleted = n,
+            "passkeys_deleted_by_support" => row.passkeys_deleted_by_support = n,
             m => {
                 if let Some(method) = m.strip_prefix("logins_") {
                     row.logins.insert(method.to_string(), n);

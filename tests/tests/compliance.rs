@@ -83,6 +83,10 @@ async fn the_trail_holds_every_step_with_its_actor_and_pages_stably(app: TestApp
     assert!(v["events"].as_array().unwrap().iter().any(|r| r["type"] == "AccountOpened"), "{v}");
     assert_eq!(actor_of("PasskeyLoginSucceeded")["actor"], "customer");
     assert_eq!(actor_of("PasskeyLoginSucceeded")["channel"], "web");
+    assert_eq!(actor_of("AccountViewedByStaff")["channel"], "staff", "staff acts apart from the customers' web");
+    assert_eq!(actor_of("AccountOpened")["channel"], "integration", "the core system's calls apart too");
+    let v = get(&app, "/api/v1/audit/events?channel=staff&limit=1000", &compliance).await;
+    assert!(v["events"].as_array().unwrap().iter().all(|r| r["actor_kind"] == "staff") && v["events"].as_array().unwrap().len() > 1);
     assert!(actor_of("PasskeyLoginSucceeded")["user_agent"].as_str().unwrap().contains("Chrome/148"));
     assert_eq!(actor_of("AccountViewedByStaff")["actor_kind"], "staff");
     assert_eq!(actor_of("AccountViewedByStaff")["actor_name"], "Sato");
@@ -361,7 +365,7 @@ async fn the_expected_signals_are_raised_with_evidence_and_reviewed(app: TestApp
 async fn the_adoption_report_matches_the_activity(app: TestApp) {
     // Two customers register; one logs in twice by passkey, one by
     // cross-device sign-in and declines a local passkey; one deletes.
-    app.open_account("7000001", Some("a@example.jp"), false).await;
+    let a_account = app.open_account("7000001", Some("a@example.jp"), false).await;
     app.open_account("7000002", Some("b@example.jp"), false).await;
     app.open_account("7000003", Some("c@example.jp"), false).await;
     let mut a = SoftPasskey::new("localhost", ORIGIN);
@@ -388,12 +392,20 @@ async fn the_adoption_report_matches_the_activity(app: TestApp) {
         StatusCode::CREATED
     );
 
+    // Support deletes the first customer's passkey (a lost phone): counted
+    // apart, on the staff's own channel.
+    let support = app.staff("Sato", "support").await;
+    let revoke = format!("/api/v1/staff/accounts/{a_account}/passkeys/revoke");
+    assert_eq!(app.post(&revoke, json!({ "reason": "device_lost" }), Some(&support)).await.status(), StatusCode::OK);
+
     let compliance = app.staff("Kato", "compliance").await;
     let report = get(&app, "/api/v1/reports/adoption", &compliance).await;
     let days = report["days"].as_array().unwrap();
-    assert_eq!(days.len(), 1, "{report:#}");
-    let d = &days[0];
-    assert_eq!(d["channel"], "web");
+    assert_eq!(days.len(), 2, "{report:#}");
+    let by_support = days.iter().find(|d| d["channel"] == "staff").expect("a row for the staff channel");
+    assert_eq!((by_support["passkeys_deleted_by_support"].as_i64(), by_support["passkeys_deleted"].as_i64()), (Some(1), Some(0)));
+    let d = days.iter().find(|d| d["channel"] == "web").expect("a row for the web");
+    assert_eq!(d["passkeys_deleted_by_support"], 0);
     assert_eq!(d["registrations"], 2);
     assert_eq!(d["logins"]["passkey"], 2);
     assert_eq!(d["logins"]["cross_device"], 1);
@@ -543,4 +555,23 @@ async fn attempts_that_belong_to_no_account_are_in_the_trail(app: TestApp) {
     assert!(rows.iter().all(|r| r["account_id"].is_null() && r["stream"] == "system"));
     assert!(rows.iter().all(|r| !r["event"].to_string().contains("guess-guess")), "the typed password is not recorded");
     assert_eq!(verify(&app, &compliance).await["ok"], true);
+
+    // Login IDs of any shape are attempts too: answered as a wrong
+    // password, and each recorded, bounded and with what is invisible escaped.
+    let long = "9".repeat(100);
+    let typed = ["山田太郎", "＝1+1", "1234\n567", "12 34", "\u{3000}1234567\u{200b}", long.as_str()];
+    for login_id in typed {
+        let res = app.post("/api/v1/sessions/password", json!({ "login_id": login_id, "password": "guess-guess" }), None).await;
+        let (status, v) = json_of(res).await;
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")), "{login_id:?}");
+    }
+    let rows =
+        get(&app, "/api/v1/audit/events?type=UnknownLoginIdRejected&limit=100", &compliance).await["events"].as_array().unwrap().clone();
+    let recorded: Vec<&str> = rows.iter().map(|r| r["event"]["UnknownLoginIdRejected"]["login_id"].as_str().unwrap()).collect();
+    let expected = ["0000000", "0000001", "山田太郎", "＝1+1", "1234\\u{a}567", "12 34", "1234567\\u{200b}"];
+    assert_eq!(&recorded[..expected.len()], expected, "{recorded:?}");
+    let bounded = recorded.last().unwrap();
+    assert_eq!((bounded.chars().count(), bounded.ends_with('…')), (65, true), "{bounded}");
+    let line = rows.iter().find(|r| r["event"].to_string().contains("1234\\\\u{a}567")).map(|r| r["line"]["ja"].clone());
+    assert!(line.is_some_and(|l| !l.as_str().unwrap().contains('\n')), "no line break in a line");
 }

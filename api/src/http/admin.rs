@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register_otp_device, remove_otp_device))
 }
 
-const CORE_SYSTEM: &str = "core_system";
+pub const CORE_SYSTEM: &str = "core_system";
 
 /// What the core system records through a staff member's admin token:
 /// actor `core_system`, and the member named.

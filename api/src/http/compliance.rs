@@ -59,7 +59,8 @@ struct FilterQuery {
     event_type: Option<String>,
     /// `customer`, `core_system`, `system`, `staff` or `staff:<id>`.
     actor: Option<String>,
-    /// `web`, `mobile_web`, `mobile_app`, `desktop_app` or `cli`.
+    /// `web`, `mobile_web`, `mobile_app`, `desktop_app` (customers), `staff`,
+    /// `integration` (the core system) or `cli`.
     channel: Option<String>,
     /// An RFC 3339 instant or a `YYYY-MM-DD` day (JST).
     from: Option<String>,

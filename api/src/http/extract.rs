@@ -34,12 +34,21 @@ impl RequestMeta {
         crate::environment::environment(&self.user_agent, &self.hints, &app.config.recommended)
     }
 
-    /// The event metadata for an action by `actor` at `at`.
+    /// The event metadata for an action by `actor` at `at`. Staff acts are
+    /// on the channel `staff` and the core system's calls on `integration`,
+    /// apart from the customers' own channels (`X-Channel`).
     pub fn metadata(&self, actor: &str, at: DateTime<Utc>) -> EventMetadata {
+        let channel = if actor.starts_with("staff:") {
+            "staff"
+        } else if actor == super::admin::CORE_SYSTEM {
+            "integration"
+        } else {
+            self.channel.as_str()
+        };
         EventMetadata {
             at,
             actor: actor.to_string(),
-            channel: Some(self.channel.as_str().to_string()),
+            channel: Some(channel.to_string()),
             ip: Some(self.ip.clone()),
             user_agent: Some(self.user_agent.clone()),
             request_id: Some(self.request_id.clone()),

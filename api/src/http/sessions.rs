@@ -16,8 +16,8 @@ use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, Pas
 use super::contract::{public_key_of, CodeBody, CodeResent, CodeStep, CredentialBody, FlowPath, PasswordAccepted, SendBody, SessionIssued};
 use super::extract::{execute_with, new_session, start_session, ApiJson, ApiPath, Customer, RequestMeta};
 use super::steps::{
-    account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, resend_code, save_ceremony, submit_password,
-    take_ceremony, throttled_password_step, unknown_login_id,
+    account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, resend_code, save_ceremony, shown_login_id,
+    submit_password, take_ceremony, throttled_password_step, unknown_login_id,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -259,7 +259,18 @@ async fn password_login(
     meta: RequestMeta,
     ApiJson(body): ApiJson<PasswordLoginBody>,
 ) -> Result<Json<PasswordAccepted>, ApiError> {
-    let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::from(Refusal::InvalidCredentials))?;
+    let login_id = match LoginId::parse(&body.login_id) {
+        Ok(login_id) => login_id,
+        Err(_) => {
+            // No account can have it; still an attempt: answered, throttled,
+            // timed and recorded as for any unknown login ID.
+            let shown = shown_login_id(&body.login_id);
+            let answered = throttled_password_step(&app, &shown, async {
+                Err::<PasswordAccepted, _>(unknown_login_id(&app, &shown, body.password, FlowPurpose::PasswordLogin, &meta).await)
+            });
+            return Ok(Json(answered.await?));
+        }
+    };
     let answered = throttled_password_step(&app, login_id.as_str(), async {
         let Some((account_id, _)) = account_by_login_id(&app, &login_id).await? else {
             return Err(unknown_login_id(&app, login_id.as_str(), body.password, FlowPurpose::PasswordLogin, &meta).await);

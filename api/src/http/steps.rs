@@ -81,6 +81,33 @@ pub async fn throttled_password_step<T>(
     answered
 }
 
+/// A login ID no account can have (spaces, a line break, full-width or
+/// Japanese characters, more than 64 characters), as the trail records it:
+/// trimmed, at most 64 characters, control and invisible characters escaped
+/// (`\n`, `\u{3000}`), so that a line shows exactly what was sent and
+/// nothing of it acts on a terminal or a log.
+pub fn shown_login_id(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let mut shown: String = trimmed
+        .chars()
+        .take(64)
+        .flat_map(|c| {
+            if c.is_control()
+                || (c.is_whitespace() && c != ' ')
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{feff}')
+            {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    if trimmed.chars().count() > 64 {
+        shown.push('…');
+    }
+    shown
+}
+
 /// A password step for a login ID no account has: the password is checked
 /// against a dummy hash (the same work as a real one), the attempt is
 /// recorded in a stream of its own, and the answer is a wrong password's,
