@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ledger_domain::account::HolderKind;
+use ledger_domain::staff::StaffEvent;
 use ledger_projections::projector::{Progress, RebuildMode};
 
 use crate::clock::Clock;
@@ -21,6 +22,13 @@ use crate::state::{App, AppState};
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
+    /// The staff member running a command that is recorded (audit export,
+    /// verify, head; staff add and revoke-token), by their `staff_id`
+    /// (`ledger staff list`), their token in force: the trail names them.
+    /// Required in production; otherwise the operating system's user ID is
+    /// recorded.
+    #[arg(long = "as", value_name = "STAFF_ID", global = true)]
+    pub operator: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -159,7 +167,7 @@ pub async fn main() {
         std::process::exit(2);
     }
     let cli = Cli::from_env_and_args();
-    let command = cli.command;
+    let (command, operator) = (cli.command, cli.operator);
     let config = match Config::try_from(cli.settings).and_then(|c| crate::state::check_settings(&c).map(|()| c)) {
         Ok(config) => config,
         Err(e) => {
@@ -167,7 +175,7 @@ pub async fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run_with(config, command).await {
+    if let Err(e) = run_with(config, command, operator).await {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -191,11 +199,12 @@ fn init_logs() -> Result<(), String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), String> {
-    run_with(Config::try_from(cli.settings)?, cli.command).await
+    run_with(Config::try_from(cli.settings)?, cli.command, cli.operator).await
 }
 
 /// Runs a command with its configuration.
-pub async fn run_with(config: Config, command: Command) -> Result<(), String> {
+pub async fn run_with(config: Config, command: Command, operator: Option<String>) -> Result<(), String> {
+    let as_staff = operator.as_deref();
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -206,7 +215,12 @@ pub async fn run_with(config: Config, command: Command) -> Result<(), String> {
         Command::DemoSeed => demo_seed(config).await,
         Command::Staff { command: StaffCommand::Add { name, role, expires_in_days } } => {
             let app = App::start(config, Clock::default()).await?;
+            let operator = Operator::named(&app, as_staff).await?;
             let (staff_id, token) = add_staff_for(&app, &name, &role, expires_in_days).await?;
+            let expires_at = Some(app.clock.now() + chrono::Duration::days(i64::from(expires_in_days)));
+            let event =
+                StaffEvent::StaffMemberAdded { staff_id: staff_id.clone(), name: name.trim().to_string(), role: role.clone(), expires_at };
+            app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
             println!("staff member {name} ({staff_id}) added with role {role}; the token lasts {expires_in_days} days; their token (shown once):");
             println!("{}", token.expose_secret());
             Ok(())
@@ -218,11 +232,12 @@ pub async fn run_with(config: Config, command: Command) -> Result<(), String> {
         }
         Command::Staff { command: StaffCommand::RevokeToken { staff_id } } => {
             let app = App::start(config, Clock::default()).await?;
-            revoke_staff_token(&app, &staff_id).await?;
+            let operator = Operator::named(&app, as_staff).await?;
+            revoke_staff_token(&app, &staff_id, &operator).await?;
             println!("the token of staff member {staff_id} is revoked");
             Ok(())
         }
-        Command::Audit { command } => audit(config, command).await,
+        Command::Audit { command } => audit(config, command, as_staff).await,
         Command::Projections { command: ProjectionsCommand::Rebuild { in_place } } => {
             let app = App::start(config, Clock::default()).await?;
             let mode = if in_place { RebuildMode::InPlace } else { RebuildMode::Beside };
@@ -273,28 +288,77 @@ impl ProgressLine {
     }
 }
 
-/// Who runs the command line, as the staff stream and actor name it.
-fn operator() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
-    format!("operator:{user}")
+/// Who runs a command line that is recorded: the staff member `--as`
+/// names (their token in force), or, outside production, this process's
+/// operating-system user ID. Never an environment variable alone: `$USER`
+/// is kept only as what the user claimed, beside the ID.
+pub struct Operator {
+    /// The staff stream the act is recorded in.
+    pub stream: String,
+    /// The actor the trail names (`staff:<id>`, `operator:uid:<n>`).
+    pub actor: String,
+    /// What `$USER` said, unverified.
+    claimed_user: Option<String>,
 }
 
-fn operator_metadata(app: &AppState) -> ledger_domain::EventMetadata {
-    let meta = RequestMeta {
-        channel: ledger_domain::Channel::Web,
-        ip: String::new(),
-        user_agent: "ledger command line".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        hints: Default::default(),
-    };
-    let mut m = meta.metadata(&operator(), app.clock.now());
-    m.channel = Some("cli".into());
-    m
+impl Operator {
+    /// The operator of this command line.
+    pub async fn named(app: &AppState, as_staff: Option<&str>) -> Result<Operator, String> {
+        let claimed_user = std::env::var("USER").ok().filter(|u| !u.trim().is_empty());
+        if let Some(staff_id) = as_staff.map(str::trim) {
+            let now = app.clock.now().timestamp_millis();
+            let members = app.store.staff_members().await.map_err(|e| e.to_string())?;
+            let member = members.iter().find(|m| m.staff_id == staff_id);
+            return match member {
+                Some(m) if m.revoked_at.is_none() && m.expires_at.is_none_or(|at| at > now) => {
+                    Ok(Operator { stream: m.staff_id.clone(), actor: format!("staff:{}", m.staff_id), claimed_user })
+                }
+                _ => Err(format!(
+                    "--as {staff_id}: no staff member with this staff_id and a token in force (`ledger staff list` shows them)"
+                )),
+            };
+        }
+        if app.config.run_mode == crate::config::RunMode::Production {
+            return Err("in production a recorded command names who runs it: --as <staff_id> (`ledger staff list` shows them)".into());
+        }
+        Ok(Operator::this_process(claimed_user))
+    }
+
+    /// The operating system's user of this process (its real user ID, as
+    /// the kernel reports it), for acts of the service itself at start.
+    fn this_process(claimed_user: Option<String>) -> Operator {
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status.lines().find_map(|l| l.strip_prefix("Uid:").and_then(|ids| ids.split_whitespace().next().map(str::to_string)))
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let actor = format!("operator:uid:{uid}");
+        Operator { stream: actor.clone(), actor, claimed_user }
+    }
+
+    /// The metadata of an act on the command line.
+    pub fn metadata(&self, app: &AppState) -> ledger_domain::EventMetadata {
+        let user_agent = match &self.claimed_user {
+            Some(user) => format!("ledger command line (USER={user})"),
+            None => "ledger command line".into(),
+        };
+        let meta = RequestMeta {
+            channel: ledger_domain::Channel::Web,
+            ip: String::new(),
+            user_agent,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            hints: Default::default(),
+        };
+        let mut m = meta.metadata(&self.actor, app.clock.now());
+        m.channel = Some("cli".into());
+        m
+    }
 }
 
-async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
-    use ledger_domain::staff::StaffEvent;
+async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) -> Result<(), String> {
     let app = App::start(config, Clock::default()).await?;
+    let operator = Operator::named(&app, as_staff).await?;
     app.projector.settle(Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
     match command {
         AuditCommand::Export { format, out, account_id, event_type, actor, channel, from, to } => {
@@ -305,7 +369,11 @@ async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
             let format = crate::export::Format::parse(&format).ok_or("format must be csv or jsonl")?;
             let filters = serde_json::to_value(&filter).map_err(|e| e.to_string())?;
             app.staff_log
-                .record(&operator(), StaffEvent::AuditTrailExported { format: format.extension().into(), filters }, operator_metadata(&app))
+                .record(
+                    &operator.stream,
+                    StaffEvent::AuditTrailExported { format: format.extension().into(), filters },
+                    operator.metadata(&app),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             app.projector.catch_up().await.map_err(|e| e.to_string())?;
@@ -339,7 +407,7 @@ async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
             eprintln!();
             let event =
                 StaffEvent::AuditTrailVerified { ok: report.ok, checked: report.checked, first_bad_position: report.first_bad_position };
-            app.staff_log.record(&operator(), event, operator_metadata(&app)).await.map_err(|e| e.to_string())?;
+            app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
             if report.ok {
                 Ok(())
@@ -354,7 +422,7 @@ async fn audit(config: Config, command: AuditCommand) -> Result<(), String> {
         AuditCommand::Head => {
             let head = ledger_projections::audit::head(&app.db.any).await.map_err(|e| e.to_string())?;
             let event = StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) };
-            app.staff_log.record(&operator(), event, operator_metadata(&app)).await.map_err(|e| e.to_string())?;
+            app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
             match head {
                 Some((position, hash)) => println!("{position} {hash}"),
                 None => println!("0 {}", ledger_projections::audit::GENESIS),
@@ -411,7 +479,8 @@ pub async fn provision_admin_token(app: &AppState, path: &std::path::Path) -> Re
             for staff_id in rotated {
                 tracing::info!(staff_id, "the core system's earlier admin token is revoked: LEDGER_ADMIN_TOKEN_FILE holds a new one");
                 let event = ledger_domain::staff::StaffEvent::StaffTokenRevoked {};
-                app.staff_log.record(&staff_id, event, operator_metadata(app)).await.map_err(|e| e.to_string())?;
+                let operator = Operator::this_process(None);
+                app.staff_log.record(&staff_id, event, operator.metadata(app)).await.map_err(|e| e.to_string())?;
             }
             Ok(())
         }
@@ -449,13 +518,13 @@ pub async fn list_staff(app: &AppState) -> Result<String, String> {
 
 /// `ledger staff revoke-token`: the member's token opens nothing from now
 /// on, and the revocation is recorded in their stream.
-pub async fn revoke_staff_token(app: &AppState, staff_id: &str) -> Result<(), String> {
+pub async fn revoke_staff_token(app: &AppState, staff_id: &str, operator: &Operator) -> Result<(), String> {
     let now = app.clock.now();
     if !app.store.revoke_staff_token(staff_id, now.timestamp_millis()).await.map_err(|e| e.to_string())? {
         return Err(format!("no staff member {staff_id:?} with a token in force (`ledger staff list` shows them)"));
     }
     let event = ledger_domain::staff::StaffEvent::StaffTokenRevoked {};
-    app.staff_log.record(staff_id, event, operator_metadata(app)).await.map_err(|e| e.to_string())?;
+    app.staff_log.record(staff_id, event, operator.metadata(app)).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

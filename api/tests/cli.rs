@@ -40,6 +40,41 @@ fn staff_add_prints_the_token_on_the_last_line_and_stores_only_its_hash() {
 }
 
 #[test]
+fn adding_staff_is_on_record_naming_who_added_them() {
+    let dir = temp_dir();
+    let first = ledger(&dir, &["staff", "add", "--name", "Lead", "--role", "admin"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let stdout = String::from_utf8_lossy(&first.stdout).to_string();
+    let lead = stdout.split(['(', ')']).nth(1).expect("the new member's staff_id").to_string();
+    // The next member is added by the lead, named with --as.
+    let second = ledger(&dir, &["--as", &lead, "staff", "add", "--name", "Kato", "--role", "compliance"]);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let refused = ledger(&dir, &["staff", "add", "--as", "nobody", "--name", "X", "--role", "support"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--as nobody"), "{}", String::from_utf8_lossy(&refused.stderr));
+
+    let out = ledger(&dir, &["--as", &lead, "audit", "export", "--format", "jsonl", "--out", "-", "--type", "StaffMemberAdded"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:").map(|ids| ids.split_whitespace().next().unwrap().to_string()))
+        .unwrap();
+    assert_eq!(rows[0]["actor"], format!("operator:uid:{uid}"), "the first, by the operating system's user");
+    assert_eq!((rows[1]["actor"].as_str(), rows[1]["channel"].as_str()), (Some(format!("staff:{lead}").as_str()), Some("cli")));
+    assert!(rows[1]["line"]["ja"].as_str().unwrap().contains("担当者 Kato"), "{}", rows[1]["line"]);
+    assert!(!rows.iter().any(|r| r.to_string().contains("token\":")), "no token in the event");
+    // The export itself is recorded in the lead's stream.
+    let again = ledger(
+        &dir,
+        &["audit", "export", "--format", "jsonl", "--out", "-", "--type", "AuditTrailExported", "--actor", &format!("staff:{lead}")],
+    );
+    assert_eq!(String::from_utf8_lossy(&again.stdout).lines().count(), 1);
+}
+
+#[test]
 fn an_unknown_role_is_refused() {
     let dir = temp_dir();
     let out = ledger(&dir, &["staff", "add", "--name", "X", "--role", "superuser"]);

@@ -56,6 +56,14 @@ pub enum StaffEvent {
     StaffTokenRefused {
         reason: TokenRefusal,
     },
+    /// A staff member was added (`ledger staff add`); recorded in the
+    /// stream of whoever added them. No token.
+    StaffMemberAdded {
+        staff_id: String,
+        name: String,
+        role: String,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 /// Why a staff token was refused.
@@ -78,6 +86,7 @@ impl DomainEvent for StaffEvent {
             StaffEvent::AuditHeadRead { .. } => "AuditHeadRead",
             StaffEvent::StaffTokenRevoked {} => "StaffTokenRevoked",
             StaffEvent::StaffTokenRefused { .. } => "StaffTokenRefused",
+            StaffEvent::StaffMemberAdded { .. } => "StaffMemberAdded",
         }
         .to_string()
     }
@@ -142,6 +151,25 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
             "An expired staff token was presented and refused.".to_string(),
             "有効期限切れのスタッフトークンが使用され、拒否しました。".to_string(),
         ),
+        StaffEvent::StaffMemberAdded { staff_id, name, role, expires_at } => {
+            let (role_en, role_ja) = match role.as_str() {
+                "support" => ("support", "サポート"),
+                "compliance" => ("compliance", "コンプライアンス"),
+                "admin" => ("administrator", "管理者"),
+                other => (other, other),
+            };
+            let (until_en, until_ja) = match expires_at {
+                Some(at) => {
+                    let (en, ja) = crate::japan::japan_time_words(*at);
+                    (format!(", token valid until {en}"), format!("。トークンの有効期限 {ja}"))
+                }
+                None => (String::new(), String::new()),
+            };
+            (
+                format!("Staff member {name} ({staff_id}) was added with the role {role_en}{until_en}."),
+                format!("担当者 {name}（{staff_id}）を{role_ja}の役割で追加しました{until_ja}。"),
+            )
+        }
         StaffEvent::AdoptionReportRead { from, to } => {
             (format!("The adoption report was read ({from} to {to})."), format!("パスキー利用状況レポートを閲覧しました（{from}〜{to}）。"))
         }

@@ -61,6 +61,7 @@ pub const EVENT_TYPES: &[(&str, &str, &str)] = &[
     ("AdoptionReportRead", "adoption report read", "利用状況レポートの閲覧"),
     ("AuditHeadRead", "chain head read", "チェーンヘッドの取得"),
     ("StaffTokenRevoked", "staff token revoked", "スタッフトークン失効"),
+    ("StaffMemberAdded", "staff member added", "担当者の追加"),
     ("StaffTokenRefused", "staff token refused", "スタッフトークンの拒否"),
     ("UnknownLoginIdRejected", "unknown login ID", "存在しないログインID"),
     ("UnknownCredentialRejected", "unknown passkey", "未登録のパスキー"),

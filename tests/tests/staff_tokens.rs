@@ -37,9 +37,21 @@ async fn a_revoked_staff_token_is_refused_and_each_use_is_recorded(app: TestApp)
     let search = "/api/v1/staff/accounts?q=none@example.jp";
     assert_eq!(app.get(search, Some(&token)).await.status(), StatusCode::OK);
     let sato = staff_id_of(&app, "Sato").await;
-    ledger_api::cli::revoke_staff_token(&app.app, &sato).await.unwrap();
-    let again = ledger_api::cli::revoke_staff_token(&app.app, &sato).await.unwrap_err();
+    // The operator is named by a staff member the ledger knows (`--as`),
+    // never by an environment variable alone.
+    use ledger_api::cli::Operator;
+    app.staff("Ops Lead", "admin").await;
+    let lead = staff_id_of(&app, "Ops Lead").await;
+    let unknown = Operator::named(&app.app, Some("no-such-member")).await.err().expect("refused");
+    assert!(unknown.contains("--as no-such-member"), "{unknown}");
+    let unnamed = Operator::named(&app.app, None).await.expect("outside production, the process's user");
+    assert!(unnamed.actor.starts_with("operator:uid:"), "{}", unnamed.actor);
+    let operator = Operator::named(&app.app, Some(&lead)).await.unwrap();
+    ledger_api::cli::revoke_staff_token(&app.app, &sato, &operator).await.unwrap();
+    let again = ledger_api::cli::revoke_staff_token(&app.app, &sato, &operator).await.unwrap_err();
     assert!(again.contains("no staff member") && again.contains(&sato), "{again}");
+    let revoked_as = Operator::named(&app.app, Some(&sato)).await.err().expect("a revoked member runs nothing");
+    assert!(revoked_as.contains("token in force"), "{revoked_as}");
 
     for _ in 0..2 {
         let (s, v) = json_of(app.get(search, Some(&token)).await).await;
@@ -49,7 +61,8 @@ async fn a_revoked_staff_token_is_refused_and_each_use_is_recorded(app: TestApp)
     let events = staff_events(&app, &sato).await;
     let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(types, ["StaffTokenRevoked", "StaffTokenRefused", "StaffTokenRefused"]);
-    assert!(events[0].1["actor"].as_str().unwrap().starts_with("operator:"), "{:?}", events[0]);
+    assert_eq!(events[0].1["actor"], format!("staff:{lead}"), "{:?}", events[0]);
+    assert_eq!(events[0].1["channel"], "cli", "{:?}", events[0]);
     assert_eq!(events[1].1["ip"], "127.0.0.1", "where the revoked token came from");
     // The trail says so in plain words, and the listing shows the state.
     let listing = ledger_api::cli::list_staff(&app.app).await.unwrap();
@@ -121,4 +134,19 @@ async fn replacing_the_admin_token_file_rotates_the_core_systems_token(app: Test
     // The core system's token does not expire: it is rotated by its file.
     app.clock.advance(chrono::Duration::days(400));
     assert_eq!(open(new, "7200004").await.0, StatusCode::CREATED);
+}
+
+/// In production a recorded command must say which staff member runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_production_a_recorded_command_names_its_staff_member() {
+    let Some(app) = TestApp::spawn_with(ledger_tests::Backend::Sqlite, |c| c.run_mode = ledger_api::config::RunMode::Production).await
+    else {
+        return;
+    };
+    let refused = ledger_api::cli::Operator::named(&app.app, None).await.err().expect("refused without --as");
+    assert!(refused.contains("--as <staff_id>"), "{refused}");
+    app.staff("Lead", "admin").await;
+    let lead = staff_id_of(&app, "Lead").await;
+    let operator = ledger_api::cli::Operator::named(&app.app, Some(&lead)).await.expect("a staff member in force");
+    assert_eq!(operator.actor, format!("staff:{lead}"));
 }

@@ -190,6 +190,12 @@ fn every_staff_event() -> Vec<StaffEvent> {
         StaffEvent::AuditHeadRead { position: Some(12) },
         StaffEvent::AuditHeadRead { position: None },
         StaffEvent::StaffTokenRevoked {},
+        StaffEvent::StaffMemberAdded {
+            staff_id: "s-2".into(),
+            name: "Kato".into(),
+            role: "compliance".into(),
+            expires_at: Some(Utc.with_ymd_and_hms(2027, 2, 22, 3, 0, 0).unwrap()),
+        },
         StaffEvent::StaffTokenRefused { reason: TokenRefusal::Revoked },
         StaffEvent::StaffTokenRefused { reason: TokenRefusal::Expired },
     ]
