@@ -146,15 +146,40 @@ pub async fn read_events_after(
     rows.iter().map(logged_event).collect()
 }
 
+/// Which of an account's events a history shows: only these types (all
+/// when empty), none of those.
+#[derive(Debug, Clone, Default)]
+pub struct EventTypes {
+    pub only: Vec<String>,
+    pub except: Vec<String>,
+}
+
 /// One account's events, newest first, those with a sequence below
-/// `before` (all when None), at most `limit`: the support history.
+/// `before` (all when None) and of the types asked for, at most `limit`:
+/// the support history.
 pub async fn account_events_newest_first(
     pool: &sqlx::AnyPool,
     backend: Backend,
     account_id: &str,
     before: Option<i64>,
     limit: i64,
+    types: &EventTypes,
 ) -> Result<Vec<LoggedEvent>, DbError> {
+    // $1 account, $2 before, $3 limit; the types after them.
+    let mut clause = String::new();
+    let mut n = 3;
+    for (list, op) in [(&types.only, "IN"), (&types.except, "NOT IN")] {
+        if !list.is_empty() {
+            let params: Vec<String> = list
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            clause.push_str(&format!(" AND e.event_type {op} ({})", params.join(", ")));
+        }
+    }
     let sql = match backend {
         Backend::Sqlite => {
             "SELECT COALESCE(p.position, 0) AS position, 0 AS epoch, 0 AS transaction_id, e.aggregate_type, e.aggregate_id, e.sequence,
@@ -162,20 +187,25 @@ pub async fn account_events_newest_first(
                FROM events e
                LEFT JOIN event_positions p
                  ON e.aggregate_type = p.aggregate_type AND e.aggregate_id = p.aggregate_id AND e.sequence = p.sequence
-              WHERE e.aggregate_type = 'account' AND e.aggregate_id = $1 AND e.sequence < $2
+              WHERE e.aggregate_type = 'account' AND e.aggregate_id = $1 AND e.sequence < $2 {clause}
               ORDER BY e.sequence DESC
               LIMIT $3"
         }
         Backend::Postgres => {
             "SELECT position, epoch, transaction_id::text::bigint AS transaction_id, aggregate_type, aggregate_id, sequence,
                     event_type, event_version, payload::text AS payload, metadata::text AS metadata
-               FROM events
-              WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence < $2
+               FROM events e
+              WHERE aggregate_type = 'account' AND aggregate_id = $1 AND sequence < $2 {clause}
               ORDER BY sequence DESC
               LIMIT $3"
         }
     };
-    let rows = sqlx::query(sql).bind(account_id).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?;
+    let sql = sql.replace("{clause}", &clause);
+    let mut query = sqlx::query(&sql).bind(account_id).bind(before.unwrap_or(i64::MAX)).bind(limit);
+    for name in types.only.iter().chain(&types.except) {
+        query = query.bind(name.as_str());
+    }
+    let rows = query.fetch_all(pool).await?;
     rows.iter().map(logged_event).collect()
 }
 

@@ -100,11 +100,31 @@ async fn support_unlocks_a_locked_login(app: TestApp) {
     let res = app.post("/api/v1/sessions/password", json!({ "login_id": "4000002", "password": "pass-word-1" }), None).await;
     assert_eq!(res.status(), StatusCode::LOCKED);
     let support = app.staff("Suzuki", "support").await;
+    // The status says since when, why and from where it is locked.
+    let (_, view) = get(&app, &format!("/api/v1/staff/accounts/{account}"), &support).await;
+    assert_eq!(view["locked"], true);
+    let lock = &view["lock"];
+    assert_eq!((lock["wrong_passwords"].as_u64(), lock["clients"].clone()), (Some(5), json!(["127.0.0.1"])), "{view}");
+    assert!(lock["since"].as_str().unwrap().ends_with("+09:00"), "{lock}");
+    assert!(lock["line"]["ja"].as_str().unwrap().contains("接続元 127.0.0.1"), "{lock}");
+    // The history shows only what is asked for, without the staff's reads.
+    let history_path = |query: &str| format!("/api/v1/staff/accounts/{account}/history?{query}");
+    let (_, only) = get(&app, &history_path("type=passwordrejected,LOGINLOCKED&hide_staff_views=true"), &support).await;
+    let types: Vec<&str> = only["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["LoginLocked", "PasswordRejected", "PasswordRejected", "PasswordRejected", "PasswordRejected", "PasswordRejected"]);
+    let (_, all) = get(&app, &history_path("hide_staff_views=true"), &support).await;
+    assert!(all["events"].as_array().unwrap().iter().all(|e| e["type"] != "AccountViewedByStaff"), "{all}");
+    let (_, with_reads) = get(&app, &history_path(""), &support).await;
+    assert!(with_reads["events"].as_array().unwrap().iter().any(|e| e["type"] == "AccountViewedByStaff"));
+    let (status, v) = get(&app, &history_path("type=LoginLocked,Nope"), &support).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::BAD_REQUEST, "invalid_filter"), "{v}");
     let path = format!("/api/v1/staff/accounts/{account}/unlock");
     let res = app.post(&path, json!({ "reason": "identity confirmed by phone" }), Some(&support)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app.post("/api/v1/sessions/password", json!({ "login_id": "4000002", "password": "pass-word-1" }), None).await;
     assert_eq!(res.status(), StatusCode::OK);
+    let (_, view) = get(&app, &format!("/api/v1/staff/accounts/{account}"), &support).await;
+    assert_eq!((view["locked"].clone(), view["lock"].clone()), (json!(false), Value::Null), "{view}");
     let events = app.events_of(&account).await;
     let (_, unlocked, meta) = events.iter().find(|(t, _, _)| t == "LoginUnlocked").unwrap();
     assert_eq!(unlocked["LoginUnlocked"]["staff"]["name"], "Suzuki");

@@ -121,6 +121,39 @@ struct AccountStatus {
     registration: RegistrationPossibility,
     /// Fraud signals involving the account (a shared address, seed 000).
     signals: Vec<SignalView>,
+    /// While the login is locked: since when, why, and from which clients.
+    lock: Option<LockInfo>,
+}
+
+/// Why and since when a login is locked (its `LoginLocked` event).
+#[derive(Debug, Serialize, ToSchema)]
+struct LockInfo {
+    /// When it locked, in Japan time.
+    since: String,
+    /// Wrong login passwords in a row that locked it.
+    wrong_passwords: u32,
+    /// The addresses those attempts came from.
+    clients: Vec<String>,
+    /// The same, in words.
+    #[schema(value_type = ledger_projections::read_models::Summary)]
+    line: ledger_domain::account::Line,
+}
+
+/// The lock of a locked account, read from its last `LoginLocked` event.
+async fn lock_info(app: &AppState, account_id: &str) -> Result<Option<LockInfo>, ApiError> {
+    let types = ledger_projections::projector::EventTypes { only: vec!["LoginLocked".into()], except: Vec::new() };
+    let last = ledger_projections::projector::account_events_newest_first(&app.db.any, app.db.backend, account_id, None, 1, &types).await?;
+    let Some(event) = last.first() else { return Ok(None) };
+    let parsed =
+        ledger_domain::account::upcast::read(&event.event_type, &event.event_version, &event.payload).map_err(ApiError::internal)?;
+    let ledger_domain::AccountEvent::LoginLocked { consecutive_failures, clients } = &parsed else { return Ok(None) };
+    let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
+    Ok(Some(LockInfo {
+        since: ledger_domain::japan::japan_rfc3339(meta.at),
+        wrong_passwords: *consecutive_failures,
+        clients: clients.clone(),
+        line: describe(&parsed),
+    }))
 }
 
 /// The status view, with the address unmasked and deleted passkeys shown.
@@ -145,7 +178,8 @@ async fn status(
     };
     let registration = super::steps::registration_possibility(&app, &account_id).await?;
     let signals = ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?;
-    Ok((reflects, Json(AccountStatus { view, registration, signals })))
+    let lock = if view.locked { lock_info(&app, &account_id).await? } else { None };
+    Ok((reflects, Json(AccountStatus { view, registration, signals, lock })))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -155,6 +189,12 @@ struct HistoryQuery {
     cursor: Option<String>,
     /// 1 to 500; 50 when absent.
     limit: Option<i64>,
+    /// Only these event types: a comma list, in any case
+    /// (`PasskeyLoginSucceeded,PasswordRejected`).
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// `true`: leave out the staff's own reads of the account.
+    hide_staff_views: Option<bool>,
 }
 
 /// One event of an account's history, in plain words.
@@ -209,9 +249,16 @@ async fn history(
         Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not one this API gave out."))?),
         None => None,
     };
+    let only = match query.event_type.as_deref() {
+        Some(types) => crate::filters::event_types(types).map_err(|e| ApiError::saying(ErrorCode::InvalidFilter, e.0))?,
+        None => Vec::new(),
+    };
+    let except = if query.hide_staff_views == Some(true) { vec!["AccountViewedByStaff".to_string()] } else { Vec::new() };
+    let types = ledger_projections::projector::EventTypes { only, except };
     record_read(&app, &staff, &meta, &account_id, "history").await?;
     let events =
-        ledger_projections::projector::account_events_newest_first(&app.db.any, app.db.backend, &account_id, before, limit + 1).await?;
+        ledger_projections::projector::account_events_newest_first(&app.db.any, app.db.backend, &account_id, before, limit + 1, &types)
+            .await?;
     let more = events.len() as i64 > limit;
     let staff_names = app.store.staff_names().await?;
     let mut out = Vec::new();

@@ -205,10 +205,17 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("{ja}でログインパスワードが誤っていました（連続{consecutive_failures}回目）。"),
             )
         }
-        E::LoginLocked { consecutive_failures, .. } => line(
-            format!("Login locked after {consecutive_failures} wrong passwords."),
-            format!("パスワードの誤りが{consecutive_failures}回続いたため、ログインをロックしました。"),
-        ),
+        E::LoginLocked { consecutive_failures, clients } => {
+            let (from_en, from_ja) = if clients.is_empty() {
+                (String::new(), String::new())
+            } else {
+                (format!(" (from {})", clients.join(", ")), format!("（接続元 {}）", clients.join("、")))
+            };
+            line(
+                format!("Login locked after {consecutive_failures} wrong passwords{from_en}."),
+                format!("パスワードの誤りが{consecutive_failures}回続いたため、ログインをロックしました{from_ja}。"),
+            )
+        }
         E::RegistrationRefused { reason, .. } => {
             let (en, ja) = reason.words();
             line(format!("Passkey registration refused: {en}."), format!("パスキー登録を受け付けませんでした（{ja}）。"))
