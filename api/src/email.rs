@@ -17,9 +17,27 @@ pub enum Mailer {
 /// A security notice to the customer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    PasskeyAdded { name: String, at: DateTime<Utc>, environment: String },
-    PasskeysDeleted { names: String, at: DateTime<Utc>, by_support: bool },
-    Login { at: DateTime<Utc>, method: String, environment: String },
+    PasskeyAdded {
+        name: String,
+        at: DateTime<Utc>,
+        environment: String,
+    },
+    PasskeysDeleted {
+        names: String,
+        at: DateTime<Utc>,
+        by_support: bool,
+    },
+    Login {
+        at: DateTime<Utc>,
+        method: String,
+        environment: String,
+    },
+    /// To the address that was replaced: it no longer gets the account's
+    /// mail (a takeover often starts with a changed address).
+    EmailChanged {
+        at: DateTime<Utc>,
+        to_masked: String,
+    },
 }
 
 impl Notice {
@@ -29,6 +47,7 @@ impl Notice {
             Notice::PasskeyAdded { .. } => "passkey_added",
             Notice::PasskeysDeleted { .. } => "passkeys_deleted",
             Notice::Login { .. } => "login",
+            Notice::EmailChanged { .. } => "email_changed",
         }
     }
 }
@@ -121,6 +140,17 @@ impl Mailer {
                 "【ログインのお知らせ】 / New login to your account",
                 format!("お客様の口座にログインがありました。\r\n日時: {}\r\n方法: {method}\r\n端末: {environment}", jst(*at)),
                 format!("Your account was logged in to at {} ({method}, {environment}).", jst(*at)),
+            ),
+            Notice::EmailChanged { at, to_masked } => (
+                "【重要】登録メールアドレスが変更されました / Your registered e-mail address was changed",
+                format!(
+                    "お客様の口座の登録メールアドレスが {to_masked} に変更されました。\r\n日時: {}\r\n今後、このアドレスには口座からのメールは届きません。",
+                    jst(*at)
+                ),
+                format!(
+                    "The e-mail address registered on your account was changed to {to_masked} at {}. This address will no longer receive the account's mail.",
+                    jst(*at)
+                ),
             ),
         };
         let body = format!(

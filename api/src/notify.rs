@@ -58,6 +58,7 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
 /// Sends what `done` calls for to the account's registered address 1, or
 /// to every reachable registered address (`LEDGER_NOTICE_ADDRESSES=all`).
 pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
+    to_former_addresses(app, account_id, done).await;
     let notices = notices(&done.events, app.clock.now(), app.config.login_notice);
     if notices.is_empty() {
         return;
@@ -87,6 +88,24 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
         };
         app.metrics.mail("notice", sent);
         record_notice(app, account_id, notice.kind(), to.masked(), sent).await;
+    }
+}
+
+/// A changed address is told, at the address it replaced (the new one
+/// has not been shown to belong to the customer).
+async fn to_former_addresses(app: &AppState, account_id: &str, done: &Executed) {
+    for event in &done.events {
+        let AccountEvent::EmailAddressChanged { email, previous: Some(previous), .. } = event else { continue };
+        let notice = Notice::EmailChanged { at: app.clock.now(), to_masked: email.masked() };
+        let sent = match app.mailer.send_notice(&app.config, previous.as_str(), &notice).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, account_id, "a notice to the replaced address could not be sent");
+                false
+            }
+        };
+        app.metrics.mail("notice", sent);
+        record_notice(app, account_id, notice.kind(), previous.masked(), sent).await;
     }
 }
 

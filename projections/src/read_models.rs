@@ -19,6 +19,7 @@ pub const TABLES: &[&str] = &[
     "status_accounts",
     "status_passkeys",
     "email_registry",
+    "former_emails",
     "credential_index",
     "audit_trail",
     "signals",
@@ -40,6 +41,8 @@ struct Working {
     credentials: HashMap<String, CredentialRow>,
     /// `(account_id, slot)` -> address.
     emails: HashMap<(String, i64), String>,
+    /// Addresses replaced: `(account_id, slot, address, when)`.
+    former: Vec<(String, i64, String, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -292,7 +295,10 @@ impl Working {
                 }
             }
             // The status view shows address 1; the registry keeps every slot.
-            E::EmailAddressChanged { email, slot } => {
+            E::EmailAddressChanged { email, slot, previous } => {
+                if let Some(previous) = previous {
+                    self.former.push((id.to_string(), *slot as i64, previous.as_str().to_string(), at));
+                }
                 if *slot == 1 {
                     self.account(id, |a| {
                         a.email = Some(email.as_str().to_string());
@@ -544,6 +550,15 @@ impl Working {
             "ON CONFLICT (account_id, slot) DO UPDATE SET email = excluded.email",
             &rows,
         )
+        .await?;
+        let rows: Vec<Vec<Val>> =
+            self.former.into_iter().map(|(account, slot, email, at)| vec![account.into(), slot.into(), email.into(), at.into()]).collect();
+        rows::insert(
+            conn,
+            "INSERT INTO former_emails (account_id, slot, email, replaced_at)",
+            "ON CONFLICT (account_id, slot, email) DO UPDATE SET replaced_at = excluded.replaced_at",
+            &rows,
+        )
         .await
     }
 }
@@ -754,6 +769,8 @@ pub async fn find_accounts(pool: &AnyPool, query: &str, email: &str) -> Result<V
     let ids: Vec<(String,)> = sqlx::query_as(
         "SELECT account_id FROM status_accounts
           WHERE login_id = $1 OR login_id LIKE $2 ESCAPE '\\' OR email = $3
+             OR account_id IN (SELECT account_id FROM email_registry WHERE email = $3)
+             OR account_id IN (SELECT account_id FROM former_emails WHERE email = $3)
           ORDER BY login_id LIMIT 20",
     )
     .bind(query)

@@ -343,7 +343,7 @@ fn may_trigger(event: &AccountEvent) -> bool {
 fn registers(event: &AccountEvent) -> Option<(&str, i64)> {
     match event {
         AccountEvent::AccountOpened { email: Some(email), .. } => Some((email.as_str(), 1)),
-        AccountEvent::EmailAddressChanged { email, slot } => Some((email.as_str(), *slot as i64)),
+        AccountEvent::EmailAddressChanged { email, slot, .. } => Some((email.as_str(), *slot as i64)),
         _ => None,
     }
 }
@@ -792,7 +792,7 @@ mod tests {
     #[test]
     fn a_passkey_within_24_hours_of_an_email_change_raises_a_signal() {
         let mut h = History::new();
-        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap(), slot: 1 });
+        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap(), slot: 1, previous: None });
         let raised = h.add(23 * 60, registered("p1", "Windows"));
         assert_eq!(kinds(&raised), ["passkey_after_email_change"]);
         assert_eq!(raised[0].evidence, vec![1, 2]);
@@ -801,7 +801,7 @@ mod tests {
     #[test]
     fn a_passkey_days_after_an_email_change_does_not() {
         let mut h = History::new();
-        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap(), slot: 1 });
+        h.add(0, AccountEvent::EmailAddressChanged { email: EmailAddress::parse("new@example.jp").unwrap(), slot: 1, previous: None });
         assert!(h.add(25 * 60, registered("p1", "Windows")).is_empty());
     }
 

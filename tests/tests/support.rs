@@ -13,7 +13,46 @@ ledger_tests::on_both_databases!(
     support_unlocks_a_locked_login,
     history_pages_newest_first_with_a_stable_cursor,
     staff_endpoints_refuse_customers_anonymous_callers_and_wrong_roles,
+    a_changed_address_is_told_recorded_with_the_old_one_and_found_by_either,
 );
+
+/// The core system changes a registered address: the old address is told
+/// (not the new one only: a takeover starts there), the event keeps both,
+/// the line shows both masked, and support finds the account by either.
+async fn a_changed_address_is_told_recorded_with_the_old_one_and_found_by_either(app: TestApp) {
+    let account = app.open_account("4000010", Some("old.address@example.jp"), false).await;
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{account}/email"),
+            Some(json!({ "email": "new.address@example.jp" })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    let told = app.mail_to("old.address@example.jp");
+    let notice = told.iter().map(|m| m.decoded()).find(|m| m.contains("変更されました")).expect("the old address is told");
+    assert!(notice.contains("n***@example.jp") && !notice.contains("new.address@example.jp"), "the new address masked: {notice}");
+    let events = app.events_of(&account).await;
+    let (_, changed, _) = events.iter().find(|(t, _, _)| t == "EmailAddressChanged").unwrap();
+    assert_eq!(changed["EmailAddressChanged"]["previous"], "old.address@example.jp");
+    let (_, notice_event, _) = events.iter().find(|(t, _, _)| t == "SecurityNoticeSent").unwrap();
+    assert_eq!(notice_event["SecurityNoticeSent"]["kind"], "email_changed");
+    assert_eq!(notice_event["SecurityNoticeSent"]["destination"], "o***@example.jp");
+
+    let support = app.staff("Mori", "support").await;
+    for address in ["old.address@example.jp", "NEW.ADDRESS@example.jp"] {
+        let (s, v) = get(&app, &format!("/api/v1/staff/accounts?q={address}"), &support).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["accounts"][0]["account_id"], account.as_str(), "found by {address}: {v}");
+    }
+    let (_, history) = get(&app, &format!("/api/v1/staff/accounts/{account}/history?type=EmailAddressChanged"), &support).await;
+    let line = &history["events"][0]["line"];
+    assert!(line["en"].as_str().unwrap().contains("from o***@example.jp to n***@example.jp"), "{line}");
+    assert!(line["ja"].as_str().unwrap().contains("o***@example.jp から n***@example.jp に変更"), "{line}");
+}
 
 async fn json_of(res: reqwest::Response) -> (StatusCode, Value) {
     let status = res.status();

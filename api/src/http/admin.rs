@@ -144,10 +144,9 @@ async fn record_change(
     meta: &RequestMeta,
     account_id: &str,
     command: impl FnOnce(DateTime<Utc>) -> AccountCommand,
-) -> Result<(), ApiError> {
+) -> Result<crate::bus::Executed, ApiError> {
     let now = app.clock.now();
-    execute(app, account_id, command(now), core_system(meta, Some(staff), now)).await?;
-    Ok(())
+    execute(app, account_id, command(now), core_system(meta, Some(staff), now)).await
 }
 
 /// A registered address changed in the customer master.
@@ -163,7 +162,9 @@ async fn change_email(
     staff.require(&[Role::Admin])?;
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
     let slot = slot_of(body.slot)?;
-    record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
+    let done = record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
+    // The replaced address is told.
+    crate::notify::after(&app, &account_id, &done).await;
     end_sessions(&app, &account_id, SessionEndCause::EmailChanged, core_system(&meta, Some(&staff), app.clock.now())).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -349,7 +349,15 @@ impl Account {
                 vec![E::AccountOpened { login_id, holder_kind, email, password_temporary }]
             }
             C::ChangeEmail { email, slot, at } => {
-                self.closing_open_flows(vec![E::EmailAddressChanged { email, slot }], FlowClosure::EmailAddressChanged, None, at, policy)
+                let previous = if slot == 2 { self.email_2.clone() } else { self.email.clone() };
+                let previous = previous.filter(|p| *p != email);
+                self.closing_open_flows(
+                    vec![E::EmailAddressChanged { email, slot, previous }],
+                    FlowClosure::EmailAddressChanged,
+                    None,
+                    at,
+                    policy,
+                )
             }
             C::SetEmailReachability { reachable: false, slot: 2, .. } if policy.code_destination == CodeDestination::Address1 => {
                 // Address 2 takes no codes here: nothing in flight depends on it.
@@ -1183,7 +1191,7 @@ impl Aggregate for Account {
                 self.email_reachable = true;
                 self.password_temporary = password_temporary;
             }
-            E::EmailAddressChanged { email, slot: 2 } => {
+            E::EmailAddressChanged { email, slot: 2, .. } => {
                 self.email_2 = Some(email);
                 self.email_2_reachable = true;
             }

@@ -106,6 +106,7 @@ fn notice_words(kind: &str) -> (&str, &str) {
         "passkey_added" => ("passkey added", "パスキーの登録"),
         "passkeys_deleted" => ("passkeys deleted", "パスキーの削除"),
         "login" => ("login", "ログイン"),
+        "email_changed" => ("e-mail address changed", "メールアドレスの変更"),
         other => (other, other),
     }
 }
@@ -152,7 +153,11 @@ pub fn describe(event: &AccountEvent) -> Line {
                 ),
             )
         }
-        E::EmailAddressChanged { email, slot } => line(
+        E::EmailAddressChanged { email, slot, previous: Some(previous) } => line(
+            format!("Registered e-mail address {slot} was changed from {} to {}.", previous.masked(), email.masked()),
+            format!("登録メールアドレス{slot}が {} から {} に変更されました。", previous.masked(), email.masked()),
+        ),
+        E::EmailAddressChanged { email, slot, previous: None } => line(
             format!("Registered e-mail address {slot} was changed to {}.", email.masked()),
             format!("登録メールアドレス{slot}が {} に変更されました。", email.masked()),
         ),

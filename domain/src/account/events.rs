@@ -206,6 +206,9 @@ pub enum AccountEvent {
         email: EmailAddress,
         /// 1, the main address, or 2 (seed 003, 004).
         slot: u8,
+        /// The address it replaced (none when the slot was empty, and in
+        /// events of versions 1 and 2).
+        previous: Option<EmailAddress>,
     },
     EmailReachabilityChanged {
         reachable: bool,

@@ -386,7 +386,7 @@ async fn a_changed_address_is_reachable_again_after_a_bounce() {
     let given = vec![
         opened(),
         AccountEvent::EmailReachabilityChanged { reachable: false, slot: 1 },
-        AccountEvent::EmailAddressChanged { email: EmailAddress::parse("hanako@example.jp").unwrap(), slot: 1 },
+        AccountEvent::EmailAddressChanged { email: EmailAddress::parse("hanako@example.jp").unwrap(), slot: 1, previous: Some(email()) },
         started("f"),
     ];
     let events = outcome(given, password("f", FlowPurpose::Registration, true, t0())).await;
@@ -1390,7 +1390,7 @@ async fn with_an_otp_device_the_code_step_asks_for_its_password_and_mails_nothin
 // --- Several registered addresses (seed 003, 004) ----------------------------
 
 fn second_address() -> AccountEvent {
-    AccountEvent::EmailAddressChanged { email: EmailAddress::parse("work@example.jp").unwrap(), slot: 2 }
+    AccountEvent::EmailAddressChanged { email: EmailAddress::parse("work@example.jp").unwrap(), slot: 2, previous: None }
 }
 
 #[tokio::test]

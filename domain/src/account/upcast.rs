@@ -34,20 +34,36 @@ fn added_in_2(event_type: &str) -> &'static [Added] {
     }
 }
 
-/// The version an event of this type is written with today.
-pub fn current_version(event_type: &str) -> &'static str {
-    if added_in_2(event_type).is_empty() {
-        "1"
-    } else {
-        "2"
+/// The fields each event gained in version 3.
+fn added_in_3(event_type: &str) -> &'static [Added] {
+    match event_type {
+        "EmailAddressChanged" => &[("previous", || Value::Null)],
+        _ => &[],
     }
 }
 
-/// A stored payload in the current shape.
+/// The version an event of this type is written with today.
+pub fn current_version(event_type: &str) -> &'static str {
+    if !added_in_3(event_type).is_empty() {
+        "3"
+    } else if !added_in_2(event_type).is_empty() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+/// A stored payload in the current shape: each later version's fields
+/// added with what an event without them meant.
 pub fn upcast(event_type: &str, version: &str, mut payload: Value) -> Value {
-    if version == "1" {
-        if let Some(fields) = payload.get_mut(event_type).and_then(Value::as_object_mut) {
-            for (name, meant) in added_in_2(event_type) {
+    let later: &[fn(&str) -> &'static [Added]] = match version {
+        "1" => &[added_in_2, added_in_3],
+        "2" => &[added_in_3],
+        _ => &[],
+    };
+    if let Some(fields) = payload.get_mut(event_type).and_then(Value::as_object_mut) {
+        for added in later {
+            for (name, meant) in added(event_type) {
                 fields.entry(name.to_string()).or_insert_with(meant);
             }
         }
@@ -65,7 +81,7 @@ pub struct AccountUpcaster;
 
 impl EventUpcaster for AccountUpcaster {
     fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
-        event_version == "1" && current_version(event_type) != "1"
+        event_version != current_version(event_type)
     }
 
     fn upcast(&self, event: SerializedEvent) -> SerializedEvent {
@@ -100,6 +116,20 @@ mod tests {
         assert_eq!(upcast["EmailCodeIssued"]["slot"], 1);
         let verified = read("EmailCodeVerified", "1", &json!({"EmailCodeVerified": {"flow_id": "f", "code_id": "c"}}));
         assert!(matches!(verified, Ok(AccountEvent::EmailCodeVerified { factor: CodeFactor::EmailCode, .. })), "{verified:?}");
+    }
+
+    #[test]
+    fn an_address_change_of_versions_1_and_2_reads_without_the_address_it_replaced() {
+        assert_eq!(current_version("EmailAddressChanged"), "3");
+        for (version, stored) in [
+            ("1", json!({"EmailAddressChanged": {"email": "new@example.jp"}})),
+            ("2", json!({"EmailAddressChanged": {"email": "new@example.jp", "slot": 1}})),
+        ] {
+            let read = read("EmailAddressChanged", version, &stored).unwrap();
+            assert!(matches!(read, AccountEvent::EmailAddressChanged { slot: 1, previous: None, .. }), "{version}: {read:?}");
+            assert!(AccountUpcaster.can_upcast("EmailAddressChanged", version));
+        }
+        assert!(!AccountUpcaster.can_upcast("EmailAddressChanged", "3"));
     }
 
     #[test]

@@ -36,7 +36,8 @@ fn every_account_event() -> Vec<AccountEvent> {
             email: None,
             password_temporary: true,
         },
-        E::EmailAddressChanged { email: email(), slot: 2 },
+        E::EmailAddressChanged { email: email(), slot: 2, previous: None },
+        E::EmailAddressChanged { email: email(), slot: 1, previous: Some(EmailAddress::parse("old@example.jp").unwrap()) },
         E::EmailReachabilityChanged { reachable: false, slot: 1 },
         E::EmailReachabilityChanged { reachable: true, slot: 1 },
         E::CodeDestinationsOffered {
@@ -137,7 +138,7 @@ fn every_account_event() -> Vec<AccountEvent> {
     ] {
         events.push(E::SessionsEnded { sessions: 2, cause });
     }
-    for kind in ["passkey_added", "passkeys_deleted", "login"] {
+    for kind in ["passkey_added", "passkeys_deleted", "login", "email_changed"] {
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: "t***@example.jp".into(), sent: true });
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: String::new(), sent: false });
     }

@@ -1,0 +1,1 @@
+../shared/0020_former_emails.sql
