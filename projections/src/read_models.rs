@@ -24,6 +24,7 @@ pub const TABLES: &[&str] = &[
     "audit_trail",
     "signals",
     "signal_accounts",
+    "signal_reviews",
     "adoption_daily",
     "event_counts",
     "adoption_active",

@@ -98,6 +98,10 @@ pub struct Raised {
     pub evidence: Vec<i64>,
     pub en: String,
     pub ja: String,
+    /// A burst going on past its threshold: the open signal it raised
+    /// (within this many seconds) takes the new evidence and count,
+    /// instead of a new signal.
+    pub continues: Option<i64>,
 }
 
 fn within<'a>(history: &'a [Fact], now: &Fact, secs: i64) -> impl Iterator<Item = &'a Fact> {
@@ -107,13 +111,14 @@ fn within<'a>(history: &'a [Fact], now: &Fact, secs: i64) -> impl Iterator<Item 
 }
 
 /// Fires when the `count`-th matching event within the window arrives, so
-/// a burst raises one signal, not one per event.
+/// a burst raises one signal, not one per event; and again with each later
+/// one while the burst goes on, to keep that signal's count exact.
 fn burst(history: &[Fact], now: &Fact, t: Threshold, matches: impl Fn(&AccountEvent) -> bool) -> Option<Vec<i64>> {
     if !matches(&now.event) {
         return None;
     }
     let seqs: Vec<i64> = within(history, now, t.window_secs).filter(|f| matches(&f.event)).map(|f| f.sequence).collect();
-    (seqs.len() == t.count).then_some(seqs)
+    (seqs.len() >= t.count).then_some(seqs)
 }
 
 fn is_addition(e: &AccountEvent) -> bool {
@@ -168,21 +173,25 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
     use AccountEvent as E;
     let mut out = Vec::new();
     if let Some(evidence) = burst(history, now, t.wrong_codes, |e| matches!(e, E::EmailCodeRejected { .. })) {
+        let (n, window) = (evidence.len(), t.wrong_codes.window_secs);
         out.push(Raised {
             kind: "many_wrong_codes",
             severity: "high",
+            continues: (n > t.wrong_codes.count).then_some(window),
             evidence,
-            en: format!("{} wrong e-mail codes within {} minutes.", t.wrong_codes.count, t.wrong_codes.window_secs / 60),
-            ja: format!("{}分以内に誤った認証コードが{}回入力されました。", t.wrong_codes.window_secs / 60, t.wrong_codes.count),
+            en: format!("{n} wrong e-mail codes within {} minutes.", window / 60),
+            ja: format!("{}分以内に誤った認証コードが{n}回入力されました。", window / 60),
         });
     }
     if let Some(evidence) = burst(history, now, t.code_requests, |e| matches!(e, E::EmailCodeIssued { .. })) {
+        let (n, window) = (evidence.len(), t.code_requests.window_secs);
         out.push(Raised {
             kind: "repeated_code_requests",
             severity: "medium",
+            continues: (n > t.code_requests.count).then_some(window),
             evidence,
-            en: format!("{} e-mail codes requested within {} minutes.", t.code_requests.count, t.code_requests.window_secs / 60),
-            ja: format!("{}分以内に認証コードが{}回要求されました。", t.code_requests.window_secs / 60, t.code_requests.count),
+            en: format!("{n} e-mail codes requested within {} minutes.", window / 60),
+            ja: format!("{}分以内に認証コードが{n}回要求されました。", window / 60),
         });
     }
     if is_addition(&now.event) {
@@ -194,6 +203,7 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
             out.push(Raised {
                 kind: "passkey_after_email_change",
                 severity: "high",
+                continues: None,
                 evidence: vec![*last, now.sequence],
                 en: "A passkey was added soon after the e-mail address was changed (a takeover path).".into(),
                 ja: "メールアドレス変更の直後にパスキーが追加されました（乗っ取りの典型的な手口）。".into(),
@@ -201,12 +211,14 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
         }
     }
     if let Some(evidence) = burst(history, now, t.passkeys_added, is_addition) {
+        let (n, window) = (evidence.len(), t.passkeys_added.window_secs);
         out.push(Raised {
             kind: "many_passkeys_added",
             severity: "medium",
+            continues: (n > t.passkeys_added.count).then_some(window),
             evidence,
-            en: format!("{} passkeys added within {} minutes.", t.passkeys_added.count, t.passkeys_added.window_secs / 60),
-            ja: format!("{}分以内にパスキーが{}件追加されました。", t.passkeys_added.window_secs / 60, t.passkeys_added.count),
+            en: format!("{n} passkeys added within {} minutes.", window / 60),
+            ja: format!("{}分以内にパスキーが{n}件追加されました。", window / 60),
         });
     }
     for (reason, kind, severity, en, ja) in [
@@ -230,7 +242,7 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
             let earlier =
                 within(history, now, 24 * 3600).any(|f| f.sequence < now.sequence && failed_with(&f.event, reason) == Some(credential));
             if !earlier {
-                out.push(Raised { kind, severity, evidence: vec![now.sequence], en: en.into(), ja: ja.into() });
+                out.push(Raised { kind, severity, evidence: vec![now.sequence], en: en.into(), ja: ja.into(), continues: None });
             }
         }
     }
@@ -245,6 +257,7 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
                 out.push(Raised {
                     kind: "wipe_and_reregister",
                     severity: "high",
+                    continues: None,
                     evidence: vec![wipe.sequence, now.sequence],
                     en: "All passkeys were deleted, then a new one registered from an environment not seen before.".into(),
                     ja: "すべてのパスキーが削除された後、これまでにない環境から新しいパスキーが登録されました。".into(),
@@ -257,6 +270,7 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
             out.push(Raised {
                 kind: "lockout_from_many_clients",
                 severity: "high",
+                continues: None,
                 evidence: vec![now.sequence],
                 en: format!(
                     "The login was locked by wrong passwords from {} different clients: an attack, not a mistyping customer.",
@@ -270,12 +284,14 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
         }
     }
     if let Some(evidence) = burst(history, now, t.lockouts, |e| matches!(e, E::LoginLocked { .. })) {
+        let (n, window) = (evidence.len(), t.lockouts.window_secs);
         out.push(Raised {
             kind: "repeated_lockouts",
             severity: "medium",
+            continues: (n > t.lockouts.count).then_some(window),
             evidence,
-            en: format!("The login was locked {} times within {} days.", t.lockouts.count, t.lockouts.window_secs / 86400),
-            ja: format!("{}日以内にログインが{}回ロックされました。", t.lockouts.window_secs / 86400, t.lockouts.count),
+            en: format!("The login was locked {n} times within {} days.", window / 86400),
+            ja: format!("{}日以内にログインが{n}回ロックされました。", window / 86400),
         });
     }
     out
@@ -441,6 +457,13 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
                                 evidence_entry("account", id, *s, &t)
                             })
                             .collect();
+                        if let Some(window) = raised.continues {
+                            // The signal may have been raised earlier in this batch.
+                            pending.write(conn).await?;
+                            let since = parsed.at.timestamp_millis() - 2 * window * 1000;
+                            extend(conn, &raised, id, since, &evidence).await?;
+                            continue;
+                        }
                         let signal_id = format!("{}:{}:{}", raised.kind, id, event.sequence);
                         pending.raise(&signal_id, &raised, parsed.at.timestamp_millis(), &[id.to_string()], &evidence);
                     }
@@ -450,6 +473,26 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
         }
     }
     pending.write(conn).await
+}
+
+/// A burst that goes on: its open signal (the account's latest of that
+/// kind raised since `since`) takes the whole evidence and the exact count.
+async fn extend(conn: &mut AnyConnection, raised: &Raised, account_id: &str, since: i64, evidence: &[Value]) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE signals SET evidence = $1, summary_en = $2, summary_ja = $3
+          WHERE signal_id = (SELECT s.signal_id FROM signals s JOIN signal_accounts a ON a.signal_id = s.signal_id
+                              WHERE s.kind = $4 AND a.account_id = $5 AND s.status = 'open' AND s.raised_at >= $6
+                              ORDER BY s.raised_at DESC, s.signal_id DESC LIMIT 1)",
+    )
+    .bind(Value::from(evidence.to_vec()).to_string())
+    .bind(&raised.en)
+    .bind(&raised.ja)
+    .bind(raised.kind)
+    .bind(account_id)
+    .bind(since)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// How much of an account's history the rules look at.
@@ -565,6 +608,7 @@ async fn shared_email(
     let raised = Raised {
         kind: "shared_email",
         severity: "medium",
+        continues: None,
         evidence: vec![],
         en: format!("The same e-mail address is registered on {} accounts (seed 000: each account needs its own).", accounts.len()),
         ja: format!("同じメールアドレスが{}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。", accounts.len()),
@@ -582,15 +626,53 @@ async fn review(
     note: &str,
 ) -> Result<(), DbError> {
     let status = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    sqlx::query("UPDATE signals SET status = $2, reviewed_by = $3, reviewed_at = $4, review_note = $5 WHERE signal_id = $1")
+    let by = event.meta().map(|m| m.actor).unwrap_or_default();
+    let at = event.at().timestamp_millis();
+    let updated = sqlx::query("UPDATE signals SET status = $2, reviewed_by = $3, reviewed_at = $4, review_note = $5 WHERE signal_id = $1")
         .bind(signal_id)
-        .bind(status)
-        .bind(event.meta().map(|m| m.actor).unwrap_or_default())
-        .bind(event.at().timestamp_millis())
+        .bind(&status)
+        .bind(&by)
+        .bind(at)
         .bind(note)
         .execute(&mut *conn)
         .await?;
+    if updated.rows_affected() > 0 {
+        sqlx::query(
+            "INSERT INTO signal_reviews (signal_id, position, reviewed_by, reviewed_at, outcome, note) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (signal_id, position) DO NOTHING",
+        )
+        .bind(signal_id)
+        .bind(event.position)
+        .bind(&by)
+        .bind(at)
+        .bind(&status)
+        .bind(note)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
+}
+
+/// One review of a signal.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Review {
+    /// `staff:<id>`.
+    pub reviewed_by: String,
+    /// The reviewer's name.
+    pub reviewer_name: Option<String>,
+    #[serde(serialize_with = "ledger_domain::japan::serialize")]
+    pub reviewed_at: DateTime<Utc>,
+    /// `confirmed` or `dismissed`.
+    pub outcome: String,
+    pub note: String,
+}
+
+/// An account a signal involves, as support knows it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SignalAccount {
+    pub account_id: String,
+    pub login_id: Option<String>,
+    pub holder_kind: Option<String>,
 }
 
 /// A signal as the API shows it.
@@ -612,6 +694,10 @@ pub struct SignalView {
     #[serde(serialize_with = "ledger_domain::japan::serialize_option")]
     pub reviewed_at: Option<DateTime<Utc>>,
     pub review_note: Option<String>,
+    /// Every review, oldest first (the fields above are the latest).
+    pub reviews: Vec<Review>,
+    /// The accounts with their login IDs and holder kinds.
+    pub account_details: Vec<SignalAccount>,
 }
 
 /// Signals filtered by status and kind (and account), newest first.
@@ -627,7 +713,8 @@ pub async fn list(pool: &AnyPool, status: Option<&str>, kind: Option<&str>, acco
     .bind(account.unwrap_or(""))
     .fetch_all(pool)
     .await?;
-    rows.iter()
+    let mut views = rows
+        .iter()
         .map(|r| {
             let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
             Ok(SignalView {
@@ -642,9 +729,74 @@ pub async fn list(pool: &AnyPool, status: Option<&str>, kind: Option<&str>, acco
                 reviewed_by: r.try_get("reviewed_by")?,
                 reviewed_at: r.try_get::<Option<i64>, _>("reviewed_at")?.map(crate::from_millis),
                 review_note: r.try_get("review_note")?,
+                reviews: Vec::new(),
+                account_details: Vec::new(),
             })
         })
-        .collect()
+        .collect::<Result<Vec<SignalView>, DbError>>()?;
+    for view in &mut views {
+        detail(pool, view).await?;
+    }
+    Ok(views)
+}
+
+/// What an analyst needs beside a signal: its accounts by login ID and
+/// holder kind, each evidence event's time (Japan time), address, device
+/// and line, and every review.
+async fn detail(pool: &AnyPool, view: &mut SignalView) -> Result<(), DbError> {
+    let accounts: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT a.account_id, s.login_id, s.holder_kind FROM signal_accounts a
+           LEFT JOIN status_accounts s ON s.account_id = a.account_id
+          WHERE a.signal_id = $1 ORDER BY s.login_id",
+    )
+    .bind(&view.signal_id)
+    .fetch_all(pool)
+    .await?;
+    view.account_details =
+        accounts.into_iter().map(|(account_id, login_id, holder_kind)| SignalAccount { account_id, login_id, holder_kind }).collect();
+    if let Some(entries) = view.evidence.as_array_mut() {
+        for entry in entries {
+            let (Some(stream), Some(id), Some(sequence)) =
+                (entry["stream"].as_str(), entry["stream_id"].as_str(), entry["sequence"].as_i64())
+            else {
+                continue;
+            };
+            let row: Option<(i64, String, String, String, String)> = sqlx::query_as(
+                "SELECT at, ip, user_agent, line_en, line_ja FROM audit_trail
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+            )
+            .bind(stream)
+            .bind(id)
+            .bind(sequence)
+            .fetch_optional(pool)
+            .await?;
+            if let (Some((at, ip, user_agent, en, ja)), Some(fields)) = (row, entry.as_object_mut()) {
+                fields.insert("at".into(), ledger_domain::japan::japan_rfc3339(crate::from_millis(at)).into());
+                fields.insert("ip".into(), ip.into());
+                fields.insert("user_agent".into(), user_agent.into());
+                fields.insert("line".into(), json!({ "en": en, "ja": ja }));
+            }
+        }
+    }
+    let reviews: Vec<(String, Option<String>, i64, String, String)> = sqlx::query_as(
+        "SELECT r.reviewed_by, s.name, r.reviewed_at, r.outcome, r.note FROM signal_reviews r
+           LEFT JOIN staff s ON 'staff:' || s.staff_id = r.reviewed_by
+          WHERE r.signal_id = $1 ORDER BY r.position",
+    )
+    .bind(&view.signal_id)
+    .fetch_all(pool)
+    .await?;
+    view.reviews = reviews
+        .into_iter()
+        .map(|(reviewed_by, reviewer_name, at, outcome, note)| Review {
+            reviewed_by,
+            reviewer_name,
+            reviewed_at: crate::from_millis(at),
+            outcome,
+            note,
+        })
+        .collect();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -761,7 +913,12 @@ mod tests {
         let raised = h.add(10, wrong_code());
         assert_eq!(kinds(&raised), ["many_wrong_codes"]);
         assert_eq!(raised[0].evidence, vec![1, 2, 3, 4, 5]);
-        assert!(h.add(11, wrong_code()).is_empty(), "the same burst does not raise again");
+        assert_eq!(raised[0].continues, None);
+        // The burst goes on: its signal takes the sixth and says six.
+        let more = h.add(11, wrong_code());
+        assert_eq!((more.len(), more[0].continues.is_some()), (1, true), "the same burst does not raise a second signal");
+        assert_eq!(more[0].evidence, vec![1, 2, 3, 4, 5, 6]);
+        assert!(more[0].ja.contains("6回") && more[0].en.starts_with("6 wrong"), "{:?}", more[0]);
     }
 
     #[test]

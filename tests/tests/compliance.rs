@@ -324,6 +324,22 @@ async fn the_expected_signals_are_raised_with_evidence_and_reviewed(app: TestApp
     assert_eq!(brute["accounts"], json!([victim]));
     assert_eq!(brute["evidence"].as_array().unwrap().len(), 5);
     assert_eq!(brute["severity"], "high");
+    // What an analyst acts on: the accounts by login ID and holder kind,
+    // each evidence event with its time, address, device and line.
+    let mut details: Vec<(String, String)> = shared["account_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["login_id"].as_str().unwrap().to_string(), a["holder_kind"].as_str().unwrap().to_string()))
+        .collect();
+    details.sort();
+    assert_eq!(details, [("6000001".to_string(), "individual".to_string()), ("6000002".to_string(), "individual".to_string())]);
+    for entry in brute["evidence"].as_array().unwrap() {
+        assert!(entry["at"].as_str().unwrap().ends_with("+09:00"), "{entry}");
+        assert_eq!(entry["ip"], "127.0.0.1", "{entry}");
+        assert!(entry["user_agent"].as_str().unwrap().contains("Chrome"), "{entry}");
+        assert!(entry["line"]["ja"].as_str().unwrap().contains("誤った認証コード"), "{entry}");
+    }
 
     // Support sees the shared address on the account.
     let support = app.staff("Sato", "support").await;
@@ -338,6 +354,15 @@ async fn the_expected_signals_are_raised_with_evidence_and_reviewed(app: TestApp
             .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["signal"]["status"], "confirmed");
+    // A second review keeps the first: the signal lists both.
+    let (s, v) =
+        json_of(app.post(&path, json!({ "outcome": "confirmed", "note": "the customer confirmed by phone" }), Some(&compliance)).await)
+            .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let reviewed = signals_of(&app, &compliance, "kind=many_wrong_codes").await;
+    let notes: Vec<&str> = reviewed[0]["reviews"].as_array().unwrap().iter().map(|r| r["note"].as_str().unwrap()).collect();
+    assert_eq!(notes, ["customer did not request codes", "the customer confirmed by phone"]);
+    assert_eq!(reviewed[0]["reviews"][0]["reviewer_name"], "Kato");
     assert_eq!(signals_of(&app, &compliance, "status=open").await.len(), 1);
     assert_eq!(signals_of(&app, &compliance, "status=confirmed&kind=many_wrong_codes").await.len(), 1);
     let (s, _) =
@@ -532,6 +557,12 @@ async fn signal_thresholds_come_from_configuration() {
     assert!(signals_of(&app, &compliance, "kind=many_wrong_codes").await.is_empty());
     app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": "000001" }), None).await;
     assert_eq!(signals_of(&app, &compliance, "kind=many_wrong_codes").await.len(), 1);
+    // A third in the window: the same signal, counting three.
+    app.post(&format!("/api/v1/registrations/{flow}/otp"), json!({ "code": "000002" }), None).await;
+    let signals = signals_of(&app, &compliance, "kind=many_wrong_codes").await;
+    assert_eq!(signals.len(), 1, "{signals:#?}");
+    assert_eq!(signals[0]["evidence"].as_array().unwrap().len(), 3);
+    assert!(signals[0]["summary"]["ja"].as_str().unwrap().contains("3回"), "{}", signals[0]["summary"]);
 }
 
 async fn attempts_that_belong_to_no_account_are_in_the_trail(app: TestApp) {

@@ -1,0 +1,1 @@
+../shared/0021_signal_reviews.sql
