@@ -37,6 +37,10 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
                 count("registrations", 1);
                 None
             }
+            E::RegistrationRefused { reason, .. } => {
+                count(&format!("registrations_refused:{}", reason.code()), 1);
+                None
+            }
             E::CrossDeviceSignInSucceeded { .. } => {
                 count("cross_device_sign_ins", 1);
                 event.login_method()
@@ -104,6 +108,9 @@ pub struct DayRow {
     /// Passkeys support deleted (a lost or replaced device), on the
     /// channel `staff`.
     pub passkeys_deleted_by_support: i64,
+    /// First registrations refused, by reason (`email_shared_with_other_accounts`,
+    /// `temporary_password`, `email_unreachable`, `login_locked`, ...).
+    pub registrations_refused: std::collections::BTreeMap<String, i64>,
     /// Accounts that logged in that day through that channel.
     pub active_accounts: i64,
     /// Of those, the accounts that logged in with a passkey at least once.
@@ -132,6 +139,9 @@ pub async fn report(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<DayRow>,
             "local_passkeys_declined" => row.local_passkeys_declined = n,
             "passkeys_deleted" => row.passkeys_deleted = n,
             "passkeys_deleted_by_support" => row.passkeys_deleted_by_support = n,
+            m if m.starts_with("registrations_refused:") => {
+                row.registrations_refused.insert(m["registrations_refused:".len()..].to_string(), n);
+            }
             m => {
                 if let Some(method) = m.strip_prefix("logins_") {
                     row.logins.insert(method.to_string(), n);
@@ -157,4 +167,124 @@ pub async fn report(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<DayRow>,
         }
     }
     Ok(rows.into_values().collect())
+}
+
+/// A whole period, per channel (`all` for every channel together): the
+/// days' figures summed, and the accounts counted once however many days
+/// they were active.
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
+pub struct PeriodTotals {
+    pub channel: String,
+    pub registrations: i64,
+    pub logins: std::collections::BTreeMap<String, i64>,
+    pub cross_device_sign_ins: i64,
+    pub local_passkeys_added: i64,
+    pub local_passkeys_declined: i64,
+    pub passkeys_deleted: i64,
+    pub passkeys_deleted_by_support: i64,
+    pub registrations_refused: std::collections::BTreeMap<String, i64>,
+    /// Distinct accounts that logged in during the period.
+    pub active_accounts: i64,
+    /// Of those, the accounts that logged in with a passkey at least once.
+    pub passkey_login_accounts: i64,
+    pub passkey_login_share: f64,
+}
+
+/// An account whose first registration was refused in the period and
+/// that has no passkey since: whom the brokerage may contact, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct ToContact {
+    pub account_id: String,
+    pub login_id: String,
+    /// The last refusal's reason code.
+    pub reason: String,
+    /// The same, in words.
+    #[schema(value_type = crate::read_models::Summary)]
+    pub reason_words: ledger_domain::account::Line,
+}
+
+/// Accounts refused registration between the Japan-time days `from` and
+/// `to` that still have no passkey, with the reason of their last refusal.
+pub async fn to_contact(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<ToContact>, DbError> {
+    let day_start = |day: &str, next: bool| -> Result<i64, DbError> {
+        let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let date = if next { date.succ_opt().unwrap_or(date) } else { date };
+        let start = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(|| DbError::Corrupt(format!("day {day}")))?;
+        Ok((start - chrono::Duration::hours(9)).timestamp_millis())
+    };
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT a.account_id, s.login_id, a.event_version, a.payload FROM audit_trail a
+           JOIN status_accounts s ON s.account_id = a.account_id
+          WHERE a.event_type = 'RegistrationRefused' AND a.at >= $1 AND a.at < $2
+            AND NOT EXISTS (SELECT 1 FROM status_passkeys p WHERE p.account_id = a.account_id AND p.revoked_at IS NULL)
+          ORDER BY a.audit_position",
+    )
+    .bind(day_start(from, false)?)
+    .bind(day_start(to, true)?)
+    .fetch_all(pool)
+    .await?;
+    let mut last: std::collections::BTreeMap<String, ToContact> = Default::default();
+    for (account_id, login_id, version, payload) in rows {
+        let payload: serde_json::Value = serde_json::from_str(&payload).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        let event =
+            ledger_domain::account::upcast::read("RegistrationRefused", &version, &payload).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        if let AccountEvent::RegistrationRefused { reason, .. } = event {
+            let (en, ja) = reason.words();
+            let reason_words = ledger_domain::account::Line { en: en.into(), ja: ja.into() };
+            last.insert(account_id.clone(), ToContact { account_id, login_id, reason: reason.code().into(), reason_words });
+        }
+    }
+    let mut out: Vec<ToContact> = last.into_values().collect();
+    out.sort_by(|a, b| (a.reason.as_str(), a.login_id.as_str()).cmp(&(b.reason.as_str(), b.login_id.as_str())));
+    Ok(out)
+}
+
+/// The period's totals per channel, then for all channels (`all`).
+pub async fn totals(pool: &AnyPool, days: &[DayRow], from: &str, to: &str) -> Result<Vec<PeriodTotals>, DbError> {
+    let mut by_channel: std::collections::BTreeMap<String, PeriodTotals> = Default::default();
+    for day in days {
+        for channel in [day.channel.as_str(), "all"] {
+            let t = by_channel
+                .entry(channel.to_string())
+                .or_insert_with(|| PeriodTotals { channel: channel.to_string(), ..Default::default() });
+            t.registrations += day.registrations;
+            t.cross_device_sign_ins += day.cross_device_sign_ins;
+            t.local_passkeys_added += day.local_passkeys_added;
+            t.local_passkeys_declined += day.local_passkeys_declined;
+            t.passkeys_deleted += day.passkeys_deleted;
+            t.passkeys_deleted_by_support += day.passkeys_deleted_by_support;
+            for (method, n) in &day.logins {
+                *t.logins.entry(method.clone()).or_default() += n;
+            }
+            for (reason, n) in &day.registrations_refused {
+                *t.registrations_refused.entry(reason.clone()).or_default() += n;
+            }
+        }
+    }
+    let distinct = sqlx::query(
+        "SELECT channel, COUNT(DISTINCT account_id) AS active,
+                COUNT(DISTINCT CASE WHEN by_passkey > 0 THEN account_id END) AS by_passkey
+           FROM adoption_active WHERE day >= $1 AND day <= $2 GROUP BY channel
+         UNION ALL
+         SELECT 'all', COUNT(DISTINCT account_id),
+                COUNT(DISTINCT CASE WHEN by_passkey > 0 THEN account_id END)
+           FROM adoption_active WHERE day >= $1 AND day <= $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    for r in distinct {
+        let channel: String = r.try_get("channel")?;
+        let active: i64 = r.try_get("active")?;
+        if active == 0 {
+            continue;
+        }
+        let t = by_channel.entry(channel.clone()).or_insert_with(|| PeriodTotals { channel, ..Default::default() });
+        t.active_accounts = active;
+        t.passkey_login_accounts = r.try_get("by_passkey")?;
+        t.passkey_login_share = t.passkey_login_accounts as f64 / active as f64;
+    }
+    let all = by_channel.remove("all");
+    Ok(by_channel.into_values().chain(all).collect())
 }

@@ -417,6 +417,14 @@ async fn the_adoption_report_matches_the_activity(app: TestApp) {
         StatusCode::CREATED
     );
 
+    // Two are refused registration: whom the brokerage should contact.
+    app.open_account("7000004", Some("temp@example.jp"), true).await;
+    let (_, res) = app.start_registration("7000004", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.open_account("7000005", Some("a@example.jp"), false).await;
+    let (_, res) = app.start_registration("7000005", "pass-word-1").await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
     // Support deletes the first customer's passkey (a lost phone): counted
     // apart, on the staff's own channel.
     let support = app.staff("Sato", "support").await;
@@ -431,6 +439,17 @@ async fn the_adoption_report_matches_the_activity(app: TestApp) {
     assert_eq!((by_support["passkeys_deleted_by_support"].as_i64(), by_support["passkeys_deleted"].as_i64()), (Some(1), Some(0)));
     let d = days.iter().find(|d| d["channel"] == "web").expect("a row for the web");
     assert_eq!(d["passkeys_deleted_by_support"], 0);
+    assert_eq!(d["registrations_refused"], json!({ "email_shared_with_other_accounts": 1, "temporary_password": 1 }), "{d}");
+    // The period's totals per channel, then all together.
+    let totals = report["totals"].as_array().unwrap();
+    let all = totals.last().unwrap();
+    assert_eq!((all["channel"].as_str(), all["registrations"].as_i64(), all["active_accounts"].as_i64()), (Some("all"), Some(2), Some(3)));
+    assert_eq!(all["passkeys_deleted_by_support"], 1);
+    // Whom to contact: refused and still without a passkey, with the reason in words.
+    let contact: Vec<(&str, &str)> =
+        report["to_contact"].as_array().unwrap().iter().map(|c| (c["login_id"].as_str().unwrap(), c["reason"].as_str().unwrap())).collect();
+    assert_eq!(contact, [("7000005", "email_shared_with_other_accounts"), ("7000004", "temporary_password")]);
+    assert!(report["to_contact"][1]["reason_words"]["ja"].as_str().unwrap().contains("仮パスワード"));
     assert_eq!(d["registrations"], 2);
     assert_eq!(d["logins"]["passkey"], 2);
     assert_eq!(d["logins"]["cross_device"], 1);

@@ -303,6 +303,11 @@ struct Adoption {
     /// Always `Asia/Tokyo`.
     timezone: &'static str,
     days: Vec<DayRow>,
+    /// The whole period per channel, then `all`.
+    totals: Vec<ledger_projections::adoption::PeriodTotals>,
+    /// Accounts refused registration in the period that still have no
+    /// passkey: whom to contact, and why.
+    to_contact: Vec<ledger_projections::adoption::ToContact>,
 }
 
 /// Per JST day and channel; the last 30 days by default.
@@ -326,5 +331,7 @@ async fn adoption(
     record(&app, &staff, &meta, StaffEvent::AdoptionReportRead { from: from.clone(), to: to.clone() }).await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let days = ledger_projections::adoption::report(&app.db.any, &from, &to).await?;
-    Ok((reflects, Json(Adoption { from, to, timezone: "Asia/Tokyo", days })))
+    let totals = ledger_projections::adoption::totals(&app.db.any, &days, &from, &to).await?;
+    let to_contact = ledger_projections::adoption::to_contact(&app.db.any, &from, &to).await?;
+    Ok((reflects, Json(Adoption { from, to, timezone: "Asia/Tokyo", days, totals, to_contact })))
 }
