@@ -268,7 +268,10 @@ impl ProgressLine {
         let Ok(mut last) = self.last.lock() else { return };
         let done = applied >= total.max(0) as usize;
         if let Some((at, shown)) = *last {
-            if applied == shown || (!done && at.elapsed() < std::time::Duration::from_secs(2)) {
+            // The line at 100% once; events appended meanwhile are in the
+            // final count on stdout.
+            let shown_done = shown >= total.max(0) as usize;
+            if applied == shown || shown_done || (!done && at.elapsed() < std::time::Duration::from_secs(2)) {
                 return;
             }
         }
@@ -279,7 +282,7 @@ impl ProgressLine {
         }
         let rate = applied as f64 / self.started.elapsed().as_secs_f64().max(0.001);
         if done {
-            eprintln!("rebuild: {applied} of {total} events (100%), {rate:.0} events/s");
+            eprintln!("rebuild: {total} of {total} events (100%), {rate:.0} events/s; then the events appended meanwhile");
         } else {
             let percent = applied as f64 * 100.0 / total as f64;
             let left = (total as f64 - applied as f64) / rate;

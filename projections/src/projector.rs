@@ -325,6 +325,10 @@ impl Projector {
             // Take SQLite's write lock before reading the checkpoint.
             sqlx::query("UPDATE projector_checkpoints SET position = position WHERE projection = $1").bind(CORE).execute(&mut *tx).await?;
         }
+        if self.is_live() && rebuild::in_place_running(&mut tx).await? {
+            // An in-place rebuild refills the read models: it alone projects.
+            return Ok(None);
+        }
         Ok(Some(tx))
     }
 

@@ -122,8 +122,17 @@ async fn the_views_keep_serving_while_a_rebuild_runs_and_it_takes_what_came_mean
         let (status, during) = staff_view(&app, &account, &support).await;
         if mode == RebuildMode::InPlace {
             assert_ne!(status, reqwest::StatusCode::OK, "in place, the views are empty meanwhile: {during}");
+            // The live projector stands aside: the rebuild alone fills the
+            // tables, and its count is the whole log.
+            let another_instance = ledger_projections::Projector::new(app.app.db.clone());
+            assert_eq!(another_instance.catch_up().await.unwrap(), 0, "a live projector waits for the in-place rebuild");
+            let busy = app.app.projector.rebuild().await.unwrap_err().to_string();
+            assert!(busy.contains("another rebuild is running"), "one rebuild at a time, whatever the mode: {busy}");
             go.send(()).unwrap();
-            rebuild.await.unwrap().unwrap();
+            let applied = rebuild.await.unwrap().unwrap();
+            let in_log = app.events_of(&account).await.len();
+            assert!(applied >= in_log, "the count is the whole log ({applied} applied, {in_log} in the account alone)");
+            assert_eq!(app.app.projector.lag().await.unwrap(), 0, "nothing left for the live projector");
             continue;
         }
         assert_eq!(status, reqwest::StatusCode::OK, "the live views still answer: {during}");

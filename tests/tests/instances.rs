@@ -193,7 +193,32 @@ async fn a_postgresql_rebuild_keeps_the_service_roles_rights_and_runs_once_at_a_
     sqlx::query("DELETE FROM signals WHERE signal_id = 'none'").execute(&as_app.any).await.expect("and writes them");
 
     as_app.any.close().await;
-    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+
+    // Run by someone else with the right (a superuser here, or a member of
+    // the owner role), the tables keep their owner: migrations run as the
+    // owner afterwards.
+    let table_owner = format!("ledger_owner_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE ROLE {table_owner}")).execute(owner).await.unwrap();
+    for table in ledger_projections::read_models::TABLES.iter().chain(&["projection_failures"]) {
+        sqlx::query(&format!("ALTER TABLE {table} OWNER TO {table_owner}")).execute(owner).await.unwrap();
+    }
+    app.app.projector.rebuild().await.unwrap();
+    let owners: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tablename::text, tableowner::text FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY($1)",
+    )
+    .bind(ledger_projections::read_models::TABLES.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    .fetch_all(app.app.db.postgres().unwrap())
+    .await
+    .unwrap();
+    assert_eq!(owners.len(), ledger_projections::read_models::TABLES.len());
+    assert!(owners.iter().all(|(_, o)| *o == table_owner), "{owners:?}");
+
+    for sql in [
+        format!("DROP OWNED BY {role}"),
+        format!("DROP ROLE {role}"),
+        format!("REASSIGN OWNED BY {table_owner} TO postgres"),
+        format!("DROP ROLE {table_owner}"),
+    ] {
         sqlx::query(&sql).execute(owner).await.unwrap();
     }
 }

@@ -42,6 +42,93 @@ const SHADOW_LOCK: i64 = 7400003;
 /// Held for a whole rebuild (a session lock): a second one is refused.
 const REBUILD_LOCK: i64 = 7400004;
 
+/// The row of `projector_checkpoints` an in-place rebuild keeps while it
+/// runs (its `position` is a heartbeat, milliseconds since the epoch): the
+/// live projectors of every instance stand aside, so that the rebuild alone
+/// fills the emptied tables and its count and end are the real ones.
+const IN_PLACE: &str = "rebuild-in-place";
+
+/// A heartbeat older than this is a rebuild that died: the live projectors
+/// take over again.
+const IN_PLACE_STALE_MS: i64 = 60_000;
+
+/// Whether an in-place rebuild is running (its heartbeat is fresh).
+pub(super) async fn in_place_running(conn: &mut sqlx::AnyConnection) -> Result<bool, DbError> {
+    let since = chrono::Utc::now().timestamp_millis() - IN_PLACE_STALE_MS;
+    let fresh: Option<(i64,)> = sqlx::query_as("SELECT position FROM projector_checkpoints WHERE projection = $1 AND position > $2")
+        .bind(IN_PLACE)
+        .bind(since)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(fresh.is_some())
+}
+
+async fn heartbeat(pool: &sqlx::AnyPool) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO projector_checkpoints (projection, epoch, transaction_id, position) VALUES ($1, 0, 0, $2)
+         ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+    )
+    .bind(IN_PLACE)
+    .bind(chrono::Utc::now().timestamp_millis())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// One rebuild at a time per database, whatever its mode: PostgreSQL's
+/// session advisory lock on a connection of its own, a lock on a file
+/// beside the database for SQLite (both go with the process).
+enum RebuildLock {
+    Postgres(PgConnection),
+    Sqlite(std::fs::File, PathBuf),
+    Memory,
+}
+
+impl RebuildLock {
+    async fn take(db: &Database) -> Result<RebuildLock, DbError> {
+        let busy = || DbError::Refused("another rebuild is running on this database; wait for it to end".into());
+        match &db.typed {
+            _ if db.is_memory() => Ok(RebuildLock::Memory),
+            TypedPool::Postgres(pool) => {
+                let mut conn = pool.acquire().await?.detach();
+                let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(REBUILD_LOCK).fetch_one(&mut conn).await?;
+                if got {
+                    Ok(RebuildLock::Postgres(conn))
+                } else {
+                    Err(busy())
+                }
+            }
+            TypedPool::Sqlite(pool) => {
+                let path = PathBuf::from(format!("{}-rebuild.lock", pool.connect_options().get_filename().display()));
+                let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+                match file.try_lock() {
+                    Ok(()) => Ok(RebuildLock::Sqlite(file, path)),
+                    Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
+                    Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+                }
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            RebuildLock::Postgres(conn) => {
+                // Closing the session ends its lock.
+                let _ = conn.close().await;
+            }
+            RebuildLock::Sqlite(file, path) => {
+                let _ = std::fs::remove_file(&path);
+                drop(file);
+            }
+            RebuildLock::Memory => {}
+        }
+    }
+}
+
+fn io(e: std::io::Error) -> DbError {
+    DbError::Sql(sqlx::Error::Io(e))
+}
+
 /// How the switch waits for readers and the live projector before it gives
 /// up and tries again (each try catches up first).
 const SWITCH_TRIES: u32 = 5;
@@ -84,17 +171,25 @@ impl Projector {
     pub async fn rebuild_with(&self, mode: RebuildMode, report: &(dyn Fn(Progress) + Sync)) -> Result<usize, DbError> {
         let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events").fetch_one(&self.db.any).await?;
         let report = move |applied| report(Progress { applied, total });
-        if mode == RebuildMode::InPlace || self.db.is_memory() {
-            return self.rebuild_in_place(&report).await;
-        }
-        let shadow = Shadow::create(&self.db).await?;
-        let outcome = self.build_and_switch(&shadow, &report).await;
-        if let Err(e) = shadow.remove().await {
-            tracing::warn!(error = %e, "cannot remove the rebuild's tables; the next rebuild removes them");
-        }
+        let lock = RebuildLock::take(&self.db).await?;
+        let outcome = if mode == RebuildMode::InPlace || self.db.is_memory() {
+            self.rebuild_in_place(&report).await
+        } else {
+            self.rebuild_beside(&report).await
+        };
+        lock.release().await;
         if outcome.is_ok() {
             self.moved_on();
             self.wake.notify_one();
+        }
+        outcome
+    }
+
+    async fn rebuild_beside(&self, report: &(dyn Fn(usize) + Sync)) -> Result<usize, DbError> {
+        let shadow = Shadow::create(&self.db).await?;
+        let outcome = self.build_and_switch(&shadow, report).await;
+        if let Err(e) = shadow.remove().await {
+            tracing::warn!(error = %e, "cannot remove the rebuild's tables; the next rebuild removes them");
         }
         outcome
     }
@@ -122,15 +217,24 @@ impl Projector {
     }
 
     /// Empties the read models and fills them again from the whole log.
+    /// The live projectors (of this process and of every other instance)
+    /// stand aside meanwhile ([`IN_PLACE`]), so the rebuild's count and end
+    /// are the real ones.
     async fn rebuild_in_place(&self, report: &(dyn Fn(usize) + Sync)) -> Result<usize, DbError> {
-        // The whole rebuild holds the projector: the background task of this
-        // process does not interleave its batches.
         let _guard = self.running.lock().await;
         {
             let mut tx = self.db.any.begin().await?;
             if self.db.backend == Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LIVE_LOCK).execute(&mut *tx).await?;
             }
+            sqlx::query(
+                "INSERT INTO projector_checkpoints (projection, epoch, transaction_id, position) VALUES ($1, 0, 0, $2)
+                 ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+            )
+            .bind(IN_PLACE)
+            .bind(chrono::Utc::now().timestamp_millis())
+            .execute(&mut *tx)
+            .await?;
             for table in replaced() {
                 let empty = match self.db.backend {
                     Backend::Postgres => format!("TRUNCATE {table}"),
@@ -144,12 +248,29 @@ impl Projector {
             }
             tx.commit().await?;
         }
-        let applied = self.apply_with_read_ahead(report).await;
-        let rest = self.rest_of_the_log(applied, report).await;
-        // Whatever happened, the filter indexes come back.
-        crate::audit::ensure_filter_indexes(&self.db.any).await?;
-        self.moved_on();
-        Ok(applied + rest?)
+        // A projector of its own (another advisory lock): the live ones
+        // find the marker and wait.
+        let rebuilding = Projector { lock: SHADOW_LOCK, ..Projector::with_thresholds(self.db.clone(), self.thresholds.clone()) };
+        let pool = self.db.any.clone();
+        let beating = AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                if let Err(e) = heartbeat(&pool).await {
+                    tracing::warn!(error = %e, "the in-place rebuild's heartbeat failed");
+                }
+            }
+        }));
+        let applied = rebuilding.apply_with_read_ahead(report).await;
+        let rest = rebuilding.rest_of_the_log(applied, report).await;
+        drop(beating);
+        // Whatever happened, the filter indexes come back and the live
+        // projectors take over.
+        let indexes = crate::audit::ensure_filter_indexes(&self.db.any).await;
+        sqlx::query("DELETE FROM projector_checkpoints WHERE projection = $1").bind(IN_PLACE).execute(&self.db.any).await?;
+        indexes?;
+        let applied = applied + rest?;
+        report(applied);
+        Ok(applied)
     }
 
     /// What a read-ahead left: events appended meanwhile, or from a batch
@@ -269,10 +390,6 @@ impl Shadow {
 
     async fn create_postgres(db: &Database, pool: &sqlx::PgPool) -> Result<Shadow, DbError> {
         let mut lock = pool.acquire().await?.detach();
-        let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(REBUILD_LOCK).fetch_one(&mut lock).await?;
-        if !got {
-            return Err(DbError::Refused("another rebuild is running on this database; wait for it to end".into()));
-        }
         let (live,): (String,) = sqlx::query_as("SELECT quote_ident(current_schema())").fetch_one(&mut lock).await?;
         let tables: Vec<String> = replaced().chain(["projector_checkpoints"]).map(String::from).collect();
         let foreign: Option<(String,)> = sqlx::query_as(
@@ -348,6 +465,10 @@ impl Shadow {
             })
             .connect_with(options)
             .await?;
+        // As private as the live file.
+        if let Ok(meta) = std::fs::metadata(&live) {
+            std::fs::set_permissions(&file, meta.permissions()).map_err(io)?;
+        }
         let url = format!("sqlite://{}", encode_path(&file));
         let attached: std::sync::Arc<str> = live.to_string_lossy().into();
         let any = AnyPoolOptions::new()
@@ -497,8 +618,8 @@ impl Shadow {
 }
 
 /// The statements that make `table` of the live schema again in
-/// [`SHADOW_SCHEMA`] (columns, defaults, checks, keys, grants), and its
-/// other indexes by name, each with the statement that makes it there.
+/// [`SHADOW_SCHEMA`] (columns, defaults, checks, keys, owner, grants), and
+/// its other indexes by name, each with the statement that makes it there.
 async fn postgres_copy_of(conn: &mut PgConnection, live: &str, table: &str) -> Result<(Vec<String>, Vec<(String, String)>), DbError> {
     let qualified = format!("{live}.{table}");
     let mut ddl = vec![format!("CREATE TABLE {SHADOW_SCHEMA}.{table} (LIKE {qualified} INCLUDING ALL EXCLUDING INDEXES)")];
@@ -512,6 +633,13 @@ async fn postgres_copy_of(conn: &mut PgConnection, live: &str, table: &str) -> R
     .fetch_all(&mut *conn)
     .await?;
     ddl.extend(keys.into_iter().map(|(s,)| s));
+    // The live table's owner, not whoever runs the rebuild (a member of
+    // that role, a superuser): migrations run as the owner afterwards.
+    let (owner,): (String,) = sqlx::query_as("SELECT quote_ident(pg_get_userbyid(relowner)::text) FROM pg_class WHERE oid = $1::regclass")
+        .bind(&qualified)
+        .fetch_one(&mut *conn)
+        .await?;
+    ddl.push(format!("ALTER TABLE {SHADOW_SCHEMA}.{table} OWNER TO {owner}"));
     let grants: Vec<(String,)> = sqlx::query_as(
         "SELECT format('GRANT %s ON %s.%I TO %s', a.privilege_type, $3::text, $2::text,
                        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)::text) END)
