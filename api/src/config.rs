@@ -378,6 +378,9 @@ pub struct Settings {
     /// Fraud rule: distinct clients behind one lock-out that make it an attack.
     #[arg(long, env = "LEDGER_SIGNAL_LOCKOUT_CLIENTS", default_value_t = Thresholds::default().lockout_clients, value_parser = at_least_one_u32, global = true)]
     pub signal_lockout_clients: u32,
+    /// Fraud rule: distinct clients sending wrong passwords to one account (`count/seconds`).
+    #[arg(long, env = "LEDGER_SIGNAL_PASSWORD_CLIENTS", default_value_t = Thresholds::default().password_clients, value_parser = Threshold::parse, global = true)]
+    pub signal_password_clients: Threshold,
     /// Fraud rule: look-back of "all deleted, then a new one from a new environment".
     #[arg(long, env = "LEDGER_SIGNAL_WIPE_WINDOW_SECS", default_value_t = Thresholds::default().wipe_window_secs, value_parser = at_least_one_i64, global = true)]
     pub signal_wipe_window_secs: i64,
@@ -690,6 +693,7 @@ impl TryFrom<Settings> for Config {
             passkeys_added: s.signal_passkeys_added,
             lockouts: s.signal_lockouts,
             lockout_clients: s.signal_lockout_clients,
+            password_clients: s.signal_password_clients,
             wipe_window_secs: s.signal_wipe_window_secs,
         };
         Ok(Config {

@@ -117,6 +117,7 @@ pub fn signal_kind_words(kind: &str) -> (&str, &str) {
         "many_passkeys_added" => ("many passkeys added", "多数のパスキー追加"),
         "wipe_and_reregister" => ("passkeys deleted and registered again", "パスキーの削除と再登録"),
         "lockout_from_many_clients" => ("a lock-out from many clients", "多数の接続元からのロック"),
+        "wrong_passwords_from_many_clients" => ("wrong passwords from many clients", "多数の接続元からの誤ったパスワード"),
         "repeated_lockouts" => ("repeated lock-outs", "ロックの繰り返し"),
         "counter_regression" => ("a passkey's counter went backwards", "パスキーの署名カウンターの後退"),
         other => (other, other),

@@ -63,6 +63,9 @@ pub struct Thresholds {
     /// Distinct clients behind one lock-out: an account attacked from many
     /// places, not a customer who mistyped.
     pub lockout_clients: u32,
+    /// Distinct clients sending wrong passwords to one account within a
+    /// window: spraying from many addresses, locked out or not.
+    pub password_clients: Threshold,
     /// How far back "all passkeys deleted" counts for a new registration.
     pub wipe_window_secs: i64,
 }
@@ -76,6 +79,7 @@ impl Default for Thresholds {
             passkeys_added: Threshold { count: 3, window_secs: 3600 },
             lockouts: Threshold { count: 2, window_secs: 7 * 24 * 3600 },
             lockout_clients: 3,
+            password_clients: Threshold { count: 5, window_secs: 3600 },
             wipe_window_secs: 30 * 24 * 3600,
         }
     }
@@ -283,6 +287,30 @@ pub fn evaluate(history: &[Fact], now: &Fact, t: &Thresholds) -> Vec<Raised> {
             });
         }
     }
+    if let E::PasswordRejected { client: Some(client), .. } = &now.event {
+        // The first wrong password of each client within the window.
+        let mut firsts: Vec<(&str, i64)> = Vec::new();
+        for fact in within(history, now, t.password_clients.window_secs) {
+            if let E::PasswordRejected { client: Some(c), .. } = &fact.event {
+                if !firsts.iter().any(|(seen, _)| seen == c) {
+                    firsts.push((c.as_str(), fact.sequence));
+                }
+            }
+        }
+        let new_client = firsts.iter().any(|(c, s)| c == client && *s == now.sequence);
+        let n = firsts.len();
+        if new_client && n >= t.password_clients.count {
+            let window = t.password_clients.window_secs;
+            out.push(Raised {
+                kind: "wrong_passwords_from_many_clients",
+                severity: "high",
+                continues: (n > t.password_clients.count).then_some(window),
+                evidence: firsts.iter().map(|(_, s)| *s).collect(),
+                en: format!("Wrong passwords for this account came from {n} different clients within {} minutes.", window / 60),
+                ja: format!("{}分以内に{n}か所の異なる接続元からこの口座への誤ったパスワードがありました。", window / 60),
+            });
+        }
+    }
     if let Some(evidence) = burst(history, now, t.lockouts, |e| matches!(e, E::LoginLocked { .. })) {
         let (n, window) = (evidence.len(), t.lockouts.window_secs);
         out.push(Raised {
@@ -352,6 +380,7 @@ fn may_trigger(event: &AccountEvent) -> bool {
             | E::LocalPasskeyAdded { .. }
             | E::PasskeyLoginFailed { .. }
             | E::LoginLocked { .. }
+            | E::PasswordRejected { client: Some(_), .. }
     )
 }
 
@@ -901,6 +930,31 @@ mod tests {
         AccountEvent::PasskeysRevoked {
             passkeys: vec![RevokedPasskey { passkey_id: "p1".into(), credential_id: "cred-p1".into(), name: None }],
             revoked_by: Revoker::Customer,
+        }
+    }
+
+    #[test]
+    fn wrong_passwords_from_five_clients_within_an_hour_raise_one_signal_that_grows() {
+        let wrong = |client: &str| AccountEvent::PasswordRejected {
+            flow_id: "f".into(),
+            purpose: ledger_domain::account::FlowPurpose::PasswordLogin,
+            consecutive_failures: 1,
+            client: Some(client.into()),
+        };
+        let mut h = History::new();
+        for (n, client) in ["198.51.100.1", "198.51.100.2", "198.51.100.2", "198.51.100.3", "198.51.100.4"].iter().enumerate() {
+            assert!(h.add(n as i64, wrong(client)).is_empty(), "four clients are not yet many");
+        }
+        let raised = h.add(5, wrong("198.51.100.5"));
+        assert_eq!(kinds(&raised), ["wrong_passwords_from_many_clients"]);
+        assert_eq!((raised[0].evidence.clone(), raised[0].continues), (vec![1, 2, 4, 5, 6], None));
+        assert!(h.add(6, wrong("198.51.100.5")).is_empty(), "a client already counted adds nothing");
+        let more = h.add(7, wrong("198.51.100.6"));
+        assert_eq!((more.len(), more[0].continues.is_some()), (1, true));
+        assert!(more[0].en.contains("from 6 different clients"), "{:?}", more[0]);
+        let mut spread = History::new();
+        for n in 0..6 {
+            assert!(spread.add(n * 61, wrong(&format!("198.51.100.{n}"))).is_empty(), "one an hour is not a burst");
         }
     }
 

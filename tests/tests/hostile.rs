@@ -201,6 +201,30 @@ async fn a_lock_names_its_clients_and_many_clients_raise_a_signal(app: TestApp) 
     let signal = signal.unwrap_or_else(|| panic!("raised: {v}"));
     assert_eq!(signal["severity"], "high");
     assert_eq!(signal["accounts"], json!([account]));
+
+    // Spraying that never locks (a right password between): wrong
+    // passwords from five clients within the hour are a signal too.
+    let sprayed = app.open_account("7000002", Some("sprayed@example.jp"), false).await;
+    for (client, password) in
+        [(11, "wrong-pass-1"), (12, "wrong-pass-1"), (13, "wrong-pass-1"), (14, "wrong-pass-1"), (15, "pass-word-1"), (16, "wrong-pass-1")]
+    {
+        app.client
+            .post(format!("{}/api/v1/sessions/password", app.base))
+            .header("x-forwarded-for", format!("203.0.113.{client}"))
+            .json(&json!({ "login_id": "7000002", "password": password }))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(!app.events_of(&sprayed).await.iter().any(|(t, _, _)| t == "LoginLocked"), "not locked");
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let (_, v) =
+        json_of(app.get(&format!("/api/v1/signals?kind=wrong_passwords_from_many_clients&account_id={sprayed}"), Some(&compliance)).await)
+            .await;
+    let signals = v["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 1, "{v}");
+    let ips: Vec<&str> = signals[0]["evidence"].as_array().unwrap().iter().map(|e| e["ip"].as_str().unwrap()).collect();
+    assert_eq!(ips, ["203.0.113.11", "203.0.113.12", "203.0.113.13", "203.0.113.14", "203.0.113.16"]);
 }
 
 /// Wrong passwords for an unknown login ID answer exactly as for a real
