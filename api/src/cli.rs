@@ -370,7 +370,7 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
             let given = crate::filters::GivenFilters { account: account_id, types: event_type, actor, channel, from, to };
             let filter = given.read(&app.store).await.map_err(|e| e.to_string())?;
             let format = crate::export::Format::parse(&format).ok_or("format must be csv or jsonl")?;
-            let filters = serde_json::to_value(&filter).map_err(|e| e.to_string())?;
+            let filters = crate::filters::recorded(&filter);
             app.staff_log
                 .record(
                     &operator.stream,
@@ -497,8 +497,11 @@ pub async fn provision_admin_token(app: &AppState, path: &std::path::Path) -> Re
 /// `ledger staff list`: every staff member and their token's state, no token.
 pub async fn list_staff(app: &AppState) -> Result<String, String> {
     let now = app.clock.now().timestamp_millis();
-    let when =
-        |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
+    let when = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| ledger_domain::japan::japan_time(t).format("%Y-%m-%d %H:%M JST").to_string())
+            .unwrap_or_default()
+    };
     let mut out = format!("{:<36}  {:<20}  {:<10}  {:<20}  {:<20}  {}\n", "staff_id", "name", "role", "issued", "expires", "token");
     for m in app.store.staff_members().await.map_err(|e| e.to_string())? {
         let state = match (m.revoked_at, m.expires_at) {

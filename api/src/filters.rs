@@ -72,14 +72,46 @@ pub fn event_types(given: &str) -> Result<Vec<String>, FilterError> {
     Ok(known)
 }
 
+/// The filters as a staff event records them: those given, instants in
+/// Japan time (RFC 3339), as staff read them.
+pub fn recorded(filter: &AuditFilter) -> serde_json::Value {
+    use serde_json::Value;
+    let instant = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms).map(|at| Value::from(ledger_domain::japan::japan_rfc3339(at))).unwrap_or(Value::Null)
+    };
+    let Ok(Value::Object(fields)) = serde_json::to_value(filter) else { return Value::Object(Default::default()) };
+    Value::Object(
+        fields
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match (k.as_str(), v.as_i64()) {
+                ("from" | "to", Some(ms)) => (k, instant(ms)),
+                _ => (k, v),
+            })
+            .collect(),
+    )
+}
+
 impl GivenFilters {
     /// Reads the filters; a login ID is looked up on the command side.
     pub async fn read(&self, store: &Store) -> Result<AuditFilter, ReadError> {
-        if let Some(channel) = given(&self.channel) {
+        let channel = given(&self.channel).map(|c| c.to_ascii_lowercase());
+        if let Some(channel) = &channel {
             if !matches!(channel.as_str(), "cli" | "staff" | "integration") && channel.parse::<ledger_domain::Channel>().is_err() {
                 return Err(
                     FilterError("channel must be web, mobile_web, mobile_app, desktop_app, staff, integration or cli.".into()).into()
                 );
+            }
+        }
+        if let Some(actor) = given(&self.actor) {
+            let known = matches!(actor.as_str(), "customer" | "core_system" | "system" | "staff" | "anonymous")
+                || actor.strip_prefix("staff:").is_some_and(|id| !id.is_empty())
+                || actor.strip_prefix("operator:").is_some_and(|id| !id.is_empty());
+            if !known {
+                return Err(FilterError(format!(
+                    "unknown actor {actor:?}: customer, core_system, system, anonymous, staff, staff:<staff_id> or operator:<...>."
+                ))
+                .into());
             }
         }
         let from = given(&self.from).map(|s| instant(&s)).transpose()?;
@@ -101,7 +133,7 @@ impl GivenFilters {
             account_id,
             event_types: given(&self.types).map(|t| event_types(&t)).transpose()?.unwrap_or_default(),
             actor: given(&self.actor),
-            channel: given(&self.channel),
+            channel,
             from,
             to,
         })

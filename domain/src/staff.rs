@@ -134,9 +134,17 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
                 ReviewOutcome::Confirmed => ("confirmed", "確認（不正あり）"),
                 ReviewOutcome::Dismissed => ("dismissed", "却下（問題なし）"),
             };
+            // `<kind>:<account>:<sequence>`: the kind in words, the account named.
+            let mut parts = signal_id.splitn(3, ':');
+            let (kind, account) = (parts.next().unwrap_or_default(), parts.next());
+            let (kind_en, kind_ja) = crate::words::signal_kind_words(kind);
+            let (on_en, on_ja) = match account.filter(|a| !a.is_empty()) {
+                Some(a) => (format!(" on account {a}"), format!("（口座 {a}）")),
+                None => (String::new(), String::new()),
+            };
             (
-                format!("Signal {signal_id} reviewed: {o_en}. Note: {note}"),
-                format!("シグナル {signal_id} をレビューしました：{o_ja}。メモ：{note}"),
+                format!("A fraud signal ({kind_en}){on_en} was reviewed: {o_en}. Note: {note}"),
+                format!("不正検知シグナル「{kind_ja}」{on_ja}をレビューしました：{o_ja}。メモ：{note}"),
             )
         }
         StaffEvent::StaffTokenRevoked {} => (

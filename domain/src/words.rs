@@ -107,6 +107,21 @@ pub fn channel_words(channel: &str) -> (&str, &str) {
     }
 }
 
+/// Every kind of fraud signal the ledger raises.
+pub const SIGNAL_KINDS: &[&str] = &[
+    "shared_email",
+    "many_wrong_codes",
+    "repeated_code_requests",
+    "passkey_after_email_change",
+    "many_passkeys_added",
+    "wipe_and_reregister",
+    "lockout_from_many_clients",
+    "wrong_passwords_from_many_clients",
+    "repeated_lockouts",
+    "revoked_credential_used",
+    "counter_regression",
+];
+
 /// A fraud signal's kind, in words.
 pub fn signal_kind_words(kind: &str) -> (&str, &str) {
     match kind {
@@ -120,6 +135,7 @@ pub fn signal_kind_words(kind: &str) -> (&str, &str) {
         "wrong_passwords_from_many_clients" => ("wrong passwords from many clients", "多数の接続元からの誤ったパスワード"),
         "repeated_lockouts" => ("repeated lock-outs", "ロックの繰り返し"),
         "counter_regression" => ("a passkey's counter went backwards", "パスキーの署名カウンターの後退"),
+        "revoked_credential_used" => ("a deleted passkey used", "削除済みパスキーの使用"),
         other => (other, other),
     }
 }
@@ -135,10 +151,14 @@ fn status_words(status: &str) -> (&str, &str) {
 }
 
 /// An instant kept as epoch milliseconds, in Japan time to the second.
-fn instant_words(ms: &Value) -> (String, String) {
-    match ms.as_i64().and_then(DateTime::<Utc>::from_timestamp_millis) {
+fn instant_words(at: &Value) -> (String, String) {
+    let at = match at {
+        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
+        other => other.as_i64().and_then(DateTime::<Utc>::from_timestamp_millis),
+    };
+    match at {
         Some(at) => crate::japan::japan_time_words(at),
-        None => (ms.to_string(), ms.to_string()),
+        None => ("an unreadable instant".into(), "読めない日時".into()),
     }
 }
 
@@ -170,7 +190,7 @@ pub fn filter_words(filters: &Value) -> (String, String) {
             }
             "channel" => {
                 let (e, j) = channel_words(&value_text);
-                (format!("through {e}"), format!("経路 {j}"))
+                (format!("channel \"{e}\""), format!("経路「{j}」"))
             }
             "from" => {
                 let (e, j) = instant_words(value);

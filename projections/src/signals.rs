@@ -639,7 +639,7 @@ async fn shared_email(
         severity: "medium",
         continues: None,
         evidence: vec![],
-        en: format!("The same e-mail address is registered on {} accounts (seed 000: each account needs its own).", accounts.len()),
+        en: format!("The same e-mail address is registered on {} accounts (each account needs its own).", accounts.len()),
         ja: format!("同じメールアドレスが{}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。", accounts.len()),
     };
     let id = format!("shared_email:{}:{}", event.aggregate_id, event.sequence);

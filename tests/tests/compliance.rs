@@ -119,6 +119,10 @@ async fn the_trail_holds_every_step_with_its_actor_and_pages_stably(app: TestApp
     assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"), "{v}");
     let (s, v) = json_of(app.get("/api/v1/audit/events?from=2026-11-25&to=2026-11-24", Some(&compliance)).await).await;
     assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"), "{v}");
+    let (s, v) = json_of(app.get("/api/v1/audit/events?actor=Staff%20member", Some(&compliance)).await).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"), "an unknown actor is named: {v}");
+    let v = get(&app, "/api/v1/audit/events?channel=STAFF&limit=1000", &compliance).await;
+    assert!(!v["events"].as_array().unwrap().is_empty(), "a channel in any case");
     // The staff event records the filters as read, and its line reads them in words.
     let v = get(&app, "/api/v1/audit/events?type=AuditTrailQueried&actor=staff&limit=1000", &compliance).await;
     let lines: Vec<&str> = v["events"].as_array().unwrap().iter().map(|r| r["line"]["ja"].as_str().unwrap()).collect();
@@ -365,6 +369,12 @@ async fn the_expected_signals_are_raised_with_evidence_and_reviewed(app: TestApp
     assert_eq!(reviewed[0]["reviews"][0]["reviewer_name"], "Kato");
     assert_eq!(signals_of(&app, &compliance, "status=open").await.len(), 1);
     assert_eq!(signals_of(&app, &compliance, "status=confirmed&kind=many_wrong_codes").await.len(), 1);
+    // An account by its login ID; an unknown kind or login ID named.
+    assert_eq!(signals_of(&app, &compliance, "account_id=6000004").await.len(), 1);
+    for query in ["kind=bogus", "account_id=garbage"] {
+        let (s, v) = json_of(app.get(&format!("/api/v1/signals?{query}"), Some(&compliance)).await).await;
+        assert_eq!((s, v["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, "invalid_filter"), "{query}: {v}");
+    }
     let (s, _) =
         json_of(app.post("/api/v1/signals/nope/review", json!({ "outcome": "dismissed", "note": "x" }), Some(&compliance)).await).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
@@ -463,6 +473,8 @@ async fn the_adoption_report_matches_the_activity(app: TestApp) {
     assert!((d["passkey_login_share"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
     let (s, _) = json_of(app.get("/api/v1/reports/adoption?from=2026/01/01", Some(&compliance)).await).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = json_of(app.get("/api/v1/reports/adoption?from=2026-12-02&to=2026-12-01", Some(&compliance)).await).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an inverted period");
 }
 
 async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {

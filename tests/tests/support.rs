@@ -31,6 +31,19 @@ async fn a_changed_address_is_told_recorded_with_the_old_one_and_found_by_either
         )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // The same address again changes nothing and records nothing.
+    let before = app.events_of(&account).await.len();
+    let again = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{account}/email"),
+            Some(json!({ "email": "new.address@example.jp" })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.events_of(&account).await.len(), before, "a no-op change is not recorded");
 
     let told = app.mail_to("old.address@example.jp");
     let notice = told.iter().map(|m| m.decoded()).find(|m| m.contains("変更されました")).expect("the old address is told");

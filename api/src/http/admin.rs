@@ -163,6 +163,10 @@ async fn change_email(
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
     let slot = slot_of(body.slot)?;
     let done = record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
+    if done.events.is_empty() {
+        // The address it already had: nothing changed.
+        return Ok(StatusCode::NO_CONTENT);
+    }
     // The replaced address is told.
     crate::notify::after(&app, &account_id, &done).await;
     end_sessions(&app, &account_id, SessionEndCause::EmailChanged, core_system(&meta, Some(&staff), app.clock.now())).await?;

@@ -95,15 +95,7 @@ impl FilterQuery {
 
 /// The filters as recorded in the staff event (no cursor, no limit).
 pub fn recorded(filter: &AuditFilter) -> Result<Value, ApiError> {
-    serde_json::to_value(filter)
-        .map(|v| {
-            Value::Object(
-                v.as_object()
-                    .map(|m| m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-            )
-        })
-        .map_err(ApiError::internal)
+    Ok(crate::filters::recorded(filter))
 }
 
 const COMPLIANCE: &[Role] = &[Role::Compliance];
@@ -239,10 +231,26 @@ async fn signals(
             return Err(invalid_filter("status must be open, confirmed or dismissed."));
         }
     }
-    let filters = json!({ "status": q.status, "kind": q.kind, "account_id": q.account_id });
+    let kind = q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty());
+    if let Some(kind) = kind {
+        if !ledger_domain::words::SIGNAL_KINDS.contains(&kind) {
+            return Err(ApiError::saying(
+                ErrorCode::InvalidFilter,
+                format!("unknown signal kind {kind:?}: one of {}.", ledger_domain::words::SIGNAL_KINDS.join(", ")),
+            ));
+        }
+    }
+    // An account by its ID or its login ID, as the trail's filters read it.
+    let given = crate::filters::GivenFilters { account: q.account_id.clone(), ..Default::default() };
+    let account = match given.read(&app.store).await {
+        Ok(filter) => filter.account_id,
+        Err(crate::filters::ReadError::Invalid(e)) => return Err(ApiError::saying(ErrorCode::InvalidFilter, e.0)),
+        Err(crate::filters::ReadError::Storage(e)) => return Err(e.into()),
+    };
+    let filters = json!({ "status": q.status, "kind": kind, "account_id": account });
     record(&app, &staff, &meta, StaffEvent::SignalsListed { filters }).await?;
     let reflects = Reflects::after_waiting(&app).await?;
-    let list = ledger_projections::signals::list(&app.db.any, q.status.as_deref(), q.kind.as_deref(), q.account_id.as_deref()).await?;
+    let list = ledger_projections::signals::list(&app.db.any, q.status.as_deref(), kind, account.as_deref()).await?;
     Ok((reflects, Json(Signals { signals: list })))
 }
 
@@ -328,6 +336,9 @@ async fn adoption(
     };
     let month_ago = ledger_projections::adoption::jst_day(app.clock.now() - chrono::Duration::days(30));
     let (from, to) = (day(q.from, month_ago)?, day(q.to, today)?);
+    if from > to {
+        return Err(invalid_filter("from must not be after to (both days are included)."));
+    }
     record(&app, &staff, &meta, StaffEvent::AdoptionReportRead { from: from.clone(), to: to.clone() }).await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let days = ledger_projections::adoption::report(&app.db.any, &from, &to).await?;

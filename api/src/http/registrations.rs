@@ -51,7 +51,8 @@ async fn start(
     meta: RequestMeta,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<(StatusCode, Json<FlowStep>), ApiError> {
-    let login_id = LoginId::parse(&body.login_id).map_err(|_| ApiError::bad_request("login_id must be 1 to 64 printable characters."))?;
+    let login_id = LoginId::parse(&body.login_id)
+        .map_err(|_| ApiError::bad_request("login_id must be 1 to 64 letters, digits or ASCII symbols, without spaces."))?;
     let account = account_by_login_id(&app, &login_id).await?;
     let account_id = account.as_ref().map(|(id, _)| id.as_str());
     // The flow is kept here only: it becomes the account's (its

@@ -350,7 +350,10 @@ impl Account {
             }
             C::ChangeEmail { email, slot, at } => {
                 let previous = if slot == 2 { self.email_2.clone() } else { self.email.clone() };
-                let previous = previous.filter(|p| *p != email);
+                if previous.as_ref() == Some(&email) {
+                    // The address it already has: nothing changes, nothing is recorded.
+                    return Ok(vec![]);
+                }
                 self.closing_open_flows(
                     vec![E::EmailAddressChanged { email, slot, previous }],
                     FlowClosure::EmailAddressChanged,

@@ -185,7 +185,11 @@ fn every_staff_event() -> Vec<StaffEvent> {
         StaffEvent::AuditTrailVerified { ok: true, checked: 10, first_bad_position: None },
         StaffEvent::AuditTrailVerified { ok: false, checked: 10, first_bad_position: Some(4) },
         StaffEvent::SignalsListed { filters: serde_json::json!({ "status": "open", "kind": "shared_email", "account_id": null }) },
-        StaffEvent::SignalReviewed { signal_id: "sig-1".into(), outcome: ReviewOutcome::Confirmed, note: "family account".into() },
+        StaffEvent::SignalReviewed {
+            signal_id: "many_wrong_codes:3f1c:5".into(),
+            outcome: ReviewOutcome::Confirmed,
+            note: "family account".into(),
+        },
         StaffEvent::SignalReviewed { signal_id: "sig-1".into(), outcome: ReviewOutcome::Dismissed, note: "known".into() },
         StaffEvent::AdoptionReportRead { from: "2026-11-01".into(), to: "2026-11-30".into() },
         StaffEvent::AuditHeadRead { position: Some(12) },
