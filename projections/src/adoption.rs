@@ -93,11 +93,9 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
     .await
 }
 
-/// One day and channel of the report.
+/// What the report counts, for a day or a whole period.
 #[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
-pub struct DayRow {
-    pub day: String,
-    pub channel: String,
+pub struct Figures {
     pub registrations: i64,
     pub logins: std::collections::BTreeMap<String, i64>,
     pub cross_device_sign_ins: i64,
@@ -111,12 +109,48 @@ pub struct DayRow {
     /// First registrations refused, by reason (`email_shared_with_other_accounts`,
     /// `temporary_password`, `email_unreachable`, `login_locked`, ...).
     pub registrations_refused: std::collections::BTreeMap<String, i64>,
-    /// Accounts that logged in that day through that channel.
+    /// Accounts that logged in (through that channel), each counted once.
     pub active_accounts: i64,
     /// Of those, the accounts that logged in with a passkey at least once.
     pub passkey_login_accounts: i64,
     /// `passkey_login_accounts / active_accounts`, 0 when none were active.
     pub passkey_login_share: f64,
+}
+
+impl Figures {
+    /// Adds another day's counts (not its accounts: those are counted once
+    /// over a period, by [`totals`]).
+    fn add_counts(&mut self, other: &Figures) {
+        self.registrations += other.registrations;
+        self.cross_device_sign_ins += other.cross_device_sign_ins;
+        self.local_passkeys_added += other.local_passkeys_added;
+        self.local_passkeys_declined += other.local_passkeys_declined;
+        self.passkeys_deleted += other.passkeys_deleted;
+        self.passkeys_deleted_by_support += other.passkeys_deleted_by_support;
+        for (method, n) in &other.logins {
+            *self.logins.entry(method.clone()).or_default() += n;
+        }
+        for (reason, n) in &other.registrations_refused {
+            *self.registrations_refused.entry(reason.clone()).or_default() += n;
+        }
+    }
+
+    fn set_accounts(&mut self, active: i64, by_passkey: i64) {
+        self.active_accounts = active;
+        self.passkey_login_accounts = by_passkey;
+        if active > 0 {
+            self.passkey_login_share = by_passkey as f64 / active as f64;
+        }
+    }
+}
+
+/// One day and channel of the report.
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
+pub struct DayRow {
+    pub day: String,
+    pub channel: String,
+    #[serde(flatten)]
+    pub figures: Figures,
 }
 
 /// The report for JST days `from..=to` (`YYYY-MM-DD`).
@@ -131,7 +165,7 @@ pub async fn report(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<DayRow>,
         let (day, channel): (String, String) = (r.try_get("day")?, r.try_get("channel")?);
         let metric: String = r.try_get("metric")?;
         let n: i64 = r.try_get("count")?;
-        let row = rows.entry((day.clone(), channel.clone())).or_insert_with(|| DayRow { day, channel, ..Default::default() });
+        let row = &mut rows.entry((day.clone(), channel.clone())).or_insert_with(|| DayRow { day, channel, ..Default::default() }).figures;
         match metric.as_str() {
             "registrations" => row.registrations = n,
             "cross_device_sign_ins" => row.cross_device_sign_ins = n,
@@ -160,11 +194,7 @@ pub async fn report(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<DayRow>,
     for r in actives {
         let (day, channel): (String, String) = (r.try_get("day")?, r.try_get("channel")?);
         let row = rows.entry((day.clone(), channel.clone())).or_insert_with(|| DayRow { day, channel, ..Default::default() });
-        row.active_accounts = r.try_get("active")?;
-        row.passkey_login_accounts = r.try_get::<Option<i64>, _>("by_passkey")?.unwrap_or(0);
-        if row.active_accounts > 0 {
-            row.passkey_login_share = row.passkey_login_accounts as f64 / row.active_accounts as f64;
-        }
+        row.figures.set_accounts(r.try_get("active")?, r.try_get::<Option<i64>, _>("by_passkey")?.unwrap_or(0));
     }
     Ok(rows.into_values().collect())
 }
@@ -175,19 +205,8 @@ pub async fn report(pool: &AnyPool, from: &str, to: &str) -> Result<Vec<DayRow>,
 #[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct PeriodTotals {
     pub channel: String,
-    pub registrations: i64,
-    pub logins: std::collections::BTreeMap<String, i64>,
-    pub cross_device_sign_ins: i64,
-    pub local_passkeys_added: i64,
-    pub local_passkeys_declined: i64,
-    pub passkeys_deleted: i64,
-    pub passkeys_deleted_by_support: i64,
-    pub registrations_refused: std::collections::BTreeMap<String, i64>,
-    /// Distinct accounts that logged in during the period.
-    pub active_accounts: i64,
-    /// Of those, the accounts that logged in with a passkey at least once.
-    pub passkey_login_accounts: i64,
-    pub passkey_login_share: f64,
+    #[serde(flatten)]
+    pub figures: Figures,
 }
 
 /// An account whose first registration was refused in the period and
@@ -247,18 +266,7 @@ pub async fn totals(pool: &AnyPool, days: &[DayRow], from: &str, to: &str) -> Re
             let t = by_channel
                 .entry(channel.to_string())
                 .or_insert_with(|| PeriodTotals { channel: channel.to_string(), ..Default::default() });
-            t.registrations += day.registrations;
-            t.cross_device_sign_ins += day.cross_device_sign_ins;
-            t.local_passkeys_added += day.local_passkeys_added;
-            t.local_passkeys_declined += day.local_passkeys_declined;
-            t.passkeys_deleted += day.passkeys_deleted;
-            t.passkeys_deleted_by_support += day.passkeys_deleted_by_support;
-            for (method, n) in &day.logins {
-                *t.logins.entry(method.clone()).or_default() += n;
-            }
-            for (reason, n) in &day.registrations_refused {
-                *t.registrations_refused.entry(reason.clone()).or_default() += n;
-            }
+            t.figures.add_counts(&day.figures);
         }
     }
     let distinct = sqlx::query(
@@ -281,9 +289,7 @@ pub async fn totals(pool: &AnyPool, days: &[DayRow], from: &str, to: &str) -> Re
             continue;
         }
         let t = by_channel.entry(channel.clone()).or_insert_with(|| PeriodTotals { channel, ..Default::default() });
-        t.active_accounts = active;
-        t.passkey_login_accounts = r.try_get("by_passkey")?;
-        t.passkey_login_share = t.passkey_login_accounts as f64 / active as f64;
+        t.figures.set_accounts(active, r.try_get("by_passkey")?);
     }
     let all = by_channel.remove("all");
     Ok(by_channel.into_values().chain(all).collect())
