@@ -45,11 +45,11 @@ async fn a_changed_address_is_told_recorded_with_the_old_one_and_found_by_either
 
     let support = app.staff("Mori", "support").await;
     for address in ["old.address@example.jp", "NEW.ADDRESS@example.jp"] {
-        let (s, v) = get(&app, &format!("/api/v1/staff/accounts?q={address}"), &support).await;
+        let (s, v) = get(app, &format!("/api/v1/staff/accounts?q={address}"), &support).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["accounts"][0]["account_id"], account.as_str(), "found by {address}: {v}");
     }
-    let (_, history) = get(&app, &format!("/api/v1/staff/accounts/{account}/history?type=EmailAddressChanged"), &support).await;
+    let (_, history) = get(app, &format!("/api/v1/staff/accounts/{account}/history?type=EmailAddressChanged"), &support).await;
     let line = &history["events"][0]["line"];
     assert!(line["en"].as_str().unwrap().contains("from o***@example.jp to n***@example.jp"), "{line}");
     assert!(line["ja"].as_str().unwrap().contains("o***@example.jp から n***@example.jp に変更"), "{line}");
