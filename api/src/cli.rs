@@ -313,6 +313,10 @@ impl Operator {
             let members = app.store.staff_members().await.map_err(|e| e.to_string())?;
             let member = members.iter().find(|m| m.staff_id == staff_id);
             return match member {
+                // The core system's integration token is no one running a command.
+                Some(m) if m.name == "core-system" && m.expires_at.is_none() => {
+                    Err(format!("--as {staff_id}: that is the core system's integration token, not a person: name yourself"))
+                }
                 Some(m) if m.revoked_at.is_none() && m.expires_at.is_none_or(|at| at > now) => {
                     Ok(Operator { stream: m.staff_id.clone(), actor: format!("staff:{}", m.staff_id), claimed_user })
                 }

@@ -149,4 +149,11 @@ async fn in_production_a_recorded_command_names_its_staff_member() {
     let lead = staff_id_of(&app, "Lead").await;
     let operator = ledger_api::cli::Operator::named(&app.app, Some(&lead)).await.expect("a staff member in force");
     assert_eq!(operator.actor, format!("staff:{lead}"));
+    // The core system's integration token names no one.
+    let file = app.data_dir.join("admin.token");
+    std::fs::write(&file, "c".repeat(40)).unwrap();
+    ledger_api::cli::provision_admin_token(&app.app, &file).await.unwrap();
+    let core = staff_id_of(&app, "core-system").await;
+    let refused = ledger_api::cli::Operator::named(&app.app, Some(&core)).await.err().expect("refused");
+    assert!(refused.contains("not a person"), "{refused}");
 }
