@@ -110,7 +110,18 @@ async fn codes_go_to_address_1_only_and_every_address_counts_for_sharing(app: Te
     // Support's status view says why registration is not possible (address 2).
     let support = app.staff("Sato", "support").await;
     let (_, status) = json_of(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
-    assert_eq!(status["registration"], json!({ "possible": false, "reason": "email_shared_with_other_accounts" }), "{status}");
+    assert_eq!(
+        status["registration"],
+        json!({
+            "possible": false,
+            "reason": "email_shared_with_other_accounts",
+            "reason_words": {
+                "en": "the e-mail address is registered on other accounts too",
+                "ja": "メールアドレスが他の口座にも登録されている"
+            }
+        }),
+        "{status}"
+    );
     // Compliance sees it too: the shared-address signal names both accounts.
     let compliance = app.staff("Kato", "compliance").await;
     let (_, v) = json_of(app.get("/api/v1/signals?kind=shared_email", Some(&compliance)).await).await;

@@ -341,6 +341,10 @@ pub struct RegistrationPossibility {
     pub possible: bool,
     /// The refusal's error code when it is not possible.
     pub reason: Option<&'static str>,
+    /// The same, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ledger_projections::read_models::Summary>)]
+    pub reason_words: Option<ledger_domain::account::Line>,
     /// How a first passkey is confirmed from a session here
     /// (`trading_password` or `code`); only while the account has none.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,7 +358,11 @@ pub async fn registration_possibility(app: &AppState, account_id: &str) -> Resul
     let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
     let shared = email_shared_with(app, &account, account_id).await?;
     let refusal = account.first_passkey_refusal(&shared, app.clock.now(), app.ledger.policy());
-    Ok(RegistrationPossibility { possible: refusal.is_none(), reason: refusal.map(Refusal::code), step_up: None })
+    let reason_words = refusal.map(|r| {
+        let (en, ja) = r.words();
+        ledger_domain::account::Line { en: en.into(), ja: ja.into() }
+    });
+    Ok(RegistrationPossibility { possible: refusal.is_none(), reason: refusal.map(Refusal::code), reason_words, step_up: None })
 }
 
 /// A new code (seed 003): no sooner than a minute after the last.
