@@ -79,16 +79,21 @@ pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
     }
     let pairs: Vec<(&Notice, &EmailAddress)> = notices.iter().flat_map(|n| recipients.iter().map(move |to| (n, to))).collect();
     for (notice, to) in pairs {
-        let sent = match app.mailer.send_notice(&app.config, EmailAddress::as_str(to), notice).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, account_id, "a security notice could not be sent");
-                false
-            }
-        };
-        app.metrics.mail("notice", sent);
-        record_notice(app, account_id, notice.kind(), to.masked(), sent).await;
+        send_and_record(app, account_id, notice, to).await;
     }
+}
+
+/// Mails a notice to `to` and records whether it went out.
+async fn send_and_record(app: &AppState, account_id: &str, notice: &Notice, to: &EmailAddress) {
+    let sent = match app.mailer.send_notice(&app.config, to.as_str(), notice).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, account_id, kind = notice.kind(), "a security notice could not be sent");
+            false
+        }
+    };
+    app.metrics.mail("notice", sent);
+    record_notice(app, account_id, notice.kind(), to.masked(), sent).await;
 }
 
 /// A changed address is told, at the address it replaced (the new one
@@ -97,15 +102,7 @@ async fn to_former_addresses(app: &AppState, account_id: &str, done: &Executed) 
     for event in &done.events {
         let AccountEvent::EmailAddressChanged { email, previous: Some(previous), .. } = event else { continue };
         let notice = Notice::EmailChanged { at: app.clock.now(), to_masked: email.masked() };
-        let sent = match app.mailer.send_notice(&app.config, previous.as_str(), &notice).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, account_id, "a notice to the replaced address could not be sent");
-                false
-            }
-        };
-        app.metrics.mail("notice", sent);
-        record_notice(app, account_id, notice.kind(), previous.masked(), sent).await;
+        send_and_record(app, account_id, &notice, previous).await;
     }
 }
 

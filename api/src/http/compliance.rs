@@ -14,7 +14,7 @@ use ledger_projections::adoption::DayRow;
 use ledger_projections::audit::{AuditFilter, AuditRow, Verification};
 use ledger_projections::signals::SignalView;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -93,11 +93,6 @@ impl FilterQuery {
     }
 }
 
-/// The filters as recorded in the staff event (no cursor, no limit).
-pub fn recorded(filter: &AuditFilter) -> Result<Value, ApiError> {
-    Ok(crate::filters::recorded(filter))
-}
-
 const COMPLIANCE: &[Role] = &[Role::Compliance];
 
 /// How long a compliance read waits for the read models to include every
@@ -131,7 +126,7 @@ async fn events(
         Some(c) => c.parse::<i64>().map_err(|_| invalid_filter("cursor is not one this API gave out."))?,
         None => 0,
     };
-    record(&app, &staff, &meta, StaffEvent::AuditTrailQueried { filters: recorded(&filter)? }).await?;
+    record(&app, &staff, &meta, StaffEvent::AuditTrailQueried { filters: crate::filters::recorded(&filter) }).await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let rows = ledger_projections::audit::query(&app.db.any, &filter, after, limit).await?;
     let next_cursor = if rows.len() as i64 == limit { rows.last().map(|r| r.position.to_string()) } else { None };
@@ -153,7 +148,13 @@ async fn export(
     staff.require(COMPLIANCE)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("csv")).ok_or_else(|| invalid_filter("format must be csv or jsonl."))?;
     let filter = q.filter(&app).await?;
-    record(&app, &staff, &meta, StaffEvent::AuditTrailExported { format: format.extension().into(), filters: recorded(&filter)? }).await?;
+    record(
+        &app,
+        &staff,
+        &meta,
+        StaffEvent::AuditTrailExported { format: format.extension().into(), filters: crate::filters::recorded(&filter) },
+    )
+    .await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let body = Body::from_stream(crate::export::stream(app.db.any.clone(), filter, format, |_| {}));
     let name = format!("audit-trail-{}.{}", app.clock.now().format("%Y%m%dT%H%M%SZ"), format.extension());

@@ -396,23 +396,11 @@ pub struct AbandonedBody {
     reason: String,
 }
 
-/// The DOMException names `navigator.credentials.create` rejects with: the
-/// only reasons a page may report (nothing free-form reaches the history).
-const CEREMONY_ERRORS: [&str; 8] = [
-    "NotAllowedError",
-    "AbortError",
-    "InvalidStateError",
-    "SecurityError",
-    "NotSupportedError",
-    "ConstraintError",
-    "TimeoutError",
-    "UnknownError",
-];
-
 impl AbandonedBody {
-    /// The reason as the browser named it, one of [`CEREMONY_ERRORS`].
+    /// The reason as the browser named it, one of
+    /// [`ledger_domain::account::CEREMONY_ERRORS`] (nothing free-form reaches the history).
     pub fn reason(&self) -> Result<String, ApiError> {
-        CEREMONY_ERRORS.iter().find(|e| **e == self.reason.trim()).map(|e| e.to_string()).ok_or_else(|| {
+        ledger_domain::account::CEREMONY_ERRORS.iter().find(|e| **e == self.reason.trim()).map(|e| e.to_string()).ok_or_else(|| {
             ApiError::bad_request("reason must be the browser's error name (NotAllowedError, AbortError, InvalidStateError, ...).")
         })
     }

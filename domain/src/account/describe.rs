@@ -85,6 +85,19 @@ fn step_words(step: &str) -> (&str, &str) {
     }
 }
 
+/// The DOMException names `navigator.credentials.create` rejects with: the
+/// only reasons a page may report for an abandoned passkey creation.
+pub const CEREMONY_ERRORS: &[&str] = &[
+    "NotAllowedError",
+    "AbortError",
+    "InvalidStateError",
+    "SecurityError",
+    "NotSupportedError",
+    "ConstraintError",
+    "TimeoutError",
+    "UnknownError",
+];
+
 /// Why the browser ended passkey creation (its error's name), in words.
 fn ceremony_words(reason: &str) -> (&str, &str) {
     match reason {

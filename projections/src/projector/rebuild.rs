@@ -63,14 +63,15 @@ pub(super) async fn in_place_running(conn: &mut sqlx::AnyConnection) -> Result<b
     Ok(fresh.is_some())
 }
 
-async fn heartbeat(pool: &sqlx::AnyPool) -> Result<(), DbError> {
+/// Marks an in-place rebuild as running, now.
+async fn heartbeat(conn: &mut sqlx::AnyConnection) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO projector_checkpoints (projection, epoch, transaction_id, position) VALUES ($1, 0, 0, $2)
          ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
     )
     .bind(IN_PLACE)
     .bind(chrono::Utc::now().timestamp_millis())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -227,14 +228,7 @@ impl Projector {
             if self.db.backend == Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LIVE_LOCK).execute(&mut *tx).await?;
             }
-            sqlx::query(
-                "INSERT INTO projector_checkpoints (projection, epoch, transaction_id, position) VALUES ($1, 0, 0, $2)
-                 ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
-            )
-            .bind(IN_PLACE)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
+            heartbeat(&mut tx).await?;
             for table in replaced() {
                 let empty = match self.db.backend {
                     Backend::Postgres => format!("TRUNCATE {table}"),
@@ -255,7 +249,11 @@ impl Projector {
         let beating = AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-                if let Err(e) = heartbeat(&pool).await {
+                let beat = match pool.acquire().await {
+                    Ok(mut conn) => heartbeat(&mut conn).await,
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = beat {
                     tracing::warn!(error = %e, "the in-place rebuild's heartbeat failed");
                 }
             }

@@ -145,17 +145,8 @@ fn every_account_event() -> Vec<AccountEvent> {
     for view in ["status", "history", "search"] {
         events.push(E::AccountViewedByStaff { staff: staff(), view: view.into() });
     }
-    for reason in [
-        "NotAllowedError",
-        "AbortError",
-        "InvalidStateError",
-        "SecurityError",
-        "NotSupportedError",
-        "ConstraintError",
-        "TimeoutError",
-        "UnknownError",
-    ] {
-        events.push(E::PasskeyCeremonyAbandoned { flow_id: None, reason: reason.into() });
+    for reason in CEREMONY_ERRORS {
+        events.push(E::PasskeyCeremonyAbandoned { flow_id: None, reason: reason.to_string() });
     }
     for step in ["password", "send_code", "email_code", "email_code_resend", "passkey"] {
         events.push(E::FlowStepRefused { flow_id: "f".into(), step: step.into(), reason: Refusal::WrongStep });
