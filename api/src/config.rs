@@ -343,6 +343,10 @@ pub struct Settings {
     /// `off`: only support deletes passkeys (seed 002).
     #[arg(long, env = "LEDGER_CUSTOMER_DELETION", value_enum, default_value = "on", global = true)]
     pub customer_deletion: Switch,
+    /// `off`: a passkey whose signature counter went backwards is refused
+    /// that once but not suspended until support has checked it.
+    #[arg(long, env = "LEDGER_SUSPEND_ON_COUNTER_REGRESSION", value_enum, default_value = "on", global = true)]
+    pub suspend_on_counter_regression: Switch,
     /// Where codes go when an account has two addresses (seed 003, 004).
     #[arg(long, env = "LEDGER_CODE_DESTINATION", value_enum, default_value = "address_1", global = true)]
     pub code_destination: CodeDestinationSetting,
@@ -676,6 +680,7 @@ impl TryFrom<Settings> for Config {
                 ),
             },
             customer_deletion: s.customer_deletion == Switch::On,
+            suspend_on_counter_regression: s.suspend_on_counter_regression == Switch::On,
             session_step_up: match s.session_step_up {
                 StepUpSetting::TradingPassword => ledger_domain::SessionStepUp::TradingPassword,
                 StepUpSetting::Code => ledger_domain::SessionStepUp::EmailCode,

@@ -38,6 +38,12 @@ pub enum Notice {
         at: DateTime<Utc>,
         to_masked: String,
     },
+    /// A passkey answered with a signature counter that went backwards (a
+    /// possible copy): it may not log in until support has checked it.
+    PasskeySuspended {
+        name: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Notice {
@@ -48,6 +54,7 @@ impl Notice {
             Notice::PasskeysDeleted { .. } => "passkeys_deleted",
             Notice::Login { .. } => "login",
             Notice::EmailChanged { .. } => "email_changed",
+            Notice::PasskeySuspended { .. } => "passkey_suspended",
         }
     }
 }
@@ -149,6 +156,19 @@ impl Mailer {
                 ),
                 format!(
                     "The e-mail address registered on your account was changed to {to_masked} at {}. This address will no longer receive the account's mail.",
+                    jst(*at)
+                ),
+            ),
+            Notice::PasskeySuspended { name, at } => (
+                "【重要】パスキーを一時停止しました / A passkey was suspended",
+                format!(
+                    "お客様のパスキー「{name}」から、複製された可能性を示す応答がありました。安全のため、このパスキーでのログインを一時停止しました。\r\n日時: {}\r\n\
+                     別のパスキーでは引き続きログインできます。このパスキーを再びご利用いただくには、カスタマーサポートまでご連絡ください。",
+                    jst(*at)
+                ),
+                format!(
+                    "Your passkey \"{name}\" answered in a way that suggests it may have been copied. For your security, logins with it are suspended as of {}. \
+                     Your other passkeys still work. To use this one again, please contact our support desk.",
                     jst(*at)
                 ),
             ),

@@ -40,6 +40,7 @@ pub enum ErrorCode {
     InvalidNewCredential,
     RevokedCredential,
     CounterRegression,
+    PasskeySuspended,
     RecentLoginRequired,
     PasskeyLimitReached,
     InvalidTransactionPassword,
@@ -73,6 +74,7 @@ pub enum ErrorCode {
     ReasonRequired,
     AccountExists,
     NotLocked,
+    NotSuspended,
     LoginIdTaken,
     InvalidEmail,
     InvalidPassword,
@@ -118,6 +120,7 @@ impl ErrorCode {
         ErrorCode::InvalidNewCredential,
         ErrorCode::RevokedCredential,
         ErrorCode::CounterRegression,
+        ErrorCode::PasskeySuspended,
         ErrorCode::RecentLoginRequired,
         ErrorCode::PasskeyLimitReached,
         ErrorCode::InvalidTransactionPassword,
@@ -150,6 +153,7 @@ impl ErrorCode {
         ErrorCode::ReasonRequired,
         ErrorCode::AccountExists,
         ErrorCode::NotLocked,
+        ErrorCode::NotSuspended,
         ErrorCode::LoginIdTaken,
         ErrorCode::InvalidEmail,
         ErrorCode::InvalidPassword,
@@ -265,6 +269,12 @@ impl ErrorCode {
                 S::UNAUTHORIZED,
                 "This passkey could not be trusted. Please contact support.",
                 "このパスキーは安全性を確認できませんでした。サポートまでご連絡ください。",
+            ),
+            E::PasskeySuspended => (
+                "passkey_suspended",
+                S::UNAUTHORIZED,
+                "This passkey is suspended for your security until our support desk has checked it. Please log in with another passkey or contact support.",
+                "安全のため、このパスキーはサポート窓口の確認まで一時停止しています。別のパスキーでログインするか、サポートまでご連絡ください。",
             ),
             E::RecentLoginRequired => (
                 "recent_login_required",
@@ -430,6 +440,12 @@ impl ErrorCode {
                 "The account is not locked: there is no lock to lift, and nothing was recorded.",
                 "この口座はロックされていません。解除するロックはなく、何も記録していません。",
             ),
+            E::NotSuspended => (
+                "not_suspended",
+                S::CONFLICT,
+                "The passkey is not suspended: there is nothing to lift, and nothing was recorded.",
+                "このパスキーは一時停止されていません。解除するものはなく、何も記録していません。",
+            ),
             E::LoginIdTaken => {
                 ("login_id_taken", S::CONFLICT, "An account with this login ID exists.", "このログインIDの口座は既に存在します。")
             }
@@ -525,6 +541,7 @@ impl From<Refusal> for ErrorCode {
             Refusal::InvalidCredential => E::InvalidCredential,
             Refusal::RevokedCredential => E::RevokedCredential,
             Refusal::CounterRegression => E::CounterRegression,
+            Refusal::PasskeySuspended => E::PasskeySuspended,
             Refusal::RecentLoginRequired => E::RecentLoginRequired,
             Refusal::PasskeyLimitReached => E::PasskeyLimitReached,
             Refusal::InvalidTransactionPassword => E::InvalidTransactionPassword,

@@ -41,6 +41,10 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
             AccountEvent::PasskeysRevoked { passkeys, revoked_by } => {
                 Some(Notice::PasskeysDeleted { names: names(passkeys), at, by_support: matches!(revoked_by, Revoker::Staff { .. }) })
             }
+            AccountEvent::PasskeySuspended { passkey_id, name, .. } => Some(Notice::PasskeySuspended {
+                name: name.as_ref().map(|n| n.as_str().to_string()).unwrap_or_else(|| passkey_id.clone()),
+                at,
+            }),
             AccountEvent::PasskeyLoginSucceeded { environment, new_environment, .. } => {
                 login("passkey / パスキー", environment, *new_environment)
             }

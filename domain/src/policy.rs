@@ -94,6 +94,15 @@ pub struct Policy {
     pub session_step_up: SessionStepUp,
     /// Where codes go when an account has two addresses.
     pub code_destination: CodeDestination,
+    /// Whether a passkey whose signature counter went backwards is
+    /// suspended until support reinstates it (otherwise the login is
+    /// refused and the passkey stays usable).
+    #[serde(default = "yes")]
+    pub suspend_on_counter_regression: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Policy {
@@ -118,6 +127,7 @@ impl Default for Policy {
             customer_deletion: true,
             session_step_up: SessionStepUp::TradingPassword,
             code_destination: CodeDestination::Address1,
+            suspend_on_counter_regression: true,
         }
     }
 }

@@ -47,6 +47,8 @@ pub const EVENT_TYPES: &[(&str, &str, &str)] = &[
     ("PasskeyDeletionLocked", "passkey deletion locked", "パスキー削除のロック"),
     ("PasskeyDeletionRefused", "passkey deletion refused", "パスキー削除の拒否"),
     ("PasskeysRevoked", "passkeys deleted", "パスキー削除"),
+    ("PasskeySuspended", "passkey suspended", "パスキーの一時停止"),
+    ("PasskeyReinstated", "passkey reinstated", "パスキーの一時停止解除"),
     ("LoginUnlocked", "login unlocked", "ロック解除"),
     ("SecurityNoticeSent", "security notice", "セキュリティ通知"),
     ("SessionsEnded", "sessions ended", "セッション終了"),

@@ -110,6 +110,7 @@ struct PasskeyRow {
     revoked_by: Option<String>,
     revoked_reason: Option<String>,
     cross_device_sign_in: Option<String>,
+    suspended_at: Option<i64>,
 }
 
 impl<'r> sqlx::FromRow<'r, AnyRow> for PasskeyRow {
@@ -136,6 +137,7 @@ impl<'r> sqlx::FromRow<'r, AnyRow> for PasskeyRow {
             revoked_by: r.try_get("revoked_by")?,
             revoked_reason: r.try_get("revoked_reason")?,
             cross_device_sign_in: r.try_get("cross_device_sign_in")?,
+            suspended_at: r.try_get("suspended_at")?,
         })
     }
 }
@@ -167,7 +169,7 @@ const ACCOUNT_COLUMNS: &str = "account_id, login_id, holder_kind, email, email_r
      last_login_method, last_sequence, updated_at, deletion_locked, last_login_environment, last_login_recommended, otp_device";
 const PASSKEY_COLUMNS: &str = "passkey_id, account_id, credential_id, name, aaguid, provider, backup_eligible, backup_state,
      transports, attachment, added_via, registered_at, registered_channel, last_used_at, last_used_channel, revoked_at,
-     registered_environment, environment_recommended, revoked_by, revoked_reason, cross_device_sign_in";
+     registered_environment, environment_recommended, revoked_by, revoked_reason, cross_device_sign_in, suspended_at";
 const CREDENTIAL_COLUMNS: &str = "credential_id, account_id, passkey_id, public_key, counter, active";
 
 /// The rows of `table` whose `key` is one of `keys`.
@@ -198,7 +200,8 @@ fn passkeys_named(event: &AccountEvent) -> Vec<(&str, &str)> {
         E::PasskeyLoginSucceeded { passkey_id, credential_id, .. } | E::CrossDeviceSignInSucceeded { passkey_id, credential_id, .. } => {
             vec![(passkey_id.as_str(), credential_id.as_str())]
         }
-        E::PasskeyBackupStateChanged { passkey_id, .. } => vec![(passkey_id.as_str(), "")],
+        E::PasskeyBackupStateChanged { passkey_id, .. } | E::PasskeyReinstated { passkey_id, .. } => vec![(passkey_id.as_str(), "")],
+        E::PasskeySuspended { passkey_id, credential_id, .. } => vec![(passkey_id.as_str(), credential_id.as_str())],
         E::PasskeysRevoked { passkeys, .. } => passkeys.iter().map(|p| (p.passkey_id.as_str(), p.credential_id.as_str())).collect(),
         _ => vec![],
     }
@@ -355,6 +358,16 @@ impl Working {
                     }
                 }
             }
+            E::PasskeySuspended { passkey_id, .. } => {
+                if let Some(p) = self.passkeys.get_mut(passkey_id) {
+                    p.suspended_at = Some(at);
+                }
+            }
+            E::PasskeyReinstated { passkey_id, .. } => {
+                if let Some(p) = self.passkeys.get_mut(passkey_id) {
+                    p.suspended_at = None;
+                }
+            }
             E::PasskeyDeletionLocked { .. } => self.account(id, |a| a.deletion_locked = 1),
             E::TradingPasswordChanged { .. } => self.account(id, |a| a.deletion_locked = 0),
             E::LoginUnlocked { .. } => self.account(id, |a| {
@@ -430,6 +443,7 @@ impl Working {
                 revoked_by: None,
                 revoked_reason: None,
                 cross_device_sign_in: cross_device_sign_in.map(str::to_string),
+                suspended_at: None,
             },
         );
         self.credentials.insert(
@@ -516,6 +530,7 @@ impl Working {
                     p.revoked_by.into(),
                     p.revoked_reason.into(),
                     p.cross_device_sign_in.into(),
+                    p.suspended_at.into(),
                 ]
             })
             .collect();
@@ -661,6 +676,7 @@ impl PasskeyView {
             revoked_at: None,
             revoked_by: None,
             revoked_reason: None,
+            suspended_at: None,
         })
     }
 }
@@ -699,6 +715,10 @@ pub struct PasskeyView {
     pub revoked_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_reason: Option<String>,
+    /// Since when it is refused at login until support has checked it
+    /// (its signature counter went backwards); absent when usable.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ledger_domain::japan::serialize_option")]
+    pub suspended_at: Option<DateTime<Utc>>,
 }
 
 /// The status-inquiry view of one account (seed 000 p.16-17).
@@ -760,6 +780,7 @@ fn passkey_view(r: &AnyRow) -> Result<PasskeyView, DbError> {
         revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(from_millis),
         revoked_by: r.try_get("revoked_by")?,
         revoked_reason: r.try_get("revoked_reason")?,
+        suspended_at: r.try_get::<Option<i64>, _>("suspended_at")?.map(from_millis),
     })
 }
 

@@ -18,6 +18,7 @@ ledger_tests::on_both_databases!(
     racing_replays_of_one_login_record_one_login_and_start_one_session,
     a_refused_assertion_uses_the_ceremony_up,
     a_counter_that_goes_backwards_is_refused_and_recorded,
+    a_cloned_passkey_is_suspended_until_support_reinstates_it,
     no_password_or_code_is_stored_anywhere,
     password_login_with_an_email_code_works_before_any_passkey,
     integration_endpoints_need_an_admin_token,
@@ -250,16 +251,25 @@ async fn racing_replays_of_one_login_record_one_login_and_start_one_session(app:
 /// refused `counter_regression`. Returns the account, the passkey and that
 /// ceremony's options.
 async fn a_cloned_assertion_refused(app: &TestApp, login_id: &str, email: &str) -> (String, SoftPasskey, Value) {
+    let (account, key, options, _) = a_clone_after_a_login(app, login_id, email).await;
+    (account, key, options)
+}
+
+/// [`a_cloned_assertion_refused`], with the token of the session the
+/// genuine passkey opened before the clone answered.
+async fn a_clone_after_a_login(app: &TestApp, login_id: &str, email: &str) -> (String, SoftPasskey, Value, String) {
     let account = app.open_account(login_id, Some(email), false).await;
     let mut key = passkey();
     app.register(login_id, email, &mut key).await;
     key.counter = 10;
-    assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
+    let res = app.passkey_login(&mut key).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let token = body(res).await["session"]["token"].as_str().unwrap().to_string();
     let options: Value = body(app.post("/api/v1/sessions/passkey/options", json!({}), None).await).await;
     let cloned = key.assert_with_counter(&options, 5);
     let res = app.post("/api/v1/sessions/passkey", json!({ "ceremony_id": options["ceremony_id"], "credential": cloned }), None).await;
     assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "counter_regression".into()));
-    (account, key, options)
+    (account, key, options, token)
 }
 
 async fn a_refused_assertion_uses_the_ceremony_up(app: TestApp) {
@@ -287,6 +297,70 @@ async fn a_counter_that_goes_backwards_is_refused_and_recorded(app: TestApp) {
         .into_iter()
         .any(|(t, p, _)| t == "PasskeyLoginFailed" && p["PasskeyLoginFailed"]["reason"] == "counter_regression");
     assert!(recorded);
+}
+
+async fn a_cloned_passkey_is_suspended_until_support_reinstates_it(app: TestApp) {
+    let (account, mut key, _, token) = a_clone_after_a_login(&app, "4000005", "cloned@example.jp").await;
+    // What the passkey signed in to ends: one of its holders is not the customer.
+    let res = app.get("/api/v1/me/passkeys", Some(&token)).await;
+    assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "session_ended".into()));
+    // Even the genuine device, its counter moving on, is refused until support has looked.
+    let res = app.passkey_login(&mut key).await;
+    let refused = body(res).await;
+    assert_eq!(refused["error"]["code"], "passkey_suspended");
+    assert!(refused["error"]["message_ja"].as_str().unwrap().contains("サポート"), "{refused}");
+    // The customer is told, by mail, in both languages.
+    let told = app.mail_to("cloned@example.jp").iter().map(|m| m.decoded()).filter(|m| m.contains("suspended")).count();
+    assert_eq!(told, 1, "one notice of the suspension");
+    let events = app.events_of(&account).await;
+    let types: Vec<&str> = events.iter().map(|(t, _, _)| t.as_str()).collect();
+    let at = types.iter().position(|t| *t == "PasskeySuspended").expect("suspended on record");
+    assert_eq!(types[at - 1], "PasskeyLoginFailed");
+    assert!(events.iter().any(|(t, p, _)| t == "SessionsEnded" && p["SessionsEnded"]["cause"] == "passkey_suspended"));
+    assert!(events.iter().any(|(t, p, _)| t == "SecurityNoticeSent" && p["SecurityNoticeSent"]["kind"] == "passkey_suspended"));
+    assert!(events.iter().any(|(t, p, _)| t == "PasskeyLoginFailed" && p["PasskeyLoginFailed"]["reason"] == "passkey_suspended"));
+
+    // Support sees it suspended, and since when, in Japan time.
+    let support = app.staff("Suzuki", "support").await;
+    let status = body(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
+    let passkey = &status["passkeys"][0];
+    assert!(passkey["suspended_at"].as_str().unwrap().ends_with("+09:00"), "{status}");
+    let passkey_id = passkey["id"].as_str().unwrap().to_string();
+    let history = body(app.get(&format!("/api/v1/staff/accounts/{account}/history?type=PasskeySuspended"), Some(&support)).await).await;
+    assert!(history["events"][0]["line"]["ja"].as_str().unwrap().contains("一時停止しました"), "{history}");
+
+    // A reason is required; then the suspension lifts once, on record.
+    let path = format!("/api/v1/staff/accounts/{account}/passkeys/reinstate");
+    let res = app.post(&path, json!({ "passkey_id": passkey_id, "reason": " " }), Some(&support)).await;
+    assert_eq!(error_code(res).await, (StatusCode::BAD_REQUEST, "reason_required".into()));
+    let compliance = app.staff("Kato", "compliance").await;
+    let res = app.post(&path, json!({ "passkey_id": passkey_id, "reason": "called in" }), Some(&compliance)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app.post(&path, json!({ "passkey_id": "no-such-passkey", "reason": "called in" }), Some(&support)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let reason = "the customer's own phone; no other device";
+    let res = app.post(&path, json!({ "passkey_id": passkey_id, "reason": reason }), Some(&support)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app.post(&path, json!({ "passkey_id": passkey_id, "reason": reason }), Some(&support)).await;
+    assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "not_suspended".into()));
+    let reinstated = app.events_of(&account).await.into_iter().filter(|(t, _, _)| t == "PasskeyReinstated").collect::<Vec<_>>();
+    assert_eq!(reinstated.len(), 1);
+    assert_eq!(reinstated[0].1["PasskeyReinstated"]["reason"], reason);
+    assert!(reinstated[0].2["actor"].as_str().unwrap().starts_with("staff:"), "{:?}", reinstated[0].2);
+    assert_eq!(reinstated[0].1["PasskeyReinstated"]["staff"]["name"], "Suzuki");
+    let res = app.passkey_login(&mut key).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "the genuine device logs in again");
+    let status = body(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
+    assert!(status["passkeys"][0].get("suspended_at").is_none(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_the_deployment_does_not_suspend_the_passkey_keeps_working_after_a_counter_regression() {
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |c| c.policy.suspend_on_counter_regression = false).await else { return };
+    let (account, mut key, _, token) = a_clone_after_a_login(&app, "4000006", "kept@example.jp").await;
+    assert_eq!(app.get("/api/v1/me/passkeys", Some(&token)).await.status(), StatusCode::OK);
+    assert_eq!(app.passkey_login(&mut key).await.status(), StatusCode::CREATED);
+    assert!(!app.events_of(&account).await.iter().any(|(t, _, _)| t == "PasskeySuspended"));
 }
 
 async fn no_password_or_code_is_stored_anywhere(app: TestApp) {

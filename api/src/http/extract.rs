@@ -318,6 +318,7 @@ pub async fn execute_with(
         }
         Err(BusError::Domain(ledger_domain::AccountError::AlreadyOpened)) => Err(ApiError::from(ErrorCode::AccountExists)),
         Err(BusError::Domain(ledger_domain::AccountError::NotLocked)) => Err(ApiError::from(ErrorCode::NotLocked)),
+        Err(BusError::Domain(ledger_domain::AccountError::NotSuspended)) => Err(ApiError::from(ErrorCode::NotSuspended)),
         Err(BusError::Contended) => Err(ApiError::conflict_retry()),
         Err(BusError::Gone) => Err(ApiError::ceremony_expired()),
         Err(BusError::Unavailable(e)) => Err(ApiError::unavailable(e)),
@@ -411,9 +412,22 @@ pub async fn end_sessions_opened_with(
     passkey_ids: &[&str],
     recorded: EventMetadata,
 ) -> Result<u64, ApiError> {
-    let account_id = customer.account_id.as_str();
-    let ended = app.store.end_sessions_opened_with(account_id, passkey_ids, &customer.token_hash, app.clock.now()).await?;
-    record_sessions_ended(app, account_id, ended, ledger_domain::account::SessionEndCause::PasskeyDeleted, recorded).await?;
+    let cause = ledger_domain::account::SessionEndCause::PasskeyDeleted;
+    end_passkey_sessions(app, &customer.account_id, passkey_ids, &customer.token_hash, cause, recorded).await
+}
+
+/// Ends the sessions opened with any of `passkey_ids` but the one whose
+/// token hash is `except` (none when empty); recorded with `cause`.
+pub async fn end_passkey_sessions(
+    app: &AppState,
+    account_id: &str,
+    passkey_ids: &[&str],
+    except: &str,
+    cause: ledger_domain::account::SessionEndCause,
+    recorded: EventMetadata,
+) -> Result<u64, ApiError> {
+    let ended = app.store.end_sessions_opened_with(account_id, passkey_ids, except, app.clock.now()).await?;
+    record_sessions_ended(app, account_id, ended, cause, recorded).await?;
     Ok(ended)
 }
 

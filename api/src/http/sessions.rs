@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use webauthn_rs::prelude::{AuthenticationResult, DiscoverableAuthentication, PasskeyAuthentication, PublicKeyCredential};
 
 use super::contract::{public_key_of, CodeBody, CodeResent, CodeStep, CredentialBody, FlowPath, PasswordAccepted, SendBody, SessionIssued};
-use super::extract::{execute_with, new_session, start_session, ApiJson, ApiPath, Customer, RequestMeta};
+use super::extract::{end_passkey_sessions, execute_with, new_session, start_session, ApiJson, ApiPath, Customer, RequestMeta};
 use super::steps::{
     account_by_login_id, base64_url, check_code, code_outcome, create_flow, load_flow, resend_code, save_ceremony, shown_login_id,
     submit_password, take_ceremony, throttled_password_step, unknown_login_id,
@@ -203,6 +203,13 @@ async fn finish_login(
     };
     let done = execute_with(app, account_id, command, meta.metadata("customer", now), also).await?;
     let Some((authenticator, _, _)) = login_outcome(&done.events) else {
+        if let Some(passkey_id) = suspended(&done.events) {
+            // One of the passkey's holders may not be the customer: what it
+            // signed in to ends, and the customer is told.
+            let cause = ledger_domain::account::SessionEndCause::PasskeySuspended;
+            end_passkey_sessions(app, account_id, &[passkey_id], "", cause, crate::bus::system_metadata(now)).await?;
+            crate::notify::after(app, account_id, &done).await;
+        }
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
     };
     let cross_device = authenticator == "cross_device";
@@ -224,6 +231,14 @@ async fn finish_login(
             environment,
         }),
     ))
+}
+
+/// The passkey a refused login suspended, if it did.
+fn suspended(events: &[AccountEvent]) -> Option<&str> {
+    events.iter().find_map(|e| match e {
+        AccountEvent::PasskeySuspended { passkey_id, .. } => Some(passkey_id.as_str()),
+        _ => None,
+    })
 }
 
 /// The authenticator as the page names it, the login method (the domain's,

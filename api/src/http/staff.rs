@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(history))
         .routes(routes!(revoke))
+        .routes(routes!(reinstate))
         .routes(routes!(unlock))
 }
 
@@ -326,6 +327,34 @@ async fn revoke(
     }
     crate::notify::after(&app, &account_id, &done).await;
     Ok(Json(Deleted { deleted }))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct ReinstateBody {
+    /// Why, for the record (required, at most 500 characters).
+    reason: String,
+    /// The suspended passkey.
+    passkey_id: String,
+}
+
+/// Lifts a passkey's suspension (its signature counter went backwards),
+/// once support has checked with the customer that the device is theirs
+/// and no copy is in use; otherwise, revoke it.
+#[utoipa::path(post, path = "/api/v1/staff/accounts/{account_id}/passkeys/reinstate", tag = "staff", security(("staff" = [])),
+    params(AccountPath), request_body = ReinstateBody, responses((status = 204), (status = "4XX", body = ErrorBody)))]
+async fn reinstate(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    ApiPath(account_id): ApiPath<AccountId>,
+    ApiJson(body): ApiJson<ReinstateBody>,
+) -> Result<StatusCode, ApiError> {
+    staff.require(&[Role::Support])?;
+    let reason = reason_of(&body.reason)?;
+    let now = app.clock.now();
+    let command = AccountCommand::ReinstatePasskey { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
+    execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

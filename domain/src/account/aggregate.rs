@@ -46,6 +46,9 @@ pub enum AccountError {
     /// Support asked to unlock an account with no lock to lift.
     #[error("the account is not locked")]
     NotLocked,
+    /// Support asked to reinstate a passkey that is not suspended.
+    #[error("the passkey is not suspended")]
+    NotSuspended,
 }
 
 /// A customer's account as the ledger knows it.
@@ -109,6 +112,9 @@ pub struct PasskeyState {
     pub backup_eligible: bool,
     pub backup_state: bool,
     pub revoked: bool,
+    /// Refused at login until support reinstates it (a counter regression).
+    #[serde(default)]
+    pub suspended: bool,
     #[serde(default)]
     pub name: Option<PasskeyName>,
     /// Transports and attachment reported at registration: they tell a
@@ -128,6 +134,7 @@ impl PasskeyState {
             backup_eligible: passkey.backup_eligible,
             backup_state: passkey.backup_state,
             revoked: false,
+            suspended: false,
             name: Some(passkey.name.clone()),
             transports: passkey.transports.clone(),
             attachment: passkey.authenticator_attachment.clone(),
@@ -476,6 +483,13 @@ impl Account {
                     vec![E::PasskeysRevoked { passkeys, revoked_by: Revoker::Staff { staff, reason } }]
                 }
             }
+            C::ReinstatePasskey { staff, passkey_id, reason, .. } => {
+                let passkey = self.active_passkeys().find(|p| p.passkey_id == passkey_id).ok_or(AccountError::UnknownPasskey)?;
+                if !passkey.suspended {
+                    return Err(AccountError::NotSuspended);
+                }
+                vec![E::PasskeyReinstated { passkey_id, name: passkey.name.clone(), staff, reason }]
+            }
             C::Unlock { .. } if !self.locked && !self.deletion_locked => return Err(AccountError::NotLocked),
             C::Unlock { staff, reason, .. } => vec![E::LoginUnlocked { staff, reason }],
             C::RecordStaffRead { staff, view, .. } => vec![E::AccountViewedByStaff { staff, view }],
@@ -702,6 +716,12 @@ impl Account {
     }
 
     /// The active passkeys a deletion takes: one by id, or all.
+    fn set_suspended(&mut self, passkey_id: &str, suspended: bool) {
+        if let Some(p) = self.passkeys.iter_mut().find(|p| p.passkey_id == passkey_id) {
+            p.suspended = suspended;
+        }
+    }
+
     fn passkeys_to_revoke(&self, passkey_id: Option<&str>) -> Result<Vec<RevokedPasskey>, AccountError> {
         let chosen: Vec<RevokedPasskey> =
             self.active_passkeys().filter(|p| passkey_id.is_none_or(|id| p.passkey_id == id)).map(PasskeyState::revoked_record).collect();
@@ -1103,10 +1123,26 @@ impl Account {
             Ok(a) => a,
             Err(detail) => return failed(id, Refusal::InvalidCredential, detail),
         };
+        // Checked after the signature: a caller with the credential ID
+        // alone learns nothing of it.
+        if passkey.suspended {
+            return failed(id, Refusal::PasskeySuspended, String::new());
+        }
         // A counter that does not increase, when either value is non-zero,
-        // signals a possibly cloned authenticator (WebAuthn §6.1.1).
+        // signals a possibly cloned authenticator (WebAuthn §6.1.1): the
+        // passkey is suspended until support has looked at it.
         if (assertion.counter != 0 || passkey.counter != 0) && assertion.counter <= passkey.counter {
-            return failed(id, Refusal::CounterRegression, format!("stored counter {}, asserted {}", passkey.counter, assertion.counter));
+            let mut events =
+                failed(id, Refusal::CounterRegression, format!("stored counter {}, asserted {}", passkey.counter, assertion.counter))?;
+            if policy.suspend_on_counter_regression {
+                events.push(E::PasskeySuspended {
+                    passkey_id: passkey.passkey_id.clone(),
+                    credential_id: passkey.credential_id.clone(),
+                    name: passkey.name.clone(),
+                    reason: Refusal::CounterRegression,
+                });
+            }
+            return Ok(events);
         }
         let new_environment = self.is_new_environment(&environment);
         let backup_changed = assertion.backup_state != passkey.backup_state;
@@ -1358,6 +1394,8 @@ impl Aggregate for Account {
                     self.trading_password_failures = 0;
                 }
             }
+            E::PasskeySuspended { passkey_id, .. } => self.set_suspended(&passkey_id, true),
+            E::PasskeyReinstated { passkey_id, .. } => self.set_suspended(&passkey_id, false),
             E::LoginUnlocked { .. } => {
                 self.locked = false;
                 self.consecutive_password_failures = 0;

@@ -148,6 +148,8 @@ pub enum AccountCommand {
     RevokePasskeysForCustomer { staff: StaffMember, passkey_id: Option<String>, reason: String, at: DateTime<Utc> },
     /// Support lifts a lock (login, and passkey deletion) with a reason.
     Unlock { staff: StaffMember, reason: String, at: DateTime<Utc> },
+    /// Support lifts a passkey's suspension after checking with the customer.
+    ReinstatePasskey { staff: StaffMember, passkey_id: String, reason: String, at: DateTime<Utc> },
     /// Sessions were ended (the ledger's record of it, after the cause).
     RecordSessionsEnded { sessions: u32, cause: SessionEndCause, at: DateTime<Utc> },
     /// A staff member read the account (status, history, search result).

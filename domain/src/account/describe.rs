@@ -24,12 +24,13 @@ fn purpose(p: FlowPurpose) -> (&'static str, &'static str) {
     }
 }
 
+/// One passkey by its name, or its ID when it has none.
+fn named(passkey_id: &str, name: &Option<crate::values::PasskeyName>) -> String {
+    name.as_ref().map(|n| format!("\"{}\"", n.as_str())).unwrap_or_else(|| passkey_id.to_string())
+}
+
 fn names(passkeys: &[RevokedPasskey]) -> String {
-    passkeys
-        .iter()
-        .map(|p| p.name.as_ref().map(|n| format!("\"{}\"", n.as_str())).unwrap_or_else(|| p.passkey_id.clone()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    passkeys.iter().map(|p| named(&p.passkey_id, &p.name)).collect::<Vec<_>>().join(", ")
 }
 
 fn env(e: &Option<Environment>) -> String {
@@ -120,6 +121,7 @@ fn notice_words(kind: &str) -> (&str, &str) {
         "passkeys_deleted" => ("passkeys deleted", "パスキーの削除"),
         "login" => ("login", "ログイン"),
         "email_changed" => ("e-mail address changed", "メールアドレスの変更"),
+        "passkey_suspended" => ("passkey suspended", "パスキーの一時停止"),
         other => (other, other),
     }
 }
@@ -429,6 +431,22 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("サポート担当（{}）がパスキー {} を削除しました。理由：{ja}", staff.name, names(passkeys)),
             )
         }
+        E::PasskeySuspended { passkey_id, name, reason, .. } => {
+            let (en, ja) = reason.words();
+            let passkey = named(passkey_id, name);
+            line(
+                format!("Passkey {passkey} was suspended until support has checked it: {en}."),
+                format!("パスキー {passkey} をサポートの確認まで一時停止しました。理由：{ja}"),
+            )
+        }
+        E::PasskeyReinstated { passkey_id, name, staff, reason } => {
+            let (en, ja) = staff_reason_words(reason);
+            let passkey = named(passkey_id, name);
+            line(
+                format!("Support ({}) lifted the suspension of passkey {passkey}: {en}.", staff.name),
+                format!("サポート担当（{}）がパスキー {passkey} の一時停止を解除しました。理由：{ja}", staff.name),
+            )
+        }
         E::LoginUnlocked { staff, reason } => {
             let (en, ja) = staff_reason_words(reason);
             line(
@@ -462,6 +480,9 @@ pub fn describe(event: &AccountEvent) -> Line {
                 SessionEndCause::LoginLocked => ("the login was locked", "ログインのロック"),
                 SessionEndCause::PasskeysRevokedBySupport => ("support deleted passkeys", "サポート担当によるパスキーの削除"),
                 SessionEndCause::PasskeyDeleted => ("the passkey they were signed in with was deleted", "ログインに使ったパスキーの削除"),
+                SessionEndCause::PasskeySuspended => {
+                    ("the passkey they were signed in with was suspended", "ログインに使ったパスキーの一時停止")
+                }
             };
             line(
                 format!("{sessions} signed-in session(s) ended: {en}."),

@@ -176,6 +176,9 @@ pub enum SessionEndCause {
     PasskeysRevokedBySupport,
     /// The customer deleted the passkeys the sessions were opened with.
     PasskeyDeleted,
+    /// The passkey the sessions were opened with was suspended (its
+    /// counter went backwards: one of its holders may not be the customer).
+    PasskeySuspended,
 }
 
 impl SessionEndCause {
@@ -186,6 +189,7 @@ impl SessionEndCause {
             SessionEndCause::LoginLocked => "login_locked",
             SessionEndCause::PasskeysRevokedBySupport => "passkeys_revoked_by_support",
             SessionEndCause::PasskeyDeleted => "passkey_deleted",
+            SessionEndCause::PasskeySuspended => "passkey_suspended",
         }
     }
 }
@@ -440,6 +444,23 @@ pub enum AccountEvent {
         passkeys: Vec<RevokedPasskey>,
         revoked_by: Revoker,
     },
+    /// A passkey may no longer log in until support has looked at it: its
+    /// signature counter went backwards, so a copy of the authenticator may
+    /// exist (WebAuthn §6.1.1). It stays bound; support reinstates or
+    /// deletes it.
+    PasskeySuspended {
+        passkey_id: String,
+        credential_id: String,
+        name: Option<PasskeyName>,
+        reason: Refusal,
+    },
+    /// Support lifted a passkey's suspension after checking with the customer.
+    PasskeyReinstated {
+        passkey_id: String,
+        name: Option<PasskeyName>,
+        staff: StaffMember,
+        reason: String,
+    },
     /// Support lifted the login lock (and a deletion lock).
     LoginUnlocked {
         staff: StaffMember,
@@ -546,6 +567,8 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasskeyDeletionLocked { .. } => "PasskeyDeletionLocked",
             AccountEvent::PasskeyDeletionRefused { .. } => "PasskeyDeletionRefused",
             AccountEvent::PasskeysRevoked { .. } => "PasskeysRevoked",
+            AccountEvent::PasskeySuspended { .. } => "PasskeySuspended",
+            AccountEvent::PasskeyReinstated { .. } => "PasskeyReinstated",
             AccountEvent::LoginUnlocked { .. } => "LoginUnlocked",
             AccountEvent::SessionsEnded { .. } => "SessionsEnded",
             AccountEvent::AccountViewedByStaff { .. } => "AccountViewedByStaff",

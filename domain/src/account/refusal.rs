@@ -78,6 +78,9 @@ pub enum Refusal {
     /// A first passkey from a signed-in session needs the deployment's
     /// confirmation first (trading password or e-mailed code).
     StepUpRequired,
+    /// The passkey is suspended (its counter went backwards) until support
+    /// has looked at it.
+    PasskeySuspended,
 }
 
 impl Refusal {
@@ -114,6 +117,7 @@ impl Refusal {
         Refusal::DeletionBySupportOnly,
         Refusal::TradingPasswordLocked,
         Refusal::StepUpRequired,
+        Refusal::PasskeySuspended,
     ];
 
     /// The refusal in words, for readable lines (English, Japanese).
@@ -158,6 +162,9 @@ impl Refusal {
             Refusal::DeletionBySupportOnly => ("only support deletes passkeys", "パスキーの削除はサポート窓口のみ"),
             Refusal::TradingPasswordLocked => ("the trading password is locked", "執行パスワードがロック中"),
             Refusal::StepUpRequired => ("a confirmation is needed first", "先に本人確認が必要"),
+            Refusal::PasskeySuspended => {
+                ("the passkey is suspended until support has checked it", "パスキーがサポートの確認まで一時停止中")
+            }
         }
     }
 
@@ -195,6 +202,7 @@ impl Refusal {
             Refusal::DeletionBySupportOnly => "deletion_by_support_only",
             Refusal::StepUpRequired => "step_up_required",
             Refusal::TradingPasswordLocked => "trading_password_locked",
+            Refusal::PasskeySuspended => "passkey_suspended",
         }
     }
 }

@@ -750,11 +750,74 @@ async fn a_locked_password_login_does_not_block_passkey_login() {
     assert!(matches!(events[0], AccountEvent::PasskeyLoginSucceeded { .. }));
 }
 
+fn suspended(id: &str) -> AccountEvent {
+    AccountEvent::PasskeySuspended {
+        passkey_id: id.into(),
+        credential_id: format!("cred-{id}"),
+        name: Some(new_passkey(id).name),
+        reason: Refusal::CounterRegression,
+    }
+}
+
 #[tokio::test]
-async fn a_counter_that_goes_backwards_is_refused() {
+async fn a_counter_that_goes_backwards_is_refused_and_suspends_the_passkey() {
     let given = vec![opened(), registered("p1"), logged_in("p1", assertion(7))];
     let events = outcome(given, login("cred-p1", Ok(assertion(7)))).await;
     assert_eq!(refusal_of(&events), Some(Refusal::CounterRegression));
+    assert_eq!(events[1], suspended("p1"), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_suspended_passkey_is_refused_even_with_a_counter_that_moves_on() {
+    let given = vec![opened(), registered("p1"), logged_in("p1", assertion(7)), suspended("p1")];
+    let events = outcome(given, login("cred-p1", Ok(assertion(8)))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::PasskeySuspended));
+    assert_eq!(events.len(), 1, "suspended once, not again: {events:?}");
+}
+
+#[tokio::test]
+async fn a_suspended_passkey_with_a_bad_signature_is_an_invalid_credential() {
+    // Whoever holds only the credential ID learns nothing of the suspension.
+    let given = vec![opened(), registered("p1"), logged_in("p1", assertion(7)), suspended("p1")];
+    let events = outcome(given, login("cred-p1", Err("bad signature".into()))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::InvalidCredential));
+}
+
+#[tokio::test]
+async fn where_the_deployment_does_not_suspend_a_counter_regression_is_refused_only() {
+    let mut services = AccountServices::default();
+    services.policy.suspend_on_counter_regression = false;
+    let given = vec![opened(), registered("p1"), logged_in("p1", assertion(7))];
+    let events = TestFramework::<Account>::with(services)
+        .given(given)
+        .when_async(login("cred-p1", Ok(assertion(7))))
+        .await
+        .inspect_result()
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(refusal_of(&events), Some(Refusal::CounterRegression));
+}
+
+#[tokio::test]
+async fn support_reinstates_a_suspended_passkey_and_it_logs_in_again() {
+    let mut given = vec![opened(), registered("p1"), logged_in("p1", assertion(7)), suspended("p1")];
+    let reinstate =
+        |id: &str| AccountCommand::ReinstatePasskey { staff: staff(), passkey_id: id.into(), reason: "customer called".into(), at: t0() };
+    let events = outcome(given.clone(), reinstate("p1")).await;
+    assert_eq!(
+        events,
+        vec![AccountEvent::PasskeyReinstated {
+            passkey_id: "p1".into(),
+            name: Some(new_passkey("p1").name),
+            staff: staff(),
+            reason: "customer called".into()
+        }]
+    );
+    given.extend(events);
+    test().given(given.clone()).when_async(reinstate("p1")).await.then_expect_error(AccountError::NotSuspended);
+    test().given(given.clone()).when_async(reinstate("nope")).await.then_expect_error(AccountError::UnknownPasskey);
+    let events = outcome(given, login("cred-p1", Ok(assertion(8)))).await;
+    assert!(matches!(events[0], AccountEvent::PasskeyLoginSucceeded { .. }), "{events:?}");
 }
 
 #[tokio::test]

@@ -99,6 +99,19 @@ fn every_account_event() -> Vec<AccountEvent> {
         },
         E::LoginUnlocked { staff: staff(), reason: "identity confirmed".into() },
         E::LoginUnlocked { staff: staff(), reason: "device_replaced".into() },
+        E::PasskeySuspended {
+            passkey_id: "p1".into(),
+            credential_id: "c".into(),
+            name: Some(PasskeyName::parse("iPhone").unwrap()),
+            reason: Refusal::CounterRegression,
+        },
+        E::PasskeySuspended { passkey_id: "p1".into(), credential_id: "c".into(), name: None, reason: Refusal::CounterRegression },
+        E::PasskeyReinstated {
+            passkey_id: "p1".into(),
+            name: Some(PasskeyName::parse("iPhone").unwrap()),
+            staff: staff(),
+            reason: "the customer's own phone".into(),
+        },
         E::PasskeysRevoked {
             passkeys: vec![RevokedPasskey { passkey_id: "p1".into(), credential_id: "c".into(), name: None }],
             revoked_by: Revoker::Staff { staff: staff(), reason: "device_lost".into() },
@@ -135,10 +148,11 @@ fn every_account_event() -> Vec<AccountEvent> {
         SessionEndCause::LoginLocked,
         SessionEndCause::PasskeysRevokedBySupport,
         SessionEndCause::PasskeyDeleted,
+        SessionEndCause::PasskeySuspended,
     ] {
         events.push(E::SessionsEnded { sessions: 2, cause });
     }
-    for kind in ["passkey_added", "passkeys_deleted", "login", "email_changed"] {
+    for kind in ["passkey_added", "passkeys_deleted", "login", "email_changed", "passkey_suspended"] {
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: "t***@example.jp".into(), sent: true });
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: String::new(), sent: false });
     }
