@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use ledger_domain::{Channel, LoginMode, Policy};
-use ledger_projections::signals::{Threshold, Thresholds};
+use ledger_projections::signals::{SharedEmailSeverity, Threshold, Thresholds};
 
 /// Where e-mail goes.
 #[derive(Clone, PartialEq)]
@@ -388,6 +388,10 @@ pub struct Settings {
     /// Fraud rule: look-back of "all deleted, then a new one from a new environment".
     #[arg(long, env = "LEDGER_SIGNAL_WIPE_WINDOW_SECS", default_value_t = Thresholds::default().wipe_window_secs, value_parser = at_least_one_i64, global = true)]
     pub signal_wipe_window_secs: i64,
+    /// Fraud rule: `shared_email`'s severity at opening per holder kind
+    /// (`individual=medium,family=low,corporate=low`).
+    #[arg(long, env = "LEDGER_SIGNAL_SHARED_EMAIL_SEVERITY", default_value_t = Thresholds::default().shared_email, value_parser = SharedEmailSeverity::parse, global = true)]
+    pub signal_shared_email_severity: SharedEmailSeverity,
 }
 
 /// A whole number from a setting, spaces and line ends around it ignored
@@ -700,6 +704,7 @@ impl TryFrom<Settings> for Config {
             lockout_clients: s.signal_lockout_clients,
             password_clients: s.signal_password_clients,
             wipe_window_secs: s.signal_wipe_window_secs,
+            shared_email: s.signal_shared_email_severity,
         };
         Ok(Config {
             bind: s.bind,

@@ -5,6 +5,7 @@
 //! the same signals with the same ids.
 
 use chrono::{DateTime, Utc};
+use ledger_domain::account::HolderKind;
 use ledger_domain::staff::{ReviewOutcome, StaffEvent};
 use ledger_domain::{AccountEvent, Refusal};
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,91 @@ impl Threshold {
     }
 }
 
+/// How grave a signal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.trim() {
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            _ => None,
+        }
+    }
+
+    /// One step graver (high stays high).
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Low => Severity::Medium,
+            Severity::Medium | Severity::High => Severity::High,
+        }
+    }
+}
+
+/// The severity of `shared_email` when accounts of a kind share an address
+/// at opening: family and corporate accounts do so by the brokerage's own
+/// design (seed 000 names them), so they start lower than individuals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedEmailSeverity {
+    pub individual: Severity,
+    pub family: Severity,
+    pub corporate: Severity,
+}
+
+impl Default for SharedEmailSeverity {
+    fn default() -> Self {
+        SharedEmailSeverity { individual: Severity::Medium, family: Severity::Low, corporate: Severity::Low }
+    }
+}
+
+/// `individual=medium,family=low,corporate=low`, as configured.
+impl std::fmt::Display for SharedEmailSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "individual={},family={},corporate={}", self.individual.as_str(), self.family.as_str(), self.corporate.as_str())
+    }
+}
+
+impl SharedEmailSeverity {
+    /// Parses `family=low,corporate=medium` (kinds not named keep their default).
+    pub fn parse(spec: &str) -> Result<SharedEmailSeverity, String> {
+        let mut out = SharedEmailSeverity::default();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (kind, severity) = part.split_once('=').ok_or_else(|| format!("expected kind=severity (e.g. family=low), got {part:?}"))?;
+            let severity = Severity::parse(severity).ok_or_else(|| format!("severity must be low, medium or high, got {severity:?}"))?;
+            match kind.trim() {
+                "individual" => out.individual = severity,
+                "family" => out.family = severity,
+                "corporate" => out.corporate = severity,
+                other => return Err(format!("holder kind must be individual, family or corporate, got {other:?}")),
+            }
+        }
+        Ok(out)
+    }
+
+    fn of(&self, kind: HolderKind) -> Severity {
+        match kind {
+            HolderKind::Individual => self.individual,
+            HolderKind::Family => self.family,
+            HolderKind::Corporate => self.corporate,
+        }
+    }
+}
+
 /// Every rule's thresholds (`docs/configuration.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
@@ -68,6 +154,12 @@ pub struct Thresholds {
     pub password_clients: Threshold,
     /// How far back "all passkeys deleted" counts for a new registration.
     pub wipe_window_secs: i64,
+    /// `shared_email` at opening, by the holder kinds involved (the gravest
+    /// of them); one step graver for an address changed into one another
+    /// account holds, and again each time an account sharing it registers,
+    /// or is refused, a passkey.
+    #[serde(default)]
+    pub shared_email: SharedEmailSeverity,
 }
 
 impl Default for Thresholds {
@@ -81,6 +173,7 @@ impl Default for Thresholds {
             lockout_clients: 3,
             password_clients: Threshold { count: 5, window_secs: 3600 },
             wipe_window_secs: 30 * 24 * 3600,
+            shared_email: SharedEmailSeverity::default(),
         }
     }
 }
@@ -403,6 +496,8 @@ struct Registry {
     /// Each account's latest AccountOpened / EmailAddressChanged: the
     /// evidence of who set an address.
     last_set: HashMap<String, (i64, String)>,
+    /// Holder kinds of accounts opened in the batch.
+    kinds: HashMap<String, HolderKind>,
 }
 
 impl Registry {
@@ -435,6 +530,8 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
     // Accounts whose rules look back before the batch, from which sequence.
     let mut need_history: HashMap<&str, i64> = HashMap::new();
     let mut opened_here = HashSet::new();
+    // Accounts whose open shared_email signals an event may make graver.
+    let mut escalating = HashSet::new();
     for parsed in batch {
         let Some(event) = parsed.account()? else { continue };
         let id = parsed.event.aggregate_id.as_str();
@@ -447,9 +544,13 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
         if may_trigger(event) && !opened_here.contains(id) {
             need_history.entry(id).or_insert(parsed.event.sequence);
         }
+        if escalates_shared_email(event) {
+            escalating.insert(id);
+        }
     }
     let mut registry = load_registry(conn, &emails).await?;
     let mut histories = load_histories(conn, &need_history).await?;
+    let mut shared = OpenShared::load(conn, &escalating).await?;
     let mut pending = Pending::default();
     for parsed in batch {
         let event = &parsed.event;
@@ -458,6 +559,7 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
                 // The signal may have been raised earlier in this batch.
                 pending.write(conn).await?;
                 review(conn, event, signal_id, outcome, note).await?;
+                shared.closed(signal_id);
             }
             Payload::Account(account_event) => {
                 let id = event.aggregate_id.as_str();
@@ -466,10 +568,16 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
                 if history.len() > 2 * HISTORY {
                     history.drain(..history.len() - HISTORY);
                 }
+                if let AccountEvent::AccountOpened { holder_kind, .. } = account_event {
+                    registry.kinds.insert(id.to_string(), *holder_kind);
+                }
                 if let Some((email, slot)) = registers(account_event) {
                     registry.set(id, slot, email);
                     registry.last_set.insert(id.to_string(), (event.sequence, event.event_type.clone()));
-                    shared_email(conn, &mut registry, &mut pending, parsed, email).await?;
+                    shared_email(conn, &mut registry, &mut pending, &mut shared, parsed, email, &thresholds.shared_email).await?;
+                }
+                if escalates_shared_email(account_event) {
+                    shared.escalate(id, evidence_entry("account", id, event.sequence, &event.event_type));
                 }
                 if may_trigger(account_event) {
                     // The window is the account's last HISTORY sequences (a
@@ -501,7 +609,118 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
             _ => {}
         }
     }
-    pending.write(conn).await
+    pending.write(conn).await?;
+    shared.write(conn).await
+}
+
+/// An event on an account that shares its address which makes the
+/// sharing graver: a passkey bound, or refused because of the address.
+fn escalates_shared_email(event: &AccountEvent) -> bool {
+    matches!(event, AccountEvent::PasskeyRegistered { .. } | AccountEvent::LocalPasskeyAdded { .. })
+        || event.refusal() == Some(Refusal::EmailSharedWithOtherAccounts)
+}
+
+/// An open `shared_email` signal, as the batch sees it.
+struct Shared {
+    severity: Severity,
+    accounts: Vec<String>,
+    evidence: Vec<Value>,
+    /// The summary as raised, without what came later.
+    en: String,
+    ja: String,
+    later: usize,
+    changed: bool,
+}
+
+/// The open `shared_email` signals of the accounts the batch may escalate,
+/// as they were before it, with the batch's own laid over them.
+#[derive(Default)]
+struct OpenShared {
+    signals: HashMap<String, Shared>,
+}
+
+const LATER_EN: &str = " Since then, passkey registrations or attempts on these accounts: ";
+const LATER_JA: &str = "その後、これらの口座でパスキーの登録または登録の試み：";
+
+impl OpenShared {
+    async fn load(conn: &mut AnyConnection, accounts: &HashSet<&str>) -> Result<OpenShared, DbError> {
+        let mut out = OpenShared::default();
+        let accounts: Vec<&str> = accounts.iter().copied().collect();
+        for chunk in accounts.chunks(rows::LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT s.signal_id, s.severity, s.accounts, s.evidence, s.summary_en, s.summary_ja FROM signals s
+                  WHERE s.kind = 'shared_email' AND s.status = 'open'
+                    AND s.signal_id IN (SELECT signal_id FROM signal_accounts WHERE account_id IN ({}))",
+                rows::placeholders(conn, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, String, String, String, String, String)>(&sql);
+            for a in chunk {
+                query = query.bind(*a);
+            }
+            for (id, severity, accounts, evidence, en, ja) in query.fetch_all(&mut *conn).await? {
+                let (en, later) = match en.split_once(LATER_EN) {
+                    Some((base, n)) => (base.to_string(), n.trim_end_matches('.').parse().unwrap_or(0)),
+                    None => (en, 0),
+                };
+                let ja = ja.split_once(LATER_JA).map_or(ja.clone(), |(base, _)| base.to_string());
+                out.signals.insert(
+                    id,
+                    Shared {
+                        severity: Severity::parse(&severity).unwrap_or(Severity::Medium),
+                        accounts: serde_json::from_str(&accounts).unwrap_or_default(),
+                        evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+                        en,
+                        ja,
+                        later,
+                        changed: false,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    fn raised(&mut self, signal_id: &str, raised: &Raised, accounts: &[String], evidence: &[Value]) {
+        let signal = Shared {
+            severity: Severity::parse(raised.severity).unwrap_or(Severity::Medium),
+            accounts: accounts.to_vec(),
+            evidence: evidence.to_vec(),
+            en: raised.en.clone(),
+            ja: raised.ja.clone(),
+            later: 0,
+            changed: false,
+        };
+        self.signals.insert(signal_id.to_string(), signal);
+    }
+
+    fn closed(&mut self, signal_id: &str) {
+        self.signals.remove(signal_id);
+    }
+
+    /// One step graver, with the event as evidence, for every open signal
+    /// the account is part of.
+    fn escalate(&mut self, account_id: &str, evidence: Value) {
+        for signal in self.signals.values_mut().filter(|s| s.accounts.iter().any(|a| a == account_id)) {
+            signal.severity = signal.severity.raised();
+            signal.evidence.push(evidence.clone());
+            signal.later += 1;
+            signal.changed = true;
+        }
+    }
+
+    async fn write(self, conn: &mut AnyConnection) -> Result<(), DbError> {
+        for (id, s) in self.signals.into_iter().filter(|(_, s)| s.changed) {
+            sqlx::query("UPDATE signals SET severity = $2, evidence = $3, summary_en = $4, summary_ja = $5 WHERE signal_id = $1")
+                .bind(&id)
+                .bind(s.severity.as_str())
+                .bind(Value::from(s.evidence).to_string())
+                .bind(format!("{}{LATER_EN}{}.", s.en, s.later))
+                .bind(format!("{}{LATER_JA}{}回。", s.ja, s.later))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// A burst that goes on: its open signal (the account's latest of that
@@ -604,8 +823,10 @@ async fn shared_email(
     conn: &mut AnyConnection,
     registry: &mut Registry,
     pending: &mut Pending,
+    shared: &mut OpenShared,
     parsed: &Parsed,
     email: &str,
+    severities: &SharedEmailSeverity,
 ) -> Result<(), DbError> {
     let event = &parsed.event;
     let others = registry.others(email, &event.aggregate_id);
@@ -634,9 +855,22 @@ async fn shared_email(
             evidence.push(evidence_entry("account", other, sequence, &event_type));
         }
     }
+    // The gravest of the holder kinds involved; an address changed into
+    // one another account holds is graver than one shared from the opening.
+    let mut severity = Severity::Low;
+    for account in &accounts {
+        let kind = match registry.kinds.get(account) {
+            Some(kind) => Some(*kind),
+            None => holder_kind(conn, account).await?,
+        };
+        severity = severity.max(kind.map_or(severities.individual, |k| severities.of(k)));
+    }
+    if event.event_type == "EmailAddressChanged" {
+        severity = severity.raised();
+    }
     let raised = Raised {
         kind: "shared_email",
-        severity: "medium",
+        severity: severity.as_str(),
         continues: None,
         evidence: vec![],
         en: format!("The same e-mail address is registered on {} accounts (each account needs its own).", accounts.len()),
@@ -644,7 +878,15 @@ async fn shared_email(
     };
     let id = format!("shared_email:{}:{}", event.aggregate_id, event.sequence);
     pending.raise(&id, &raised, parsed.at.timestamp_millis(), &accounts, &evidence);
+    shared.raised(&id, &raised, &accounts, &evidence);
     Ok(())
+}
+
+/// An account's holder kind, from the views (accounts of earlier batches).
+async fn holder_kind(conn: &mut AnyConnection, account_id: &str) -> Result<Option<HolderKind>, DbError> {
+    let kind: Option<(String,)> =
+        sqlx::query_as("SELECT holder_kind FROM status_accounts WHERE account_id = $1").bind(account_id).fetch_optional(&mut *conn).await?;
+    Ok(kind.and_then(|(k,)| serde_json::from_value(Value::String(k)).ok()))
 }
 
 async fn review(
@@ -1111,5 +1353,15 @@ mod tests {
         assert_eq!(Threshold::parse("5/3600").unwrap(), Threshold { count: 5, window_secs: 3600 });
         assert!(Threshold::parse("0/10").is_err());
         assert!(Threshold::parse("five").is_err());
+    }
+
+    #[test]
+    fn shared_email_severities_parse_by_holder_kind() {
+        let parsed = SharedEmailSeverity::parse("family=high, corporate=medium").unwrap();
+        assert_eq!((parsed.individual, parsed.family, parsed.corporate), (Severity::Medium, Severity::High, Severity::Medium));
+        assert_eq!(SharedEmailSeverity::parse(&SharedEmailSeverity::default().to_string()).unwrap(), SharedEmailSeverity::default());
+        assert!(SharedEmailSeverity::parse("family=urgent").unwrap_err().contains("low, medium or high"));
+        assert!(SharedEmailSeverity::parse("trust=low").unwrap_err().contains("individual, family or corporate"));
+        assert_eq!(Severity::Low.raised().raised().raised(), Severity::High);
     }
 }

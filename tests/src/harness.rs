@@ -202,10 +202,15 @@ impl TestApp {
 
     /// Opens an account through the integration API; returns its id.
     pub async fn open_account(&self, login_id: &str, email: Option<&str>, temporary: bool) -> String {
+        self.open_account_of("individual", login_id, email, temporary).await
+    }
+
+    /// [`Self::open_account`] for a holder kind (`individual`, `family`, `corporate`).
+    pub async fn open_account_of(&self, holder_kind: &str, login_id: &str, email: Option<&str>, temporary: bool) -> String {
         let res = self
             .post(
                 "/api/v1/admin/accounts",
-                json!({ "login_id": login_id, "holder_kind": "individual", "email": email, "password": "pass-word-1",
+                json!({ "login_id": login_id, "holder_kind": holder_kind, "email": email, "password": "pass-word-1",
                         "password_temporary": temporary, "transaction_password": "trade-pass-1" }),
                 Some(&self.admin_token),
             )

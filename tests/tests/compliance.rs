@@ -15,6 +15,7 @@ ledger_tests::on_both_databases!(
     the_export_opens_in_japanese_excel_and_as_json_lines,
     verify_finds_edited_deleted_inserted_and_reordered_rows,
     the_expected_signals_are_raised_with_evidence_and_reviewed,
+    a_shared_address_is_graded_by_holder_kind_and_grows_with_what_the_accounts_do,
     the_adoption_report_matches_the_activity,
     every_staff_endpoint_refuses_the_wrong_callers,
     the_read_models_rebuild_to_what_live_updating_produced,
@@ -397,6 +398,78 @@ async fn the_expected_signals_are_raised_with_evidence_and_reviewed(app: TestApp
     assert_eq!(signals_of(&app, &compliance, "kind=shared_email").await.len(), 2);
 }
 
+/// The one `shared_email` signal involving `account`.
+async fn shared_of(app: &TestApp, token: &str, account: &str) -> Value {
+    let found = signals_of(app, token, &format!("kind=shared_email&account_id={account}")).await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    found[0].clone()
+}
+
+async fn a_shared_address_is_graded_by_holder_kind_and_grows_with_what_the_accounts_do(app: TestApp) {
+    let compliance = app.staff("Kato", "compliance").await;
+    // A family sharing one address, as seed 000's family accounts do: low.
+    let parent = app.open_account_of("family", "8100001", Some("yamada@example.jp"), false).await;
+    app.open_account_of("family", "8100002", Some("yamada@example.jp"), false).await;
+    let family = shared_of(&app, &compliance, &parent).await;
+    assert_eq!(family["severity"], "low", "{family}");
+    // A company's two accounts: low too; an individual's address on a
+    // family account: the gravest kind counts (medium).
+    let company = app.open_account_of("corporate", "8200001", Some("kaisha@example.jp"), false).await;
+    app.open_account_of("corporate", "8200002", Some("kaisha@example.jp"), false).await;
+    assert_eq!(shared_of(&app, &compliance, &company).await["severity"], "low");
+    let person = app.open_account("8300001", Some("hanako@example.jp"), false).await;
+    app.open_account_of("family", "8300002", Some("hanako@example.jp"), false).await;
+    assert_eq!(shared_of(&app, &compliance, &person).await["severity"], "medium");
+
+    // The family then tries to register a passkey (seed 000 refuses it):
+    // the signal grows a step each time, with the attempt as evidence.
+    let (_, res) = app.start_registration("8100002", "pass-word-1").await;
+    let (s, v) = json_of(res).await;
+    assert_eq!((s, v["error"]["code"].as_str().unwrap_or_default()), (StatusCode::CONFLICT, "email_shared_with_other_accounts"), "{v}");
+    let grown = shared_of(&app, &compliance, &parent).await;
+    assert_eq!(grown["severity"], "medium", "{grown}");
+    let evidence: Vec<&str> = grown["evidence"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(evidence, ["AccountOpened", "AccountOpened", "RegistrationRefused"]);
+    assert!(grown["summary"]["en"].as_str().unwrap().ends_with("passkey registrations or attempts on these accounts: 1."), "{grown}");
+    assert!(grown["summary"]["ja"].as_str().unwrap().contains("登録の試み：1回"), "{grown}");
+    app.start_registration("8100001", "pass-word-1").await;
+    let grown = shared_of(&app, &compliance, &parent).await;
+    assert_eq!(grown["severity"], "high", "{grown}");
+    assert_eq!(grown["evidence"].as_array().unwrap().len(), 4);
+    assert!(grown["summary"]["en"].as_str().unwrap().ends_with(": 2."), "{grown}");
+    // The other pairs are untouched.
+    assert_eq!(shared_of(&app, &compliance, &company).await["severity"], "low");
+
+    // An address changed into one a company holds: a step graver than
+    // the kinds alone (low -> medium).
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{company}/email"),
+            Some(json!({ "email": "yamada@example.jp" })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let moved = signals_of(&app, &compliance, &format!("kind=shared_email&account_id={company}")).await;
+    let changed = moved.iter().find(|s| s["evidence"][0]["type"] == "EmailAddressChanged").expect("raised on the change");
+    assert_eq!(changed["severity"], "medium", "{changed}");
+
+    // A reviewed signal stays as reviewed: later attempts do not reopen or grow it.
+    let id = grown["signal_id"].as_str().unwrap();
+    let (s, _) = json_of(
+        app.post(&format!("/api/v1/signals/{id}/review"), json!({ "outcome": "dismissed", "note": "a real family" }), Some(&compliance))
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    app.start_registration("8100002", "pass-word-1").await;
+    let reviewed = signals_of(&app, &compliance, &format!("kind=shared_email&account_id={parent}")).await;
+    let same = reviewed.iter().find(|s| s["signal_id"] == id).unwrap();
+    assert_eq!((same["severity"].as_str(), same["evidence"].as_array().unwrap().len()), (Some("high"), 4));
+}
+
 async fn the_adoption_report_matches_the_activity(app: TestApp) {
     // Two customers register; one logs in twice by passkey, one by
     // cross-device sign-in and declines a local passkey; one deletes.
@@ -539,8 +612,12 @@ async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {
 
 async fn the_read_models_rebuild_to_what_live_updating_produced(app: TestApp) {
     scripted_activity(&app).await;
+    // The pair sharing an address tries to register: its signal grows.
+    app.start_registration("6000001", "pass-word-1").await;
+    app.start_registration("6000002", "pass-word-1").await;
     let compliance = app.staff("Kato", "compliance").await;
     let signals = signals_of(&app, &compliance, "").await;
+    assert!(signals.iter().any(|s| s["kind"] == "shared_email" && s["severity"] == "high"), "{signals:#?}");
     let id = signals[0]["signal_id"].as_str().unwrap();
     app.post(
         &format!("/api/v1/signals/{id}/review"),
@@ -548,6 +625,7 @@ async fn the_read_models_rebuild_to_what_live_updating_produced(app: TestApp) {
         Some(&compliance),
     )
     .await;
+    app.start_registration("6000001", "pass-word-1").await;
     get(&app, "/api/v1/reports/adoption", &compliance).await;
     // Reading the head is itself on record: read it before the live dump.
     let head = get(&app, "/api/v1/audit/head", &compliance).await;
