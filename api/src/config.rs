@@ -392,6 +392,12 @@ pub struct Settings {
     /// (`individual=medium,family=low,corporate=low`).
     #[arg(long, env = "LEDGER_SIGNAL_SHARED_EMAIL_SEVERITY", default_value_t = Thresholds::default().shared_email, value_parser = SharedEmailSeverity::parse, global = true)]
     pub signal_shared_email_severity: SharedEmailSeverity,
+    /// Fraud rule: wrong passwords for this many login IDs from one client address (`count/seconds`).
+    #[arg(long, env = "LEDGER_SIGNAL_LOGIN_IDS_PER_CLIENT", default_value_t = Thresholds::default().login_ids_per_client, value_parser = Threshold::parse, global = true)]
+    pub signal_login_ids_per_client: Threshold,
+    /// Fraud rule: the same from several clients of one network (IPv4 /24, IPv6 /64).
+    #[arg(long, env = "LEDGER_SIGNAL_LOGIN_IDS_PER_NETWORK", default_value_t = Thresholds::default().login_ids_per_network, value_parser = Threshold::parse, global = true)]
+    pub signal_login_ids_per_network: Threshold,
 }
 
 /// A whole number from a setting, spaces and line ends around it ignored
@@ -705,6 +711,8 @@ impl TryFrom<Settings> for Config {
             password_clients: s.signal_password_clients,
             wipe_window_secs: s.signal_wipe_window_secs,
             shared_email: s.signal_shared_email_severity,
+            login_ids_per_client: s.signal_login_ids_per_client,
+            login_ids_per_network: s.signal_login_ids_per_network,
         };
         Ok(Config {
             bind: s.bind,

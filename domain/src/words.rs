@@ -122,6 +122,8 @@ pub const SIGNAL_KINDS: &[&str] = &[
     "repeated_lockouts",
     "revoked_credential_used",
     "counter_regression",
+    "many_login_ids_from_one_client",
+    "many_login_ids_from_one_network",
 ];
 
 /// A fraud signal's kind, in words.
@@ -138,6 +140,8 @@ pub fn signal_kind_words(kind: &str) -> (&str, &str) {
         "repeated_lockouts" => ("repeated lock-outs", "ロックの繰り返し"),
         "counter_regression" => ("a passkey's counter went backwards", "パスキーの署名カウンターの後退"),
         "revoked_credential_used" => ("a deleted passkey used", "削除済みパスキーの使用"),
+        "many_login_ids_from_one_client" => ("many login IDs from one client", "1つの接続元から多数のログインID"),
+        "many_login_ids_from_one_network" => ("many login IDs from one network", "1つのネットワークから多数のログインID"),
         other => (other, other),
     }
 }

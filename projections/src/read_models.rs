@@ -25,6 +25,7 @@ pub const TABLES: &[&str] = &[
     "signals",
     "signal_accounts",
     "signal_reviews",
+    "login_attempts",
     "adoption_daily",
     "event_counts",
     "adoption_active",

@@ -14,6 +14,7 @@ ledger_tests::on_both_databases!(
     the_client_address_comes_from_a_forwarded_header_only_through_a_trusted_proxy,
     an_unknown_login_id_locks_like_a_known_one,
     a_lock_names_its_clients_and_many_clients_raise_a_signal,
+    a_spray_of_login_ids_from_one_client_or_one_network_is_credential_stuffing,
     a_client_past_its_failed_attempts_is_throttled_and_summarised,
     anonymous_registration_starts_neither_write_to_an_account_nor_push_out_its_flow,
     a_burst_of_parallel_failures_from_one_client_is_bounded,
@@ -225,6 +226,89 @@ async fn a_lock_names_its_clients_and_many_clients_raise_a_signal(app: TestApp) 
     assert_eq!(signals.len(), 1, "{v}");
     let ips: Vec<&str> = signals[0]["evidence"].as_array().unwrap().iter().map(|e| e["ip"].as_str().unwrap()).collect();
     assert_eq!(ips, ["203.0.113.11", "203.0.113.12", "203.0.113.13", "203.0.113.14", "203.0.113.16"]);
+}
+
+/// Wrong passwords for one login ID each, from `client`.
+async fn spray(app: &TestApp, client: &str, login_ids: &[&str]) {
+    for login_id in login_ids {
+        let res = app
+            .client
+            .post(format!("{}/api/v1/sessions/password", app.base))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "login_id": login_id, "password": "wrong-pass-1" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{login_id} from {client}");
+    }
+}
+
+/// Wrong passwords for many login IDs, known or not, from one client or
+/// from the addresses of one network, are credential stuffing: compliance
+/// sees one signal per spray, with the exact count and each attempt.
+async fn a_spray_of_login_ids_from_one_client_or_one_network_is_credential_stuffing(app: TestApp) {
+    let app = app.restart_with(|c| c.trusted_proxies = ledger_api::client_ip::TrustedProxies::parse("127.0.0.0/8").unwrap()).await;
+    let known = app.open_account("7100001", Some("known7@example.jp"), false).await;
+    let compliance = app.staff("Mori", "compliance").await;
+    let signals = |kind: &'static str| {
+        let (app, compliance) = (&app, &compliance);
+        async move {
+            assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+            let (status, v) = json_of(app.get(&format!("/api/v1/signals?kind={kind}"), Some(compliance)).await).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            v["signals"].as_array().unwrap().clone()
+        }
+    };
+    // Nine IDs from one client: below the rule, nothing.
+    let ids = ["9100001", "9100002", "山田太郎", "＝1+1", "9100005", "9100006", "9100007", "9100008", "9100009"];
+    spray(&app, "198.51.100.7", &ids).await;
+    // The same ID again does not count twice.
+    spray(&app, "198.51.100.7", &["9100001"]).await;
+    assert!(signals("many_login_ids_from_one_client").await.is_empty());
+    // The tenth ID raises it; a known account's and two more join it.
+    spray(&app, "198.51.100.7", &["9100010", "7100001", "9100012"]).await;
+    let found = signals("many_login_ids_from_one_client").await;
+    assert_eq!(found.len(), 1, "one signal per spray: {found:#?}");
+    let signal = &found[0];
+    assert_eq!(signal["severity"], "high");
+    assert!(
+        signal["summary"]["en"]
+            .as_str()
+            .unwrap()
+            .starts_with("Wrong passwords for 12 different login IDs came from one client (198.51.100.7)"),
+        "{signal}"
+    );
+    assert!(signal["summary"]["ja"].as_str().unwrap().contains("12件の異なるログインID"), "{signal}");
+    assert_eq!(signal["accounts"], json!([known]), "the known account is named");
+    let evidence = signal["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 12);
+    assert!(evidence.iter().all(|e| e["ip"] == "198.51.100.7" && e["at"].as_str().unwrap().ends_with("+09:00")), "{evidence:#?}");
+    let lines: Vec<&str> = evidence.iter().map(|e| e["line"]["ja"].as_str().unwrap()).collect();
+    assert!(lines.iter().any(|l| l.contains("山田太郎")), "{lines:#?}");
+    // One client alone is not also a network spray.
+    assert!(signals("many_login_ids_from_one_network").await.is_empty());
+
+    // Twenty neighbours of one /24, one ID each: the network rule.
+    let ids: Vec<String> = (1..=20).map(|n| format!("92000{n:02}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        spray(&app, &format!("192.0.2.{}", n + 1), &[id.as_str()]).await;
+    }
+    let found = signals("many_login_ids_from_one_network").await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0]["summary"]["en"].as_str().unwrap().contains("20 different login IDs came from the network 192.0.2.0/24"),
+        "{}",
+        found[0]
+    );
+    assert_eq!(signals("many_login_ids_from_one_client").await.len(), 1, "no client sent ten");
+
+    // The rules' window rebuilds to what live updating produced.
+    let live = app.dump_tables(ledger_projections::read_models::TABLES).await;
+    app.app.projector.rebuild().await.unwrap();
+    let rebuilt = app.dump_tables(ledger_projections::read_models::TABLES).await;
+    let only_live: Vec<&str> = live.lines().filter(|l| !rebuilt.lines().any(|r| r == *l)).collect();
+    let only_rebuilt: Vec<&str> = rebuilt.lines().filter(|l| !live.lines().any(|r| r == *l)).collect();
+    assert!(only_live.is_empty() && only_rebuilt.is_empty(), "live only: {only_live:#?}\nrebuilt only: {only_rebuilt:#?}");
 }
 
 /// Wrong passwords for an unknown login ID answer exactly as for a real

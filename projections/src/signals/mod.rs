@@ -21,6 +21,8 @@ use crate::event::{LoggedEvent, Parsed, Payload};
 use crate::millis;
 use crate::rows::{self, Val};
 
+mod stuffing;
+
 /// A count within a window: "`count` or more within `window_secs`".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Threshold {
@@ -154,6 +156,13 @@ pub struct Thresholds {
     pub password_clients: Threshold,
     /// How far back "all passkeys deleted" counts for a new registration.
     pub wipe_window_secs: i64,
+    /// Wrong passwords for this many login IDs (known or not) from one
+    /// client address within the window: credential stuffing.
+    #[serde(default = "default_login_ids_per_client")]
+    pub login_ids_per_client: Threshold,
+    /// The same from several clients of one network (IPv4 /24, IPv6 /64).
+    #[serde(default = "default_login_ids_per_network")]
+    pub login_ids_per_network: Threshold,
     /// `shared_email` at opening, by the holder kinds involved (the gravest
     /// of them); one step graver for an address changed into one another
     /// account holds, and again each time an account sharing it registers,
@@ -174,8 +183,18 @@ impl Default for Thresholds {
             password_clients: Threshold { count: 5, window_secs: 3600 },
             wipe_window_secs: 30 * 24 * 3600,
             shared_email: SharedEmailSeverity::default(),
+            login_ids_per_client: default_login_ids_per_client(),
+            login_ids_per_network: default_login_ids_per_network(),
         }
     }
+}
+
+fn default_login_ids_per_client() -> Threshold {
+    Threshold { count: 10, window_secs: 600 }
+}
+
+fn default_login_ids_per_network() -> Threshold {
+    Threshold { count: 20, window_secs: 600 }
 }
 
 /// One event of an account's history, as the rules see it.
@@ -551,6 +570,8 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
     let mut registry = load_registry(conn, &emails).await?;
     let mut histories = load_histories(conn, &need_history).await?;
     let mut shared = OpenShared::load(conn, &escalating).await?;
+    let limits = stuffing::Limits { per_client: thresholds.login_ids_per_client, per_network: thresholds.login_ids_per_network };
+    let mut stuffing = stuffing::Stuffing::load(conn, batch, limits).await?;
     let mut pending = Pending::default();
     for parsed in batch {
         let event = &parsed.event;
@@ -560,7 +581,9 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
                 pending.write(conn).await?;
                 review(conn, event, signal_id, outcome, note).await?;
                 shared.closed(signal_id);
+                stuffing.closed(signal_id);
             }
+            Payload::System(_) => stuffing.on_event(conn, parsed, &mut pending).await?,
             Payload::Account(account_event) => {
                 let id = event.aggregate_id.as_str();
                 let history = histories.entry(id.to_string()).or_default();
@@ -579,6 +602,7 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
                 if escalates_shared_email(account_event) {
                     shared.escalate(id, evidence_entry("account", id, event.sequence, &event.event_type));
                 }
+                stuffing.on_event(conn, parsed, &mut pending).await?;
                 if may_trigger(account_event) {
                     // The window is the account's last HISTORY sequences (a
                     // skipped, unreadable event leaves a gap, not a later start).
@@ -610,7 +634,8 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
         }
     }
     pending.write(conn).await?;
-    shared.write(conn).await
+    shared.write(conn).await?;
+    stuffing.finish(conn).await
 }
 
 /// An event on an account that shares its address which makes the
