@@ -113,6 +113,7 @@ pub struct Config {
     pub mail: MailTransport,
     pub mail_from: String,
     pub mail_subject: String,
+    pub login_mail_subject: String,
     pub brokerage_name: String,
     pub session_lifetime_secs: i64,
     /// The longest an SMTP exchange may take (connect, greeting, every
@@ -209,9 +210,18 @@ pub struct Settings {
     /// The sender of every e-mail.
     #[arg(long, env = "LEDGER_MAIL_FROM", default_value = "no-reply@localhost", global = true)]
     pub mail_from: String,
-    /// The subject of the code e-mail.
+    /// The subject of the code e-mail for a passkey registration.
     #[arg(long, env = "LEDGER_MAIL_SUBJECT", default_value = "【認証コード】パスキー登録のご案内 / Your verification code", global = true)]
     pub mail_subject: String,
+    /// The subject of the code e-mail for a login (password + code, or the
+    /// code while no passkey is registered in second-factor mode).
+    #[arg(
+        long,
+        env = "LEDGER_LOGIN_MAIL_SUBJECT",
+        default_value = "【認証コード】ログインのご案内 / Your login verification code",
+        global = true
+    )]
+    pub login_mail_subject: String,
     /// The brokerage's name in the e-mails.
     #[arg(long, env = "LEDGER_BROKERAGE_NAME", default_value = "デモ証券 (Demo Securities)", global = true)]
     pub brokerage_name: String,
@@ -727,6 +737,7 @@ impl TryFrom<Settings> for Config {
             mail,
             mail_from: s.mail_from,
             mail_subject: s.mail_subject,
+            login_mail_subject: s.login_mail_subject,
             brokerage_name: s.brokerage_name,
             session_lifetime_secs: s.session_lifetime_secs,
             smtp_timeout_secs: s.smtp_timeout_secs,

@@ -101,11 +101,19 @@ impl Mailer {
         to: &str,
         code: &crate::secrets::OtpCode,
         expires_at: DateTime<Utc>,
+        purpose: ledger_domain::account::FlowPurpose,
     ) -> Result<(), MailError> {
+        use ledger_domain::account::FlowPurpose;
+        let (subject, what) = match purpose {
+            FlowPurpose::Registration => (config.mail_subject.as_str(), "パスキー登録のための認証コード"),
+            FlowPurpose::PasswordLogin | FlowPurpose::SecondFactorLogin => {
+                (config.login_mail_subject.as_str(), "ログインのための認証コード")
+            }
+        };
         let body = format!(
             "{brokerage}をご利用いただきありがとうございます。\r\n\
              \r\n\
-             パスキー登録・ログインのための認証コードをお知らせします。\r\n\
+             {what}をお知らせします。\r\n\
              \r\n\
              認証コード:\r\n\
              {code}\r\n\
@@ -121,7 +129,7 @@ impl Mailer {
             code = code.for_mail(),
             expiry = jst(expires_at),
         );
-        self.send(config, to, &config.mail_subject, body).await
+        self.send(config, to, subject, body).await
     }
 
     /// Tells the customer, at the registered address (a channel independent

@@ -47,6 +47,8 @@ async fn a_customer_registers_logs_in_with_the_passkey_and_keeps_it_across_a_res
     assert_eq!(registered["passkey"]["provider"], "Google Password Manager");
     assert_eq!(registered["passkey"]["synced"], true);
     let token = registered["session"]["token"].as_str().unwrap().to_string();
+    let code_mail = app.mail_to("taro@example.jp").into_iter().map(|m| m.decoded()).find(|m| m.contains("認証コード")).unwrap();
+    assert!(code_mail.contains("パスキー登録のための認証コード"), "{code_mail}");
 
     // The very next read shows the new passkey.
     let status = body(app.get("/api/v1/me/passkeys", Some(&token)).await).await;
@@ -396,6 +398,8 @@ async fn password_login_with_an_email_code_works_before_any_passkey(app: TestApp
     assert_eq!(res.status(), StatusCode::OK);
     let flow = body(res).await["flow_id"].as_str().unwrap().to_string();
     let code = app.code_for("pw@example.jp");
+    let mail = app.mail_to("pw@example.jp").last().unwrap().decoded();
+    assert!(mail.contains("ログインのための認証コード") && !mail.contains("パスキー登録"), "a login code says login: {mail}");
     let res = app.post(&format!("/api/v1/sessions/password/{flow}/otp"), json!({ "code": code }), None).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let token = body(res).await["session"]["token"].as_str().unwrap().to_string();

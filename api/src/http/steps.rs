@@ -193,7 +193,8 @@ pub async fn deliver_code(app: &AppState, account_id: &str, flow_id: &str, code:
     let hmac = code_hmac(app.secret_key(), &code_id, code.for_mail()).map_err(ApiError::internal)?;
     app.store.keep_code(&code_id, flow_id, &hmac, issued_at, expires_at).await?;
     let to = done.account.reachable_address(slot).map(EmailAddress::as_str).unwrap_or_default().to_string();
-    let sent = app.mailer.send_code(&app.config, &to, code, expires_at).await;
+    let purpose = done.account.flow_purpose(flow_id).unwrap_or(ledger_domain::account::FlowPurpose::Registration);
+    let sent = app.mailer.send_code(&app.config, &to, code, expires_at, purpose).await;
     app.metrics.mail("code", sent.is_ok());
     if let Err(e) = sent {
         tracing::error!(error = %e, account_id, "the code e-mail could not be sent");

@@ -337,6 +337,11 @@ impl Account {
         }
     }
 
+    /// What a flow of the account is for, if it has that flow.
+    pub fn flow_purpose(&self, flow_id: &str) -> Option<FlowPurpose> {
+        self.flows.get(flow_id).map(|f| f.purpose)
+    }
+
     fn flow(&self, flow_id: &str) -> Result<&Flow, AccountError> {
         self.flows.get(flow_id).ok_or(AccountError::UnknownFlow)
     }
