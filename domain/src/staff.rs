@@ -56,6 +56,13 @@ pub enum StaffEvent {
     StaffTokenRefused {
         reason: TokenRefusal,
     },
+    /// The staff member's role does not open what they asked for (403):
+    /// a support agent reaching for the audit trail is on record.
+    StaffAccessRefused {
+        role: String,
+        /// The method and path asked for (`GET /api/v1/audit/events`).
+        request: String,
+    },
     /// A staff member was added (`ledger staff add`); recorded in the
     /// stream of whoever added them. No token.
     StaffMemberAdded {
@@ -86,6 +93,7 @@ impl DomainEvent for StaffEvent {
             StaffEvent::AuditHeadRead { .. } => "AuditHeadRead",
             StaffEvent::StaffTokenRevoked {} => "StaffTokenRevoked",
             StaffEvent::StaffTokenRefused { .. } => "StaffTokenRefused",
+            StaffEvent::StaffAccessRefused { .. } => "StaffAccessRefused",
             StaffEvent::StaffMemberAdded { .. } => "StaffMemberAdded",
         }
         .to_string()
@@ -159,13 +167,15 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
             "An expired staff token was presented and refused.".to_string(),
             "有効期限切れのスタッフトークンが使用され、拒否しました。".to_string(),
         ),
+        StaffEvent::StaffAccessRefused { role, request } => {
+            let (role_en, role_ja) = role_words(role);
+            (
+                format!("Refused: the role {role_en} does not open {request}."),
+                format!("{role_ja}の役割では {request} を利用できないため、拒否しました。"),
+            )
+        }
         StaffEvent::StaffMemberAdded { staff_id, name, role, expires_at } => {
-            let (role_en, role_ja) = match role.as_str() {
-                "support" => ("support", "サポート"),
-                "compliance" => ("compliance", "コンプライアンス"),
-                "admin" => ("administrator", "管理者"),
-                other => (other, other),
-            };
+            let (role_en, role_ja) = role_words(role);
             let (until_en, until_ja) = match expires_at {
                 Some(at) => {
                     let (en, ja) = crate::japan::japan_time_words(*at);
@@ -183,6 +193,16 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
         }
     };
     Line { en, ja }
+}
+
+/// A staff role in words.
+fn role_words(role: &str) -> (&str, &str) {
+    match role {
+        "support" => ("support", "サポート"),
+        "compliance" => ("compliance", "コンプライアンス"),
+        "admin" => ("administrator", "管理者"),
+        other => (other, other),
+    }
 }
 
 /// A staff member's stream. It decides nothing: every act is recorded.

@@ -65,6 +65,7 @@ pub const EVENT_TYPES: &[(&str, &str, &str)] = &[
     ("StaffTokenRevoked", "staff token revoked", "スタッフトークン失効"),
     ("StaffMemberAdded", "staff member added", "担当者の追加"),
     ("StaffTokenRefused", "staff token refused", "スタッフトークンの拒否"),
+    ("StaffAccessRefused", "staff request refused for the role", "役割による担当者の操作の拒否"),
     ("UnknownLoginIdRejected", "unknown login ID", "存在しないログインID"),
     ("UnknownCredentialRejected", "unknown passkey", "未登録のパスキー"),
     ("AttemptsThrottled", "client throttled", "接続元の試行制限"),

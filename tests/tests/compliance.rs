@@ -586,6 +586,7 @@ async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {
             &["support"],
         ),
     ];
+    let mut refused = 0;
     for (method, path, body, allowed) in &endpoints {
         for (who, token) in [("anonymous", None), ("customer", Some(customer.as_str()))] {
             let res = app.send(method.clone(), path, body.clone(), token, "web").await;
@@ -599,6 +600,7 @@ async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {
                 assert!(answered, "{role} may call {method} {path}: {status}");
             } else {
                 assert_eq!(status, StatusCode::FORBIDDEN, "{role} may not call {method} {path}");
+                refused += 1;
             }
         }
     }
@@ -606,8 +608,18 @@ async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {
     let open = json!({ "login_id": "6100002", "holder_kind": "individual", "password": "pass-word-1", "password_temporary": false, "transaction_password": "trade-pass-1" });
     for token in [&support, &compliance] {
         assert_eq!(app.post("/api/v1/admin/accounts", open.clone(), Some(token)).await.status(), StatusCode::FORBIDDEN);
+        refused += 1;
     }
     assert_eq!(app.post("/api/v1/admin/accounts", open, None).await.status(), StatusCode::UNAUTHORIZED);
+    // Every refusal for a role is on record, naming what was asked for.
+    let trail = get(&app, "/api/v1/audit/events?type=StaffAccessRefused&limit=500", &compliance).await;
+    let events = trail["events"].as_array().unwrap();
+    assert_eq!(events.len(), refused, "{trail}");
+    let asked = events
+        .iter()
+        .find(|e| e["event"]["StaffAccessRefused"] == json!({ "role": "support", "request": "GET /api/v1/audit/events" }))
+        .expect("on record");
+    assert!(asked["line"]["ja"].as_str().unwrap().contains("サポートの役割では GET /api/v1/audit/events を利用できない"), "{asked}");
 }
 
 async fn the_read_models_rebuild_to_what_live_updating_produced(app: TestApp) {

@@ -75,7 +75,7 @@ async fn open_account(
     meta: RequestMeta,
     ApiJson(body): ApiJson<OpenBody>,
 ) -> Result<(StatusCode, Json<Opened>), ApiError> {
-    staff.require(&[Role::Admin])?;
+    staff.require(&[Role::Admin]).await?;
     let account_id = open(&app, body, &meta, Some(&staff)).await?;
     Ok((StatusCode::CREATED, Json(Opened { account_id })))
 }
@@ -159,7 +159,7 @@ async fn change_email(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Admin])?;
+    staff.require(&[Role::Admin]).await?;
     let email = EmailAddress::parse(&body.email).map_err(|_| invalid_email())?;
     let slot = slot_of(body.slot)?;
     let done = record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::ChangeEmail { email, slot, at }).await?;
@@ -191,7 +191,7 @@ async fn change_password(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Admin])?;
+    staff.require(&[Role::Admin]).await?;
     let hashed = hash(&app, &body.password).await?;
     // The new hash first: from the event on, the old password must not
     // verify, nor open a flow the event's closing would miss.
@@ -215,7 +215,7 @@ async fn change_trading_password(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Admin])?;
+    staff.require(&[Role::Admin]).await?;
     let hashed = hash(&app, &body.password).await?;
     if !app.store.set_trading_password_hash(&account_id, &hashed).await? {
         return Err(ApiError::not_found());
@@ -249,7 +249,7 @@ async fn register_otp_device(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<OtpDeviceBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Admin])?;
+    staff.require(&[Role::Admin]).await?;
     let secret = body.secret.expose_secret().trim().replace(' ', "").to_uppercase();
     let device = crate::otp::OtpDevice::new(&secret, body.algorithm.as_deref(), body.digits, body.period)
         .map_err(|what| ApiError::saying(ErrorCode::InvalidOtpDevice, what))?;
@@ -269,7 +269,7 @@ async fn remove_otp_device(
     meta: RequestMeta,
     ApiPath(account_id): ApiPath<AccountId>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Admin])?;
+    staff.require(&[Role::Admin]).await?;
     if !crate::otp::remove_device(&app.db.any, &account_id).await? {
         return Err(ApiError::not_found());
     }
@@ -295,7 +295,7 @@ async fn email_status(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<ReachabilityBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Admin])?;
+    staff.require(&[Role::Admin]).await?;
     let slot = slot_of(body.slot)?;
     record_change(&app, &staff, &meta, &account_id, |at| AccountCommand::SetEmailReachability { reachable: body.reachable, slot, at })
         .await?;

@@ -116,7 +116,7 @@ async fn events(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<FilterQuery>,
 ) -> Result<(Reflects, Json<TrailPage>), ApiError> {
-    staff.require(COMPLIANCE)?;
+    staff.require(COMPLIANCE).await?;
     let filter = q.filter(&app).await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -145,7 +145,7 @@ async fn export(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<FilterQuery>,
 ) -> Result<Response, ApiError> {
-    staff.require(COMPLIANCE)?;
+    staff.require(COMPLIANCE).await?;
     let format = Format::parse(q.format.as_deref().unwrap_or("csv")).ok_or_else(|| invalid_filter("format must be csv or jsonl."))?;
     let filter = q.filter(&app).await?;
     record(
@@ -169,7 +169,7 @@ async fn export(
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "compliance", security(("staff" = [])),
     responses((status = 200, body = Verification), (status = "4XX", body = ErrorBody)))]
 async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<(Reflects, Json<Verification>), ApiError> {
-    staff.require(COMPLIANCE)?;
+    staff.require(COMPLIANCE).await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let applied = app.projector.applied().await?;
     let result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, |_| {}).await?;
@@ -194,7 +194,7 @@ struct Head {
 #[utoipa::path(get, path = "/api/v1/audit/head", tag = "compliance", security(("staff" = [])),
     responses((status = 200, body = Head), (status = "4XX", body = ErrorBody)))]
 async fn head(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<(Reflects, Json<Head>), ApiError> {
-    staff.require(COMPLIANCE)?;
+    staff.require(COMPLIANCE).await?;
     let reflects = Reflects::after_waiting(&app).await?;
     let head = ledger_projections::audit::head(&app.db.any).await?;
     // Every staff read of the audit trail is on record (API.md).
@@ -226,7 +226,7 @@ async fn signals(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<SignalQuery>,
 ) -> Result<(Reflects, Json<Signals>), ApiError> {
-    staff.require(COMPLIANCE)?;
+    staff.require(COMPLIANCE).await?;
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         if !matches!(s, "open" | "confirmed" | "dismissed") {
             return Err(invalid_filter("status must be open, confirmed or dismissed."));
@@ -279,7 +279,7 @@ async fn review(
     Path(signal_id): Path<String>,
     ApiJson(body): ApiJson<ReviewBody>,
 ) -> Result<Json<Reviewed>, ApiError> {
-    staff.require(COMPLIANCE)?;
+    staff.require(COMPLIANCE).await?;
     let note = body.note.trim().to_string();
     if note.is_empty() || note.chars().count() > 2000 {
         return Err(ApiError::from(ErrorCode::NoteRequired));
@@ -328,7 +328,7 @@ async fn adoption(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<(Reflects, Json<Adoption>), ApiError> {
-    staff.require(COMPLIANCE)?;
+    staff.require(COMPLIANCE).await?;
     let today = ledger_projections::adoption::jst_day(app.clock.now());
     let day = |s: Option<String>, default: String| -> Result<String, ApiError> {
         let s = s.filter(|s| !s.is_empty()).unwrap_or(default);

@@ -229,22 +229,30 @@ impl Role {
     }
 }
 
-/// A staff member, identified by their token.
-#[derive(Debug, Clone)]
+/// A staff member, identified by their token, with the request they made
+/// (a refusal for their role is put on record).
+#[derive(Clone)]
 pub struct Staff {
     pub staff_id: String,
     pub name: String,
     pub role: Role,
+    role_name: String,
+    request: String,
+    meta: RequestMeta,
+    app: AppState,
 }
 
 impl Staff {
-    /// Refuses unless the staff member has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+    /// Refuses unless the staff member has one of `roles`; a refusal is
+    /// recorded in the member's stream.
+    pub async fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden())
+            return Ok(());
         }
+        let event = ledger_domain::staff::StaffEvent::StaffAccessRefused { role: self.role_name.clone(), request: self.request.clone() };
+        let recorded = self.meta.metadata(&self.actor(), self.app.clock.now());
+        self.app.staff_log.record(&self.staff_id, event, recorded).await.map_err(ApiError::internal)?;
+        Err(ApiError::forbidden())
     }
 
     /// The actor string recorded in events.
@@ -291,7 +299,9 @@ impl FromRequestParts<AppState> for Staff {
             return Err(code.into());
         }
         let role = Role::parse(&member.role).ok_or_else(ApiError::forbidden)?;
-        Ok(Staff { staff_id: member.staff_id, name: member.name, role })
+        let meta = RequestMeta::from_request_parts(parts, app).await?;
+        let request = format!("{} {}", parts.method, parts.uri.path());
+        Ok(Staff { staff_id: member.staff_id, name: member.name, role, role_name: member.role, request, meta, app: app.clone() })
     }
 }
 

@@ -82,7 +82,7 @@ async fn find(
     meta: RequestMeta,
     ApiQuery(query): ApiQuery<FindQuery>,
 ) -> Result<(Reflects, Json<Found>), ApiError> {
-    staff.require(READERS)?;
+    staff.require(READERS).await?;
     let q = query.q.unwrap_or_default().trim().to_string();
     if q.is_empty() || q.chars().count() > 254 {
         return Err(ApiError::bad_request("q must be a login ID or an e-mail address."));
@@ -166,7 +166,7 @@ async fn status(
     meta: RequestMeta,
     ApiPath(account_id): ApiPath<AccountId>,
 ) -> Result<(Reflects, Json<AccountStatus>), ApiError> {
-    staff.require(READERS)?;
+    staff.require(READERS).await?;
     record_read(&app, &staff, &meta, &account_id, "status").await?;
     let reflects = Reflects::for_account(&app, &account_id).await?;
     let view = match status_view(&app.db.any, &account_id, true).await? {
@@ -241,7 +241,7 @@ async fn history(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>, ApiError> {
-    staff.require(READERS)?;
+    staff.require(READERS).await?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500."));
@@ -314,7 +314,7 @@ async fn revoke(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<Deleted>, ApiError> {
-    staff.require(&[Role::Support])?;
+    staff.require(&[Role::Support]).await?;
     let reason = reason_of(&body.reason)?;
     let now = app.clock.now();
     let command = AccountCommand::RevokePasskeysForCustomer { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
@@ -349,7 +349,7 @@ async fn reinstate(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<ReinstateBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Support])?;
+    staff.require(&[Role::Support]).await?;
     let reason = reason_of(&body.reason)?;
     let now = app.clock.now();
     let command = AccountCommand::ReinstatePasskey { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
@@ -373,7 +373,7 @@ async fn unlock(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<UnlockBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Support])?;
+    staff.require(&[Role::Support]).await?;
     let reason = reason_of(&body.reason)?;
     let now = app.clock.now();
     execute(&app, &account_id, AccountCommand::Unlock { staff: member(&staff), reason, at: now }, meta.metadata(&staff.actor(), now))

@@ -208,6 +208,8 @@ fn every_staff_event() -> Vec<StaffEvent> {
         },
         StaffEvent::StaffTokenRefused { reason: TokenRefusal::Revoked },
         StaffEvent::StaffTokenRefused { reason: TokenRefusal::Expired },
+        StaffEvent::StaffAccessRefused { role: "support".into(), request: "GET /api/v1/audit/events".into() },
+        StaffEvent::StaffAccessRefused { role: "compliance".into(), request: "POST /api/v1/staff/accounts/a1/unlock".into() },
     ]
 }
 
