@@ -45,7 +45,8 @@ async function showStatus() {
   for (const p of status.passkeys) {
     const li = document.createElement("li");
     li.textContent = p.name + " — " + (p.provider || "") + (p.synced ? " (同期 / synced)" : " (この端末のみ / device-bound)") +
-      " — 登録日時 " + new Date(p.registered_at).toLocaleString("ja-JP");
+      " — 登録日時 " + new Date(p.registered_at).toLocaleString("ja-JP") +
+      (p.suspended_at ? " — 一時停止中：サポートまでご連絡ください (suspended: please contact support)" : "");
     li.className = "passkey";
     li.dataset.id = p.id;
     const del = document.createElement("button");
