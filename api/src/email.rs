@@ -41,8 +41,11 @@ pub enum Notice {
     /// A passkey answered with a signature counter that went backwards (a
     /// possible copy): it may not log in until support has checked it.
     PasskeySuspended {
-        name: String,
+        /// 「name」 of each, in a row.
+        names: String,
         at: DateTime<Utc>,
+        /// Whether another passkey still logs in.
+        others_usable: bool,
     },
 }
 
@@ -167,19 +170,30 @@ impl Mailer {
                     jst(*at)
                 ),
             ),
-            Notice::PasskeySuspended { name, at } => (
-                "【重要】パスキーを一時停止しました / A passkey was suspended",
-                format!(
-                    "お客様のパスキー「{name}」から、複製された可能性を示す応答がありました。安全のため、このパスキーでのログインを一時停止しました。\r\n日時: {}\r\n\
-                     別のパスキーでは引き続きログインできます。このパスキーを再びご利用いただくには、カスタマーサポートまでご連絡ください。",
-                    jst(*at)
-                ),
-                format!(
-                    "Your passkey \"{name}\" answered in a way that suggests it may have been copied. For your security, logins with it are suspended as of {}. \
-                     Your other passkeys still work. To use this one again, please contact our support desk.",
-                    jst(*at)
-                ),
-            ),
+            Notice::PasskeySuspended { names, at, others_usable } => {
+                let (next_ja, next_en) = if *others_usable {
+                    (
+                        "一時停止していない別のパスキーでは引き続きログインできます。停止したパスキーを再びご利用いただくには、カスタマーサポートまでご連絡ください。",
+                        "Your passkeys that are not suspended still work. To use a suspended one again, please contact our support desk.",
+                    )
+                } else {
+                    (
+                        "ログインできるパスキーがないため、カスタマーサポートまでご連絡ください。ご本人確認のうえ、ログインできるようにいたします。",
+                        "You have no other passkey to log in with: please contact our support desk, which will confirm your identity and restore your access.",
+                    )
+                };
+                (
+                    "【重要】パスキーを一時停止しました / A passkey was suspended",
+                    format!(
+                        "お客様のパスキー{names}から、複製された可能性を示す応答がありました。安全のため、ログインを一時停止しました。\r\n日時: {}\r\n{next_ja}",
+                        jst(*at)
+                    ),
+                    format!(
+                        "Your passkey(s) {names} answered in a way that suggests a copy exists. For your security, logins with them are suspended as of {}. {next_en}",
+                        jst(*at)
+                    ),
+                )
+            }
         };
         let body = format!(
             "{brokerage}をご利用いただきありがとうございます。\r\n\

@@ -18,8 +18,9 @@ fn names(passkeys: &[RevokedPasskey]) -> String {
     passkeys.iter().map(|p| format!("「{}」", p.name.as_ref().map(|n| n.as_str()).unwrap_or(&p.passkey_id))).collect::<Vec<_>>().join("")
 }
 
-/// The notices a command's events call for.
-pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setting: LoginNotice) -> Vec<Notice> {
+/// The notices a command's events call for; `usable` is how many passkeys
+/// the account can still log in with afterwards.
+pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setting: LoginNotice, usable: usize) -> Vec<Notice> {
     let login = |method: &str, environment: &Option<Environment>, new: bool| {
         let wanted = match setting {
             LoginNotice::Every => true,
@@ -41,10 +42,20 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
             AccountEvent::PasskeysRevoked { passkeys, revoked_by } => {
                 Some(Notice::PasskeysDeleted { names: names(passkeys), at, by_support: matches!(revoked_by, Revoker::Staff { .. }) })
             }
-            AccountEvent::PasskeySuspended { passkey_id, name, .. } => Some(Notice::PasskeySuspended {
-                name: name.as_ref().map(|n| n.as_str().to_string()).unwrap_or_else(|| passkey_id.clone()),
-                at,
-            }),
+            // One notice for all the passkeys one command suspended.
+            AccountEvent::PasskeySuspended { with_passkey: None, .. } => {
+                let names = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        AccountEvent::PasskeySuspended { passkey_id, name, .. } => {
+                            Some(format!("「{}」", name.as_ref().map(|n| n.as_str()).unwrap_or(passkey_id)))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("");
+                Some(Notice::PasskeySuspended { names, at, others_usable: usable > 0 })
+            }
             AccountEvent::PasskeyLoginSucceeded { environment, new_environment, .. } => {
                 login("passkey / パスキー", environment, *new_environment)
             }
@@ -63,7 +74,8 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
 /// to every reachable registered address (`LEDGER_NOTICE_ADDRESSES=all`).
 pub async fn after(app: &AppState, account_id: &str, done: &Executed) {
     to_former_addresses(app, account_id, done).await;
-    let notices = notices(&done.events, app.clock.now(), app.config.login_notice);
+    let usable = done.account.active_passkeys().filter(|p| !p.suspended).count();
+    let notices = notices(&done.events, app.clock.now(), app.config.login_notice, usable);
     if notices.is_empty() {
         return;
     }

@@ -203,11 +203,13 @@ async fn finish_login(
     };
     let done = execute_with(app, account_id, command, meta.metadata("customer", now), also).await?;
     let Some((authenticator, _, _)) = login_outcome(&done.events) else {
-        if let Some(passkey_id) = suspended(&done.events) {
+        let suspended = suspended(&done.events);
+        if !suspended.is_empty() {
             // One of the passkey's holders may not be the customer: what it
-            // signed in to ends, and the customer is told.
+            // (and what was added through it) signed in to ends, and the
+            // customer is told.
             let cause = ledger_domain::account::SessionEndCause::PasskeySuspended;
-            end_passkey_sessions(app, account_id, &[passkey_id], "", cause, crate::bus::system_metadata(now)).await?;
+            end_passkey_sessions(app, account_id, &suspended, "", cause, crate::bus::system_metadata(now)).await?;
             crate::notify::after(app, account_id, &done).await;
         }
         return Err(done.refusal().unwrap_or(Refusal::InvalidCredential).into());
@@ -233,12 +235,15 @@ async fn finish_login(
     ))
 }
 
-/// The passkey a refused login suspended, if it did.
-fn suspended(events: &[AccountEvent]) -> Option<&str> {
-    events.iter().find_map(|e| match e {
-        AccountEvent::PasskeySuspended { passkey_id, .. } => Some(passkey_id.as_str()),
-        _ => None,
-    })
+/// The passkeys a refused login suspended.
+fn suspended(events: &[AccountEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AccountEvent::PasskeySuspended { passkey_id, .. } => Some(passkey_id.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The authenticator as the page names it, the login method (the domain's,

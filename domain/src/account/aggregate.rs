@@ -101,6 +101,10 @@ pub struct Account {
     /// Environments (browser, OS, device type) seen on registrations and
     /// logins, for login notices from a new environment.
     pub(crate) environments: Vec<String>,
+    /// Recent cross-device sign-ins (sign-in, passkey), newest last: what a
+    /// passkey added after one was added through.
+    #[serde(default)]
+    pub(crate) cross_device_sign_ins: Vec<(String, String)>,
 }
 
 /// One passkey ever bound to the account, active or revoked.
@@ -115,6 +119,10 @@ pub struct PasskeyState {
     /// Refused at login until support reinstates it (a counter regression).
     #[serde(default)]
     pub suspended: bool,
+    /// The passkey of the cross-device sign-in after which this one was
+    /// added on the signed-in device, if it was.
+    #[serde(default)]
+    pub added_after_sign_in_with: Option<String>,
     #[serde(default)]
     pub name: Option<PasskeyName>,
     /// Transports and attachment reported at registration: they tell a
@@ -135,6 +143,7 @@ impl PasskeyState {
             backup_state: passkey.backup_state,
             revoked: false,
             suspended: false,
+            added_after_sign_in_with: None,
             name: Some(passkey.name.clone()),
             transports: passkey.transports.clone(),
             attachment: passkey.authenticator_attachment.clone(),
@@ -1137,15 +1146,23 @@ impl Account {
         // signals a possibly cloned authenticator (WebAuthn §6.1.1): the
         // passkey is suspended until support has looked at it.
         if (assertion.counter != 0 || passkey.counter != 0) && assertion.counter <= passkey.counter {
-            let mut events =
-                failed(id, Refusal::CounterRegression, format!("stored counter {}, asserted {}", passkey.counter, assertion.counter))?;
+            let mut events = failed(
+                id.clone(),
+                Refusal::CounterRegression,
+                format!("stored counter {}, asserted {}", passkey.counter, assertion.counter),
+            )?;
             if policy.suspend_on_counter_regression {
-                events.push(E::PasskeySuspended {
-                    passkey_id: passkey.passkey_id.clone(),
-                    credential_id: passkey.credential_id.clone(),
-                    name: passkey.name.clone(),
-                    reason: Refusal::CounterRegression,
-                });
+                // With it, what was added on a device it signed in to.
+                let derived = self.active_passkeys().filter(|p| !p.suspended && p.added_after_sign_in_with.as_ref() == id.as_ref());
+                for (p, with_passkey) in std::iter::once((passkey, None)).chain(derived.map(|p| (p, id.clone()))) {
+                    events.push(E::PasskeySuspended {
+                        passkey_id: p.passkey_id.clone(),
+                        credential_id: p.credential_id.clone(),
+                        name: p.name.clone(),
+                        reason: Refusal::CounterRegression,
+                        with_passkey,
+                    });
+                }
             }
             return Ok(events);
         }
@@ -1226,6 +1243,12 @@ impl Aggregate for Account {
 
     fn apply(&mut self, event: Self::Event) {
         use AccountEvent as E;
+        if let E::CrossDeviceSignInSucceeded { sign_in_id, passkey_id, .. } = &event {
+            self.cross_device_sign_ins.push((sign_in_id.clone(), passkey_id.clone()));
+            if self.cross_device_sign_ins.len() > RECENT_KEPT {
+                self.cross_device_sign_ins.remove(0);
+            }
+        }
         match event {
             E::AccountOpened { login_id, holder_kind, email, password_temporary } => {
                 self.opened = true;
@@ -1359,9 +1382,12 @@ impl Aggregate for Account {
                 self.remember_environment(&passkey.environment);
                 self.passkeys.push(PasskeyState::from_new(&passkey));
             }
-            E::LocalPasskeyAdded { passkey, .. } => {
+            E::LocalPasskeyAdded { passkey, cross_device_sign_in } => {
                 self.remember_environment(&passkey.environment);
-                self.passkeys.push(PasskeyState::from_new(&passkey));
+                let mut state = PasskeyState::from_new(&passkey);
+                state.added_after_sign_in_with =
+                    cross_device_sign_in.and_then(|s| self.cross_device_sign_ins.iter().find(|(id, _)| *id == s).map(|(_, p)| p.clone()));
+                self.passkeys.push(state);
             }
             E::PasskeyLoginSucceeded { passkey_id, assertion, environment, second_factor_flow, .. }
             | E::CrossDeviceSignInSucceeded { passkey_id, assertion, environment, second_factor_flow, .. } => {
@@ -1400,7 +1426,14 @@ impl Aggregate for Account {
                 }
             }
             E::PasskeySuspended { passkey_id, .. } => self.set_suspended(&passkey_id, true),
-            E::PasskeyReinstated { passkey_id, .. } => self.set_suspended(&passkey_id, false),
+            E::PasskeyReinstated { passkey_id, .. } => {
+                self.set_suspended(&passkey_id, false);
+                // The genuine device's counter may be below the copy's: its
+                // next answer sets the counter anew.
+                if let Some(p) = self.passkeys.iter_mut().find(|p| p.passkey_id == passkey_id) {
+                    p.counter = 0;
+                }
+            }
             E::LoginUnlocked { .. } => {
                 self.locked = false;
                 self.consecutive_password_failures = 0;

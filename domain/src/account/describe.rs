@@ -431,12 +431,21 @@ pub fn describe(event: &AccountEvent) -> Line {
                 format!("サポート担当（{}）がパスキー {} を削除しました。理由：{ja}", staff.name, names(passkeys)),
             )
         }
-        E::PasskeySuspended { passkey_id, name, reason, .. } => {
+        E::PasskeySuspended { passkey_id, name, reason, with_passkey: None, .. } => {
             let (en, ja) = reason.words();
             let passkey = named(passkey_id, name);
             line(
                 format!("Passkey {passkey} was suspended until support has checked it: {en}."),
-                format!("パスキー {passkey} をサポートの確認まで一時停止しました。理由：{ja}"),
+                format!("パスキー {passkey} をサポートの確認まで一時停止しました。理由：{ja}。"),
+            )
+        }
+        E::PasskeySuspended { passkey_id, name, with_passkey: Some(with), .. } => {
+            let passkey = named(passkey_id, name);
+            line(
+                format!("Passkey {passkey} was suspended with passkey {with}: it was added on a device that signed in with that passkey."),
+                format!(
+                    "パスキー {passkey} を、パスキー {with} とともに一時停止しました（そのパスキーでログインした端末で追加されたため）。"
+                ),
             )
         }
         E::PasskeyReinstated { passkey_id, name, staff, reason } => {

@@ -453,6 +453,10 @@ pub enum AccountEvent {
         credential_id: String,
         name: Option<PasskeyName>,
         reason: Refusal,
+        /// For a passkey added after a cross-device sign-in with the one
+        /// whose counter went backwards: that one (the copy may have added it).
+        #[serde(default)]
+        with_passkey: Option<String>,
     },
     /// Support lifted a passkey's suspension after checking with the customer.
     PasskeyReinstated {

@@ -104,8 +104,15 @@ fn every_account_event() -> Vec<AccountEvent> {
             credential_id: "c".into(),
             name: Some(PasskeyName::parse("iPhone").unwrap()),
             reason: Refusal::CounterRegression,
+            with_passkey: None,
         },
-        E::PasskeySuspended { passkey_id: "p1".into(), credential_id: "c".into(), name: None, reason: Refusal::CounterRegression },
+        E::PasskeySuspended {
+            passkey_id: "p2".into(),
+            credential_id: "c".into(),
+            name: None,
+            reason: Refusal::CounterRegression,
+            with_passkey: Some("p1".into()),
+        },
         E::PasskeyReinstated {
             passkey_id: "p1".into(),
             name: Some(PasskeyName::parse("iPhone").unwrap()),
