@@ -26,6 +26,7 @@ pub const TABLES: &[&str] = &[
     "signal_accounts",
     "signal_reviews",
     "login_attempts",
+    "stuffing_logins",
     "adoption_daily",
     "event_counts",
     "adoption_active",

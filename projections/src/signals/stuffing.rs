@@ -33,19 +33,21 @@ struct Attempt {
     evidence: Value,
 }
 
-/// The network a client address belongs to: its /24 (IPv4) or /64 (IPv6).
-pub fn network_of(ip: &str) -> Option<String> {
+/// The client an address stands for and the network it belongs to: an
+/// IPv4 address and its /24; for IPv6, its /64 (one customer's network, as
+/// the throttle counts it) and its /48.
+pub fn client_and_network(ip: &str) -> Option<(String, String)> {
     match ip.trim().parse::<IpAddr>().ok()? {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
-            Some(format!("{a}.{b}.{c}.0/24"))
+            Some((v4.to_string(), format!("{a}.{b}.{c}.0/24")))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
-                return network_of(&v4.to_string());
+                return client_and_network(&v4.to_string());
             }
             let s = v6.segments();
-            Some(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+            Some((format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]), format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])))
         }
     }
 }
@@ -63,7 +65,7 @@ fn attempt(parsed: &Parsed) -> Option<Attempt> {
         }
         _ => return None,
     };
-    let network = network_of(&client)?;
+    let (client, network) = client_and_network(&client)?;
     Some(Attempt {
         position: event.position,
         at: parsed.at.timestamp_millis(),
@@ -205,35 +207,39 @@ impl Stuffing {
             let key = scope.key(&now).to_string();
             let window = self.windows.entry((scope.kind(), key.clone())).or_default();
             let new_login = window.add(&now, now.at - t.window_secs * 1000);
+            if !new_login {
+                continue;
+            }
             let n = window.logins.len();
+            let prefix = format!("{}:{key}:", scope.kind());
+            // A spray that goes on (an attempt within the window before this
+            // one) joins its open signal, however long it lasts, with the
+            // exact count.
+            if window.attempts.len() > 1 {
+                pending.write(conn).await?;
+                let open = match self.open.get(&prefix) {
+                    Some(id) => Some(id.clone()),
+                    None => open_signal(conn, scope.kind(), &prefix).await?,
+                };
+                if let Some(id) = open {
+                    join(conn, &id, scope, &key, t, &now).await?;
+                    self.open.insert(prefix, id);
+                    continue;
+                }
+            }
             // One client alone is the client rule's.
             let spread = matches!(scope, Scope::Client) || window.clients.len() >= 2;
-            if !new_login || n < t.count || !spread {
+            if n < t.count || !spread {
                 continue;
             }
             let mut accounts: Vec<String> = window.accounts.keys().cloned().collect();
             accounts.sort();
             let evidence = window.firsts(EVIDENCE_KEPT);
             let raised = scope.raised(&key, n, t.window_secs / 60);
-            let prefix = format!("{}:{key}:", scope.kind());
-            // A spray that goes on joins its open signal (raised within two
-            // windows, perhaps earlier in this batch), with the exact count.
-            pending.write(conn).await?;
-            let going_on = match self.open.get(&prefix) {
-                Some(id) => Some(id.clone()),
-                None => open_signal(conn, scope.kind(), &prefix, now.at - 2 * t.window_secs * 1000).await?,
-            };
-            let id = match going_on {
-                Some(id) => {
-                    extend(conn, &id, &raised, &accounts, &evidence).await?;
-                    id
-                }
-                None => {
-                    let id = format!("{prefix}{}", now.position);
-                    pending.raise(&id, &raised, now.at, &accounts, &evidence);
-                    id
-                }
-            };
+            let id = format!("{prefix}{}", now.position);
+            pending.raise(&id, &raised, now.at, &accounts, &evidence);
+            let counted: Vec<Vec<Val>> = window.logins.keys().map(|l| vec![id.as_str().into(), l.as_str().into()]).collect();
+            rows::insert(conn, "INSERT INTO stuffing_logins (signal_id, login)", "ON CONFLICT DO NOTHING", &counted).await?;
             self.open.insert(prefix, id);
         }
         self.new.push(now);
@@ -327,14 +333,13 @@ async fn save(conn: &mut AnyConnection, attempts: &[Attempt]) -> Result<(), DbEr
     .await
 }
 
-/// The open signal of this kind and key raised since `since`, if any.
-async fn open_signal(conn: &mut AnyConnection, kind: &str, prefix: &str, since: i64) -> Result<Option<String>, DbError> {
+/// The latest open signal of this kind and key, if any.
+async fn open_signal(conn: &mut AnyConnection, kind: &str, prefix: &str) -> Result<Option<String>, DbError> {
     let found: Option<(String,)> = sqlx::query_as(
-        "SELECT signal_id FROM signals WHERE kind = $1 AND status = 'open' AND raised_at >= $2 AND substr(signal_id, 1, CAST($3 AS INTEGER)) = $4
+        "SELECT signal_id FROM signals WHERE kind = $1 AND status = 'open' AND substr(signal_id, 1, CAST($2 AS INTEGER)) = $3
           ORDER BY raised_at DESC, signal_id DESC LIMIT 1",
     )
     .bind(kind)
-    .bind(since)
     .bind(prefix.len() as i64)
     .bind(prefix)
     .fetch_optional(&mut *conn)
@@ -342,36 +347,49 @@ async fn open_signal(conn: &mut AnyConnection, kind: &str, prefix: &str, since: 
     Ok(found.map(|(id,)| id))
 }
 
-/// The open signal takes the whole evidence, the exact count and any
-/// account newly tried.
-async fn extend(
-    conn: &mut AnyConnection,
-    signal_id: &str,
-    raised: &Raised,
-    accounts: &[String],
-    evidence: &[Value],
-) -> Result<(), DbError> {
+/// A spray that goes on: its open signal counts the new login ID (once,
+/// however long the spray), takes the attempt as evidence while it holds
+/// fewer than [`EVIDENCE_KEPT`], and names the account tried, if any.
+async fn join(conn: &mut AnyConnection, signal_id: &str, scope: Scope, key: &str, t: Threshold, now: &Attempt) -> Result<(), DbError> {
+    let counted = vec![vec![signal_id.into(), now.login.as_str().into()]];
+    rows::insert(conn, "INSERT INTO stuffing_logins (signal_id, login)", "ON CONFLICT DO NOTHING", &counted).await?;
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM stuffing_logins WHERE signal_id = $1").bind(signal_id).fetch_one(&mut *conn).await?;
+    let (evidence, accounts): (String, String) =
+        sqlx::query_as("SELECT evidence, accounts FROM signals WHERE signal_id = $1").bind(signal_id).fetch_one(&mut *conn).await?;
+    let mut evidence: Vec<Value> = serde_json::from_str(&evidence).unwrap_or_default();
+    if evidence.len() < EVIDENCE_KEPT && !evidence.contains(&now.evidence) {
+        evidence.push(now.evidence.clone());
+    }
+    let mut accounts: Vec<String> = serde_json::from_str(&accounts).unwrap_or_default();
+    if let Some(account) = now.account_id.as_ref().filter(|a| !accounts.contains(a)) {
+        accounts.push(account.clone());
+        accounts.sort();
+        let row = vec![vec![signal_id.into(), account.as_str().into()]];
+        rows::insert(conn, "INSERT INTO signal_accounts (signal_id, account_id)", "ON CONFLICT DO NOTHING", &row).await?;
+    }
+    let raised = scope.raised(key, n as usize, t.window_secs / 60);
     sqlx::query("UPDATE signals SET evidence = $2, summary_en = $3, summary_ja = $4, accounts = $5 WHERE signal_id = $1")
         .bind(signal_id)
-        .bind(Value::from(evidence.to_vec()).to_string())
+        .bind(Value::from(evidence).to_string())
         .bind(&raised.en)
         .bind(&raised.ja)
-        .bind(Value::from(accounts.to_vec()).to_string())
+        .bind(Value::from(accounts).to_string())
         .execute(&mut *conn)
         .await?;
-    let rows: Vec<Vec<Val>> = accounts.iter().map(|a| vec![signal_id.into(), a.as_str().into()]).collect();
-    rows::insert(conn, "INSERT INTO signal_accounts (signal_id, account_id)", "ON CONFLICT DO NOTHING", &rows).await
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::network_of;
+    use super::client_and_network;
 
     #[test]
-    fn a_client_belongs_to_its_slash_24_or_slash_64() {
-        assert_eq!(network_of("192.0.2.77").as_deref(), Some("192.0.2.0/24"));
-        assert_eq!(network_of("2001:db8:1:2:aaaa::1").as_deref(), Some("2001:db8:1:2::/64"));
-        assert_eq!(network_of("::ffff:198.51.100.9").as_deref(), Some("198.51.100.0/24"));
-        assert_eq!(network_of("not an address"), None);
+    fn an_ipv6_client_is_its_slash_64_and_a_network_a_slash_24_or_slash_48() {
+        let pair = |c: &str, n: &str| Some((c.to_string(), n.to_string()));
+        assert_eq!(client_and_network("192.0.2.77"), pair("192.0.2.77", "192.0.2.0/24"));
+        assert_eq!(client_and_network("2001:db8:1:2:aaaa::1"), pair("2001:db8:1:2::/64", "2001:db8:1::/48"));
+        assert_eq!(client_and_network("::ffff:198.51.100.9"), pair("198.51.100.9", "198.51.100.0/24"));
+        assert_eq!(client_and_network("not an address"), None);
     }
 }
