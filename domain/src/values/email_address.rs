@@ -3,10 +3,14 @@ use std::fmt;
 
 use super::InvalidValue;
 
-/// A customer's registered e-mail address, kept in normalised form: trimmed and
-/// lower-cased. Seed 000 refuses registration when "the same address" is on
-/// another account; comparing normalised forms stops `Taro@Example.jp` and
-/// `taro@example.jp` from passing as different addresses.
+/// A customer's registered e-mail address, kept in normalised form: trimmed,
+/// compatibility-normalised (NFKC: full-width `ｔａｒｏ` is `taro`),
+/// lower-cased, and its domain in ASCII (an internationalised domain as its
+/// punycode). Seed 000 refuses registration when "the same address" is on
+/// another account; comparing normalised forms stops `Taro@Example.jp`,
+/// `taro@ｅxample.jp` and `taro@example.jp` from passing as different
+/// addresses. Invisible characters (a soft hyphen, a zero-width space,
+/// direction marks) are refused: they make look-alikes of one address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EmailAddress(String);
@@ -15,7 +19,14 @@ impl EmailAddress {
     /// Parses and normalises an address; refuses anything that is not
     /// `local@domain.tld`-shaped.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let normalised = raw.trim().to_lowercase();
+        use unicode_normalization::UnicodeNormalization;
+        let folded: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+        if folded.chars().any(invisible) {
+            return Err(InvalidValue("not a valid e-mail address"));
+        }
+        let (local, domain) = folded.split_once('@').ok_or(InvalidValue("e-mail address needs an @"))?;
+        let domain = idna::domain_to_ascii(domain).map_err(|_| InvalidValue("not a valid e-mail address"))?;
+        let normalised = format!("{local}@{domain}");
         let (local, domain) = normalised.split_once('@').ok_or(InvalidValue("e-mail address needs an @"))?;
         let valid = !local.is_empty()
             && local.len() <= 64
@@ -45,6 +56,27 @@ impl EmailAddress {
         let first: String = local.chars().take(1).collect();
         format!("{first}***@{domain}")
     }
+}
+
+/// Characters that show as nothing (format characters and the like).
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    ) || ('\u{200B}'..='\u{200F}').contains(&c)
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2060}'..='\u{206F}').contains(&c)
+        || ('\u{FE00}'..='\u{FE0F}').contains(&c)
 }
 
 impl TryFrom<String> for EmailAddress {
@@ -78,6 +110,19 @@ mod tests {
     #[test]
     fn the_masked_form_shows_the_first_letter_and_the_domain() {
         assert_eq!(EmailAddress::parse("taro@example.jp").unwrap().masked(), "t***@example.jp");
+    }
+
+    #[test]
+    fn look_alike_addresses_are_one_address_or_refused() {
+        let plain = EmailAddress::parse("z@example.jp").unwrap();
+        assert_eq!(EmailAddress::parse("z@ｅxample.jp").unwrap(), plain, "a full-width letter");
+        assert_eq!(EmailAddress::parse("ｚ＠ｅｘａｍｐｌｅ．ｊｐ").unwrap(), plain, "all full-width");
+        assert_eq!(EmailAddress::parse("k@例え.jp").unwrap(), EmailAddress::parse("k@xn--r8jz45g.jp").unwrap(), "an IDN and its punycode");
+        for invisible in
+            ["z@example.jp\u{00AD}", "z\u{200B}@example.jp", "z@exa\u{200D}mple.jp", "\u{FEFF}z@example.jp", "z\u{202E}@example.jp"]
+        {
+            assert!(EmailAddress::parse(invisible).is_err(), "{invisible:?} was accepted");
+        }
     }
 
     #[test]
