@@ -440,21 +440,32 @@ async fn a_shared_address_is_graded_by_holder_kind_and_grows_with_what_the_accou
     // The other pairs are untouched.
     assert_eq!(shared_of(&app, &compliance, &company).await["severity"], "low");
 
-    // An address changed into one a company holds: a step graver than
-    // the kinds alone (low -> medium).
+    // A company account's address changed into one a family account
+    // holds: a step graver than the kinds alone (low -> medium).
+    let mori = app.open_account_of("family", "8400001", Some("mori@example.jp"), false).await;
     let res = app
         .send(
             Method::PUT,
             &format!("/api/v1/admin/accounts/{company}/email"),
-            Some(json!({ "email": "yamada@example.jp" })),
+            Some(json!({ "email": "mori@example.jp" })),
             Some(&app.admin_token),
             "web",
         )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let moved = signals_of(&app, &compliance, &format!("kind=shared_email&account_id={company}")).await;
-    let changed = moved.iter().find(|s| s["evidence"][0]["type"] == "EmailAddressChanged").expect("raised on the change");
+    let changed = shared_of(&app, &compliance, &mori).await;
+    assert_eq!(changed["evidence"][0]["type"], "EmailAddressChanged", "{changed}");
     assert_eq!(changed["severity"], "medium", "{changed}");
+
+    // One open signal per address: a third account on the family's address
+    // joins the family's signal instead of raising another.
+    let third = app.open_account_of("family", "8100003", Some("yamada@example.jp"), false).await;
+    let joined = shared_of(&app, &compliance, &third).await;
+    assert_eq!(joined["signal_id"], grown["signal_id"], "{joined}");
+    assert_eq!(joined["accounts"].as_array().unwrap().len(), 3);
+    assert_eq!(joined["evidence"].as_array().unwrap().len(), 5);
+    assert!(joined["summary"]["en"].as_str().unwrap().starts_with("The same e-mail address is registered on 3 accounts"), "{joined}");
+    assert!(joined["summary"]["en"].as_str().unwrap().ends_with(": 2."), "the attempts are still counted: {joined}");
 
     // A reviewed signal stays as reviewed: later attempts do not reopen or grow it.
     let id = grown["signal_id"].as_str().unwrap();
@@ -467,7 +478,16 @@ async fn a_shared_address_is_graded_by_holder_kind_and_grows_with_what_the_accou
     app.start_registration("8100002", "pass-word-1").await;
     let reviewed = signals_of(&app, &compliance, &format!("kind=shared_email&account_id={parent}")).await;
     let same = reviewed.iter().find(|s| s["signal_id"] == id).unwrap();
-    assert_eq!((same["severity"].as_str(), same["evidence"].as_array().unwrap().len()), (Some("high"), 4));
+    assert_eq!((same["severity"].as_str(), same["evidence"].as_array().unwrap().len()), (Some("high"), 5));
+
+    // Raised, joined, grown and reviewed alike by a rebuild.
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+    let live = app.dump_tables(TABLES).await;
+    app.app.projector.rebuild().await.unwrap();
+    let rebuilt = app.dump_tables(TABLES).await;
+    let only_live: Vec<&str> = live.lines().filter(|l| !rebuilt.lines().any(|r| r == *l)).collect();
+    let only_rebuilt: Vec<&str> = rebuilt.lines().filter(|l| !live.lines().any(|r| r == *l)).collect();
+    assert!(only_live.is_empty() && only_rebuilt.is_empty(), "live only: {only_live:#?}\nrebuilt only: {only_rebuilt:#?}");
 }
 
 async fn the_adoption_report_matches_the_activity(app: TestApp) {

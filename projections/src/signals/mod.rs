@@ -579,6 +579,7 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
             Payload::Staff(StaffEvent::SignalReviewed { signal_id, outcome, note }) => {
                 // The signal may have been raised earlier in this batch.
                 pending.write(conn).await?;
+                shared.flush(conn, signal_id).await?;
                 review(conn, event, signal_id, outcome, note).await?;
                 shared.closed(signal_id);
                 stuffing.closed(signal_id);
@@ -655,6 +656,8 @@ struct Shared {
     ja: String,
     later: usize,
     changed: bool,
+    /// Accounts that joined it in this batch.
+    joined: Vec<String>,
 }
 
 /// The open `shared_email` signals of the accounts the batch may escalate,
@@ -662,6 +665,8 @@ struct Shared {
 #[derive(Default)]
 struct OpenShared {
     signals: HashMap<String, Shared>,
+    /// The accounts whose open signals are loaded.
+    loaded: HashSet<String>,
 }
 
 const LATER_EN: &str = " Since then, passkey registrations or attempts on these accounts: ";
@@ -670,7 +675,14 @@ const LATER_JA: &str = "その後、これらの口座でパスキーの登録�
 impl OpenShared {
     async fn load(conn: &mut AnyConnection, accounts: &HashSet<&str>) -> Result<OpenShared, DbError> {
         let mut out = OpenShared::default();
-        let accounts: Vec<&str> = accounts.iter().copied().collect();
+        out.ensure(conn, accounts.iter().copied()).await?;
+        Ok(out)
+    }
+
+    /// Loads the open signals of `accounts` not loaded yet, as they were
+    /// before the batch (what the batch changed in memory stays).
+    async fn ensure<'a>(&mut self, conn: &mut AnyConnection, accounts: impl Iterator<Item = &'a str>) -> Result<(), DbError> {
+        let accounts: Vec<&str> = accounts.filter(|a| self.loaded.insert(a.to_string())).collect();
         for chunk in accounts.chunks(rows::LOOKUP_CHUNK) {
             let sql = format!(
                 "SELECT s.signal_id, s.severity, s.accounts, s.evidence, s.summary_en, s.summary_ja FROM signals s
@@ -688,21 +700,44 @@ impl OpenShared {
                     None => (en, 0),
                 };
                 let ja = ja.split_once(LATER_JA).map_or(ja.clone(), |(base, _)| base.to_string());
-                out.signals.insert(
-                    id,
-                    Shared {
-                        severity: Severity::parse(&severity).unwrap_or(Severity::Medium),
-                        accounts: serde_json::from_str(&accounts).unwrap_or_default(),
-                        evidence: serde_json::from_str(&evidence).unwrap_or_default(),
-                        en,
-                        ja,
-                        later,
-                        changed: false,
-                    },
-                );
+                self.signals.entry(id).or_insert(Shared {
+                    severity: Severity::parse(&severity).unwrap_or(Severity::Medium),
+                    accounts: serde_json::from_str(&accounts).unwrap_or_default(),
+                    evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+                    en,
+                    ja,
+                    later,
+                    changed: false,
+                    joined: Vec::new(),
+                });
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The open signal an account joining `others` on one address joins:
+    /// the one with most of them.
+    fn of_address(&self, others: &[String]) -> Option<String> {
+        self.signals
+            .iter()
+            .filter(|(_, s)| s.accounts.iter().any(|a| others.contains(a)))
+            .max_by_key(|(id, s)| (s.accounts.iter().filter(|a| others.contains(a)).count(), id.to_string()))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// `account` joins the signal: as evidence, and a step graver if its
+    /// holder kind makes the sharing graver.
+    fn join(&mut self, signal_id: &str, account: &str, evidence: Value, severity: Severity) {
+        if let Some(s) = self.signals.get_mut(signal_id) {
+            if !s.accounts.iter().any(|a| a == account) {
+                s.accounts.push(account.to_string());
+                s.joined.push(account.to_string());
+            }
+            s.evidence.push(evidence);
+            s.severity = s.severity.max(severity);
+            (s.en, s.ja) = shared_summary(s.accounts.len());
+            s.changed = true;
+        }
     }
 
     fn raised(&mut self, signal_id: &str, raised: &Raised, accounts: &[String], evidence: &[Value]) {
@@ -714,6 +749,7 @@ impl OpenShared {
             ja: raised.ja.clone(),
             later: 0,
             changed: false,
+            joined: Vec::new(),
         };
         self.signals.insert(signal_id.to_string(), signal);
     }
@@ -733,19 +769,41 @@ impl OpenShared {
         }
     }
 
-    async fn write(self, conn: &mut AnyConnection) -> Result<(), DbError> {
-        for (id, s) in self.signals.into_iter().filter(|(_, s)| s.changed) {
-            sqlx::query("UPDATE signals SET severity = $2, evidence = $3, summary_en = $4, summary_ja = $5 WHERE signal_id = $1")
-                .bind(&id)
-                .bind(s.severity.as_str())
-                .bind(Value::from(s.evidence).to_string())
-                .bind(format!("{}{LATER_EN}{}.", s.en, s.later))
-                .bind(format!("{}{LATER_JA}{}回。", s.ja, s.later))
-                .execute(&mut *conn)
-                .await?;
+    async fn write(mut self, conn: &mut AnyConnection) -> Result<(), DbError> {
+        for (id, s) in self.signals.iter_mut().filter(|(_, s)| s.changed) {
+            write_shared(conn, id, s).await?;
         }
         Ok(())
     }
+
+    /// Writes what the batch changed of one signal now (before a review of it).
+    async fn flush(&mut self, conn: &mut AnyConnection, signal_id: &str) -> Result<(), DbError> {
+        match self.signals.get_mut(signal_id) {
+            Some(s) if s.changed => write_shared(conn, signal_id, s).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn write_shared(conn: &mut AnyConnection, id: &str, s: &mut Shared) -> Result<(), DbError> {
+    let (en, ja) = if s.later > 0 {
+        (format!("{}{LATER_EN}{}.", s.en, s.later), format!("{}{LATER_JA}{}回。", s.ja, s.later))
+    } else {
+        (s.en.clone(), s.ja.clone())
+    };
+    sqlx::query("UPDATE signals SET severity = $2, evidence = $3, summary_en = $4, summary_ja = $5, accounts = $6 WHERE signal_id = $1")
+        .bind(id)
+        .bind(s.severity.as_str())
+        .bind(Value::from(s.evidence.clone()).to_string())
+        .bind(en)
+        .bind(ja)
+        .bind(Value::from(s.accounts.clone()).to_string())
+        .execute(&mut *conn)
+        .await?;
+    let joined: Vec<Vec<Val>> = std::mem::take(&mut s.joined).iter().map(|a| vec![id.into(), a.as_str().into()]).collect();
+    rows::insert(conn, "INSERT INTO signal_accounts (signal_id, account_id)", "ON CONFLICT DO NOTHING", &joined).await?;
+    s.changed = false;
+    Ok(())
 }
 
 /// A burst that goes on: its open signal (the account's latest of that
@@ -893,18 +951,27 @@ async fn shared_email(
     if event.event_type == "EmailAddressChanged" {
         severity = severity.raised();
     }
-    let raised = Raised {
-        kind: "shared_email",
-        severity: severity.as_str(),
-        continues: None,
-        evidence: vec![],
-        en: format!("The same e-mail address is registered on {} accounts (each account needs its own).", accounts.len()),
-        ja: format!("同じメールアドレスが{}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。", accounts.len()),
-    };
+    // One open signal per address: an account joining it joins its signal.
+    shared.ensure(conn, others.iter().map(String::as_str)).await?;
+    if let Some(open) = shared.of_address(&others) {
+        pending.write(conn).await?;
+        shared.join(&open, &event.aggregate_id, evidence[0].clone(), severity);
+        return Ok(());
+    }
+    let (en, ja) = shared_summary(accounts.len());
+    let raised = Raised { kind: "shared_email", severity: severity.as_str(), continues: None, evidence: vec![], en, ja };
     let id = format!("shared_email:{}:{}", event.aggregate_id, event.sequence);
     pending.raise(&id, &raised, parsed.at.timestamp_millis(), &accounts, &evidence);
     shared.raised(&id, &raised, &accounts, &evidence);
     Ok(())
+}
+
+/// The summary of a shared address on `n` accounts.
+fn shared_summary(n: usize) -> (String, String) {
+    (
+        format!("The same e-mail address is registered on {n} accounts (each account needs its own)."),
+        format!("同じメールアドレスが{n}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。"),
+    )
 }
 
 /// An account's holder kind, from the views (accounts of earlier batches).
