@@ -430,8 +430,8 @@ impl ErrorCode {
             E::ReasonRequired => (
                 "reason_required",
                 S::BAD_REQUEST,
-                "A reason (1 to 500 characters) is required, e.g. device_lost or device_replaced.",
-                "理由（1〜500文字）を入力してください（例：device_lost、device_replaced）。",
+                "A reason (1 to 500 characters) is required: it goes on record with the action.",
+                "理由（1〜500文字）を入力してください。操作とともに記録されます。",
             ),
             E::AccountExists => ("account_exists", S::CONFLICT, "The account already exists.", "口座は既に存在します。"),
             E::NotLocked => (

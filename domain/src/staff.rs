@@ -142,13 +142,18 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
                 ReviewOutcome::Confirmed => ("confirmed", "確認（不正あり）"),
                 ReviewOutcome::Dismissed => ("dismissed", "却下（問題なし）"),
             };
-            // `<kind>:<account>:<sequence>`: the kind in words, the account named.
-            let mut parts = signal_id.splitn(3, ':');
-            let (kind, account) = (parts.next().unwrap_or_default(), parts.next());
+            // `<kind>:<subject>:<sequence>`: the kind in words, the subject
+            // named (an account, or for credential stuffing the client or
+            // network, whose IPv6 form has colons of its own).
+            let (kind, subject) = signal_id.rsplit_once(':').and_then(|(rest, _)| rest.split_once(':')).unwrap_or((signal_id, ""));
             let (kind_en, kind_ja) = crate::words::signal_kind_words(kind);
-            let (on_en, on_ja) = match account.filter(|a| !a.is_empty()) {
-                Some(a) => (format!(" on account {a}"), format!("（口座 {a}）")),
-                None => (String::new(), String::new()),
+            let (on_en, on_ja) = match subject {
+                "" => (String::new(), String::new()),
+                s if kind.starts_with("many_login_ids_from_one_") => {
+                    let s = s.replace('-', "/");
+                    (format!(" from {s}"), format!("（接続元 {s}）"))
+                }
+                a => (format!(" on account {a}"), format!("（口座 {a}）")),
             };
             (
                 format!("A fraud signal ({kind_en}){on_en} was reviewed: {o_en}. Note: {note}"),

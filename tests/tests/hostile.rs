@@ -308,7 +308,11 @@ async fn a_spray_of_login_ids_from_one_client_or_one_network_is_credential_stuff
         spray(&app, &format!("2001:db8:7:1::{:x}", n + 1), &[id.as_str()]).await;
     }
     let found = signals("many_login_ids_from_one_client").await;
-    assert!(found.iter().any(|s| s["signal_id"].as_str().unwrap().contains("2001:db8:7:1::/64")), "{found:#?}");
+    assert!(
+        found.iter().any(|s| s["signal_id"].as_str().unwrap().contains("2001:db8:7:1::-64")
+            && s["summary"]["en"].as_str().unwrap().contains("(2001:db8:7:1::/64)")),
+        "{found:#?}"
+    );
 
     // Twenty neighbours of one /24, one ID each: the network rule.
     let ids: Vec<String> = (1..=20).map(|n| format!("92000{n:02}")).collect();
@@ -323,6 +327,17 @@ async fn a_spray_of_login_ids_from_one_client_or_one_network_is_credential_stuff
         found[0]
     );
     assert_eq!(signals("many_login_ids_from_one_client").await.len(), 2, "no client of 192.0.2.0/24 sent ten");
+    // Reviewed by its ID as listed (no slash in it), and the line names the network.
+    let id = found[0]["signal_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("many_login_ids_from_one_network:192.0.2.0-24:"), "{id}");
+    let (status, v) = json_of(
+        app.post(&format!("/api/v1/signals/{id}/review"), json!({ "outcome": "dismissed", "note": "our pen test" }), Some(&compliance))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let trail = json_of(app.get("/api/v1/audit/events?type=SignalReviewed", Some(&compliance)).await).await.1;
+    assert!(trail["events"][0]["line"]["en"].as_str().unwrap().contains("from 192.0.2.0/24 was reviewed"), "{trail}");
 
     // The rules' window rebuilds to what live updating produced.
     let live = app.dump_tables(ledger_projections::read_models::TABLES).await;

@@ -299,6 +299,7 @@ fn reason_of(reason: &str) -> Result<String, ApiError> {
 #[derive(Deserialize, ToSchema)]
 struct RevokeBody {
     /// Why, for the record (required, at most 500 characters).
+    #[serde(default)]
     reason: String,
     /// One passkey; all when absent.
     passkey_id: Option<String>,
@@ -332,6 +333,7 @@ async fn revoke(
 #[derive(Deserialize, ToSchema)]
 struct ReinstateBody {
     /// Why, for the record (required, at most 500 characters).
+    #[serde(default)]
     reason: String,
     /// The suspended passkey.
     passkey_id: String,
@@ -360,6 +362,7 @@ async fn reinstate(
 #[derive(Deserialize, ToSchema)]
 struct UnlockBody {
     /// Why, for the record (required, at most 500 characters).
+    #[serde(default)]
     reason: String,
 }
 

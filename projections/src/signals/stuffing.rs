@@ -211,7 +211,8 @@ impl Stuffing {
                 continue;
             }
             let n = window.logins.len();
-            let prefix = format!("{}:{key}:", scope.kind());
+            // A signal's ID goes in a URL path: a network's `/` is written `-`.
+            let prefix = format!("{}:{}:", scope.kind(), key.replace('/', "-"));
             // A spray that goes on (an attempt within the window before this
             // one) joins its open signal, however long it lasts, with the
             // exact count.

@@ -203,6 +203,11 @@ fn every_staff_event() -> Vec<StaffEvent> {
             note: "family account".into(),
         },
         StaffEvent::SignalReviewed { signal_id: "sig-1".into(), outcome: ReviewOutcome::Dismissed, note: "known".into() },
+        StaffEvent::SignalReviewed {
+            signal_id: "many_login_ids_from_one_network:2001:db8:7::-48:40".into(),
+            outcome: ReviewOutcome::Dismissed,
+            note: "our pen test".into(),
+        },
         StaffEvent::AdoptionReportRead { from: "2026-11-01".into(), to: "2026-11-30".into() },
         StaffEvent::AuditHeadRead { position: Some(12) },
         StaffEvent::AuditHeadRead { position: None },
@@ -310,4 +315,21 @@ fn times_in_lines_are_japan_time_to_the_second() {
 fn a_browser_that_reports_no_version_reads_without_one() {
     assert_eq!(linux().describe(), "Firefox / Linux (PC)");
     assert_eq!(windows_chrome().describe(), "Chrome 148.0.0 / Windows 11 24H2 (PC)");
+}
+
+#[test]
+fn a_review_of_a_spray_names_where_it_came_from_not_an_account() {
+    let reviewed = describe_staff(&StaffEvent::SignalReviewed {
+        signal_id: "many_login_ids_from_one_network:2001:db8:7::-48:40".into(),
+        outcome: ReviewOutcome::Dismissed,
+        note: "our pen test".into(),
+    });
+    assert!(reviewed.en.contains("(many login IDs from one network) from 2001:db8:7::/48 was reviewed"), "{}", reviewed.en);
+    assert!(reviewed.ja.contains("（接続元 2001:db8:7::/48）"), "{}", reviewed.ja);
+    let account = describe_staff(&StaffEvent::SignalReviewed {
+        signal_id: "many_wrong_codes:3f1c:5".into(),
+        outcome: ReviewOutcome::Confirmed,
+        note: "n".into(),
+    });
+    assert!(account.en.contains("on account 3f1c"), "{}", account.en);
 }
