@@ -47,6 +47,11 @@ pub enum Notice {
         /// Whether another passkey still logs in.
         others_usable: bool,
     },
+    /// Support lifted a passkey's suspension after checking with the customer.
+    PasskeyReinstated {
+        name: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Notice {
@@ -58,6 +63,7 @@ impl Notice {
             Notice::Login { .. } => "login",
             Notice::EmailChanged { .. } => "email_changed",
             Notice::PasskeySuspended { .. } => "passkey_suspended",
+            Notice::PasskeyReinstated { .. } => "passkey_reinstated",
         }
     }
 }
@@ -194,6 +200,11 @@ impl Mailer {
                     ),
                 )
             }
+            Notice::PasskeyReinstated { name, at } => (
+                "【ご案内】パスキーの一時停止を解除しました / Your passkey can be used again",
+                format!("カスタマーサポートでの確認のうえ、パスキー「{name}」の一時停止を解除しました。\r\n日時: {}", jst(*at)),
+                format!("After checking with you, our support desk lifted the suspension of your passkey \"{name}\" at {}.", jst(*at)),
+            ),
         };
         let body = format!(
             "{brokerage}をご利用いただきありがとうございます。\r\n\

@@ -56,6 +56,10 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
                     .join("");
                 Some(Notice::PasskeySuspended { names, at, others_usable: usable > 0 })
             }
+            AccountEvent::PasskeyReinstated { passkey_id, name, .. } => Some(Notice::PasskeyReinstated {
+                name: name.as_ref().map(|n| n.as_str().to_string()).unwrap_or_else(|| passkey_id.clone()),
+                at,
+            }),
             AccountEvent::PasskeyLoginSucceeded { environment, new_environment, .. } => {
                 login("passkey / パスキー", environment, *new_environment)
             }

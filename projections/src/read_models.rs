@@ -853,9 +853,18 @@ pub async fn status_view(pool: &AnyPool, account_id: &str, unmasked: bool) -> Re
     let summary = if passkeys.is_empty() {
         Summary { en: "No passkey registered.".into(), ja: "パスキーは登録されていません。".into() }
     } else {
+        let suspended = passkeys.iter().filter(|p| p.suspended_at.is_some()).count();
+        let (held_en, held_ja) = if suspended > 0 {
+            (
+                format!(" {suspended} of them suspended until support has checked it (its counter went backwards)."),
+                format!("うち{suspended}件は署名カウンターの後退により、サポートの確認まで一時停止中です。"),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         Summary {
-            en: format!("{} passkey(s) registered.", passkeys.len()),
-            ja: format!("{}件のパスキーが登録されています。", passkeys.len()),
+            en: format!("{} passkey(s) registered.{held_en}", passkeys.len()),
+            ja: format!("{}件のパスキーが登録されています。{held_ja}", passkeys.len()),
         }
     };
     Ok(Some(StatusView {

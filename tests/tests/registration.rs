@@ -328,6 +328,10 @@ async fn a_cloned_passkey_is_suspended_until_support_reinstates_it(app: TestApp)
     let status = body(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;
     let passkey = &status["passkeys"][0];
     assert!(passkey["suspended_at"].as_str().unwrap().ends_with("+09:00"), "{status}");
+    assert!(
+        status["summary"]["ja"].as_str().unwrap().contains("うち1件は署名カウンターの後退により、サポートの確認まで一時停止中です"),
+        "{status}"
+    );
     let passkey_id = passkey["id"].as_str().unwrap().to_string();
     let history = body(app.get(&format!("/api/v1/staff/accounts/{account}/history?type=PasskeySuspended"), Some(&support)).await).await;
     assert!(history["events"][0]["line"]["ja"].as_str().unwrap().contains("一時停止しました"), "{history}");
@@ -353,6 +357,8 @@ async fn a_cloned_passkey_is_suspended_until_support_reinstates_it(app: TestApp)
     assert_eq!(reinstated[0].1["PasskeyReinstated"]["reason"], reason);
     assert!(reinstated[0].2["actor"].as_str().unwrap().starts_with("staff:"), "{:?}", reinstated[0].2);
     assert_eq!(reinstated[0].1["PasskeyReinstated"]["staff"]["name"], "Suzuki");
+    let lifted = app.mail_to("cloned@example.jp").iter().map(|m| m.decoded()).filter(|m| m.contains("lifted the suspension")).count();
+    assert_eq!(lifted, 1, "the customer is told the passkey works again");
     let res = app.passkey_login(&mut key).await;
     assert_eq!(res.status(), StatusCode::CREATED, "the genuine device logs in again");
     let status = body(app.get(&format!("/api/v1/staff/accounts/{account}"), Some(&support)).await).await;

@@ -355,7 +355,8 @@ async fn reinstate(
     let reason = reason_of(&body.reason)?;
     let now = app.clock.now();
     let command = AccountCommand::ReinstatePasskey { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
-    execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
+    let done = execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
+    crate::notify::after(&app, &account_id, &done).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -122,6 +122,7 @@ fn notice_words(kind: &str) -> (&str, &str) {
         "login" => ("login", "ログイン"),
         "email_changed" => ("e-mail address changed", "メールアドレスの変更"),
         "passkey_suspended" => ("passkey suspended", "パスキーの一時停止"),
+        "passkey_reinstated" => ("passkey suspension lifted", "パスキーの一時停止の解除"),
         other => (other, other),
     }
 }

@@ -113,9 +113,14 @@ impl SharedEmailSeverity {
     /// Parses `family=low,corporate=medium` (kinds not named keep their default).
     pub fn parse(spec: &str) -> Result<SharedEmailSeverity, String> {
         let mut out = SharedEmailSeverity::default();
+        let mut named = Vec::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (kind, severity) = part.split_once('=').ok_or_else(|| format!("expected kind=severity (e.g. family=low), got {part:?}"))?;
             let severity = Severity::parse(severity).ok_or_else(|| format!("severity must be low, medium or high, got {severity:?}"))?;
+            if named.contains(&kind.trim()) {
+                return Err(format!("holder kind {:?} is given twice", kind.trim()));
+            }
+            named.push(kind.trim());
             match kind.trim() {
                 "individual" => out.individual = severity,
                 "family" => out.family = severity,
@@ -1454,6 +1459,7 @@ mod tests {
         assert_eq!(SharedEmailSeverity::parse(&SharedEmailSeverity::default().to_string()).unwrap(), SharedEmailSeverity::default());
         assert!(SharedEmailSeverity::parse("family=urgent").unwrap_err().contains("low, medium or high"));
         assert!(SharedEmailSeverity::parse("trust=low").unwrap_err().contains("individual, family or corporate"));
+        assert!(SharedEmailSeverity::parse("family=low,family=high").unwrap_err().contains("twice"));
         assert_eq!(Severity::Low.raised().raised().raised(), Severity::High);
     }
 }

@@ -159,7 +159,7 @@ fn every_account_event() -> Vec<AccountEvent> {
     ] {
         events.push(E::SessionsEnded { sessions: 2, cause });
     }
-    for kind in ["passkey_added", "passkeys_deleted", "login", "email_changed", "passkey_suspended"] {
+    for kind in ["passkey_added", "passkeys_deleted", "login", "email_changed", "passkey_suspended", "passkey_reinstated"] {
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: "t***@example.jp".into(), sent: true });
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: String::new(), sent: false });
     }
