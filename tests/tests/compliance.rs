@@ -467,6 +467,28 @@ async fn a_shared_address_is_graded_by_holder_kind_and_grows_with_what_the_accou
     assert!(joined["summary"]["en"].as_str().unwrap().starts_with("The same e-mail address is registered on 3 accounts"), "{joined}");
     assert!(joined["summary"]["en"].as_str().unwrap().ends_with(": 2."), "the attempts are still counted: {joined}");
 
+    // An account that left an address takes no old signal to its new one:
+    // the new sharing is a signal of its own.
+    let left = app.open_account("8500001", Some("se3@example.jp"), false).await;
+    app.open_account("8500002", Some("se3@example.jp"), false).await;
+    let res = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/admin/accounts/{left}/email"),
+            Some(json!({ "email": "se4@example.jp" })),
+            Some(&app.admin_token),
+            "web",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let newcomer = app.open_account("8500003", Some("se4@example.jp"), false).await;
+    let new = shared_of(&app, &compliance, &newcomer).await;
+    let mut accounts: Vec<&str> = new["accounts"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    accounts.sort();
+    let mut expected = vec![left.as_str(), newcomer.as_str()];
+    expected.sort();
+    assert_eq!(accounts, expected, "{new}");
+
     // A reviewed signal stays as reviewed: later attempts do not reopen or grow it.
     let id = grown["signal_id"].as_str().unwrap();
     let (s, _) = json_of(

@@ -338,7 +338,11 @@ async fn a_cloned_passkey_is_suspended_until_support_reinstates_it(app: TestApp)
 
     // A reason is required; then the suspension lifts once, on record.
     let path = format!("/api/v1/staff/accounts/{account}/passkeys/reinstate");
-    for no_reason in [json!({ "passkey_id": passkey_id, "reason": " " }), json!({ "passkey_id": passkey_id })] {
+    for no_reason in [
+        json!({ "passkey_id": passkey_id, "reason": " " }),
+        json!({ "passkey_id": passkey_id }),
+        json!({ "passkey_id": passkey_id, "reason": null }),
+    ] {
         let res = app.post(&path, no_reason, Some(&support)).await;
         assert_eq!(error_code(res).await, (StatusCode::BAD_REQUEST, "reason_required".into()));
     }

@@ -299,8 +299,7 @@ fn reason_of(reason: &str) -> Result<String, ApiError> {
 #[derive(Deserialize, ToSchema)]
 struct RevokeBody {
     /// Why, for the record (required, at most 500 characters).
-    #[serde(default)]
-    reason: String,
+    reason: Option<String>,
     /// One passkey; all when absent.
     passkey_id: Option<String>,
 }
@@ -316,7 +315,7 @@ async fn revoke(
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<Deleted>, ApiError> {
     staff.require(&[Role::Support]).await?;
-    let reason = reason_of(&body.reason)?;
+    let reason = reason_of(body.reason.as_deref().unwrap_or_default())?;
     let now = app.clock.now();
     let command = AccountCommand::RevokePasskeysForCustomer { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
     let done = execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
@@ -333,8 +332,7 @@ async fn revoke(
 #[derive(Deserialize, ToSchema)]
 struct ReinstateBody {
     /// Why, for the record (required, at most 500 characters).
-    #[serde(default)]
-    reason: String,
+    reason: Option<String>,
     /// The suspended passkey.
     passkey_id: String,
 }
@@ -352,7 +350,7 @@ async fn reinstate(
     ApiJson(body): ApiJson<ReinstateBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Support]).await?;
-    let reason = reason_of(&body.reason)?;
+    let reason = reason_of(body.reason.as_deref().unwrap_or_default())?;
     let now = app.clock.now();
     let command = AccountCommand::ReinstatePasskey { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
     let done = execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
@@ -363,8 +361,7 @@ async fn reinstate(
 #[derive(Deserialize, ToSchema)]
 struct UnlockBody {
     /// Why, for the record (required, at most 500 characters).
-    #[serde(default)]
-    reason: String,
+    reason: Option<String>,
 }
 
 /// Lifts the lock after wrong login passwords.
@@ -378,7 +375,7 @@ async fn unlock(
     ApiJson(body): ApiJson<UnlockBody>,
 ) -> Result<StatusCode, ApiError> {
     staff.require(&[Role::Support]).await?;
-    let reason = reason_of(&body.reason)?;
+    let reason = reason_of(body.reason.as_deref().unwrap_or_default())?;
     let now = app.clock.now();
     execute(&app, &account_id, AccountCommand::Unlock { staff: member(&staff), reason, at: now }, meta.metadata(&staff.actor(), now))
         .await?;

@@ -58,25 +58,37 @@ impl EmailAddress {
     }
 }
 
-/// Characters that show as nothing (format characters and the like).
+/// Characters that show as nothing: Unicode's default-ignorable code
+/// points and the format characters (general category Cf).
 fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180E}'
-            | '\u{3164}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-    ) || ('\u{200B}'..='\u{200F}').contains(&c)
-        || ('\u{202A}'..='\u{202E}').contains(&c)
-        || ('\u{2060}'..='\u{206F}').contains(&c)
-        || ('\u{FE00}'..='\u{FE0F}').contains(&c)
+    const RANGES: &[(char, char)] = &[
+        ('\u{00AD}', '\u{00AD}'),
+        ('\u{034F}', '\u{034F}'),
+        ('\u{0600}', '\u{0605}'),
+        ('\u{061C}', '\u{061C}'),
+        ('\u{06DD}', '\u{06DD}'),
+        ('\u{070F}', '\u{070F}'),
+        ('\u{0890}', '\u{0891}'),
+        ('\u{08E2}', '\u{08E2}'),
+        ('\u{115F}', '\u{1160}'),
+        ('\u{17B4}', '\u{17B5}'),
+        ('\u{180B}', '\u{180F}'),
+        ('\u{200B}', '\u{200F}'),
+        ('\u{202A}', '\u{202E}'),
+        ('\u{2060}', '\u{206F}'),
+        ('\u{3164}', '\u{3164}'),
+        ('\u{FE00}', '\u{FE0F}'),
+        ('\u{FEFF}', '\u{FEFF}'),
+        ('\u{FFA0}', '\u{FFA0}'),
+        ('\u{FFF0}', '\u{FFFB}'),
+        ('\u{110BD}', '\u{110BD}'),
+        ('\u{110CD}', '\u{110CD}'),
+        ('\u{13430}', '\u{1343F}'),
+        ('\u{1BCA0}', '\u{1BCA3}'),
+        ('\u{1D173}', '\u{1D17A}'),
+        ('\u{E0000}', '\u{E0FFF}'),
+    ];
+    RANGES.iter().any(|(from, to)| (*from..=*to).contains(&c))
 }
 
 impl TryFrom<String> for EmailAddress {
@@ -118,9 +130,19 @@ mod tests {
         assert_eq!(EmailAddress::parse("z@ｅxample.jp").unwrap(), plain, "a full-width letter");
         assert_eq!(EmailAddress::parse("ｚ＠ｅｘａｍｐｌｅ．ｊｐ").unwrap(), plain, "all full-width");
         assert_eq!(EmailAddress::parse("k@例え.jp").unwrap(), EmailAddress::parse("k@xn--r8jz45g.jp").unwrap(), "an IDN and its punycode");
-        for invisible in
-            ["z@example.jp\u{00AD}", "z\u{200B}@example.jp", "z@exa\u{200D}mple.jp", "\u{FEFF}z@example.jp", "z\u{202E}@example.jp"]
-        {
+        for invisible in [
+            "z@example.jp\u{00AD}",
+            "z\u{200B}@example.jp",
+            "z@exa\u{200D}mple.jp",
+            "\u{FEFF}z@example.jp",
+            "z\u{202E}@example.jp",
+            "z\u{180B}@example.jp",
+            "z\u{E0041}@example.jp",
+            "z\u{E0100}@example.jp",
+            "z\u{1D173}@example.jp",
+            "z\u{0600}@example.jp",
+            "z\u{1BCA0}@example.jp",
+        ] {
             assert!(EmailAddress::parse(invisible).is_err(), "{invisible:?} was accepted");
         }
     }

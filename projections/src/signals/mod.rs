@@ -720,13 +720,14 @@ impl OpenShared {
         Ok(())
     }
 
-    /// The open signal an account joining `others` on one address joins:
-    /// the one with most of them.
-    fn of_address(&self, others: &[String]) -> Option<String> {
+    /// The open signal of the address `account` joins, held by `others`:
+    /// one whose accounts all hold it still (a signal with an account that
+    /// has since moved to another address is about that other address).
+    fn of_address(&self, account: &str, others: &[String]) -> Option<String> {
         self.signals
             .iter()
-            .filter(|(_, s)| s.accounts.iter().any(|a| others.contains(a)))
-            .max_by_key(|(id, s)| (s.accounts.iter().filter(|a| others.contains(a)).count(), id.to_string()))
+            .filter(|(_, s)| s.accounts.iter().all(|a| a == account || others.contains(a)))
+            .max_by_key(|(id, s)| (s.accounts.len(), id.to_string()))
             .map(|(id, _)| id.clone())
     }
 
@@ -958,7 +959,7 @@ async fn shared_email(
     }
     // One open signal per address: an account joining it joins its signal.
     shared.ensure(conn, others.iter().map(String::as_str)).await?;
-    if let Some(open) = shared.of_address(&others) {
+    if let Some(open) = shared.of_address(&event.aggregate_id, &others) {
         pending.write(conn).await?;
         shared.join(&open, &event.aggregate_id, evidence[0].clone(), severity);
         return Ok(());
