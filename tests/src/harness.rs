@@ -272,6 +272,20 @@ impl TestApp {
             .collect()
     }
 
+    /// Rebuilds the read models from the log once the projector has
+    /// settled, and fails naming every row that differs from what live
+    /// updating produced.
+    pub async fn assert_rebuild_matches_live(&self) {
+        let tables = ledger_projections::read_models::TABLES;
+        assert!(self.app.projector.settle(std::time::Duration::from_secs(10)).await.expect("settle"), "the projector settles");
+        let live = self.dump_tables(tables).await;
+        self.app.projector.rebuild().await.expect("rebuild");
+        let rebuilt = self.dump_tables(tables).await;
+        let only_live: Vec<&str> = live.lines().filter(|l| !rebuilt.lines().any(|r| r == *l)).collect();
+        let only_rebuilt: Vec<&str> = rebuilt.lines().filter(|l| !live.lines().any(|r| r == *l)).collect();
+        assert!(only_live.is_empty() && only_rebuilt.is_empty(), "live only: {only_live:#?}\nrebuilt only: {only_rebuilt:#?}");
+    }
+
     /// Every row of every table, as text, for "no secret anywhere" checks
     /// and rebuild comparisons.
     pub async fn dump_tables(&self, tables: &[&str]) -> String {

@@ -4,7 +4,6 @@
 //! the access-control matrix. On SQLite and on PostgreSQL.
 
 use chrono::Timelike;
-use ledger_projections::read_models::TABLES;
 use ledger_tests::harness::ORIGIN;
 use ledger_tests::{Backend, SoftPasskey, TestApp};
 use reqwest::{Method, StatusCode};
@@ -503,13 +502,7 @@ async fn a_shared_address_is_graded_by_holder_kind_and_grows_with_what_the_accou
     assert_eq!((same["severity"].as_str(), same["evidence"].as_array().unwrap().len()), (Some("high"), 5));
 
     // Raised, joined, grown and reviewed alike by a rebuild.
-    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
-    let live = app.dump_tables(TABLES).await;
-    app.app.projector.rebuild().await.unwrap();
-    let rebuilt = app.dump_tables(TABLES).await;
-    let only_live: Vec<&str> = live.lines().filter(|l| !rebuilt.lines().any(|r| r == *l)).collect();
-    let only_rebuilt: Vec<&str> = rebuilt.lines().filter(|l| !live.lines().any(|r| r == *l)).collect();
-    assert!(only_live.is_empty() && only_rebuilt.is_empty(), "live only: {only_live:#?}\nrebuilt only: {only_rebuilt:#?}");
+    app.assert_rebuild_matches_live().await;
 }
 
 async fn the_adoption_report_matches_the_activity(app: TestApp) {
@@ -683,13 +676,7 @@ async fn the_read_models_rebuild_to_what_live_updating_produced(app: TestApp) {
     get(&app, "/api/v1/reports/adoption", &compliance).await;
     // Reading the head is itself on record: read it before the live dump.
     let head = get(&app, "/api/v1/audit/head", &compliance).await;
-    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
-    let live = app.dump_tables(TABLES).await;
-    app.app.projector.rebuild().await.unwrap();
-    let rebuilt = app.dump_tables(TABLES).await;
-    let only_live: Vec<&str> = live.lines().filter(|l| !rebuilt.lines().any(|r| r == *l)).collect();
-    let only_rebuilt: Vec<&str> = rebuilt.lines().filter(|l| !live.lines().any(|r| r == *l)).collect();
-    assert!(only_live.is_empty() && only_rebuilt.is_empty(), "live only: {only_live:#?}\nrebuilt only: {only_rebuilt:#?}");
+    app.assert_rebuild_matches_live().await;
     let (hash,): (String,) = sqlx::query_as("SELECT hash FROM audit_trail WHERE audit_position = $1")
         .bind(head["position"].as_i64().unwrap())
         .fetch_one(&app.app.db.any)
