@@ -3,7 +3,7 @@
 //! a notice that cannot be sent is logged, it does not undo what happened.
 
 use ledger_domain::account::{RevokedPasskey, Revoker};
-use ledger_domain::{AccountCommand, AccountEvent, EmailAddress, Environment};
+use ledger_domain::{AccountCommand, AccountEvent, EmailAddress, Environment, PasskeyName};
 
 use crate::bus::Executed;
 use crate::config::LoginNotice;
@@ -14,8 +14,13 @@ fn environment_line(e: &Option<Environment>) -> String {
     e.as_ref().map(Environment::describe).unwrap_or_else(|| "unknown".into())
 }
 
+/// A passkey as the customer knows it: its name, or its ID when it has none.
+fn shown<'a>(passkey_id: &'a str, name: &'a Option<PasskeyName>) -> &'a str {
+    name.as_ref().map(PasskeyName::as_str).unwrap_or(passkey_id)
+}
+
 fn names(passkeys: &[RevokedPasskey]) -> String {
-    passkeys.iter().map(|p| format!("「{}」", p.name.as_ref().map(|n| n.as_str()).unwrap_or(&p.passkey_id))).collect::<Vec<_>>().join("")
+    passkeys.iter().map(|p| format!("「{}」", shown(&p.passkey_id, &p.name))).collect::<Vec<_>>().join("")
 }
 
 /// The notices a command's events call for; `usable` is how many passkeys
@@ -47,19 +52,16 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
                 let names = events
                     .iter()
                     .filter_map(|e| match e {
-                        AccountEvent::PasskeySuspended { passkey_id, name, .. } => {
-                            Some(format!("「{}」", name.as_ref().map(|n| n.as_str()).unwrap_or(passkey_id)))
-                        }
+                        AccountEvent::PasskeySuspended { passkey_id, name, .. } => Some(format!("「{}」", shown(passkey_id, name))),
                         _ => None,
                     })
                     .collect::<Vec<_>>()
                     .join("");
                 Some(Notice::PasskeySuspended { names, at, others_usable: usable > 0 })
             }
-            AccountEvent::PasskeyReinstated { passkey_id, name, .. } => Some(Notice::PasskeyReinstated {
-                name: name.as_ref().map(|n| n.as_str().to_string()).unwrap_or_else(|| passkey_id.clone()),
-                at,
-            }),
+            AccountEvent::PasskeyReinstated { passkey_id, name, .. } => {
+                Some(Notice::PasskeyReinstated { name: shown(passkey_id, name).to_string(), at })
+            }
             AccountEvent::PasskeyLoginSucceeded { environment, new_environment, .. } => {
                 login("passkey / パスキー", environment, *new_environment)
             }

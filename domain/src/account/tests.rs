@@ -1136,6 +1136,24 @@ async fn the_second_factor_passkey_completes_the_login_once() {
 }
 
 #[tokio::test]
+async fn a_suspended_passkey_is_refused_as_the_second_factor_too_and_a_regression_there_suspends() {
+    let given = vec![
+        opened(),
+        registered("p1"),
+        logged_in("p1", assertion(7)),
+        verified("l", FlowPurpose::SecondFactorLogin),
+        AccountEvent::SecondFactorRequired { flow_id: "l".into() },
+    ];
+    let events = outcome(given.clone(), second_factor("l", assertion(7), secs(10))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::CounterRegression));
+    assert_eq!(events[1], suspended("p1"), "{events:?}");
+    let mut after = given;
+    after.push(suspended("p1"));
+    let events = outcome(after, second_factor("l", assertion(9), secs(20))).await;
+    assert_eq!(refusal_of(&events), Some(Refusal::PasskeySuspended));
+}
+
+#[tokio::test]
 async fn a_second_factor_without_the_password_step_is_refused() {
     let given = vec![opened(), registered("p1"), verified("l", FlowPurpose::SecondFactorLogin)];
     let events = outcome(given, second_factor("l", assertion(1), secs(10))).await;

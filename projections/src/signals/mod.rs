@@ -165,7 +165,7 @@ pub struct Thresholds {
     /// client address within the window: credential stuffing.
     #[serde(default = "default_login_ids_per_client")]
     pub login_ids_per_client: Threshold,
-    /// The same from several clients of one network (IPv4 /24, IPv6 /64).
+    /// The same from several clients of one network (IPv4 /24, IPv6 /48).
     #[serde(default = "default_login_ids_per_network")]
     pub login_ids_per_network: Threshold,
     /// `shared_email` at opening, by the holder kinds involved (the gravest
@@ -651,15 +651,12 @@ fn escalates_shared_email(event: &AccountEvent) -> bool {
         || event.refusal() == Some(Refusal::EmailSharedWithOtherAccounts)
 }
 
-/// An open `shared_email` signal, as the batch sees it.
+/// An open `shared_email` signal, as the batch sees it. Its summary is
+/// made from its accounts and evidence when it is written.
 struct Shared {
     severity: Severity,
     accounts: Vec<String>,
     evidence: Vec<Value>,
-    /// The summary as raised, without what came later.
-    en: String,
-    ja: String,
-    later: usize,
     changed: bool,
     /// Accounts that joined it in this batch.
     joined: Vec<String>,
@@ -674,9 +671,6 @@ struct OpenShared {
     loaded: HashSet<String>,
 }
 
-const LATER_EN: &str = " Since then, passkey registrations or attempts on these accounts: ";
-const LATER_JA: &str = "その後、これらの口座でパスキーの登録または登録の試み：";
-
 impl OpenShared {
     async fn load(conn: &mut AnyConnection, accounts: &HashSet<&str>) -> Result<OpenShared, DbError> {
         let mut out = OpenShared::default();
@@ -690,28 +684,20 @@ impl OpenShared {
         let accounts: Vec<&str> = accounts.filter(|a| self.loaded.insert(a.to_string())).collect();
         for chunk in accounts.chunks(rows::LOOKUP_CHUNK) {
             let sql = format!(
-                "SELECT s.signal_id, s.severity, s.accounts, s.evidence, s.summary_en, s.summary_ja FROM signals s
+                "SELECT s.signal_id, s.severity, s.accounts, s.evidence FROM signals s
                   WHERE s.kind = 'shared_email' AND s.status = 'open'
                     AND s.signal_id IN (SELECT signal_id FROM signal_accounts WHERE account_id IN ({}))",
                 rows::placeholders(conn, chunk.len())
             );
-            let mut query = sqlx::query_as::<_, (String, String, String, String, String, String)>(&sql);
+            let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql);
             for a in chunk {
                 query = query.bind(*a);
             }
-            for (id, severity, accounts, evidence, en, ja) in query.fetch_all(&mut *conn).await? {
-                let (en, later) = match en.split_once(LATER_EN) {
-                    Some((base, n)) => (base.to_string(), n.trim_end_matches('.').parse().unwrap_or(0)),
-                    None => (en, 0),
-                };
-                let ja = ja.split_once(LATER_JA).map_or(ja.clone(), |(base, _)| base.to_string());
+            for (id, severity, accounts, evidence) in query.fetch_all(&mut *conn).await? {
                 self.signals.entry(id).or_insert(Shared {
                     severity: Severity::parse(&severity).unwrap_or(Severity::Medium),
                     accounts: serde_json::from_str(&accounts).unwrap_or_default(),
                     evidence: serde_json::from_str(&evidence).unwrap_or_default(),
-                    en,
-                    ja,
-                    later,
                     changed: false,
                     joined: Vec::new(),
                 });
@@ -741,22 +727,12 @@ impl OpenShared {
             }
             s.evidence.push(evidence);
             s.severity = s.severity.max(severity);
-            (s.en, s.ja) = shared_summary(s.accounts.len());
             s.changed = true;
         }
     }
 
-    fn raised(&mut self, signal_id: &str, raised: &Raised, accounts: &[String], evidence: &[Value]) {
-        let signal = Shared {
-            severity: Severity::parse(raised.severity).unwrap_or(Severity::Medium),
-            accounts: accounts.to_vec(),
-            evidence: evidence.to_vec(),
-            en: raised.en.clone(),
-            ja: raised.ja.clone(),
-            later: 0,
-            changed: false,
-            joined: Vec::new(),
-        };
+    fn raised(&mut self, signal_id: &str, severity: Severity, accounts: &[String], evidence: &[Value]) {
+        let signal = Shared { severity, accounts: accounts.to_vec(), evidence: evidence.to_vec(), changed: false, joined: Vec::new() };
         self.signals.insert(signal_id.to_string(), signal);
     }
 
@@ -770,7 +746,6 @@ impl OpenShared {
         for signal in self.signals.values_mut().filter(|s| s.accounts.iter().any(|a| a == account_id)) {
             signal.severity = signal.severity.raised();
             signal.evidence.push(evidence.clone());
-            signal.later += 1;
             signal.changed = true;
         }
     }
@@ -792,11 +767,7 @@ impl OpenShared {
 }
 
 async fn write_shared(conn: &mut AnyConnection, id: &str, s: &mut Shared) -> Result<(), DbError> {
-    let (en, ja) = if s.later > 0 {
-        (format!("{}{LATER_EN}{}.", s.en, s.later), format!("{}{LATER_JA}{}回。", s.ja, s.later))
-    } else {
-        (s.en.clone(), s.ja.clone())
-    };
+    let (en, ja) = shared_summary(s.accounts.len(), &s.evidence);
     sqlx::query("UPDATE signals SET severity = $2, evidence = $3, summary_en = $4, summary_ja = $5, accounts = $6 WHERE signal_id = $1")
         .bind(id)
         .bind(s.severity.as_str())
@@ -964,19 +935,26 @@ async fn shared_email(
         shared.join(&open, &event.aggregate_id, evidence[0].clone(), severity);
         return Ok(());
     }
-    let (en, ja) = shared_summary(accounts.len());
+    let (en, ja) = shared_summary(accounts.len(), &evidence);
     let raised = Raised { kind: "shared_email", severity: severity.as_str(), continues: None, evidence: vec![], en, ja };
     let id = format!("shared_email:{}:{}", event.aggregate_id, event.sequence);
     pending.raise(&id, &raised, parsed.at.timestamp_millis(), &accounts, &evidence);
-    shared.raised(&id, &raised, &accounts, &evidence);
+    shared.raised(&id, severity, &accounts, &evidence);
     Ok(())
 }
 
-/// The summary of a shared address on `n` accounts.
-fn shared_summary(n: usize) -> (String, String) {
+/// The summary of a shared address on `n` accounts, with the passkey
+/// registrations and attempts since (the evidence that set no address).
+fn shared_summary(n: usize, evidence: &[Value]) -> (String, String) {
+    let en = format!("The same e-mail address is registered on {n} accounts (each account needs its own).");
+    let ja = format!("同じメールアドレスが{n}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。");
+    let later = evidence.iter().filter(|e| !matches!(e["type"].as_str(), Some("AccountOpened" | "EmailAddressChanged"))).count();
+    if later == 0 {
+        return (en, ja);
+    }
     (
-        format!("The same e-mail address is registered on {n} accounts (each account needs its own)."),
-        format!("同じメールアドレスが{n}つの口座に登録されています（口座ごとに異なるアドレスが必要です）。"),
+        format!("{en} Since then, passkey registrations or attempts on these accounts: {later}."),
+        format!("{ja}その後、これらの口座でパスキーの登録または登録の試み：{later}回。"),
     )
 }
 

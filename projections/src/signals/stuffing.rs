@@ -174,8 +174,9 @@ pub struct Stuffing {
     /// Per rule and key (a client, a network), its window.
     windows: HashMap<(&'static str, String), Window>,
     new: Vec<Attempt>,
-    /// Signals raised or joined in this batch, by `kind:key:` prefix.
-    open: HashMap<String, String>,
+    /// The open signal of each `kind:key:` prefix looked up, raised or
+    /// joined in this batch (none: looked up, there was none).
+    open: HashMap<String, Option<String>>,
 }
 
 impl Stuffing {
@@ -196,7 +197,11 @@ impl Stuffing {
 
     /// A signal was reviewed: later attempts raise a new one.
     pub fn closed(&mut self, signal_id: &str) {
-        self.open.retain(|_, id| id != signal_id);
+        for id in self.open.values_mut() {
+            if id.as_deref() == Some(signal_id) {
+                *id = None;
+            }
+        }
     }
 
     /// The rules for one event of the batch, in log order.
@@ -219,12 +224,12 @@ impl Stuffing {
             if window.attempts.len() > 1 {
                 pending.write(conn).await?;
                 let open = match self.open.get(&prefix) {
-                    Some(id) => Some(id.clone()),
+                    Some(known) => known.clone(),
                     None => open_signal(conn, scope.kind(), &prefix).await?,
                 };
+                self.open.insert(prefix.clone(), open.clone());
                 if let Some(id) = open {
                     join(conn, &id, scope, &key, t, &now).await?;
-                    self.open.insert(prefix, id);
                     continue;
                 }
             }
@@ -241,7 +246,7 @@ impl Stuffing {
             pending.raise(&id, &raised, now.at, &accounts, &evidence);
             let counted: Vec<Vec<Val>> = window.logins.keys().map(|l| vec![id.as_str().into(), l.as_str().into()]).collect();
             rows::insert(conn, "INSERT INTO stuffing_logins (signal_id, login)", "ON CONFLICT DO NOTHING", &counted).await?;
-            self.open.insert(prefix, id);
+            self.open.insert(prefix, Some(id));
         }
         self.new.push(now);
         Ok(())
