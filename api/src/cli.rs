@@ -118,19 +118,43 @@ pub enum AuditCommand {
 
 #[derive(Subcommand)]
 pub enum StaffCommand {
-    /// Adds a staff member; prints their token on the last line (shown once,
-    /// only its hash is stored).
+    /// Adds a staff member; prints, on the last line, a one-time link
+    /// (valid 24 hours) where they register a passkey for the console at
+    /// `/console`. Only its hash is stored.
     Add {
-        /// The member's name as staff and the audit trail show it.
+        /// The member's name as staff and the audit trail show it (unique).
         #[arg(long)]
         name: String,
-        /// What the token opens: the support desk, compliance, or the
-        /// integration API.
+        /// What the member may do: the support desk, compliance, or
+        /// everything (admin, also the integration API).
         #[arg(long, value_parser = ["admin", "support", "compliance"])]
         role: String,
+        /// Also an API token for scripts, printed on the last line after
+        /// the link (shown once; `ledger staff token` gives one later).
+        #[arg(long)]
+        token: bool,
+        /// Days that token lasts (1 to 366; 90 by default).
+        #[arg(long, default_value_t = STAFF_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..=366), requires = "token")]
+        expires_in_days: u32,
+    },
+    /// Gives a member a new API token for scripts (the staff API's bearer
+    /// token), replacing the one they had; prints it on the last line
+    /// (shown once, only its hash is stored).
+    Token {
+        /// The member's name, as `ledger staff list` shows it.
+        #[arg(long)]
+        name: String,
         /// Days the token lasts (1 to 366; 90 by default).
         #[arg(long, default_value_t = STAFF_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..=366))]
         expires_in_days: u32,
+    },
+    /// A new one-time console enrolment link for a member who lost their
+    /// passkey: their earlier console passkeys stop working. Printed on
+    /// the last line.
+    Link {
+        /// The member's name, as `ledger staff list` shows it.
+        #[arg(long)]
+        name: String,
     },
     /// Lists staff members and whether each token is in force, revoked or
     /// expired (never the tokens).
@@ -213,16 +237,67 @@ pub async fn run_with(config: Config, command: Command, operator: Option<String>
             Ok(())
         }
         Command::DemoSeed => demo_seed(config).await,
-        Command::Staff { command: StaffCommand::Add { name, role, expires_in_days } } => {
+        Command::Staff { command: StaffCommand::Add { name, role, token, expires_in_days } } => {
             let app = App::start(config, Clock::default()).await?;
             let operator = Operator::named(&app, as_staff).await?;
-            let (staff_id, token) = add_staff_for(&app, &name, &role, expires_in_days).await?;
-            let expires_at = Some(app.clock.now() + chrono::Duration::days(i64::from(expires_in_days)));
-            let event =
-                StaffEvent::StaffMemberAdded { staff_id: staff_id.clone(), name: name.trim().to_string(), role: role.clone(), expires_at };
+            let name = name.trim().to_string();
+            if app.store.staff_members().await.map_err(|e| e.to_string())?.iter().any(|m| m.name == name) {
+                return Err(format!("--name {name:?}: a staff member of this name exists already (`ledger staff list`)"));
+            }
+            let (staff_id, token, expires_at) = if token {
+                let (staff_id, token) = add_staff_for(&app, &name, &role, expires_in_days).await?;
+                (staff_id, Some(token), Some(app.clock.now() + chrono::Duration::days(i64::from(expires_in_days))))
+            } else {
+                (add_staff_without_token(&app, &name, &role).await?, None, None)
+            };
+            let event = StaffEvent::StaffMemberAdded { staff_id: staff_id.clone(), name: name.clone(), role: role.clone(), expires_at };
             app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
-            println!("staff member {name} ({staff_id}) added with role {role}; the token lasts {expires_in_days} days; their token (shown once):");
+            let link = enrolment_link(&app, &operator, &staff_id, &name).await?;
+            println!("staff member {name} ({staff_id}) added with role {role}; their console enrolment link (single use, valid 24 hours):");
+            println!("{link}");
+            if let Some(token) = token {
+                println!("their API token, valid {expires_in_days} days (shown once):");
+                println!("{}", token.expose_secret());
+            }
+            Ok(())
+        }
+        Command::Staff { command: StaffCommand::Token { name, expires_in_days } } => {
+            let app = App::start(config, Clock::default()).await?;
+            let operator = Operator::named(&app, as_staff).await?;
+            let member = member_named(&app, &name).await?;
+            let token = new_token();
+            let expires_at = app.clock.now() + chrono::Duration::days(i64::from(expires_in_days));
+            let replaced = app
+                .store
+                .replace_staff_token(&member.staff_id, &token_hash(token.expose_secret()), expires_at.timestamp_millis())
+                .await
+                .map_err(|e| e.to_string())?;
+            if !replaced {
+                return Err(format!("--name {name:?}: that member is disabled"));
+            }
+            let event = StaffEvent::StaffTokenIssued { staff_id: member.staff_id.clone(), name: member.name.clone(), expires_at };
+            app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
+            println!(
+                "a new API token for {} ({}), valid {expires_in_days} days; any earlier token stops working; the token (shown once):",
+                member.name, member.staff_id
+            );
             println!("{}", token.expose_secret());
+            Ok(())
+        }
+        Command::Staff { command: StaffCommand::Link { name } } => {
+            let app = App::start(config, Clock::default()).await?;
+            let operator = Operator::named(&app, as_staff).await?;
+            let member = member_named(&app, &name).await?;
+            if member.disabled_at.is_some() {
+                return Err(format!("--name {name:?}: that member is disabled"));
+            }
+            app.store.remove_staff_passkeys(&member.staff_id, app.clock.now().timestamp_millis()).await.map_err(|e| e.to_string())?;
+            let link = enrolment_link(&app, &operator, &member.staff_id, &member.name).await?;
+            println!(
+                "a new console enrolment link for {} (single use, valid 24 hours); their earlier console passkeys stop working:",
+                member.name
+            );
+            println!("{link}");
             Ok(())
         }
         Command::Staff { command: StaffCommand::List } => {
@@ -317,7 +392,7 @@ impl Operator {
                 Some(m) if m.name == "core-system" && m.expires_at.is_none() => {
                     Err(format!("--as {staff_id}: that is the core system's integration token, not a person: name yourself"))
                 }
-                Some(m) if m.revoked_at.is_none() && m.expires_at.is_none_or(|at| at > now) => {
+                Some(m) if m.revoked_at.is_none() && m.disabled_at.is_none() && m.expires_at.is_none_or(|at| at > now) => {
                     Ok(Operator { stream: m.staff_id.clone(), actor: format!("staff:{}", m.staff_id), claimed_user })
                 }
                 _ => Err(format!(
@@ -469,6 +544,49 @@ pub async fn add_staff_for(app: &AppState, name: &str, role: &str, days: u32) ->
     Ok((staff_id, token))
 }
 
+/// Adds a staff member with no API token (`ledger staff token` gives
+/// one); returns their staff ID.
+pub async fn add_staff_without_token(app: &AppState, name: &str, role: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("--name must name the staff member".into());
+    }
+    let staff_id = uuid::Uuid::new_v4().to_string();
+    let staff = crate::storage::NewStaff {
+        staff_id: &staff_id,
+        name,
+        role,
+        // Never the hash of anything presented: no token opens this member.
+        token_hash: &format!("{NO_TOKEN}{staff_id}"),
+        created_at: app.clock.now().timestamp_millis(),
+        expires_at: None,
+    };
+    app.store.add_staff(staff).await.map_err(|e| e.to_string())?;
+    Ok(staff_id)
+}
+
+/// What `staff.token_hash` holds for a member without an API token.
+pub const NO_TOKEN: &str = "none:";
+
+/// The member of a name (names are unique: `ledger staff add` refuses a taken one).
+async fn member_named(app: &AppState, name: &str) -> Result<crate::storage::StaffRow, String> {
+    let members = app.store.staff_members().await.map_err(|e| e.to_string())?;
+    let mut found = members.into_iter().filter(|m| m.name == name.trim());
+    match (found.next(), found.next()) {
+        (Some(m), None) => Ok(m),
+        (None, _) => Err(format!("--name {name:?}: no such staff member (`ledger staff list` shows them)")),
+        (Some(_), Some(_)) => Err(format!("--name {name:?}: several staff members have this name")),
+    }
+}
+
+/// A console enrolment link for a member, its issue on record.
+pub async fn enrolment_link(app: &AppState, operator: &Operator, staff_id: &str, name: &str) -> Result<String, String> {
+    let (link, expires_at) = crate::console::issue_link(app, staff_id).await.map_err(|e| e.to_string())?;
+    let event = StaffEvent::StaffEnrolmentLinkIssued { staff_id: staff_id.to_string(), name: name.to_string(), expires_at };
+    app.staff_log.record(&operator.stream, event, operator.metadata(app)).await.map_err(|e| e.to_string())?;
+    Ok(link)
+}
+
 /// Makes the token in `path` the core system's admin token (staff member
 /// `core-system`, no expiry), unless a staff member already has it; the
 /// core system's earlier tokens are revoked, so replacing the file rotates
@@ -508,9 +626,11 @@ pub async fn list_staff(app: &AppState) -> Result<String, String> {
     };
     let mut out = format!("{:<36}  {:<20}  {:<10}  {:<20}  {:<20}  {}\n", "staff_id", "name", "role", "issued", "expires", "token");
     for m in app.store.staff_members().await.map_err(|e| e.to_string())? {
-        let state = match (m.revoked_at, m.expires_at) {
-            (Some(at), _) => format!("revoked {}", when(at)),
-            (None, Some(at)) if at <= now => "expired".to_string(),
+        let state = match (m.disabled_at, m.revoked_at, m.expires_at) {
+            (Some(at), _, _) => format!("disabled {}", when(at)),
+            (None, Some(at), _) => format!("revoked {}", when(at)),
+            _ if m.no_token == 1 => "no token".to_string(),
+            (None, None, Some(at)) if at <= now => "expired".to_string(),
             _ => "in force".to_string(),
         };
         let expires = m.expires_at.map(when).unwrap_or_else(|| "never".into());

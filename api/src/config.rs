@@ -116,6 +116,10 @@ pub struct Config {
     pub login_mail_subject: String,
     pub brokerage_name: String,
     pub session_lifetime_secs: i64,
+    /// The staff console: a session ends after this many seconds without a
+    /// request, and after `console_absolute_secs` in any case.
+    pub console_idle_secs: i64,
+    pub console_absolute_secs: i64,
     /// The longest an SMTP exchange may take (connect, greeting, every
     /// command), so a silent relay cannot hold a request.
     pub smtp_timeout_secs: u64,
@@ -228,6 +232,12 @@ pub struct Settings {
     /// Customer session lifetime.
     #[arg(long, env = "LEDGER_SESSION_LIFETIME_SECS", default_value_t = 30 * 60, value_parser = at_least_one_i64, global = true)]
     pub session_lifetime_secs: i64,
+    /// Staff console: seconds without a request before a session ends (15 minutes).
+    #[arg(long, env = "LEDGER_CONSOLE_IDLE_SECS", default_value_t = 15 * 60, value_parser = at_least_one_i64, global = true)]
+    pub console_idle_secs: i64,
+    /// Staff console: seconds a session lasts at most, however busy (8 hours).
+    #[arg(long, env = "LEDGER_CONSOLE_ABSOLUTE_SECS", default_value_t = 8 * 3600, value_parser = at_least_one_i64, global = true)]
+    pub console_absolute_secs: i64,
     /// Seconds start-up waits for a database that cannot be reached (or
     /// is starting), trying again with a log line each time; 0: no wait.
     #[arg(long, env = "LEDGER_DATABASE_WAIT_SECS", default_value_t = 120, value_parser = seconds_up_to_a_day, global = true)]
@@ -740,6 +750,8 @@ impl TryFrom<Settings> for Config {
             login_mail_subject: s.login_mail_subject,
             brokerage_name: s.brokerage_name,
             session_lifetime_secs: s.session_lifetime_secs,
+            console_idle_secs: s.console_idle_secs,
+            console_absolute_secs: s.console_absolute_secs,
             smtp_timeout_secs: s.smtp_timeout_secs,
             database_wait: std::time::Duration::from_secs(s.database_wait_secs),
             projector_stuck: std::time::Duration::from_secs(s.projector_stuck_secs),

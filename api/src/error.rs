@@ -608,6 +608,11 @@ impl From<Refusal> for ApiError {
 
 impl ApiError {
     /// The HTTP status: the code's, always.
+    /// The messages, English and Japanese.
+    pub fn messages(&self) -> (&str, &str) {
+        (&self.message, &self.message_ja)
+    }
+
     pub fn status(&self) -> StatusCode {
         self.code.spec().status
     }

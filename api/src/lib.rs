@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod email;
 pub mod environment;
 pub mod error;

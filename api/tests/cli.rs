@@ -25,18 +25,51 @@ fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
 }
 
+/// Whether the data folder's database holds `secret` anywhere.
+fn stored(dir: &std::path::Path, secret: &str) -> bool {
+    let db = std::fs::read(dir.join("ledger.db")).expect("database file");
+    let wal = std::fs::read(dir.join("ledger.db-wal")).unwrap_or_default();
+    let haystack = [db, wal].concat();
+    haystack.windows(secret.len()).any(|w| w == secret.as_bytes())
+}
+
 #[test]
-fn staff_add_prints_the_token_on_the_last_line_and_stores_only_its_hash() {
+fn staff_add_prints_an_enrolment_link_and_with_token_a_token_and_stores_only_their_hashes() {
     let dir = temp_dir();
     let out = ledger(&dir, &["staff", "add", "--name", "Suzuki", "--role", "support"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let link = stdout.lines().last().expect("a last line").trim().to_string();
+    let secret =
+        link.strip_prefix("http://localhost:8080/console/enrol/").unwrap_or_else(|| panic!("a console link on its own line: {stdout}"));
+    assert!(secret.len() >= 40, "a long random link: {link}");
+    assert!(!stored(&dir, secret), "the link itself is not stored");
+    let listing = String::from_utf8(ledger(&dir, &["staff", "list"]).stdout).expect("utf-8");
+    assert!(listing.lines().any(|l| l.contains("Suzuki") && l.contains("no token")), "{listing}");
+    let taken = ledger(&dir, &["staff", "add", "--name", "Suzuki", "--role", "support"]);
+    assert!(!taken.status.success(), "names are unique");
+
+    let out = ledger(&dir, &["staff", "add", "--name", "Script", "--role", "compliance", "--token"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let token = stdout.lines().last().expect("a last line").trim().to_string();
-    assert!(token.len() >= 40, "a long random token: {token}");
-    let db = std::fs::read(dir.join("ledger.db")).expect("database file");
-    let wal = std::fs::read(dir.join("ledger.db-wal")).unwrap_or_default();
-    let haystack = [db, wal].concat();
-    assert!(!haystack.windows(token.len()).any(|w| w == token.as_bytes()), "the token itself is not stored");
+    assert!(token.len() >= 40 && !token.contains('/'), "a long random token: {token}");
+    assert!(!stored(&dir, &token), "the token itself is not stored");
+
+    // A new token later, and a new link for a lost passkey.
+    let out = ledger(&dir, &["staff", "token", "--name", "Suzuki"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).expect("utf-8").lines().last().expect("token").trim().to_string();
+    assert!(!stored(&dir, &token));
+    let listing = String::from_utf8(ledger(&dir, &["staff", "list"]).stdout).expect("utf-8");
+    assert!(listing.lines().any(|l| l.contains("Suzuki") && l.contains("in force")), "{listing}");
+    let out = ledger(&dir, &["staff", "link", "--name", "Suzuki"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).lines().last().expect("link").contains("/console/enrol/"));
+    let unknown = ledger(&dir, &["staff", "token", "--name", "Nobody"]);
+    assert!(!unknown.status.success() && String::from_utf8_lossy(&unknown.stderr).contains("no such staff member"));
+    let out = ledger(&dir, &["audit", "export", "--format", "jsonl", "--out", "-", "--type", "StaffEnrolmentLinkIssued,StaffTokenIssued"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4, "three links and one token, on record");
 }
 
 #[test]
@@ -238,7 +271,7 @@ fn throttled_summaries(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn staff_list_and_revoke_token_show_and_end_a_token_without_printing_it() {
     let dir = temp_dir();
-    let out = ledger(&dir, &["staff", "add", "--name", "Tanaka", "--role", "compliance", "--expires-in-days", "30"]);
+    let out = ledger(&dir, &["staff", "add", "--name", "Tanaka", "--role", "compliance", "--token", "--expires-in-days", "30"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed = String::from_utf8(out.stdout).expect("utf-8");
     let token = printed.lines().last().expect("the token").trim().to_string();
@@ -262,7 +295,7 @@ fn staff_list_and_revoke_token_show_and_end_a_token_without_printing_it() {
     let unknown = ledger(&dir, &["staff", "revoke-token", "no-such-member"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no staff member"), "{}", String::from_utf8_lossy(&unknown.stderr));
-    let too_long = ledger(&dir, &["staff", "add", "--name", "X", "--role", "support", "--expires-in-days", "400"]);
+    let too_long = ledger(&dir, &["staff", "add", "--name", "X", "--role", "support", "--token", "--expires-in-days", "400"]);
     assert!(!too_long.status.success(), "a token lasts at most a year");
 }
 

@@ -71,6 +71,44 @@ pub enum StaffEvent {
         role: String,
         expires_at: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// A one-time link to enrol a console passkey was issued for a member
+    /// (`ledger staff add`, `ledger staff link`, or an administrator in the
+    /// console); recorded in the stream of whoever issued it. No link.
+    StaffEnrolmentLinkIssued {
+        staff_id: String,
+        name: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A member was given a new API token (`ledger staff token`); recorded
+    /// in the stream of whoever issued it. No token.
+    StaffTokenIssued {
+        staff_id: String,
+        name: String,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The member registered a passkey for the console from their link.
+    ConsolePasskeyEnrolled {
+        credential_id: String,
+        provider: Option<String>,
+    },
+    /// The member signed in to the console with their passkey.
+    ConsoleSignedIn {},
+    /// A console sign-in with a passkey of this member was refused.
+    ConsoleSignInRefused {
+        reason: String,
+    },
+    /// The member's console session ended: `signed_out`, `idle` or
+    /// `expired` (the absolute limit).
+    ConsoleSignedOut {
+        cause: String,
+    },
+    /// An administrator disabled a member: their token and console
+    /// sessions stopped at once; recorded in the administrator's stream.
+    StaffMemberDisabled {
+        staff_id: String,
+        name: String,
+        sessions_ended: u64,
+    },
 }
 
 /// Why a staff token was refused.
@@ -95,6 +133,13 @@ impl DomainEvent for StaffEvent {
             StaffEvent::StaffTokenRefused { .. } => "StaffTokenRefused",
             StaffEvent::StaffAccessRefused { .. } => "StaffAccessRefused",
             StaffEvent::StaffMemberAdded { .. } => "StaffMemberAdded",
+            StaffEvent::StaffEnrolmentLinkIssued { .. } => "StaffEnrolmentLinkIssued",
+            StaffEvent::StaffTokenIssued { .. } => "StaffTokenIssued",
+            StaffEvent::ConsolePasskeyEnrolled { .. } => "ConsolePasskeyEnrolled",
+            StaffEvent::ConsoleSignedIn {} => "ConsoleSignedIn",
+            StaffEvent::ConsoleSignInRefused { .. } => "ConsoleSignInRefused",
+            StaffEvent::ConsoleSignedOut { .. } => "ConsoleSignedOut",
+            StaffEvent::StaffMemberDisabled { .. } => "StaffMemberDisabled",
         }
         .to_string()
     }
@@ -193,6 +238,54 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
                 format!("担当者 {name}（{staff_id}）を{role_ja}の役割で追加しました{until_ja}。"),
             )
         }
+        StaffEvent::StaffEnrolmentLinkIssued { staff_id, name, expires_at } => {
+            let (en, ja) = crate::japan::japan_time_words(*expires_at);
+            (
+                format!("A console enrolment link was issued for staff member {name} ({staff_id}), valid until {en}."),
+                format!("担当者 {name}（{staff_id}）のコンソール登録用リンクを発行しました。有効期限 {ja}。"),
+            )
+        }
+        StaffEvent::StaffTokenIssued { staff_id, name, expires_at } => {
+            let (en, ja) = crate::japan::japan_time_words(*expires_at);
+            (
+                format!("A new API token was issued for staff member {name} ({staff_id}), valid until {en}."),
+                format!("担当者 {name}（{staff_id}）に新しいAPIトークンを発行しました。有効期限 {ja}。"),
+            )
+        }
+        StaffEvent::ConsolePasskeyEnrolled { provider, .. } => {
+            let provider = provider.as_deref().unwrap_or("unknown provider");
+            (
+                format!("The staff member registered a passkey for the console ({provider})."),
+                format!("担当者がコンソール用のパスキーを登録しました（{provider}）。"),
+            )
+        }
+        StaffEvent::ConsoleSignedIn {} => (
+            "The staff member signed in to the console with a passkey.".to_string(),
+            "担当者がパスキーでコンソールにサインインしました。".to_string(),
+        ),
+        StaffEvent::ConsoleSignInRefused { reason } => {
+            let (en, ja) = match reason.as_str() {
+                "disabled" => ("the member is disabled", "担当者は無効化されています"),
+                "unknown_passkey" => ("the passkey is not registered", "未登録のパスキーです"),
+                "counter_regression" => {
+                    ("the passkey's counter went backwards (a possible copy)", "パスキーのカウンターが戻りました（複製の疑い）")
+                }
+                _ => ("the passkey could not be verified", "パスキーを検証できませんでした"),
+            };
+            (format!("A console sign-in was refused: {en}."), format!("コンソールへのサインインを拒否しました：{ja}。"))
+        }
+        StaffEvent::ConsoleSignedOut { cause } => {
+            let (en, ja) = match cause.as_str() {
+                "idle" => ("after being idle too long", "一定時間操作がなかったため"),
+                "expired" => ("at the session's time limit", "セッションの有効時間を過ぎたため"),
+                _ => ("by signing out", "サインアウトにより"),
+            };
+            (format!("The staff member's console session ended {en}."), format!("担当者のコンソールセッションが{ja}終了しました。"))
+        }
+        StaffEvent::StaffMemberDisabled { staff_id, name, sessions_ended } => (
+            format!("Staff member {name} ({staff_id}) was disabled; {sessions_ended} console session(s) ended."),
+            format!("担当者 {name}（{staff_id}）を無効化しました。コンソールセッション{sessions_ended}件を終了しました。"),
+        ),
         StaffEvent::AdoptionReportRead { from, to } => {
             (format!("The adoption report was read ({from} to {to})."), format!("パスキー利用状況レポートを閲覧しました（{from}〜{to}）。"))
         }

@@ -77,7 +77,7 @@ async function logout(page) {
 
 /** The staff view of an account, through the support desk API. */
 function staffToken(role) {
-  const out = execFileSync(LEDGER, ["staff", "add", "--name", `E2E ${role}`, "--role", role], { env: ledgerEnv(dataDir, port) }).toString();
+  const out = execFileSync(LEDGER, ["staff", "add", "--name", `E2E ${role}`, "--role", role, "--token"], { env: ledgerEnv(dataDir, port) }).toString();
   return out.trim().split("\n").pop().trim();
 }
 

@@ -595,17 +595,22 @@ async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {
     let body = |v: Value| Some(v);
     // (method, path, body, roles allowed)
     let endpoints: Vec<(Method, String, Option<Value>, &[&str])> = vec![
-        (Method::GET, "/api/v1/staff/accounts?q=6100001".into(), None, &["support", "compliance"]),
-        (Method::GET, format!("/api/v1/staff/accounts/{account}"), None, &["support", "compliance"]),
-        (Method::GET, format!("/api/v1/staff/accounts/{account}/history"), None, &["support", "compliance"]),
-        (Method::POST, format!("/api/v1/staff/accounts/{account}/unlock"), body(json!({ "reason": "test" })), &["support"]),
-        (Method::GET, "/api/v1/audit/events".into(), None, &["compliance"]),
-        (Method::GET, "/api/v1/audit/export?format=jsonl".into(), None, &["compliance"]),
-        (Method::GET, "/api/v1/audit/verify".into(), None, &["compliance"]),
-        (Method::GET, "/api/v1/audit/head".into(), None, &["compliance"]),
-        (Method::GET, "/api/v1/signals".into(), None, &["compliance"]),
-        (Method::POST, "/api/v1/signals/none/review".into(), body(json!({ "outcome": "dismissed", "note": "n" })), &["compliance"]),
-        (Method::GET, "/api/v1/reports/adoption".into(), None, &["compliance"]),
+        (Method::GET, "/api/v1/staff/accounts?q=6100001".into(), None, &["support", "compliance", "admin"]),
+        (Method::GET, format!("/api/v1/staff/accounts/{account}"), None, &["support", "compliance", "admin"]),
+        (Method::GET, format!("/api/v1/staff/accounts/{account}/history"), None, &["support", "compliance", "admin"]),
+        (Method::POST, format!("/api/v1/staff/accounts/{account}/unlock"), body(json!({ "reason": "test" })), &["support", "admin"]),
+        (Method::GET, "/api/v1/audit/events".into(), None, &["compliance", "admin"]),
+        (Method::GET, "/api/v1/audit/export?format=jsonl".into(), None, &["compliance", "admin"]),
+        (Method::GET, "/api/v1/audit/verify".into(), None, &["compliance", "admin"]),
+        (Method::GET, "/api/v1/audit/head".into(), None, &["compliance", "admin"]),
+        (Method::GET, "/api/v1/signals".into(), None, &["compliance", "admin"]),
+        (
+            Method::POST,
+            "/api/v1/signals/none/review".into(),
+            body(json!({ "outcome": "dismissed", "note": "n" })),
+            &["compliance", "admin"],
+        ),
+        (Method::GET, "/api/v1/reports/adoption".into(), None, &["compliance", "admin"]),
         (Method::PUT, format!("/api/v1/admin/accounts/{account}/email-status"), body(json!({ "reachable": true })), &["admin"]),
         (Method::PUT, format!("/api/v1/admin/accounts/{account}/email"), body(json!({ "email": "m@example.jp" })), &["admin"]),
         (
@@ -618,7 +623,7 @@ async fn every_staff_endpoint_refuses_the_wrong_callers(app: TestApp) {
             Method::POST,
             format!("/api/v1/staff/accounts/{account}/passkeys/revoke"),
             body(json!({ "reason": "device_replaced" })),
-            &["support"],
+            &["support", "admin"],
         ),
     ];
     let mut refused = 0;

@@ -37,7 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Records a staff act in the staff member's stream.
-async fn record(app: &AppState, staff: &Staff, meta: &RequestMeta, event: StaffEvent) -> Result<(), ApiError> {
+pub(crate) async fn record(app: &AppState, staff: &Staff, meta: &RequestMeta, event: StaffEvent) -> Result<(), ApiError> {
     let now = app.clock.now();
     app.staff_log.record(&staff.staff_id, event, meta.metadata(&staff.actor(), now)).await.map_err(ApiError::internal)?;
     Ok(())
@@ -48,35 +48,35 @@ fn invalid_filter(what: &'static str) -> ApiError {
 }
 
 /// The filters of the audit endpoints, as given.
-#[derive(Deserialize, Default, IntoParams)]
+#[derive(Deserialize, Default, Clone, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct FilterQuery {
+pub(crate) struct FilterQuery {
     /// An account ID, or the account's login ID.
-    account_id: Option<String>,
+    pub account_id: Option<String>,
     /// Event types, comma-separated, in any case (`PasskeyRegistered,LoginLocked`);
     /// an unknown one is refused, naming it.
     #[serde(rename = "type")]
-    event_type: Option<String>,
+    pub event_type: Option<String>,
     /// `customer`, `core_system`, `system`, `staff` or `staff:<id>`.
-    actor: Option<String>,
+    pub actor: Option<String>,
     /// `web`, `mobile_web`, `mobile_app`, `desktop_app` (customers), `staff`,
     /// `integration` (the core system) or `cli`.
-    channel: Option<String>,
+    pub channel: Option<String>,
     /// An RFC 3339 instant or a `YYYY-MM-DD` day (JST).
-    from: Option<String>,
+    pub from: Option<String>,
     /// An RFC 3339 instant or a `YYYY-MM-DD` day (JST).
-    to: Option<String>,
+    pub to: Option<String>,
     /// `next_cursor` of the previous page (events only).
-    cursor: Option<String>,
+    pub cursor: Option<String>,
     /// 1 to 1000; 100 when absent (events only).
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// `csv` (the default) or `jsonl` (export only).
-    format: Option<String>,
+    pub format: Option<String>,
 }
 
 impl FilterQuery {
     /// The filters, read as the command line reads its own (`crate::filters`).
-    async fn filter(&self, app: &AppState) -> Result<AuditFilter, ApiError> {
+    pub(crate) async fn filter(&self, app: &AppState) -> Result<AuditFilter, ApiError> {
         let given = crate::filters::GivenFilters {
             account: self.account_id.clone(),
             types: self.event_type.clone(),
@@ -93,7 +93,7 @@ impl FilterQuery {
     }
 }
 
-const COMPLIANCE: &[Role] = &[Role::Compliance];
+pub(crate) const COMPLIANCE: &[Role] = &[Role::Compliance];
 
 /// How long a compliance read waits for the read models to include every
 /// event committed before it.
@@ -101,9 +101,9 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A page of the audit trail.
 #[derive(Debug, Serialize, ToSchema)]
-struct TrailPage {
-    events: Vec<AuditRow>,
-    next_cursor: Option<String>,
+pub(crate) struct TrailPage {
+    pub events: Vec<AuditRow>,
+    pub next_cursor: Option<String>,
 }
 
 /// The trail, oldest first from `cursor`; `next_cursor` continues it and
@@ -116,8 +116,19 @@ async fn events(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<FilterQuery>,
 ) -> Result<(Reflects, Json<TrailPage>), ApiError> {
+    let (reflects, page) = trail_page(&app, &staff, &meta, &q).await?;
+    Ok((reflects, Json(page)))
+}
+
+/// A page of the filtered trail, the query on record.
+pub(crate) async fn trail_page(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    q: &FilterQuery,
+) -> Result<(Reflects, TrailPage), ApiError> {
     staff.require(COMPLIANCE).await?;
-    let filter = q.filter(&app).await?;
+    let filter = q.filter(app).await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(invalid_filter("limit must be between 1 and 1000."));
@@ -126,11 +137,11 @@ async fn events(
         Some(c) => c.parse::<i64>().map_err(|_| invalid_filter("cursor is not one this API gave out."))?,
         None => 0,
     };
-    record(&app, &staff, &meta, StaffEvent::AuditTrailQueried { filters: crate::filters::recorded(&filter) }).await?;
-    let reflects = Reflects::after_waiting(&app).await?;
+    record(app, staff, meta, StaffEvent::AuditTrailQueried { filters: crate::filters::recorded(&filter) }).await?;
+    let reflects = Reflects::after_waiting(app).await?;
     let rows = ledger_projections::audit::query(&app.db.any, &filter, after, limit).await?;
     let next_cursor = if rows.len() as i64 == limit { rows.last().map(|r| r.position.to_string()) } else { None };
-    Ok((reflects, Json(TrailPage { events: rows, next_cursor })))
+    Ok((reflects, TrailPage { events: rows, next_cursor }))
 }
 
 /// The filtered trail as CSV or JSON Lines, streamed.
@@ -145,17 +156,22 @@ async fn export(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<FilterQuery>,
 ) -> Result<Response, ApiError> {
+    export_response(&app, &staff, &meta, &q).await
+}
+
+/// The filtered trail as an attachment, streamed; the export on record.
+pub(crate) async fn export_response(app: &AppState, staff: &Staff, meta: &RequestMeta, q: &FilterQuery) -> Result<Response, ApiError> {
     staff.require(COMPLIANCE).await?;
     let format = Format::parse(q.format.as_deref().unwrap_or("csv")).ok_or_else(|| invalid_filter("format must be csv or jsonl."))?;
-    let filter = q.filter(&app).await?;
+    let filter = q.filter(app).await?;
     record(
-        &app,
-        &staff,
-        &meta,
+        app,
+        staff,
+        meta,
         StaffEvent::AuditTrailExported { format: format.extension().into(), filters: crate::filters::recorded(&filter) },
     )
     .await?;
-    let reflects = Reflects::after_waiting(&app).await?;
+    let reflects = Reflects::after_waiting(app).await?;
     let body = Body::from_stream(crate::export::stream(app.db.any.clone(), filter, format, |_| {}));
     let name = format!("audit-trail-{}.{}", app.clock.now().format("%Y%m%dT%H%M%SZ"), format.extension());
     let mut response = Response::builder().header(header::CONTENT_TYPE, format.content_type());
@@ -169,47 +185,59 @@ async fn export(
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "compliance", security(("staff" = [])),
     responses((status = 200, body = Verification), (status = "4XX", body = ErrorBody)))]
 async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<(Reflects, Json<Verification>), ApiError> {
+    let (reflects, result) = verification(&app, &staff, &meta).await?;
+    Ok((reflects, Json(result)))
+}
+
+/// The whole chain recomputed, the verification on record.
+pub(crate) async fn verification(app: &AppState, staff: &Staff, meta: &RequestMeta) -> Result<(Reflects, Verification), ApiError> {
     staff.require(COMPLIANCE).await?;
-    let reflects = Reflects::after_waiting(&app).await?;
+    let reflects = Reflects::after_waiting(app).await?;
     let applied = app.projector.applied().await?;
     let result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, |_| {}).await?;
     record(
-        &app,
-        &staff,
-        &meta,
+        app,
+        staff,
+        meta,
         StaffEvent::AuditTrailVerified { ok: result.ok, checked: result.checked, first_bad_position: result.first_bad_position },
     )
     .await?;
-    Ok((reflects, Json(result)))
+    Ok((reflects, result))
 }
 
 /// The chain's newest row; both null while the trail is empty.
 #[derive(Debug, Serialize, ToSchema)]
-struct Head {
-    position: Option<i64>,
-    hash: Option<String>,
+pub(crate) struct Head {
+    pub position: Option<i64>,
+    pub hash: Option<String>,
 }
 
 /// The newest row's position and hash, to anchor outside the system.
 #[utoipa::path(get, path = "/api/v1/audit/head", tag = "compliance", security(("staff" = [])),
     responses((status = 200, body = Head), (status = "4XX", body = ErrorBody)))]
 async fn head(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<(Reflects, Json<Head>), ApiError> {
-    staff.require(COMPLIANCE).await?;
-    let reflects = Reflects::after_waiting(&app).await?;
-    let head = ledger_projections::audit::head(&app.db.any).await?;
-    // Every staff read of the audit trail is on record (API.md).
-    record(&app, &staff, &meta, StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) }).await?;
-    Ok((reflects, Json(Head { position: head.as_ref().map(|h| h.0), hash: head.map(|h| h.1) })))
+    let (reflects, head) = chain_head(&app, &staff, &meta).await?;
+    Ok((reflects, Json(head)))
 }
 
-#[derive(Deserialize, IntoParams)]
+/// The chain's head, the read on record.
+pub(crate) async fn chain_head(app: &AppState, staff: &Staff, meta: &RequestMeta) -> Result<(Reflects, Head), ApiError> {
+    staff.require(COMPLIANCE).await?;
+    let reflects = Reflects::after_waiting(app).await?;
+    let head = ledger_projections::audit::head(&app.db.any).await?;
+    // Every staff read of the audit trail is on record (API.md).
+    record(app, staff, meta, StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) }).await?;
+    Ok((reflects, Head { position: head.as_ref().map(|h| h.0), hash: head.map(|h| h.1) }))
+}
+
+#[derive(Deserialize, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct SignalQuery {
+pub(crate) struct SignalQuery {
     /// `open`, `confirmed` or `dismissed`.
-    status: Option<String>,
+    pub status: Option<String>,
     /// `shared_email`, ...
-    kind: Option<String>,
-    account_id: Option<String>,
+    pub kind: Option<String>,
+    pub account_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -226,6 +254,17 @@ async fn signals(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<SignalQuery>,
 ) -> Result<(Reflects, Json<Signals>), ApiError> {
+    let (reflects, signals) = signal_list(&app, &staff, &meta, &q).await?;
+    Ok((reflects, Json(Signals { signals })))
+}
+
+/// The fraud signals of the filter, newest first, the listing on record.
+pub(crate) async fn signal_list(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    q: &SignalQuery,
+) -> Result<(Reflects, Vec<SignalView>), ApiError> {
     staff.require(COMPLIANCE).await?;
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         if !matches!(s, "open" | "confirmed" | "dismissed") {
@@ -242,17 +281,18 @@ async fn signals(
         }
     }
     // An account by its ID or its login ID, as the trail's filters read it.
-    let given = crate::filters::GivenFilters { account: q.account_id.clone(), ..Default::default() };
+    let given = crate::filters::GivenFilters { account: q.account_id.clone().filter(|a| !a.trim().is_empty()), ..Default::default() };
     let account = match given.read(&app.store).await {
         Ok(filter) => filter.account_id,
         Err(crate::filters::ReadError::Invalid(e)) => return Err(ApiError::saying(ErrorCode::InvalidFilter, e.0)),
         Err(crate::filters::ReadError::Storage(e)) => return Err(e.into()),
     };
     let filters = json!({ "status": q.status, "kind": kind, "account_id": account });
-    record(&app, &staff, &meta, StaffEvent::SignalsListed { filters }).await?;
-    let reflects = Reflects::after_waiting(&app).await?;
-    let list = ledger_projections::signals::list(&app.db.any, q.status.as_deref(), kind, account.as_deref()).await?;
-    Ok((reflects, Json(Signals { signals: list })))
+    record(app, staff, meta, StaffEvent::SignalsListed { filters }).await?;
+    let reflects = Reflects::after_waiting(app).await?;
+    let list =
+        ledger_projections::signals::list(&app.db.any, q.status.as_deref().filter(|s| !s.is_empty()), kind, account.as_deref()).await?;
+    Ok((reflects, list))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -279,8 +319,21 @@ async fn review(
     Path(signal_id): Path<String>,
     ApiJson(body): ApiJson<ReviewBody>,
 ) -> Result<Json<Reviewed>, ApiError> {
+    let signal = review_signal(&app, &staff, &meta, &signal_id, body.outcome, &body.note).await?;
+    Ok(Json(Reviewed { signal }))
+}
+
+/// Compliance's verdict on a signal, recorded; the signal as it now stands.
+pub(crate) async fn review_signal(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    signal_id: &str,
+    outcome: ReviewOutcome,
+    note: &str,
+) -> Result<Option<SignalView>, ApiError> {
     staff.require(COMPLIANCE).await?;
-    let note = body.note.trim().to_string();
+    let note = note.trim().to_string();
     if note.is_empty() || note.chars().count() > 2000 {
         return Err(ApiError::from(ErrorCode::NoteRequired));
     }
@@ -289,34 +342,33 @@ async fn review(
     if !exists {
         return Err(ApiError::not_found());
     }
-    record(&app, &staff, &meta, StaffEvent::SignalReviewed { signal_id: signal_id.clone(), outcome: body.outcome, note }).await?;
+    record(app, staff, meta, StaffEvent::SignalReviewed { signal_id: signal_id.to_string(), outcome, note }).await?;
     app.projector.catch_up_to_now(WAIT).await?;
-    let signal = ledger_projections::signals::list(&app.db.any, None, None, None).await?.into_iter().find(|s| s.signal_id == signal_id);
-    Ok(Json(Reviewed { signal }))
+    Ok(ledger_projections::signals::list(&app.db.any, None, None, None).await?.into_iter().find(|s| s.signal_id == signal_id))
 }
 
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct ReportQuery {
+pub(crate) struct ReportQuery {
     /// `YYYY-MM-DD` (JST); 30 days ago when absent.
-    from: Option<String>,
+    pub from: Option<String>,
     /// `YYYY-MM-DD` (JST); today when absent.
-    to: Option<String>,
+    pub to: Option<String>,
 }
 
 /// The adoption report.
 #[derive(Debug, Serialize, ToSchema)]
-struct Adoption {
-    from: String,
-    to: String,
+pub(crate) struct Adoption {
+    pub from: String,
+    pub to: String,
     /// Always `Asia/Tokyo`.
-    timezone: &'static str,
-    days: Vec<DayRow>,
+    pub timezone: &'static str,
+    pub days: Vec<DayRow>,
     /// The whole period per channel, then `all`.
-    totals: Vec<ledger_projections::adoption::PeriodTotals>,
+    pub totals: Vec<ledger_projections::adoption::PeriodTotals>,
     /// Accounts refused registration in the period that still have no
     /// passkey: whom to contact, and why.
-    to_contact: Vec<ledger_projections::adoption::ToContact>,
+    pub to_contact: Vec<ledger_projections::adoption::ToContact>,
 }
 
 /// Per JST day and channel; the last 30 days by default.
@@ -328,6 +380,17 @@ async fn adoption(
     meta: RequestMeta,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<(Reflects, Json<Adoption>), ApiError> {
+    let (reflects, report) = adoption_report(&app, &staff, &meta, q).await?;
+    Ok((reflects, Json(report)))
+}
+
+/// The adoption report of a period, the read on record.
+pub(crate) async fn adoption_report(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    q: ReportQuery,
+) -> Result<(Reflects, Adoption), ApiError> {
     staff.require(COMPLIANCE).await?;
     let today = ledger_projections::adoption::jst_day(app.clock.now());
     let day = |s: Option<String>, default: String| -> Result<String, ApiError> {
@@ -340,10 +403,10 @@ async fn adoption(
     if from > to {
         return Err(invalid_filter("from must not be after to (both days are included)."));
     }
-    record(&app, &staff, &meta, StaffEvent::AdoptionReportRead { from: from.clone(), to: to.clone() }).await?;
-    let reflects = Reflects::after_waiting(&app).await?;
+    record(app, staff, meta, StaffEvent::AdoptionReportRead { from: from.clone(), to: to.clone() }).await?;
+    let reflects = Reflects::after_waiting(app).await?;
     let days = ledger_projections::adoption::report(&app.db.any, &from, &to).await?;
     let totals = ledger_projections::adoption::totals(&app.db.any, &days, &from, &to).await?;
     let to_contact = ledger_projections::adoption::to_contact(&app.db.any, &from, &to).await?;
-    Ok((reflects, Json(Adoption { from, to, timezone: "Asia/Tokyo", days, totals, to_contact })))
+    Ok((reflects, Adoption { from, to, timezone: "Asia/Tokyo", days, totals, to_contact }))
 }

@@ -243,16 +243,28 @@ pub struct Staff {
 }
 
 impl Staff {
-    /// Refuses unless the staff member has one of `roles`; a refusal is
+    /// Refuses unless the staff member has one of `roles` or is an
+    /// administrator (who may do everything staff do); a refusal is
     /// recorded in the member's stream.
     pub async fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
+        if self.role == Role::Admin || roles.contains(&self.role) {
             return Ok(());
         }
         let event = ledger_domain::staff::StaffEvent::StaffAccessRefused { role: self.role_name.clone(), request: self.request.clone() };
         let recorded = self.meta.metadata(&self.actor(), self.app.clock.now());
         self.app.staff_log.record(&self.staff_id, event, recorded).await.map_err(ApiError::internal)?;
         Err(ApiError::forbidden())
+    }
+
+    /// A member signed in to the console: `request` is the method and
+    /// path they asked for (recorded if their role refuses it).
+    pub fn signed_in(member: crate::storage::StaffRow, role: Role, request: String, meta: RequestMeta, app: AppState) -> Staff {
+        Staff { staff_id: member.staff_id, name: member.name, role, role_name: member.role, request, meta, app }
+    }
+
+    /// The request's metadata.
+    pub fn meta(&self) -> &RequestMeta {
+        &self.meta
     }
 
     /// The actor string recorded in events.
@@ -273,7 +285,7 @@ impl FromRequestParts<AppState> for Staff {
         // A customer's session token is no staff token: 401, as for any unknown token.
         let member = row.ok_or_else(ApiError::unauthorized)?;
         let now = app.clock.now();
-        let refused = match (member.revoked_at, member.expires_at) {
+        let refused = match (member.revoked_at.or(member.disabled_at), member.expires_at) {
             (Some(_), _) => Some((TokenRefusal::Revoked, ErrorCode::TokenRevoked)),
             (None, Some(at)) if at <= now.timestamp_millis() => Some((TokenRefusal::Expired, ErrorCode::TokenExpired)),
             _ => None,

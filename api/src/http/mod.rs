@@ -157,6 +157,7 @@ fn app_serving(state: AppState, admin: bool) -> Router {
         tracing::error!(error = %e, "the OpenAPI document could not be serialised");
         b"{}".to_vec()
     }));
+    let routes = if admin || state.config.public_staff_api { routes.merge(crate::console::router()) } else { routes };
     let router = routes
         .route(
             "/api/openapi.json",
@@ -297,7 +298,7 @@ async fn drop_unfit_request_id(mut req: Request) -> Request {
 }
 
 /// The credential steps an anonymous client can take: every POST under
-/// sessions and registrations. A client past its allowance of failures is
+/// sessions and registrations, and the console's sign-in and enrolment. A client past its allowance of failures is
 /// refused before the step (429 and `Retry-After`); a failed step (401,
 /// 404, 423) counts against it.
 async fn throttle_failed_attempts(
@@ -306,8 +307,11 @@ async fn throttle_failed_attempts(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let path = req.uri().path();
-    let attempt =
-        req.method() == axum::http::Method::POST && (path.starts_with("/api/v1/sessions") || path.starts_with("/api/v1/registrations"));
+    let attempt = req.method() == axum::http::Method::POST
+        && (path.starts_with("/api/v1/sessions")
+            || path.starts_with("/api/v1/registrations")
+            || path.starts_with("/console/sign-in")
+            || path.starts_with("/console/enrol"));
     let client = crate::client_ip::client_of(&app.config.trusted_proxies, req.extensions(), req.headers());
     let Some(client) = client.filter(|_| attempt).map(crate::throttle::throttled_as) else { return next.run(req).await };
     let too_many = |wait| {

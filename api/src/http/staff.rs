@@ -33,14 +33,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(unlock))
 }
 
-const READERS: &[Role] = &[Role::Support, Role::Compliance];
+pub(crate) const READERS: &[Role] = &[Role::Support, Role::Compliance];
 
 fn member(staff: &Staff) -> StaffMember {
     StaffMember { staff_id: staff.staff_id.clone(), name: staff.name.clone() }
 }
 
 /// Puts a staff read of `account_id` on record before answering.
-async fn record_read(app: &AppState, staff: &Staff, meta: &RequestMeta, account_id: &str, view: &str) -> Result<(), ApiError> {
+pub(crate) async fn record_read(app: &AppState, staff: &Staff, meta: &RequestMeta, account_id: &str, view: &str) -> Result<(), ApiError> {
     let now = app.clock.now();
     let command = AccountCommand::RecordStaffRead { staff: member(staff), view: view.to_string(), at: now };
     execute(app, account_id, command, meta.metadata(&staff.actor(), now)).await?;
@@ -49,23 +49,23 @@ async fn record_read(app: &AppState, staff: &Staff, meta: &RequestMeta, account_
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct FindQuery {
+pub(crate) struct FindQuery {
     /// A login ID (exact or its beginning) or an e-mail address.
     #[param(required = true)]
-    q: Option<String>,
+    pub q: Option<String>,
 }
 
 /// One account a search found.
 #[derive(Debug, Serialize, ToSchema)]
-struct FoundAccount {
-    account_id: String,
-    login_id: String,
-    holder_kind: String,
-    email: Option<String>,
-    locked: bool,
-    login_method: String,
+pub(crate) struct FoundAccount {
+    pub account_id: String,
+    pub login_id: String,
+    pub holder_kind: String,
+    pub email: Option<String>,
+    pub locked: bool,
+    pub login_method: String,
     /// How many passkeys it has.
-    passkeys: usize,
+    pub passkeys: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,13 +82,24 @@ async fn find(
     meta: RequestMeta,
     ApiQuery(query): ApiQuery<FindQuery>,
 ) -> Result<(Reflects, Json<Found>), ApiError> {
+    let (reflects, accounts) = find_accounts(&app, &staff, &meta, query.q.as_deref().unwrap_or_default()).await?;
+    Ok((reflects, Json(Found { accounts })))
+}
+
+/// The accounts a search finds, each read on record.
+pub(crate) async fn find_accounts(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    q: &str,
+) -> Result<(Reflects, Vec<FoundAccount>), ApiError> {
     staff.require(READERS).await?;
-    let q = query.q.unwrap_or_default().trim().to_string();
+    let q = q.trim().to_string();
     if q.is_empty() || q.chars().count() > 254 {
         return Err(ApiError::bad_request("q must be a login ID or an e-mail address."));
     }
     // A search spans accounts: everything committed before it.
-    let reflects = Reflects::after_waiting(&app).await?;
+    let reflects = Reflects::after_waiting(app).await?;
     let email = EmailAddress::parse(&q).ok().map(|e| e.as_str().to_string()).unwrap_or_default();
     let ids = ledger_projections::read_models::find_accounts(&app.db.any, &q, &email).await?;
     // Nothing in views that are behind, while the command side knows the
@@ -98,7 +109,7 @@ async fn find(
     }
     let mut accounts = Vec::new();
     for id in ids {
-        record_read(&app, &staff, &meta, &id, "search").await?;
+        record_read(app, staff, meta, &id, "search").await?;
         if let Some(view) = status_view(&app.db.any, &id, true).await? {
             accounts.push(FoundAccount {
                 passkeys: view.passkeys.len(),
@@ -111,33 +122,33 @@ async fn find(
             });
         }
     }
-    Ok((reflects, Json(Found { accounts })))
+    Ok((reflects, accounts))
 }
 
 /// The support desk's view of one account.
 #[derive(Debug, Serialize, ToSchema)]
-struct AccountStatus {
+pub(crate) struct AccountStatus {
     #[serde(flatten)]
-    view: StatusView,
-    registration: RegistrationPossibility,
+    pub view: StatusView,
+    pub registration: RegistrationPossibility,
     /// Fraud signals involving the account (a shared address, seed 000).
-    signals: Vec<SignalView>,
+    pub signals: Vec<SignalView>,
     /// While the login is locked: since when, why, and from which clients.
-    lock: Option<LockInfo>,
+    pub lock: Option<LockInfo>,
 }
 
 /// Why and since when a login is locked (its `LoginLocked` event).
 #[derive(Debug, Serialize, ToSchema)]
-struct LockInfo {
+pub(crate) struct LockInfo {
     /// When it locked, in Japan time.
-    since: String,
+    pub since: String,
     /// Wrong login passwords in a row that locked it.
-    wrong_passwords: u32,
+    pub wrong_passwords: u32,
     /// The addresses those attempts came from.
-    clients: Vec<String>,
+    pub clients: Vec<String>,
     /// The same, in words.
     #[schema(value_type = ledger_projections::read_models::Summary)]
-    line: ledger_domain::account::Line,
+    pub line: ledger_domain::account::Line,
 }
 
 /// The lock of a locked account, read from its last `LoginLocked` event.
@@ -166,21 +177,32 @@ async fn status(
     meta: RequestMeta,
     ApiPath(account_id): ApiPath<AccountId>,
 ) -> Result<(Reflects, Json<AccountStatus>), ApiError> {
+    let (reflects, status) = account_status(&app, &staff, &meta, &account_id).await?;
+    Ok((reflects, Json(status)))
+}
+
+/// The support desk's view of an account, the read on record.
+pub(crate) async fn account_status(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    account_id: &AccountId,
+) -> Result<(Reflects, AccountStatus), ApiError> {
     staff.require(READERS).await?;
-    record_read(&app, &staff, &meta, &account_id, "status").await?;
-    let reflects = Reflects::for_account(&app, &account_id).await?;
-    let view = match status_view(&app.db.any, &account_id, true).await? {
+    record_read(app, staff, meta, account_id, "status").await?;
+    let reflects = Reflects::for_account(app, account_id).await?;
+    let view = match status_view(&app.db.any, account_id, true).await? {
         Some(view) => view,
         // In the log, not yet in the views: they are behind, it is not unknown.
-        None if reflects.behind > 0 && app.projector.account_in_log(&account_id).await? => {
+        None if reflects.behind > 0 && app.projector.account_in_log(account_id).await? => {
             return Err(ApiError::from(ErrorCode::ViewsBehind).retry_after(super::freshness::READ_WAIT));
         }
         None => return Err(ApiError::not_found()),
     };
-    let registration = super::steps::registration_possibility(&app, &account_id).await?;
-    let signals = ledger_projections::signals::list(&app.db.any, None, None, Some(&account_id)).await?;
-    let lock = if view.locked { lock_info(&app, &account_id).await? } else { None };
-    Ok((reflects, Json(AccountStatus { view, registration, signals, lock })))
+    let registration = super::steps::registration_possibility(app, account_id).await?;
+    let signals = ledger_projections::signals::list(&app.db.any, None, None, Some(account_id)).await?;
+    let lock = if view.locked { lock_info(app, account_id).await? } else { None };
+    Ok((reflects, AccountStatus { view, registration, signals, lock }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -200,33 +222,33 @@ struct HistoryQuery {
 
 /// One event of an account's history, in plain words.
 #[derive(Debug, Serialize, ToSchema)]
-struct HistoryEntry {
-    sequence: i64,
-    position: i64,
+pub(crate) struct HistoryEntry {
+    pub sequence: i64,
+    pub position: i64,
     #[serde(rename = "type")]
-    event_type: String,
+    pub event_type: String,
     /// When, in Japan time (`2026-11-24T02:17:37.000+09:00`).
-    at: String,
+    pub at: String,
     /// The same instant in UTC.
-    at_utc: String,
+    pub at_utc: String,
     /// `customer`, `staff:<id>`, `system` or `admin`.
-    actor: String,
-    actor_name: Option<String>,
-    channel: String,
-    ip: String,
-    user_agent: String,
+    pub actor: String,
+    pub actor_name: Option<String>,
+    pub channel: String,
+    pub ip: String,
+    pub user_agent: String,
     /// The event as a readable line, in English and Japanese.
     #[schema(value_type = ledger_projections::read_models::Summary)]
-    line: ledger_domain::account::Line,
+    pub line: ledger_domain::account::Line,
     #[schema(value_type = Object)]
-    event: Value,
+    pub event: Value,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct History {
-    account_id: String,
-    events: Vec<HistoryEntry>,
-    next_cursor: Option<String>,
+pub(crate) struct History {
+    pub account_id: String,
+    pub events: Vec<HistoryEntry>,
+    pub next_cursor: Option<String>,
 }
 
 /// Every event of the account, newest first, each as a readable line.
@@ -256,9 +278,23 @@ async fn history(
     };
     let except = if query.hide_staff_views == Some(true) { vec!["AccountViewedByStaff".to_string()] } else { Vec::new() };
     let types = ledger_projections::projector::EventTypes { only, except };
-    record_read(&app, &staff, &meta, &account_id, "history").await?;
+    Ok(Json(account_history(&app, &staff, &meta, &account_id, before, limit, &types).await?))
+}
+
+/// A page of an account's history, newest first, the read on record.
+pub(crate) async fn account_history(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    account_id: &AccountId,
+    before: Option<i64>,
+    limit: i64,
+    types: &ledger_projections::projector::EventTypes,
+) -> Result<History, ApiError> {
+    staff.require(READERS).await?;
+    record_read(app, staff, meta, account_id, "history").await?;
     let events =
-        ledger_projections::projector::account_events_newest_first(&app.db.any, app.db.backend, &account_id, before, limit + 1, &types)
+        ledger_projections::projector::account_events_newest_first(&app.db.any, app.db.backend, account_id, before, limit + 1, types)
             .await?;
     let more = events.len() as i64 > limit;
     let staff_names = app.store.staff_names().await?;
@@ -285,7 +321,7 @@ async fn history(
         });
     }
     let next_cursor = if more { events.get(limit as usize - 1).map(|e| e.sequence.to_string()) } else { None };
-    Ok(Json(History { account_id: account_id.to_string(), events: out, next_cursor }))
+    Ok(History { account_id: account_id.to_string(), events: out, next_cursor })
 }
 
 fn reason_of(reason: &str) -> Result<String, ApiError> {
@@ -314,19 +350,33 @@ async fn revoke(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<Deleted>, ApiError> {
+    let deleted = revoke_passkeys(&app, &staff, &meta, &account_id, body.passkey_id, body.reason.as_deref().unwrap_or_default()).await?;
+    Ok(Json(Deleted { deleted }))
+}
+
+/// Deletes one passkey of the account or all, for the customer; ends the
+/// account's sessions and notifies the customer. Returns how many.
+pub(crate) async fn revoke_passkeys(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    account_id: &str,
+    passkey_id: Option<String>,
+    reason: &str,
+) -> Result<usize, ApiError> {
     staff.require(&[Role::Support]).await?;
-    let reason = reason_of(body.reason.as_deref().unwrap_or_default())?;
+    let reason = reason_of(reason)?;
     let now = app.clock.now();
-    let command = AccountCommand::RevokePasskeysForCustomer { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
-    let done = execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
+    let command = AccountCommand::RevokePasskeysForCustomer { staff: member(staff), passkey_id, reason, at: now };
+    let done = execute(app, account_id, command, meta.metadata(&staff.actor(), now)).await?;
     let deleted = done.passkeys_revoked();
     if deleted > 0 {
         // A lost or stolen device: whatever it had signed in to ends too.
         let cause = ledger_domain::account::SessionEndCause::PasskeysRevokedBySupport;
-        end_sessions(&app, &account_id, cause, meta.metadata(&staff.actor(), now)).await?;
+        end_sessions(app, account_id, cause, meta.metadata(&staff.actor(), now)).await?;
     }
-    crate::notify::after(&app, &account_id, &done).await;
-    Ok(Json(Deleted { deleted }))
+    crate::notify::after(app, account_id, &done).await;
+    Ok(deleted)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -349,13 +399,26 @@ async fn reinstate(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<ReinstateBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Support]).await?;
-    let reason = reason_of(body.reason.as_deref().unwrap_or_default())?;
-    let now = app.clock.now();
-    let command = AccountCommand::ReinstatePasskey { staff: member(&staff), passkey_id: body.passkey_id, reason, at: now };
-    let done = execute(&app, &account_id, command, meta.metadata(&staff.actor(), now)).await?;
-    crate::notify::after(&app, &account_id, &done).await;
+    reinstate_passkey(&app, &staff, &meta, &account_id, body.passkey_id, body.reason.as_deref().unwrap_or_default()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts a passkey's suspension and notifies the customer.
+pub(crate) async fn reinstate_passkey(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    account_id: &str,
+    passkey_id: String,
+    reason: &str,
+) -> Result<(), ApiError> {
+    staff.require(&[Role::Support]).await?;
+    let reason = reason_of(reason)?;
+    let now = app.clock.now();
+    let command = AccountCommand::ReinstatePasskey { staff: member(staff), passkey_id, reason, at: now };
+    let done = execute(app, account_id, command, meta.metadata(&staff.actor(), now)).await?;
+    crate::notify::after(app, account_id, &done).await;
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -374,10 +437,21 @@ async fn unlock(
     ApiPath(account_id): ApiPath<AccountId>,
     ApiJson(body): ApiJson<UnlockBody>,
 ) -> Result<StatusCode, ApiError> {
-    staff.require(&[Role::Support]).await?;
-    let reason = reason_of(body.reason.as_deref().unwrap_or_default())?;
-    let now = app.clock.now();
-    execute(&app, &account_id, AccountCommand::Unlock { staff: member(&staff), reason, at: now }, meta.metadata(&staff.actor(), now))
-        .await?;
+    unlock_login(&app, &staff, &meta, &account_id, body.reason.as_deref().unwrap_or_default()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts the lock after wrong login passwords.
+pub(crate) async fn unlock_login(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    account_id: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    staff.require(&[Role::Support]).await?;
+    let reason = reason_of(reason)?;
+    let now = app.clock.now();
+    execute(app, account_id, AccountCommand::Unlock { staff: member(staff), reason, at: now }, meta.metadata(&staff.actor(), now)).await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod ceremonies;
 mod codes;
+mod console;
 mod flows;
 mod secrets;
 mod sessions;
@@ -14,6 +15,7 @@ mod sweep;
 mod unknown;
 
 pub use ceremonies::Ceremony;
+pub use console::{ConsoleSession, SessionRefusal};
 pub use flows::{Flow, NewFlow};
 pub use secrets::Kept;
 pub use sessions::{NewSession, SessionRow};

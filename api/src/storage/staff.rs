@@ -15,6 +15,11 @@ pub struct StaffRow {
     /// None: never (the core system's token from its file).
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When an administrator disabled the member: their token and console
+    /// sessions open nothing from then on.
+    pub disabled_at: Option<i64>,
+    /// 1 for a member without an API token (console only).
+    pub no_token: i64,
 }
 
 /// A token about to be stored: only its hash.
@@ -27,7 +32,8 @@ pub struct NewStaff<'a> {
     pub expires_at: Option<i64>,
 }
 
-const COLUMNS: &str = "staff_id, name, role, created_at, expires_at, revoked_at";
+const COLUMNS: &str = "staff_id, name, role, created_at, expires_at, revoked_at, disabled_at,
+    CAST(CASE WHEN token_hash LIKE 'none:%' THEN 1 ELSE 0 END AS BIGINT) AS no_token";
 
 impl Store {
     /// The staff member holding a token hash, revoked or expired or not:
@@ -42,6 +48,11 @@ impl Store {
     /// Every staff member, oldest first.
     pub async fn staff_members(&self) -> Result<Vec<StaffRow>, DbError> {
         Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff ORDER BY created_at, staff_id")).fetch_all(&self.pool).await?)
+    }
+
+    /// The staff member with this ID.
+    pub async fn staff_member(&self, staff_id: &str) -> Result<Option<StaffRow>, DbError> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM staff WHERE staff_id = $1")).bind(staff_id).fetch_optional(&self.pool).await?)
     }
 
     /// Every staff member's name by ID.

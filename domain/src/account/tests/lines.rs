@@ -222,6 +222,27 @@ fn every_staff_event() -> Vec<StaffEvent> {
         StaffEvent::StaffTokenRefused { reason: TokenRefusal::Expired },
         StaffEvent::StaffAccessRefused { role: "support".into(), request: "GET /api/v1/audit/events".into() },
         StaffEvent::StaffAccessRefused { role: "compliance".into(), request: "POST /api/v1/staff/accounts/a1/unlock".into() },
+        StaffEvent::StaffEnrolmentLinkIssued {
+            staff_id: "s-3".into(),
+            name: "Sato".into(),
+            expires_at: Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap(),
+        },
+        StaffEvent::StaffTokenIssued {
+            staff_id: "s-3".into(),
+            name: "Sato".into(),
+            expires_at: Utc.with_ymd_and_hms(2027, 2, 22, 3, 0, 0).unwrap(),
+        },
+        StaffEvent::ConsolePasskeyEnrolled { credential_id: "AbC".into(), provider: Some("Google Password Manager".into()) },
+        StaffEvent::ConsolePasskeyEnrolled { credential_id: "AbC".into(), provider: None },
+        StaffEvent::ConsoleSignedIn {},
+        StaffEvent::ConsoleSignInRefused { reason: "disabled".into() },
+        StaffEvent::ConsoleSignInRefused { reason: "unknown_passkey".into() },
+        StaffEvent::ConsoleSignInRefused { reason: "counter_regression".into() },
+        StaffEvent::ConsoleSignInRefused { reason: "invalid".into() },
+        StaffEvent::ConsoleSignedOut { cause: "signed_out".into() },
+        StaffEvent::ConsoleSignedOut { cause: "idle".into() },
+        StaffEvent::ConsoleSignedOut { cause: "expired".into() },
+        StaffEvent::StaffMemberDisabled { staff_id: "s-3".into(), name: "Sato".into(), sessions_ended: 2 },
     ]
 }
 
