@@ -21,8 +21,8 @@ export function ledgerEnv(dataDir, port) {
   return { ...process.env, LEDGER_DATA_DIR: dataDir, LEDGER_BIND: `127.0.0.1:${port}`, LEDGER_ORIGIN: `http://localhost:${port}`, DATABASE_URL: "", RUST_LOG: "warn" };
 }
 
-export async function startLedger(dataDir, port) {
-  const child = spawn(LEDGER, ["serve"], { env: ledgerEnv(dataDir, port), stdio: ["ignore", "pipe", "inherit"] });
+export async function startLedger(dataDir, port, extraEnv = {}) {
+  const child = spawn(LEDGER, ["serve"], { env: { ...ledgerEnv(dataDir, port), ...extraEnv }, stdio: ["ignore", "pipe", "inherit"] });
   for (let i = 0; i < 100; i++) {
     try { if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child; } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));

@@ -45,7 +45,7 @@ pub async fn staff(State(app): State<AppState>, staff: ConsoleStaff) -> Result<R
                                     input type="hidden" name="csrf" value=(staff.csrf);
                                     button type="submit" { (both("パスキー紛失：登録用リンクを発行", "Lost passkey: new enrolment link")) }
                                 }
-                                form.inline method="post" action={ "/console/staff/" (m.staff_id) "/disable" } {
+                                form.inline.danger method="post" action={ "/console/staff/" (m.staff_id) "/disable" } {
                                     input type="hidden" name="csrf" value=(staff.csrf);
                                     button type="submit" { (both("無効化", "Disable")) }
                                 }

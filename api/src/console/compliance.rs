@@ -357,7 +357,7 @@ fn chart(days: &[DayRow], from: &str, to: &str) -> Markup {
             (h - pad - top).max(0.0)
         ));
         line.push_str(&format!("{}{:.1},{:.1}", if i == 0 { "" } else { " " }, x + step / 2.0, y(*logins)));
-        if per_day.len() <= 31 || i % 7 == 0 {
+        if per_day.len() <= 14 || i % 7 == 0 {
             svg.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" fill=\"#444\" text-anchor=\"middle\">{}</text>",
                 x + step / 2.0,

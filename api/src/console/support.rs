@@ -220,6 +220,9 @@ fn done_words(done: &str) -> (&'static str, &'static str) {
 }
 
 fn channel_words(channel: &str) -> String {
+    if channel.is_empty() {
+        return "—".into();
+    }
     let (en, ja) = ledger_domain::words::channel_words(channel);
     format!("{ja} / {en}")
 }
@@ -238,7 +241,9 @@ fn actor_words(actor: &str, name: Option<&str>) -> String {
 }
 
 fn environment_of(user_agent: &str) -> Option<String> {
-    (!user_agent.is_empty()).then(|| crate::environment::default_passkey_name(user_agent))
+    // A browser's name and system; nothing for a client that is no browser.
+    let named = crate::environment::default_passkey_name(user_agent);
+    (named.contains(" / ")).then_some(named)
 }
 
 fn passkey_item(staff: &ConsoleStaff, account_id: &str, p: &PasskeyView, actions: bool, deleted: bool) -> Markup {
