@@ -160,6 +160,8 @@ describe("the staff console", () => {
     const lines = file.toString("utf8").trim().split(/\r?\n/);
     assert.match(lines[0], /position/);
     assert.equal(lines.length - 1, rows, "the same rows as on the page");
+    await page.click("#count-rows");
+    assert.match(await page.textContent("#row-count"), new RegExp(`${rows}件`), "the count shown is the export's");
 
     await page.goto(`${origin}/console/audit/verify`);
     assert.match(await page.textContent("#verdict"), /改ざんはありません/);
@@ -173,7 +175,9 @@ describe("the staff console", () => {
     await shot(page, "adoption");
 
     // Compliance cannot delete passkeys: no such form on the account page.
-    await page.goto(`${origin}/console/accounts?q=demo-001`);
+    await page.goto(`${origin}/console/accounts`);
+    await page.getByLabel(/ログインID/).fill("demo-001");
+    await page.getByRole("button", { name: /検索/ }).click();
     await page.getByRole("link", { name: "demo-001" }).click();
     assert.equal(await page.locator("form.action").count(), 0);
     await signOut(page);

@@ -127,7 +127,14 @@ async fn a_support_agent_enrols_signs_in_revokes_a_lost_phone_and_signs_out(app:
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Signed in from the enrolment: the search page, with the headers a console page carries.
-    let res = browser.with_cookie(browser.client.get(format!("{}/console/accounts?q=7100001", browser.base))).send().await.expect("get");
+    assert_eq!(browser.get("/console/accounts").await, StatusCode::OK);
+    let csrf = browser.csrf();
+    let res = browser
+        .with_cookie(browser.client.post(format!("{}/console/accounts", browser.base)))
+        .form(&[("csrf", csrf.as_str()), ("q", "7100001")])
+        .send()
+        .await
+        .expect("search");
     assert_eq!(res.status(), StatusCode::OK);
     let csp = res.headers().get(header::CONTENT_SECURITY_POLICY).expect("csp").to_str().expect("csp").to_string();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{csp}");
@@ -138,7 +145,11 @@ async fn a_support_agent_enrols_signs_in_revokes_a_lost_phone_and_signs_out(app:
     assert!(!page.contains("lost@example.jp"), "{page}");
 
     // By the passkey's credential ID: straight to the account.
-    assert_eq!(browser.get_location(&format!("/console/accounts?q={}", phone.id())).await, Some(format!("/console/accounts/{account}")));
+    let (_, location) = browser.post_form("/console/accounts", &[("csrf", &csrf), ("q", &phone.id())]).await;
+    assert_eq!(location, Some(format!("/console/accounts/{account}")));
+    // A search without the form's token is refused.
+    let (status, _) = browser.post_form("/console/accounts", &[("q", "7100001")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The account page: the passkey with its provider, the history in words.
     assert_eq!(browser.get(&format!("/console/accounts/{account}")).await, StatusCode::OK);
@@ -220,7 +231,7 @@ async fn roles_open_the_same_pages_as_the_api_and_an_idle_session_goes_back_to_s
         browsers.push((role, browser));
     }
     let pages = [
-        ("/console/accounts?q=7200001", ["support", "compliance", "admin"].as_slice()),
+        ("/console/accounts", ["support", "compliance", "admin"].as_slice()),
         (&format!("/console/accounts/{account}"), &["support", "compliance", "admin"]),
         ("/console/audit", &["compliance", "admin"]),
         ("/console/audit/verify", &["compliance", "admin"]),
@@ -258,6 +269,8 @@ async fn roles_open_the_same_pages_as_the_api_and_an_idle_session_goes_back_to_s
         "{}",
         compliance.page
     );
+    assert_eq!(compliance.get("/console/audit?account_id=7200001&type=PasskeyRegistered&count=1").await, StatusCode::OK);
+    assert!(compliance.page.contains("<strong>1</strong>件"), "the filter's row count: {}", compliance.page);
     let res = compliance
         .with_cookie(
             compliance.client.get(format!("{}/console/audit/export?account_id=7200001&type=PasskeyRegistered&format=csv", compliance.base)),

@@ -39,14 +39,31 @@ fn cleaned(mut q: FilterQuery) -> FilterQuery {
     q
 }
 
+#[derive(Deserialize, Default)]
+pub struct CountParam {
+    /// `1`: count the rows of the filter (the whole filtered trail is read).
+    count: Option<String>,
+}
+
 /// The trail, filtered, 50 rows a page, oldest first from the cursor.
-pub async fn trail(State(app): State<AppState>, staff: ConsoleStaff, Query(q): Query<FilterQuery>) -> Result<Response, ConsoleError> {
+pub async fn trail(
+    State(app): State<AppState>,
+    staff: ConsoleStaff,
+    Query(q): Query<FilterQuery>,
+    Query(counting): Query<CountParam>,
+) -> Result<Response, ConsoleError> {
     let mut q = cleaned(q);
     q.limit = Some(TRAIL_PAGE);
     q.format = None;
     let (_, trail) = api::trail_page(&app, &staff.staff, staff.staff.meta(), &q).await.for_staff(&staff)?;
     let pairs = filter_pairs(&q);
     let filters = query(&pairs);
+    let total = if counting.count.as_deref() == Some("1") {
+        let filter = q.filter(&app).await.for_staff(&staff)?;
+        Some(ledger_projections::audit::count(&app.db.any, &filter).await.map_err(ApiError::from).for_staff(&staff)?)
+    } else {
+        None
+    };
     let body = html! {
         form.filters method="get" action="/console/audit" {
             (field("account_id", "口座（IDまたはログインID）", "Account (ID or login ID)", q.account_id.as_deref(), "text"))
@@ -66,7 +83,14 @@ pub async fn trail(State(app): State<AppState>, staff: ConsoleStaff, Query(q): Q
             " · "
             a href="/console/audit/verify" { (both("改ざん検証", "Verify the chain")) }
         }
-        p.count #row-count { "このページ " (trail.events.len()) "件 " span.en lang="en" { (trail.events.len()) " rows on this page" } }
+        p.count {
+            "このページ " (trail.events.len()) "件 " span.en lang="en" { (trail.events.len()) " rows on this page" }
+            " · "
+            @match total {
+                Some(n) => { span #row-count { "この条件の全件数（エクスポートされる行数）: " strong { (n) } "件 " span.en lang="en" { (n) " rows match (the export's rows)" } } }
+                None => { a #count-rows href={ "/console/audit?" (query(&[pairs.as_slice(), &[("count", Some("1"))]].concat())) } { (both("この条件の全件数を数える", "Count every matching row")) } }
+            }
+        }
         table.trail {
             thead { tr {
                 th { (both("位置", "Pos.")) } th { (both("日時（JST）", "When (JST)")) } th { (both("口座", "Account")) }

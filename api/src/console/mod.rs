@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/enrol/{link}", get(auth::enrol_page))
         .route("/console/enrol/{link}/options", post(auth::enrol_options))
         .route("/console/enrol/{link}/finish", post(auth::enrol_finish))
-        .route("/console/accounts", get(support::search))
+        .route("/console/accounts", get(support::search_page).post(support::search))
         .route("/console/accounts/{account_id}", get(support::account))
         .route("/console/accounts/{account_id}/actions", post(support::action))
         .route("/console/audit", get(compliance::trail))

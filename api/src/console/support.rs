@@ -43,15 +43,29 @@ pub async fn home(staff: ConsoleStaff) -> Response {
 }
 
 #[derive(Deserialize, Default)]
-pub struct SearchQuery {
-    q: Option<String>,
+pub struct SearchForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    q: String,
+}
+
+/// The search form.
+pub async fn search_page(State(app): State<AppState>, staff: ConsoleStaff) -> Result<Response, ConsoleError> {
+    search_for(&app, &staff, "").await
 }
 
 /// Search by login ID (exact or prefix), e-mail address, or a passkey's
-/// credential ID.
-pub async fn search(State(app): State<AppState>, staff: ConsoleStaff, Query(q): Query<SearchQuery>) -> Result<Response, ConsoleError> {
+/// credential ID: a form posted, so that no address or login ID is left in
+/// a URL (history, proxies, logs).
+pub async fn search(State(app): State<AppState>, staff: ConsoleStaff, Form(form): Form<SearchForm>) -> Result<Response, ConsoleError> {
+    staff.check_csrf(&form.csrf)?;
+    search_for(&app, &staff, &form.q).await
+}
+
+async fn search_for(app: &AppState, staff: &ConsoleStaff, text: &str) -> Result<Response, ConsoleError> {
+    let (app, staff) = (app.clone(), staff.clone());
     staff.staff.require(desk::READERS).await.for_staff(&staff)?;
-    let text = q.q.unwrap_or_default();
     let text = text.trim();
     let mut found = Vec::new();
     let mut searched = false;
@@ -68,7 +82,8 @@ pub async fn search(State(app): State<AppState>, staff: ConsoleStaff, Query(q): 
         found = desk::find_accounts(&app, &staff.staff, staff.staff.meta(), text).await.for_staff(&staff)?.1;
     }
     let body = html! {
-        form.search method="get" action="/console/accounts" role="search" {
+        form.search method="post" action="/console/accounts" role="search" {
+            input type="hidden" name="csrf" value=(staff.csrf);
             label for="q" { (both("ログインID・メールアドレス・クレデンシャルID", "Login ID, e-mail address or credential ID")) }
             input #q type="search" name="q" value=(text) required autofocus;
             button type="submit" { (both("検索", "Search")) }
