@@ -269,6 +269,13 @@ async fn roles_open_the_same_pages_as_the_api_and_an_idle_session_goes_back_to_s
         "{}",
         compliance.page
     );
+    // "To" is a day included, as a date picker means it.
+    let today = ledger_domain::japan::japan_day(app.clock.now());
+    assert_eq!(
+        compliance.get(&format!("/console/audit?account_id=7200001&type=PasskeyRegistered&from={today}&to={today}")).await,
+        StatusCode::OK
+    );
+    assert!(compliance.page.contains("<code>PasskeyRegistered</code>"), "today's row with from = to = today: {}", compliance.page);
     assert_eq!(compliance.get("/console/audit?account_id=7200001&type=PasskeyRegistered&count=1").await, StatusCode::OK);
     assert!(compliance.page.contains("<strong>1</strong>件"), "the filter's row count: {}", compliance.page);
     let res = compliance
@@ -333,6 +340,8 @@ async fn an_administrator_disables_a_member_whose_sessions_and_token_stop_at_onc
         app.app.store.staff_members().await.expect("members").into_iter().find(|m| m.name == "Forgetful").expect("member").staff_id;
     let csrf = admin.csrf();
     let (status, _) = admin.post_form(&format!("/console/staff/{forgetful_id}/link"), &[("csrf", &csrf)]).await;
+    assert!(admin.page.contains("紛失扱い"), "a confirmation first: {}", admin.page);
+    let (status, _) = admin.post_form(&format!("/console/staff/{forgetful_id}/link"), &[("csrf", &csrf), ("confirmed", "yes")]).await;
     assert_eq!(status, StatusCode::OK);
     let new_link = {
         let at = admin.page.find("<code id=\"link\">").expect("the link shown") + "<code id=\"link\">".len();

@@ -77,6 +77,18 @@ async fn member_of(app: &AppState, staff: &ConsoleStaff, staff_id: &str) -> Resu
         .for_staff(staff)
 }
 
+/// An administrator does not disable or re-enrol themselves here: the
+/// last administrator could lock everyone out.
+fn not_yourself(staff: &ConsoleStaff, member: &crate::storage::StaffRow) -> Result<(), ConsoleError> {
+    if member.staff_id == staff.staff.staff_id {
+        return Err(ApiError::bad_request(
+            "Administrators cannot disable or re-enrol themselves here; another administrator (or `ledger staff link`) can.",
+        ))
+        .for_staff(staff);
+    }
+    Ok(())
+}
+
 /// Disables a member after a confirmation.
 pub async fn disable(
     State(app): State<AppState>,
@@ -87,6 +99,7 @@ pub async fn disable(
     staff.check_csrf(&form.csrf)?;
     staff.staff.require(&[]).await.for_staff(&staff)?;
     let member = member_of(&app, &staff, &staff_id).await?;
+    not_yourself(&staff, &member)?;
     if form.confirmed.as_deref() != Some("yes") {
         let body = html! {
             section.card.confirm {
@@ -126,6 +139,22 @@ pub async fn link(
     staff.check_csrf(&form.csrf)?;
     staff.staff.require(&[]).await.for_staff(&staff)?;
     let member = member_of(&app, &staff, &staff_id).await?;
+    not_yourself(&staff, &member)?;
+    if form.confirmed.as_deref() != Some("yes") {
+        let body = html! {
+            section.card.confirm {
+                p { (member.name) " さんのパスキーを紛失扱いにします。これまでのコンソール用パスキーは使えなくなり、セッションは終了し、新しい登録用リンクを発行します。" }
+                p lang="en" { "Treat " (member.name) "'s passkey as lost: their console passkeys stop working, their sessions end, and a new enrolment link is issued." }
+                form method="post" action={ "/console/staff/" (member.staff_id) "/link" } {
+                    input type="hidden" name="csrf" value=(staff.csrf);
+                    input type="hidden" name="confirmed" value="yes";
+                    button #confirm type="submit" { (both("発行する", "Issue the link")) }
+                    " " a href="/console/staff" { (both("やめる", "Cancel")) }
+                }
+            }
+        };
+        return Ok(page(layout("確認", "Confirm", Some(&staff), body)));
+    }
     let now = app.clock.now();
     // The lost passkey opens nothing from now on.
     app.store.remove_staff_passkeys(&member.staff_id, now.timestamp_millis()).await.map_err(ApiError::from).for_staff(&staff)?;

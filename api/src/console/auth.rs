@@ -45,6 +45,7 @@ impl ConsoleStaff {
             Ok(())
         } else {
             Err(ConsoleError {
+                stale_form: true,
                 error: Box::new(ApiError::saying(
                     ErrorCode::Forbidden,
                     "The form has expired or did not come from this console; open the page again.",
@@ -278,7 +279,9 @@ pub async fn sign_in_finish(State(app): State<AppState>, meta: RequestMeta, Json
     };
     let result = match app.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey) {
         Ok(result) => result,
-        Err(e) if format!("{e:?}").contains("Counter") => return refuse("counter_regression").await,
+        // webauthn-rs refuses a counter that did not move forward as a
+        // possible compromise: a cloned authenticator.
+        Err(webauthn_rs::prelude::WebauthnError::CredentialPossibleCompromise) => return refuse("counter_regression").await,
         Err(_) => return refuse("invalid").await,
     };
     passkey.update_credential(&result);

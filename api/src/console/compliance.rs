@@ -29,6 +29,16 @@ fn filter_pairs(q: &FilterQuery) -> Vec<(&'static str, Option<&str>)> {
     ]
 }
 
+/// The filter as the API reads it: the console's "to" is a day included
+/// (as the adoption report's), the API's an exclusive bound.
+fn for_api(q: &FilterQuery) -> FilterQuery {
+    let mut q = q.clone();
+    if let Some(day) = q.to.as_deref().and_then(|t| chrono::NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").ok()) {
+        q.to = day.succ_opt().map(|d| d.format("%Y-%m-%d").to_string());
+    }
+    q
+}
+
 /// Empty fields of a submitted filter form mean "any".
 fn cleaned(mut q: FilterQuery) -> FilterQuery {
     for f in [&mut q.account_id, &mut q.event_type, &mut q.actor, &mut q.channel, &mut q.from, &mut q.to, &mut q.cursor, &mut q.format] {
@@ -55,11 +65,11 @@ pub async fn trail(
     let mut q = cleaned(q);
     q.limit = Some(TRAIL_PAGE);
     q.format = None;
-    let (_, trail) = api::trail_page(&app, &staff.staff, staff.staff.meta(), &q).await.for_staff(&staff)?;
+    let (_, trail) = api::trail_page(&app, &staff.staff, staff.staff.meta(), &for_api(&q)).await.for_staff(&staff)?;
     let pairs = filter_pairs(&q);
     let filters = query(&pairs);
     let total = if counting.count.as_deref() == Some("1") {
-        let filter = q.filter(&app).await.for_staff(&staff)?;
+        let filter = for_api(&q).filter(&app).await.for_staff(&staff)?;
         Some(ledger_projections::audit::count(&app.db.any, &filter).await.map_err(ApiError::from).for_staff(&staff)?)
     } else {
         None
@@ -71,7 +81,7 @@ pub async fn trail(
             (field("actor", "実行者", "Actor", q.actor.as_deref(), "text"))
             (field("channel", "チャネル", "Channel", q.channel.as_deref(), "text"))
             (field("from", "開始日（JST）", "From (JST day)", q.from.as_deref(), "date"))
-            (field("to", "終了日（JST）", "To (JST day)", q.to.as_deref(), "date"))
+            (field("to", "終了日（JST、この日を含む）", "To (JST day, included)", q.to.as_deref(), "date"))
             button type="submit" { (both("絞り込む", "Filter")) }
             " " a href="/console/audit" { (both("条件をクリア", "Clear")) }
         }
@@ -132,7 +142,7 @@ fn field(name: &str, ja: &str, en: &str, value: Option<&str>, kind: &str) -> Mar
 
 /// The current filter as CSV or JSON Lines, streamed as a download.
 pub async fn export(State(app): State<AppState>, staff: ConsoleStaff, Query(q): Query<FilterQuery>) -> Result<Response, ConsoleError> {
-    let q = cleaned(q);
+    let q = for_api(&cleaned(q));
     api::export_response(&app, &staff.staff, staff.staff.meta(), &q).await.for_staff(&staff)
 }
 

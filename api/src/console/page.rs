@@ -90,19 +90,22 @@ pub fn page(markup: Markup) -> Response {
 /// What a console request answers when it fails: a page in both
 /// languages, with the status and the stable code of the API's error.
 pub struct ConsoleError {
+    /// The form's CSRF token was not this session's (an old tab, another
+    /// session): not a role refusal.
+    pub stale_form: bool,
     pub error: Box<ApiError>,
     pub staff: Option<Box<ConsoleStaff>>,
 }
 
 impl From<ApiError> for ConsoleError {
     fn from(error: ApiError) -> Self {
-        ConsoleError { error: Box::new(error), staff: None }
+        ConsoleError { stale_form: false, error: Box::new(error), staff: None }
     }
 }
 
 impl From<crate::storage::DbError> for ConsoleError {
     fn from(error: crate::storage::DbError) -> Self {
-        ConsoleError { error: Box::new(error.into()), staff: None }
+        ConsoleError { stale_form: false, error: Box::new(error.into()), staff: None }
     }
 }
 
@@ -113,12 +116,23 @@ pub trait ForStaff<T> {
 
 impl<T> ForStaff<T> for Result<T, ApiError> {
     fn for_staff(self, staff: &ConsoleStaff) -> Result<T, ConsoleError> {
-        self.map_err(|error| ConsoleError { error: Box::new(error), staff: Some(Box::new(staff.clone())) })
+        self.map_err(|error| ConsoleError { stale_form: false, error: Box::new(error), staff: Some(Box::new(staff.clone())) })
     }
 }
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
+        if self.stale_form {
+            let body = html! {
+                div.error role="alert" {
+                    p { "このフォームは古くなったか、このセッションのものではありません（サインアウトや時間切れの後など）。何も実行していません。画面を開き直してください。" }
+                    p lang="en" { "This form has expired or belongs to another session (after a sign-out or a timeout). Nothing was done; open the page again." }
+                    p.code { "code: " code { "stale_form" } }
+                }
+                p { a href="/console" { (both("コンソールのトップへ", "Back to the console")) } }
+            };
+            return (StatusCode::FORBIDDEN, layout("フォームの有効期限切れ", "Form expired", self.staff.as_deref(), body)).into_response();
+        }
         let status = self.error.status();
         let (en, ja) = self.error.messages();
         let code = self.error.code.code();

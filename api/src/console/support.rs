@@ -129,8 +129,10 @@ fn holder_words(kind: &str) -> &'static str {
 
 #[derive(Deserialize, Default)]
 pub struct AccountQuery {
-    /// Older history than this sequence.
-    before: Option<i64>,
+    /// Older history than this sequence (ignored unless a number).
+    before: Option<String>,
+    /// `1`: the history shows the staff's own reads of the account too.
+    views: Option<String>,
     /// What was just done (shown once above the page).
     done: Option<String>,
 }
@@ -142,14 +144,19 @@ pub async fn account(
     State(app): State<AppState>,
     staff: ConsoleStaff,
     Path(account_id): Path<String>,
-    Query(q): Query<AccountQuery>,
+    q: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ConsoleError> {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
     let account_id = AccountId::parse(&account_id).map_err(|_| ApiError::not_found()).for_staff(&staff)?;
     let (_, status) = desk::account_status(&app, &staff.staff, staff.staff.meta(), &account_id).await.for_staff(&staff)?;
-    let types = ledger_projections::projector::EventTypes::default();
-    let history = desk::account_history(&app, &staff.staff, staff.staff.meta(), &account_id, q.before, HISTORY_PAGE, &types)
-        .await
-        .for_staff(&staff)?;
+    // The staff's own reads would push the customer's events off the page:
+    // left out unless asked for.
+    let with_views = q.views.as_deref() == Some("1");
+    let except = if with_views { Vec::new() } else { vec!["AccountViewedByStaff".to_string()] };
+    let types = ledger_projections::projector::EventTypes { only: Vec::new(), except };
+    let before = q.before.as_deref().and_then(|b| b.parse::<i64>().ok());
+    let history =
+        desk::account_history(&app, &staff.staff, staff.staff.meta(), &account_id, before, HISTORY_PAGE, &types).await.for_staff(&staff)?;
     let view = &status.view;
     let support = staff.may(&[Role::Support]);
     let done = q.done.as_deref().map(done_words);
@@ -204,6 +211,10 @@ pub async fn account(
         }
         section.card aria-labelledby="history-h" {
             h2 #history-h { (both("履歴（新しい順）", "History, newest first")) }
+            p {
+                @if with_views { a href={ "/console/accounts/" (account_id) } { (both("担当者の閲覧記録を隠す", "Hide staff reads")) } }
+                @else { a href={ "/console/accounts/" (account_id) "?views=1" } { (both("担当者の閲覧記録も表示", "Show staff reads too")) } }
+            }
             ol.timeline {
                 @for e in &history.events {
                     li {
@@ -215,7 +226,7 @@ pub async fn account(
                 }
             }
             nav.pager aria-label="履歴のページ / History pages" {
-                @if q.before.is_some() { a href={ "/console/accounts/" (account_id) } { (both("最新へ", "Newest")) } " " }
+                @if before.is_some() { a href={ "/console/accounts/" (account_id) } { (both("最新へ", "Newest")) } " " }
                 @if let Some(next) = &history.next_cursor { a href={ "/console/accounts/" (account_id) "?" (query(&[("before", Some(next))])) } { (both("さらに古い履歴", "Older")) } }
             }
         }
@@ -226,6 +237,7 @@ pub async fn account(
 fn done_words(done: &str) -> (&'static str, &'static str) {
     match done {
         "revoked" => ("パスキーを削除しました。お客様に通知しました。", "The passkey was deleted; the customer was notified."),
+        "nothing" => ("削除するパスキーはありませんでした。何も変わっていません。", "There was no passkey to delete; nothing changed."),
         "unlocked" => ("ロックを解除しました。", "The lock was lifted."),
         "reinstated" => {
             ("パスキーの一時停止を解除しました。お客様に通知しました。", "The passkey was reinstated; the customer was notified.")
@@ -328,20 +340,24 @@ pub async fn action(
     let (ja, en) = match form.action.as_str() {
         "revoke" => ("パスキーを削除します", "Delete the passkey"),
         "revoke_all" => ("すべてのパスキーを削除します", "Delete every passkey"),
-        "unlock_login" | "unlock_deletion" => ("ロックを解除します", "Lift the lock"),
+        "unlock_login" | "unlock_deletion" => {
+            ("ロック（ログインとパスキー削除）を解除します", "Lift the locks (login and passkey deletion)")
+        }
         "reinstate" => ("パスキーの一時停止を解除します", "Reinstate the passkey"),
         _ => return Err(ApiError::bad_request("Unknown action.")).for_staff(&staff),
     };
     // The role is checked before the confirmation, as the act would be.
     staff.staff.require(&[Role::Support]).await.for_staff(&staff)?;
-    if form.reason.trim().is_empty() {
+    if form.reason.trim().is_empty() || form.reason.trim().chars().count() > 500 {
         return Err(ApiError::from(crate::error::ErrorCode::ReasonRequired)).for_staff(&staff);
     }
     if form.confirmed.as_deref() != Some("yes") {
+        let notifies = matches!(form.action.as_str(), "revoke" | "revoke_all" | "reinstate");
         let body = html! {
             section.card.confirm {
-                p { (ja) "。よろしいですか？ お客様には通知が送られます。" }
-                p lang="en" { (en) ". Are you sure? The customer will be notified." }
+                p { "口座 / Account: " strong { (account_id) } @if let Some(id) = &form.passkey_id { " · パスキー / passkey: " code { (id) } } }
+                p { (ja) "。よろしいですか？" @if notifies { " お客様には通知が送られます。" } }
+                p lang="en" { (en) ". Are you sure?" @if notifies { " The customer will be notified." } }
                 p { "理由 / Reason: " strong { (form.reason) } }
                 form method="post" action={ "/console/accounts/" (account_id) "/actions" } {
                     input type="hidden" name="csrf" value=(staff.csrf);
@@ -361,8 +377,10 @@ pub async fn action(
     let done = match form.action.as_str() {
         "revoke" | "revoke_all" => {
             let one = if form.action == "revoke" { form.passkey_id.clone() } else { None };
-            desk::revoke_passkeys(&app, &staff.staff, &meta, &account_id, one, &form.reason).await.for_staff(&staff)?;
-            "revoked"
+            match desk::revoke_passkeys(&app, &staff.staff, &meta, &account_id, one, &form.reason).await.for_staff(&staff)? {
+                0 => "nothing",
+                _ => "revoked",
+            }
         }
         "reinstate" => {
             let id = form.passkey_id.clone().unwrap_or_default();
