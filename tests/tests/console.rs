@@ -340,6 +340,7 @@ async fn an_administrator_disables_a_member_whose_sessions_and_token_stop_at_onc
         app.app.store.staff_members().await.expect("members").into_iter().find(|m| m.name == "Forgetful").expect("member").staff_id;
     let csrf = admin.csrf();
     let (status, _) = admin.post_form(&format!("/console/staff/{forgetful_id}/link"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(admin.page.contains("紛失扱い"), "a confirmation first: {}", admin.page);
     let (status, _) = admin.post_form(&format!("/console/staff/{forgetful_id}/link"), &[("csrf", &csrf), ("confirmed", "yes")]).await;
     assert_eq!(status, StatusCode::OK);
