@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::auth::{issue_link, ConsoleStaff};
-use super::page::{both, jst, layout, page, role_words, ConsoleError, ForStaff};
+use super::page::{both, confirmation, jst, layout, page, role_words, ConsoleError, ForStaff};
 use crate::error::ApiError;
 use crate::http::extract::Role;
 use crate::state::AppState;
@@ -101,19 +101,12 @@ pub async fn disable(
     let member = member_of(&app, &staff, &staff_id).await?;
     not_yourself(&staff, &member)?;
     if form.confirmed.as_deref() != Some("yes") {
-        let body = html! {
-            section.card.confirm {
-                p { (member.name) " さんを無効化します。APIトークンとコンソールのセッションはすぐに使えなくなります。" }
-                p lang="en" { "Disable " (member.name) ": their token and console sessions stop at once." }
-                form method="post" action={ "/console/staff/" (member.staff_id) "/disable" } {
-                    input type="hidden" name="csrf" value=(staff.csrf);
-                    input type="hidden" name="confirmed" value="yes";
-                    button #confirm type="submit" { (both("無効化する", "Disable")) }
-                    " " a href="/console/staff" { (both("やめる", "Cancel")) }
-                }
-            }
+        let what = html! {
+            p { (member.name) " さんを無効化します。APIトークンとコンソールのセッションはすぐに使えなくなります。" }
+            p lang="en" { "Disable " (member.name) ": their token and console sessions stop at once." }
         };
-        return Ok(page(layout("確認", "Confirm", Some(&staff), body)));
+        let action = format!("/console/staff/{}/disable", member.staff_id);
+        return Ok(confirmation(&staff, what, &action, &[], ("無効化する", "Disable"), "/console/staff"));
     }
     let now = app.clock.now();
     let ended = app.store.disable_staff(&member.staff_id, now.timestamp_millis()).await.map_err(ApiError::from).for_staff(&staff)?;
@@ -141,19 +134,12 @@ pub async fn link(
     let member = member_of(&app, &staff, &staff_id).await?;
     not_yourself(&staff, &member)?;
     if form.confirmed.as_deref() != Some("yes") {
-        let body = html! {
-            section.card.confirm {
-                p { (member.name) " さんのパスキーを紛失扱いにします。これまでのコンソール用パスキーは使えなくなり、セッションは終了し、新しい登録用リンクを発行します。" }
-                p lang="en" { "Treat " (member.name) "'s passkey as lost: their console passkeys stop working, their sessions end, and a new enrolment link is issued." }
-                form method="post" action={ "/console/staff/" (member.staff_id) "/link" } {
-                    input type="hidden" name="csrf" value=(staff.csrf);
-                    input type="hidden" name="confirmed" value="yes";
-                    button #confirm type="submit" { (both("発行する", "Issue the link")) }
-                    " " a href="/console/staff" { (both("やめる", "Cancel")) }
-                }
-            }
+        let what = html! {
+            p { (member.name) " さんのパスキーを紛失扱いにします。これまでのコンソール用パスキーは使えなくなり、セッションは終了し、新しい登録用リンクを発行します。" }
+            p lang="en" { "Treat " (member.name) "'s passkey as lost: their console passkeys stop working, their sessions end, and a new enrolment link is issued." }
         };
-        return Ok(page(layout("確認", "Confirm", Some(&staff), body)));
+        let action = format!("/console/staff/{}/link", member.staff_id);
+        return Ok(confirmation(&staff, what, &action, &[], ("発行する", "Issue the link"), "/console/staff"));
     }
     let now = app.clock.now();
     // The lost passkey opens nothing from now on.

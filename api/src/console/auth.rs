@@ -231,7 +231,7 @@ pub async fn enrol_finish(
     let actor = format!("staff:{staff_id}");
     let event = StaffEvent::ConsolePasskeyEnrolled { credential_id, provider };
     app.staff_log.record(&staff_id, event, meta.metadata(&actor, now)).await.map_err(ApiError::internal)?;
-    start(&app, &meta, &staff_id).await
+    start(&app, &staff_id).await
 }
 
 /// Request options for any console passkey (discoverable).
@@ -289,11 +289,11 @@ pub async fn sign_in_finish(State(app): State<AppState>, meta: RequestMeta, Json
     app.store.update_staff_passkey(&credential_id, &stored, now.timestamp_millis()).await?;
     let actor = format!("staff:{staff_id}");
     app.staff_log.record(&staff_id, StaffEvent::ConsoleSignedIn {}, meta.metadata(&actor, now)).await.map_err(ApiError::internal)?;
-    start(&app, &meta, &staff_id).await
+    start(&app, &staff_id).await
 }
 
 /// Starts a console session: the cookie, and where the page goes next.
-async fn start(app: &AppState, _meta: &RequestMeta, staff_id: &str) -> Result<Response, ApiError> {
+async fn start(app: &AppState, staff_id: &str) -> Result<Response, ApiError> {
     let token = new_token();
     let now = app.clock.now().timestamp_millis();
     app.store.start_console_session(&token_hash(token.expose_secret()), staff_id, now).await?;

@@ -82,6 +82,32 @@ pub fn role_words(role: Role) -> (&'static str, &'static str) {
     }
 }
 
+/// The confirmation step of an action: what it will do (`what`), then a
+/// form that posts `fields` again with `confirmed=yes` to `action`, and a
+/// way back to `cancel`.
+pub fn confirmation(
+    staff: &ConsoleStaff,
+    what: Markup,
+    action: &str,
+    fields: &[(&str, &str)],
+    button: (&str, &str),
+    cancel: &str,
+) -> Response {
+    let body = html! {
+        section.card.confirm {
+            (what)
+            form method="post" action=(action) {
+                input type="hidden" name="csrf" value=(staff.csrf);
+                @for (name, value) in fields { input type="hidden" name=(name) value=(value); }
+                input type="hidden" name="confirmed" value="yes";
+                button #confirm type="submit" { (both(button.0, button.1)) }
+                " " a href=(cancel) { (both("やめる", "Cancel")) }
+            }
+        }
+    };
+    page(layout("確認", "Confirm", Some(staff), body))
+}
+
 /// A console page as a response.
 pub fn page(markup: Markup) -> Response {
     (StatusCode::OK, markup).into_response()

@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::auth::ConsoleStaff;
-use super::page::{both, jst, jst_text, layout, page, provider_icon, query, ConsoleError, ForStaff};
+use super::page::{both, confirmation, jst, jst_text, layout, page, provider_icon, query, ConsoleError, ForStaff};
 use crate::error::ApiError;
 use crate::http::extract::Role;
 use crate::http::staff as desk;
@@ -170,7 +170,7 @@ pub async fn account(
                 dt { (both("ログインID", "Login ID")) } dd { (view.login_id) }
                 dt { (both("名義", "Holder")) } dd { (holder_words(&view.holder_kind)) }
                 dt { (both("メールアドレス", "E-mail")) } dd { (view.email.as_deref().unwrap_or("—")) @if !view.email_reachable { " " span.badge.warn { "不達 / bouncing" } } }
-                dt { (both("ログイン方法", "Login method")) } dd { (view.login_method) }
+                dt { (both("ログイン方法", "Login method")) } dd { @let (en, ja) = ledger_domain::account::login_words(&view.login_method); (ja) " " span.en lang="en" { (en) } }
                 dt { (both("最終ログイン", "Last login")) } dd {
                     (view.last_login_at.map(jst).unwrap_or_else(|| "—".into()))
                     @if let Some(env) = &view.last_login_environment { " · " (env) }
@@ -353,25 +353,18 @@ pub async fn action(
     }
     if form.confirmed.as_deref() != Some("yes") {
         let notifies = matches!(form.action.as_str(), "revoke" | "revoke_all" | "reinstate");
-        let body = html! {
-            section.card.confirm {
-                p { "口座 / Account: " strong { (account_id) } @if let Some(id) = &form.passkey_id { " · パスキー / passkey: " code { (id) } } }
-                p { (ja) "。よろしいですか？" @if notifies { " お客様には通知が送られます。" } }
-                p lang="en" { (en) ". Are you sure?" @if notifies { " The customer will be notified." } }
-                p { "理由 / Reason: " strong { (form.reason) } }
-                form method="post" action={ "/console/accounts/" (account_id) "/actions" } {
-                    input type="hidden" name="csrf" value=(staff.csrf);
-                    input type="hidden" name="action" value=(form.action);
-                    @if let Some(id) = &form.passkey_id { input type="hidden" name="passkey_id" value=(id); }
-                    input type="hidden" name="reason" value=(form.reason);
-                    input type="hidden" name="confirmed" value="yes";
-                    button #confirm type="submit" { (both("実行する", "Confirm")) }
-                    " "
-                    a href={ "/console/accounts/" (account_id) } { (both("やめる", "Cancel")) }
-                }
-            }
+        let what = html! {
+            p { "口座 / Account: " strong { (account_id) } @if let Some(id) = &form.passkey_id { " · パスキー / passkey: " code { (id) } } }
+            p { (ja) "。よろしいですか？" @if notifies { " お客様には通知が送られます。" } }
+            p lang="en" { (en) ". Are you sure?" @if notifies { " The customer will be notified." } }
+            p { "理由 / Reason: " strong { (form.reason) } }
         };
-        return Ok(page(layout("確認", "Confirm", Some(&staff), body)));
+        let mut fields = vec![("action", form.action.as_str()), ("reason", form.reason.as_str())];
+        if let Some(id) = &form.passkey_id {
+            fields.push(("passkey_id", id.as_str()));
+        }
+        let action = format!("/console/accounts/{account_id}/actions");
+        return Ok(confirmation(&staff, what, &action, &fields, ("実行する", "Confirm"), &format!("/console/accounts/{account_id}")));
     }
     let meta = staff.staff.meta().clone();
     let done = match form.action.as_str() {

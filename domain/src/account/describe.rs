@@ -62,7 +62,7 @@ fn env_ja(e: &Option<Environment>) -> String {
 }
 
 /// How a session was opened, in words.
-fn login_words(method: &str) -> (&'static str, &'static str) {
+pub fn login_words(method: &str) -> (&'static str, &'static str) {
     match method {
         "password_and_email_code" => ("password + e-mail code", "パスワード＋メール認証コード"),
         "password_and_otp_device" => ("password + OTP device", "パスワード＋ワンタイムパスワード"),

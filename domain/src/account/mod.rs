@@ -15,7 +15,7 @@ pub use aggregate::{
     SESSION_BINDING_PREFIX,
 };
 pub use commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion, PendingStart};
-pub use describe::{describe, Line, CEREMONY_ERRORS};
+pub use describe::{describe, login_words, Line, CEREMONY_ERRORS};
 pub use events::{
     AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, LoginMethod, OfferedAddress, RevokedPasskey,
     Revoker, SessionEndCause,
