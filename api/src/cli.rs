@@ -110,10 +110,38 @@ pub enum AuditCommand {
         #[arg(long)]
         to: Option<String>,
     },
-    /// Recomputes the hash chain; exits with 1 at the first bad row.
-    Verify,
+    /// Recomputes the hash chain, the leaves and the Merkle tree from the
+    /// log, and checks every signed checkpoint; exits with 1 at the first
+    /// bad row.
+    Verify {
+        /// A signed checkpoint kept outside the ledger: its signature and
+        /// the consistency proof from it to the trail now are checked too.
+        #[arg(long, value_name = "FILE")]
+        against: Option<std::path::PathBuf>,
+        /// The verifier key the checkpoint was signed with (default: this
+        /// ledger's, as `ledger audit verifier-key` prints it).
+        #[arg(long, value_name = "VERIFIER_KEY", requires = "against")]
+        key: Option<String>,
+    },
     /// Prints the chain head (position and hash) for anchoring elsewhere.
     Head,
+    /// Signs a checkpoint of the trail's Merkle tree now (when it has grown
+    /// since the newest) and prints it, exactly as signed.
+    Checkpoint,
+    /// Prints the verifier key of the log's checkpoints, to hand to auditors.
+    VerifierKey,
+    /// Prints the inclusion proof of a trail row (JSON).
+    Prove {
+        /// The row's position - 1.
+        #[arg(long)]
+        leaf_index: i64,
+        /// Default: the newest checkpoint's tree size.
+        #[arg(long)]
+        tree_size: Option<i64>,
+    },
+    /// Prints the consistency proof from one tree size to a larger (JSON;
+    /// the second default: the newest checkpoint's tree size).
+    ProveConsistency { from_size: i64, to_size: Option<i64> },
 }
 
 #[derive(Subcommand)]
@@ -481,9 +509,14 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
             }
             Ok(())
         }
-        AuditCommand::Verify => {
+        AuditCommand::Verify { against, key } => {
+            let against = match against {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?),
+                None => None,
+            };
             let applied = app.projector.applied().await.map_err(|e| e.to_string())?;
-            let report = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, |n| eprint!("\rchecked {n} rows"))
+            let signed = ledger_projections::checkpoint::roots(&app.db.any).await.map_err(|e| e.to_string())?;
+            let report = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |n| eprint!("\rchecked {n} rows"))
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!();
@@ -491,15 +524,55 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
                 StaffEvent::AuditTrailVerified { ok: report.ok, checked: report.checked, first_bad_position: report.first_bad_position };
             app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-            if report.ok {
-                Ok(())
-            } else {
-                Err(format!(
+            let outside = match against {
+                Some(note) => {
+                    let outside = crate::proofs::against(&app, &note, key.as_deref()).await.map_err(|e| format!("the checkpoint: {e}"))?;
+                    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "against": outside })).map_err(|e| e.to_string())?);
+                    Some(outside)
+                }
+                None => None,
+            };
+            if !report.ok {
+                return Err(format!(
                     "the audit trail was altered: first bad position {} ({})",
                     report.first_bad_position.unwrap_or_default(),
                     report.problem.unwrap_or_default()
-                ))
+                ));
             }
+            match outside {
+                Some(outside) if !outside.ok => Err(format!("the checkpoint kept elsewhere: {}", outside.problem.unwrap_or_default())),
+                _ => Ok(()),
+            }
+        }
+        AuditCommand::Checkpoint => {
+            let latest = crate::proofs::checkpoint_now(&app).await.map_err(|e| e.messages().0.to_string())?;
+            let event = StaffEvent::AuditCheckpointRead { tree_size: latest.as_ref().map(|c| c.tree_size), timestamp: false };
+            app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
+            match latest {
+                Some(latest) => {
+                    print!("{}", latest.note);
+                    Ok(())
+                }
+                None => Err("the audit trail is empty: there is nothing to sign yet".into()),
+            }
+        }
+        AuditCommand::VerifierKey => {
+            println!("{}", app.log_key.verifier_key());
+            Ok(())
+        }
+        AuditCommand::Prove { leaf_index, tree_size } => {
+            let proof = crate::proofs::inclusion(&app, leaf_index, tree_size).await.map_err(|e| e.messages().0.to_string())?;
+            let event = StaffEvent::AuditInclusionProofRead { leaf_index, tree_size: proof.tree_size };
+            app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&proof).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        AuditCommand::ProveConsistency { from_size, to_size } => {
+            let proof = crate::proofs::consistency(&app, from_size, to_size).await.map_err(|e| e.messages().0.to_string())?;
+            let event = StaffEvent::AuditConsistencyProofRead { from_size: proof.from_size, to_size: proof.to_size };
+            app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&proof).map_err(|e| e.to_string())?);
+            Ok(())
         }
         AuditCommand::Head => {
             let head = ledger_projections::audit::head(&app.db.any).await.map_err(|e| e.to_string())?;
@@ -748,6 +821,7 @@ pub async fn serve_both(app: AppState, listener: tokio::net::TcpListener, admin:
     let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
     let _throttled = StopOnDrop(tokio::spawn(crate::throttle::record_every_window(app.clone())));
     let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(60))));
+    let _checkpoints = app.config.checkpoint_every.map(|every| StopOnDrop(tokio::spawn(crate::proofs::checkpoint_every(app.clone(), every))));
     let limits = crate::server::Limits {
         header_read_timeout: app.config.header_timeout,
         max_connections: app.config.max_connections,

@@ -123,6 +123,12 @@ pub struct Config {
     /// The longest an SMTP exchange may take (connect, greeting, every
     /// command), so a silent relay cannot hold a request.
     pub smtp_timeout_secs: u64,
+    /// The audit log's name in its signed checkpoints (`LEDGER_LOG_ORIGIN`,
+    /// default `<rp id>/passkey-ledger`).
+    pub log_origin: String,
+    /// How often a checkpoint is signed when the trail has grown; `None`:
+    /// only by `ledger audit checkpoint`.
+    pub checkpoint_every: Option<std::time::Duration>,
     /// How long a client may take to send a request's headers.
     pub header_timeout: std::time::Duration,
     /// How long a request may take from its headers to its answer (its
@@ -235,6 +241,15 @@ pub struct Settings {
     /// Staff console: seconds without a request before a session ends (15 minutes).
     #[arg(long, env = "LEDGER_CONSOLE_IDLE_SECS", default_value_t = 15 * 60, value_parser = at_least_one_i64, global = true)]
     pub console_idle_secs: i64,
+    /// The audit log's name in its signed checkpoints and verifier key
+    /// (one word, no '+'); default: `<LEDGER_RP_ID>/passkey-ledger`.
+    #[arg(long, env = "LEDGER_LOG_ORIGIN", global = true)]
+    pub log_origin: Option<String>,
+    /// Seconds between signed checkpoints of the audit trail's Merkle tree
+    /// (one is made only when the trail has grown); 0: only by `ledger
+    /// audit checkpoint`.
+    #[arg(long, env = "LEDGER_CHECKPOINT_EVERY", default_value_t = 60, value_parser = seconds_up_to_a_day, global = true)]
+    pub checkpoint_every: u64,
     /// Staff console: seconds a session lasts at most, however busy (8 hours).
     #[arg(long, env = "LEDGER_CONSOLE_ABSOLUTE_SECS", default_value_t = 8 * 3600, value_parser = at_least_one_i64, global = true)]
     pub console_absolute_secs: i64,
@@ -734,6 +749,7 @@ impl TryFrom<Settings> for Config {
             login_ids_per_client: s.signal_login_ids_per_client,
             login_ids_per_network: s.signal_login_ids_per_network,
         };
+        let log_origin = s.log_origin.clone().unwrap_or_else(|| format!("{}/passkey-ledger", s.rp_id));
         Ok(Config {
             bind: s.bind,
             admin_bind: s.admin_bind,
@@ -753,6 +769,8 @@ impl TryFrom<Settings> for Config {
             console_idle_secs: s.console_idle_secs,
             console_absolute_secs: s.console_absolute_secs,
             smtp_timeout_secs: s.smtp_timeout_secs,
+            log_origin,
+            checkpoint_every: (s.checkpoint_every > 0).then(|| std::time::Duration::from_secs(s.checkpoint_every)),
             database_wait: std::time::Duration::from_secs(s.database_wait_secs),
             projector_stuck: std::time::Duration::from_secs(s.projector_stuck_secs),
             header_timeout: std::time::Duration::from_secs(s.header_timeout_secs),

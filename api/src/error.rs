@@ -70,6 +70,7 @@ pub enum ErrorCode {
     InvalidPasskeyName,
     EmailNotSent,
     InvalidFilter,
+    OutOfTree,
     NoteRequired,
     ReasonRequired,
     AccountExists,
@@ -149,6 +150,7 @@ impl ErrorCode {
         ErrorCode::InvalidPasskeyName,
         ErrorCode::EmailNotSent,
         ErrorCode::InvalidFilter,
+        ErrorCode::OutOfTree,
         ErrorCode::NoteRequired,
         ErrorCode::ReasonRequired,
         ErrorCode::AccountExists,
@@ -421,6 +423,12 @@ impl ErrorCode {
             E::InvalidFilter => {
                 ("invalid_filter", S::BAD_REQUEST, "A search filter is not valid.", "検索条件の形式が正しくありません。")
             }
+            E::OutOfTree => (
+                "out_of_tree",
+                S::BAD_REQUEST,
+                "The leaf or tree size is outside the audit trail's tree (leaves are numbered from 0; a tree size is at most the tree's size now).",
+                "リーフ番号またはツリーサイズが監査証跡のツリーの範囲外です（リーフ番号は0から、ツリーサイズは現在のサイズ以下）。",
+            ),
             E::NoteRequired => (
                 "note_required",
                 S::BAD_REQUEST,

@@ -58,6 +58,8 @@ const COLUMNS: &[&str] = &[
     "description_ja",
     "description_en",
     "hash",
+    "leaf_index",
+    "leaf_hash",
     "details",
 ];
 
@@ -93,8 +95,9 @@ pub fn csv_header() -> Result<String, std::io::Error> {
 /// One row as a CSV line.
 pub fn csv_row(row: &AuditRow) -> Result<String, std::io::Error> {
     // Japan time as a spreadsheet reads a date and time, to the second.
-    let (position, at_utc, at_jst) = (
+    let (position, leaf_index, at_utc, at_jst) = (
         row.position.to_string(),
+        row.leaf_index.to_string(),
         row.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         ledger_domain::japan::japan_seconds(row.at),
     );
@@ -116,6 +119,8 @@ pub fn csv_row(row: &AuditRow) -> Result<String, std::io::Error> {
         row.line.ja.as_str(),
         row.line.en.as_str(),
         row.hash.as_str(),
+        leaf_index.as_str(),
+        row.leaf_hash.as_deref().unwrap_or_default(),
         details.as_str(),
     ])
 }
@@ -222,6 +227,6 @@ mod tests {
     fn the_header_starts_with_a_bom_and_ends_with_crlf() {
         let h = csv_header().unwrap();
         assert!(h.starts_with('\u{FEFF}'));
-        assert!(h.ends_with("\"hash\",\"details\"\r\n"));
+        assert!(h.ends_with("\"hash\",\"leaf_index\",\"leaf_hash\",\"details\"\r\n"));
     }
 }

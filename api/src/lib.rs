@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod otp;
+pub mod proofs;
 pub mod secrets;
 pub mod server;
 pub mod state;

@@ -36,6 +36,9 @@ pub struct App {
     /// Wrong passwords per login ID (known or not alike).
     pub login_throttle: crate::throttle::Throttle<String>,
     secret_key: Vec<u8>,
+    /// Signs the audit trail's checkpoints: derived from the secret key,
+    /// so every instance sharing it signs alike.
+    pub log_key: Arc<ledger_projections::checkpoint::LogKey>,
 }
 
 /// The state handle axum passes around.
@@ -50,6 +53,7 @@ impl App {
         let mailer = Mailer::from_config(&config).map_err(|e| e.to_string())?;
         let providers = crate::webauthn::providers()?;
         let secret_key = load_secret_key(&config)?;
+        let log_key = Arc::new(log_key(&config, &secret_key)?);
         let (db, _) = connect_waiting(&config.database_url, config.database_wait).await?;
         if let Some(epoch) = db.ensure_order_epoch().await.map_err(|e| e.to_string())? {
             tracing::warn!(
@@ -86,6 +90,7 @@ impl App {
             clock,
             metrics: crate::metrics::Metrics::default(),
             secret_key,
+            log_key,
         }))
     }
 
@@ -158,6 +163,7 @@ pub async fn connect_waiting(url: &crate::config::DatabaseUrl, wait: std::time::
 /// which restarting will not mend (the binary exits 2).
 pub fn check_settings(config: &Config) -> Result<(), String> {
     crate::webauthn::relying_party(config)?;
+    ledger_projections::checkpoint::LogKey::new(&config.log_origin, &[0; 32]).map_err(|e| format!("LEDGER_LOG_ORIGIN: {e}"))?;
     if let crate::config::MailTransport::Smtp(_) = config.mail {
         Mailer::from_config(config).map_err(|e| e.to_string())?;
     }
@@ -165,6 +171,16 @@ pub fn check_settings(config: &Config) -> Result<(), String> {
         secret_key_from_hex(hex_key)?;
     }
     Ok(())
+}
+
+/// The audit log's Ed25519 key: its seed is a keyed hash of a fixed label
+/// under the secret key (never stored, never shown).
+fn log_key(config: &Config, secret_key: &[u8]) -> Result<ledger_projections::checkpoint::LogKey, String> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret_key).map_err(|e| e.to_string())?;
+    mac.update(b"passkey-ledger audit log signing key, version 1");
+    let seed: [u8; 32] = mac.finalize().into_bytes().into();
+    ledger_projections::checkpoint::LogKey::new(&config.log_origin, &seed).map_err(|e| format!("LEDGER_LOG_ORIGIN: {e}"))
 }
 
 fn secret_key_from_hex(hex_key: &crate::secrets::Secret) -> Result<Vec<u8>, String> {

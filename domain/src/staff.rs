@@ -48,6 +48,29 @@ pub enum StaffEvent {
     AuditHeadRead {
         position: Option<i64>,
     },
+    /// A signed checkpoint of the trail's Merkle tree was read (the newest
+    /// when `tree_size` is the newest's), or its time-stamp token.
+    AuditCheckpointRead {
+        tree_size: Option<i64>,
+        timestamp: bool,
+    },
+    /// The checkpoints with tree sizes `from ..= to` were listed.
+    AuditCheckpointsListed {
+        from: i64,
+        to: i64,
+    },
+    /// The proof that a trail row is leaf `leaf_index` of the tree of
+    /// `tree_size` leaves was handed out.
+    AuditInclusionProofRead {
+        leaf_index: i64,
+        tree_size: i64,
+    },
+    /// The proof that the tree of `from_size` leaves is a prefix of the
+    /// tree of `to_size` was handed out.
+    AuditConsistencyProofRead {
+        from_size: i64,
+        to_size: i64,
+    },
     /// An operator revoked this staff member's token (`ledger staff
     /// revoke-token`): it opens nothing from now on.
     StaffTokenRevoked {},
@@ -129,6 +152,10 @@ impl DomainEvent for StaffEvent {
             StaffEvent::SignalReviewed { .. } => "SignalReviewed",
             StaffEvent::AdoptionReportRead { .. } => "AdoptionReportRead",
             StaffEvent::AuditHeadRead { .. } => "AuditHeadRead",
+            StaffEvent::AuditCheckpointRead { .. } => "AuditCheckpointRead",
+            StaffEvent::AuditCheckpointsListed { .. } => "AuditCheckpointsListed",
+            StaffEvent::AuditInclusionProofRead { .. } => "AuditInclusionProofRead",
+            StaffEvent::AuditConsistencyProofRead { .. } => "AuditConsistencyProofRead",
             StaffEvent::StaffTokenRevoked {} => "StaffTokenRevoked",
             StaffEvent::StaffTokenRefused { .. } => "StaffTokenRefused",
             StaffEvent::StaffAccessRefused { .. } => "StaffAccessRefused",
@@ -159,6 +186,29 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
             };
             (format!("The audit trail's chain head was read ({en})."), format!("監査証跡のチェーンヘッドを取得しました（{ja}）。"))
         }
+        StaffEvent::AuditCheckpointRead { tree_size, timestamp } => {
+            let (en, ja) = match tree_size {
+                Some(n) => (format!("tree size {n}"), format!("ツリーサイズ {n}")),
+                None => ("none made yet".to_string(), "未作成".to_string()),
+            };
+            if *timestamp {
+                (format!("A checkpoint's time-stamp token was read ({en})."), format!("チェックポイントのタイムスタンプトークンを取得しました（{ja}）。"))
+            } else {
+                (format!("A signed checkpoint of the audit trail was read ({en})."), format!("監査証跡の署名付きチェックポイントを取得しました（{ja}）。"))
+            }
+        }
+        StaffEvent::AuditCheckpointsListed { from, to } => (
+            format!("The audit trail's checkpoints were listed (tree sizes {from} to {to})."),
+            format!("監査証跡のチェックポイントを一覧しました（ツリーサイズ {from}〜{to}）。"),
+        ),
+        StaffEvent::AuditInclusionProofRead { leaf_index, tree_size } => (
+            format!("An inclusion proof was read (leaf {leaf_index} in a tree of {tree_size})."),
+            format!("包含証明を取得しました（リーフ {leaf_index}、ツリーサイズ {tree_size}）。"),
+        ),
+        StaffEvent::AuditConsistencyProofRead { from_size, to_size } => (
+            format!("A consistency proof was read (tree size {from_size} to {to_size})."),
+            format!("一貫性証明を取得しました（ツリーサイズ {from_size}→{to_size}）。"),
+        ),
         StaffEvent::AuditTrailQueried { filters } => {
             let (en, ja) = crate::words::filter_words(filters);
             (format!("The audit trail was queried ({en})."), format!("監査証跡を照会しました（{ja}）。"))

@@ -16,6 +16,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::db::{Backend, DbError};
 use crate::event::{Parsed, Payload};
+use crate::merkle;
 use crate::rows::{self, Val};
 
 /// The trail's indexes for the audit filters (account, type, time). A
@@ -43,7 +44,11 @@ pub async fn ensure_filter_indexes(pool: &AnyPool) -> Result<(), DbError> {
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// JSON with object keys sorted and no whitespace: the same bytes whichever
-/// database stored the event (PostgreSQL's jsonb reorders keys).
+/// database stored the event (PostgreSQL's jsonb reorders keys). It is the
+/// JSON Canonicalization Scheme (RFC 8785) for the values events hold:
+/// keys in the order of their UTF-16 code units, strings escaped as
+/// ECMAScript does, integers in full and an integral float without its
+/// fraction (events hold no other numbers); `docs/audit-proofs.md`.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = Vec::new();
     write_canonical(value, &mut out);
@@ -54,10 +59,16 @@ pub fn canonical_json(value: &Value) -> String {
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         // serde_json's map (without its `preserve_order` feature) is a
-        // BTreeMap: its keys come in sorted order.
+        // BTreeMap: its keys come in the order of their UTF-8 bytes, which
+        // is the order of their UTF-16 code units but where a key holds a
+        // character from U+E000 up.
         Value::Object(map) => {
             out.push(b'{');
-            for (i, (k, v)) in map.iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if !map.keys().all(|k| k.is_ascii()) {
+                entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -76,6 +87,11 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 write_canonical(item, out);
             }
             out.push(b']');
+        }
+        // An integral float as ECMAScript writes it (1, not 1.0).
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e21) && !(n.is_i64() || n.is_u64()) => {
+            let f = n.as_f64().unwrap_or_default();
+            out.extend_from_slice(if f == 0.0 { "0".to_string() } else { format!("{f:.0}") }.as_bytes());
         }
         // serde_json's own text, as `Value::to_string` writes it.
         other => {
@@ -229,16 +245,25 @@ pub fn prepare(parsed: &Parsed) -> Prepared {
     Prepared { encoded, values }
 }
 
-/// Appends prepared rows to the trail, in order, chained to the last row,
-/// with multi-row inserts, inside the projector's transaction.
+/// Appends prepared rows to the trail, in order, chained to the last row
+/// and added to the Merkle tree, with multi-row inserts, inside the
+/// projector's transaction.
 pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<(), DbError> {
-    let last: Option<(i64, String)> = sqlx::query_as("SELECT audit_position, hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+    let last: Option<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT audit_position, hash, leaf_hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
     let (mut position, mut prev) = match last {
-        Some((p, h)) => (p, h),
+        Some((p, h, leaf)) => {
+            if leaf.is_none() {
+                plant_the_tree(conn, p).await?;
+            }
+            (p, h)
+        }
         None => (0, GENESIS.to_string()),
     };
+    let size = position as u64;
+    let mut leaves = Vec::with_capacity(batch.len());
     let mut rows = Vec::with_capacity(batch.len());
     let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for Prepared { encoded, values } in batch {
@@ -247,22 +272,26 @@ pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<()
         }
         position += 1;
         let hash = chain_hash(&prev, position, &encoded);
-        let mut row = Vec::with_capacity(values.len() + 3);
+        let leaf = merkle::leaf_hash(encoded.as_bytes());
+        let mut row = Vec::with_capacity(values.len() + 4);
         row.push(Val::Int(position));
         row.extend(values);
         row.push(Val::Text(std::mem::replace(&mut prev, hash.clone())));
         row.push(hash.into());
+        row.push(merkle::encode(&leaf).into());
+        leaves.push(leaf);
         rows.push(row);
     }
     rows::insert(
         conn,
         "INSERT INTO audit_trail (audit_position, aggregate_type, aggregate_id, sequence, event_type, event_version, at,
                                   account_id, actor, actor_kind, channel, ip, user_agent, line_en, line_ja, payload, metadata,
-                                  staff_id, prev_hash, hash)",
+                                  staff_id, prev_hash, hash, leaf_hash)",
         "",
         &rows,
     )
     .await?;
+    merkle::extend(conn, size, leaves).await?;
     let counts: Vec<Vec<Val>> = counts.into_iter().map(|(event_type, n)| vec![event_type.into(), n.into()]).collect();
     rows::insert(
         conn,
@@ -271,6 +300,53 @@ pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<()
         &counts,
     )
     .await
+}
+
+/// Gives the rows up to `last`, written before the trail was a Merkle tree,
+/// their leaf hashes and the tree its nodes: once, in the first batch after
+/// the upgrade.
+async fn plant_the_tree(conn: &mut AnyConnection, last: i64) -> Result<(), DbError> {
+    tracing::info!(rows = last, "building the audit trail's Merkle tree over the rows written before it (once)");
+    let mut after = 0i64;
+    while after < last {
+        let rows = sqlx::query(
+            "SELECT audit_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+               FROM audit_trail WHERE audit_position > $1 ORDER BY audit_position LIMIT 5000",
+        )
+        .bind(after)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut leaves = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let position: i64 = r.try_get("audit_position")?;
+            if position != after + 1 + leaves.len() as i64 {
+                return Err(DbError::Corrupt(format!("the audit trail lacks row {}: run ledger audit verify", after + 1 + leaves.len() as i64)));
+            }
+            let payload: Value = serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or(Value::Null);
+            let metadata: Value = serde_json::from_str(&r.try_get::<String, _>("metadata")?).unwrap_or(Value::Null);
+            let encoded = canonical_event(
+                &r.try_get::<String, _>("aggregate_type")?,
+                &r.try_get::<String, _>("aggregate_id")?,
+                r.try_get("sequence")?,
+                &r.try_get::<String, _>("event_type")?,
+                &r.try_get::<String, _>("event_version")?,
+                &payload,
+                &metadata,
+            );
+            let leaf = merkle::leaf_hash(encoded.as_bytes());
+            sqlx::query("UPDATE audit_trail SET leaf_hash = $1 WHERE audit_position = $2")
+                .bind(merkle::encode(&leaf))
+                .bind(position)
+                .execute(&mut *conn)
+                .await?;
+            leaves.push(leaf);
+        }
+        let Some(n) = (!leaves.is_empty()).then_some(leaves.len() as i64) else { break };
+        merkle::extend(conn, after as u64, leaves).await?;
+        after += n;
+        tracing::info!(rows = after, of = last, "Merkle tree: leaves planted");
+    }
+    Ok(())
 }
 
 /// Events in the trail by type, as the projector counted them.
@@ -295,6 +371,8 @@ pub struct AuditRow {
     pub sequence: i64,
     #[serde(rename = "type")]
     pub event_type: String,
+    /// The event's schema version.
+    pub event_version: String,
     pub actor: String,
     pub actor_kind: String,
     pub actor_name: Option<String>,
@@ -307,16 +385,21 @@ pub struct AuditRow {
     pub line: Line,
     #[schema(value_type = Object)]
     pub event: Value,
+    /// The event's metadata as stored (who, when, how, from where).
+    #[schema(value_type = Object)]
+    pub metadata: Value,
     pub hash: String,
+    /// The row's leaf in the trail's Merkle tree: `position - 1`.
+    pub leaf_index: i64,
+    /// `SHA-256(0x00 || canonical event)`, base64 (`docs/audit-proofs.md`).
+    pub leaf_hash: Option<String>,
 }
 
 fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
     let payload: String = r.try_get("payload")?;
     let metadata: String = r.try_get("metadata")?;
-    let request_id = serde_json::from_str::<Value>(&metadata)
-        .ok()
-        .and_then(|m| m.get("request_id").and_then(Value::as_str).map(str::to_string))
-        .filter(|id| !id.is_empty());
+    let metadata: Value = serde_json::from_str(&metadata).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let request_id = metadata.get("request_id").and_then(Value::as_str).map(str::to_string).filter(|id| !id.is_empty());
     Ok(AuditRow {
         position: r.try_get("audit_position")?,
         at: crate::from_millis(r.try_get("at")?),
@@ -327,6 +410,7 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
         stream_id: r.try_get("aggregate_id")?,
         sequence: r.try_get("sequence")?,
         event_type: r.try_get("event_type")?,
+        event_version: r.try_get("event_version")?,
         actor: r.try_get("actor")?,
         actor_kind: r.try_get("actor_kind")?,
         actor_name: r.try_get("actor_name")?,
@@ -336,7 +420,10 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
         request_id,
         line: Line { en: r.try_get("line_en")?, ja: r.try_get("line_ja")? },
         event: serde_json::from_str(&payload).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        metadata,
         hash: r.try_get("hash")?,
+        leaf_index: r.try_get::<i64, _>("audit_position")? - 1,
+        leaf_hash: r.try_get("leaf_hash")?,
     })
 }
 
@@ -445,6 +532,10 @@ pub struct Verification {
     pub problem: Option<String>,
     pub head_position: Option<i64>,
     pub head_hash: Option<String>,
+    /// The Merkle tree's root over every row checked, base64.
+    pub merkle_root: Option<String>,
+    /// Stored checkpoints whose root the rows reproduced.
+    pub checkpoints_checked: u64,
 }
 
 /// Walks the whole trail: positions must run 1, 2, 3 ... without gaps;
@@ -452,8 +543,17 @@ pub struct Verification {
 /// event; the event must be the one in the source log, unchanged; the
 /// derived columns must follow from it; the trail must hold at least the
 /// `applied` events the projector has taken (so rows cut off the end are
-/// found). `progress` is called with the rows checked so far.
-pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress: impl FnMut(u64)) -> Result<Verification, DbError> {
+/// found); each row's leaf hash must be its event's, the stored tree's
+/// root the leaves' root, and the root of the first `tree_size` rows the
+/// root of each of the `checkpoints` (`(tree_size, root)`, ascending) the
+/// ledger signed. `progress` is called with the rows checked so far.
+pub async fn verify(
+    pool: &AnyPool,
+    backend: Backend,
+    applied: i64,
+    checkpoints: &[(i64, String)],
+    mut progress: impl FnMut(u64),
+) -> Result<Verification, DbError> {
     let source = match backend {
         Backend::Sqlite => "e.payload AS src_payload, e.metadata AS src_metadata",
         Backend::Postgres => "e.payload::text AS src_payload, e.metadata::text AS src_metadata",
@@ -473,7 +573,12 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
         problem: Some(why),
         head_position: None,
         head_hash: None,
+        merkle_root: None,
+        checkpoints_checked: 0,
     };
+    let mut tree = merkle::Frontier::default();
+    let mut pending = checkpoints.iter().peekable();
+    let mut checkpoints_checked = 0;
     loop {
         let rows = sqlx::query(&sql).bind(expected - 1).fetch_all(pool).await?;
         if rows.is_empty() {
@@ -494,6 +599,10 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
             let canonical = canonical_event(&agg_type, &agg_id, sequence, &event_type, &version, &payload, &metadata);
             if stored_prev != prev || chain_hash(&prev, position, &canonical) != hash {
                 return Ok(bad(position, checked, "the row does not follow from the previous one (edited, inserted or reordered)".into()));
+            }
+            let leaf = merkle::leaf_hash(canonical.as_bytes());
+            if r.try_get::<Option<String>, _>("leaf_hash")?.as_deref().and_then(merkle::decode) != Some(leaf) {
+                return Ok(bad(position, checked, format!("the row's leaf hash is not its event's (leaf {})", position - 1)));
             }
             let src_payload: Option<String> = r.try_get("src_payload")?;
             let src_metadata: Option<String> = r.try_get("src_metadata")?;
@@ -532,11 +641,30 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
             prev = hash;
             expected += 1;
             checked += 1;
+            tree.push(leaf);
+            while let Some((size, root)) = pending.next_if(|(size, _)| *size <= checked as i64) {
+                if *size == checked as i64 && merkle::decode(root) != Some(tree.root()) {
+                    return Ok(bad(
+                        position,
+                        checked,
+                        format!("the first {size} rows no longer have the root the ledger signed for them (checkpoint {size}): the log was rewritten"),
+                    ));
+                }
+                checkpoints_checked += 1;
+            }
         }
         progress(checked);
     }
     if applied > checked as i64 {
         return Ok(bad(expected, checked, format!("{} row(s) missing at the end of the trail", applied - checked as i64)));
+    }
+    if let Some((size, _)) = pending.next() {
+        return Ok(bad(expected, checked, format!("the ledger signed a checkpoint of {size} rows; the trail has {checked}: rows were removed")));
+    }
+    let root = tree.root();
+    let mut conn = pool.acquire().await?;
+    if merkle::Reader::new(&mut conn).root(checked).await.ok() != Some(root) {
+        return Ok(bad(expected, checked, "the stored Merkle tree does not match the rows' leaves (run ledger projections rebuild)".into()));
     }
     let head = head(pool).await?;
     Ok(Verification {
@@ -546,6 +674,8 @@ pub async fn verify(pool: &AnyPool, backend: Backend, applied: i64, mut progress
         problem: None,
         head_position: head.as_ref().map(|h| h.0),
         head_hash: head.map(|h| h.1),
+        merkle_root: Some(merkle::encode(&root)),
+        checkpoints_checked,
     })
 }
 

@@ -6,9 +6,11 @@
 pub mod adoption;
 pub mod append;
 pub mod audit;
+pub mod checkpoint;
 pub mod claims;
 pub mod db;
 pub mod event;
+pub mod merkle;
 pub mod projector;
 pub mod read_models;
 mod rows;

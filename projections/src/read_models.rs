@@ -22,6 +22,7 @@ pub const TABLES: &[&str] = &[
     "former_emails",
     "credential_index",
     "audit_trail",
+    "merkle_nodes",
     "signals",
     "signal_accounts",
     "signal_reviews",

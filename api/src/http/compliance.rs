@@ -31,6 +31,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export))
         .routes(routes!(verify))
         .routes(routes!(head))
+        .routes(routes!(checkpoint))
+        .routes(routes!(checkpoints))
+        .routes(routes!(inclusion_proof))
+        .routes(routes!(consistency_proof))
         .routes(routes!(signals))
         .routes(routes!(review))
         .routes(routes!(adoption))
@@ -194,7 +198,8 @@ pub(crate) async fn verification(app: &AppState, staff: &Staff, meta: &RequestMe
     staff.require(COMPLIANCE).await?;
     let reflects = Reflects::after_waiting(app).await?;
     let applied = app.projector.applied().await?;
-    let result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, |_| {}).await?;
+    let signed = ledger_projections::checkpoint::roots(&app.db.any).await?;
+    let result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |_| {}).await?;
     record(
         app,
         staff,
@@ -228,6 +233,131 @@ pub(crate) async fn chain_head(app: &AppState, staff: &Staff, meta: &RequestMeta
     // Every staff read of the audit trail is on record (API.md).
     record(app, staff, meta, StaffEvent::AuditHeadRead { position: head.as_ref().map(|h| h.0) }).await?;
     Ok((reflects, Head { position: head.as_ref().map(|h| h.0), hash: head.map(|h| h.1) }))
+}
+
+/// The newest signed checkpoint of the trail's Merkle tree, exactly as
+/// signed (a C2SP signed note); one is made first when there is none.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "compliance", security(("staff" = [])),
+    responses((status = 200, content_type = "text/plain", body = String), (status = "4XX", body = ErrorBody)))]
+async fn checkpoint(State(app): State<AppState>, staff: Staff, meta: RequestMeta) -> Result<Response, ApiError> {
+    let (reflects, latest) = newest_checkpoint(&app, &staff, &meta).await?;
+    let Some(latest) = latest else {
+        return Err(ApiError::saying(ErrorCode::NotFound, "The audit trail is empty: there is no checkpoint yet."));
+    };
+    let mut response = Response::builder().header(header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    for (name, value) in reflects.headers() {
+        response = response.header(name, value);
+    }
+    response.body(Body::from(latest.note)).map_err(ApiError::internal)
+}
+
+/// The newest checkpoint, the read on record.
+pub(crate) async fn newest_checkpoint(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+) -> Result<(Reflects, Option<ledger_projections::checkpoint::Stored>), ApiError> {
+    staff.require(COMPLIANCE).await?;
+    let reflects = Reflects::after_waiting(app).await?;
+    let latest = crate::proofs::latest(app).await?;
+    record(app, staff, meta, StaffEvent::AuditCheckpointRead { tree_size: latest.as_ref().map(|c| c.tree_size), timestamp: false }).await?;
+    Ok((reflects, latest))
+}
+
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CheckpointQuery {
+    /// The smallest tree size listed (default 0).
+    pub from: Option<i64>,
+    /// The largest tree size listed (default: all).
+    pub to: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Checkpoints {
+    /// Oldest first, at most 1,000.
+    checkpoints: Vec<ledger_projections::checkpoint::Stored>,
+}
+
+/// The signed checkpoints with tree sizes `from ..= to`, oldest first.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "compliance", security(("staff" = [])), params(CheckpointQuery),
+    responses((status = 200, body = Checkpoints), (status = "4XX", body = ErrorBody)))]
+async fn checkpoints(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    ApiQuery(q): ApiQuery<CheckpointQuery>,
+) -> Result<Json<Checkpoints>, ApiError> {
+    staff.require(COMPLIANCE).await?;
+    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
+    if from < 0 || to < from {
+        return Err(invalid_filter("from and to are tree sizes, 0 <= from <= to"));
+    }
+    let checkpoints = ledger_projections::checkpoint::list(&app.db.any, from, to, 1000).await?;
+    record(&app, &staff, &meta, StaffEvent::AuditCheckpointsListed { from, to: q.to.unwrap_or(-1) }).await?;
+    Ok(Json(Checkpoints { checkpoints }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InclusionQuery {
+    /// The row's position - 1.
+    pub leaf_index: i64,
+    /// Default: the newest checkpoint's.
+    pub tree_size: Option<i64>,
+}
+
+/// The proof that a trail row is a leaf of the tree of `tree_size` leaves.
+#[utoipa::path(get, path = "/api/v1/audit/proof/inclusion", tag = "compliance", security(("staff" = [])), params(InclusionQuery),
+    responses((status = 200, body = crate::proofs::Inclusion), (status = "4XX", body = ErrorBody)))]
+async fn inclusion_proof(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    ApiQuery(q): ApiQuery<InclusionQuery>,
+) -> Result<(Reflects, Json<crate::proofs::Inclusion>), ApiError> {
+    let (reflects, proof) = inclusion(&app, &staff, &meta, q.leaf_index, q.tree_size).await?;
+    Ok((reflects, Json(proof)))
+}
+
+/// An inclusion proof, on record.
+pub(crate) async fn inclusion(
+    app: &AppState,
+    staff: &Staff,
+    meta: &RequestMeta,
+    leaf_index: i64,
+    tree_size: Option<i64>,
+) -> Result<(Reflects, crate::proofs::Inclusion), ApiError> {
+    staff.require(COMPLIANCE).await?;
+    let reflects = Reflects::after_waiting(app).await?;
+    let proof = crate::proofs::inclusion(app, leaf_index, tree_size).await?;
+    record(app, staff, meta, StaffEvent::AuditInclusionProofRead { leaf_index, tree_size: proof.tree_size }).await?;
+    Ok((reflects, proof))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConsistencyQuery {
+    pub from_size: i64,
+    /// Default: the newest checkpoint's.
+    pub to_size: Option<i64>,
+}
+
+/// The proof that the tree of `from_size` leaves is a prefix of the tree of
+/// `to_size`.
+#[utoipa::path(get, path = "/api/v1/audit/proof/consistency", tag = "compliance", security(("staff" = [])), params(ConsistencyQuery),
+    responses((status = 200, body = crate::proofs::Consistency), (status = "4XX", body = ErrorBody)))]
+async fn consistency_proof(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> Result<(Reflects, Json<crate::proofs::Consistency>), ApiError> {
+    staff.require(COMPLIANCE).await?;
+    let reflects = Reflects::after_waiting(&app).await?;
+    let proof = crate::proofs::consistency(&app, q.from_size, q.to_size).await?;
+    record(&app, &staff, &meta, StaffEvent::AuditConsistencyProofRead { from_size: proof.from_size, to_size: proof.to_size }).await?;
+    Ok((reflects, Json(proof)))
 }
 
 #[derive(Deserialize, Default, IntoParams)]

@@ -211,6 +211,11 @@ fn every_staff_event() -> Vec<StaffEvent> {
         StaffEvent::AdoptionReportRead { from: "2026-11-01".into(), to: "2026-11-30".into() },
         StaffEvent::AuditHeadRead { position: Some(12) },
         StaffEvent::AuditHeadRead { position: None },
+        StaffEvent::AuditCheckpointRead { tree_size: Some(40), timestamp: false },
+        StaffEvent::AuditCheckpointRead { tree_size: None, timestamp: true },
+        StaffEvent::AuditCheckpointsListed { from: 1, to: 40 },
+        StaffEvent::AuditInclusionProofRead { leaf_index: 3, tree_size: 40 },
+        StaffEvent::AuditConsistencyProofRead { from_size: 20, to_size: 40 },
         StaffEvent::StaffTokenRevoked {},
         StaffEvent::StaffMemberAdded {
             staff_id: "s-2".into(),

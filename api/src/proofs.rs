@@ -1,0 +1,165 @@
+//! The audit trail's proofs, in one place for the API, the console and the
+//! command line: signed checkpoints of its Merkle tree (made in the
+//! background and on demand), inclusion and consistency proofs, and a
+//! checkpoint kept outside the ledger checked against the trail.
+
+use ledger_projections::checkpoint::{self, Made, Stored, Verifier};
+use ledger_projections::merkle;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// The proof that a trail row is in the tree.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Inclusion {
+    /// The row's position - 1.
+    pub leaf_index: i64,
+    pub tree_size: i64,
+    /// Base64.
+    pub leaf_hash: String,
+    /// Base64 hashes, from the leaf up (RFC 9162 2.1.3).
+    pub proof: Vec<String>,
+}
+
+/// The proof that a smaller tree is a prefix of a larger one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Consistency {
+    pub from_size: i64,
+    pub to_size: i64,
+    /// Base64 hashes (RFC 9162 2.1.4).
+    pub proof: Vec<String>,
+}
+
+fn out_of_tree(what: String) -> ApiError {
+    ApiError::saying(ErrorCode::OutOfTree, what)
+}
+
+fn encode_all(hashes: &[merkle::Hash]) -> Vec<String> {
+    hashes.iter().map(merkle::encode).collect()
+}
+
+/// Signs the tree now if it has grown; the newest checkpoint (None while
+/// the trail is empty).
+pub async fn checkpoint_now(app: &AppState) -> Result<Option<Stored>, ApiError> {
+    match checkpoint::make(&app.db.any, &app.log_key).await? {
+        Made::New(made) => {
+            tracing::info!(tree_size = made.tree_size, root = %made.root_hash, "signed a checkpoint of the audit trail");
+            Ok(Some(made))
+        }
+        Made::Unchanged(latest) => Ok(Some(latest)),
+        Made::Empty => Ok(None),
+    }
+}
+
+/// The newest checkpoint; one is made when there is none yet.
+pub async fn latest(app: &AppState) -> Result<Option<Stored>, ApiError> {
+    match checkpoint::latest(&app.db.any).await? {
+        Some(latest) => Ok(Some(latest)),
+        None => checkpoint_now(app).await,
+    }
+}
+
+/// The tree size a proof is for when none is asked: the newest checkpoint's.
+async fn signed_size(app: &AppState) -> Result<i64, ApiError> {
+    Ok(latest(app).await?.map(|c| c.tree_size).unwrap_or(0))
+}
+
+/// Leaf `leaf_index`'s inclusion proof in the tree of `tree_size` leaves
+/// (default: the newest checkpoint's).
+pub async fn inclusion(app: &AppState, leaf_index: i64, tree_size: Option<i64>) -> Result<Inclusion, ApiError> {
+    let size = match tree_size {
+        Some(size) => size,
+        None => signed_size(app).await?,
+    };
+    let now = checkpoint::tree_size(&app.db.any).await? as i64;
+    if leaf_index < 0 || leaf_index >= size || size > now {
+        return Err(out_of_tree(format!("leaf_index must be 0 to tree_size - 1, and tree_size at most {now} (the tree's size now)")));
+    }
+    let mut conn = app.db.any.acquire().await.map_err(ledger_projections::DbError::from)?;
+    let mut tree = merkle::Reader::new(&mut conn);
+    let leaf = tree.perfect(0, leaf_index as u64).await?;
+    let proof = tree.inclusion(leaf_index as u64, size as u64).await?;
+    Ok(Inclusion { leaf_index, tree_size: size, leaf_hash: merkle::encode(&leaf), proof: encode_all(&proof) })
+}
+
+/// The consistency proof from the tree of `from_size` leaves to the tree of
+/// `to_size` (default: the newest checkpoint's).
+pub async fn consistency(app: &AppState, from_size: i64, to_size: Option<i64>) -> Result<Consistency, ApiError> {
+    let to = match to_size {
+        Some(size) => size,
+        None => signed_size(app).await?,
+    };
+    let now = checkpoint::tree_size(&app.db.any).await? as i64;
+    if from_size < 1 || from_size > to || to > now {
+        return Err(out_of_tree(format!("from_size must be 1 to to_size, and to_size at most {now} (the tree's size now)")));
+    }
+    let mut conn = app.db.any.acquire().await.map_err(ledger_projections::DbError::from)?;
+    let proof = merkle::Reader::new(&mut conn).consistency(from_size as u64, to as u64).await?;
+    Ok(Consistency { from_size, to_size: to, proof: encode_all(&proof) })
+}
+
+/// What checking a checkpoint kept elsewhere found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Against {
+    pub ok: bool,
+    /// The checkpoint's tree size and root, as signed.
+    pub tree_size: u64,
+    pub root_hash: String,
+    /// The tree now.
+    pub current_size: u64,
+    pub current_root: String,
+    /// Why not, when not.
+    pub problem: Option<String>,
+}
+
+/// Checks a signed checkpoint kept outside the ledger: its signature (by
+/// `verifier_key`, default the ledger's own), and the consistency proof
+/// from it to the tree now.
+pub async fn against(app: &AppState, note: &str, verifier_key: Option<&str>) -> Result<Against, String> {
+    let key = verifier_key.map(str::to_string).unwrap_or_else(|| app.log_key.verifier_key());
+    let statement = Verifier::parse(&key)?.open(note)?;
+    let now = checkpoint::tree_size(&app.db.any).await.map_err(|e| e.to_string())?;
+    let mut conn = app.db.any.acquire().await.map_err(|e| e.to_string())?;
+    let mut tree = merkle::Reader::new(&mut conn);
+    let current_root = tree.root(now).await.map_err(|e| e.to_string())?;
+    let mut report = Against {
+        ok: false,
+        tree_size: statement.tree_size,
+        root_hash: merkle::encode(&statement.root),
+        current_size: now,
+        current_root: merkle::encode(&current_root),
+        problem: None,
+    };
+    if statement.tree_size > now {
+        report.problem = Some(format!("the checkpoint is of {} rows; the trail has {now}: rows were removed", statement.tree_size));
+        return Ok(report);
+    }
+    let proof = tree.consistency(statement.tree_size.max(1), now).await.map_err(|e| e.to_string())?;
+    if statement.tree_size == 0 || merkle::verify_consistency(statement.tree_size, now, &statement.root, &current_root, &proof) {
+        report.ok = statement.tree_size > 0 || statement.root == merkle::empty_root();
+    }
+    if !report.ok {
+        report.problem = Some(format!(
+            "the trail now is not an extension of the checkpoint of {} rows (the consistency proof fails): the log was rewritten",
+            statement.tree_size
+        ));
+    }
+    Ok(report)
+}
+
+/// Signs a checkpoint every `period` when the trail has grown. A tree that
+/// no longer extends the newest checkpoint is not signed, and logged as
+/// the alarm it is.
+pub async fn checkpoint_every(app: AppState, period: std::time::Duration) {
+    loop {
+        tokio::time::sleep(period).await;
+        match checkpoint::make(&app.db.any, &app.log_key).await {
+            Ok(Made::New(made)) => tracing::info!(tree_size = made.tree_size, root = %made.root_hash, "signed a checkpoint of the audit trail"),
+            Ok(_) => {}
+            Err(ledger_projections::DbError::Refused(why)) => tracing::error!(%why, "the audit trail's checkpoint was not signed"),
+            Err(e) => tracing::warn!(error = %e, "cannot sign a checkpoint of the audit trail now; trying again later"),
+        }
+    }
+}
