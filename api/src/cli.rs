@@ -516,9 +516,10 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
             };
             let applied = app.projector.applied().await.map_err(|e| e.to_string())?;
             let signed = ledger_projections::checkpoint::roots(&app.db.any).await.map_err(|e| e.to_string())?;
-            let report = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |n| eprint!("\rchecked {n} rows"))
-                .await
-                .map_err(|e| e.to_string())?;
+            let report =
+                ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |n| eprint!("\rchecked {n} rows"))
+                    .await
+                    .map_err(|e| e.to_string())?;
             eprintln!();
             let event =
                 StaffEvent::AuditTrailVerified { ok: report.ok, checked: report.checked, first_bad_position: report.first_bad_position };
@@ -821,7 +822,8 @@ pub async fn serve_both(app: AppState, listener: tokio::net::TcpListener, admin:
     let _projector = StopOnDrop(app.projector.clone().spawn(Duration::from_millis(200)));
     let _throttled = StopOnDrop(tokio::spawn(crate::throttle::record_every_window(app.clone())));
     let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(60))));
-    let _checkpoints = app.config.checkpoint_every.map(|every| StopOnDrop(tokio::spawn(crate::proofs::checkpoint_every(app.clone(), every))));
+    let _checkpoints =
+        app.config.checkpoint_every.map(|every| StopOnDrop(tokio::spawn(crate::proofs::checkpoint_every(app.clone(), every))));
     let limits = crate::server::Limits {
         header_read_timeout: app.config.header_timeout,
         max_connections: app.config.max_connections,

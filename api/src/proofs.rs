@@ -156,7 +156,9 @@ pub async fn checkpoint_every(app: AppState, period: std::time::Duration) {
     loop {
         tokio::time::sleep(period).await;
         match checkpoint::make(&app.db.any, &app.log_key).await {
-            Ok(Made::New(made)) => tracing::info!(tree_size = made.tree_size, root = %made.root_hash, "signed a checkpoint of the audit trail"),
+            Ok(Made::New(made)) => {
+                tracing::info!(tree_size = made.tree_size, root = %made.root_hash, "signed a checkpoint of the audit trail")
+            }
             Ok(_) => {}
             Err(ledger_projections::DbError::Refused(why)) => tracing::error!(%why, "the audit trail's checkpoint was not signed"),
             Err(e) => tracing::warn!(error = %e, "cannot sign a checkpoint of the audit trail now; trying again later"),

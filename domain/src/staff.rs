@@ -192,9 +192,15 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
                 None => ("none made yet".to_string(), "未作成".to_string()),
             };
             if *timestamp {
-                (format!("A checkpoint's time-stamp token was read ({en})."), format!("チェックポイントのタイムスタンプトークンを取得しました（{ja}）。"))
+                (
+                    format!("A checkpoint's time-stamp token was read ({en})."),
+                    format!("チェックポイントのタイムスタンプトークンを取得しました（{ja}）。"),
+                )
             } else {
-                (format!("A signed checkpoint of the audit trail was read ({en})."), format!("監査証跡の署名付きチェックポイントを取得しました（{ja}）。"))
+                (
+                    format!("A signed checkpoint of the audit trail was read ({en})."),
+                    format!("監査証跡の署名付きチェックポイントを取得しました（{ja}）。"),
+                )
             }
         }
         StaffEvent::AuditCheckpointsListed { from, to } => (

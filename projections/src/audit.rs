@@ -302,25 +302,36 @@ pub async fn append(conn: &mut AnyConnection, batch: Vec<Prepared>) -> Result<()
     .await
 }
 
-/// Gives the rows up to `last`, written before the trail was a Merkle tree,
-/// their leaf hashes and the tree its nodes: once, in the first batch after
-/// the upgrade.
+/// Plants the Merkle tree over the rows up to `last` when the newest row
+/// has no leaf hash: once, in the first batch after the upgrade that made
+/// the trail a tree (or after rows were written past the projector). Rows
+/// without a leaf hash get theirs from their event; the stored subtrees are
+/// made again from all the leaves.
 async fn plant_the_tree(conn: &mut AnyConnection, last: i64) -> Result<(), DbError> {
-    tracing::info!(rows = last, "building the audit trail's Merkle tree over the rows written before it (once)");
+    tracing::info!(rows = last, "building the audit trail's Merkle tree over rows written without their leaf hash");
+    sqlx::query("DELETE FROM merkle_nodes").execute(&mut *conn).await?;
     let mut after = 0i64;
     while after < last {
         let rows = sqlx::query(
-            "SELECT audit_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
-               FROM audit_trail WHERE audit_position > $1 ORDER BY audit_position LIMIT 5000",
+            "SELECT audit_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, leaf_hash
+               FROM audit_trail WHERE audit_position > $1 AND audit_position <= $2 ORDER BY audit_position LIMIT 5000",
         )
         .bind(after)
+        .bind(last)
         .fetch_all(&mut *conn)
         .await?;
         let mut leaves = Vec::with_capacity(rows.len());
         for r in &rows {
             let position: i64 = r.try_get("audit_position")?;
             if position != after + 1 + leaves.len() as i64 {
-                return Err(DbError::Corrupt(format!("the audit trail lacks row {}: run ledger audit verify", after + 1 + leaves.len() as i64)));
+                return Err(DbError::Corrupt(format!(
+                    "the audit trail lacks row {}: run ledger audit verify",
+                    after + 1 + leaves.len() as i64
+                )));
+            }
+            if let Some(leaf) = r.try_get::<Option<String>, _>("leaf_hash")?.as_deref().and_then(merkle::decode) {
+                leaves.push(leaf);
+                continue;
             }
             let payload: Value = serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or(Value::Null);
             let metadata: Value = serde_json::from_str(&r.try_get::<String, _>("metadata")?).unwrap_or(Value::Null);
@@ -659,12 +670,20 @@ pub async fn verify(
         return Ok(bad(expected, checked, format!("{} row(s) missing at the end of the trail", applied - checked as i64)));
     }
     if let Some((size, _)) = pending.next() {
-        return Ok(bad(expected, checked, format!("the ledger signed a checkpoint of {size} rows; the trail has {checked}: rows were removed")));
+        return Ok(bad(
+            expected,
+            checked,
+            format!("the ledger signed a checkpoint of {size} rows; the trail has {checked}: rows were removed"),
+        ));
     }
     let root = tree.root();
     let mut conn = pool.acquire().await?;
     if merkle::Reader::new(&mut conn).root(checked).await.ok() != Some(root) {
-        return Ok(bad(expected, checked, "the stored Merkle tree does not match the rows' leaves (run ledger projections rebuild)".into()));
+        return Ok(bad(
+            expected,
+            checked,
+            "the stored Merkle tree does not match the rows' leaves (run ledger projections rebuild)".into(),
+        ));
     }
     let head = head(pool).await?;
     Ok(Verification {

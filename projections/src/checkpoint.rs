@@ -161,9 +161,8 @@ const COLUMNS: &str = "tree_size, root_hash, note, created_at, timestamp_reply";
 
 /// The newest checkpoint.
 pub async fn latest(pool: &AnyPool) -> Result<Option<Stored>, DbError> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1"))
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1")).fetch_optional(pool).await?;
     Ok(row.map(stored))
 }
 
@@ -214,7 +213,9 @@ pub async fn keep_timestamp(pool: &AnyPool, tree_size: i64, reply_base64: &str) 
 /// first batch after an upgrade has planted the tree).
 pub async fn tree_size(pool: &AnyPool) -> Result<u64, DbError> {
     let last: Option<(i64, Option<String>)> =
-        sqlx::query_as("SELECT audit_position, leaf_hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1").fetch_optional(pool).await?;
+        sqlx::query_as("SELECT audit_position, leaf_hash FROM audit_trail ORDER BY audit_position DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
     Ok(match last {
         Some((size, Some(_))) => size as u64,
         _ => 0,

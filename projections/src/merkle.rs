@@ -256,8 +256,11 @@ pub async fn extend(conn: &mut AnyConnection, size: u64, leaves: Vec<Hash>) -> R
         hashes.extend(fresh);
         let nodes: Vec<Hash> = hashes.chunks_exact(FAN as usize).map(|block| fold_perfect(block.to_vec())).collect();
         level += STRIDE;
-        let rows: Vec<Vec<Val>> =
-            nodes.iter().enumerate().map(|(i, h)| vec![Val::Int(level as i64), Val::Int((first + i as u64) as i64), encode(h).into()]).collect();
+        let rows: Vec<Vec<Val>> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| vec![Val::Int(level as i64), Val::Int((first + i as u64) as i64), encode(h).into()])
+            .collect();
         rows::insert(conn, "INSERT INTO merkle_nodes (level, idx, hash)", "", &rows).await?;
         (before, fresh) = (first, nodes);
     }

@@ -95,6 +95,9 @@ impl TestApp {
         // cannot advance: tests of the lock-out rule (five quick wrong
         // passwords) run without it; its own test turns it on.
         config.failed_passwords_per_login_id_per_minute = 0;
+        // Checkpoints only when a test asks (a timer firing mid-test would
+        // sign whatever a tamper test had just forged).
+        config.checkpoint_every = None;
         adjust(&mut config);
         let clock = Clock::default();
         Some(Self::serve(config, clock, mail, None).await)

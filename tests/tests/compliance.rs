@@ -278,7 +278,7 @@ async fn verify_finds_edited_deleted_inserted_and_reordered_rows(app: TestApp) {
         &app,
         &format!(
             "INSERT INTO audit_trail VALUES ({next}, 'account', 'forged', 1, 'AccountOpened', '1', 0, 'forged', 'system', 'system', '', '', '',
-             'x', 'x', '{{}}', '{{}}', '{}', '{hash}', NULL)",
+             'x', 'x', '{{}}', '{{}}', '{}', '{hash}', NULL, NULL)",
             head["hash"].as_str().unwrap()
         ),
     )

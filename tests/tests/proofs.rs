@@ -1,0 +1,281 @@
+//! The trail's proofs as an auditor uses them: every row a leaf whose hash
+//! follows from the row alone, inclusion proofs against a signed
+//! checkpoint, consistency between checkpoints through growth and a
+//! rebuild, and an edited log caught by all three. The auditor's own
+//! script from docs/audit-proofs.md checks a row with other
+//! implementations (Python's rfc8785 and cryptography). On SQLite and on
+//! PostgreSQL.
+
+use ledger_projections::checkpoint::{Statement, Verifier};
+use ledger_projections::merkle::{self, verify_consistency, verify_inclusion};
+use ledger_tests::harness::{error_code, json_of, ORIGIN};
+use ledger_tests::{SoftPasskey, TestApp};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+ledger_tests::on_both_databases!(
+    every_row_is_a_leaf_an_auditor_proves_against_a_signed_checkpoint,
+    checkpoints_stay_consistent_through_growth_and_a_rebuild,
+    an_edited_log_is_named_and_no_longer_proves_against_the_published_checkpoint,
+);
+
+/// Customers doing what customers do: accounts opened, a registration, a login.
+async fn activity(app: &TestApp, prefix: &str) {
+    let mut passkey = SoftPasskey::new("localhost", ORIGIN);
+    let email = format!("{prefix}@example.jp");
+    app.open_account(&format!("{prefix}1"), Some(&email), false).await;
+    app.open_account(&format!("{prefix}2"), Some(&format!("{prefix}-2@example.jp")), false).await;
+    app.register(&format!("{prefix}1"), &email, &mut passkey).await;
+    assert!(app.passkey_login(&mut passkey).await.status().is_success());
+}
+
+async fn settle(app: &TestApp) {
+    assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
+}
+
+fn verifier(app: &TestApp) -> Verifier {
+    Verifier::parse(&app.app.log_key.verifier_key()).expect("the ledger's verifier key parses")
+}
+
+/// The newest checkpoint as the API serves it, opened with the verifier key.
+async fn published(app: &TestApp, token: &str) -> (String, Statement) {
+    let res = app.get("/api/v1/audit/checkpoint", Some(token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let note = res.text().await.unwrap();
+    let statement = verifier(app).open(&note).expect("the checkpoint's signature verifies");
+    (note, statement)
+}
+
+/// A new checkpoint signed now, as `ledger audit checkpoint` makes it.
+async fn sign_now(app: &TestApp) -> Statement {
+    settle(app).await;
+    let made = ledger_api::proofs::checkpoint_now(&app.app).await.expect("signs").expect("a tree to sign");
+    verifier(app).open(&made.note).expect("opens")
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> Value {
+    let (status, v) = json_of(app.get(path, Some(token)).await).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {v}");
+    v
+}
+
+fn hashes(v: &Value) -> Vec<merkle::Hash> {
+    v.as_array().unwrap().iter().map(|h| merkle::decode(h.as_str().unwrap()).expect("base64 hash")).collect()
+}
+
+/// The JSON Lines export, row by row.
+async fn export(app: &TestApp, token: &str) -> Vec<Value> {
+    let res = app.get("/api/v1/audit/export?format=jsonl", Some(token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+/// The leaf hash of an export row, from the row alone.
+fn leaf_of(row: &Value) -> merkle::Hash {
+    let canonical = ledger_projections::audit::canonical_event(
+        row["stream"].as_str().unwrap(),
+        row["stream_id"].as_str().unwrap(),
+        row["sequence"].as_i64().unwrap(),
+        row["type"].as_str().unwrap(),
+        row["event_version"].as_str().unwrap(),
+        &row["event"],
+        &row["metadata"],
+    );
+    merkle::leaf_hash(canonical.as_bytes())
+}
+
+async fn every_row_is_a_leaf_an_auditor_proves_against_a_signed_checkpoint(app: TestApp) {
+    activity(&app, "p").await;
+    settle(&app).await;
+    let compliance = app.staff("Kato", "compliance").await;
+    let support = app.staff("Sato", "support").await;
+    let (note, signed) = published(&app, &compliance).await;
+    assert_eq!(signed.origin, "localhost/passkey-ledger");
+    assert!(signed.tree_size >= 8, "{signed:?}");
+
+    let rows = export(&app, &compliance).await;
+    for row in rows.iter().filter(|r| r["position"].as_u64().unwrap() <= signed.tree_size) {
+        let index = row["leaf_index"].as_u64().unwrap();
+        assert_eq!(index + 1, row["position"].as_u64().unwrap());
+        let leaf = leaf_of(row);
+        assert_eq!(row["leaf_hash"], merkle::encode(&leaf), "the row's leaf hash follows from the row: {row}");
+        let proof = get(&app, &format!("/api/v1/audit/proof/inclusion?leaf_index={index}"), &compliance).await;
+        assert_eq!(proof["tree_size"], signed.tree_size, "the default size is the newest checkpoint's");
+        assert_eq!(proof["leaf_hash"], row["leaf_hash"]);
+        assert!(verify_inclusion(index, signed.tree_size, &leaf, &hashes(&proof["proof"]), &signed.root), "leaf {index}");
+        assert!(!verify_inclusion(index, signed.tree_size, &merkle::leaf_hash(b"forged"), &hashes(&proof["proof"]), &signed.root));
+    }
+
+    // The auditor's script from the docs, with other implementations.
+    let row = rows.iter().find(|r| r["type"] == "PasskeyRegistered").expect("a registration in the trail");
+    let proof = get(&app, &format!("/api/v1/audit/proof/inclusion?leaf_index={}", row["leaf_index"]), &compliance).await;
+    let out = auditor_script(&[&format!("{row}\n"), &proof.to_string(), &note, &app.app.log_key.verifier_key()]);
+    if let Some(out) = out {
+        assert!(
+            out.contains(&format!("is leaf {} of the {}-leaf tree localhost/passkey-ledger signed", row["leaf_index"], signed.tree_size)),
+            "{out}"
+        );
+        // The same script refuses a row whose event was changed.
+        let mut edited = row.clone();
+        edited["event"]["PasskeyRegistered"]["name"] = Value::from("edited");
+        assert!(auditor_script(&[&format!("{edited}\n"), &proof.to_string(), &note, &app.app.log_key.verifier_key()])
+            .is_none_or(|o| o.is_empty()));
+    }
+
+    // Outside the tree, and the wrong callers.
+    let (status, v) =
+        json_of(app.get(&format!("/api/v1/audit/proof/inclusion?leaf_index={}", signed.tree_size), Some(&compliance)).await).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::BAD_REQUEST, "out_of_tree"), "{v}");
+    let (status, v) = json_of(app.get("/api/v1/audit/proof/inclusion?leaf_index=0&tree_size=999999", Some(&compliance)).await).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::BAD_REQUEST, "out_of_tree"), "{v}");
+    let (status, v) = json_of(app.get("/api/v1/audit/proof/consistency?from_size=0", Some(&compliance)).await).await;
+    assert_eq!((status, error_code(&v)), (StatusCode::BAD_REQUEST, "out_of_tree"), "{v}");
+    for path in ["/api/v1/audit/checkpoint", "/api/v1/audit/checkpoints", "/api/v1/audit/proof/inclusion?leaf_index=0"] {
+        assert_eq!(app.get(path, Some(&support)).await.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(app.get(path, None).await.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+
+    // Each read is on record in the reader's own stream.
+    settle(&app).await;
+    let types = get(&app, "/api/v1/audit/events?type=AuditCheckpointRead,AuditInclusionProofRead&limit=1000", &compliance).await;
+    let lines: Vec<&str> = types["events"].as_array().unwrap().iter().map(|r| r["line"]["en"].as_str().unwrap()).collect();
+    assert!(lines.iter().any(|l| l.starts_with("A signed checkpoint of the audit trail was read (tree size")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("An inclusion proof was read (leaf 0 in a tree of")), "{lines:?}");
+}
+
+/// Runs the auditor's script of docs/audit-proofs.md on the given files;
+/// its output when it succeeds, None when it fails (Some("") when Python
+/// or its packages are missing outside CI).
+fn auditor_script(files: &[&str]) -> Option<String> {
+    let probe = std::process::Command::new("python3").args(["-c", "import rfc8785, cryptography"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("REQUIRE_POSTGRES").is_none(),
+            "python3 with rfc8785 and cryptography is required (scripts/test installs them)"
+        );
+        eprintln!("skipping the auditor's script: python3 -m pip install rfc8785 cryptography");
+        return Some(String::new());
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/audit-proofs.md")).expect("the doc");
+    let script = doc.split("```python\n").nth(1).and_then(|s| s.split("```").next()).expect("the doc's script");
+    assert!(script.lines().count() <= 40, "the auditor's script stays short");
+    let dir = std::env::temp_dir().join(format!("ledger-proof-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut args = Vec::new();
+    for (i, content) in files.iter().enumerate() {
+        let path = dir.join(format!("arg{i}"));
+        std::fs::write(&path, content).unwrap();
+        args.push(path);
+    }
+    let out = std::process::Command::new("python3").arg("-c").arg(script).args(&args).output().expect("python3 runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+async fn checkpoints_stay_consistent_through_growth_and_a_rebuild(app: TestApp) {
+    activity(&app, "c").await;
+    let compliance = app.staff("Kato", "compliance").await;
+    let first = sign_now(&app).await;
+    activity(&app, "d").await;
+    let second = sign_now(&app).await;
+    assert!(second.tree_size > first.tree_size);
+
+    let proof = get(&app, &format!("/api/v1/audit/proof/consistency?from_size={}", first.tree_size), &compliance).await;
+    assert_eq!(proof["to_size"], second.tree_size, "to the newest checkpoint by default");
+    let path = hashes(&proof["proof"]);
+    assert!(verify_consistency(first.tree_size, second.tree_size, &first.root, &second.root, &path));
+    assert!(!verify_consistency(first.tree_size, second.tree_size, &merkle::leaf_hash(b"x"), &second.root, &path));
+
+    let listed = get(&app, "/api/v1/audit/checkpoints", &compliance).await;
+    let sizes: Vec<u64> = listed["checkpoints"].as_array().unwrap().iter().map(|c| c["tree_size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [first.tree_size, second.tree_size]);
+    let only_first = get(&app, &format!("/api/v1/audit/checkpoints?to={}", first.tree_size), &compliance).await;
+    assert_eq!(only_first["checkpoints"].as_array().unwrap().len(), 1);
+
+    // A rebuild gives the same tree: the old checkpoints still prove.
+    app.assert_rebuild_matches_live().await;
+    let proof = get(&app, &format!("/api/v1/audit/proof/inclusion?leaf_index=0&tree_size={}", first.tree_size), &compliance).await;
+    let leaf = merkle::decode(proof["leaf_hash"].as_str().unwrap()).unwrap();
+    assert!(verify_inclusion(0, first.tree_size, &leaf, &hashes(&proof["proof"]), &first.root));
+    let proof =
+        get(&app, &format!("/api/v1/audit/proof/consistency?from_size={}&to_size={}", first.tree_size, second.tree_size), &compliance)
+            .await;
+    assert!(verify_consistency(first.tree_size, second.tree_size, &first.root, &second.root, &hashes(&proof["proof"])));
+    let v = get(&app, "/api/v1/audit/verify", &compliance).await;
+    assert_eq!((v["ok"].as_bool(), v["checkpoints_checked"].as_u64()), (Some(true), Some(2)), "{v}");
+
+    // A signed checkpoint kept elsewhere, checked against the trail now.
+    let kept = ledger_projections::checkpoint::of_size(&app.app.db.any, first.tree_size as i64).await.unwrap().unwrap().note;
+    let against = ledger_api::proofs::against(&app.app, &kept, None).await.unwrap();
+    assert!(against.ok, "{against:?}");
+    let forged = kept.replacen(&format!("\n{}\n", first.tree_size), &format!("\n{}\n", first.tree_size - 1), 1);
+    assert!(ledger_api::proofs::against(&app.app, &forged, None).await.unwrap_err().contains("does not verify"));
+}
+
+async fn an_edited_log_is_named_and_no_longer_proves_against_the_published_checkpoint(app: TestApp) {
+    activity(&app, "t").await;
+    let compliance = app.staff("Kato", "compliance").await;
+    let signed = sign_now(&app).await;
+    let note = ledger_projections::checkpoint::latest(&app.app.db.any).await.unwrap().unwrap().note;
+    let rows = export(&app, &compliance).await;
+    let opened = rows.iter().find(|r| r["type"] == "AccountOpened").expect("an opening").clone();
+    let index = opened["leaf_index"].as_u64().unwrap();
+    settle(&app).await;
+
+    // A superuser edits the stored event, past the log's triggers.
+    let (disable, edit) = match app.app.db.backend {
+        ledger_projections::Backend::Sqlite => (
+            "DROP TRIGGER events_no_update",
+            "UPDATE events SET payload = replace(payload, 'individual', 'corporate') WHERE event_type = 'AccountOpened'",
+        ),
+        ledger_projections::Backend::Postgres => (
+            "ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete",
+            "UPDATE events SET payload = jsonb_set(payload::jsonb, '{AccountOpened,holder_kind}', '\"corporate\"')::json WHERE event_type = 'AccountOpened'",
+        ),
+    };
+    for sql in [disable, edit] {
+        sqlx::query(sql).execute(&app.app.db.any).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    // verify names the row (and so the leaf).
+    let v = get(&app, "/api/v1/audit/verify", &compliance).await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["first_bad_position"].as_u64(), Some(index + 1), "{v}");
+
+    // The event as the log now holds it is not a leaf of the signed tree.
+    let mut edited = opened.clone();
+    let payload: (String,) = sqlx::query_as(match app.app.db.backend {
+        ledger_projections::Backend::Sqlite => "SELECT payload FROM events WHERE aggregate_id = $1 AND sequence = $2",
+        ledger_projections::Backend::Postgres => "SELECT payload::text FROM events WHERE aggregate_id = $1 AND sequence = $2",
+    })
+    .bind(opened["stream_id"].as_str().unwrap())
+    .bind(opened["sequence"].as_i64().unwrap())
+    .fetch_one(&app.app.db.any)
+    .await
+    .unwrap();
+    edited["event"] = serde_json::from_str(&payload.0).unwrap();
+    assert_eq!(edited["event"]["AccountOpened"]["holder_kind"], "corporate");
+    let proof = get(&app, &format!("/api/v1/audit/proof/inclusion?leaf_index={index}&tree_size={}", signed.tree_size), &compliance).await;
+    let path = hashes(&proof["proof"]);
+    assert!(verify_inclusion(index, signed.tree_size, &leaf_of(&opened), &path, &signed.root), "the event as signed");
+    assert!(!verify_inclusion(index, signed.tree_size, &leaf_of(&edited), &path, &signed.root), "the event as edited");
+
+    // The forger rebuilds the trail from the edited log: the trail agrees
+    // with itself again, but not with what was signed and published.
+    app.app.projector.rebuild().await.unwrap();
+    settle(&app).await;
+    let v = get(&app, "/api/v1/audit/verify", &compliance).await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["problem"].as_str().unwrap().contains("no longer have the root the ledger signed"), "{v}");
+    let against = ledger_api::proofs::against(&app.app, &note, None).await.unwrap();
+    assert!(!against.ok && against.problem.as_deref().unwrap_or_default().contains("rewritten"), "{against:?}");
+    let now = ledger_projections::checkpoint::tree_size(&app.app.db.any).await.unwrap();
+    let proof = get(&app, &format!("/api/v1/audit/proof/consistency?from_size={}&to_size={now}", signed.tree_size), &compliance).await;
+    let mut conn = app.app.db.any.acquire().await.unwrap();
+    let root_now = merkle::Reader::new(&mut conn).root(now).await.unwrap();
+    assert!(!verify_consistency(signed.tree_size, now, &signed.root, &root_now, &hashes(&proof["proof"])));
+    // And the ledger will not sign the rewritten tree.
+    drop(conn);
+    assert!(ledger_api::proofs::checkpoint_now(&app.app).await.is_err(), "no checkpoint over a rewritten trail");
+}
