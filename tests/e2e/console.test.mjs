@@ -168,6 +168,19 @@ describe("the staff console", () => {
     assert.match(await page.textContent("#head-hash"), /^[0-9a-f]{64}$/);
     await shot(page, "verify");
 
+    // A row's inclusion proof, from the trail's position link, checked
+    // against the newest signed checkpoint.
+    await page.goto(`${origin}/console/audit`);
+    await page.locator("table.trail tbody tr td a").first().click();
+    assert.match(page.url(), /\/console\/proofs\?position=\d+/);
+    assert.match(await page.textContent("#proof-verdict"), /署名付きチェックポイント（ツリーサイズ\d+）に含まれています/);
+    assert.match(await page.textContent("#checkpoint-note"), /^localhost\/passkey-ledger\n\d+\n[A-Za-z0-9+/]{43}=\n\n— localhost\/passkey-ledger /);
+    assert.match(await page.textContent("#verifier-key"), /^localhost\/passkey-ledger\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/);
+    await shot(page, "proofs");
+    await page.getByLabel(/証跡の位置/).fill("999999");
+    await page.getByRole("button", { name: /証明して検証/ }).click();
+    assert.match(await page.textContent("p.error"), /位置は1〜\d+で指定してください/);
+
     await page.goto(`${origin}/console/signals`);
     await shot(page, "signals");
     await page.goto(`${origin}/console/adoption`);
@@ -187,7 +200,7 @@ describe("the staff console", () => {
   test("an administrator sees every page, disables a member; an idle session goes back to sign-in", { timeout: 120_000 }, async () => {
     const admin = await staffBrowser();
     await enrol(admin, addStaff("管理者 山田", "admin"), "admin");
-    for (const path of ["/console/accounts", "/console/audit", "/console/signals", "/console/adoption", "/console/staff"]) {
+    for (const path of ["/console/accounts", "/console/audit", "/console/proofs", "/console/signals", "/console/adoption", "/console/staff"]) {
       const res = await admin.goto(origin + path);
       assert.equal(res.status(), 200, path);
     }

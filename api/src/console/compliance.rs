@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use ledger_domain::staff::ReviewOutcome;
 use ledger_projections::adoption::DayRow;
+use ledger_projections::merkle;
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
@@ -92,6 +93,8 @@ pub async fn trail(
             a #export-jsonl href={ "/console/audit/export?" (query(&[pairs.as_slice(), &[("format", Some("jsonl"))]].concat())) } download { "JSON Lines" }
             " · "
             a href="/console/audit/verify" { (both("改ざん検証", "Verify the chain")) }
+            " · "
+            a href="/console/proofs" { (both("証明とチェックポイント", "Proofs and checkpoints")) }
         }
         p.count {
             "このページ " (trail.events.len()) "件 " span.en lang="en" { (trail.events.len()) " rows on this page" }
@@ -109,7 +112,7 @@ pub async fn trail(
             tbody {
                 @for r in &trail.events {
                     tr {
-                        td { (r.position) }
+                        td { a href={ "/console/proofs?position=" (r.position) } title="包含証明 / Inclusion proof" { (r.position) } }
                         td { (jst(r.at)) }
                         td { @if let Some(id) = &r.account_id { a href={ "/console/accounts/" (id) } { (r.login_id.as_deref().unwrap_or(id)) } } @else { "—" } }
                         td { code { (r.event_type) } }
@@ -402,4 +405,112 @@ fn chart(days: &[DayRow], from: &str, to: &str) -> Markup {
     }
     svg.push_str(&format!("<polyline points=\"{line}\" fill=\"none\" stroke=\"#d9822b\" stroke-width=\"2\"/></svg>"));
     PreEscaped(svg)
+}
+
+#[derive(Deserialize, Default)]
+pub struct ProofQuery {
+    /// An audit trail row's position.
+    position: Option<String>,
+}
+
+/// The newest signed checkpoint and the verifier key to hand to auditors;
+/// with a row's position, its inclusion proof checked against that
+/// checkpoint here, from the row's own content.
+pub async fn proofs(State(app): State<AppState>, staff: ConsoleStaff, Query(q): Query<ProofQuery>) -> Result<Response, ConsoleError> {
+    let (_, latest) = api::newest_checkpoint(&app, &staff.staff, staff.staff.meta()).await.for_staff(&staff)?;
+    let position = q.position.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let checked = match (position, &latest) {
+        (Some(text), Some(latest)) => Some(match text.parse::<i64>() {
+            Ok(position) if position >= 1 && position <= latest.tree_size => {
+                let (_, proof) =
+                    api::inclusion(&app, &staff.staff, staff.staff.meta(), position - 1, Some(latest.tree_size)).await.for_staff(&staff)?;
+                let row = ledger_projections::audit::query(&app.db.any, &Default::default(), position - 1, 1)
+                    .await
+                    .map_err(ApiError::from)
+                    .for_staff(&staff)?
+                    .into_iter()
+                    .next();
+                Ok((proof, row))
+            }
+            _ => Err(latest.tree_size),
+        }),
+        _ => None,
+    };
+    let verdict =
+        |proof: &crate::proofs::Inclusion, row: &ledger_projections::audit::AuditRow, latest: &ledger_projections::checkpoint::Stored| {
+            let leaf = merkle::leaf_hash(
+                ledger_projections::audit::canonical_event(
+                    &row.stream,
+                    &row.stream_id,
+                    row.sequence,
+                    &row.event_type,
+                    &row.event_version,
+                    &row.event,
+                    &row.metadata,
+                )
+                .as_bytes(),
+            );
+            let path: Vec<merkle::Hash> = proof.proof.iter().filter_map(|h| merkle::decode(h)).collect();
+            let root = merkle::decode(&latest.root_hash);
+            root.is_some_and(|root| merkle::verify_inclusion(proof.leaf_index as u64, proof.tree_size as u64, &leaf, &path, &root))
+        };
+    let body = html! {
+        @match &latest {
+            None => p { (both("監査証跡はまだ空です。チェックポイントはありません。", "The audit trail is empty: there is no checkpoint yet.")) }
+            Some(latest) => {
+                section.card {
+                    h2 { (both("最新のチェックポイント（署名付き）", "Newest signed checkpoint")) }
+                    dl.facts {
+                        dt { (both("ツリーサイズ", "Tree size")) } dd #tree-size { (latest.tree_size) }
+                        dt { (both("ルートハッシュ", "Root hash")) } dd { code { (latest.root_hash) } }
+                        dt { (both("作成日時", "Made at")) } dd { (jst(latest.created_at)) }
+                        dt { (both("タイムスタンプ", "Time-stamp token")) } dd { @if latest.timestamped { (both("あり", "kept")) } @else { (both("なし", "none")) } }
+                    }
+                    pre #checkpoint-note { (latest.note) }
+                    button type="button" data-copy="checkpoint-note" { (both("チェックポイントをコピー", "Copy the checkpoint")) }
+                }
+                section.card {
+                    h2 { (both("監査人に渡す検証鍵", "Verifier key for auditors")) }
+                    p { code #verifier-key { (app.log_key.verifier_key()) } }
+                    button type="button" data-copy="verifier-key" { (both("検証鍵をコピー", "Copy the verifier key")) }
+                }
+                section.card {
+                    h2 { (both("1件の証跡の包含証明", "One row's inclusion proof")) }
+                    form method="get" action="/console/proofs" {
+                        label for="position" { (both("証跡の位置", "Trail position")) }
+                        input #position name="position" inputmode="numeric" required value=(position.unwrap_or_default());
+                        button type="submit" { (both("証明して検証", "Prove and check")) }
+                    }
+                    @match &checked {
+                        Some(Err(size)) => p.error role="alert" {
+                            "位置は1〜" (size) "で指定してください。" span.en lang="en" { " Give a position from 1 to " (size) " (the checkpoint's tree)." }
+                        }
+                        Some(Ok((proof, Some(row)))) => {
+                            @if verdict(proof, row, latest) {
+                                p.ok #proof-verdict role="status" {
+                                    "位置" (row.position) "の証跡は、署名付きチェックポイント（ツリーサイズ" (latest.tree_size) "）に含まれています。"
+                                    span.en lang="en" { " Row " (row.position) " is in the signed tree of " (latest.tree_size) " leaves." }
+                                }
+                            } @else {
+                                p.error #proof-verdict role="alert" {
+                                    "位置" (row.position) "の証跡は、署名付きチェックポイントと一致しません（改ざんの可能性）。"
+                                    span.en lang="en" { " Row " (row.position) " does NOT match the signed checkpoint: it may have been altered." }
+                                }
+                            }
+                            dl.facts {
+                                dt { (both("イベント", "Event")) } dd { (row.line.ja) span.en lang="en" { (row.line.en) } }
+                                dt { (both("リーフ番号", "Leaf index")) } dd { (proof.leaf_index) }
+                                dt { (both("リーフハッシュ", "Leaf hash")) } dd { code { (proof.leaf_hash) } }
+                                dt { (both("証明", "Proof")) } dd { ol.proof { @for h in &proof.proof { li { code { (h) } } } } }
+                            }
+                        }
+                        Some(Ok((_, None))) => p.error role="alert" { (both("その位置の証跡はありません。", "There is no row at that position.")) }
+                        None => {}
+                    }
+                }
+                p { (both("監査人は docs/audit-proofs.md の手順で、台帳を使わずに同じ検証ができます。", "An auditor can check the same without the ledger: docs/audit-proofs.md.")) }
+            }
+        }
+    };
+    Ok(page(layout("証明", "Proofs", Some(&staff), body)))
 }

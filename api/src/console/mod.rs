@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit", get(compliance::trail))
         .route("/console/audit/export", get(compliance::export))
         .route("/console/audit/verify", get(compliance::verify))
+        .route("/console/proofs", get(compliance::proofs))
         .route("/console/signals", get(compliance::signals))
         .route("/console/signals/{signal_id}", get(compliance::signal))
         .route("/console/signals/{signal_id}/review", post(compliance::review))

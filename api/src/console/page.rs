@@ -49,6 +49,7 @@ pub fn layout(title_ja: &str, title_en: &str, staff: Option<&ConsoleStaff>, body
                                 }
                                 @if staff.may(&[Role::Compliance]) {
                                     li { a href="/console/audit" { (both("監査証跡", "Audit trail")) } }
+                                    li { a href="/console/proofs" { (both("証明", "Proofs")) } }
                                     li { a href="/console/signals?status=open" { (both("不正検知", "Fraud signals")) } }
                                     li { a href="/console/adoption" { (both("利用状況", "Adoption")) } }
                                 }
