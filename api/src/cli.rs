@@ -515,7 +515,19 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
                 None => None,
             };
             let applied = app.projector.applied().await.map_err(|e| e.to_string())?;
-            let signed = ledger_projections::checkpoint::roots(&app.db.any).await.map_err(|e| e.to_string())?;
+            let mut signed =
+                ledger_projections::checkpoint::signed_roots(&app.db.any, &app.log_key.verifier()).await.map_err(|e| e.to_string())?;
+            // A checkpoint kept elsewhere is checked against the rows too,
+            // not only against the stored tree.
+            if let Some(note) = &against {
+                let verifier = match &key {
+                    Some(key) => ledger_projections::checkpoint::Verifier::parse(key).map_err(|e| format!("--key: {e}"))?,
+                    None => app.log_key.verifier(),
+                };
+                let statement = verifier.open(note).map_err(|e| format!("the checkpoint: {e}"))?;
+                signed.push((statement.tree_size as i64, Some(statement.root)));
+                signed.sort_by_key(|(size, _)| *size);
+            }
             let report =
                 ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |n| eprint!("\rchecked {n} rows"))
                     .await
@@ -546,7 +558,11 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
             }
         }
         AuditCommand::Checkpoint => {
-            let latest = crate::proofs::checkpoint_now(&app).await.map_err(|e| e.messages().0.to_string())?;
+            // The refusal's own words: a rewritten trail is an alarm.
+            let latest = match ledger_projections::checkpoint::make(&app.db.any, &app.log_key).await.map_err(|e| e.to_string())? {
+                ledger_projections::checkpoint::Made::New(made) | ledger_projections::checkpoint::Made::Unchanged(made) => Some(made),
+                ledger_projections::checkpoint::Made::Empty => None,
+            };
             let event = StaffEvent::AuditCheckpointRead { tree_size: latest.as_ref().map(|c| c.tree_size), timestamp: false };
             app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
             match latest {

@@ -56,6 +56,9 @@ pub fn canonical_json(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The largest integer an ECMAScript number holds exactly (2^53 - 1).
+const MAX_EXACT: u64 = (1 << 53) - 1;
+
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         // serde_json's map (without its `preserve_order` feature) is a
@@ -87,6 +90,11 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
                 write_canonical(item, out);
             }
             out.push(b']');
+        }
+        // An integer beyond ECMAScript's exact range as ECMAScript writes
+        // it (the nearest double, in full: 9223372036854776000).
+        Value::Number(n) if n.as_i64().map_or(n.is_u64(), |i| i.unsigned_abs() > MAX_EXACT) => {
+            out.extend_from_slice(format!("{}", n.as_f64().unwrap_or_default()).as_bytes());
         }
         // An integral float as ECMAScript writes it (1, not 1.0).
         Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e21) && !(n.is_i64() || n.is_u64()) => {
@@ -554,15 +562,17 @@ pub struct Verification {
 /// event; the event must be the one in the source log, unchanged; the
 /// derived columns must follow from it; the trail must hold at least the
 /// `applied` events the projector has taken (so rows cut off the end are
-/// found); each row's leaf hash must be its event's, the stored tree's
-/// root the leaves' root, and the root of the first `tree_size` rows the
-/// root of each of the `checkpoints` (`(tree_size, root)`, ascending) the
-/// ledger signed. `progress` is called with the rows checked so far.
+/// found); each row's leaf hash must be its event's, every stored subtree
+/// what the leaves make, and the root of the first `tree_size` rows the
+/// root each of the `checkpoints` states (`(tree_size, root)` ascending, the
+/// root as its signed note states it: `None` for a note that does not
+/// carry the log's signature). `progress` is called with the rows checked
+/// so far.
 pub async fn verify(
     pool: &AnyPool,
     backend: Backend,
     applied: i64,
-    checkpoints: &[(i64, String)],
+    checkpoints: &[(i64, Option<merkle::Hash>)],
     mut progress: impl FnMut(u64),
 ) -> Result<Verification, DbError> {
     let source = match backend {
@@ -588,6 +598,8 @@ pub async fn verify(
         checkpoints_checked: 0,
     };
     let mut tree = merkle::Frontier::default();
+    let mut nodes = merkle::Recomputed::default();
+    let mut conn = pool.acquire().await?;
     let mut pending = checkpoints.iter().peekable();
     let mut checkpoints_checked = 0;
     loop {
@@ -653,16 +665,33 @@ pub async fn verify(
             expected += 1;
             checked += 1;
             tree.push(leaf);
+            nodes.push(leaf);
             while let Some((size, root)) = pending.next_if(|(size, _)| *size <= checked as i64) {
-                if *size == checked as i64 && merkle::decode(root) != Some(tree.root()) {
+                let Some(root) = root else {
                     return Ok(bad(
                         position,
                         checked,
-                        format!("the first {size} rows no longer have the root the ledger signed for them (checkpoint {size}): the log was rewritten"),
+                        format!(
+                            "the stored checkpoint of {size} rows does not carry this log's signature: the checkpoint table was edited"
+                        ),
+                    ));
+                };
+                if *size == checked as i64 && *root != tree.root() {
+                    return Ok(bad(
+                        position,
+                        checked,
+                        format!("the first {size} rows no longer have the root the ledger signed for them (checkpoint {size}): the log was rewritten at or before this position"),
                     ));
                 }
                 checkpoints_checked += 1;
             }
+        }
+        if let Some((level, index)) = nodes.compare(&mut conn).await? {
+            return Ok(bad(
+                expected,
+                checked,
+                format!("the stored Merkle subtree at level {level}, index {index} is not what the rows' leaves make (the rows agree with the log and the signed checkpoints so far): rebuild the read models"),
+            ));
         }
         progress(checked);
     }
@@ -676,15 +705,14 @@ pub async fn verify(
             format!("the ledger signed a checkpoint of {size} rows; the trail has {checked}: rows were removed"),
         ));
     }
-    let root = tree.root();
-    let mut conn = pool.acquire().await?;
-    if merkle::Reader::new(&mut conn).root(checked).await.ok() != Some(root) {
+    if let Some(level) = nodes.extra(&mut conn).await? {
         return Ok(bad(
             expected,
             checked,
-            "the stored Merkle tree does not match the rows' leaves (run ledger projections rebuild)".into(),
+            format!("the stored Merkle tree has subtrees at level {level} that the rows do not make: rebuild the read models"),
         ));
     }
+    let root = tree.root();
     let head = head(pool).await?;
     Ok(Verification {
         ok: true,
@@ -712,5 +740,14 @@ mod tests {
         });
         assert_eq!(canonical_event("account", "a-1", 7, "Ev", "1", &payload, &metadata), canonical_json(&doc));
         assert_eq!(canonical_json(&payload), r#"{"a":true,"b":[1,{"a":null,"z":"é\"\n"}],"ü":1.5}"#);
+    }
+
+    #[test]
+    fn numbers_and_keys_are_written_as_rfc_8785_writes_them() {
+        let v = serde_json::json!({"big": 9223372036854775807i64, "exact": 9007199254740991i64, "neg": -9007199254740993i64, "f": 2.0, "z": -0.0});
+        assert_eq!(canonical_json(&v), r#"{"big":9223372036854776000,"exact":9007199254740991,"f":2,"neg":-9007199254740992,"z":0}"#);
+        // UTF-16 order: U+FF61 sorts after U+1F600 (a surrogate pair, 0xD83D).
+        let v = serde_json::json!({"\u{ff61}": 1, "\u{1f600}": 2, "a": 3});
+        assert_eq!(canonical_json(&v), "{\"a\":3,\"\u{1f600}\":2,\"\u{ff61}\":1}");
     }
 }

@@ -88,6 +88,11 @@ impl LogKey {
         format!("{}+{}+{}", self.name, hex::encode(self.id), B64.encode(key))
     }
 
+    /// The verifier of this key's notes.
+    pub fn verifier(&self) -> Verifier {
+        Verifier { name: self.name.clone(), id: self.id, public: self.pair.public_key().as_ref().to_vec() }
+    }
+
     /// The signed note of `statement`.
     pub fn sign(&self, statement: &Statement) -> String {
         let text = statement.text();
@@ -131,10 +136,14 @@ impl Verifier {
                 UnparsedPublicKey::new(&ED25519, &self.public)
                     .verify(text.as_bytes(), &sig[4..])
                     .map_err(|_| "the signature does not verify: the checkpoint was altered or signed by another key")?;
-                return Statement::parse(&text);
+                let statement = Statement::parse(&text)?;
+                if statement.origin != self.name {
+                    return Err(format!("a checkpoint of another log ({}), not of {}", statement.origin, self.name));
+                }
+                return Ok(statement);
             }
         }
-        Err(format!("the note carries no signature of {}", self.name))
+        Err(format!("the note carries no signature of {} (another log's checkpoint, or a file changed in transit)", self.name))
     }
 }
 
@@ -144,20 +153,19 @@ pub struct Stored {
     pub tree_size: i64,
     /// Base64.
     pub root_hash: String,
-    /// The signed note, exactly.
+    /// The signed note, exactly: what an auditor keeps and checks (the
+    /// other fields are the ledger's index of it).
     pub note: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
-    /// Whether a time-stamp authority's token is kept for it.
-    pub timestamped: bool,
 }
 
-type Row = (i64, String, String, i64, Option<String>);
+type Row = (i64, String, String, i64);
 
-fn stored((tree_size, root_hash, note, created_at, reply): Row) -> Stored {
-    Stored { tree_size, root_hash, note, created_at: crate::from_millis(created_at), timestamped: reply.is_some() }
+fn stored((tree_size, root_hash, note, created_at): Row) -> Stored {
+    Stored { tree_size, root_hash, note, created_at: crate::from_millis(created_at) }
 }
 
-const COLUMNS: &str = "tree_size, root_hash, note, created_at, timestamp_reply";
+const COLUMNS: &str = "tree_size, root_hash, note, created_at";
 
 /// The newest checkpoint.
 pub async fn latest(pool: &AnyPool) -> Result<Option<Stored>, DbError> {
@@ -187,26 +195,20 @@ pub async fn list(pool: &AnyPool, from: i64, to: i64, limit: i64) -> Result<Vec<
     Ok(rows.into_iter().map(stored).collect())
 }
 
-/// Every checkpoint's `(tree_size, root)`, ascending: what `verify` checks.
-pub async fn roots(pool: &AnyPool) -> Result<Vec<(i64, String)>, DbError> {
-    Ok(sqlx::query_as("SELECT tree_size, root_hash FROM audit_checkpoints ORDER BY tree_size").fetch_all(pool).await?)
-}
-
-/// The time-stamp reply kept for a checkpoint, base64.
-pub async fn timestamp_reply(pool: &AnyPool, tree_size: i64) -> Result<Option<String>, DbError> {
-    let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT timestamp_reply FROM audit_checkpoints WHERE tree_size = $1").bind(tree_size).fetch_optional(pool).await?;
-    Ok(row.and_then(|(r,)| r))
-}
-
-/// Keeps the time-stamp reply of a checkpoint (once).
-pub async fn keep_timestamp(pool: &AnyPool, tree_size: i64, reply_base64: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE audit_checkpoints SET timestamp_reply = $1 WHERE tree_size = $2 AND timestamp_reply IS NULL")
-        .bind(reply_base64)
-        .bind(tree_size)
-        .execute(pool)
-        .await?;
-    Ok(())
+/// Every stored checkpoint's tree size and the root its signed note states
+/// (`None` when the note does not open with `verifier` or names another
+/// size: the checkpoint table was edited), ascending: what `verify` checks.
+/// Only the signed note counts; the `root_hash` column is an index.
+pub async fn signed_roots(pool: &AnyPool, verifier: &Verifier) -> Result<Vec<(i64, Option<Hash>)>, DbError> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT tree_size, note FROM audit_checkpoints ORDER BY tree_size").fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(size, note)| {
+            let root = verifier.open(&note).ok().filter(|s| s.tree_size as i64 == size).map(|s| s.root);
+            (size, root)
+        })
+        .collect())
 }
 
 /// The tree's size now: the trail's rows that are leaves (0 before the
@@ -244,12 +246,17 @@ pub async fn make(pool: &AnyPool, key: &LogKey) -> Result<Made, DbError> {
     let mut tree = merkle::Reader::new(&mut conn);
     if let Some(latest) = &latest {
         let signed = latest.tree_size as u64;
+        let Some(stated) = key.verifier().open(&latest.note).ok().filter(|s| s.tree_size == signed) else {
+            return Err(DbError::Refused(format!(
+                "the newest checkpoint (tree size {signed}) does not carry this log's signature: the checkpoint table was edited, or the secret key changed; not signing (run ledger audit verify)"
+            )));
+        };
         if size < signed {
             return Err(DbError::Refused(format!(
                 "the audit trail has {size} rows, fewer than the {signed} of the newest checkpoint: not signing (a rebuild in place may be running; otherwise run ledger audit verify)"
             )));
         }
-        if merkle::decode(&latest.root_hash) != Some(tree.root(signed).await?) {
+        if stated.root != tree.root(signed).await? {
             return Err(DbError::Refused(format!(
                 "the first {signed} rows of the audit trail no longer have the root of the newest checkpoint: not signing; run ledger audit verify"
             )));

@@ -104,6 +104,80 @@ impl Frontier {
     }
 }
 
+/// The stored subtrees made again from the leaves as they pass (for
+/// `verify`), to compare with the stored ones.
+#[derive(Debug, Default)]
+pub struct Recomputed {
+    /// Per stored level above the leaves: the hashes of the block being
+    /// filled below it, and how many of its nodes were made.
+    pending: Vec<Vec<Hash>>,
+    made_at: Vec<u64>,
+    /// `(level, index, hash)` made since the last comparison.
+    made: Vec<(u32, u64, Hash)>,
+}
+
+impl Recomputed {
+    pub fn push(&mut self, leaf: Hash) {
+        let (mut hash, mut k) = (leaf, 0);
+        loop {
+            if self.pending.len() <= k {
+                self.pending.push(Vec::new());
+                self.made_at.push(0);
+            }
+            self.pending[k].push(hash);
+            if self.pending[k].len() < FAN as usize {
+                return;
+            }
+            hash = fold_perfect(std::mem::take(&mut self.pending[k]));
+            self.made.push(((k as u32 + 1) * STRIDE, self.made_at[k], hash));
+            self.made_at[k] += 1;
+            k += 1;
+        }
+    }
+
+    /// The first stored subtree made since the last call that differs from
+    /// what the leaves make (or is missing): its level and index.
+    pub async fn compare(&mut self, conn: &mut AnyConnection) -> Result<Option<(u32, u64)>, DbError> {
+        let made = std::mem::take(&mut self.made);
+        let mut levels: Vec<u32> = made.iter().map(|m| m.0).collect();
+        levels.dedup();
+        levels.sort_unstable();
+        levels.dedup();
+        for level in levels {
+            let at_level: Vec<&(u32, u64, Hash)> = made.iter().filter(|m| m.0 == level).collect();
+            let (Some(first), Some(last)) = (at_level.first(), at_level.last()) else { continue };
+            let stored: Vec<(i64, String)> =
+                sqlx::query_as("SELECT idx, hash FROM merkle_nodes WHERE level = $1 AND idx BETWEEN $2 AND $3 ORDER BY idx")
+                    .bind(level as i64)
+                    .bind(first.1 as i64)
+                    .bind(last.1 as i64)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            for (i, (_, index, hash)) in at_level.iter().enumerate() {
+                let same = stored.get(i).is_some_and(|(idx, h)| *idx as u64 == *index && decode(h).as_ref() == Some(hash));
+                if !same {
+                    return Ok(Some((level, *index)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A stored level holding more subtrees than the leaves make: the level.
+    pub async fn extra(&self, conn: &mut AnyConnection) -> Result<Option<u32>, DbError> {
+        let counts: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT level, COUNT(*) FROM merkle_nodes GROUP BY level").fetch_all(&mut *conn).await?;
+        for (level, n) in counts {
+            let k = (level as u32 / STRIDE).checked_sub(1).map(|k| k as usize);
+            let expected = k.and_then(|k| self.made_at.get(k)).copied().unwrap_or(0);
+            if n as u64 != expected || !(level as u32).is_multiple_of(STRIDE) {
+                return Ok(Some(level as u32));
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Reads the stored tree, on one connection (a transaction's, or a pool's).
 pub struct Reader<'c> {
     conn: &'c mut AnyConnection,
@@ -436,6 +510,43 @@ mod tests {
             frontier.push(all[n - 1]);
             assert_eq!(frontier.root(), mth(&all[..n]), "{n}");
         }
+    }
+
+    async fn recheck(conn: &mut AnyConnection, all: &[Hash]) -> (Option<(u32, u64)>, Option<u32>) {
+        let mut r = Recomputed::default();
+        for leaf in all {
+            r.push(*leaf);
+        }
+        (r.compare(conn).await.unwrap(), r.extra(conn).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn recomputing_finds_an_edited_a_missing_and_an_extra_stored_subtree() {
+        sqlx::any::install_default_drivers();
+        let mut conn = <AnyConnection as sqlx::Connection>::connect("sqlite::memory:").await.unwrap();
+        for sql in [
+            "CREATE TABLE audit_trail (audit_position BIGINT PRIMARY KEY, leaf_hash TEXT)",
+            "CREATE TABLE merkle_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        let all = leaves(600);
+        extend(&mut conn, 0, all.clone()).await.unwrap();
+        assert_eq!(recheck(&mut conn, &all).await, (None, None));
+        let (kept,): (String,) =
+            sqlx::query_as("SELECT hash FROM merkle_nodes WHERE level = 4 AND idx = 3").fetch_one(&mut conn).await.unwrap();
+        sqlx::query("UPDATE merkle_nodes SET hash = $1 WHERE level = 4 AND idx = 3")
+            .bind(encode(&leaf_hash(b"x")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(recheck(&mut conn, &all).await.0, Some((4, 3)));
+        sqlx::query("DELETE FROM merkle_nodes WHERE level = 4 AND idx = 3").execute(&mut conn).await.unwrap();
+        assert_eq!(recheck(&mut conn, &all).await.0, Some((4, 3)));
+        sqlx::query("INSERT INTO merkle_nodes (level, idx, hash) VALUES (4, 3, $1)").bind(kept).execute(&mut conn).await.unwrap();
+        assert_eq!(recheck(&mut conn, &all).await, (None, None));
+        sqlx::query("INSERT INTO merkle_nodes (level, idx, hash) VALUES (8, 7, 'x')").execute(&mut conn).await.unwrap();
+        assert_eq!(recheck(&mut conn, &all).await.1, Some(8));
     }
 
     #[test]

@@ -110,17 +110,28 @@ async fn every_row_is_a_leaf_an_auditor_proves_against_a_signed_checkpoint(app: 
     // The auditor's script from the docs, with other implementations.
     let row = rows.iter().find(|r| r["type"] == "PasskeyRegistered").expect("a registration in the trail");
     let proof = get(&app, &format!("/api/v1/audit/proof/inclusion?leaf_index={}", row["leaf_index"]), &compliance).await;
-    let out = auditor_script(&[&format!("{row}\n"), &proof.to_string(), &note, &app.app.log_key.verifier_key()]);
-    if let Some(out) = out {
-        assert!(
-            out.contains(&format!("is leaf {} of the {}-leaf tree localhost/passkey-ledger signed", row["leaf_index"], signed.tree_size)),
-            "{out}"
-        );
-        // The same script refuses a row whose event was changed.
+    let key = app.app.log_key.verifier_key();
+    if let Some(out) = auditor_script(&[&format!("{row}\n"), &proof.to_string(), &note, &key]) {
+        let out = out.expect("the auditor's script accepts the row");
+        let expected = format!("is leaf {} of the {}-leaf tree localhost/passkey-ledger signed", row["leaf_index"], signed.tree_size);
+        assert!(out.contains(&expected), "{out}");
+        // The same script refuses a row whose event was changed, and a
+        // checkpoint whose tree size was changed, each for its reason.
         let mut edited = row.clone();
         edited["event"]["PasskeyRegistered"]["name"] = Value::from("edited");
-        assert!(auditor_script(&[&format!("{edited}\n"), &proof.to_string(), &note, &app.app.log_key.verifier_key()])
-            .is_none_or(|o| o.is_empty()));
+        let refused = auditor_script(&[&format!("{edited}\n"), &proof.to_string(), &note, &key]).unwrap().unwrap_err();
+        assert!(refused.contains("the row's leaf hash is not its event's"), "{refused}");
+        let resized = note.replacen(&format!("\n{}\n", signed.tree_size), &format!("\n{}\n", signed.tree_size + 1), 1);
+        let refused = auditor_script(&[&format!("{row}\n"), &proof.to_string(), &resized, &key]).unwrap().unwrap_err();
+        assert!(refused.contains("InvalidSignature"), "{refused}");
+    }
+    // Whatever the key's base64 holds ('+' among it), the script reads it.
+    for seed in 0..8u8 {
+        let other = ledger_projections::checkpoint::LogKey::new("localhost/passkey-ledger", &[seed; 32]).unwrap();
+        let note = other.sign(&signed);
+        if let Some(out) = auditor_script(&[&format!("{row}\n"), &proof.to_string(), &note, &other.verifier_key()]) {
+            out.unwrap_or_else(|e| panic!("key {}: {e}", other.verifier_key()));
+        }
     }
 
     // Outside the tree, and the wrong callers.
@@ -144,10 +155,10 @@ async fn every_row_is_a_leaf_an_auditor_proves_against_a_signed_checkpoint(app: 
     assert!(lines.iter().any(|l| l.starts_with("An inclusion proof was read (leaf 0 in a tree of")), "{lines:?}");
 }
 
-/// Runs the auditor's script of docs/audit-proofs.md on the given files;
-/// its output when it succeeds, None when it fails (Some("") when Python
-/// or its packages are missing outside CI).
-fn auditor_script(files: &[&str]) -> Option<String> {
+/// Runs the auditor's script of docs/audit-proofs.md on the given files:
+/// its output when it succeeds, its error output when it fails; None when
+/// Python or its packages are missing outside CI.
+fn auditor_script(files: &[&str]) -> Option<Result<String, String>> {
     let probe = std::process::Command::new("python3").args(["-c", "import rfc8785, cryptography"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
         assert!(
@@ -155,7 +166,7 @@ fn auditor_script(files: &[&str]) -> Option<String> {
             "python3 with rfc8785 and cryptography is required (scripts/test installs them)"
         );
         eprintln!("skipping the auditor's script: python3 -m pip install rfc8785 cryptography");
-        return Some(String::new());
+        return None;
     }
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/audit-proofs.md")).expect("the doc");
     let script = doc.split("```python\n").nth(1).and_then(|s| s.split("```").next()).expect("the doc's script");
@@ -170,7 +181,11 @@ fn auditor_script(files: &[&str]) -> Option<String> {
     }
     let out = std::process::Command::new("python3").arg("-c").arg(script).args(&args).output().expect("python3 runs");
     let _ = std::fs::remove_dir_all(&dir);
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    Some(if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    })
 }
 
 async fn checkpoints_stay_consistent_through_growth_and_a_rebuild(app: TestApp) {
@@ -211,6 +226,18 @@ async fn checkpoints_stay_consistent_through_growth_and_a_rebuild(app: TestApp) 
     assert!(against.ok, "{against:?}");
     let forged = kept.replacen(&format!("\n{}\n", first.tree_size), &format!("\n{}\n", first.tree_size - 1), 1);
     assert!(ledger_api::proofs::against(&app.app, &forged, None).await.unwrap_err().contains("does not verify"));
+
+    // A stored subtree edited: verify names it (and a rebuild mends it).
+    settle(&app).await;
+    sqlx::query("UPDATE merkle_nodes SET hash = $1 WHERE level = 4 AND idx = 0")
+        .bind(merkle::encode(&merkle::leaf_hash(b"x")))
+        .execute(&app.app.db.any)
+        .await
+        .unwrap();
+    let v = get(&app, "/api/v1/audit/verify", &compliance).await;
+    assert!(v["problem"].as_str().unwrap().contains("subtree at level 4, index 0"), "{v}");
+    app.app.projector.rebuild().await.unwrap();
+    assert_eq!(get(&app, "/api/v1/audit/verify", &compliance).await["ok"], true);
 }
 
 async fn an_edited_log_is_named_and_no_longer_proves_against_the_published_checkpoint(app: TestApp) {
@@ -275,7 +302,30 @@ async fn an_edited_log_is_named_and_no_longer_proves_against_the_published_check
     let mut conn = app.app.db.any.acquire().await.unwrap();
     let root_now = merkle::Reader::new(&mut conn).root(now).await.unwrap();
     assert!(!verify_consistency(signed.tree_size, now, &signed.root, &root_now, &hashes(&proof["proof"])));
-    // And the ledger will not sign the rewritten tree.
+    // And the ledger will not sign the rewritten tree, even when the
+    // forger also edits the checkpoint table's index of the root: only the
+    // signed note counts.
     drop(conn);
     assert!(ledger_api::proofs::checkpoint_now(&app.app).await.is_err(), "no checkpoint over a rewritten trail");
+    let rewritten =
+        merkle::encode(&merkle::Reader::new(&mut app.app.db.any.acquire().await.unwrap()).root(signed.tree_size).await.unwrap());
+    sqlx::query("UPDATE audit_checkpoints SET root_hash = $1 WHERE tree_size = $2")
+        .bind(&rewritten)
+        .bind(signed.tree_size as i64)
+        .execute(&app.app.db.any)
+        .await
+        .unwrap();
+    assert_eq!(get(&app, "/api/v1/audit/verify", &compliance).await["ok"], false);
+    assert!(ledger_api::proofs::checkpoint_now(&app.app).await.is_err(), "still no checkpoint");
+    // A note rewritten to the new root no longer carries the log's signature.
+    let forged = note.replacen(&merkle::encode(&signed.root), &rewritten, 1);
+    sqlx::query("UPDATE audit_checkpoints SET note = $1 WHERE tree_size = $2")
+        .bind(&forged)
+        .bind(signed.tree_size as i64)
+        .execute(&app.app.db.any)
+        .await
+        .unwrap();
+    let v = get(&app, "/api/v1/audit/verify", &compliance).await;
+    assert!(v["problem"].as_str().unwrap().contains("does not carry this log's signature"), "{v}");
+    assert!(ledger_api::proofs::checkpoint_now(&app.app).await.is_err(), "nor over an edited checkpoint");
 }

@@ -436,24 +436,30 @@ pub async fn proofs(State(app): State<AppState>, staff: ConsoleStaff, Query(q): 
         }),
         _ => None,
     };
-    let verdict =
-        |proof: &crate::proofs::Inclusion, row: &ledger_projections::audit::AuditRow, latest: &ledger_projections::checkpoint::Stored| {
-            let leaf = merkle::leaf_hash(
-                ledger_projections::audit::canonical_event(
-                    &row.stream,
-                    &row.stream_id,
-                    row.sequence,
-                    &row.event_type,
-                    &row.event_version,
-                    &row.event,
-                    &row.metadata,
-                )
-                .as_bytes(),
-            );
-            let path: Vec<merkle::Hash> = proof.proof.iter().filter_map(|h| merkle::decode(h)).collect();
-            let root = merkle::decode(&latest.root_hash);
-            root.is_some_and(|root| merkle::verify_inclusion(proof.leaf_index as u64, proof.tree_size as u64, &leaf, &path, &root))
-        };
+    // The root as the note states it, under this log's signature (the
+    // `root_hash` column is only the ledger's index of it).
+    let stated = latest.as_ref().and_then(|l| app.log_key.verifier().open(&l.note).ok());
+    let leaf_of = |row: &ledger_projections::audit::AuditRow| {
+        merkle::leaf_hash(
+            ledger_projections::audit::canonical_event(
+                &row.stream,
+                &row.stream_id,
+                row.sequence,
+                &row.event_type,
+                &row.event_version,
+                &row.event,
+                &row.metadata,
+            )
+            .as_bytes(),
+        )
+    };
+    let verdict = |proof: &crate::proofs::Inclusion, row: &ledger_projections::audit::AuditRow| {
+        let path: Vec<merkle::Hash> = proof.proof.iter().filter_map(|h| merkle::decode(h)).collect();
+        stated.as_ref().is_some_and(|s| {
+            s.tree_size as i64 == proof.tree_size
+                && merkle::verify_inclusion(proof.leaf_index as u64, s.tree_size, &leaf_of(row), &path, &s.root)
+        })
+    };
     let body = html! {
         @match &latest {
             None => p { (both("監査証跡はまだ空です。チェックポイントはありません。", "The audit trail is empty: there is no checkpoint yet.")) }
@@ -462,15 +468,16 @@ pub async fn proofs(State(app): State<AppState>, staff: ConsoleStaff, Query(q): 
                     h2 { (both("最新のチェックポイント（署名付き）", "Newest signed checkpoint")) }
                     dl.facts {
                         dt { (both("ツリーサイズ", "Tree size")) } dd #tree-size { (latest.tree_size) }
-                        dt { (both("ルートハッシュ", "Root hash")) } dd { code { (latest.root_hash) } }
+                        dt { (both("ルートハッシュ（署名済み）", "Root hash (as signed)")) }
+                        dd { code { (stated.as_ref().map(|s| merkle::encode(&s.root)).unwrap_or_else(|| "署名を検証できません / the signature does not verify".into())) } }
                         dt { (both("作成日時", "Made at")) } dd { (jst(latest.created_at)) }
-                        dt { (both("タイムスタンプ", "Time-stamp token")) } dd { @if latest.timestamped { (both("あり", "kept")) } @else { (both("なし", "none")) } }
                     }
                     pre #checkpoint-note { (latest.note) }
                     button type="button" data-copy="checkpoint-note" { (both("チェックポイントをコピー", "Copy the checkpoint")) }
                 }
                 section.card {
                     h2 { (both("監査人に渡す検証鍵", "Verifier key for auditors")) }
+                    p { (both("監査人には一度だけ、台帳とは別の経路で渡し、以後はその鍵で検証してもらってください。", "Hand it to auditors once, by a channel other than the ledger; they check every checkpoint with the key they were given.")) }
                     p { code #verifier-key { (app.log_key.verifier_key()) } }
                     button type="button" data-copy="verifier-key" { (both("検証鍵をコピー", "Copy the verifier key")) }
                 }
@@ -486,7 +493,7 @@ pub async fn proofs(State(app): State<AppState>, staff: ConsoleStaff, Query(q): 
                             "位置は1〜" (size) "で指定してください。" span.en lang="en" { " Give a position from 1 to " (size) " (the checkpoint's tree)." }
                         }
                         Some(Ok((proof, Some(row)))) => {
-                            @if verdict(proof, row, latest) {
+                            @if verdict(proof, row) {
                                 p.ok #proof-verdict role="status" {
                                     "位置" (row.position) "の証跡は、署名付きチェックポイント（ツリーサイズ" (latest.tree_size) "）に含まれています。"
                                     span.en lang="en" { " Row " (row.position) " is in the signed tree of " (latest.tree_size) " leaves." }
@@ -500,7 +507,7 @@ pub async fn proofs(State(app): State<AppState>, staff: ConsoleStaff, Query(q): 
                             dl.facts {
                                 dt { (both("イベント", "Event")) } dd { (row.line.ja) span.en lang="en" { (row.line.en) } }
                                 dt { (both("リーフ番号", "Leaf index")) } dd { (proof.leaf_index) }
-                                dt { (both("リーフハッシュ", "Leaf hash")) } dd { code { (proof.leaf_hash) } }
+                                dt { (both("リーフハッシュ（証跡の内容から計算）", "Leaf hash (computed from the row)")) } dd { code { (merkle::encode(&leaf_of(row))) } }
                                 dt { (both("証明", "Proof")) } dd { ol.proof { @for h in &proof.proof { li { code { (h) } } } } }
                             }
                         }

@@ -198,7 +198,7 @@ pub(crate) async fn verification(app: &AppState, staff: &Staff, meta: &RequestMe
     staff.require(COMPLIANCE).await?;
     let reflects = Reflects::after_waiting(app).await?;
     let applied = app.projector.applied().await?;
-    let signed = ledger_projections::checkpoint::roots(&app.db.any).await?;
+    let signed = ledger_projections::checkpoint::signed_roots(&app.db.any, &app.log_key.verifier()).await?;
     let result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |_| {}).await?;
     record(
         app,
@@ -289,12 +289,16 @@ async fn checkpoints(
     ApiQuery(q): ApiQuery<CheckpointQuery>,
 ) -> Result<Json<Checkpoints>, ApiError> {
     staff.require(COMPLIANCE).await?;
-    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
-    if from < 0 || to < from {
-        return Err(invalid_filter("from and to are tree sizes, 0 <= from <= to"));
+    // Tree sizes an ECMAScript number holds exactly: the read is recorded,
+    // and every recorded number must rehash under RFC 8785.
+    const MAX: i64 = (1 << 53) - 1;
+    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(MAX));
+    if from < 0 || to < from || to > MAX {
+        return Err(invalid_filter("from and to are tree sizes, 0 <= from <= to <= 9007199254740991"));
     }
     let checkpoints = ledger_projections::checkpoint::list(&app.db.any, from, to, 1000).await?;
     record(&app, &staff, &meta, StaffEvent::AuditCheckpointsListed { from, to: q.to.unwrap_or(-1) }).await?;
+    // Only the note is a statement; `root_hash` is the ledger's index of it.
     Ok(Json(Checkpoints { checkpoints }))
 }
 
