@@ -512,6 +512,19 @@ mod tests {
         }
     }
 
+    /// An in-memory database with the two tables the tree is stored in.
+    async fn tree_tables() -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        let mut conn = <AnyConnection as sqlx::Connection>::connect("sqlite::memory:").await.unwrap();
+        for sql in [
+            "CREATE TABLE audit_trail (audit_position BIGINT PRIMARY KEY, leaf_hash TEXT)",
+            "CREATE TABLE merkle_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn
+    }
+
     async fn recheck(conn: &mut AnyConnection, all: &[Hash]) -> (Option<(u32, u64)>, Option<u32>) {
         let mut r = Recomputed::default();
         for leaf in all {
@@ -522,14 +535,7 @@ mod tests {
 
     #[tokio::test]
     async fn recomputing_finds_an_edited_a_missing_and_an_extra_stored_subtree() {
-        sqlx::any::install_default_drivers();
-        let mut conn = <AnyConnection as sqlx::Connection>::connect("sqlite::memory:").await.unwrap();
-        for sql in [
-            "CREATE TABLE audit_trail (audit_position BIGINT PRIMARY KEY, leaf_hash TEXT)",
-            "CREATE TABLE merkle_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))",
-        ] {
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
+        let mut conn = tree_tables().await;
         let all = leaves(600);
         extend(&mut conn, 0, all.clone()).await.unwrap();
         assert_eq!(recheck(&mut conn, &all).await, (None, None));
@@ -563,14 +569,7 @@ mod tests {
     /// up to a few stored levels and for batches of every shape.
     #[tokio::test]
     async fn the_stored_tree_answers_as_the_definitions() {
-        sqlx::any::install_default_drivers();
-        let mut conn = <AnyConnection as sqlx::Connection>::connect("sqlite::memory:").await.unwrap();
-        for sql in [
-            "CREATE TABLE audit_trail (audit_position BIGINT PRIMARY KEY, leaf_hash TEXT)",
-            "CREATE TABLE merkle_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))",
-        ] {
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
+        let mut conn = tree_tables().await;
         let all = leaves(300);
         let mut size = 0usize;
         // Batches of 1, 2, 3, ... leaves, as the projector appends them.
