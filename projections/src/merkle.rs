@@ -140,7 +140,6 @@ impl Recomputed {
     pub async fn compare(&mut self, conn: &mut AnyConnection) -> Result<Option<(u32, u64)>, DbError> {
         let made = std::mem::take(&mut self.made);
         let mut levels: Vec<u32> = made.iter().map(|m| m.0).collect();
-        levels.dedup();
         levels.sort_unstable();
         levels.dedup();
         for level in levels {

@@ -89,6 +89,21 @@ fn not_yourself(staff: &ConsoleStaff, member: &crate::storage::StaffRow) -> Resu
     Ok(())
 }
 
+/// The member an administrator's posted form acts on: the form is the
+/// session's, the caller an administrator, the member another one.
+async fn acted_on(
+    app: &AppState,
+    staff: &ConsoleStaff,
+    form: &AdminForm,
+    staff_id: &str,
+) -> Result<crate::storage::StaffRow, ConsoleError> {
+    staff.check_csrf(&form.csrf)?;
+    staff.staff.require(&[]).await.for_staff(staff)?;
+    let member = member_of(app, staff, staff_id).await?;
+    not_yourself(staff, &member)?;
+    Ok(member)
+}
+
 /// Disables a member after a confirmation.
 pub async fn disable(
     State(app): State<AppState>,
@@ -96,10 +111,7 @@ pub async fn disable(
     Path(staff_id): Path<String>,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, ConsoleError> {
-    staff.check_csrf(&form.csrf)?;
-    staff.staff.require(&[]).await.for_staff(&staff)?;
-    let member = member_of(&app, &staff, &staff_id).await?;
-    not_yourself(&staff, &member)?;
+    let member = acted_on(&app, &staff, &form, &staff_id).await?;
     if form.confirmed.as_deref() != Some("yes") {
         let what = html! {
             p { (member.name) " さんを無効化します。APIトークンとコンソールのセッションはすぐに使えなくなります。" }
@@ -129,10 +141,7 @@ pub async fn link(
     Path(staff_id): Path<String>,
     Form(form): Form<AdminForm>,
 ) -> Result<Response, ConsoleError> {
-    staff.check_csrf(&form.csrf)?;
-    staff.staff.require(&[]).await.for_staff(&staff)?;
-    let member = member_of(&app, &staff, &staff_id).await?;
-    not_yourself(&staff, &member)?;
+    let member = acted_on(&app, &staff, &form, &staff_id).await?;
     if form.confirmed.as_deref() != Some("yes") {
         let what = html! {
             p { (member.name) " さんのパスキーを紛失扱いにします。これまでのコンソール用パスキーは使えなくなり、セッションは終了し、新しい登録用リンクを発行します。" }
