@@ -77,6 +77,80 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// NATS JetStream, when `LEDGER_NATS_URL` is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Nats {
+    /// The server's URL; shown without its credentials.
+    pub url: String,
+    pub stream: String,
+    pub subject_prefix: String,
+    /// Personal data in full (else masked).
+    pub full_personal_data: bool,
+}
+
+/// Shows the server without its credentials.
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nats")
+            .field("url", &without_secrets(&self.url))
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("full_personal_data", &self.full_personal_data)
+            .finish()
+    }
+}
+
+/// The trail's subscribers: NATS and the webhooks' delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streams {
+    pub nats: Option<Nats>,
+    /// Webhooks may reach loopback, private and link-local networks, over
+    /// plain http too (tests, a SIEM inside the brokerage).
+    pub webhook_allow_private: bool,
+    /// How long a receiver may take to answer.
+    pub webhook_timeout: std::time::Duration,
+    /// The longest wait between two attempts (the waits double up to it).
+    pub webhook_retry_max: std::time::Duration,
+    /// A subscription failing for this long is disabled.
+    pub webhook_disable_after: std::time::Duration,
+}
+
+/// Personal data in a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum PersonalData {
+    Masked,
+    Full,
+}
+
+/// `1`, `true`, `on` or `yes`; `0`, `false`, `off` or `no`.
+fn flag(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" | "" => Ok(false),
+        other => Err(format!("{other:?}: expected 1 or 0")),
+    }
+}
+
+fn stream_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>' | '/' | '\\')) {
+        return Err(format!("{s:?}: a JetStream stream name has no spaces, dots, wildcards or slashes"));
+    }
+    Ok(s.to_string())
+}
+
+fn subject_prefix(s: &str) -> Result<String, String> {
+    if s.is_empty()
+        || s.starts_with('.')
+        || s.ends_with('.')
+        || s.contains("..")
+        || s.chars().any(|c| c.is_whitespace() || matches!(c, '*' | '>'))
+    {
+        return Err(format!("{s:?}: a subject prefix is one or more dot-separated tokens without spaces or wildcards"));
+    }
+    Ok(s.to_string())
+}
+
 /// When a login notice is e-mailed (JSDA guideline 2025).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -129,6 +203,8 @@ pub struct Config {
     /// How often a checkpoint is signed when the trail has grown; `None`:
     /// only by `ledger audit checkpoint`.
     pub checkpoint_every: Option<std::time::Duration>,
+    /// Where the trail goes besides the database: NATS and webhooks.
+    pub streams: Streams,
     /// How long a client may take to send a request's headers.
     pub header_timeout: std::time::Duration,
     /// How long a request may take from its headers to its answer (its
@@ -250,6 +326,31 @@ pub struct Settings {
     /// audit checkpoint`.
     #[arg(long, env = "LEDGER_CHECKPOINT_EVERY", default_value_t = 60, value_parser = seconds_up_to_a_day, global = true)]
     pub checkpoint_every: u64,
+    /// NATS server to stream every event to (JetStream); unset: off.
+    #[arg(long, env = "LEDGER_NATS_URL", hide_env_values = true, global = true)]
+    pub nats_url: Option<String>,
+    /// The JetStream stream (created if missing, file storage).
+    #[arg(long, env = "LEDGER_NATS_STREAM", default_value = "LEDGER", value_parser = stream_name, global = true)]
+    pub nats_stream: String,
+    /// Subjects: `<prefix>.events.<stream>.<EventType>`, `<prefix>.checkpoints`.
+    #[arg(long, env = "LEDGER_NATS_SUBJECT_PREFIX", default_value = "ledger", value_parser = subject_prefix, global = true)]
+    pub nats_subject_prefix: String,
+    /// E-mail and IP addresses, User-Agents and login IDs on NATS.
+    #[arg(long, env = "LEDGER_NATS_PERSONAL_DATA", value_enum, default_value_t = PersonalData::Masked, global = true)]
+    pub nats_personal_data: PersonalData,
+    /// Webhooks may reach loopback, private and link-local networks (and
+    /// use plain http): `1` for tests or a SIEM inside the network.
+    #[arg(long, env = "LEDGER_WEBHOOK_ALLOW_PRIVATE_NETWORKS", default_value = "0", value_parser = flag, global = true)]
+    pub webhook_allow_private_networks: bool,
+    /// Seconds a webhook receiver may take to answer.
+    #[arg(long, env = "LEDGER_WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = seconds_from_one_to_a_day, global = true)]
+    pub webhook_timeout_secs: u64,
+    /// The longest wait, in seconds, between two delivery attempts.
+    #[arg(long, env = "LEDGER_WEBHOOK_RETRY_MAX_SECS", default_value_t = 300, value_parser = seconds_from_one_to_a_day, global = true)]
+    pub webhook_retry_max_secs: u64,
+    /// Seconds of failed deliveries after which a subscription is disabled.
+    #[arg(long, env = "LEDGER_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 3 * 86400, value_parser = seconds_from_one_to_a_week, global = true)]
+    pub webhook_disable_after_secs: u64,
     /// Staff console: seconds a session lasts at most, however busy (8 hours).
     #[arg(long, env = "LEDGER_CONSOLE_ABSOLUTE_SECS", default_value_t = 8 * 3600, value_parser = at_least_one_i64, global = true)]
     pub console_absolute_secs: i64,
@@ -486,6 +587,10 @@ fn smtp_timeout(value: &str) -> Result<u64, String> {
 
 fn seconds_from_one_to_a_day(value: &str) -> Result<u64, String> {
     number(value, 1, Some(86_400))
+}
+
+fn seconds_from_one_to_a_week(value: &str) -> Result<u64, String> {
+    number(value, 1, Some(7 * 86_400))
 }
 
 fn seconds_up_to_a_day(value: &str) -> Result<u64, String> {
@@ -771,6 +876,18 @@ impl TryFrom<Settings> for Config {
             smtp_timeout_secs: s.smtp_timeout_secs,
             log_origin,
             checkpoint_every: (s.checkpoint_every > 0).then(|| std::time::Duration::from_secs(s.checkpoint_every)),
+            streams: Streams {
+                nats: s.nats_url.filter(|u| !u.trim().is_empty()).map(|url| Nats {
+                    url,
+                    stream: s.nats_stream,
+                    subject_prefix: s.nats_subject_prefix,
+                    full_personal_data: s.nats_personal_data == PersonalData::Full,
+                }),
+                webhook_allow_private: s.webhook_allow_private_networks,
+                webhook_timeout: std::time::Duration::from_secs(s.webhook_timeout_secs),
+                webhook_retry_max: std::time::Duration::from_secs(s.webhook_retry_max_secs),
+                webhook_disable_after: std::time::Duration::from_secs(s.webhook_disable_after_secs),
+            },
             database_wait: std::time::Duration::from_secs(s.database_wait_secs),
             projector_stuck: std::time::Duration::from_secs(s.projector_stuck_secs),
             header_timeout: std::time::Duration::from_secs(s.header_timeout_secs),

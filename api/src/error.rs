@@ -71,6 +71,7 @@ pub enum ErrorCode {
     EmailNotSent,
     InvalidFilter,
     OutOfTree,
+    WebhookUrlRefused,
     NoteRequired,
     ReasonRequired,
     AccountExists,
@@ -151,6 +152,7 @@ impl ErrorCode {
         ErrorCode::EmailNotSent,
         ErrorCode::InvalidFilter,
         ErrorCode::OutOfTree,
+        ErrorCode::WebhookUrlRefused,
         ErrorCode::NoteRequired,
         ErrorCode::ReasonRequired,
         ErrorCode::AccountExists,
@@ -428,6 +430,12 @@ impl ErrorCode {
                 S::BAD_REQUEST,
                 "The leaf or tree size is outside the audit trail's tree (leaves are numbered from 0; a tree size is at most the tree's size now).",
                 "リーフ番号またはツリーサイズが監査証跡のツリーの範囲外です（リーフ番号は0から、ツリーサイズは現在のサイズ以下）。",
+            ),
+            E::WebhookUrlRefused => (
+                "webhook_url_refused",
+                S::BAD_REQUEST,
+                "The webhook URL is refused: it must be https and reach only public addresses.",
+                "このWebhookのURLは使用できません（httpsで、公開アドレスのみに届くURLが必要です）。",
             ),
             E::NoteRequired => (
                 "note_required",

@@ -136,6 +136,7 @@ impl GivenFilters {
             channel,
             from,
             to,
+            through: None,
         })
     }
 }

@@ -21,5 +21,6 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod streams;
 pub mod throttle;
 pub mod webauthn;

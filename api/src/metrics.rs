@@ -34,6 +34,7 @@ impl Default for Metrics {
                 counter!("ledger_mail_sent_total", "kind" => kind).absolute(0);
                 counter!("ledger_mail_failed_total", "kind" => kind).absolute(0);
             }
+            describe_counter!("ledger_stream_events_total", "Events a subscription's receiver took (NATS, webhooks), by subscription.");
             describe_gauge!("ledger_build_info", "The running version.");
             gauge!("ledger_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });
@@ -49,6 +50,8 @@ pub struct Census {
     pub projection_failures: i64,
     /// The database pool: connections open, and of them idle.
     pub connections: (u32, usize),
+    /// The trail's subscribers (NATS, webhooks).
+    pub subscriptions: Vec<crate::streams::manage::SubscriptionView>,
 }
 
 impl Metrics {
@@ -59,6 +62,13 @@ impl Metrics {
             counter!("ledger_http_requests_total", "route" => route.clone(), "method" => method, "status" => status.to_string())
                 .increment(1);
             histogram!("ledger_http_request_duration_seconds", "route" => route).record(seconds);
+        });
+    }
+
+    /// Events a subscription's receiver took.
+    pub fn streamed(&self, subscription: &str, events: u64) {
+        metrics::with_local_recorder(&self.recorder, || {
+            counter!("ledger_stream_events_total", "subscription" => subscription.to_string()).increment(events);
         });
     }
 
@@ -94,6 +104,15 @@ impl Metrics {
             gauge!("ledger_db_connections", "state" => "in_use").set(f64::from(open).max(idle as f64) - idle as f64);
             describe_gauge!("ledger_projection_failures", "Events the projector skipped because the read models could not take them.");
             gauge!("ledger_projection_failures").set(census.projection_failures as f64);
+            describe_gauge!("ledger_subscription_lag", "Trail events not yet delivered to a subscription (NATS, webhooks).");
+            describe_gauge!("ledger_subscription_failures", "Failed deliveries in a row of a subscription.");
+            describe_gauge!("ledger_subscription_active", "1 while a subscription delivers, 0 once disabled.");
+            for s in &census.subscriptions {
+                let labels = [("subscription", s.subscription_id.clone()), ("kind", s.kind.clone())];
+                gauge!("ledger_subscription_lag", &labels).set(s.lag as f64);
+                gauge!("ledger_subscription_failures", &labels).set(s.failures as f64);
+                gauge!("ledger_subscription_active", &labels).set(if s.state == "active" { 1.0 } else { 0.0 });
+            }
             describe_gauge!("ledger_accounts", "Accounts known to the ledger.");
             gauge!("ledger_accounts").set(census.ledger.accounts as f64);
             describe_gauge!("ledger_passkeys_active", "Passkeys bound and not deleted.");

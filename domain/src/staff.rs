@@ -132,6 +132,35 @@ pub enum StaffEvent {
         name: String,
         sessions_ended: u64,
     },
+    /// A webhook subscription of the trail was added (`ledger webhooks
+    /// add` or the admin API); recorded in the stream of whoever added it.
+    /// The URL without its query; no secret.
+    WebhookSubscriptionAdded {
+        subscription_id: String,
+        url: String,
+        format: String,
+        /// The event types delivered; empty: all.
+        types: Vec<String>,
+        batch_size: u32,
+        /// `masked` or `full`.
+        personal_data: String,
+        from_position: i64,
+    },
+    /// A webhook subscription was disabled: nothing more is delivered.
+    WebhookSubscriptionDisabled {
+        subscription_id: String,
+    },
+    /// A webhook subscription delivers again from a trail position.
+    WebhookReplayRequested {
+        subscription_id: String,
+        from_position: i64,
+    },
+    /// A webhook subscription got a new signing secret; the previous one
+    /// signs too until `previous_valid_until`. No secret.
+    WebhookSecretRotated {
+        subscription_id: String,
+        previous_valid_until: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// Why a staff token was refused.
@@ -167,6 +196,10 @@ impl DomainEvent for StaffEvent {
             StaffEvent::ConsoleSignInRefused { .. } => "ConsoleSignInRefused",
             StaffEvent::ConsoleSignedOut { .. } => "ConsoleSignedOut",
             StaffEvent::StaffMemberDisabled { .. } => "StaffMemberDisabled",
+            StaffEvent::WebhookSubscriptionAdded { .. } => "WebhookSubscriptionAdded",
+            StaffEvent::WebhookSubscriptionDisabled { .. } => "WebhookSubscriptionDisabled",
+            StaffEvent::WebhookReplayRequested { .. } => "WebhookReplayRequested",
+            StaffEvent::WebhookSecretRotated { .. } => "WebhookSecretRotated",
         }
         .to_string()
     }
@@ -341,6 +374,35 @@ pub fn describe_staff(event: &StaffEvent) -> Line {
         StaffEvent::StaffMemberDisabled { staff_id, name, sessions_ended } => (
             format!("Staff member {name} ({staff_id}) was disabled; {sessions_ended} console session(s) ended."),
             format!("担当者 {name}（{staff_id}）を無効化しました。コンソールセッション{sessions_ended}件を終了しました。"),
+        ),
+        StaffEvent::WebhookSubscriptionAdded { subscription_id, url, format, types, personal_data, from_position, .. } => {
+            let (types_en, types_ja) = if types.is_empty() {
+                ("every event".to_string(), "すべてのイベント".to_string())
+            } else {
+                (types.join(", "), types.join("、"))
+            };
+            let (pd_en, pd_ja) = if personal_data == "full" { ("in full", "そのまま") } else { ("masked", "マスクして") };
+            (
+                format!("Webhook subscription {subscription_id} was added: {types_en} from position {from_position} to {url} as {format}, personal data {pd_en}."),
+                format!("Webhook購読 {subscription_id} を追加しました：位置{from_position}以降の{types_ja}を{format}形式で {url} へ送信（個人データは{pd_ja}）。"),
+            )
+        }
+        StaffEvent::WebhookSubscriptionDisabled { subscription_id } => {
+            (format!("Webhook subscription {subscription_id} was disabled."), format!("Webhook購読 {subscription_id} を無効化しました。"))
+        }
+        StaffEvent::WebhookReplayRequested { subscription_id, from_position } => (
+            format!("Webhook subscription {subscription_id} delivers again from position {from_position}."),
+            format!("Webhook購読 {subscription_id} へ位置{from_position}から再送します。"),
+        ),
+        StaffEvent::WebhookSecretRotated { subscription_id, previous_valid_until } => (
+            format!(
+                "Webhook subscription {subscription_id} got a new signing secret; the previous one also signs until {}.",
+                crate::japan::japan_seconds(*previous_valid_until)
+            ),
+            format!(
+                "Webhook購読 {subscription_id} の署名用シークレットを更新しました。旧シークレットでの署名も {} まで併記します。",
+                crate::japan::japan_seconds(*previous_valid_until)
+            ),
         ),
         StaffEvent::AdoptionReportRead { from, to } => {
             (format!("The adoption report was read ({from} to {to})."), format!("パスキー利用状況レポートを閲覧しました（{from}〜{to}）。"))

@@ -24,6 +24,17 @@ pub enum SystemEvent {
     /// Password steps for one login ID (known or not) past its allowance of
     /// wrong passwords were refused (429) `refused` times in one window.
     LoginAttemptsThrottled { login_id: String, refused: u64, window_secs: u64 },
+    /// A webhook subscription failed every delivery for longer than the
+    /// deployment allows and was disabled; nothing is lost: a replay
+    /// delivers from where it stopped.
+    WebhookSubscriptionDisabledAfterFailures {
+        subscription_id: String,
+        failing_since: chrono::DateTime<chrono::Utc>,
+        failures: u64,
+        last_error: String,
+        /// The last trail position the receiver took.
+        position: i64,
+    },
 }
 
 impl DomainEvent for SystemEvent {
@@ -33,6 +44,7 @@ impl DomainEvent for SystemEvent {
             SystemEvent::UnknownCredentialRejected { .. } => "UnknownCredentialRejected",
             SystemEvent::AttemptsThrottled { .. } => "AttemptsThrottled",
             SystemEvent::LoginAttemptsThrottled { .. } => "LoginAttemptsThrottled",
+            SystemEvent::WebhookSubscriptionDisabledAfterFailures { .. } => "WebhookSubscriptionDisabledAfterFailures",
         }
         .to_string()
     }
@@ -62,6 +74,16 @@ pub fn describe_system(event: &SystemEvent) -> Line {
         SystemEvent::LoginAttemptsThrottled { login_id, refused, window_secs } => Line {
             en: format!("{refused} password attempt(s) for login ID {login_id} were refused within {window_secs} seconds: too many wrong passwords for it."),
             ja: format!("ログインID {login_id} へのパスワード入力を{window_secs}秒間に{refused}件拒否しました（誤ったパスワードが多すぎるため）。"),
+        },
+        SystemEvent::WebhookSubscriptionDisabledAfterFailures { subscription_id, failing_since, failures, last_error, position } => Line {
+            en: format!(
+                "Webhook subscription {subscription_id} was disabled: {failures} deliveries failed since {} (last: {last_error}); delivered through position {position}.",
+                crate::japan::japan_seconds(*failing_since)
+            ),
+            ja: format!(
+                "Webhook購読 {subscription_id} を無効化しました：{} 以降の送信が{failures}回失敗（最後のエラー：{last_error}）。位置{position}まで送信済み。",
+                crate::japan::japan_seconds(*failing_since)
+            ),
         },
     }
 }

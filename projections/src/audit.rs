@@ -376,6 +376,9 @@ pub async fn counts(pool: &AnyPool) -> Result<Vec<(String, i64)>, DbError> {
 /// One row of the trail as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditRow {
+    /// The event's ID: the same for the same event wherever it goes (the
+    /// streams' CloudEvents `id` and `Nats-Msg-Id`), see [`event_id`].
+    pub event_id: String,
     pub position: i64,
     /// When, in Japan time (`2026-11-24T02:17:37.000+09:00`).
     #[serde(serialize_with = "ledger_domain::japan::serialize")]
@@ -419,15 +422,18 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
     let metadata: String = r.try_get("metadata")?;
     let metadata: Value = serde_json::from_str(&metadata).map_err(|e| DbError::Corrupt(e.to_string()))?;
     let request_id = metadata.get("request_id").and_then(Value::as_str).map(str::to_string).filter(|id| !id.is_empty());
+    let (stream, stream_id, sequence): (String, String, i64) =
+        (r.try_get("aggregate_type")?, r.try_get("aggregate_id")?, r.try_get("sequence")?);
     Ok(AuditRow {
+        event_id: event_id(&stream, &stream_id, sequence),
         position: r.try_get("audit_position")?,
         at: crate::from_millis(r.try_get("at")?),
         at_utc: crate::from_millis(r.try_get("at")?),
         account_id: r.try_get("account_id")?,
         login_id: r.try_get("login_id")?,
-        stream: r.try_get("aggregate_type")?,
-        stream_id: r.try_get("aggregate_id")?,
-        sequence: r.try_get("sequence")?,
+        stream,
+        stream_id,
+        sequence,
         event_type: r.try_get("event_type")?,
         event_version: r.try_get("event_version")?,
         actor: r.try_get("actor")?,
@@ -446,6 +452,19 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow, DbError> {
     })
 }
 
+/// An event's ID: a UUID (version 8, RFC 9562) made from the SHA-256 of
+/// its stream, stream ID and sequence, so that it is the same for the same
+/// event in every copy, after a rebuild and after a restore.
+pub fn event_id(stream: &str, stream_id: &str, sequence: i64) -> String {
+    let digest = Sha256::digest(format!("passkey-ledger event\0{stream}\0{stream_id}\0{sequence}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
 /// The audit filters of API.md. `actor` is `customer`, `core_system`,
 /// `system`, `staff` (any staff member) or `staff:<id>`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
@@ -460,6 +479,9 @@ pub struct AuditFilter {
     pub from: Option<i64>,
     /// Exclusive, milliseconds since the epoch.
     pub to: Option<i64>,
+    /// The last position (inclusive): a subscription's batch under way.
+    #[serde(skip)]
+    pub through: Option<i64>,
 }
 
 enum Bind {
@@ -507,6 +529,9 @@ pub async fn query(pool: &AnyPool, filter: &AuditFilter, after: i64, limit: i64)
     }
     if let Some(v) = filter.to {
         push(" AND a.at < ?", Bind::Int(v));
+    }
+    if let Some(v) = filter.through {
+        push(" AND a.audit_position <= ?", Bind::Int(v));
     }
     binds.push(Bind::Int(limit));
     sql.push_str(&format!(" ORDER BY a.audit_position LIMIT ${}", binds.len()));

@@ -425,6 +425,12 @@ impl Projector {
         Ok(())
     }
 
+    /// Changes whenever the read models moved on (in this process or, on
+    /// PostgreSQL, in another instance): what the trail's subscribers wait on.
+    pub fn progress(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.progressed.subscribe()
+    }
+
     /// Called after this process appended to the log: wakes its projector.
     pub fn appended(&self) {
         self.appended_here.store(true, std::sync::atomic::Ordering::Relaxed);

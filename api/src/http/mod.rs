@@ -25,6 +25,7 @@ pub mod registrations;
 pub mod sessions;
 pub mod staff;
 pub mod steps;
+pub mod webhooks;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue};
@@ -126,7 +127,12 @@ fn api_serving(staff: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(me::router())
         .merge(ops::router());
     if staff {
-        router = router.merge(admin::router()).merge(staff::router()).merge(compliance::router()).merge(ops::metrics_router());
+        router = router
+            .merge(admin::router())
+            .merge(webhooks::router())
+            .merge(staff::router())
+            .merge(compliance::router())
+            .merge(ops::metrics_router());
     }
     let (routes, mut document) = router.split_for_parts();
     Conventions.modify(&mut document);
@@ -384,6 +390,7 @@ mod tests {
             sessions::router(),
             me::router(),
             admin::router(),
+            webhooks::router(),
             staff::router(),
             compliance::router(),
             ops::router(),

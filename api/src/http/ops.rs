@@ -67,6 +67,25 @@ struct Readiness {
     projector_stalled_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     projection_failures: Option<i64>,
+    /// The trail's subscribers (NATS, webhooks): how far behind, and why.
+    /// A failing receiver is reported here, never a reason to take the
+    /// instance out of service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscriptions: Option<Vec<SubscriptionLag>>,
+}
+
+/// One subscriber in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+struct SubscriptionLag {
+    subscription_id: String,
+    kind: String,
+    /// `active` or `disabled`.
+    state: String,
+    /// Trail events not yet delivered.
+    lag: i64,
+    /// Failed attempts in a row.
+    failures: i64,
+    last_error: Option<String>,
 }
 
 /// Ready when the database answers, migrations are applied, and the
@@ -90,7 +109,8 @@ async fn readiness(app: &AppState) -> (StatusCode, Json<Readiness>) {
         let migrations = app.db.migrations_current().await;
         let lag = app.projector.lag().await;
         let failures = app.projector.failures().await;
-        (migrations, lag, failures)
+        let subscriptions = crate::streams::manage::list(app).await;
+        (migrations, lag, failures, subscriptions)
     };
     let Ok(checks) = tokio::time::timeout(READY_CHECK, checks).await else {
         tracing::warn!("readiness check timed out: the database does not answer");
@@ -100,7 +120,7 @@ async fn readiness(app: &AppState) -> (StatusCode, Json<Readiness>) {
         );
     };
     match checks {
-        (Ok(true), Ok(lag), Ok(failures)) => {
+        (Ok(true), Ok(lag), Ok(failures), Ok(subscriptions)) => {
             let stalled = app.projector.stalled_for(lag);
             // A projector behind and not moving for minutes: the read models
             // (and so logins' views and staff reads) are going stale. Events
@@ -120,13 +140,26 @@ async fn readiness(app: &AppState) -> (StatusCode, Json<Readiness>) {
                     projector_lag: Some(lag),
                     projector_stalled_seconds: Some(stalled.as_secs()),
                     projection_failures: Some(failures),
+                    subscriptions: Some(
+                        subscriptions
+                            .into_iter()
+                            .map(|s| SubscriptionLag {
+                                subscription_id: s.subscription_id,
+                                kind: s.kind,
+                                state: s.state,
+                                lag: s.lag,
+                                failures: s.failures,
+                                last_error: s.last_error,
+                            })
+                            .collect(),
+                    ),
                 }),
             )
         }
-        (Ok(false), _, _) => {
+        (Ok(false), ..) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", migrations: Some("pending"), ..Default::default() }))
         }
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(Readiness { status: "not_ready", database: Some("unreachable"), ..Default::default() }))
         }
@@ -200,6 +233,7 @@ async fn render_metrics(app: &AppState) -> Result<String, ledger_projections::Db
         projector_stalled_seconds: app.projector.stalled_for(lag).as_secs_f64(),
         projection_failures: app.projector.failures().await?,
         connections: (app.db.any.size(), app.db.any.num_idle()),
+        subscriptions: crate::streams::manage::list(app).await?,
     };
     Ok(app.metrics.render(census))
 }

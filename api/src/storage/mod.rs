@@ -11,6 +11,7 @@ mod flows;
 mod secrets;
 mod sessions;
 mod staff;
+mod subscriptions;
 mod sweep;
 mod unknown;
 
@@ -20,6 +21,7 @@ pub use flows::{Flow, NewFlow};
 pub use secrets::Kept;
 pub use sessions::{NewSession, SessionRow};
 pub use staff::{NewStaff, StaffRow};
+pub use subscriptions::{NewSubscription, Subscription};
 pub use sweep::{sweep_every, Swept, GRACE};
 
 use sqlx::AnyPool;

@@ -16,6 +16,8 @@ use crate::http::extract::RequestMeta;
 use crate::secrets::{new_token, token_hash, Secret};
 use crate::state::{App, AppState};
 
+mod webhooks;
+
 /// passkey-ledger: the account security ledger.
 #[derive(Parser)]
 #[command(name = "ledger", version)]
@@ -78,6 +80,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The audit trail's webhook subscriptions (signed CloudEvents batches).
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
     },
 }
 
@@ -341,6 +348,10 @@ pub async fn run_with(config: Config, command: Command, operator: Option<String>
             Ok(())
         }
         Command::Audit { command } => audit(config, command, as_staff).await,
+        Command::Webhooks { command } => {
+            let app = App::start(config, Clock::default()).await?;
+            webhooks::run(&app, command, as_staff).await
+        }
         Command::Projections { command: ProjectionsCommand::Rebuild { in_place } } => {
             let app = App::start(config, Clock::default()).await?;
             let mode = if in_place { RebuildMode::InPlace } else { RebuildMode::Beside };
@@ -840,6 +851,7 @@ pub async fn serve_both(app: AppState, listener: tokio::net::TcpListener, admin:
     let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(60))));
     let _checkpoints =
         app.config.checkpoint_every.map(|every| StopOnDrop(tokio::spawn(crate::proofs::checkpoint_every(app.clone(), every))));
+    let _streams = StopOnDrop(tokio::spawn(crate::streams::run(app.clone())));
     let limits = crate::server::Limits {
         header_read_timeout: app.config.header_timeout,
         max_connections: app.config.max_connections,
