@@ -9,6 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,16 @@ import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startL
 const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
 const WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
 const IDLE_SECS = 4;
+/** Webhook subscriptions may reach this machine (the test's receiver). */
+const WEBHOOKS_INSIDE = { LEDGER_WEBHOOK_ALLOW_PRIVATE_NETWORKS: "1", LEDGER_WEBHOOK_RETRY_MAX_SECS: "2" };
+
+/** `ledger webhooks add` as an operator runs it: the subscription's ID. */
+function addWebhook(url) {
+  const out = execFileSync(LEDGER, ["webhooks", "add", "--url", url], { env: { ...ledgerEnv(dataDir, port), ...WEBHOOKS_INSIDE } }).toString();
+  const lines = out.trim().split("\n");
+  assert.match(lines.at(-1), /^whsec_/, "the secret on the last line");
+  return lines[0].match(/wh_\w+/)[0];
+}
 
 let dataDir, port, origin, ledger, browser;
 
@@ -27,7 +38,7 @@ before(async () => {
   port = await freePort();
   origin = `http://localhost:${port}`;
   execFileSync(LEDGER, ["demo-seed"], { env: ledgerEnv(dataDir, port), stdio: "ignore" });
-  ledger = await startLedger(dataDir, port, { LEDGER_CONSOLE_IDLE_SECS: String(IDLE_SECS) });
+  ledger = await startLedger(dataDir, port, { LEDGER_CONSOLE_IDLE_SECS: String(IDLE_SECS), ...WEBHOOKS_INSIDE });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
 });
 
@@ -200,7 +211,7 @@ describe("the staff console", () => {
   test("an administrator sees every page, disables a member; an idle session goes back to sign-in", { timeout: 120_000 }, async () => {
     const admin = await staffBrowser();
     await enrol(admin, addStaff("管理者 山田", "admin"), "admin");
-    for (const path of ["/console/accounts", "/console/audit", "/console/proofs", "/console/signals", "/console/adoption", "/console/staff"]) {
+    for (const path of ["/console/accounts", "/console/audit", "/console/proofs", "/console/signals", "/console/adoption", "/console/staff", "/console/streams"]) {
       const res = await admin.goto(origin + path);
       assert.equal(res.status(), 200, path);
     }
@@ -215,6 +226,24 @@ describe("the staff console", () => {
     await leaving.goto(`${origin}/console`);
     assert.equal(new URL(leaving.url()).pathname, "/console/sign-in", "disabled: signed out at once");
     await leaving.context().close();
+
+    // The streams page: one receiver taking every batch, one that does not answer.
+    const receiver = createServer((req, res) => { req.resume(); req.on("end", () => { res.statusCode = 204; res.end(); }); });
+    await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
+    const taking = addWebhook(`http://127.0.0.1:${receiver.address().port}/hook`);
+    const failing = addWebhook(`http://127.0.0.1:${await freePort()}/hook`);
+    const streamRow = (id) => admin.locator("tr", { hasText: id });
+    for (let i = 0; i < 50; i++) {
+      await admin.goto(`${origin}/console/streams`);
+      // Caught up (no lag or failure badge) and the other failing.
+      if ((await streamRow(taking).locator(".badge").count()) === 0 && /回連続失敗/.test(await streamRow(failing).textContent())) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(await streamRow(taking).locator(".badge").count(), 0, "the taking receiver has no lag and no failure");
+    assert.match(await streamRow(failing).textContent(), /回連続失敗 \/ failures in a row/);
+    assert.match(await streamRow(failing).textContent(), /could not connect/);
+    await shot(admin, "streams");
+    receiver.close();
 
     // Idle past the limit.
     await new Promise((r) => setTimeout(r, (IDLE_SECS + 1.5) * 1000));

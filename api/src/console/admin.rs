@@ -61,6 +61,64 @@ pub async fn staff(State(app): State<AppState>, staff: ConsoleStaff) -> Result<R
     Ok(page(layout("担当者管理", "Staff members", Some(&staff), body)))
 }
 
+/// The trail's subscribers (NATS, webhooks): how far each got, how far
+/// behind it is, and why it fails.
+pub async fn streams(State(app): State<AppState>, staff: ConsoleStaff) -> Result<Response, ConsoleError> {
+    staff.staff.require(&[]).await.for_staff(&staff)?;
+    let listed = crate::streams::manage::list(&app).await.map_err(ApiError::from).for_staff(&staff)?;
+    let at = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(jst).unwrap_or_else(|| "–".into());
+    let body = html! {
+        @if listed.is_empty() {
+            p { "配信先はまだありません。" }
+            p lang="en" { "No subscriptions yet." }
+        } @else {
+            table {
+                thead { tr {
+                    th { (both("配信先", "Subscription")) } th { (both("形式", "Format")) } th { (both("状態", "State")) }
+                    th { (both("送信済み位置", "Delivered through")) } th { (both("遅れ", "Lag")) }
+                    th { (both("最終送信", "Last delivery")) } th { (both("エラー", "Errors")) }
+                } }
+                tbody {
+                    @for s in &listed {
+                        tr {
+                            td { code { (s.subscription_id) } br; small { (s.kind) ": " (s.target) } }
+                            td {
+                                (s.format) br;
+                                small {
+                                    @if s.types.is_empty() { "全イベント / all events" } @else { (s.types.join(", ")) }
+                                    br;
+                                    @if s.personal_data == "full" { "個人データ：そのまま / personal data in full" }
+                                    @else { "個人データ：マスク / personal data masked" }
+                                }
+                            }
+                            td {
+                                @if s.state == "active" { "有効 / active" }
+                                @else { span.badge.warn { "無効 / disabled" } br; small { (s.disabled_reason.as_deref().unwrap_or("")) } }
+                            }
+                            td { (s.position) }
+                            td { @if s.lag > 0 { span.badge.warn { (s.lag) } } @else { "0" } }
+                            td { (at(s.last_delivered_at)) }
+                            td {
+                                @if s.failures > 0 {
+                                    span.badge.warn { (s.failures) " 回連続失敗 / failures in a row" } br;
+                                    small { (s.last_error.as_deref().unwrap_or("")) } br;
+                                    small { "次回 / next attempt: " (at(s.next_attempt_at)) }
+                                } @else { "–" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { "追加・無効化・再送・シークレット更新は " code { "ledger webhooks add|disable|replay|rotate-secret" } " または管理API（" code { "/api/v1/admin/webhooks" } "）で行います。詳細は docs/streams.md。" }
+        p lang="en" {
+            "Add, disable, replay or rotate a secret with " code { "ledger webhooks add|disable|replay|rotate-secret" }
+            " or the admin API (" code { "/api/v1/admin/webhooks" } "); see docs/streams.md."
+        }
+    };
+    Ok(page(layout("配信", "Streams", Some(&staff), body)))
+}
+
 #[derive(Deserialize)]
 pub struct AdminForm {
     #[serde(default)]

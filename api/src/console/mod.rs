@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/signals/{signal_id}/review", post(compliance::review))
         .route("/console/adoption", get(compliance::adoption))
         .route("/console/staff", get(admin::staff))
+        .route("/console/streams", get(admin::streams))
         .route("/console/staff/{staff_id}/disable", post(admin::disable))
         .route("/console/staff/{staff_id}/link", post(admin::link))
         .route("/console/console.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/console.js")) }))

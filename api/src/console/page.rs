@@ -55,6 +55,7 @@ pub fn layout(title_ja: &str, title_en: &str, staff: Option<&ConsoleStaff>, body
                                 }
                                 @if staff.may(&[]) {
                                     li { a href="/console/staff" { (both("担当者管理", "Staff")) } }
+                                    li { a href="/console/streams" { (both("配信", "Streams")) } }
                                 }
                             }
                         }
