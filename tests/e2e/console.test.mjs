@@ -27,7 +27,7 @@ function addWebhook(url) {
   const out = execFileSync(LEDGER, ["webhooks", "add", "--url", url], { env: { ...ledgerEnv(dataDir, port), ...WEBHOOKS_INSIDE } }).toString();
   const lines = out.trim().split("\n");
   assert.match(lines.at(-1), /^whsec_/, "the secret on the last line");
-  return lines[0].match(/wh_\w+/)[0];
+  return lines[0].match(/wh-[0-9a-f]+/)[0];
 }
 
 let dataDir, port, origin, ledger, browser;

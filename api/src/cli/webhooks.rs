@@ -69,6 +69,9 @@ pub fn describe(s: &SubscriptionView) -> String {
     }
     if s.failures > 0 {
         out.push_str(&format!("\n  {} failed attempt(s) in a row; last error: {}", s.failures, s.last_error.as_deref().unwrap_or("")));
+        if let Some(next) = s.next_attempt_at {
+            out.push_str(&format!("\n  next attempt at {}", next.to_rfc3339()));
+        }
     }
     if let Some(until) = s.previous_secret_until {
         out.push_str(&format!("\n  the previous secret signs too until {}", until.to_rfc3339()));

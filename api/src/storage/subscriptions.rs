@@ -103,7 +103,7 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO subscriptions (subscription_id, kind, target, format, types, batch_size, personal_data, secret_generation,
                                         position, checkpoint_size, replays, state, failures, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, 0, 0, 'active', 0, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, 0, 'active', 0, $9)",
         )
         .bind(new.subscription_id)
         .bind(new.kind)
@@ -197,64 +197,91 @@ impl Store {
     }
 
     /// Fixes the batch under way (so a retry sends it unchanged), unless a
-    /// replay moved the subscription meanwhile.
-    pub async fn pend_batch(&self, subscription_id: &str, from: i64, through: i64) -> Result<bool, DbError> {
-        let done = sqlx::query("UPDATE subscriptions SET pending_through = $3 WHERE subscription_id = $1 AND position = $2")
-            .bind(subscription_id)
-            .bind(from)
-            .bind(through)
-            .execute(&self.pool)
-            .await?;
+    /// replay moved the subscription meanwhile, another batch is fixed, or
+    /// this instance no longer holds the lease. The updates below take the
+    /// same care: only the lease holder moves a subscription.
+    pub async fn pend_batch(&self, subscription_id: &str, instance: &str, from: i64, through: i64) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE subscriptions SET pending_through = $3
+              WHERE subscription_id = $1 AND position = $2 AND pending_through IS NULL AND leased_by = $4",
+        )
+        .bind(subscription_id)
+        .bind(from)
+        .bind(through)
+        .bind(instance)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// The receiver took everything through `through`: the position moves
     /// on from `from` (unless a replay moved it meanwhile) and the failures
     /// are forgotten.
-    pub async fn delivered(&self, subscription_id: &str, from: i64, through: i64, now: i64) -> Result<bool, DbError> {
+    pub async fn delivered(&self, subscription_id: &str, instance: &str, from: i64, through: i64, now: i64) -> Result<bool, DbError> {
         let done = sqlx::query(
             "UPDATE subscriptions SET position = $3, pending_through = NULL, failing_since = NULL, failures = 0,
                     next_attempt_at = NULL, last_error = NULL, last_delivered_at = $4
-              WHERE subscription_id = $1 AND position = $2",
+              WHERE subscription_id = $1 AND position = $2 AND leased_by = $5",
         )
         .bind(subscription_id)
         .bind(from)
         .bind(through)
         .bind(now)
+        .bind(instance)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// The receiver took the checkpoint of `tree_size`.
-    pub async fn checkpoint_delivered(&self, subscription_id: &str, tree_size: i64, now: i64) -> Result<(), DbError> {
+    /// The receiver took the checkpoint of `tree_size` (sent after the
+    /// one of `after`, before any replay since: `replays`).
+    pub async fn checkpoint_delivered(
+        &self,
+        subscription_id: &str,
+        instance: &str,
+        (after, replays): (i64, i64),
+        tree_size: i64,
+        now: i64,
+    ) -> Result<(), DbError> {
         sqlx::query(
             "UPDATE subscriptions SET checkpoint_size = $2, failing_since = NULL, failures = 0, next_attempt_at = NULL,
                     last_error = NULL, last_delivered_at = $3
-              WHERE subscription_id = $1 AND checkpoint_size < $2",
+              WHERE subscription_id = $1 AND checkpoint_size = $5 AND replays = $6 AND leased_by = $4",
         )
         .bind(subscription_id)
         .bind(tree_size)
         .bind(now)
+        .bind(instance)
+        .bind(after)
+        .bind(replays)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// A delivery failed: the next attempt waits until `next_attempt_at`.
-    pub async fn delivery_failed(&self, subscription_id: &str, error: &str, now: i64, next_attempt_at: i64) -> Result<(), DbError> {
-        sqlx::query(
+    /// False when this instance no longer holds the lease.
+    pub async fn delivery_failed(
+        &self,
+        subscription_id: &str,
+        instance: &str,
+        error: &str,
+        now: i64,
+        next_attempt_at: i64,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
             "UPDATE subscriptions SET failing_since = COALESCE(failing_since, $3), failures = failures + 1,
                     next_attempt_at = $4, last_error = $2
-              WHERE subscription_id = $1",
+              WHERE subscription_id = $1 AND leased_by = $5",
         )
         .bind(subscription_id)
         .bind(error)
         .bind(now)
         .bind(next_attempt_at)
+        .bind(instance)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Stops deliveries; true when it was active.

@@ -148,6 +148,15 @@ async fn record(app: &AppState, actor: &Actor, event: StaffEvent) -> Result<(), 
     app.staff_log.record(&actor.stream, event, actor.metadata.clone()).await.map(|_| ()).map_err(store)
 }
 
+/// A position to deliver from: 1 to the trail's next (nothing skipped).
+async fn within_trail(app: &AppState, from_position: i64) -> Result<(), ManageError> {
+    let end = super::trail_end(&app.db.any).await.map_err(store)?;
+    if !(1..=end + 1).contains(&from_position) {
+        return Err(ManageError::Invalid(format!("from_position {from_position}: positions run from 1 to {} (the trail's next)", end + 1)));
+    }
+    Ok(())
+}
+
 /// A subscription added, and its secret (shown once).
 pub struct Added {
     pub subscription: SubscriptionView,
@@ -179,12 +188,10 @@ pub async fn add(app: &AppState, new: NewWebhook, actor: &Actor) -> Result<Added
         other => return Err(ManageError::Invalid(format!("personal_data {other:?}: expected masked or full"))),
     };
     let from_position = new.from_position.unwrap_or(1);
-    if from_position < 1 {
-        return Err(ManageError::Invalid(format!("from_position {from_position}: positions start at 1")));
-    }
+    within_trail(app, from_position).await?;
     // Resolved last, after the checks that need no network.
     webhook::check_destination(&url, allow_private).await.map_err(ManageError::UrlRefused)?;
-    let id = format!("wh_{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+    let id = format!("wh-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
     let now = app.clock.now();
     let added = app
         .store
@@ -230,9 +237,7 @@ pub async fn disable(app: &AppState, id: &str, actor: &Actor) -> Result<Subscrip
 /// Delivers again from `from_position` (active again if disabled).
 pub async fn replay(app: &AppState, id: &str, from_position: i64, actor: &Actor) -> Result<SubscriptionView, ManageError> {
     webhook_named(app, id).await?;
-    if from_position < 1 {
-        return Err(ManageError::Invalid(format!("from_position {from_position}: positions start at 1")));
-    }
+    within_trail(app, from_position).await?;
     app.store.replay_subscription(id, from_position).await.map_err(store)?;
     record(app, actor, StaffEvent::WebhookReplayRequested { subscription_id: id.to_string(), from_position }).await?;
     view(app, id).await

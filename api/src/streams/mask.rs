@@ -72,16 +72,35 @@ fn masked(kind: Kind, value: &str) -> String {
 
 /// Masks the personal data of a trail row (as JSON, the JSON Lines export's
 /// form) in place: the fields themselves, and every place a readable line
-/// quotes them.
+/// (`line.en`, `line.ja`) quotes them. Hashes and IDs are left as they are.
 pub fn mask(row: &mut Value) {
     let mut replaced = BTreeMap::new();
     mask_fields(row, &mut replaced);
     // Longest first, so an address is replaced before a login ID inside it.
     let mut pairs: Vec<(String, String)> = replaced.into_iter().filter(|(from, _)| from.chars().count() >= 3).collect();
     pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
-    if !pairs.is_empty() {
-        mask_quotes(row, &pairs);
+    if let Some(line) = row.get_mut("line").filter(|_| !pairs.is_empty()) {
+        mask_quotes(line, &pairs);
     }
+}
+
+/// A signal's ID names the client or network a spray came from
+/// (`many_login_ids_from_one_client:203.0.113.7:...`): that part masked.
+fn mask_signal_id(id: &mut String, replaced: &mut BTreeMap<String, String>) {
+    let parts: Vec<String> = id
+        .split(':')
+        .map(|part| {
+            let address = part.split('-').next().unwrap_or(part);
+            if address.parse::<std::net::IpAddr>().is_ok() {
+                let m = ip(address).replace('/', "-");
+                replaced.insert(address.to_string(), ip(address));
+                m
+            } else {
+                part.to_string()
+            }
+        })
+        .collect();
+    *id = parts.join(":");
 }
 
 fn kind_of(key: &str) -> Option<Kind> {
@@ -92,9 +111,10 @@ fn mask_fields(value: &mut Value, replaced: &mut BTreeMap<String, String>) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                match kind_of(key) {
-                    Some(kind) => mask_value(kind, v, replaced),
-                    None => mask_fields(v, replaced),
+                match (kind_of(key), v) {
+                    (Some(kind), v) => mask_value(kind, v, replaced),
+                    (None, Value::String(id)) if key == "signal_id" => mask_signal_id(id, replaced),
+                    (None, v) => mask_fields(v, replaced),
                 }
             }
         }
@@ -169,6 +189,20 @@ mod tests {
         assert_eq!(row["metadata"]["ip"], "198.51.100.0/24");
         assert_eq!(row["account_id"], "acc-1");
         assert_eq!(row["metadata"]["actor"], "customer");
+    }
+
+    #[test]
+    fn a_signal_naming_a_client_is_masked_and_hashes_are_not_touched() {
+        let mut row = json!({
+            "login_id": "abc",
+            "hash": "abcabc", "leaf_hash": "xabcx",
+            "event": {"SignalReviewed": {"signal_id": "many_login_ids_from_one_client:203.0.113.7:1795478400000", "outcome": "confirmed"}},
+            "line": {"en": "Signal many_login_ids_from_one_client:203.0.113.7:1795478400000 (from 203.0.113.7) was confirmed."},
+        });
+        mask(&mut row);
+        assert_eq!(row["event"]["SignalReviewed"]["signal_id"], "many_login_ids_from_one_client:203.0.113.0-24:1795478400000");
+        assert!(!row["line"]["en"].as_str().unwrap().contains("203.0.113.7"), "{}", row["line"]);
+        assert_eq!((row["hash"].clone(), row["leaf_hash"].clone()), (json!("abcabc"), json!("xabcx")));
     }
 
     #[test]

@@ -28,8 +28,15 @@ use crate::state::AppState;
 use crate::storage::Subscription;
 
 /// How long a delivery task's hold on its subscription lasts without being
-/// renewed: another instance takes over this long after one stops.
-const LEASE: Duration = Duration::from_secs(15);
+/// renewed: another instance takes over this long after one stops. It
+/// outlasts the longest request, so a round always ends within its lease.
+fn lease(app: &AppState) -> Duration {
+    Duration::from_secs(15).max(app.config.streams.webhook_timeout + Duration::from_secs(10))
+}
+
+/// How long an instance waits before looking again at a subscription
+/// another instance holds.
+const LOOK_AGAIN: Duration = Duration::from_secs(5);
 
 /// How often the supervisor looks for subscriptions without a task.
 const SUPERVISE_EVERY: Duration = Duration::from_secs(2);
@@ -62,16 +69,18 @@ impl Drop for Task {
 
 /// Runs every active subscription's delivery while the service runs.
 pub async fn run(app: AppState) {
-    if let Some(nats) = &app.config.streams.nats {
-        let id = nats_subscription_id(&nats.stream);
-        let personal = if nats.full_personal_data { "full" } else { "masked" };
-        if let Err(e) = app.store.ensure_nats_subscription(&id, &nats.stream, personal, app.clock.now().timestamp_millis()).await {
-            tracing::error!(error = %e, "cannot record the NATS publisher's position; retrying");
-        }
-    }
     let instance = uuid::Uuid::new_v4().to_string();
     let mut tasks: HashMap<String, Task> = HashMap::new();
+    let mut nats_recorded = app.config.streams.nats.is_none();
     loop {
+        if let (false, Some(nats)) = (nats_recorded, &app.config.streams.nats) {
+            let id = nats_subscription_id(&nats.stream);
+            let personal = if nats.full_personal_data { "full" } else { "masked" };
+            match app.store.ensure_nats_subscription(&id, &nats.stream, personal, app.clock.now().timestamp_millis()).await {
+                Ok(()) => nats_recorded = true,
+                Err(e) => tracing::error!(error = %e, "cannot record the NATS publisher's position; retrying"),
+            }
+        }
         match app.store.subscriptions().await {
             Ok(subscriptions) => {
                 tasks.retain(|_, task| !task.0.is_finished());
@@ -121,12 +130,12 @@ async fn deliver(app: AppState, id: String, instance: String) {
     let mut sink = Sink::None;
     loop {
         let now = now_ms();
-        match app.store.lease_subscription(&id, &instance, now, now + LEASE.as_millis() as i64).await {
+        match app.store.lease_subscription(&id, &instance, now, now + lease(&app).as_millis() as i64).await {
             Ok(true) => {}
             Ok(false) => match app.store.subscription(&id).await {
                 // Another instance delivers it: look again when its lease may have run out.
                 Ok(Some(s)) if s.is_active() => {
-                    tokio::time::sleep(LEASE / 3).await;
+                    tokio::time::sleep(LOOK_AGAIN).await;
                     continue;
                 }
                 _ => return,
@@ -148,11 +157,11 @@ async fn deliver(app: AppState, id: String, instance: String) {
         };
         if let Some(next) = subscription.next_attempt_at {
             if next > now {
-                tokio::time::sleep(Duration::from_millis((next - now) as u64).min(LEASE / 3)).await;
+                tokio::time::sleep(Duration::from_millis((next - now) as u64).min(LOOK_AGAIN)).await;
                 continue;
             }
         }
-        match round(&app, &subscription, &mut sink).await {
+        match round(&app, &instance, &subscription, &mut sink).await {
             Ok(Round::Moved) => {}
             Ok(Round::Idle) => {
                 if tokio::time::timeout(IDLE, progress.changed()).await.is_ok_and(|changed| changed.is_err()) {
@@ -163,7 +172,7 @@ async fn deliver(app: AppState, id: String, instance: String) {
                 if subscription.kind == "nats" {
                     sink = Sink::None;
                 }
-                failed(&app, &subscription, &why).await;
+                failed(&app, &instance, &subscription, &why).await;
             }
         }
     }
@@ -184,12 +193,13 @@ async fn next_checkpoint(pool: &sqlx::AnyPool, after: i64) -> Result<Option<Stor
 /// One round: the checkpoint the delivered events cover, or the next
 /// batch of events (never past the next checkpoint, so that a checkpoint
 /// follows the last event it covers).
-async fn round(app: &AppState, s: &Subscription, sink: &mut Sink) -> Result<Round, String> {
+async fn round(app: &AppState, instance: &str, s: &Subscription, sink: &mut Sink) -> Result<Round, String> {
     let pool = &app.db.any;
     let checkpoint = next_checkpoint(pool, s.checkpoint_size).await?;
     if let Some(c) = checkpoint.as_ref().filter(|c| c.tree_size <= s.position) {
         send_checkpoint(app, s, sink, c).await?;
-        app.store.checkpoint_delivered(&s.subscription_id, c.tree_size, now_ms()).await.map_err(|e| e.to_string())?;
+        let read = (s.checkpoint_size, s.replays);
+        app.store.checkpoint_delivered(&s.subscription_id, instance, read, c.tree_size, now_ms()).await.map_err(|e| e.to_string())?;
         return Ok(Round::Moved);
     }
     let cap = match (s.pending_through, &checkpoint) {
@@ -211,7 +221,7 @@ async fn round(app: &AppState, s: &Subscription, sink: &mut Sink) -> Result<Roun
     // A webhook batch is fixed before it is sent: a retry sends the same
     // events under the same webhook-id.
     if s.pending_through.is_none() && s.kind == "webhook" && !rows.is_empty() {
-        let fixed = app.store.pend_batch(&s.subscription_id, s.position, through).await.map_err(|e| e.to_string())?;
+        let fixed = app.store.pend_batch(&s.subscription_id, instance, s.position, through).await.map_err(|e| e.to_string())?;
         if !fixed {
             return Ok(Round::Moved);
         }
@@ -219,7 +229,7 @@ async fn round(app: &AppState, s: &Subscription, sink: &mut Sink) -> Result<Roun
     if !rows.is_empty() {
         send_events(app, s, sink, &rows, through).await?;
     }
-    app.store.delivered(&s.subscription_id, s.position, through, now_ms()).await.map_err(|e| e.to_string())?;
+    app.store.delivered(&s.subscription_id, instance, s.position, through, now_ms()).await.map_err(|e| e.to_string())?;
     app.metrics.streamed(&s.subscription_id, rows.len() as u64);
     Ok(Round::Moved)
 }
@@ -284,8 +294,12 @@ async fn send_events(app: &AppState, s: &Subscription, sink: &mut Sink, rows: &[
 async fn post(app: &AppState, s: &Subscription, client: &reqwest::Client, id: &str, body: Vec<u8>) -> Result<(), String> {
     let now = now_ms();
     // A name that resolves inside is refused at each connection by the
-    // client's resolver; an address written in the URL, here.
+    // client's resolver; an address written in the URL, and plain http
+    // (added while private networks were allowed), here.
     if !app.config.streams.webhook_allow_private {
+        if !s.target.starts_with("https://") {
+            return Err("plain http is refused (LEDGER_WEBHOOK_ALLOW_PRIVATE_NETWORKS is off)".into());
+        }
         if let Some(ip) = url::Url::parse(&s.target).ok().and_then(|u| u.host_str().and_then(|h| h.trim_matches(['[', ']']).parse().ok())) {
             if !webhook::is_public(ip) {
                 return Err(format!("{ip} is not a public address"));
@@ -324,7 +338,7 @@ fn backoff(failures: i64, max: Duration) -> Duration {
 }
 
 /// A delivery failed: wait, and disable a webhook failing too long.
-async fn failed(app: &AppState, s: &Subscription, why: &str) {
+async fn failed(app: &AppState, instance: &str, s: &Subscription, why: &str) {
     let now = now_ms();
     let streams = &app.config.streams;
     let wait = backoff(s.failures + 1, streams.webhook_retry_max);
@@ -336,9 +350,14 @@ async fn failed(app: &AppState, s: &Subscription, why: &str) {
         error = %why,
         "delivery failed; it will be retried"
     );
-    if let Err(e) = app.store.delivery_failed(&s.subscription_id, why, now, now + wait.as_millis() as i64).await {
-        tracing::warn!(subscription = %s.subscription_id, error = %e, "cannot record a failed delivery");
-        return;
+    match app.store.delivery_failed(&s.subscription_id, instance, why, now, now + wait.as_millis() as i64).await {
+        Ok(true) => {}
+        // Another instance holds it now: its own attempts decide.
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(subscription = %s.subscription_id, error = %e, "cannot record a failed delivery");
+            return;
+        }
     }
     let since = s.failing_since.unwrap_or(now);
     if s.kind == "webhook" && now - since >= streams.webhook_disable_after.as_millis() as i64 {

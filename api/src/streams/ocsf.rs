@@ -92,13 +92,16 @@ fn failed(event_type: &str) -> bool {
     event_type.ends_with("Failed")
         || event_type.ends_with("Rejected")
         || event_type.ends_with("Refused")
-        || matches!(event_type, "LoginLocked" | "AttemptsThrottled" | "LoginAttemptsThrottled" | "CodeExhausted")
+        || matches!(
+            event_type,
+            "LoginLocked" | "PasskeyDeletionLocked" | "AttemptsThrottled" | "LoginAttemptsThrottled" | "EmailCodeExhausted"
+        )
 }
 
 /// OCSF severity: a lock is Medium, a refusal Low, the rest Informational.
 fn severity(event_type: &str) -> (u32, &'static str) {
     match event_type {
-        "LoginLocked" | "AttemptsThrottled" | "LoginAttemptsThrottled" | "PasskeysRevoked" => (3, "Medium"),
+        "LoginLocked" | "PasskeyDeletionLocked" | "AttemptsThrottled" | "LoginAttemptsThrottled" | "PasskeysRevoked" => (3, "Medium"),
         t if failed(t) => (2, "Low"),
         _ => (1, "Informational"),
     }

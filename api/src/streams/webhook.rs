@@ -43,7 +43,17 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public(IpAddr::V4(v4));
             }
             let s = a.segments();
+            // IPv4-compatible (::a.b.c.d), 6to4 (2002:a.b.c.d::): the
+            // embedded address decides.
+            if s[..6] == [0; 6] && !a.is_loopback() && !a.is_unspecified() {
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8)));
+            }
+            if s[0] == 0x2002 {
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8)));
+            }
             !(a.is_loopback()
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0)
                 || a.is_unspecified()
                 || a.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
@@ -115,6 +125,8 @@ impl reqwest::dns::Resolve for PublicOnly {
 pub fn client(allow_private: bool, timeout: Duration) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the destination itself, past the check below.
+        .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout)
         .user_agent(concat!("passkey-ledger/", env!("CARGO_PKG_VERSION")));
@@ -204,16 +216,16 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// A URL fit for events and logs: no query (it may hold a token), no user.
+/// A URL fit for events, logs and listings: its scheme, host and port
+/// only; a path or query (either may hold a token, as chat and SIEM
+/// collectors put them there) is shown as `/...`.
 pub fn shown(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            if u.query().is_some() {
-                u.set_query(Some("..."));
-            }
-            u.to_string()
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if u.path() == "/" && u.query().is_none() { "/" } else { "/..." };
+            format!("{}://{host}{port}{rest}", u.scheme())
         }
         Err(_) => "an address that does not parse".to_string(),
     }
@@ -237,6 +249,10 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "fec0::1",
+            "2002:7f00:1::",
+            "2001::1",
         ] {
             assert!(!is_public(inside.parse().unwrap()), "{inside}");
         }
@@ -280,6 +296,8 @@ mod tests {
 
     #[test]
     fn a_shown_url_keeps_no_token() {
-        assert_eq!(shown("https://u:p@siem.example.com/hook?token=abc"), "https://siem.example.com/hook?...");
+        assert_eq!(shown("https://u:p@siem.example.com/hook?token=abc"), "https://siem.example.com/...");
+        assert_eq!(shown("https://hooks.example.com:8443/services/T0/B0/SECRET"), "https://hooks.example.com:8443/...");
+        assert_eq!(shown("https://siem.example.com/"), "https://siem.example.com/");
     }
 }

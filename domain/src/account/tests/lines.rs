@@ -248,6 +248,30 @@ fn every_staff_event() -> Vec<StaffEvent> {
         StaffEvent::ConsoleSignedOut { cause: "idle".into() },
         StaffEvent::ConsoleSignedOut { cause: "expired".into() },
         StaffEvent::StaffMemberDisabled { staff_id: "s-3".into(), name: "Sato".into(), sessions_ended: 2 },
+        StaffEvent::WebhookSubscriptionAdded {
+            subscription_id: "wh-1a2b".into(),
+            url: "https://siem.example.jp/...".into(),
+            format: "cloudevents".into(),
+            types: vec![],
+            batch_size: 100,
+            personal_data: "masked".into(),
+            from_position: 1,
+        },
+        StaffEvent::WebhookSubscriptionAdded {
+            subscription_id: "wh-1a2c".into(),
+            url: "https://siem.example.jp/".into(),
+            format: "ocsf".into(),
+            types: vec!["PasskeyLoginSucceeded".into()],
+            batch_size: 10,
+            personal_data: "full".into(),
+            from_position: 40,
+        },
+        StaffEvent::WebhookSubscriptionDisabled { subscription_id: "wh-1a2b".into() },
+        StaffEvent::WebhookReplayRequested { subscription_id: "wh-1a2b".into(), from_position: 7 },
+        StaffEvent::WebhookSecretRotated {
+            subscription_id: "wh-1a2b".into(),
+            previous_valid_until: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default(),
+        },
     ]
 }
 
@@ -257,6 +281,8 @@ fn every_system_event() -> Vec<SystemEvent> {
         { "UnknownCredentialRejected": { "credential_id": "AbC" } },
         { "AttemptsThrottled": { "client": "192.0.2.7", "refused": 3, "window_secs": 60 } },
         { "LoginAttemptsThrottled": { "login_id": "9999999", "refused": 3, "window_secs": 60 } },
+        { "WebhookSubscriptionDisabledAfterFailures": { "subscription_id": "wh-1a2b", "failing_since": "2026-11-20T00:00:00Z",
+          "failures": 412, "last_error": "HTTP 503", "position": 1200 } },
     ]))
     .expect("the system events' shapes")
 }
