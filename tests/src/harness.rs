@@ -253,6 +253,17 @@ impl TestApp {
     }
 
     /// A passkey login; returns the raw response.
+    /// Customers doing what customers do: accounts `<prefix>1` and
+    /// `<prefix>2` opened, the first registers a passkey and logs in with it.
+    pub async fn activity(&self, prefix: &str) {
+        let mut passkey = crate::SoftPasskey::new("localhost", ORIGIN);
+        let email = format!("{prefix}@example.jp");
+        self.open_account(&format!("{prefix}1"), Some(&email), false).await;
+        self.open_account(&format!("{prefix}2"), Some(&format!("{prefix}-2@example.jp")), false).await;
+        self.register(&format!("{prefix}1"), &email, &mut passkey).await;
+        assert!(self.passkey_login(&mut passkey).await.status().is_success());
+    }
+
     pub async fn passkey_login(&self, passkey: &mut crate::SoftPasskey) -> Response {
         let options: Value = self.post("/api/v1/sessions/passkey/options", json!({}), None).await.json().await.expect("json");
         let credential = passkey.assert(&options);

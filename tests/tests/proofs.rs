@@ -8,8 +8,8 @@
 
 use ledger_projections::checkpoint::{Statement, Verifier};
 use ledger_projections::merkle::{self, verify_consistency, verify_inclusion};
-use ledger_tests::harness::{error_code, json_of, ORIGIN};
-use ledger_tests::{SoftPasskey, TestApp};
+use ledger_tests::harness::{error_code, json_of};
+use ledger_tests::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -18,16 +18,6 @@ ledger_tests::on_both_databases!(
     checkpoints_stay_consistent_through_growth_and_a_rebuild,
     an_edited_log_is_named_and_no_longer_proves_against_the_published_checkpoint,
 );
-
-/// Customers doing what customers do: accounts opened, a registration, a login.
-async fn activity(app: &TestApp, prefix: &str) {
-    let mut passkey = SoftPasskey::new("localhost", ORIGIN);
-    let email = format!("{prefix}@example.jp");
-    app.open_account(&format!("{prefix}1"), Some(&email), false).await;
-    app.open_account(&format!("{prefix}2"), Some(&format!("{prefix}-2@example.jp")), false).await;
-    app.register(&format!("{prefix}1"), &email, &mut passkey).await;
-    assert!(app.passkey_login(&mut passkey).await.status().is_success());
-}
 
 async fn settle(app: &TestApp) {
     assert!(app.app.projector.settle(std::time::Duration::from_secs(10)).await.unwrap());
@@ -86,7 +76,7 @@ fn leaf_of(row: &Value) -> merkle::Hash {
 }
 
 async fn every_row_is_a_leaf_an_auditor_proves_against_a_signed_checkpoint(app: TestApp) {
-    activity(&app, "p").await;
+    app.activity("p").await;
     settle(&app).await;
     let compliance = app.staff("Kato", "compliance").await;
     let support = app.staff("Sato", "support").await;
@@ -189,10 +179,10 @@ fn auditor_script(files: &[&str]) -> Option<Result<String, String>> {
 }
 
 async fn checkpoints_stay_consistent_through_growth_and_a_rebuild(app: TestApp) {
-    activity(&app, "c").await;
+    app.activity("c").await;
     let compliance = app.staff("Kato", "compliance").await;
     let first = sign_now(&app).await;
-    activity(&app, "d").await;
+    app.activity("d").await;
     let second = sign_now(&app).await;
     assert!(second.tree_size > first.tree_size);
 
@@ -241,7 +231,7 @@ async fn checkpoints_stay_consistent_through_growth_and_a_rebuild(app: TestApp) 
 }
 
 async fn an_edited_log_is_named_and_no_longer_proves_against_the_published_checkpoint(app: TestApp) {
-    activity(&app, "t").await;
+    app.activity("t").await;
     let compliance = app.staff("Kato", "compliance").await;
     let signed = sign_now(&app).await;
     let note = ledger_projections::checkpoint::latest(&app.app.db.any).await.unwrap().unwrap().note;

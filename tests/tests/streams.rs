@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use ledger_tests::harness::{error_code, json_of, ORIGIN};
-use ledger_tests::{SoftPasskey, TestApp};
+use ledger_tests::harness::{error_code, json_of};
+use ledger_tests::TestApp;
 use serde_json::{json, Value};
 
 ledger_tests::on_both_databases!(
@@ -101,16 +101,6 @@ async fn streaming(app: TestApp) -> TestApp {
     .await
 }
 
-/// Customers doing what customers do.
-async fn activity(app: &TestApp, prefix: &str) {
-    let mut passkey = SoftPasskey::new("localhost", ORIGIN);
-    let email = format!("{prefix}@example.jp");
-    app.open_account(&format!("{prefix}1"), Some(&email), false).await;
-    app.open_account(&format!("{prefix}2"), Some(&format!("{prefix}-2@example.jp")), false).await;
-    app.register(&format!("{prefix}1"), &email, &mut passkey).await;
-    assert!(app.passkey_login(&mut passkey).await.status().is_success());
-}
-
 async fn trail_end(app: &TestApp) -> i64 {
     assert!(app.app.projector.settle(Duration::from_secs(10)).await.unwrap());
     let (end,): (Option<i64>,) = sqlx::query_as("SELECT MAX(audit_position) FROM audit_trail").fetch_one(&app.app.db.any).await.unwrap();
@@ -192,15 +182,15 @@ for i, d in enumerate(json.load(open(sys.argv[1]))):
 
 async fn a_subscription_receives_every_event_in_order_signed_and_masked(app: TestApp) {
     let app = streaming(app).await;
-    activity(&app, "71000").await;
+    app.activity("71000").await;
     let (receiver, url) = Receiver::start().await;
     let (id, secret) = add(&app, json!({"url": url, "batch": 5})).await;
-    activity(&app, "72000").await;
+    app.activity("72000").await;
     let made = {
         trail_end(&app).await;
         ledger_api::proofs::checkpoint_now(&app.app).await.unwrap().expect("a checkpoint")
     };
-    activity(&app, "73000").await;
+    app.activity("73000").await;
     let end = trail_end(&app).await;
     until("every event", || receiver.events().len() as i64 >= end).await;
 
@@ -286,7 +276,7 @@ async fn a_failing_receiver_gets_the_same_batch_until_it_takes_it_then_is_disabl
     assert_eq!(code_of(res).await, "invalid_request");
     let app = streaming(strict).await;
 
-    activity(&app, "74000").await;
+    app.activity("74000").await;
     let (receiver, url) = Receiver::start().await;
     receiver.fail_next.store(3, Ordering::SeqCst);
     let (id, _) = add(&app, json!({"url": url, "batch": 4})).await;
@@ -305,7 +295,7 @@ async fn a_failing_receiver_gets_the_same_batch_until_it_takes_it_then_is_disabl
         })
         .await;
     receiver.failing.store(true, Ordering::SeqCst);
-    activity(&app, "75000").await;
+    app.activity("75000").await;
     // (The restart's new instance takes the subscription over once the
     // stopped one's lease ran out: up to 15 s.)
     let mut disabled = Value::Null;
@@ -346,7 +336,7 @@ async fn a_restart_resumes_and_a_hanging_receiver_holds_back_no_other(app: TestA
     let (receiver, url) = Receiver::start().await;
     add(&app, json!({"url": slow_url})).await;
     add(&app, json!({"url": url, "batch": 3})).await;
-    activity(&app, "76000").await;
+    app.activity("76000").await;
     let end = trail_end(&app).await;
     until("the prompt receiver's events", || receiver.events().len() as i64 >= end).await;
     assert!(slow.events().is_empty());
@@ -354,7 +344,7 @@ async fn a_restart_resumes_and_a_hanging_receiver_holds_back_no_other(app: TestA
     // Stopped mid-stream and started again: it resumes where the receiver
     // stopped taking; a batch may come twice, with the same IDs.
     let app = app.restart().await;
-    activity(&app, "77000").await;
+    app.activity("77000").await;
     let end = trail_end(&app).await;
     until("the events after the restart", || receiver.events().last().map(position) == Some(end)).await;
     let mut positions: Vec<i64> = receiver.events().iter().map(position).collect();
@@ -366,7 +356,7 @@ async fn a_rotated_secret_signs_beside_the_old_one(app: TestApp) {
     let app = streaming(app).await;
     let (receiver, url) = Receiver::start().await;
     let (id, old) = add(&app, json!({"url": url})).await;
-    activity(&app, "78000").await;
+    app.activity("78000").await;
     let (status, v) =
         json_of(app.post(&format!("/api/v1/admin/webhooks/{id}/rotate-secret"), json!({}), Some(&app.admin_token)).await).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{v}");
@@ -374,7 +364,7 @@ async fn a_rotated_secret_signs_beside_the_old_one(app: TestApp) {
     assert_ne!(new, old);
     assert!(v["subscription"]["previous_secret_until"].is_string());
     let before = receiver.deliveries().len();
-    activity(&app, "79000").await;
+    app.activity("79000").await;
     let end = trail_end(&app).await;
     until("the events after the rotation", || receiver.events().last().map(position) == Some(end)).await;
     let after: Vec<Delivery> = receiver.deliveries()[before..].to_vec();
@@ -413,7 +403,7 @@ async fn nats_receives_every_event_with_its_id(app: TestApp) {
     // Each test its own stream and subject prefix.
     let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let (stream, prefix) = (format!("LEDGERTEST{tag}"), format!("t{tag}"));
-    activity(&app, "80000").await;
+    app.activity("80000").await;
     let app = app
         .restart_with(|c| {
             c.streams.nats = Some(ledger_api::config::Nats {
@@ -424,7 +414,7 @@ async fn nats_receives_every_event_with_its_id(app: TestApp) {
             })
         })
         .await;
-    activity(&app, "81000").await;
+    app.activity("81000").await;
     let end = trail_end(&app).await;
     let made = ledger_api::proofs::checkpoint_now(&app.app).await.unwrap().expect("a checkpoint");
 
