@@ -203,6 +203,12 @@ pub struct Config {
     /// How often a checkpoint is signed when the trail has grown; `None`:
     /// only by `ledger audit checkpoint`.
     pub checkpoint_every: Option<std::time::Duration>,
+    /// The RFC 3161 time-stamp authority that stamps each checkpoint
+    /// (`LEDGER_TSA_URL`); `None`: checkpoints are not timestamped.
+    pub tsa_url: Option<reqwest::Url>,
+    /// The certificates a timestamp must lead to (`LEDGER_TSA_CA_FILE`,
+    /// PEM), read at start.
+    pub tsa_trust: Option<ledger_projections::timestamp::Trust>,
     /// Where the trail goes besides the database: NATS and webhooks.
     pub streams: Streams,
     /// How long a client may take to send a request's headers.
@@ -326,6 +332,15 @@ pub struct Settings {
     /// audit checkpoint`.
     #[arg(long, env = "LEDGER_CHECKPOINT_EVERY", default_value_t = 60, value_parser = seconds_up_to_a_day, global = true)]
     pub checkpoint_every: u64,
+    /// An RFC 3161 time-stamp authority (http or https) that timestamps
+    /// every checkpoint; unset: no timestamps.
+    #[arg(long, env = "LEDGER_TSA_URL", global = true)]
+    pub tsa_url: Option<String>,
+    /// PEM file of the certificate(s) the TSA's certificate must be or lead
+    /// to: timestamps are checked against it when fetched and by `ledger
+    /// audit verify`.
+    #[arg(long, env = "LEDGER_TSA_CA_FILE", global = true)]
+    pub tsa_ca_file: Option<PathBuf>,
     /// NATS server to stream every event to (JetStream); unset: off.
     #[arg(long, env = "LEDGER_NATS_URL", hide_env_values = true, global = true)]
     pub nats_url: Option<String>,
@@ -855,6 +870,26 @@ impl TryFrom<Settings> for Config {
             login_ids_per_network: s.signal_login_ids_per_network,
         };
         let log_origin = s.log_origin.clone().unwrap_or_else(|| format!("{}/passkey-ledger", s.rp_id));
+        let tsa_url = match s.tsa_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let url = reqwest::Url::parse(url).map_err(|e| format!("LEDGER_TSA_URL: {e}"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err("LEDGER_TSA_URL must be an http or https URL".into());
+                }
+                Some(url)
+            }
+            None => None,
+        };
+        let tsa_trust = match &s.tsa_ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("LEDGER_TSA_CA_FILE {}: {e}", path.display()))?;
+                Some(
+                    ledger_projections::timestamp::Trust::from_pem(&pem)
+                        .map_err(|e| format!("LEDGER_TSA_CA_FILE {}: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
         Ok(Config {
             bind: s.bind,
             admin_bind: s.admin_bind,
@@ -876,6 +911,8 @@ impl TryFrom<Settings> for Config {
             smtp_timeout_secs: s.smtp_timeout_secs,
             log_origin,
             checkpoint_every: (s.checkpoint_every > 0).then(|| std::time::Duration::from_secs(s.checkpoint_every)),
+            tsa_url,
+            tsa_trust,
             streams: Streams {
                 nats: s.nats_url.filter(|u| !u.trim().is_empty()).map(|url| Nats {
                     url,

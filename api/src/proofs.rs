@@ -1,7 +1,8 @@
 //! The audit trail's proofs, in one place for the API, the console and the
 //! command line: signed checkpoints of its Merkle tree (made in the
 //! background and on demand), inclusion and consistency proofs, and a
-//! checkpoint kept outside the ledger checked against the trail.
+//! checkpoint kept outside the ledger checked against the trail, and the
+//! RFC 3161 timestamps of checkpoints.
 
 use ledger_projections::checkpoint::{self, Made, Stored, Verifier};
 use ledger_projections::merkle;
@@ -42,15 +43,135 @@ fn encode_all(hashes: &[merkle::Hash]) -> Vec<String> {
 
 /// Signs the tree now if it has grown; the newest checkpoint (None while
 /// the trail is empty).
+/// With a time-stamp authority, the checkpoint is timestamped before it is
+/// answered (and any earlier one the authority could not stamp then).
 pub async fn checkpoint_now(app: &AppState) -> Result<Option<Stored>, ApiError> {
-    match checkpoint::make(&app.db.any, &app.log_key).await? {
+    let made = match checkpoint::make(&app.db.any, &app.log_key).await? {
         Made::New(made) => {
             tracing::info!(tree_size = made.tree_size, root = %made.root_hash, "signed a checkpoint of the audit trail");
-            Ok(Some(made))
+            made
         }
-        Made::Unchanged(latest) => Ok(Some(latest)),
-        Made::Empty => Ok(None),
+        Made::Unchanged(latest) => latest,
+        Made::Empty => return Ok(None),
+    };
+    if made.timestamp.is_none() && stamp_pending(app).await > 0 {
+        return Ok(checkpoint::of_size(&app.db.any, made.tree_size).await?.or(Some(made)));
     }
+    Ok(Some(made))
+}
+
+/// The checkpoints stamped in one go at most: a time-stamp authority that
+/// was down for a day is not sent a day of requests at once.
+const STAMPS_PER_ROUND: i64 = 16;
+
+/// Asks the time-stamp authority (when there is one) to stamp the newest
+/// checkpoints without a timestamp; how many it stamped. A failure is
+/// logged and tried again at the next checkpoint.
+pub async fn stamp_pending(app: &AppState) -> usize {
+    let Some(url) = &app.config.tsa_url else { return 0 };
+    let pending = match checkpoint::unstamped(&app.db.any, STAMPS_PER_ROUND).await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the checkpoints to timestamp; trying again later");
+            return 0;
+        }
+    };
+    let mut stamped = 0;
+    for (tree_size, note) in pending {
+        match fetch_stamp(url, app.config.tsa_trust.as_ref(), &note).await {
+            Ok((reply, stamp)) => match checkpoint::stamp(&app.db.any, tree_size, &reply).await {
+                Ok(()) => {
+                    tracing::info!(tree_size, time = %stamp.time, serial = %stamp.serial, "timestamped a checkpoint");
+                    stamped += 1;
+                }
+                Err(e) => tracing::warn!(tree_size, error = %e, "cannot keep a checkpoint's timestamp; trying again later"),
+            },
+            Err(why) => {
+                tracing::warn!(tree_size, tsa = %shown(url), %why, "the time-stamp authority did not stamp a checkpoint; trying again at the next checkpoint");
+                break;
+            }
+        }
+    }
+    stamped
+}
+
+/// A URL as logged: scheme, host and port (a path or query may carry a
+/// credential some authorities take).
+fn shown(url: &reqwest::Url) -> String {
+    format!("{}://{}:{}", url.scheme(), url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or_default())
+}
+
+/// How long a time-stamp authority may take to answer.
+const TSA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A reply larger than this is not a time-stamp reply.
+const TSA_REPLY_MAX: usize = 64 * 1024;
+
+/// One RFC 3161 exchange over HTTP (RFC 3161 section 3.4): the reply, once
+/// it is a granted token over `note` with the request's nonce, and (with
+/// `trust`) its signature and certificate check out.
+async fn fetch_stamp(
+    url: &reqwest::Url,
+    trust: Option<&ledger_projections::timestamp::Trust>,
+    note: &str,
+) -> Result<(Vec<u8>, ledger_projections::timestamp::Stamp), String> {
+    use ledger_projections::timestamp;
+    let nonce: [u8; 8] = rand::random();
+    let imprint = timestamp::imprint(note);
+    let client =
+        reqwest::Client::builder().timeout(TSA_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
+    let mut response = client
+        .post(url.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/timestamp-query")
+        .body(timestamp::request(&imprint, &nonce))
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {}", e.without_url()))?;
+    if !response.status().is_success() {
+        return Err(format!("it answered HTTP {}", response.status().as_u16()));
+    }
+    let mut reply = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.without_url().to_string())? {
+        reply.extend_from_slice(&chunk);
+        if reply.len() > TSA_REPLY_MAX {
+            return Err("its reply is too large to be a time-stamp reply".into());
+        }
+    }
+    let stamp = timestamp::answers(&reply, &imprint, &nonce)?;
+    match trust {
+        Some(trust) => {
+            Ok((reply.clone(), timestamp::verify(&reply, note, trust).map_err(|e| format!("its token does not check out: {e}"))?))
+        }
+        None => Ok((reply, stamp)),
+    }
+}
+
+/// The whole trail checked (`audit::verify`) and, with it, every stored
+/// checkpoint timestamp: against `LEDGER_TSA_CA_FILE` when set, otherwise
+/// only that each is over its own note. `kept_elsewhere`: the tree size and
+/// root of a checkpoint kept outside the ledger, checked against the rows
+/// like the stored ones.
+pub async fn verify_trail(
+    app: &AppState,
+    kept_elsewhere: Option<(i64, merkle::Hash)>,
+    progress: impl FnMut(u64),
+) -> Result<ledger_projections::audit::Verification, ledger_projections::DbError> {
+    let applied = app.projector.applied().await?;
+    let mut signed = checkpoint::signed_roots(&app.db.any, &app.log_key.verifier()).await?;
+    if let Some((size, root)) = kept_elsewhere {
+        signed.push((size, Some(root)));
+        signed.sort_by_key(|(size, _)| *size);
+    }
+    let mut result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, progress).await?;
+    let stamps = checkpoint::verify_timestamps(&app.db.any, app.config.tsa_trust.as_ref()).await?;
+    result.timestamps_checked = stamps.checked;
+    result.timestamps_unchecked = stamps.unchecked;
+    if let Some((tree_size, why)) = stamps.problem {
+        if result.ok {
+            result.ok = false;
+            result.problem = Some(format!("the timestamp of the checkpoint of tree size {tree_size} does not check out: {why}"));
+        }
+    }
+    Ok(result)
 }
 
 /// The newest checkpoint; one is made when there is none yet.
@@ -166,5 +287,6 @@ pub async fn checkpoint_every(app: AppState, period: std::time::Duration) {
             Err(ledger_projections::DbError::Refused(why)) => tracing::error!(%why, "the audit trail's checkpoint was not signed"),
             Err(e) => tracing::warn!(error = %e, "cannot sign a checkpoint of the audit trail now; trying again later"),
         }
+        stamp_pending(&app).await;
     }
 }

@@ -580,6 +580,11 @@ pub struct Verification {
     pub merkle_root: Option<String>,
     /// Stored checkpoints whose root the rows reproduced.
     pub checkpoints_checked: u64,
+    /// Checkpoint timestamps checked against `LEDGER_TSA_CA_FILE`.
+    pub timestamps_checked: u64,
+    /// Checkpoint timestamps only checked to be over their note, for want
+    /// of `LEDGER_TSA_CA_FILE`.
+    pub timestamps_unchecked: u64,
 }
 
 /// Walks the whole trail: positions must run 1, 2, 3 ... without gaps;
@@ -621,6 +626,8 @@ pub async fn verify(
         head_hash: None,
         merkle_root: None,
         checkpoints_checked: 0,
+        timestamps_checked: 0,
+        timestamps_unchecked: 0,
     };
     let mut tree = merkle::Frontier::default();
     let mut nodes = merkle::Recomputed::default();
@@ -748,6 +755,8 @@ pub async fn verify(
         head_hash: head.map(|h| h.1),
         merkle_root: Some(merkle::encode(&root)),
         checkpoints_checked,
+        timestamps_checked: 0,
+        timestamps_unchecked: 0,
     })
 }
 

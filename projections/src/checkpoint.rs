@@ -12,6 +12,7 @@ use sqlx::AnyPool;
 
 use crate::db::DbError;
 use crate::merkle::{self, Hash};
+use crate::timestamp::{self, Stamp};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -157,15 +158,65 @@ pub struct Stored {
     /// other fields are the ledger's index of it).
     pub note: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// What the RFC 3161 timestamp of the note states (checked when it was
+    /// fetched; `ledger audit verify` checks it again); `None` while the
+    /// checkpoint has none.
+    pub timestamp: Option<Stamp>,
 }
 
-type Row = (i64, String, String, i64);
+type Row = (i64, String, String, i64, Option<String>);
 
-fn stored((tree_size, root_hash, note, created_at): Row) -> Stored {
-    Stored { tree_size, root_hash, note, created_at: crate::from_millis(created_at) }
+fn stored((tree_size, root_hash, note, created_at, reply): Row) -> Stored {
+    let timestamp = reply.and_then(|r| B64.decode(r).ok()).and_then(|r| timestamp::inspect(&r).ok());
+    Stored { tree_size, root_hash, note, created_at: crate::from_millis(created_at), timestamp }
 }
 
-const COLUMNS: &str = "tree_size, root_hash, note, created_at";
+const COLUMNS: &str = "tree_size, root_hash, note, created_at, timestamp_reply";
+
+/// The checkpoints without a timestamp, newest first, at most `limit`:
+/// `(tree_size, note)`.
+pub async fn unstamped(pool: &AnyPool, limit: i64) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(sqlx::query_as("SELECT tree_size, note FROM audit_checkpoints WHERE timestamp_reply IS NULL ORDER BY tree_size DESC LIMIT $1")
+        .bind(limit)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// Keeps a checkpoint's RFC 3161 time-stamp reply (DER); a checkpoint
+/// already stamped keeps its first.
+pub async fn stamp(pool: &AnyPool, tree_size: i64, reply: &[u8]) -> Result<(), DbError> {
+    sqlx::query("UPDATE audit_checkpoints SET timestamp_reply = $1 WHERE tree_size = $2 AND timestamp_reply IS NULL")
+        .bind(B64.encode(reply))
+        .bind(tree_size)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A checkpoint's time-stamp reply (DER): `None` when there is no such
+/// checkpoint, `Some(None)` when it has no timestamp.
+pub async fn timestamp_reply(pool: &AnyPool, tree_size: i64) -> Result<Option<Option<Vec<u8>>>, DbError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT timestamp_reply FROM audit_checkpoints WHERE tree_size = $1").bind(tree_size).fetch_optional(pool).await?;
+    row.map(|(reply,)| {
+        reply.map(|r| B64.decode(r).map_err(|_| DbError::Corrupt(format!("checkpoint {tree_size}'s timestamp is not base64")))).transpose()
+    })
+    .transpose()
+}
+
+/// Every timestamped checkpoint's tree size, note and reply (DER, or the
+/// reason it does not decode), ascending: what `verify` checks.
+pub async fn stamped(pool: &AnyPool) -> Result<Vec<(i64, String, Result<Vec<u8>, String>)>, DbError> {
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT tree_size, note, timestamp_reply FROM audit_checkpoints WHERE timestamp_reply IS NOT NULL ORDER BY tree_size",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(size, note, reply)| (size, note, B64.decode(reply).map_err(|_| "the stored timestamp is not base64".to_string())))
+        .collect())
+}
 
 /// The newest checkpoint.
 pub async fn latest(pool: &AnyPool) -> Result<Option<Stored>, DbError> {
@@ -209,6 +260,38 @@ pub async fn signed_roots(pool: &AnyPool, verifier: &Verifier) -> Result<Vec<(i6
             (size, root)
         })
         .collect())
+}
+
+/// What checking the stored timestamps found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TimestampCheck {
+    /// Checked against the trusted certificates.
+    pub checked: u64,
+    /// Only checked to be over their own note (no trusted certificates).
+    pub unchecked: u64,
+    /// The first bad timestamp's checkpoint and why.
+    pub problem: Option<(i64, String)>,
+}
+
+/// Checks every stored timestamp: against `trust` when given, otherwise
+/// only that it is a granted token over its own checkpoint's note.
+pub async fn verify_timestamps(pool: &AnyPool, trust: Option<&timestamp::Trust>) -> Result<TimestampCheck, DbError> {
+    let mut check = TimestampCheck::default();
+    for (size, note, reply) in stamped(pool).await? {
+        let verdict = reply.and_then(|reply| match trust {
+            Some(trust) => timestamp::verify(&reply, &note, trust),
+            None => timestamp::over(&reply, &note),
+        });
+        match verdict {
+            Ok(_) if trust.is_some() => check.checked += 1,
+            Ok(_) => check.unchecked += 1,
+            Err(why) => {
+                check.problem = Some((size, why));
+                break;
+            }
+        }
+    }
+    Ok(check)
 }
 
 /// The tree's size now: the trail's rows that are leaves (0 before the

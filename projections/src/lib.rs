@@ -16,6 +16,7 @@ pub mod read_models;
 mod rows;
 pub mod signals;
 pub mod store;
+pub mod timestamp;
 
 pub use db::{Backend, Database, DbError};
 pub use projector::Projector;

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startLedger, stop, virtualAuthenticator } from "./support.mjs";
+import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startLedger, startTsa, stop, virtualAuthenticator } from "./support.mjs";
 
 const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
 const WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
@@ -30,7 +30,7 @@ function addWebhook(url) {
   return lines[0].match(/wh-[0-9a-f]+/)[0];
 }
 
-let dataDir, port, origin, ledger, browser;
+let dataDir, port, origin, ledger, browser, tsa;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -38,13 +38,17 @@ before(async () => {
   port = await freePort();
   origin = `http://localhost:${port}`;
   execFileSync(LEDGER, ["demo-seed"], { env: ledgerEnv(dataDir, port), stdio: "ignore" });
-  ledger = await startLedger(dataDir, port, { LEDGER_CONSOLE_IDLE_SECS: String(IDLE_SECS), ...WEBHOOKS_INSIDE });
+  // Checkpoints are timestamped by an RFC 3161 authority on loopback.
+  tsa = await startTsa(join(dataDir, "tsa"));
+  const stamped = { LEDGER_TSA_URL: tsa.url, LEDGER_TSA_CA_FILE: tsa.caFile };
+  ledger = await startLedger(dataDir, port, { LEDGER_CONSOLE_IDLE_SECS: String(IDLE_SECS), ...WEBHOOKS_INSIDE, ...stamped });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
 });
 
 after(async () => {
   await browser?.close();
   if (ledger) await stop(ledger);
+  await tsa?.close();
 });
 
 /** `ledger staff add` as an operator runs it; the link on its last line. */
@@ -187,6 +191,11 @@ describe("the staff console", () => {
     assert.match(await page.textContent("#proof-verdict"), /署名付きチェックポイント（ツリーサイズ\d+）に含まれています/);
     assert.match(await page.textContent("#checkpoint-note"), /^localhost\/passkey-ledger\n\d+\n[A-Za-z0-9+/]{43}=\n\n— localhost\/passkey-ledger /);
     assert.match(await page.textContent("#verifier-key"), /^localhost\/passkey-ledger\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/);
+    // The checkpoint's RFC 3161 timestamp, shown in JST, and its token
+    // downloaded and checked by OpenSSL over the note on the page.
+    assert.match(await page.textContent("#timestamp"), /\d{4}-\d{2}-\d{2} \d{2}:\d{2}.*シリアル/);
+    const [token] = await Promise.all([page.waitForEvent("download"), page.click("#timestamp a")]);
+    assert.match(tsa.verify(await page.textContent("#checkpoint-note"), readFileSync(await token.path())), /Verification: OK/);
     await shot(page, "proofs");
     await page.getByLabel(/証跡の位置/).fill("999999");
     await page.getByRole("button", { name: /証明して検証/ }).click();

@@ -2,8 +2,9 @@
 // fresh data folder, the outbox, Chromium with DevTools virtual authenticators.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import net from "node:net";
 
@@ -60,3 +61,57 @@ export async function virtualAuthenticator(page, options = {}) {
 }
 
 export const BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+const TSA_CONFIG = `[ tsa ]
+default_tsa = tsa_config
+[ tsa_config ]
+serial = ./serial
+crypto_device = builtin
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256
+accuracy = secs:1
+tsa_name = yes
+ess_cert_id_alg = sha256
+[ tsa_ext ]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = critical, timeStamping
+`;
+
+/** An RFC 3161 time-stamp authority on loopback: `openssl ts -reply`
+ * behind a small HTTP server, with a root CA made for the test. */
+export async function startTsa(dir) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "tsa.cnf"), TSA_CONFIG);
+  writeFileSync(join(dir, "serial"), "01\n");
+  const openssl = (args, input) => execFileSync("openssl", args, { cwd: dir, stdio: ["pipe", "pipe", "ignore"], input });
+  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=Test Root CA", "-days", "30"]);
+  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr", "-subj", "/CN=Test TSA"]);
+  openssl(["x509", "-req", "-in", "tsa.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "tsa.crt", "-days", "30", "-extfile", "tsa.cnf", "-extensions", "tsa_ext"]);
+  let n = 0;
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const query = `query-${++n}.tsq`;
+      writeFileSync(join(dir, query), Buffer.concat(chunks));
+      openssl(["ts", "-reply", "-queryfile", query, "-signer", "tsa.crt", "-inkey", "tsa.key", "-config", "tsa.cnf", "-out", `reply-${n}.tsr`]);
+      res.writeHead(200, { "content-type": "application/timestamp-reply" }).end(readFileSync(join(dir, `reply-${n}.tsr`)));
+    });
+  });
+  const port = await freePort();
+  await new Promise((ok) => server.listen(port, "127.0.0.1", ok));
+  const caFile = join(dir, "ca.crt");
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    caFile,
+    /** `openssl ts -verify` of a token over `data`: its output, or a throw. */
+    verify(data, token) {
+      writeFileSync(join(dir, "data"), data);
+      writeFileSync(join(dir, "token.tsr"), token);
+      return openssl(["ts", "-verify", "-data", "data", "-in", "token.tsr", "-CAfile", "ca.crt", "-untrusted", "tsa.crt"]).toString();
+    },
+    close: () => new Promise((ok) => server.close(ok)),
+  };
+}

@@ -8,6 +8,7 @@ pub mod harness;
 pub mod openapi;
 pub mod process;
 pub mod smtp;
+pub mod tsa;
 
 pub use authenticator::SoftPasskey;
 pub use harness::{Backend, TestApp};

@@ -3,8 +3,9 @@
 //! checkpoint, consistency between checkpoints through growth and a
 //! rebuild, and an edited log caught by all three. The auditor's own
 //! script from docs/audit-proofs.md checks a row with other
-//! implementations (Python's rfc8785 and cryptography). On SQLite and on
-//! PostgreSQL.
+//! implementations (Python's rfc8785 and cryptography). Checkpoints are
+//! timestamped by an RFC 3161 authority (OpenSSL's, on loopback) and the
+//! tokens checked by `openssl ts -verify`. On SQLite and on PostgreSQL.
 
 use ledger_projections::checkpoint::{Statement, Verifier};
 use ledger_projections::merkle::{self, verify_consistency, verify_inclusion};
@@ -17,6 +18,7 @@ ledger_tests::on_both_databases!(
     every_row_is_a_leaf_an_auditor_proves_against_a_signed_checkpoint,
     checkpoints_stay_consistent_through_growth_and_a_rebuild,
     an_edited_log_is_named_and_no_longer_proves_against_the_published_checkpoint,
+    checkpoints_are_timestamped_by_an_rfc_3161_authority_and_openssl_agrees,
 );
 
 async fn settle(app: &TestApp) {
@@ -318,4 +320,113 @@ async fn an_edited_log_is_named_and_no_longer_proves_against_the_published_check
     let v = get(&app, "/api/v1/audit/verify", &compliance).await;
     assert!(v["problem"].as_str().unwrap().contains("does not carry this log's signature"), "{v}");
     assert!(ledger_api::proofs::checkpoint_now(&app.app).await.is_err(), "nor over an edited checkpoint");
+}
+
+/// An RFC 3161 authority stamps each checkpoint: the token is served as
+/// `application/timestamp-reply`, OpenSSL's own verifier accepts it over
+/// the exact note, and `verify` (the API and `ledger audit verify`) checks
+/// it against the authority's root. An authority that is down delays a
+/// stamp and loses none; a token swapped or checked against another root
+/// is named.
+async fn checkpoints_are_timestamped_by_an_rfc_3161_authority_and_openssl_agrees(app: TestApp) {
+    use ledger_projections::timestamp::Trust;
+    let tsa = ledger_tests::tsa::Tsa::start().await;
+    let trust = Trust::from_pem(&tsa.root_pem()).expect("the root parses");
+    let url = tsa.url.clone();
+    // The secret key the one-shot command below is given too.
+    let app = app
+        .restart_with(|c| {
+            c.tsa_url = Some(url.parse().unwrap());
+            c.tsa_trust = Some(trust);
+            c.secret_key_hex = Some(ledger_api::secrets::Secret::from("5a".repeat(32)));
+        })
+        .await;
+    app.activity("t").await;
+    let compliance = app.staff("Kato", "compliance").await;
+    settle(&app).await;
+    let (note, first) = published(&app, &compliance).await;
+    assert_eq!(tsa.answered(), 1, "the checkpoint was stamped when it was made");
+
+    // Listed with what the token states.
+    let listed = get(&app, "/api/v1/audit/checkpoints", &compliance).await;
+    let entry = listed["checkpoints"].as_array().unwrap().iter().find(|c| c["tree_size"] == first.tree_size).unwrap().clone();
+    assert_eq!(entry["timestamp"]["policy"], "1.2.3.4.1", "{entry}");
+    let stamped_at = chrono::DateTime::parse_from_rfc3339(entry["timestamp"]["time"].as_str().unwrap()).unwrap();
+    assert!((chrono::Utc::now() - stamped_at.to_utc()).num_minutes().abs() < 5, "{entry}");
+
+    // The token, exactly as the authority sent it, checked by OpenSSL.
+    let res = app.get(&format!("/api/v1/audit/checkpoints/{}/timestamp", first.tree_size), Some(&compliance)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/timestamp-reply");
+    let token = res.bytes().await.unwrap().to_vec();
+    let (ok, said) = tsa.openssl_verify(note.as_bytes(), &token);
+    assert!(ok && said.contains("Verification: OK"), "{said}");
+    let (ok, _) = tsa.openssl_verify(note.replacen('\n', "\n\n", 1).as_bytes(), &token);
+    assert!(!ok, "not over another text");
+    let v = get(&app, "/api/v1/audit/verify", &compliance).await;
+    assert_eq!((v["ok"].as_bool(), v["timestamps_checked"].as_u64()), (Some(true), Some(1)), "{v}");
+    // The read is on record.
+    settle(&app).await;
+    let reads = get(&app, "/api/v1/audit/events?type=AuditCheckpointRead&limit=1000", &compliance).await;
+    assert!(reads["events"].as_array().unwrap().iter().any(|r| r["event"]["AuditCheckpointRead"]["timestamp"] == true), "{reads}");
+
+    // The authority is down: the checkpoint is made without a stamp, and
+    // gets it once the authority answers again.
+    tsa.set_down(true);
+    app.activity("u").await;
+    let second = sign_now(&app).await;
+    let res = app.get(&format!("/api/v1/audit/checkpoints/{}/timestamp", second.tree_size), Some(&compliance)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let (_, body) = json_of(res).await;
+    assert_eq!(error_code(&body), "not_found");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("has not answered"), "{body}");
+    tsa.set_down(false);
+    ledger_api::proofs::stamp_pending(&app.app).await;
+    let res = app.get(&format!("/api/v1/audit/checkpoints/{}/timestamp", second.tree_size), Some(&compliance)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let second_token = res.bytes().await.unwrap().to_vec();
+    let second_note = ledger_projections::checkpoint::of_size(&app.app.db.any, second.tree_size as i64).await.unwrap().unwrap().note;
+    assert!(tsa.openssl_verify(second_note.as_bytes(), &second_token).0);
+
+    // `ledger audit verify`, the operator's command, checks both tokens.
+    let ca_file = tsa.dir.join("ca.crt");
+    let ca = ca_file.to_str().unwrap();
+    let verify_command = ["audit", "verify", "--tsa-ca-file", ca];
+    let run = || ledger_tests::process::run_command(ledger_tests::ledger_program!(), &app.database_url, &app.data_dir, &verify_command);
+    let out = run().await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("\"timestamps_checked\": 2"), "{said}");
+
+    // A token swapped onto another checkpoint is named, by the API and the command.
+    sqlx::query("UPDATE audit_checkpoints SET timestamp_reply = (SELECT timestamp_reply FROM audit_checkpoints WHERE tree_size = $1) WHERE tree_size = $2")
+        .bind(second.tree_size as i64)
+        .bind(first.tree_size as i64)
+        .execute(&app.app.db.any)
+        .await
+        .unwrap();
+    let v = get(&app, "/api/v1/audit/verify", &compliance).await;
+    assert_eq!(v["ok"], false, "{v}");
+    let problem = v["problem"].as_str().unwrap();
+    assert!(problem.contains(&format!("tree size {}", first.tree_size)) && problem.contains("another text"), "{v}");
+    let out = run().await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Against another authority's root, the genuine tokens do not check out.
+    sqlx::query("UPDATE audit_checkpoints SET timestamp_reply = NULL WHERE tree_size = $1")
+        .bind(first.tree_size as i64)
+        .execute(&app.app.db.any)
+        .await
+        .unwrap();
+    let other = tsa.dir.join("other");
+    ledger_tests::tsa::make_authority(&other, "Other");
+    let other_trust = Trust::from_pem(&std::fs::read(other.join("ca.crt")).unwrap()).unwrap();
+    let check = ledger_projections::checkpoint::verify_timestamps(&app.app.db.any, Some(&other_trust)).await.unwrap();
+    let (size, why) = check.problem.expect("refused");
+    assert_eq!(size, second.tree_size as i64);
+    assert!(why.contains("does not lead to a certificate in LEDGER_TSA_CA_FILE"), "{why}");
+    // Without a root, a token is only checked to be over its note.
+    let check = ledger_projections::checkpoint::verify_timestamps(&app.app.db.any, None).await.unwrap();
+    assert_eq!((check.checked, check.unchecked, check.problem), (0, 1, None));
 }

@@ -525,24 +525,21 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
                 Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?),
                 None => None,
             };
-            let applied = app.projector.applied().await.map_err(|e| e.to_string())?;
-            let mut signed =
-                ledger_projections::checkpoint::signed_roots(&app.db.any, &app.log_key.verifier()).await.map_err(|e| e.to_string())?;
             // A checkpoint kept elsewhere is checked against the rows too,
             // not only against the stored tree.
-            if let Some(note) = &against {
-                let verifier = match &key {
-                    Some(key) => ledger_projections::checkpoint::Verifier::parse(key).map_err(|e| format!("--key: {e}"))?,
-                    None => app.log_key.verifier(),
-                };
-                let statement = verifier.open(note).map_err(|e| format!("the checkpoint: {e}"))?;
-                signed.push((statement.tree_size as i64, Some(statement.root)));
-                signed.sort_by_key(|(size, _)| *size);
-            }
+            let kept_elsewhere = match &against {
+                Some(note) => {
+                    let verifier = match &key {
+                        Some(key) => ledger_projections::checkpoint::Verifier::parse(key).map_err(|e| format!("--key: {e}"))?,
+                        None => app.log_key.verifier(),
+                    };
+                    let statement = verifier.open(note).map_err(|e| format!("the checkpoint: {e}"))?;
+                    Some((statement.tree_size as i64, statement.root))
+                }
+                None => None,
+            };
             let report =
-                ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |n| eprint!("\rchecked {n} rows"))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                crate::proofs::verify_trail(&app, kept_elsewhere, |n| eprint!("\rchecked {n} rows")).await.map_err(|e| e.to_string())?;
             eprintln!();
             let event =
                 StaffEvent::AuditTrailVerified { ok: report.ok, checked: report.checked, first_bad_position: report.first_bad_position };
@@ -557,11 +554,11 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
                 None => None,
             };
             if !report.ok {
-                return Err(format!(
-                    "the audit trail was altered: first bad position {} ({})",
-                    report.first_bad_position.unwrap_or_default(),
-                    report.problem.unwrap_or_default()
-                ));
+                let problem = report.problem.unwrap_or_default();
+                return Err(match report.first_bad_position {
+                    Some(position) => format!("the audit trail was altered: first bad position {position} ({problem})"),
+                    None => format!("the audit trail does not verify: {problem}"),
+                });
             }
             match outside {
                 Some(outside) if !outside.ok => Err(format!("the checkpoint kept elsewhere: {}", outside.problem.unwrap_or_default())),

@@ -144,6 +144,11 @@ fn field(name: &str, ja: &str, en: &str, value: Option<&str>, kind: &str) -> Mar
 }
 
 /// The current filter as CSV or JSON Lines, streamed as a download.
+/// A checkpoint's RFC 3161 time-stamp reply, to hand to an auditor.
+pub async fn timestamp(State(app): State<AppState>, staff: ConsoleStaff, Path(tree_size): Path<i64>) -> Result<Response, ConsoleError> {
+    api::timestamp_response(&app, &staff.staff, staff.staff.meta(), tree_size).await.for_staff(&staff)
+}
+
 pub async fn export(State(app): State<AppState>, staff: ConsoleStaff, Query(q): Query<FilterQuery>) -> Result<Response, ConsoleError> {
     let q = for_api(&cleaned(q));
     api::export_response(&app, &staff.staff, staff.staff.meta(), &q).await.for_staff(&staff)
@@ -156,10 +161,23 @@ pub async fn verify(State(app): State<AppState>, staff: ConsoleStaff) -> Result<
     let body = html! {
         @if result.ok {
             p.ok #verdict role="status" { "改ざんはありません（" (result.checked) "件を確認）。" span.en lang="en" { "Intact: " (result.checked) " rows checked." } }
+        } @else if let Some(position) = result.first_bad_position {
+            p.error #verdict role="alert" {
+                "改ざんを検出しました。最初の不一致の位置: " strong { (position) }
+                span.en lang="en" { " ALTERED. First bad position: " (position) }
+            }
         } @else {
             p.error #verdict role="alert" {
-                "改ざんを検出しました。最初の不一致の位置: " strong { (result.first_bad_position.map(|p| p.to_string()).unwrap_or_default()) }
-                span.en lang="en" { " ALTERED. First bad position: " (result.first_bad_position.map(|p| p.to_string()).unwrap_or_default()) }
+                "検証に失敗しました。" span.en lang="en" { " Does not verify." }
+            }
+        }
+        @if let Some(problem) = &result.problem { p #problem { code { (problem) } } }
+        @if result.timestamps_checked + result.timestamps_unchecked > 0 {
+            p #timestamps {
+                (both(
+                    &format!("チェックポイントのタイムスタンプ: {} 件を認証局の証明書で確認、{} 件は証明書未設定のため対象メッセージのみ確認。", result.timestamps_checked, result.timestamps_unchecked),
+                    &format!("Checkpoint timestamps: {} checked against the authority's certificate, {} only against their note (no LEDGER_TSA_CA_FILE).", result.timestamps_checked, result.timestamps_unchecked),
+                ))
             }
         }
         section.card {
@@ -471,6 +489,17 @@ pub async fn proofs(State(app): State<AppState>, staff: ConsoleStaff, Query(q): 
                         dt { (both("ルートハッシュ（署名済み）", "Root hash (as signed)")) }
                         dd { code { (stated.as_ref().map(|s| merkle::encode(&s.root)).unwrap_or_else(|| "署名を検証できません / the signature does not verify".into())) } }
                         dt { (both("作成日時", "Made at")) } dd { (jst(latest.created_at)) }
+                        dt { (both("タイムスタンプ（RFC 3161）", "Timestamp (RFC 3161)")) }
+                        dd #timestamp {
+                            @match (&latest.timestamp, app.config.tsa_url.is_some()) {
+                                (Some(stamp), _) => {
+                                    (jst(stamp.time)) " · " (both("シリアル", "serial")) " " code { (stamp.serial) } " · "
+                                    a href=(format!("/console/proofs/{}/timestamp", latest.tree_size)) download { (both("トークンをダウンロード", "Download the token")) }
+                                }
+                                (None, true) => (both("時刻認証局の応答待ち（次のチェックポイントで再試行）", "Awaiting the time-stamp authority (asked again at the next checkpoint)")),
+                                (None, false) => (both("時刻認証局が設定されていません（LEDGER_TSA_URL）", "No time-stamp authority configured (LEDGER_TSA_URL)")),
+                            }
+                        }
                     }
                     pre #checkpoint-note { (latest.note) }
                     button type="button" data-copy="checkpoint-note" { (both("チェックポイントをコピー", "Copy the checkpoint")) }

@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit/export", get(compliance::export))
         .route("/console/audit/verify", get(compliance::verify))
         .route("/console/proofs", get(compliance::proofs))
+        .route("/console/proofs/{tree_size}/timestamp", get(compliance::timestamp))
         .route("/console/signals", get(compliance::signals))
         .route("/console/signals/{signal_id}", get(compliance::signal))
         .route("/console/signals/{signal_id}/review", post(compliance::review))

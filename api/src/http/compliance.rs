@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiQuery, RequestMeta, Role, Staff};
+use super::extract::{ApiJson, ApiPath, ApiQuery, RequestMeta, Role, Staff};
 use super::freshness::Reflects;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::export::Format;
@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(head))
         .routes(routes!(checkpoint))
         .routes(routes!(checkpoints))
+        .routes(routes!(checkpoint_timestamp))
         .routes(routes!(inclusion_proof))
         .routes(routes!(consistency_proof))
         .routes(routes!(signals))
@@ -197,9 +198,7 @@ async fn verify(State(app): State<AppState>, staff: Staff, meta: RequestMeta) ->
 pub(crate) async fn verification(app: &AppState, staff: &Staff, meta: &RequestMeta) -> Result<(Reflects, Verification), ApiError> {
     staff.require(COMPLIANCE).await?;
     let reflects = Reflects::after_waiting(app).await?;
-    let applied = app.projector.applied().await?;
-    let signed = ledger_projections::checkpoint::signed_roots(&app.db.any, &app.log_key.verifier()).await?;
-    let result = ledger_projections::audit::verify(&app.db.any, app.db.backend, applied, &signed, |_| {}).await?;
+    let result = crate::proofs::verify_trail(app, None, |_| {}).await?;
     record(
         app,
         staff,
@@ -300,6 +299,52 @@ async fn checkpoints(
     record(&app, &staff, &meta, StaffEvent::AuditCheckpointsListed { from, to: q.to.unwrap_or(-1) }).await?;
     // Only the note is a statement; `root_hash` is the ledger's index of it.
     Ok(Json(Checkpoints { checkpoints }))
+}
+
+/// A checkpoint named in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TreeSizePath {
+    /// The checkpoint's tree size.
+    pub tree_size: i64,
+}
+
+/// A checkpoint's RFC 3161 time-stamp reply, exactly as the time-stamp
+/// authority sent it (DER): `openssl ts -verify -data NOTE -in REPLY
+/// -CAfile CA` checks it against the note the checkpoint endpoints serve.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints/{tree_size}/timestamp", tag = "compliance", security(("staff" = [])),
+    params(TreeSizePath),
+    responses((status = 200, content_type = "application/timestamp-reply", body = Vec<u8>), (status = "4XX", body = ErrorBody)))]
+async fn checkpoint_timestamp(
+    State(app): State<AppState>,
+    staff: Staff,
+    meta: RequestMeta,
+    ApiPath(tree_size): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    timestamp_response(&app, &staff, &meta, tree_size).await
+}
+
+/// A checkpoint's time-stamp reply as a download, the read on record.
+pub(crate) async fn timestamp_response(app: &AppState, staff: &Staff, meta: &RequestMeta, tree_size: i64) -> Result<Response, ApiError> {
+    staff.require(COMPLIANCE).await?;
+    let reply = match ledger_projections::checkpoint::timestamp_reply(&app.db.any, tree_size).await? {
+        None => return Err(ApiError::saying(ErrorCode::NotFound, "There is no checkpoint of this tree size.")),
+        Some(None) => {
+            let why = if app.config.tsa_url.is_some() {
+                "This checkpoint has no timestamp yet: the time-stamp authority has not answered; it is asked again at the next checkpoint."
+            } else {
+                "This checkpoint has no timestamp: no time-stamp authority is configured (LEDGER_TSA_URL)."
+            };
+            return Err(ApiError::saying(ErrorCode::NotFound, why));
+        }
+        Some(Some(reply)) => reply,
+    };
+    record(app, staff, meta, StaffEvent::AuditCheckpointRead { tree_size: Some(tree_size), timestamp: true }).await?;
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/timestamp-reply")
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"checkpoint-{tree_size}.tsr\""))
+        .body(Body::from(reply))
+        .map_err(ApiError::internal)
 }
 
 #[derive(Deserialize, IntoParams)]
