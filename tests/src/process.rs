@@ -165,3 +165,50 @@ impl Drop for Forwarder {
         self.0.abort();
     }
 }
+
+/// A TCP proxy on loopback to `to` that can be cut (every open connection
+/// closed, new ones closed at once) and restored: a server that goes down
+/// and comes back, as its clients see it.
+pub struct Proxy {
+    pub port: u16,
+    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(to: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a proxy port");
+        let port = listener.local_addr().expect("its address").port();
+        let up = std::sync::Arc::new(tokio::sync::watch::channel(true).0);
+        let (to, watch) = (to.to_string(), up.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut state = watch.subscribe();
+                if !*state.borrow_and_update() {
+                    continue; // dropped: closed at once
+                }
+                let to = to.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = state.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, up, task }
+    }
+
+    /// Closes every connection and refuses new ones (`false`), or lets
+    /// them through again (`true`).
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

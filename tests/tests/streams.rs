@@ -5,7 +5,10 @@
 //! the same webhook-id until it takes it; one failing too long is disabled
 //! and an event says so; a replay and a restart lose nothing; a hanging
 //! receiver holds back no other; NATS JetStream gets every event with its
-//! ID as `Nats-Msg-Id`. On SQLite and on PostgreSQL.
+//! ID as `Nats-Msg-Id`, and, cut off for a while, catches up with each
+//! event once; a ledger process killed with `kill -9` mid-delivery is taken
+//! over by another, and the receiver misses nothing. On SQLite and on
+//! PostgreSQL.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,8 @@ ledger_tests::on_both_databases!(
     a_restart_resumes_and_a_hanging_receiver_holds_back_no_other,
     a_rotated_secret_signs_beside_the_old_one,
     nats_receives_every_event_with_its_id,
+    nats_down_for_a_while_loses_nothing_and_catches_up,
+    a_killed_process_is_taken_over_and_the_receiver_misses_nothing,
 );
 
 /// One request the receiver got.
@@ -44,6 +49,8 @@ struct Receiver {
     fail_next: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
     hanging: Arc<AtomicBool>,
+    /// Milliseconds each request takes: a slow receiver.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Receiver {
@@ -56,6 +63,7 @@ impl Receiver {
                 if state.hanging.load(Ordering::SeqCst) {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
+                tokio::time::sleep(Duration::from_millis(state.delay_ms.load(Ordering::SeqCst))).await;
                 let fail = state.failing.load(Ordering::SeqCst)
                     || state.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
                 let status = if fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT };
@@ -108,14 +116,18 @@ async fn trail_end(app: &TestApp) -> i64 {
 }
 
 /// Waits (up to 30 s) until `done` holds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..300 {
+async fn until(what: &str, done: impl FnMut() -> bool) {
+    until_within(what, 30, done).await
+}
+
+async fn until_within(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    for _ in 0..seconds * 10 {
         if done() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("waited 30 s for {what}");
+    panic!("waited {seconds} s for {what}");
 }
 
 async fn code_of(res: reqwest::Response) -> String {
@@ -459,4 +471,135 @@ async fn nats_receives_every_event_with_its_id(app: TestApp) {
     let listed = subscription(&app, &format!("nats:{stream}")).await;
     assert_eq!(listed["kind"], "nats");
     let _ = jetstream.delete_stream(&stream).await;
+}
+
+/// The events of a JetStream stream: (subject, Nats-Msg-Id, CloudEvent).
+async fn stream_events(client: &async_nats::Client, stream: &str) -> Vec<(String, String, Value)> {
+    use futures_util::StreamExt;
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let Ok(stream) = jetstream.get_stream(stream).await else { return Vec::new() };
+    let consumer =
+        stream.create_consumer(async_nats::jetstream::consumer::pull::Config { durable_name: None, ..Default::default() }).await.unwrap();
+    let mut messages = consumer.fetch().max_messages(10_000).expires(Duration::from_secs(1)).messages().await.unwrap();
+    let mut got = Vec::new();
+    while let Some(m) = messages.next().await {
+        let m = m.unwrap();
+        let id = m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.to_string()).unwrap();
+        got.push((m.subject.to_string(), id, serde_json::from_slice::<Value>(&m.payload).unwrap()));
+    }
+    got.into_iter().filter(|(subject, _, _)| subject.contains(".events.")).collect()
+}
+
+/// NATS goes away (every connection cut, new ones refused) while customers
+/// go on: the publisher records its failures, retries with backoff, and
+/// once NATS is back every event is in the stream exactly once, in order.
+async fn nats_down_for_a_while_loses_nothing_and_catches_up(app: TestApp) {
+    let Some(client) = nats().await else { return };
+    let proxy = ledger_tests::process::Proxy::start("127.0.0.1:4222").await;
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let (stream, prefix) = (format!("LEDGERTEST{tag}"), format!("t{tag}"));
+    let url = format!("nats://127.0.0.1:{}", proxy.port);
+    let app = app
+        .restart_with(|c| {
+            c.streams.webhook_retry_max = Duration::from_secs(1);
+            c.streams.nats =
+                Some(ledger_api::config::Nats { url, stream: stream.clone(), subject_prefix: prefix.clone(), full_personal_data: false })
+        })
+        .await;
+    app.activity("83000").await;
+    let end = trail_end(&app).await;
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = stream_events(&client, &stream).await;
+        if got.len() as i64 >= end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(got.len() as i64, end, "streamed before the outage");
+
+    // NATS is down: customers are not held up, the publisher falls behind
+    // and says why.
+    proxy.set_up(false);
+    app.activity("84000").await;
+    app.activity("85000").await;
+    let end = trail_end(&app).await;
+    let id = format!("nats:{stream}");
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = subscription(&app, &id).await;
+        if listed["failures"].as_i64().unwrap_or(0) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(listed["failures"].as_i64().unwrap() >= 2, "{listed}");
+    assert!(listed["lag"].as_i64().unwrap() > 0 && listed["last_error"].is_string(), "{listed}");
+    let (_, ready) = json_of(app.get("/readyz", None).await).await;
+    assert!(ready.to_string().contains(&id), "/readyz names the lagging subscription: {ready}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // Back: it catches up, each event once (JetStream drops a message
+    // published again under the same ID), in the trail's order.
+    proxy.set_up(true);
+    for _ in 0..200 {
+        got = stream_events(&client, &stream).await;
+        if got.len() as i64 >= end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let positions: Vec<i64> = got.iter().map(|(_, _, e)| position(e)).collect();
+    assert_eq!(positions, (1..=end).collect::<Vec<_>>(), "every event once, in order");
+    let ids: std::collections::HashSet<&String> = got.iter().map(|(_, id, _)| id).collect();
+    assert_eq!(ids.len() as i64, end);
+    let mut caught_up = Value::Null;
+    for _ in 0..50 {
+        caught_up = subscription(&app, &id).await;
+        if caught_up["lag"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!((caught_up["lag"].as_i64(), caught_up["failures"].as_i64()), (Some(0), Some(0)), "{caught_up}");
+}
+
+/// `kill -9` of the ledger process in the middle of a delivery: another
+/// process takes the subscription over once the killed one's lease runs
+/// out, and resumes from the last batch the receiver took. The receiver
+/// misses nothing; a batch it gets twice comes with the same webhook-id
+/// and the same body.
+async fn a_killed_process_is_taken_over_and_the_receiver_misses_nothing(mut app: TestApp) {
+    use ledger_tests::process::Served;
+    let smtp = format!("smtp://127.0.0.1:{}", app.mail.port);
+    let env = [("LEDGER_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "1"), ("LEDGER_WEBHOOK_RETRY_MAX_SECS", "1"), ("LEDGER_SMTP_URL", smtp.as_str())];
+    let mut first = Served::start(ledger_tests::ledger_program!(), &app.database_url, &app.data_dir, &env);
+    first.wait_ready(Duration::from_secs(60)).await;
+    app.hand_over(&first.base).await;
+    for prefix in ["86000", "87000", "88000"] {
+        app.activity(prefix).await;
+    }
+    let (receiver, url) = Receiver::start().await;
+    receiver.delay_ms.store(40, Ordering::SeqCst);
+    add(&app, json!({"url": url, "batch": 1})).await;
+    until("a few deliveries", || receiver.events().len() >= 5).await;
+    first.kill_hard();
+    let taken_before = receiver.events().len() as i64;
+    let end = trail_end(&app).await;
+    assert!(taken_before < end, "killed mid-stream ({taken_before} of {end})");
+
+    let second = Served::start(ledger_tests::ledger_program!(), &app.database_url, &app.data_dir, &env);
+    second.wait_ready(Duration::from_secs(60)).await;
+    app.hand_over(&second.base).await;
+    app.activity("89000").await;
+    let end = trail_end(&app).await;
+    until_within("the rest, from the second process", 90, || receiver.events().last().map(position) == Some(end)).await;
+    let mut positions: Vec<i64> = receiver.events().iter().map(position).collect();
+    positions.dedup();
+    assert_eq!(positions, (1..=end).collect::<Vec<_>>(), "nothing skipped, in order");
+    let mut bodies: std::collections::HashMap<String, String> = Default::default();
+    for d in receiver.deliveries().iter().filter(|d| d.answered < 300) {
+        let first_body = bodies.entry(d.id.clone()).or_insert_with(|| d.body.clone());
+        assert_eq!(first_body, &d.body, "a batch sent again is the same batch under the same webhook-id");
+    }
 }
