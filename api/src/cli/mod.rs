@@ -848,7 +848,8 @@ pub async fn serve_both(app: AppState, listener: tokio::net::TcpListener, admin:
     let _sweeper = StopOnDrop(tokio::spawn(crate::storage::sweep_every(app.store.clone(), app.clock.clone(), Duration::from_secs(60))));
     let _checkpoints =
         app.config.checkpoint_every.map(|every| StopOnDrop(tokio::spawn(crate::proofs::checkpoint_every(app.clone(), every))));
-    let _streams = StopOnDrop(tokio::spawn(crate::streams::run(app.clone())));
+    let instance = uuid::Uuid::new_v4().to_string();
+    let streams = StopOnDrop(tokio::spawn(crate::streams::run(app.clone(), instance.clone())));
     let limits = crate::server::Limits {
         header_read_timeout: app.config.header_timeout,
         max_connections: app.config.max_connections,
@@ -864,6 +865,12 @@ pub async fn serve_both(app: AppState, listener: tokio::net::TcpListener, admin:
     }
     // The refusals of the minute under way are recorded before the stop.
     crate::throttle::record_window(&app).await;
+    // Deliveries stop, and another instance takes them over at once (a
+    // batch cut off in flight comes again under the same webhook-id).
+    drop(streams);
+    if let Err(e) = app.store.release_leases(&instance).await {
+        tracing::warn!(error = %e, "cannot give up the subscriptions' leases; another instance takes them over when they run out");
+    }
     Ok(())
 }
 

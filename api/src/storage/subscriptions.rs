@@ -186,10 +186,11 @@ impl Store {
         Ok(taken.rows_affected() == 1)
     }
 
-    /// Gives the lease up (the instance stops).
-    pub async fn release_subscription(&self, subscription_id: &str, instance: &str) -> Result<(), DbError> {
-        sqlx::query("UPDATE subscriptions SET leased_by = NULL, lease_until = NULL WHERE subscription_id = $1 AND leased_by = $2")
-            .bind(subscription_id)
+    /// Gives up every lease `instance` holds (it is stopping): another
+    /// instance takes its subscriptions over at once rather than when the
+    /// leases run out.
+    pub async fn release_leases(&self, instance: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE subscriptions SET leased_by = NULL, lease_until = NULL WHERE leased_by = $1")
             .bind(instance)
             .execute(&self.pool)
             .await?;

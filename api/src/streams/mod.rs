@@ -45,6 +45,10 @@ const SUPERVISE_EVERY: Duration = Duration::from_secs(2);
 /// (it is woken earlier whenever the read models move on).
 const IDLE: Duration = Duration::from_secs(1);
 
+/// The pause after a round that did not fill a batch: what a subscriber
+/// waits at most for events it would otherwise get one round each.
+const LINGER: Duration = Duration::from_millis(200);
+
 /// Events per NATS round (each message its own; the acknowledgements are
 /// awaited together).
 const NATS_BATCH: i64 = 1000;
@@ -67,9 +71,9 @@ impl Drop for Task {
     }
 }
 
-/// Runs every active subscription's delivery while the service runs.
-pub async fn run(app: AppState) {
-    let instance = uuid::Uuid::new_v4().to_string();
+/// Runs every active subscription's delivery while the service runs, as
+/// `instance` (a name of this process's own, which its leases carry).
+pub async fn run(app: AppState, instance: String) {
     let mut tasks: HashMap<String, Task> = HashMap::new();
     let mut nats_recorded = app.config.streams.nats.is_none();
     loop {
@@ -113,9 +117,13 @@ enum Sink {
 
 /// What a round did.
 enum Round {
-    /// Delivered something (or moved past what the subscription skips):
-    /// there may be more at once.
-    Moved,
+    /// Delivered something (or moved past what the subscription skips).
+    /// `full`: a whole batch, so there may be more at once; otherwise the
+    /// task lingers before the next round, so that at the morning peak it
+    /// sends a few larger batches a second rather than one per login (each
+    /// round costs the database a handful of statements that the logins
+    /// need more).
+    Moved { full: bool },
     /// Nothing to deliver.
     Idle,
 }
@@ -162,7 +170,8 @@ async fn deliver(app: AppState, id: String, instance: String) {
             }
         }
         match round(&app, &instance, &subscription, &mut sink).await {
-            Ok(Round::Moved) => {}
+            Ok(Round::Moved { full: true }) => {}
+            Ok(Round::Moved { full: false }) => tokio::time::sleep(LINGER).await,
             Ok(Round::Idle) => {
                 if tokio::time::timeout(IDLE, progress.changed()).await.is_ok_and(|changed| changed.is_err()) {
                     tokio::time::sleep(IDLE).await;
@@ -200,7 +209,7 @@ async fn round(app: &AppState, instance: &str, s: &Subscription, sink: &mut Sink
         send_checkpoint(app, s, sink, c).await?;
         let read = (s.checkpoint_size, s.replays);
         app.store.checkpoint_delivered(&s.subscription_id, instance, read, c.tree_size, now_ms()).await.map_err(|e| e.to_string())?;
-        return Ok(Round::Moved);
+        return Ok(Round::Moved { full: true });
     }
     let cap = match (s.pending_through, &checkpoint) {
         (Some(pending), _) => pending,
@@ -223,7 +232,7 @@ async fn round(app: &AppState, instance: &str, s: &Subscription, sink: &mut Sink
     if s.pending_through.is_none() && s.kind == "webhook" && !rows.is_empty() {
         let fixed = app.store.pend_batch(&s.subscription_id, instance, s.position, through).await.map_err(|e| e.to_string())?;
         if !fixed {
-            return Ok(Round::Moved);
+            return Ok(Round::Moved { full: false });
         }
     }
     if !rows.is_empty() {
@@ -231,7 +240,7 @@ async fn round(app: &AppState, instance: &str, s: &Subscription, sink: &mut Sink
     }
     app.store.delivered(&s.subscription_id, instance, s.position, through, now_ms()).await.map_err(|e| e.to_string())?;
     app.metrics.streamed(&s.subscription_id, rows.len() as u64);
-    Ok(Round::Moved)
+    Ok(Round::Moved { full: rows.len() as i64 == limit })
 }
 
 fn shape(app: &AppState, s: &Subscription) -> message::Shape {
