@@ -165,6 +165,13 @@ pub async fn verify_trail(
     let stamps = checkpoint::verify_timestamps(&app.db.any, app.config.tsa_trust.as_ref()).await?;
     result.timestamps_checked = stamps.checked;
     result.timestamps_unchecked = stamps.unchecked;
+    result.timestamps_missing = stamps.missing;
+    if stamps.missing > 0 && app.config.tsa_url.is_some() {
+        tracing::warn!(
+            missing = stamps.missing,
+            "checkpoints without a timestamp although a time-stamp authority is configured (not stamped yet, or a stamp was removed)"
+        );
+    }
     if let Some((tree_size, why)) = stamps.problem {
         if result.ok {
             result.ok = false;

@@ -585,6 +585,10 @@ pub struct Verification {
     /// Checkpoint timestamps only checked to be over their note, for want
     /// of `LEDGER_TSA_CA_FILE`.
     pub timestamps_unchecked: u64,
+    /// Checkpoints without a timestamp (all of them when no time-stamp
+    /// authority is configured; otherwise ones it has not stamped yet, or
+    /// whose stamp was removed).
+    pub timestamps_missing: u64,
 }
 
 /// Walks the whole trail: positions must run 1, 2, 3 ... without gaps;
@@ -628,6 +632,7 @@ pub async fn verify(
         checkpoints_checked: 0,
         timestamps_checked: 0,
         timestamps_unchecked: 0,
+        timestamps_missing: 0,
     };
     let mut tree = merkle::Frontier::default();
     let mut nodes = merkle::Recomputed::default();
@@ -757,6 +762,7 @@ pub async fn verify(
         checkpoints_checked,
         timestamps_checked: 0,
         timestamps_unchecked: 0,
+        timestamps_missing: 0,
     })
 }
 

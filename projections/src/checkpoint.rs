@@ -269,6 +269,8 @@ pub struct TimestampCheck {
     pub checked: u64,
     /// Only checked to be over their own note (no trusted certificates).
     pub unchecked: u64,
+    /// Checkpoints without a timestamp.
+    pub missing: u64,
     /// The first bad timestamp's checkpoint and why.
     pub problem: Option<(i64, String)>,
 }
@@ -276,7 +278,8 @@ pub struct TimestampCheck {
 /// Checks every stored timestamp: against `trust` when given, otherwise
 /// only that it is a granted token over its own checkpoint's note.
 pub async fn verify_timestamps(pool: &AnyPool, trust: Option<&timestamp::Trust>) -> Result<TimestampCheck, DbError> {
-    let mut check = TimestampCheck::default();
+    let (missing,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_checkpoints WHERE timestamp_reply IS NULL").fetch_one(pool).await?;
+    let mut check = TimestampCheck { missing: missing as u64, ..Default::default() };
     for (size, note, reply) in stamped(pool).await? {
         let verdict = reply.and_then(|reply| match trust {
             Some(trust) => timestamp::verify(&reply, &note, trust),

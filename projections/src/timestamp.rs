@@ -219,6 +219,9 @@ fn generalized_time(body: &[u8]) -> Result<DateTime<Utc>, String> {
 fn read(reply: &[u8]) -> Result<Token<'_>, String> {
     let mut outer = Der(reply);
     let mut resp = Der(outer.take(SEQUENCE, "TimeStampResp")?);
+    if !outer.is_empty() {
+        return Err("bytes follow the time-stamp reply: not the reply as the authority sent it".into());
+    }
     let mut status = Der(resp.take(SEQUENCE, "PKIStatusInfo")?);
     let code = status.take(INTEGER, "PKIStatus")?;
     if code != [0] && code != [1] {
@@ -310,7 +313,13 @@ pub fn answers(reply: &[u8], imprint: &[u8; 32], nonce: &[u8]) -> Result<Stamp, 
 /// said of it without a trusted certificate.
 pub fn over(reply: &[u8], note: &str) -> Result<Stamp, String> {
     let token = read(reply)?;
-    if token.imprint_algorithm != oid::SHA256 || token.imprint != imprint(note) {
+    if token.imprint_algorithm != oid::SHA256 {
+        return Err(format!(
+            "the token's imprint is not SHA-256 (it is {}), which the ledger asks for",
+            oid::dotted(token.imprint_algorithm)
+        ));
+    }
+    if token.imprint != imprint(note) {
         return Err("the token is over another text than this checkpoint's note".into());
     }
     Ok(token.stamp)
@@ -451,7 +460,8 @@ fn chains_to_trust(cert: &X509Certificate, token: &Token, trust: &Trust, at: i64
             .chain(token.certificates.iter().copied())
             .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
             .find(|candidate| {
-                candidate.subject().as_raw() == current.issuer().as_raw()
+                candidate.as_raw() != current.as_raw()
+                    && candidate.subject().as_raw() == current.issuer().as_raw()
                     && candidate.is_ca()
                     && current.verify_signature(Some(candidate.public_key())).is_ok()
             });
@@ -537,6 +547,9 @@ mod tests {
         assert!(inspect(&rejected).unwrap_err().contains("refused the request (PKIStatus 2)"));
         // An indefinite length is not DER.
         assert!(inspect(&[0x30, 0x80, 0, 0]).unwrap_err().contains("not DER"));
+        // Bytes after the reply are not the reply the authority sent.
+        let trailing = [rejected.clone(), vec![0]].concat();
+        assert!(inspect(&trailing).unwrap_err().contains("bytes follow"));
         assert!(Trust::from_pem(b"not a certificate").is_err());
     }
 }

@@ -388,15 +388,29 @@ async fn checkpoints_are_timestamped_by_an_rfc_3161_authority_and_openssl_agrees
     let second_note = ledger_projections::checkpoint::of_size(&app.app.db.any, second.tree_size as i64).await.unwrap().unwrap().note;
     assert!(tsa.openssl_verify(second_note.as_bytes(), &second_token).0);
 
-    // `ledger audit verify`, the operator's command, checks both tokens.
+    // `ledger audit checkpoint`, the operator's command, has its
+    // checkpoint stamped at once.
+    app.activity("v").await;
+    settle(&app).await;
+    let answered = tsa.answered();
+    let program = ledger_tests::ledger_program!();
+    let out =
+        ledger_tests::process::run_command(program, &app.database_url, &app.data_dir, &["audit", "checkpoint", "--tsa-url", &tsa.url])
+            .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(tsa.answered(), answered + 1, "stamped by the command itself");
+    let third = ledger_projections::checkpoint::latest(&app.app.db.any).await.unwrap().unwrap();
+    assert!(third.tree_size > second.tree_size as i64 && third.timestamp.is_some(), "{third:?}");
+
+    // `ledger audit verify`, the operator's command, checks every token.
     let ca_file = tsa.dir.join("ca.crt");
     let ca = ca_file.to_str().unwrap();
     let verify_command = ["audit", "verify", "--tsa-ca-file", ca];
-    let run = || ledger_tests::process::run_command(ledger_tests::ledger_program!(), &app.database_url, &app.data_dir, &verify_command);
+    let run = || ledger_tests::process::run_command(program, &app.database_url, &app.data_dir, &verify_command);
     let out = run().await;
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(said.contains("\"timestamps_checked\": 2"), "{said}");
+    assert!(said.contains("\"timestamps_checked\": 3") && said.contains("\"timestamps_missing\": 0"), "{said}");
 
     // A token swapped onto another checkpoint is named, by the API and the command.
     sqlx::query("UPDATE audit_checkpoints SET timestamp_reply = (SELECT timestamp_reply FROM audit_checkpoints WHERE tree_size = $1) WHERE tree_size = $2")
@@ -425,8 +439,9 @@ async fn checkpoints_are_timestamped_by_an_rfc_3161_authority_and_openssl_agrees
     let check = ledger_projections::checkpoint::verify_timestamps(&app.app.db.any, Some(&other_trust)).await.unwrap();
     let (size, why) = check.problem.expect("refused");
     assert_eq!(size, second.tree_size as i64);
+    assert_eq!(check.missing, 1, "the removed stamp is counted");
     assert!(why.contains("does not lead to a certificate in LEDGER_TSA_CA_FILE"), "{why}");
     // Without a root, a token is only checked to be over its note.
     let check = ledger_projections::checkpoint::verify_timestamps(&app.app.db.any, None).await.unwrap();
-    assert_eq!((check.checked, check.unchecked, check.problem), (0, 1, None));
+    assert_eq!((check.checked, check.unchecked, check.missing, check.problem), (0, 2, 1, None));
 }

@@ -567,9 +567,22 @@ async fn audit(config: Config, command: AuditCommand, as_staff: Option<&str>) ->
         }
         AuditCommand::Checkpoint => {
             // The refusal's own words: a rewritten trail is an alarm.
-            let latest = match ledger_projections::checkpoint::make(&app.db.any, &app.log_key).await.map_err(|e| e.to_string())? {
+            let made = match ledger_projections::checkpoint::make(&app.db.any, &app.log_key).await.map_err(|e| e.to_string())? {
                 ledger_projections::checkpoint::Made::New(made) | ledger_projections::checkpoint::Made::Unchanged(made) => Some(made),
                 ledger_projections::checkpoint::Made::Empty => None,
+            };
+            // Timestamped at once when a time-stamp authority is configured.
+            let latest = match made {
+                Some(made) if made.timestamp.is_none() && app.config.tsa_url.is_some() => {
+                    crate::proofs::stamp_pending(&app).await;
+                    let again = ledger_projections::checkpoint::of_size(&app.db.any, made.tree_size).await.map_err(|e| e.to_string())?;
+                    let again = again.unwrap_or(made);
+                    if again.timestamp.is_none() {
+                        eprintln!("the time-stamp authority did not stamp this checkpoint now (see the log); it is asked again at the next checkpoint round");
+                    }
+                    Some(again)
+                }
+                other => other,
             };
             let event = StaffEvent::AuditCheckpointRead { tree_size: latest.as_ref().map(|c| c.tree_size), timestamp: false };
             app.staff_log.record(&operator.stream, event, operator.metadata(&app)).await.map_err(|e| e.to_string())?;
