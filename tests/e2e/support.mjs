@@ -62,22 +62,7 @@ export async function virtualAuthenticator(page, options = {}) {
 
 export const BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-const TSA_CONFIG = `[ tsa ]
-default_tsa = tsa_config
-[ tsa_config ]
-serial = ./serial
-crypto_device = builtin
-signer_digest = sha256
-default_policy = 1.2.3.4.1
-digests = sha256
-accuracy = secs:1
-tsa_name = yes
-ess_cert_id_alg = sha256
-[ tsa_ext ]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = critical, timeStamping
-`;
+const TSA_CONFIG = readFileSync(new URL("../fixtures/tsa.cnf", import.meta.url), "utf8");
 
 /** An RFC 3161 time-stamp authority on loopback: `openssl ts -reply`
  * behind a small HTTP server, with a root CA made for the test. */

@@ -13,24 +13,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 
-const CONFIG: &str = "\
-[ tsa ]
-default_tsa = tsa_config
-[ tsa_config ]
-serial = ./serial
-crypto_device = builtin
-signer_digest = sha256
-default_policy = 1.2.3.4.1
-digests = sha256
-accuracy = secs:1
-ordering = no
-tsa_name = yes
-ess_cert_id_alg = sha256
-[ tsa_ext ]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = critical, timeStamping
-";
+const CONFIG: &str = include_str!("../fixtures/tsa.cnf");
 
 pub struct Tsa {
     pub url: String,
