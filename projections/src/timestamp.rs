@@ -313,6 +313,12 @@ pub fn answers(reply: &[u8], imprint: &[u8; 32], nonce: &[u8]) -> Result<Stamp, 
 /// said of it without a trusted certificate.
 pub fn over(reply: &[u8], note: &str) -> Result<Stamp, String> {
     let token = read(reply)?;
+    covers(&token, note)?;
+    Ok(token.stamp)
+}
+
+/// Whether a token's imprint is SHA-256 of `note`.
+fn covers(token: &Token, note: &str) -> Result<(), String> {
     if token.imprint_algorithm != oid::SHA256 {
         return Err(format!(
             "the token's imprint is not SHA-256 (it is {}), which the ledger asks for",
@@ -322,7 +328,7 @@ pub fn over(reply: &[u8], note: &str) -> Result<Stamp, String> {
     if token.imprint != imprint(note) {
         return Err("the token is over another text than this checkpoint's note".into());
     }
-    Ok(token.stamp)
+    Ok(())
 }
 
 fn hash(algorithm: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
@@ -484,8 +490,8 @@ fn chains_to_trust(cert: &X509Certificate, token: &Token, trust: &Trust, at: i64
 /// Checks a stored reply for `note` against `trust`: what it states, or
 /// why it cannot be relied on.
 pub fn verify(reply: &[u8], note: &str, trust: &Trust) -> Result<Stamp, String> {
-    over(reply, note)?;
     let token = read(reply)?;
+    covers(&token, note)?;
     let mut attributes = Vec::new();
     let mut set = Der(Der(token.signed_attributes).any()?.body);
     while !set.is_empty() {
