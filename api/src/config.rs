@@ -162,6 +162,21 @@ pub enum LoginNotice {
     Off,
 }
 
+/// The brokerage as its customers know it: names, registration, support
+/// desk, and the words it uses (`LEDGER_BROKERAGE_*`, `LEDGER_SUPPORT_*`,
+/// `LEDGER_TRADING_PASSWORD_TERM*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brokerage {
+    /// The Japanese name (`LEDGER_BROKERAGE_NAME` up to " (").
+    pub name_ja: String,
+    pub name_en: String,
+    pub registration: String,
+    pub support_phone: String,
+    pub support_hours_ja: String,
+    pub support_hours_en: String,
+    pub terms: ledger_domain::account::activity::Terms,
+}
+
 /// Everything a deployment sets.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -189,6 +204,9 @@ pub struct Config {
     pub mail_subject: String,
     pub login_mail_subject: String,
     pub brokerage_name: String,
+    /// Who the brokerage is and how customers reach it, for the mails and
+    /// pages customers read.
+    pub brokerage: Brokerage,
     pub session_lifetime_secs: i64,
     /// The staff console: a session ends after this many seconds without a
     /// request, and after `console_absolute_secs` in any case.
@@ -317,6 +335,33 @@ pub struct Settings {
     /// The brokerage's name in the e-mails.
     #[arg(long, env = "LEDGER_BROKERAGE_NAME", default_value = "デモ証券 (Demo Securities)", global = true)]
     pub brokerage_name: String,
+    /// The brokerage's name in the English part of mails and pages.
+    #[arg(long, env = "LEDGER_BROKERAGE_NAME_EN", default_value = "Demo Securities", global = true)]
+    pub brokerage_name_en: String,
+    /// The registration line that closes every mail (金融商品取引業者 登録番号).
+    #[arg(
+        long,
+        env = "LEDGER_BROKERAGE_REGISTRATION",
+        default_value = "金融商品取引業者 関東財務局長（金商）第0000号（デモ）",
+        global = true
+    )]
+    pub brokerage_registration: String,
+    /// The support desk's telephone number, in mails and on pages.
+    #[arg(long, env = "LEDGER_SUPPORT_PHONE", default_value = "0120-000-000", global = true)]
+    pub support_phone: String,
+    /// The support desk's hours, in Japanese.
+    #[arg(long, env = "LEDGER_SUPPORT_HOURS", default_value = "平日 8:00〜17:00（土日祝・年末年始を除く）", global = true)]
+    pub support_hours: String,
+    /// The support desk's hours, in English.
+    #[arg(long, env = "LEDGER_SUPPORT_HOURS_EN", default_value = "weekdays 8:00-17:00 JST, except holidays", global = true)]
+    pub support_hours_en: String,
+    /// What the brokerage calls the trading password (seed 000: 執行パスワード;
+    /// many brokerages: 取引パスワード).
+    #[arg(long, env = "LEDGER_TRADING_PASSWORD_TERM", default_value = "執行パスワード", global = true)]
+    pub trading_password_term: String,
+    /// The same, in English.
+    #[arg(long, env = "LEDGER_TRADING_PASSWORD_TERM_EN", default_value = "trading password", global = true)]
+    pub trading_password_term_en: String,
     /// Customer session lifetime.
     #[arg(long, env = "LEDGER_SESSION_LIFETIME_SECS", default_value_t = 30 * 60, value_parser = at_least_one_i64, global = true)]
     pub session_lifetime_secs: i64,
@@ -904,7 +949,19 @@ impl TryFrom<Settings> for Config {
             mail_from: s.mail_from,
             mail_subject: s.mail_subject,
             login_mail_subject: s.login_mail_subject,
-            brokerage_name: s.brokerage_name,
+            brokerage_name: s.brokerage_name.clone(),
+            brokerage: Brokerage {
+                name_ja: s.brokerage_name.split(" (").next().unwrap_or(&s.brokerage_name).trim().to_string(),
+                name_en: s.brokerage_name_en,
+                registration: s.brokerage_registration,
+                support_phone: s.support_phone,
+                support_hours_ja: s.support_hours,
+                support_hours_en: s.support_hours_en,
+                terms: ledger_domain::account::activity::Terms {
+                    trading_password_ja: s.trading_password_term,
+                    trading_password_en: s.trading_password_term_en,
+                },
+            },
             session_lifetime_secs: s.session_lifetime_secs,
             console_idle_secs: s.console_idle_secs,
             console_absolute_secs: s.console_absolute_secs,

@@ -52,6 +52,12 @@ pub enum Notice {
         name: String,
         at: DateTime<Utc>,
     },
+    /// The customer's "this wasn't me" report was received and acted on.
+    ActivityReported {
+        at: DateTime<Utc>,
+        sessions_ended: u32,
+        passkeys_revoked: usize,
+    },
 }
 
 impl Notice {
@@ -64,6 +70,7 @@ impl Notice {
             Notice::EmailChanged { .. } => "email_changed",
             Notice::PasskeySuspended { .. } => "passkey_suspended",
             Notice::PasskeyReinstated { .. } => "passkey_reinstated",
+            Notice::ActivityReported { .. } => "activity_reported",
         }
     }
 }
@@ -204,6 +211,17 @@ impl Mailer {
                 "【ご案内】パスキーの一時停止を解除しました / Your passkey can be used again",
                 format!("カスタマーサポートでの確認のうえ、パスキー「{name}」の一時停止を解除しました。\r\n日時: {}", jst(*at)),
                 format!("After checking with you, our support desk lifted the suspension of your passkey \"{name}\" at {}.", jst(*at)),
+            ),
+            Notice::ActivityReported { at, sessions_ended, passkeys_revoked } => (
+                "【重要】身に覚えのない操作のご報告を受け付けました / We received your report",
+                format!(
+                    "身に覚えのない操作のご報告を受け付けました。\r\n日時: {}\r\n安全のため、他の端末{sessions_ended}台をログアウトし、パスキー{passkeys_revoked}件を削除しました。当社で内容を確認し、必要に応じてご連絡いたします。",
+                    jst(*at)
+                ),
+                format!(
+                    "We received your report of activity you did not recognise at {}. For your security we signed out {sessions_ended} other device(s) and deleted {passkeys_revoked} passkey(s). We will look into it and contact you if needed.",
+                    jst(*at)
+                ),
             ),
         };
         let body = format!(

@@ -70,6 +70,7 @@ pub enum ErrorCode {
     InvalidPasskeyName,
     EmailNotSent,
     InvalidFilter,
+    NotReportable,
     OutOfTree,
     WebhookUrlRefused,
     NoteRequired,
@@ -151,6 +152,7 @@ impl ErrorCode {
         ErrorCode::InvalidPasskeyName,
         ErrorCode::EmailNotSent,
         ErrorCode::InvalidFilter,
+        ErrorCode::NotReportable,
         ErrorCode::OutOfTree,
         ErrorCode::WebhookUrlRefused,
         ErrorCode::NoteRequired,
@@ -425,6 +427,12 @@ impl ErrorCode {
             E::InvalidFilter => {
                 ("invalid_filter", S::BAD_REQUEST, "A search filter is not valid.", "検索条件の形式が正しくありません。")
             }
+            E::NotReportable => (
+                "not_reportable",
+                S::CONFLICT,
+                "This item cannot be reported: it is your own session's login, or a refusal that stopped an attempt. If you are worried, sign out the other devices and contact the support desk.",
+                "この項目はご報告の対象ではありません（ご利用中のこの端末のログイン、または拒否された操作です）。ご不安な場合は、他の端末をログアウトし、サポートデスクへお問い合わせください。",
+            ),
             E::OutOfTree => (
                 "out_of_tree",
                 S::BAD_REQUEST,

@@ -44,6 +44,11 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
                     environment: environment_line(&passkey.environment),
                 })
             }
+            // The report's own notice says what it deleted.
+            AccountEvent::PasskeysRevoked { revoked_by: Revoker::ReportedByCustomer, .. } => None,
+            AccountEvent::SuspiciousActivityReported { sessions_ended, passkeys_revoked, .. } => {
+                Some(Notice::ActivityReported { at, sessions_ended: *sessions_ended, passkeys_revoked: passkeys_revoked.len() })
+            }
             AccountEvent::PasskeysRevoked { passkeys, revoked_by } => {
                 Some(Notice::PasskeysDeleted { names: names(passkeys), at, by_support: matches!(revoked_by, Revoker::Staff { .. }) })
             }

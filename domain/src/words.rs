@@ -55,6 +55,7 @@ pub const EVENT_TYPES: &[(&str, &str, &str)] = &[
     ("AccountViewedByStaff", "viewed by staff", "担当者による閲覧"),
     ("PasskeyLoginFailed", "passkey login failed", "パスキーでのログイン失敗"),
     ("PasswordLoginSucceeded", "password + code login", "パスワード＋認証コードでのログイン"),
+    ("SuspiciousActivityReported", "reported by the customer as not theirs", "お客様による不審な操作の報告"),
     ("AuditTrailQueried", "audit trail queried", "監査証跡の照会"),
     ("AuditTrailExported", "audit trail exported", "監査証跡のエクスポート"),
     ("AuditTrailVerified", "audit trail verified", "監査証跡の検証"),
@@ -141,6 +142,7 @@ pub const SIGNAL_KINDS: &[&str] = &[
     "counter_regression",
     "many_login_ids_from_one_client",
     "many_login_ids_from_one_network",
+    "customer_reported_activity",
 ];
 
 /// A fraud signal's kind, in words.
@@ -159,6 +161,7 @@ pub fn signal_kind_words(kind: &str) -> (&str, &str) {
         "revoked_credential_used" => ("a deleted passkey used", "削除済みパスキーの使用"),
         "many_login_ids_from_one_client" => ("many login IDs from one client", "1つの接続元から多数のログインID"),
         "many_login_ids_from_one_network" => ("many login IDs from one network", "1つのネットワークから多数のログインID"),
+        "customer_reported_activity" => ("the customer reported activity as not theirs", "お客様からの不審な操作の報告"),
         other => (other, other),
     }
 }

@@ -56,7 +56,9 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed]) -> Result<(), DbE
             }
             E::PasskeysRevoked { passkeys, revoked_by } => {
                 let metric = match revoked_by {
-                    ledger_domain::account::Revoker::Customer => "passkeys_deleted",
+                    // Deleted on the customer's own word, from the status
+                    // screen or by reporting its use as not theirs.
+                    ledger_domain::account::Revoker::Customer | ledger_domain::account::Revoker::ReportedByCustomer => "passkeys_deleted",
                     ledger_domain::account::Revoker::Staff { .. } => "passkeys_deleted_by_support",
                 };
                 count(metric, passkeys.len() as i64);

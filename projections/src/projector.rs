@@ -209,6 +209,20 @@ pub async fn account_events_newest_first(
     rows.iter().map(logged_event).collect()
 }
 
+/// The sequence, in the account's stream, of the event whose ID
+/// ([`crate::audit::event_id`]) is `event_id`; None when the account has no
+/// such event. An ID is a hash of its place, so the stream's sequences are
+/// tried newest first (what a customer reports is usually recent): no
+/// read model is needed, and an ID of another account is never found.
+pub async fn account_sequence_of(pool: &sqlx::AnyPool, account_id: &str, event_id: &str) -> Result<Option<i64>, DbError> {
+    let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(sequence) FROM events WHERE aggregate_type = 'account' AND aggregate_id = $1")
+        .bind(account_id)
+        .fetch_one(pool)
+        .await?;
+    let wanted = event_id.to_ascii_lowercase();
+    Ok((1..=last.unwrap_or(0)).rev().find(|sequence| crate::audit::event_id("account", account_id, *sequence) == wanted))
+}
+
 fn logged_event(row: &AnyRow) -> Result<LoggedEvent, DbError> {
     let payload: String = row.try_get("payload")?;
     let metadata: String = row.try_get("metadata")?;

@@ -348,6 +348,7 @@ impl Working {
             E::PasskeysRevoked { passkeys, revoked_by } => {
                 let (by, reason) = match revoked_by {
                     Revoker::Customer => ("customer".to_string(), None),
+                    Revoker::ReportedByCustomer => ("customer".to_string(), Some("reported_by_customer".to_string())),
                     Revoker::Staff { staff, reason } => (format!("staff:{}", staff.staff_id), Some(reason.clone())),
                 };
                 for revoked in passkeys {

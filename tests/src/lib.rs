@@ -4,6 +4,7 @@
 //! over a fresh SQLite or PostgreSQL database.
 
 pub mod authenticator;
+pub mod devices;
 pub mod harness;
 pub mod openapi;
 pub mod process;

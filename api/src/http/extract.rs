@@ -178,15 +178,26 @@ pub struct Customer {
     pub method: String,
     /// The cross-device sign-in this session came from, if it did.
     pub cross_device_sign_in: Option<String>,
+    /// The passkey the session was opened with, if any.
+    pub passkey_id: Option<String>,
+    /// The request that opened the session (its login event's request ID).
+    pub opened_by_request: Option<String>,
 }
 
 impl Customer {
     /// An opaque reference to this session for events (a confirmation that
     /// serves it): derived from the token's hash, it tells nothing of the token.
     pub fn session_ref(&self) -> String {
-        let derived = token_hash(&format!("session-ref:{}", self.token_hash));
-        derived[..16].to_string()
+        session_id_of(&self.token_hash)
     }
+}
+
+/// A session's public ID (the customer's list of signed-in devices, events
+/// that serve it): derived from the token's hash, it tells nothing of the
+/// token and cannot be used as one.
+pub fn session_id_of(token_hash_: &str) -> String {
+    let derived = token_hash(&format!("session-ref:{token_hash_}"));
+    derived[..16].to_string()
 }
 
 impl FromRequestParts<AppState> for Customer {
@@ -200,12 +211,15 @@ impl FromRequestParts<AppState> for Customer {
             return Err(ApiError::from(ErrorCode::SessionEnded));
         }
         let account_id = ledger_domain::AccountId::parse(&session.account_id).map_err(ApiError::internal)?;
+        app.store.session_seen(&hash, session.last_seen_at, app.clock.now()).await?;
         Ok(Customer {
             account_id,
             token_hash: hash,
             logged_in_at: session.created_at,
             method: session.method,
             cross_device_sign_in: session.sign_in_id.filter(|_| session.cross_device),
+            passkey_id: session.passkey_id,
+            opened_by_request: session.request_id,
         })
     }
 }
@@ -349,8 +363,13 @@ pub async fn execute_with(
 }
 
 /// Starts a customer session; returns the token (shown once) and expiry.
-pub async fn start_session(app: &AppState, account_id: &str, method: &str) -> Result<super::contract::SessionIssued, ApiError> {
-    let session = new_session(app);
+pub async fn start_session(
+    app: &AppState,
+    meta: &RequestMeta,
+    account_id: &str,
+    method: &str,
+) -> Result<super::contract::SessionIssued, ApiError> {
+    let session = new_session(app, meta);
     app.store.start_session(session.row(account_id, method, None)).await?;
     Ok(session.issued())
 }
@@ -362,10 +381,14 @@ pub struct PendingSession {
     token_hash: String,
     created_at: chrono::DateTime<chrono::Utc>,
     expires_at: chrono::DateTime<chrono::Utc>,
+    channel: String,
+    ip: String,
+    environment: Option<String>,
+    request_id: String,
 }
 
-/// A new session's token and lifetime, from now.
-pub fn new_session(app: &AppState) -> PendingSession {
+/// A new session's token and lifetime, from now, opened by the request `meta`.
+pub fn new_session(app: &AppState, meta: &RequestMeta) -> PendingSession {
     let token = crate::secrets::new_token();
     let created_at = app.clock.now();
     PendingSession {
@@ -373,6 +396,10 @@ pub fn new_session(app: &AppState) -> PendingSession {
         token,
         created_at,
         expires_at: created_at + chrono::Duration::seconds(app.config.session_lifetime_secs),
+        channel: meta.channel.as_str().to_string(),
+        ip: meta.ip.clone(),
+        environment: serde_json::to_string(&meta.environment(app)).ok(),
+        request_id: meta.request_id.clone(),
     }
 }
 
@@ -386,6 +413,12 @@ impl PendingSession {
             expires_at: self.expires_at,
             sign_in_id,
             passkey_id: None,
+            from: crate::storage::OpenedFrom {
+                channel: &self.channel,
+                ip: &self.ip,
+                environment: self.environment.clone(),
+                request_id: &self.request_id,
+            },
         }
     }
 

@@ -14,6 +14,7 @@
 //! registered through `utoipa_axum::routes!`, so the router and the OpenAPI
 //! document served at `/api/openapi.json` come from the same declarations.
 
+pub mod activity;
 pub mod admin;
 pub mod compliance;
 pub mod contract;
@@ -125,6 +126,7 @@ fn api_serving(staff: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(registrations::router())
         .merge(sessions::router())
         .merge(me::router())
+        .merge(activity::router())
         .merge(ops::router());
     if staff {
         router = router

@@ -288,7 +288,7 @@ async fn passkey(
     if !done.has(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })) {
         return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("passkey neither registered nor refused")));
     }
-    let session = start_session(&app, &account_id, "passkey_registration").await?;
+    let session = start_session(&app, &meta, &account_id, "passkey_registration").await?;
     crate::notify::after(&app, &account_id, &done).await;
     let passkey = bound_passkey_view(&done, now, &meta);
     Ok((StatusCode::CREATED, Json(Registered { passkey, session, account_id })))

@@ -192,7 +192,7 @@ async fn finish_login(
         at: now,
     };
     // The session the login starts, if it succeeds: written with its event.
-    let session = new_session(app);
+    let session = new_session(app, meta);
     let also = |events: &[AccountEvent]| {
         let mut writes: Vec<_> = ceremony.map(|id| crate::storage::Store::taking_ceremony(id, "login")).into_iter().collect();
         if let Some((authenticator, method, passkey_id)) = login_outcome(events) {
@@ -346,7 +346,7 @@ async fn password_otp(
     // What answered the code step names the session's method.
     let by_device = done.has(|e| matches!(e, AccountEvent::EmailCodeVerified { factor: ledger_domain::account::CodeFactor::Totp, .. }));
     let method = if by_device { "password_and_otp_device" } else { "password_and_email_code" };
-    let session = start_session(&app, &account_id, method).await?;
+    let session = start_session(&app, &meta, &account_id, method).await?;
     crate::notify::after(&app, &account_id, &done).await;
     Ok((StatusCode::CREATED, Json(SignedIn { session, account_id })))
 }

@@ -135,6 +135,71 @@ pub(crate) struct AccountStatus {
     pub signals: Vec<SignalView>,
     /// While the login is locked: since when, why, and from which clients.
     pub lock: Option<LockInfo>,
+    /// The customer's "this wasn't me" reports whose signal is still open,
+    /// newest first: what support looks at first.
+    pub open_reports: Vec<OpenReport>,
+}
+
+/// A customer's report that an event was not theirs, not yet reviewed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OpenReport {
+    /// The signal it raised (`customer_reported_activity`).
+    pub signal_id: String,
+    /// The reported event: its sequence, type, when (Japan time) and line.
+    pub sequence: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub at: String,
+    #[schema(value_type = ledger_projections::read_models::Summary)]
+    pub line: ledger_domain::account::Line,
+    pub channel: String,
+    pub ip: String,
+    pub user_agent: String,
+    /// What the customer wrote.
+    pub note: Option<String>,
+    pub sessions_ended: u32,
+    pub passkeys_revoked: Vec<String>,
+}
+
+/// The account's reports whose signal is not reviewed (or not yet raised:
+/// the projector may not have reached the report).
+async fn open_reports(app: &AppState, account_id: &str, signals: &[SignalView]) -> Result<Vec<OpenReport>, ApiError> {
+    let account = app.ledger.load(account_id).await.map_err(ApiError::internal)?;
+    let mut out = Vec::new();
+    for report in account.reports().iter().rev() {
+        let signal_id = ledger_projections::signals::reported_signal_id(account_id, report.sequence);
+        if signals.iter().any(|s| s.signal_id == signal_id && s.status != "open") {
+            continue;
+        }
+        let types = ledger_projections::projector::EventTypes::default();
+        let events = ledger_projections::projector::account_events_newest_first(
+            &app.db.any,
+            app.db.backend,
+            account_id,
+            Some(report.sequence + 1),
+            1,
+            &types,
+        )
+        .await?;
+        let Some(event) = events.first().filter(|e| e.sequence == report.sequence) else { continue };
+        let parsed =
+            ledger_domain::account::upcast::read(&event.event_type, &event.event_version, &event.payload).map_err(ApiError::internal)?;
+        let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
+        out.push(OpenReport {
+            signal_id,
+            sequence: report.sequence,
+            event_type: event.event_type.clone(),
+            at: ledger_domain::japan::japan_rfc3339(meta.at),
+            line: describe(&parsed),
+            channel: meta.channel.unwrap_or_default(),
+            ip: meta.ip.unwrap_or_default(),
+            user_agent: meta.user_agent.unwrap_or_default(),
+            note: report.note.clone(),
+            sessions_ended: report.sessions_ended,
+            passkeys_revoked: report.passkeys_revoked.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// Why and since when a login is locked (its `LoginLocked` event).
@@ -202,7 +267,8 @@ pub(crate) async fn account_status(
     let registration = super::steps::registration_possibility(app, account_id).await?;
     let signals = ledger_projections::signals::list(&app.db.any, None, None, Some(account_id)).await?;
     let lock = if view.locked { lock_info(app, account_id).await? } else { None };
-    Ok((reflects, AccountStatus { view, registration, signals, lock }))
+    let open_reports = open_reports(app, account_id, &signals).await?;
+    Ok((reflects, AccountStatus { view, registration, signals, lock, open_reports }))
 }
 
 #[derive(Deserialize, IntoParams)]

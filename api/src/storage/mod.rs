@@ -19,7 +19,7 @@ pub use ceremonies::Ceremony;
 pub use console::{ConsoleSession, SessionRefusal};
 pub use flows::{Flow, NewFlow};
 pub use secrets::Kept;
-pub use sessions::{NewSession, SessionRow};
+pub use sessions::{NewSession, OpenSession, OpenedFrom, SessionRow};
 pub use staff::{NewStaff, StaffRow};
 pub use subscriptions::{NewSubscription, Subscription};
 pub use sweep::{sweep_every, Swept, GRACE};
@@ -78,11 +78,21 @@ mod tests {
             expires_at: now + Duration::hours(1),
             sign_in_id: None,
             passkey_id: None,
+            from: OpenedFrom { channel: "web", ip: "192.0.2.1", environment: None, request_id: "r1" },
         };
         store.start_session(session("t1")).await.expect("started");
         store.start_session(session("t2")).await.expect("started");
         assert!(!store.session("t1", now).await.expect("read").expect("live").ended);
         assert!(store.session("t1", now + Duration::hours(2)).await.expect("read").is_none());
+        let open = store.open_sessions("a1", now).await.expect("listed");
+        assert_eq!(
+            open.iter().map(|s| (s.channel.as_deref(), s.ip.as_deref(), s.last_seen_at)).collect::<Vec<_>>(),
+            [(Some("web"), Some("192.0.2.1"), Some(now)); 2]
+        );
+        store.session_seen("t1", Some(now), now + Duration::seconds(30)).await.expect("seen");
+        assert_eq!(store.session("t1", now).await.expect("read").expect("live").last_seen_at, Some(now), "not within a minute");
+        store.session_seen("t1", Some(now), now + Duration::seconds(61)).await.expect("seen");
+        assert_eq!(store.session("t1", now).await.expect("read").expect("live").last_seen_at, Some(now + Duration::seconds(61)));
         assert_eq!(store.end_sessions("a1", now).await.expect("ended"), 2);
         assert!(store.session("t2", now).await.expect("read").expect("kept").ended);
     }
@@ -99,6 +109,7 @@ mod tests {
             expires_at,
             sign_in_id: None,
             passkey_id: None,
+            from: OpenedFrom { channel: "web", ip: "192.0.2.1", environment: None, request_id: "r1" },
         };
         store.start_session(session("old", now - GRACE - Duration::minutes(1))).await.expect("started");
         store.start_session(session("recent", now - Duration::minutes(1))).await.expect("started");

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 
 use ledger_projections::append::{AlsoWrite, Arg};
 
+use sqlx::Row;
+
 use super::{DbError, Store};
 
 /// A live (unexpired) session.
@@ -15,6 +17,33 @@ pub struct SessionRow {
     pub sign_in_id: Option<String>,
     pub cross_device: bool,
     pub ended: bool,
+    /// The passkey it was opened with, if any.
+    pub passkey_id: Option<String>,
+    /// The request that opened it: its login event has the same request ID.
+    pub request_id: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// One of an account's open sessions, as its list of signed-in devices shows it.
+pub struct OpenSession {
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub method: String,
+    pub channel: Option<String>,
+    pub ip: Option<String>,
+    /// The device, as `ledger_domain::Environment` JSON.
+    pub environment: Option<String>,
+    pub passkey_id: Option<String>,
+}
+
+/// Where a session was opened from: the request that opened it.
+pub struct OpenedFrom<'a> {
+    pub channel: &'a str,
+    pub ip: &'a str,
+    /// The device, as `ledger_domain::Environment` JSON.
+    pub environment: Option<String>,
+    pub request_id: &'a str,
 }
 
 /// What a new session records.
@@ -28,11 +57,17 @@ pub struct NewSession<'a> {
     pub sign_in_id: Option<&'a str>,
     /// The passkey it was opened with, if any: deleting it ends the session.
     pub passkey_id: Option<&'a str>,
+    pub from: OpenedFrom<'a>,
 }
 
 const INSERT_SESSION: &str =
-    "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device, passkey_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device, passkey_id,
+                           channel, ip, environment, request_id, last_seen_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $4)";
+
+/// How often a session's `last_seen_at` is written: at most once a minute,
+/// so that a busy session costs no write per request.
+const LAST_SEEN_EVERY_MS: i64 = 60_000;
 
 impl Store {
     pub async fn start_session(&self, session: NewSession<'_>) -> Result<(), DbError> {
@@ -45,6 +80,10 @@ impl Store {
             .bind(session.sign_in_id.map(str::to_string))
             .bind(session.sign_in_id.is_some() as i64)
             .bind(session.passkey_id.map(str::to_string))
+            .bind(session.from.channel.to_string())
+            .bind(session.from.ip.to_string())
+            .bind(session.from.environment.clone())
+            .bind(session.from.request_id.to_string())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -63,29 +102,84 @@ impl Store {
                 Arg::OptionalText(session.sign_in_id.map(str::to_string)),
                 Arg::Int(session.sign_in_id.is_some() as i64),
                 Arg::OptionalText(session.passkey_id.map(str::to_string)),
+                Arg::Text(session.from.channel.to_string()),
+                Arg::Text(session.from.ip.to_string()),
+                Arg::OptionalText(session.from.environment.clone()),
+                Arg::Text(session.from.request_id.to_string()),
             ],
         )
     }
 
     /// The session of a token hash, unless it expired by `now`.
     pub async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRow>, DbError> {
-        type Row = (String, i64, String, Option<String>, i64, Option<i64>);
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at FROM sessions
+        let row = sqlx::query(
+            "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at, passkey_id, request_id, last_seen_at
+               FROM sessions
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(now.timestamp_millis())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(account_id, created_at, method, sign_in_id, cross_device, ended_at)| SessionRow {
-            account_id,
-            created_at: ledger_projections::from_millis(created_at),
-            method,
-            sign_in_id,
-            cross_device: cross_device != 0,
-            ended: ended_at.is_some(),
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(SessionRow {
+            account_id: r.try_get("account_id")?,
+            created_at: ledger_projections::from_millis(r.try_get("created_at")?),
+            method: r.try_get("method")?,
+            sign_in_id: r.try_get("sign_in_id")?,
+            cross_device: r.try_get::<i64, _>("cross_device")? != 0,
+            ended: r.try_get::<Option<i64>, _>("ended_at")?.is_some(),
+            passkey_id: r.try_get("passkey_id")?,
+            request_id: r.try_get("request_id")?,
+            last_seen_at: r.try_get::<Option<i64>, _>("last_seen_at")?.map(ledger_projections::from_millis),
         }))
+    }
+
+    /// Notes that the session was used at `now`, unless it was within the
+    /// last minute.
+    pub async fn session_seen(&self, token_hash: &str, last_seen_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), DbError> {
+        let now = now.timestamp_millis();
+        if last_seen_at.is_some_and(|at| now - at.timestamp_millis() < LAST_SEEN_EVERY_MS) {
+            return Ok(());
+        }
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1").bind(token_hash).bind(now).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The account's open sessions (not ended, not expired), newest first.
+    pub async fn open_sessions(&self, account_id: &str, now: DateTime<Utc>) -> Result<Vec<OpenSession>, DbError> {
+        let rows = sqlx::query(
+            "SELECT token_hash, created_at, last_seen_at, method, channel, ip, environment, passkey_id FROM sessions
+              WHERE account_id = $1 AND ended_at IS NULL AND expires_at > $2
+              ORDER BY created_at DESC, token_hash",
+        )
+        .bind(account_id)
+        .bind(now.timestamp_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OpenSession {
+                    token_hash: r.try_get("token_hash")?,
+                    created_at: ledger_projections::from_millis(r.try_get("created_at")?),
+                    last_seen_at: r.try_get::<Option<i64>, _>("last_seen_at")?.map(ledger_projections::from_millis),
+                    method: r.try_get("method")?,
+                    channel: r.try_get("channel")?,
+                    ip: r.try_get("ip")?,
+                    environment: r.try_get("environment")?,
+                    passkey_id: r.try_get("passkey_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends the session of `token_hash`, in the transaction of the event
+    /// that records it (unless it has ended already).
+    pub fn ending_session(token_hash: &str, now: DateTime<Utc>) -> AlsoWrite {
+        AlsoWrite::new(
+            "UPDATE sessions SET ended_at = $2 WHERE token_hash = $1 AND ended_at IS NULL",
+            vec![Arg::Text(token_hash.to_string()), Arg::Int(now.timestamp_millis())],
+        )
     }
 
     /// Ends one session (logout).

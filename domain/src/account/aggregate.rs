@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::commands::{AccountCommand, IssuedCode, NewPasskey, PasskeyAssertion};
 use super::events::{
     AccountEvent, CodeFactor, FlowClosure, FlowPurpose, HolderKind, LoginAuthenticator, OfferedAddress, RevokedPasskey, Revoker,
+    SessionEndCause,
 };
 use super::refusal::Refusal;
 use crate::policy::{CodeDestination, LoginMode, Policy};
@@ -105,6 +106,23 @@ pub struct Account {
     /// passkey added after one was added through.
     #[serde(default)]
     pub(crate) cross_device_sign_ins: Vec<(String, String)>,
+    /// The customer's reports ("this wasn't me"), oldest first: reporting
+    /// an event again answers the first report's outcome.
+    #[serde(default)]
+    pub(crate) reports: Vec<ActivityReport>,
+}
+
+/// What one "this wasn't me" report did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityReport {
+    /// The reported event's ID and sequence.
+    pub event_id: String,
+    pub sequence: i64,
+    pub sessions_ended: u32,
+    pub passkeys_revoked: Vec<String>,
+    /// What the customer wrote, if anything.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// One passkey ever bound to the account, active or revoked.
@@ -316,6 +334,16 @@ impl Account {
         [&self.email, &self.email_2].into_iter().flatten()
     }
 
+    /// The customer's report of the event `event_id`, if they reported it.
+    pub fn report_of(&self, event_id: &str) -> Option<&ActivityReport> {
+        self.reports.iter().find(|r| r.event_id == event_id)
+    }
+
+    /// Every report the customer made, oldest first.
+    pub fn reports(&self) -> &[ActivityReport] {
+        &self.reports
+    }
+
     /// Whether the deployment's limit leaves room for one more passkey.
     pub fn has_room_for_passkey(&self, policy: &Policy) -> bool {
         self.active_passkeys().count() < policy.max_passkeys
@@ -515,6 +543,23 @@ impl Account {
                 }
             }
             C::RecordNotice { kind, destination, sent, .. } => vec![E::SecurityNoticeSent { kind, destination, sent }],
+            C::ReportActivity { event_id, .. } if self.report_of(&event_id).is_some() => vec![],
+            C::ReportActivity { event_id, sequence, event_type, passkey_id, note, sessions_ended, .. } => {
+                let revoked = match passkey_id.as_deref() {
+                    Some(id) if self.active_passkeys().any(|p| p.passkey_id == id) => self.passkeys_to_revoke(Some(id))?,
+                    _ => vec![],
+                };
+                let mut events = vec![];
+                let passkeys_revoked = revoked.iter().map(|p| p.passkey_id.clone()).collect();
+                if !revoked.is_empty() {
+                    events.push(E::PasskeysRevoked { passkeys: revoked, revoked_by: Revoker::ReportedByCustomer });
+                }
+                if sessions_ended > 0 {
+                    events.push(E::SessionsEnded { sessions: sessions_ended, cause: SessionEndCause::ReportedByCustomer });
+                }
+                events.push(E::SuspiciousActivityReported { event_id, sequence, event_type, note, sessions_ended, passkeys_revoked });
+                events
+            }
         })
     }
 
@@ -1450,6 +1495,9 @@ impl Aggregate for Account {
             | E::AccountViewedByStaff { .. }
             | E::SessionsEnded { .. }
             | E::SecurityNoticeSent { .. } => {}
+            E::SuspiciousActivityReported { event_id, sequence, sessions_ended, passkeys_revoked, note, .. } => {
+                self.reports.push(ActivityReport { event_id, sequence, sessions_ended, passkeys_revoked, note });
+            }
         }
         self.prune_flows();
     }

@@ -156,6 +156,21 @@ pub enum AccountCommand {
     RecordStaffRead { staff: StaffMember, view: String, at: DateTime<Utc> },
     /// A security notice went to the registered address (or could not).
     RecordNotice { kind: String, destination: String, sent: bool, at: DateTime<Utc> },
+    /// "This wasn't me": the customer reports the event `event_id` (at
+    /// `sequence` of the stream, of type `event_type`). `passkey_id` is the
+    /// passkey that event used or added, unless the customer's own session
+    /// was opened with it; `sessions_ended` other sessions are ended in the
+    /// command's transaction. An event reported before records nothing: the
+    /// first report's outcome stands (see [`super::Account::report_of`]).
+    ReportActivity {
+        event_id: String,
+        sequence: i64,
+        event_type: String,
+        passkey_id: Option<String>,
+        note: Option<String>,
+        sessions_ended: u32,
+        at: DateTime<Utc>,
+    },
 }
 
 use super::refusal::Refusal;

@@ -123,6 +123,7 @@ fn notice_words(kind: &str) -> (&str, &str) {
         "email_changed" => ("e-mail address changed", "メールアドレスの変更"),
         "passkey_suspended" => ("passkey suspended", "パスキーの一時停止"),
         "passkey_reinstated" => ("passkey suspension lifted", "パスキーの一時停止の解除"),
+        "activity_reported" => ("the customer's report received", "不審な操作のご報告の受付"),
         other => (other, other),
     }
 }
@@ -425,6 +426,10 @@ pub fn describe(event: &AccountEvent) -> Line {
             format!("The customer deleted passkey(s) {} with the trading password.", names(passkeys)),
             format!("お客様が執行パスワードでパスキー {} を削除しました。", names(passkeys)),
         ),
+        E::PasskeysRevoked { passkeys, revoked_by: Revoker::ReportedByCustomer } => line(
+            format!("Passkey(s) {} deleted: the customer reported their use as not theirs.", names(passkeys)),
+            format!("お客様の不審な操作の報告により、パスキー {} を削除しました。", names(passkeys)),
+        ),
         E::PasskeysRevoked { passkeys, revoked_by: Revoker::Staff { staff, reason } } => {
             let (en, ja) = staff_reason_words(reason);
             line(
@@ -493,10 +498,27 @@ pub fn describe(event: &AccountEvent) -> Line {
                 SessionEndCause::PasskeySuspended => {
                     ("the passkey they were signed in with was suspended", "ログインに使ったパスキーの一時停止")
                 }
+                SessionEndCause::EndedByCustomer => ("the customer signed them out", "お客様によるログアウト操作"),
+                SessionEndCause::ReportedByCustomer => ("the customer reported activity as not theirs", "お客様による不審な操作の報告"),
             };
             line(
                 format!("{sessions} signed-in session(s) ended: {en}."),
                 format!("ログイン中のセッション{sessions}件を終了しました（{ja}）。"),
+            )
+        }
+        E::SuspiciousActivityReported { event_type, sequence, sessions_ended, passkeys_revoked, note, .. } => {
+            let (what_en, what_ja) = crate::words::event_type_words(event_type).unwrap_or((event_type.as_str(), event_type.as_str()));
+            let note_en = note.as_deref().map(|n| format!(" Their note: \"{n}\"")).unwrap_or_default();
+            let note_ja = note.as_deref().map(|n| format!("お客様のコメント：「{n}」")).unwrap_or_default();
+            line(
+                format!(
+                    "The customer reported event #{sequence} ({what_en}) as not theirs: {sessions_ended} other session(s) ended, {} passkey(s) deleted.{note_en}",
+                    passkeys_revoked.len()
+                ),
+                format!(
+                    "お客様が操作 #{sequence}（{what_ja}）を身に覚えのないものとして報告しました。他のセッション{sessions_ended}件を終了し、パスキー{}件を削除しました。{note_ja}",
+                    passkeys_revoked.len()
+                ),
             )
         }
         E::AccountViewedByStaff { staff, view } => {

@@ -159,6 +159,9 @@ pub enum Revoker {
     Customer,
     /// Support, for a lost or replaced device.
     Staff { staff: StaffMember, reason: String },
+    /// The ledger, on the customer's report that an event was not theirs
+    /// ("this wasn't me"): the passkey that event used.
+    ReportedByCustomer,
 }
 
 /// Why customer sessions were ended.
@@ -179,6 +182,11 @@ pub enum SessionEndCause {
     /// The passkey the sessions were opened with was suspended (its
     /// counter went backwards: one of its holders may not be the customer).
     PasskeySuspended,
+    /// The customer signed them out from their list of signed-in devices.
+    EndedByCustomer,
+    /// The customer reported an event as not theirs: every session but the
+    /// one they reported from ends.
+    ReportedByCustomer,
 }
 
 impl SessionEndCause {
@@ -190,6 +198,8 @@ impl SessionEndCause {
             SessionEndCause::PasskeysRevokedBySupport => "passkeys_revoked_by_support",
             SessionEndCause::PasskeyDeleted => "passkey_deleted",
             SessionEndCause::PasskeySuspended => "passkey_suspended",
+            SessionEndCause::EndedByCustomer => "ended_by_customer",
+            SessionEndCause::ReportedByCustomer => "reported_by_customer",
         }
     }
 }
@@ -502,6 +512,25 @@ pub enum AccountEvent {
         environment: Option<Environment>,
         new_environment: bool,
     },
+    /// The customer reported an event of their account as not theirs ("this
+    /// wasn't me"). In the same transaction the ledger ended their other
+    /// sessions and revoked the passkey the event used (both recorded just
+    /// before this event); the fraud signal `customer_reported_activity`
+    /// follows from it, with the reported event as evidence.
+    SuspiciousActivityReported {
+        /// The reported event: its ID, its sequence in this account's
+        /// stream and its type.
+        event_id: String,
+        sequence: i64,
+        event_type: String,
+        /// What the customer wrote, if anything (at most 500 characters).
+        #[serde(default)]
+        note: Option<String>,
+        sessions_ended: u32,
+        /// The passkeys revoked because of the report.
+        #[serde(default)]
+        passkeys_revoked: Vec<String>,
+    },
 }
 
 impl AccountEvent {
@@ -558,6 +587,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::PasskeyRegistrationRefused { .. } => "PasskeyRegistrationRefused",
             AccountEvent::PasskeyLoginSucceeded { .. } => "PasskeyLoginSucceeded",
             AccountEvent::PasskeyLoginFailed { .. } => "PasskeyLoginFailed",
+            AccountEvent::SuspiciousActivityReported { .. } => "SuspiciousActivityReported",
             AccountEvent::PasswordLoginSucceeded { .. } => "PasswordLoginSucceeded",
             AccountEvent::CrossDeviceSignInSucceeded { .. } => "CrossDeviceSignInSucceeded",
             AccountEvent::PasskeyBackupStateChanged { .. } => "PasskeyBackupStateChanged",

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
+use cqrs_es::Aggregate;
 
 use super::*;
 use crate::values::{Channel, EmailAddress, Environment, LoginId, PasskeyName, StaffMember};
@@ -1087,6 +1088,61 @@ async fn support_deletes_passkeys_for_a_lost_device_naming_who_and_why() {
     let AccountEvent::PasskeysRevoked { passkeys, revoked_by } = &events[0] else { panic!("{events:?}") };
     assert_eq!(passkeys.len(), 2);
     assert_eq!(*revoked_by, Revoker::Staff { staff: staff(), reason: "device_lost".into() });
+}
+
+// --- "This wasn't me" ---------------------------------------------------------
+
+fn report(event_id: &str, passkey_id: Option<&str>, sessions_ended: u32) -> AccountCommand {
+    AccountCommand::ReportActivity {
+        event_id: event_id.into(),
+        sequence: 3,
+        event_type: "LocalPasskeyAdded".into(),
+        passkey_id: passkey_id.map(str::to_string),
+        note: Some("not me".into()),
+        sessions_ended,
+        at: t0(),
+    }
+}
+
+#[tokio::test]
+async fn a_report_revokes_the_passkey_the_event_used_ends_the_other_sessions_and_is_recorded() {
+    let events = outcome(two_passkeys(), report("e-3", Some("p2"), 2)).await;
+    let AccountEvent::PasskeysRevoked { passkeys, revoked_by } = &events[0] else { panic!("{events:?}") };
+    assert_eq!(passkeys.iter().map(|p| p.passkey_id.as_str()).collect::<Vec<_>>(), ["p2"]);
+    assert_eq!(*revoked_by, Revoker::ReportedByCustomer);
+    assert_eq!(events[1], AccountEvent::SessionsEnded { sessions: 2, cause: SessionEndCause::ReportedByCustomer });
+    let AccountEvent::SuspiciousActivityReported { event_id, sessions_ended, passkeys_revoked, note, .. } = &events[2] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (event_id.as_str(), *sessions_ended, passkeys_revoked.as_slice(), note.as_deref()),
+        ("e-3", 2, ["p2".to_string()].as_slice(), Some("not me"))
+    );
+}
+
+#[tokio::test]
+async fn a_report_of_an_event_that_used_no_passkey_or_a_deleted_one_revokes_nothing() {
+    let events = outcome(two_passkeys(), report("e-3", None, 0)).await;
+    assert!(matches!(events.as_slice(), [AccountEvent::SuspiciousActivityReported { sessions_ended: 0, .. }]), "{events:?}");
+    let mut given = two_passkeys();
+    given.extend(outcome(two_passkeys(), delete(Some("p2"), true)).await);
+    let events = outcome(given, report("e-3", Some("p2"), 0)).await;
+    assert!(matches!(events.as_slice(), [AccountEvent::SuspiciousActivityReported { .. }]), "{events:?}");
+}
+
+#[tokio::test]
+async fn the_same_event_reported_twice_records_one_report_and_keeps_the_first_outcome() {
+    let mut given = two_passkeys();
+    given.extend(outcome(two_passkeys(), report("e-3", Some("p2"), 1)).await);
+    let again = outcome(given.clone(), report("e-3", Some("p1"), 4)).await;
+    assert!(again.is_empty(), "{again:?}");
+    let mut account = Account::default();
+    for event in given {
+        account.apply(event);
+    }
+    let first = account.report_of("e-3").expect("the first report");
+    assert_eq!((first.sessions_ended, first.passkeys_revoked.as_slice()), (1, ["p2".to_string()].as_slice()));
+    assert!(account.active_passkeys().any(|p| p.passkey_id == "p1"));
 }
 
 #[tokio::test]

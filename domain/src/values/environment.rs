@@ -52,6 +52,32 @@ impl Environment {
     }
 }
 
+impl Environment {
+    /// The device as people name it, in English and Japanese: "iPhone
+    /// (Safari)", "Windows のパソコン（Chrome）". For customers' screens,
+    /// mails and default passkey names, where version strings mean nothing.
+    pub fn device_words(&self) -> (String, String) {
+        let (en, ja) = match (self.os.as_str(), self.device_type.as_str()) {
+            ("iOS", "tablet") | ("iPadOS", _) => ("iPad", "iPad"),
+            ("iOS", _) => ("iPhone", "iPhone"),
+            ("Android", "tablet") => ("Android tablet", "Android タブレット"),
+            ("Android", _) => ("Android phone", "Android スマートフォン"),
+            ("Windows", _) => ("Windows PC", "Windows のパソコン"),
+            ("macOS", _) => ("Mac", "Mac"),
+            ("ChromeOS" | "Chrome OS", _) => ("Chromebook", "Chromebook"),
+            ("Linux", _) => ("Linux PC", "Linux のパソコン"),
+            (_, "smartphone") => ("smartphone", "スマートフォン"),
+            (_, "tablet") => ("tablet", "タブレット"),
+            (_, "pc") => ("computer", "パソコン"),
+            _ => ("device", "端末"),
+        };
+        match self.browser.as_str() {
+            "" | "unknown" => (en.to_string(), ja.to_string()),
+            browser => (format!("{en} ({browser})"), format!("{ja}（{browser}）")),
+        }
+    }
+}
+
 /// A staff member as events name them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffMember {

@@ -609,6 +609,14 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
                     shared.escalate(id, evidence_entry("account", id, event.sequence, &event.event_type));
                 }
                 stuffing.on_event(conn, parsed, &mut pending).await?;
+                if let AccountEvent::SuspiciousActivityReported { sequence, event_type, .. } = account_event {
+                    let raised = reported_by_customer(event_type);
+                    let evidence = [
+                        evidence_entry("account", id, *sequence, event_type),
+                        evidence_entry("account", id, event.sequence, &event.event_type),
+                    ];
+                    pending.raise(&reported_signal_id(id, *sequence), &raised, parsed.at.timestamp_millis(), &[id.to_string()], &evidence);
+                }
                 if may_trigger(account_event) {
                     // The window is the account's last HISTORY sequences (a
                     // skipped, unreadable event leaves a gap, not a later start).
@@ -642,6 +650,25 @@ pub async fn apply(conn: &mut AnyConnection, batch: &[Parsed], thresholds: &Thre
     pending.write(conn).await?;
     shared.write(conn).await?;
     stuffing.finish(conn).await
+}
+
+/// The signal a customer's "this wasn't me" report raises: one per
+/// reported event, so its ID is known to the report's answer before the
+/// projector writes it.
+pub fn reported_signal_id(account_id: &str, reported_sequence: i64) -> String {
+    format!("customer_reported_activity:{account_id}:{reported_sequence}")
+}
+
+fn reported_by_customer(event_type: &str) -> Raised {
+    let (en, ja) = ledger_domain::words::event_type_words(event_type).unwrap_or((event_type, event_type));
+    Raised {
+        kind: "customer_reported_activity",
+        severity: "high",
+        continues: None,
+        evidence: vec![],
+        en: format!("The customer reported activity on their account as not theirs ({en}): their other sessions were ended and the passkey it used deleted."),
+        ja: format!("お客様から身に覚えのない操作（{ja}）の報告がありました。他のセッションを終了し、使われたパスキーを削除しました。"),
+    }
 }
 
 /// An event on an account that shares its address which makes the

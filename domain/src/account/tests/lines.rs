@@ -156,10 +156,38 @@ fn every_account_event() -> Vec<AccountEvent> {
         SessionEndCause::PasskeysRevokedBySupport,
         SessionEndCause::PasskeyDeleted,
         SessionEndCause::PasskeySuspended,
+        SessionEndCause::EndedByCustomer,
+        SessionEndCause::ReportedByCustomer,
     ] {
         events.push(E::SessionsEnded { sessions: 2, cause });
     }
-    for kind in ["passkey_added", "passkeys_deleted", "login", "email_changed", "passkey_suspended", "passkey_reinstated"] {
+    events.push(E::PasskeysRevoked {
+        passkeys: vec![RevokedPasskey {
+            passkey_id: "p4".into(),
+            credential_id: "c".into(),
+            name: Some(PasskeyName::parse("Office PC").unwrap()),
+        }],
+        revoked_by: Revoker::ReportedByCustomer,
+    });
+    events.push(E::SuspiciousActivityReported {
+        event_id: "0d5f1f7e-33c4-8a21-9b3e-1c2d3e4f5a6b".into(),
+        sequence: 14,
+        event_type: "PasskeyLoginSucceeded".into(),
+        note: Some("I was asleep".into()),
+        sessions_ended: 1,
+        passkeys_revoked: vec!["p4".into()],
+    });
+    events.push(E::SuspiciousActivityReported {
+        event_id: "0d5f1f7e-33c4-8a21-9b3e-1c2d3e4f5a6c".into(),
+        sequence: 15,
+        event_type: "EmailCodeIssued".into(),
+        note: None,
+        sessions_ended: 0,
+        passkeys_revoked: vec![],
+    });
+    for kind in
+        ["passkey_added", "passkeys_deleted", "login", "email_changed", "passkey_suspended", "passkey_reinstated", "activity_reported"]
+    {
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: "t***@example.jp".into(), sent: true });
         events.push(E::SecurityNoticeSent { kind: kind.into(), destination: String::new(), sent: false });
     }
@@ -342,6 +370,64 @@ fn every_events_line_is_in_words_in_both_languages() {
         .collect();
     let missing: Vec<_> = listed.difference(&described).collect();
     assert!(listed.len() > 50 && missing.is_empty(), "events without a line here: {missing:?}");
+}
+
+/// The customer's activity shows what happened to their account, phrased
+/// for them: never a staff member's name, never a raw code, Japanese in the
+/// Japanese line; the staff's reads and the ledger's bookkeeping not at all.
+#[test]
+fn the_customers_activity_is_in_their_words_and_leaves_out_staff_reads() {
+    use crate::account::activity::{for_customer, Terms, CUSTOMER_EVENT_TYPES, KINDS};
+    let terms = Terms::default();
+    let mut problems = Vec::new();
+    let mut shown = BTreeSet::new();
+    for event in every_account_event() {
+        let event_type = event.event_type();
+        let item = for_customer(&event, &terms);
+        if item.is_some() != CUSTOMER_EVENT_TYPES.contains(&event_type.as_str()) {
+            problems.push(format!("{event_type}: shown: {}", item.is_some()));
+        }
+        let Some(item) = item else { continue };
+        shown.insert(event_type.clone());
+        if !KINDS.contains(&item.kind) {
+            problems.push(format!("{event_type}: kind {} is not listed", item.kind));
+        }
+        for line in [&item.line.en, &item.line.ja] {
+            if line.contains("Sato") || line.contains("s-1") {
+                problems.push(format!("{event_type}: a staff member named: {line}"));
+            }
+            for raw in raw_parts(line) {
+                problems.push(format!("{event_type}: {raw:?} in {line}"));
+            }
+        }
+        if !item.line.ja.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)) {
+            problems.push(format!("{event_type}: the Japanese line has no kana: {}", item.line.ja));
+        }
+        if item.line.en.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c) && !item.line.en.contains("パソコン")) {
+            problems.push(format!("{event_type}: kana in the English line: {}", item.line.en));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let listed: BTreeSet<String> = CUSTOMER_EVENT_TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(shown, listed, "every listed type has a sample here");
+}
+
+#[test]
+fn the_trading_password_is_named_as_the_deployment_names_it() {
+    use crate::account::activity::{for_customer, Terms};
+    let terms = Terms { trading_password_en: "trading PIN".into(), trading_password_ja: "取引パスワード".into() };
+    let item = for_customer(&AccountEvent::TradingPasswordRejected { consecutive_failures: 1 }, &terms).unwrap();
+    assert_eq!(item.line.ja, "誤った取引パスワードが入力されました。");
+    assert_eq!(item.line.en, "A wrong trading PIN was entered.");
+}
+
+#[test]
+fn a_device_is_named_as_people_name_it() {
+    assert_eq!(windows_chrome().device_words(), ("Windows PC (Chrome)".to_string(), "Windows のパソコン（Chrome）".to_string()));
+    assert_eq!(iphone_safari().device_words(), ("iPhone (Safari)".to_string(), "iPhone（Safari）".to_string()));
+    let login = AccountEvent::PasswordLoginSucceeded { flow_id: "f".into(), environment: Some(iphone_safari()), new_environment: false };
+    let item = crate::account::activity::for_customer(&login, &Default::default()).unwrap();
+    assert_eq!(item.line.ja, "パスワードとメール認証コードでログインしました（iPhone（Safari））。");
 }
 
 #[test]
