@@ -171,6 +171,7 @@ pub struct Brokerage {
     pub name_ja: String,
     pub name_en: String,
     pub registration: String,
+    pub registration_en: String,
     pub support_phone: String,
     pub support_hours_ja: String,
     pub support_hours_en: String,
@@ -346,6 +347,14 @@ pub struct Settings {
         global = true
     )]
     pub brokerage_registration: String,
+    /// The same, in English.
+    #[arg(
+        long,
+        env = "LEDGER_BROKERAGE_REGISTRATION_EN",
+        default_value = "Financial Instruments Business Operator, Director-General of the Kanto Local Finance Bureau (FIBO) No. 0000 (demo)",
+        global = true
+    )]
+    pub brokerage_registration_en: String,
     /// The support desk's telephone number, in mails and on pages.
     #[arg(long, env = "LEDGER_SUPPORT_PHONE", default_value = "0120-000-000", global = true)]
     pub support_phone: String,
@@ -954,6 +963,7 @@ impl TryFrom<Settings> for Config {
                 name_ja: s.brokerage_name.split(" (").next().unwrap_or(&s.brokerage_name).trim().to_string(),
                 name_en: s.brokerage_name_en,
                 registration: s.brokerage_registration,
+                registration_en: s.brokerage_registration_en,
                 support_phone: s.support_phone,
                 support_hours_ja: s.support_hours,
                 support_hours_en: s.support_hours_en,

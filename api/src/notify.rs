@@ -10,10 +10,6 @@ use crate::config::LoginNotice;
 use crate::email::Notice;
 use crate::state::AppState;
 
-fn environment_line(e: &Option<Environment>) -> String {
-    e.as_ref().map(Environment::describe).unwrap_or_else(|| "unknown".into())
-}
-
 /// A passkey as the customer knows it: its name, or its ID when it has none.
 fn shown<'a>(passkey_id: &'a str, name: &'a Option<PasskeyName>) -> &'a str {
     name.as_ref().map(PasskeyName::as_str).unwrap_or(passkey_id)
@@ -32,17 +28,13 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
             LoginNotice::NewEnvironment => new,
             LoginNotice::Off => false,
         };
-        wanted.then(|| Notice::Login { at, method: method.to_string(), environment: environment_line(environment) })
+        wanted.then(|| Notice::Login { at, method: method.to_string(), environment: environment.clone() })
     };
     events
         .iter()
         .filter_map(|event| match event {
             AccountEvent::PasskeyRegistered { passkey, .. } | AccountEvent::LocalPasskeyAdded { passkey, .. } => {
-                Some(Notice::PasskeyAdded {
-                    name: passkey.name.as_str().to_string(),
-                    at,
-                    environment: environment_line(&passkey.environment),
-                })
+                Some(Notice::PasskeyAdded { name: passkey.name.as_str().to_string(), at, environment: passkey.environment.clone() })
             }
             // The report's own notice says what it deleted.
             AccountEvent::PasskeysRevoked { revoked_by: Revoker::ReportedByCustomer, .. } => None,
@@ -67,14 +59,12 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
             AccountEvent::PasskeyReinstated { passkey_id, name, .. } => {
                 Some(Notice::PasskeyReinstated { name: shown(passkey_id, name).to_string(), at })
             }
-            AccountEvent::PasskeyLoginSucceeded { environment, new_environment, .. } => {
-                login("passkey / パスキー", environment, *new_environment)
-            }
+            AccountEvent::PasskeyLoginSucceeded { environment, new_environment, .. } => login("passkey", environment, *new_environment),
             AccountEvent::CrossDeviceSignInSucceeded { environment, new_environment, .. } => {
-                login("cross-device sign-in / クロスデバイス認証", environment, *new_environment)
+                login("cross_device", environment, *new_environment)
             }
             AccountEvent::PasswordLoginSucceeded { environment, new_environment, .. } => {
-                login("password + e-mail code / パスワード＋メール認証", environment, *new_environment)
+                login("password_and_email_code", environment, *new_environment)
             }
             _ => None,
         })

@@ -35,6 +35,18 @@ impl Environment {
     /// "Chrome 148 / Windows 11 24H2 (PC)", for readable lines: a version
     /// the browser did not tell (empty, or reported as 0) is left out.
     pub fn describe(&self) -> String {
+        let device = match self.device_type.as_str() {
+            "pc" => "PC",
+            "smartphone" => "smartphone",
+            "tablet" => "tablet",
+            other => other,
+        };
+        format!("{} ({device})", self.versions())
+    }
+
+    /// "Chrome 148 / Windows 11 24H2": browser and system with the versions
+    /// they told, words-free (for a line in any language).
+    pub fn versions(&self) -> String {
         let version = |v: &str| {
             if v.is_empty() || v.split('.').all(|part| part.chars().all(|c| c == '0')) {
                 String::new()
@@ -42,13 +54,7 @@ impl Environment {
                 format!(" {v}")
             }
         };
-        let device = match self.device_type.as_str() {
-            "pc" => "PC",
-            "smartphone" => "smartphone",
-            "tablet" => "tablet",
-            other => other,
-        };
-        format!("{}{} / {}{} ({device})", self.browser, version(&self.browser_version), self.os, version(&self.os_version))
+        format!("{}{} / {}{}", self.browser, version(&self.browser_version), self.os, version(&self.os_version))
     }
 }
 
