@@ -15,6 +15,9 @@ use ledger_projections::AccountStore;
 #[derive(Debug, Clone)]
 pub struct Executed {
     pub events: Vec<AccountEvent>,
+    /// The sequence in the account's stream of the first of `events` (the
+    /// next one to come when there are none).
+    pub first_sequence: i64,
     /// The account as the command left it: what a response needs, without
     /// loading it again.
     pub account: Account,
@@ -273,12 +276,13 @@ impl Ledger {
     /// as a conflict, so a race between two bindings of one ID ends with the
     /// loser deciding again on the fresh claim and recording its refusal.
     pub async fn execute(&self, account_id: &str, command: AccountCommand, metadata: EventMetadata) -> Result<Executed, BusError> {
-        self.execute_with(account_id, command, metadata, |_| Vec::new()).await
+        self.execute_with(account_id, command, metadata, |_, _| Vec::new()).await
     }
 
     /// [`Ledger::execute`], with working-table writes that belong to the
-    /// outcome, chosen from the decided events (`also`, called on every
-    /// attempt) and committed in the append's transaction: a login's
+    /// outcome, chosen from the decided events and the sequence the first
+    /// of them will have (`also`, called on every attempt) and committed in
+    /// the append's transaction: a login's
     /// ceremony taken and its session started in the same commit as the
     /// login's event. When a write that takes a single-use row finds it
     /// gone, nothing is recorded ([`BusError::Gone`]).
@@ -287,7 +291,7 @@ impl Ledger {
         account_id: &str,
         mut command: AccountCommand,
         metadata: EventMetadata,
-        also: impl Fn(&[AccountEvent]) -> Vec<AlsoWrite>,
+        also: impl Fn(&[AccountEvent], i64) -> Vec<AlsoWrite>,
     ) -> Result<Executed, BusError> {
         let metadata = serde_json::to_string(&metadata.to_map()).map_err(|e| BusError::Store(e.to_string()))?;
         let mut delays = retry_delays();
@@ -305,14 +309,15 @@ impl Ledger {
             }
             let events = context.aggregate().decide(command.clone(), &self.services.policy)?;
             let mut account = context.aggregate().clone();
-            let writes = also(&events);
+            let first_sequence = context.current_sequence as i64 + 1;
+            let writes = also(&events, first_sequence);
             if events.is_empty() && writes.is_empty() {
                 if from_cache {
                     // Nothing appended, so nothing proved the state current.
                     self.remember(account_id, None);
                     continue;
                 }
-                return Ok(Executed { events, account });
+                return Ok(Executed { events, account, first_sequence });
             }
             let (sequence, snapshot) = (context.current_sequence, context.current_snapshot);
             for event in &events {
@@ -341,7 +346,7 @@ impl Ledger {
                     }
                     let snapshot = next_snapshot.or(snapshot);
                     self.remember(account_id, Some(Cached { account: account.clone(), sequence: sequence + events.len(), snapshot }));
-                    return Ok(Executed { events, account });
+                    return Ok(Executed { events, account, first_sequence });
                 }
                 Err(AppendError::Gone) => return Err(BusError::Gone),
                 Err(AppendError::Conflict) => {

@@ -25,7 +25,7 @@ pub enum Notice {
         environment: Option<Environment>,
     },
     PasskeysDeleted {
-        names: String,
+        names: Vec<String>,
         at: DateTime<Utc>,
         by_support: bool,
     },
@@ -45,7 +45,7 @@ pub enum Notice {
     /// possible copy): it may not log in until support has checked it.
     PasskeySuspended {
         /// 「name」 of each, in a row.
-        names: String,
+        names: Vec<String>,
         at: DateTime<Utc>,
         /// Whether another passkey still logs in.
         others_usable: bool,
@@ -121,13 +121,13 @@ fn compose(config: &Config, letter: Letter, closing: Closing) -> (String, String
     let (closing_ja, closing_en) = match closing {
         Closing::Code => (
             "このコードを他人に教えないでください。当社社員がお電話などでコードをお伺いすることはありません。\r\n\
-             お心当たりのない場合は、このメールを破棄し、カスタマーサポートまでご連絡ください。",
+             お心当たりのない場合は、このメールを破棄し、サポートデスクまでご連絡ください。",
             "Do not tell this code to anyone: our staff will never ask you for it, by telephone or otherwise.\r\n\
              If you did not ask for it, please delete this e-mail and call our support desk.",
         ),
         Closing::Notice => (
-            "お心当たりのない場合は、至急カスタマーサポートまでお電話でご連絡ください。",
-            "If this was not you, please call our support desk at once.",
+            "お心当たりのない場合は、当社サイトまたはアプリの「セキュリティ履歴」で、その操作の「身に覚えがない」を押してください（24時間受け付けます）。他の端末のログアウトとパスキーの削除がすぐに行われます。あわせてサポートデスクまでお電話ください。",
+            "If this was not you, press \"This wasn't me\" on it in \"Security activity\" on our site or app (any time, day or night): your other devices are signed out and its passkey deleted at once. Please also call our support desk.",
         ),
     };
     let look = match closing {
@@ -151,7 +151,7 @@ fn compose(config: &Config, letter: Letter, closing: Closing) -> (String, String
          ――――――――――――――――――――\r\n\
          {name_ja}\r\n\
          {registration}\r\n\
-         カスタマーサポート：{phone}（{hours_ja}）\r\n\
+         サポートデスク：{phone}（{hours_ja}）\r\n\
          このメールは送信専用です。ご返信いただいてもお答えできません。\r\n\
          \r\n\
          {english}\r\n\
@@ -211,6 +211,11 @@ pub fn code_mail(config: &Config, code: &str, expires_at: DateTime<Utc>, purpose
     compose(config, letter, Closing::Code)
 }
 
+/// Passkey names in each language's quotes: 「A」「B」, "A", "B".
+fn quoted(names: &[String]) -> (String, String) {
+    (names.iter().map(|n| format!("「{n}」")).collect(), names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "))
+}
+
 /// A device, or "unknown", in each language.
 fn device(environment: &Option<Environment>) -> (String, String) {
     match environment {
@@ -235,12 +240,13 @@ pub fn notice_mail(config: &Config, notice: &Notice) -> (String, String) {
             }
         }
         Notice::PasskeysDeleted { names, at, by_support } => {
-            let by_ja = if *by_support { "（カスタマーサポートによる削除）" } else { "" };
+            let (names_ja, names_en) = quoted(names);
+            let by_ja = if *by_support { "（サポートデスクによる削除）" } else { "" };
             let by_en = if *by_support { " by our support desk" } else { "" };
             Letter {
                 subject: "【重要】パスキーが削除されました / Passkeys were deleted from your account".into(),
-                ja: format!("お客様の口座からパスキー {names} が削除されました{by_ja}。\r\n日時: {}", jst(*at)),
-                en: format!("The passkey(s) {names} were deleted from your account{by_en} at {}.", jst_en(*at)),
+                ja: format!("お客様の口座からパスキー{names_ja}が削除されました{by_ja}。\r\n日時: {}", jst(*at)),
+                en: format!("The passkey(s) {names_en} were deleted from your account{by_en} at {}.", jst_en(*at)),
             }
         }
         Notice::Login { at, method, environment } => {
@@ -267,45 +273,63 @@ pub fn notice_mail(config: &Config, notice: &Notice) -> (String, String) {
             ),
         },
         Notice::PasskeySuspended { names, at, others_usable } => {
+            let (names_ja, names_en) = quoted(names);
             let (next_ja, next_en) = if *others_usable {
                 (
-                    "一時停止していない別のパスキーでは引き続きログインできます。停止したパスキーを再びご利用いただくには、カスタマーサポートまでご連絡ください。",
+                    "一時停止していない別のパスキーでは引き続きログインできます。停止したパスキーを再びご利用いただくには、サポートデスクまでご連絡ください。",
                     "Your passkeys that are not suspended still work. To use a suspended one again, please contact our support desk.",
                 )
             } else {
                 (
-                    "ログインできるパスキーがないため、カスタマーサポートまでご連絡ください。ご本人確認のうえ、ログインできるようにいたします。",
+                    "ログインできるパスキーがないため、サポートデスクまでご連絡ください。ご本人確認のうえ、ログインできるようにいたします。",
                     "You have no other passkey to log in with: please contact our support desk, which will confirm your identity and restore your access.",
                 )
             };
             Letter {
                 subject: "【重要】パスキーを一時停止しました / A passkey was suspended".into(),
                 ja: format!(
-                    "お客様のパスキー{names}から、複製された可能性を示す応答がありました。安全のため、ログインを一時停止しました。\r\n日時: {}\r\n{next_ja}",
+                    "お客様のパスキー{names_ja}から、複製された可能性を示す応答がありました。安全のため、ログインを一時停止しました。\r\n日時: {}\r\n{next_ja}",
                     jst(*at)
                 ),
                 en: format!(
-                    "Your passkey(s) {names} answered in a way that suggests a copy exists. For your security, logins with them are suspended as of {}. {next_en}",
+                    "Your passkey(s) {names_en} answered in a way that suggests a copy exists. For your security, logins with them are suspended as of {}. {next_en}",
                     jst_en(*at)
                 ),
             }
         }
         Notice::PasskeyReinstated { name, at } => Letter {
             subject: "【ご案内】パスキーの一時停止を解除しました / Your passkey can be used again".into(),
-            ja: format!("カスタマーサポートでの確認のうえ、パスキー「{name}」の一時停止を解除しました。\r\n日時: {}", jst(*at)),
+            ja: format!("サポートデスクでの確認のうえ、パスキー「{name}」の一時停止を解除しました。\r\n日時: {}", jst(*at)),
             en: format!("After checking with you, our support desk lifted the suspension of your passkey \"{name}\" at {}.", jst_en(*at)),
         },
-        Notice::ActivityReported { at, sessions_ended, passkeys_revoked } => Letter {
-            subject: "【重要】身に覚えのない操作のご報告を受け付けました / We received your report".into(),
-            ja: format!(
-                "身に覚えのない操作のご報告を受け付けました。\r\n日時: {}\r\n安全のため、他の端末{sessions_ended}台をログアウトし、パスキー{passkeys_revoked}件を削除しました。当社で内容を確認し、必要に応じてご連絡いたします。",
-                jst(*at)
-            ),
-            en: format!(
-                "We received your report of activity you did not recognise at {}. For your security we signed out {sessions_ended} other device(s) and deleted {passkeys_revoked} passkey(s). We will look into it and contact you if needed.",
-                jst_en(*at)
-            ),
-        },
+        Notice::ActivityReported { at, sessions_ended, passkeys_revoked } => {
+            let mut done_ja = Vec::new();
+            let mut done_en = Vec::new();
+            if *sessions_ended > 0 {
+                done_ja.push(format!("他の端末{sessions_ended}台をログアウトしました"));
+                done_en.push(format!("signed out {sessions_ended} other device(s)"));
+            }
+            if *passkeys_revoked > 0 {
+                done_ja.push(format!("その操作に使われたパスキー{passkeys_revoked}件を削除しました"));
+                done_en.push(format!("deleted the {passkeys_revoked} passkey(s) it used"));
+            }
+            let (done_ja, done_en) = if done_ja.is_empty() {
+                (String::new(), String::new())
+            } else {
+                (format!("安全のため、{}。", done_ja.join("。また、")), format!(" For your security we {}.", done_en.join(" and ")))
+            };
+            Letter {
+                subject: "【重要】身に覚えのない操作のご報告を受け付けました / We received your report".into(),
+                ja: format!(
+                    "身に覚えのない操作のご報告を受け付けました。\r\n日時: {}\r\n{done_ja}当社で内容を確認し、必要に応じてご連絡いたします。\r\nログインパスワードや認証コードを他人に知られた可能性がある場合は、ログインパスワードを変更してください。",
+                    jst(*at)
+                ),
+                en: format!(
+                    "We received your report of activity you did not recognise at {}.{done_en} We will look into it and contact you if needed. If someone may know your login password or a code, please change your login password.",
+                    jst_en(*at)
+                ),
+            }
+        }
     };
     compose(config, letter, Closing::Notice)
 }
@@ -439,12 +463,13 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 11, 24, 14, 5, 0).unwrap();
         let notices = [
             Notice::PasskeyAdded { name: "Office PC".into(), at, environment: windows() },
-            Notice::PasskeysDeleted { names: "\"Office PC\"".into(), at, by_support: true },
+            Notice::PasskeysDeleted { names: vec!["Office PC".into(), "iPhone（Safari）".into()], at, by_support: true },
             Notice::Login { at, method: "cross_device".into(), environment: windows() },
             Notice::EmailChanged { at, to_masked: "t***@example.jp".into() },
-            Notice::PasskeySuspended { names: "\"Office PC\"".into(), at, others_usable: false },
+            Notice::PasskeySuspended { names: vec!["Office PC".into()], at, others_usable: false },
             Notice::PasskeyReinstated { name: "Office PC".into(), at },
             Notice::ActivityReported { at, sessions_ended: 2, passkeys_revoked: 1 },
+            Notice::ActivityReported { at, sessions_ended: 0, passkeys_revoked: 0 },
         ];
         let mut mails: Vec<(String, String, String)> = notices
             .iter()
@@ -470,10 +495,13 @@ mod tests {
             assert!(en.contains("FIBO No. 9999") && en.contains("This e-mail contains no links."), "{kind}: {en}");
             assert!(ja.contains("2026年11月24日 23:05（日本時間）"), "{kind}: {ja}");
             assert!(en.contains("2026-11-24 23:05 (JST)"), "{kind}: {en}");
+            // A passkey's name is the customer's, in whatever language: quoted.
+            let unquoted: String = en.split('"').step_by(2).collect();
             assert!(
-                !en.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c) || ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                !unquoted.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c) || ('\u{4e00}'..='\u{9fff}').contains(&c) || c == '「'),
                 "{kind}: Japanese in the English part: {en}"
             );
+            assert!(!ja.contains("0台") && !ja.contains("0件") && !en.contains(" 0 "), "{kind}: nothing done is not told as zero: {body}");
             if let Some(phrase) = english_phrase(ja) {
                 panic!("{kind}: English ({phrase:?}) in the Japanese part: {ja}");
             }

@@ -299,9 +299,22 @@ pub fn in_app_browser(user_agent: &str) -> Option<&'static str> {
     APPS.iter().find(|(mark, _)| user_agent.contains(mark)).map(|(_, app)| *app)
 }
 
-/// The passkey's default name from the User-Agent: browser and version,
-/// operating system and version.
-pub fn default_passkey_name(user_agent: &str) -> String {
+/// A new passkey's name until the customer changes it: the device as
+/// people name it, in Japanese ("Windows のパソコン（Chrome）",
+/// "iPhone（Safari）"), not a version string; "パスキー" for a client that
+/// is no browser.
+pub fn default_passkey_name(user_agent: &str, hints: &ClientHints) -> String {
+    let device = environment(user_agent, hints, &Recommended::default());
+    if device.browser == "unknown" && device.os == "unknown" {
+        return "パスキー".into();
+    }
+    device.device_words().1
+}
+
+/// A browser's name and version, and its system's ("Chrome 148.0.0 /
+/// Windows 10.0.0"), for staff screens; "Passkey" for a client that is no
+/// browser.
+pub fn agent_line(user_agent: &str) -> String {
     let parser = woothee::parser::Parser::new();
     match parser.parse(user_agent) {
         Some(ua) if ua.name != "UNKNOWN" => {
@@ -445,20 +458,22 @@ mod tests {
     }
 
     #[test]
-    fn chrome_on_windows_is_named_as_seed_000_shows_it() {
-        let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
-        assert_eq!(default_passkey_name(ua), "Chrome 148.0.0 / Windows 10.0.0");
-    }
-
-    #[test]
-    fn safari_on_an_iphone_is_named_with_ios() {
+    fn a_new_passkey_is_named_as_people_name_the_device() {
+        let none = ClientHints::default();
+        assert_eq!(default_passkey_name(CHROME_WINDOWS, &none), "Windows のパソコン（Chrome）");
+        assert_eq!(default_passkey_name(CHROME_WINDOWS, &windows_hints("15.0.0")), "Windows のパソコン（Chrome）");
         let ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
-        assert_eq!(default_passkey_name(ua), "Safari 18.6.0 / iOS 18.6.2");
+        assert_eq!(default_passkey_name(ua, &none), "iPhone（Safari）");
+        let android =
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Mobile Safari/537.36";
+        assert_eq!(default_passkey_name(android, &none), "Android スマートフォン（Chrome）");
+        assert_eq!(default_passkey_name("", &none), "パスキー");
     }
 
     #[test]
-    fn an_unknown_agent_gets_a_plain_name() {
-        assert_eq!(default_passkey_name(""), "Passkey");
+    fn staff_screens_name_the_browser_and_system_with_versions() {
+        assert_eq!(agent_line(CHROME_WINDOWS), "Chrome 148.0.0 / Windows 10.0.0");
+        assert_eq!(agent_line(""), "Passkey");
     }
 }
 

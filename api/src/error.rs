@@ -665,10 +665,10 @@ impl ApiError {
     /// Registration before the deployment's launch instant (seed 000), with
     /// the opening time in Japan time.
     pub fn registration_not_open(opens_at: chrono::DateTime<chrono::Utc>) -> ApiError {
-        let jst = crate::email::jst(opens_at);
+        let (ja, en) = (crate::email::jst(opens_at), crate::email::jst_en(opens_at));
         let mut error = ApiError::from(ErrorCode::RegistrationNotOpen);
-        error.message = format!("Passkey registration opens at {jst}. It cannot be done in advance.").into();
-        error.message_ja = format!("パスキーの登録は{jst}から受け付けます。事前の登録はできません。").into();
+        error.message = format!("Passkey registration opens at {en}. It cannot be done in advance.").into();
+        error.message_ja = format!("パスキーの登録は{ja}から受け付けます。事前の登録はできません。").into();
         error.details.opens_at = Some(ledger_domain::japan::japan_time(opens_at).to_rfc3339());
         error
     }

@@ -15,8 +15,8 @@ fn shown<'a>(passkey_id: &'a str, name: &'a Option<PasskeyName>) -> &'a str {
     name.as_ref().map(PasskeyName::as_str).unwrap_or(passkey_id)
 }
 
-fn names(passkeys: &[RevokedPasskey]) -> String {
-    passkeys.iter().map(|p| format!("「{}」", shown(&p.passkey_id, &p.name))).collect::<Vec<_>>().join("")
+fn names(passkeys: &[RevokedPasskey]) -> Vec<String> {
+    passkeys.iter().map(|p| shown(&p.passkey_id, &p.name).to_string()).collect()
 }
 
 /// The notices a command's events call for; `usable` is how many passkeys
@@ -49,11 +49,10 @@ pub fn notices(events: &[AccountEvent], at: chrono::DateTime<chrono::Utc>, setti
                 let names = events
                     .iter()
                     .filter_map(|e| match e {
-                        AccountEvent::PasskeySuspended { passkey_id, name, .. } => Some(format!("「{}」", shown(passkey_id, name))),
+                        AccountEvent::PasskeySuspended { passkey_id, name, .. } => Some(shown(passkey_id, name).to_string()),
                         _ => None,
                     })
-                    .collect::<Vec<_>>()
-                    .join("");
+                    .collect();
                 Some(Notice::PasskeySuspended { names, at, others_usable: usable > 0 })
             }
             AccountEvent::PasskeyReinstated { passkey_id, name, .. } => {

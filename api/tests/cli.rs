@@ -140,11 +140,11 @@ fn audit_export_shows_progress_and_verify_catches_an_edit() {
     assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
     let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
     assert!(text.contains("基幹システムが口座 demo-001 を開設しました"));
-    // Ten demo accounts, one line each, after the header.
-    assert_eq!(text.matches(",\"AccountOpened\",").count(), 10);
+    // Thirteen demo accounts, one line each, after the header.
+    assert_eq!(text.matches(",\"AccountOpened\",").count(), 13);
 
     let jsonl = ledger(&dir, &["audit", "export", "--format", "jsonl", "--out", "-", "--type", "AccountOpened"]);
-    assert_eq!(String::from_utf8_lossy(&jsonl.stdout).lines().count(), 10);
+    assert_eq!(String::from_utf8_lossy(&jsonl.stdout).lines().count(), 13);
     // The filters read as the API reads them: a Japan-time day, types in
     // any case, an account by its login ID; an unknown type named.
     let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).format("%Y-%m-%d").to_string();

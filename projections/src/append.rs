@@ -17,6 +17,7 @@ pub enum Arg {
     Text(String),
     OptionalText(Option<String>),
     Int(i64),
+    OptionalInt(Option<i64>),
 }
 
 /// A statement of the working tables, written by their owner and run in
@@ -191,6 +192,7 @@ fn bound<'q>(
             Arg::Text(s) => query.bind(s.as_str()),
             Arg::OptionalText(s) => query.bind(s.as_deref()),
             Arg::Int(n) => query.bind(*n),
+            Arg::OptionalInt(n) => query.bind(*n),
         };
     }
     query

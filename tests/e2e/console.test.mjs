@@ -96,6 +96,7 @@ describe("the staff console", () => {
     const phone = await phoneContext.newPage();
     await virtualAuthenticator(phone);
     await phone.goto(origin + "/");
+    await phone.click("#start-registration");
     await phone.fill("#login-id", "demo-001");
     await phone.click("#to-password");
     await phone.fill("#password", "demo-password");
@@ -142,8 +143,8 @@ describe("the staff console", () => {
 
     // The customer's next passkey login is refused.
     await phone.click("#passkey-login");
-    await phone.waitForFunction(() => document.getElementById("message").textContent !== "", null, { timeout: 15_000 });
-    assert.match(await phone.textContent("#message"), /revoked_credential/);
+    await phone.waitForSelector("#error:not([hidden])", { timeout: 15_000 });
+    assert.match(await phone.textContent("#error"), /このパスキーは削除されています/);
 
     // Support does not open compliance pages.
     const res = await page.goto(`${origin}/console/audit`);

@@ -51,6 +51,7 @@ async function device(kind) {
 }
 
 async function registerThroughPage(page, loginId) {
+  await page.click("#start-registration");
   await page.fill("#login-id", loginId);
   await page.click("#to-password");
   await page.fill("#password", "demo-password");
@@ -63,10 +64,19 @@ async function registerThroughPage(page, loginId) {
   await page.waitForSelector("#status:not([hidden]) li.passkey", { timeout: 15_000 });
 }
 
+/** A passkey login: what the page says, a success or a refusal. */
 async function passkeyLogin(page) {
   await page.click("#passkey-login");
-  await page.waitForFunction(() => document.getElementById("message").textContent !== "", null, { timeout: 15_000 });
-  return page.textContent("#message");
+  await page.waitForFunction(() => document.getElementById("message").textContent !== "" || !document.getElementById("error").hidden, null, { timeout: 15_000 });
+  return (await page.textContent("#message")) + (await page.isHidden("#error") ? "" : await page.textContent("#error"));
+}
+
+/** Deletes every passkey: the confirmation step asks for the trading password. */
+async function deleteAll(page, tradingPassword) {
+  await page.click("#delete-all");
+  await page.waitForSelector("#confirm:not([hidden])");
+  await page.fill("#confirm-input", tradingPassword);
+  await page.click("#confirm-yes");
 }
 
 async function logout(page) {
@@ -117,7 +127,7 @@ describe("seed 000 customer types", () => {
       method: "POST", headers: { Authorization: `Bearer ${support}`, "Content-Type": "application/json" }, body: JSON.stringify({ reason: "device_lost" }),
     });
     assert.deepEqual(await res.json(), { deleted: 1 });
-    assert.match(await passkeyLogin(phone), /revoked_credential/);
+    assert.match(await passkeyLogin(phone), /このパスキーは削除されています/);
     const lines = (await history(support, id)).map((e) => e.line.en);
     assert.ok(lines.some((l) => l.includes("Support (E2E support) deleted passkey(s)") && l.includes("the device was lost")), lines.join("\n"));
     assert.ok(lines.some((l) => l.includes("Passkey login failed: the passkey was deleted from the account.")), lines.join("\n"));
@@ -129,15 +139,14 @@ describe("seed 000 customer types", () => {
     await registerThroughPage(pc, "demo-007");
     await logout(pc);
     assert.match(await passkeyLogin(pc), /ログインしました/);
-    await pc.fill("#trading-password", "wrong-trading");
-    await pc.click("#delete-all");
-    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("invalid_transaction_password"));
-    await pc.fill("#trading-password", "demo-trading");
-    await pc.click("#delete-all");
-    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("1件のパスキーを削除しました"));
+    await deleteAll(pc, "wrong-trading");
+    await pc.waitForFunction(() => document.getElementById("error").textContent.includes("執行パスワードが正しくありません"));
+    await pc.click("#confirm-no");
+    await deleteAll(pc, "demo-trading");
+    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("パスキーを1件削除しました"));
     assert.match(await pc.textContent("#passkeys"), /パスキーは登録されていません/);
     await logout(pc);
-    assert.match(await passkeyLogin(pc), /revoked_credential/, "the passkey stays on the PC but is revoked");
+    assert.match(await passkeyLogin(pc), /このパスキーは削除されています/, "the passkey stays on the PC but is revoked");
     const types = (await history(support, await accountOf(support, "demo-007"))).map((e) => e.type);
     assert.ok(types.includes("TradingPasswordRejected") && types.includes("PasskeysRevoked"));
   });
@@ -146,8 +155,7 @@ describe("seed 000 customer types", () => {
     const pc = await device("pc");
     await virtualAuthenticator(pc);
     await registerThroughPage(pc, "demo-010");
-    await pc.fill("#trading-password", "demo-trading");
-    await pc.click("#delete-all");
+    await deleteAll(pc, "demo-trading");
     await pc.waitForSelector("#register-here:not([hidden])");
     assert.match(await pc.textContent("#register-here"), /現在、パスキーが登録されていません/);
     assert.equal(await pc.isVisible("#register-trading-password"), true);
@@ -155,7 +163,7 @@ describe("seed 000 customer types", () => {
     await pc.screenshot({ path: join(SHOTS, "status-no-passkey.png"), fullPage: true });
     await pc.fill("#register-trading-password", "wrong-trading");
     await pc.click("#register-from-status");
-    await pc.waitForFunction(() => document.getElementById("message").textContent.includes("invalid_transaction_password"));
+    await pc.waitForFunction(() => document.getElementById("error").textContent.includes("執行パスワードが正しくありません"));
     await pc.fill("#register-trading-password", "demo-trading");
     await pc.click("#register-from-status");
     await pc.waitForFunction(() => document.getElementById("message").textContent.includes("パスキーを登録しました"));

@@ -30,6 +30,7 @@ test("a customer registers a passkey through the demo page and logs in with it, 
     const { cdp, authenticatorId } = await virtualAuthenticator(page);
     await page.goto(origin + "/");
 
+    await page.click("#start-registration");
     await page.fill("#login-id", "demo-001");
     await page.click("#to-password");
     await page.fill("#password", "demo-password");
@@ -38,7 +39,7 @@ test("a customer registers a passkey through the demo page and logs in with it, 
     await page.fill("#otp", latestCode(join(dataDir, "outbox")));
     await page.click("#to-passkey");
     await page.waitForSelector("#step-passkey:not([hidden])");
-    assert.equal(await page.inputValue("#passkey-name"), "Chrome 148.0.0 / Windows 10.0.0");
+    assert.equal(await page.inputValue("#passkey-name"), "Windows のパソコン（Chrome）", "named as people name the device");
     await page.fill("#passkey-name", "自宅のパソコン");
     await page.click("#create-passkey");
     await page.waitForSelector("#status:not([hidden]) li.passkey", { timeout: 15_000 });

@@ -241,7 +241,22 @@ async fn a_report_from_the_phone_signs_the_pc_out_and_revokes_the_passkey_it_use
 async fn a_customer_cannot_read_or_report_another_customers_events(app: TestApp) {
     let (phone_token, _pc, _account, _) = phone_and_pc(&app, "5100004", "mio@example.jp").await;
     let mut other = SoftPasskey::new("localhost", ORIGIN);
-    register_on(&app, "5100005", "kai@example.jp", &mut other, phone).await;
+    let registering = register_on(&app, "5100005", "kai@example.jp", &mut other, phone).await;
+    // The session a registration opened: the registration is its own, not
+    // something to report (its passkey would go with it).
+    let own = activity(&app, &registering).await;
+    let registered = own.iter().find(|i| i["kind"] == "passkey_added").unwrap();
+    assert_eq!((registered["this_session"].clone(), registered["reportable"].clone()), (json!(true), json!(false)), "{registered}");
+    let res = phone(app.request(
+        Method::POST,
+        &format!("/api/v1/me/activity/{}/report", registered["event_id"].as_str().unwrap()),
+        Some(&registering),
+    ))
+    .json(&json!({}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
     let (_, v) = login_on(&app, &mut other, phone).await;
     let other_token = token_of(&v);
 

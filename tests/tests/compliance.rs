@@ -171,7 +171,7 @@ async fn the_export_opens_in_japanese_excel_and_as_json_lines(app: TestApp) {
     assert!(text.starts_with("\"position\",\"at_utc\",\"at_jst\""));
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert!(!text.replace("\r\n", "").contains('\n'), "CRLF line ends only");
-    assert!(text.contains("パスキー「Chrome 148.0.0 / Windows 10.0.0」を登録しました"), "Japanese intact");
+    assert!(text.contains("パスキー「Windows のパソコン（Chrome）」を登録しました"), "Japanese intact");
     assert!(text.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""), "formula neutralised and quoted");
     let total =
         get(&app, &format!("/api/v1/audit/events?account_id={taro}&limit=1000"), &compliance).await["events"].as_array().unwrap().len();

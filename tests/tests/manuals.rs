@@ -358,7 +358,7 @@ async fn registration_is_refused_before_it_opens_then_works(app: TestApp) {
     let account = app.open_account("9200001", Some("early@example.jp"), false).await;
     let (s, v) = json_of(app.post("/api/v1/registrations", json!({ "login_id": "9200001" }), None).await).await;
     assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "registration_not_open"), "{v}");
-    assert!(v["error"]["message_ja"].as_str().unwrap().contains("(JST)"), "{v}");
+    assert!(v["error"]["message_ja"].as_str().unwrap().contains("（日本時間）から"), "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("(JST)"), "{v}");
     assert!(v["error"]["opens_at"].as_str().unwrap().ends_with("+09:00"), "{v}");
     // An unknown login ID gets the same answer.

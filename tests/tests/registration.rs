@@ -43,7 +43,7 @@ async fn a_customer_registers_logs_in_with_the_passkey_and_keeps_it_across_a_res
     let account = app.open_account("1000001", Some("taro@example.jp"), false).await;
     let mut key = passkey();
     let registered = app.register("1000001", "taro@example.jp", &mut key).await;
-    assert_eq!(registered["passkey"]["name"], "Chrome 148.0.0 / Windows 10.0.0");
+    assert_eq!(registered["passkey"]["name"], "Windows のパソコン（Chrome）");
     assert_eq!(registered["passkey"]["provider"], "Google Password Manager");
     assert_eq!(registered["passkey"]["synced"], true);
     let token = registered["session"]["token"].as_str().unwrap().to_string();
@@ -314,7 +314,7 @@ async fn a_cloned_passkey_is_suspended_until_support_reinstates_it(app: TestApp)
     // The customer is told, by mail, in both languages.
     let told: Vec<String> = app.mail_to("cloned@example.jp").iter().map(|m| m.decoded()).filter(|m| m.contains("suspended")).collect();
     assert_eq!(told.len(), 1, "one notice of the suspension");
-    assert!(told[0].contains("no other passkey to log in with") && told[0].contains("カスタマーサポートまでご連絡ください"), "{}", told[0]);
+    assert!(told[0].contains("no other passkey to log in with") && told[0].contains("サポートデスクまでご連絡ください"), "{}", told[0]);
     let events = app.events_of(&account).await;
     let types: Vec<&str> = events.iter().map(|(t, _, _)| t.as_str()).collect();
     let at = types.iter().position(|t| *t == "PasskeySuspended").expect("suspended on record");

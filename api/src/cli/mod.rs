@@ -922,6 +922,15 @@ async fn demo_seed(config: Config) -> Result<(), String> {
             false,
             "ready: deletes every passkey, then registers again from the status screen",
         ),
+        (
+            "demo-011",
+            HolderKind::Individual,
+            Some("demo-011@example.jp"),
+            false,
+            "ready: phone + PC, reports the PC's login from the phone",
+        ),
+        ("demo-012", HolderKind::Individual, Some("demo-012@example.jp"), false, "ready: a PC customer meeting every refusal"),
+        ("demo-013", HolderKind::Individual, Some("demo-013@example.jp"), false, "ready: a phone customer meeting every refusal"),
     ];
     println!("Demo accounts (login password for all: demo-password, trading password: demo-trading):");
     for (login_id, holder_kind, email, temporary, note) in accounts {

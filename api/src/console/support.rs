@@ -164,6 +164,24 @@ pub async fn account(
         @if let Some((ja, en)) = done {
             p.done role="status" { (ja) " " span.en lang="en" { (en) } }
         }
+        @if !status.open_reports.is_empty() {
+            section.card.alert #reports aria-labelledby="reports-h" {
+                h2 #reports-h { (both("お客様からの不審な操作の報告", "Reported by the customer as not theirs")) }
+                ul {
+                    @for r in &status.open_reports {
+                        li {
+                            p.warn { (jst_text(&r.at)) "・" (r.line.ja) }
+                            p lang="en" { (r.line.en) }
+                            p { "接続元 / from: " (r.ip) " · " (r.channel) }
+                            @if let Some(note) = &r.note { p { "お客様のコメント / note: 「" (note) "」" } }
+                            p { "対応済み：他のセッション" (r.sessions_ended) "件を終了、パスキー" (r.passkeys_revoked.len()) "件を削除"
+                                span.en lang="en" { " Done: " (r.sessions_ended) " other session(s) ended, " (r.passkeys_revoked.len()) " passkey(s) deleted." } }
+                            @if staff.may(&[Role::Compliance]) { p { a href={ "/console/signals/" (r.signal_id) } { "シグナルを確認 / review the signal" } } }
+                        }
+                    }
+                }
+            }
+        }
         section.card aria-labelledby="status-h" {
             h2 #status-h { (both("状態", "Status")) }
             dl.facts {
@@ -269,7 +287,7 @@ fn actor_words(actor: &str, name: Option<&str>) -> String {
 
 fn environment_of(user_agent: &str) -> Option<String> {
     // A browser's name and system; nothing for a client that is no browser.
-    let named = crate::environment::default_passkey_name(user_agent);
+    let named = crate::environment::agent_line(user_agent);
     (named.contains(" / ")).then_some(named)
 }
 

@@ -127,7 +127,7 @@ async fn my_activity(
     for event in events.iter().take(limit as usize) {
         let Some((activity, meta)) = shown(&app, event)? else { continue };
         let event_id = ledger_projections::audit::event_id("account", &customer.account_id, event.sequence);
-        let this_session = is_this_session(&customer, &activity, &meta);
+        let this_session = customer.opened_by == Some(event.sequence);
         items.push(ActivityItem {
             reported: account.report_of(&event_id).is_some(),
             event_id,
@@ -156,12 +156,6 @@ fn shown(app: &AppState, event: &LoggedEvent) -> Result<Option<(CustomerActivity
     Ok(for_customer(&parsed, &app.config.brokerage.terms).map(|a| (a, meta)))
 }
 
-/// Whether the event is the login that opened the customer's session: it
-/// was recorded by the request that opened it.
-fn is_this_session(customer: &Customer, activity: &CustomerActivity, meta: &ledger_domain::EventMetadata) -> bool {
-    activity.kind == "login" && customer.opened_by_request.is_some() && meta.request_id == customer.opened_by_request
-}
-
 /// A signed-in session of the customer's.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionItem {
@@ -185,8 +179,14 @@ pub struct SessionItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Sessions {
+    /// The newest [`SESSIONS_SHOWN`] (the current one always among them).
     pub items: Vec<SessionItem>,
+    /// How many sessions are open in all.
+    pub total: usize,
 }
+
+/// The most sessions the list shows: "sign out all other devices" ends the rest.
+pub const SESSIONS_SHOWN: usize = 100;
 
 fn utc(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -194,7 +194,10 @@ fn utc(at: chrono::DateTime<chrono::Utc>) -> String {
 
 fn session_item(session: &OpenSession, customer: &Customer) -> SessionItem {
     let environment: Option<Environment> = session.environment.as_deref().and_then(|e| serde_json::from_str(e).ok());
-    let (method_en, method_ja) = ledger_domain::account::login_words(&session.method);
+    let (method_en, method_ja) = match session.method.as_str() {
+        "passkey_registration" => ("registering a passkey", "パスキーの登録"),
+        other => ledger_domain::account::login_words(other),
+    };
     SessionItem {
         session_id: session_id_of(&session.token_hash),
         created_at: utc(session.created_at),
@@ -215,7 +218,15 @@ fn session_item(session: &OpenSession, customer: &Customer) -> SessionItem {
     responses((status = 200, body = Sessions), (status = "4XX", body = ErrorBody)))]
 async fn my_sessions(State(app): State<AppState>, customer: Customer) -> Result<Json<Sessions>, ApiError> {
     let open = app.store.open_sessions(&customer.account_id, app.clock.now()).await?;
-    Ok(Json(Sessions { items: open.iter().map(|s| session_item(s, &customer)).collect() }))
+    let total = open.len();
+    let mut items: Vec<SessionItem> = open.iter().take(SESSIONS_SHOWN).map(|s| session_item(s, &customer)).collect();
+    if !items.iter().any(|s| s.current) {
+        if let Some(current) = open.iter().find(|s| s.token_hash == customer.token_hash) {
+            items.pop();
+            items.insert(0, session_item(current, &customer));
+        }
+    }
+    Ok(Json(Sessions { items, total }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -283,7 +294,7 @@ async fn end_by_customer(app: &AppState, customer: &Customer, meta: &RequestMeta
     let now = app.clock.now();
     let sessions = u32::try_from(token_hashes.len()).unwrap_or(u32::MAX);
     let command = AccountCommand::RecordSessionsEnded { sessions, cause: SessionEndCause::EndedByCustomer, at: now };
-    let also = |_: &[AccountEvent]| token_hashes.iter().map(|h| Store::ending_session(h, now)).collect();
+    let also = |_: &[AccountEvent], _| token_hashes.iter().map(|h| Store::ending_session(h, now)).collect();
     execute_with(app, &customer.account_id, command, meta.metadata("customer", now), also).await?;
     Ok(())
 }
@@ -341,11 +352,12 @@ async fn report(
         passkeys_revoked: r.passkeys_revoked.len(),
         signal_id: signal_of(r.sequence),
     };
+    // Every ID this API gives out is a UUID: anything else is no event.
+    let event_id = uuid::Uuid::parse_str(&path.event_id).map_err(|_| ApiError::not_found())?.hyphenated().to_string();
     let account = app.ledger.load(&account_id).await.map_err(ApiError::internal)?;
-    if let Some(first) = account.report_of(&path.event_id.to_ascii_lowercase()) {
+    if let Some(first) = account.report_of(&event_id) {
         return Ok(Json(answer(first)));
     }
-    let event_id = path.event_id.to_ascii_lowercase();
     let sequence =
         ledger_projections::projector::account_sequence_of(&app.db.any, &account_id, &event_id).await?.ok_or_else(ApiError::not_found)?;
     let types = ledger_projections::projector::EventTypes::default();
@@ -354,8 +366,8 @@ async fn report(
             .await?;
     let event = events.first().filter(|e| e.sequence == sequence).ok_or_else(ApiError::not_found)?;
     // What the customer is not shown, they cannot have seen to report.
-    let Some((activity, event_meta)) = shown(&app, event)? else { return Err(ApiError::not_found()) };
-    if !activity.reportable || is_this_session(&customer, &activity, &event_meta) {
+    let Some((activity, _)) = shown(&app, event)? else { return Err(ApiError::not_found()) };
+    if !activity.reportable || customer.opened_by == Some(sequence) {
         return Err(ApiError::from(ErrorCode::NotReportable));
     }
     let now = app.clock.now();
@@ -371,12 +383,13 @@ async fn report(
         event_id: event_id.clone(),
         sequence,
         event_type: event.event_type.clone(),
-        passkey_id: activity.passkey_id.filter(|p| customer.passkey_id.as_ref() != Some(p)),
+        passkey_id: activity.passkey_id,
+        reporting_passkey: customer.passkey_id.clone(),
         note,
         sessions_ended: u32::try_from(others.len()).unwrap_or(u32::MAX),
         at: now,
     };
-    let also = |events: &[AccountEvent]| {
+    let also = |events: &[AccountEvent], _| {
         if events.iter().any(|e| matches!(e, AccountEvent::SuspiciousActivityReported { .. })) {
             others.iter().map(|h| Store::ending_session(h, now)).collect()
         } else {

@@ -180,8 +180,9 @@ pub struct Customer {
     pub cross_device_sign_in: Option<String>,
     /// The passkey the session was opened with, if any.
     pub passkey_id: Option<String>,
-    /// The request that opened the session (its login event's request ID).
-    pub opened_by_request: Option<String>,
+    /// The sequence, in the account's stream, of the event that opened the
+    /// session (its login, or the registration that signed it in).
+    pub opened_by: Option<i64>,
 }
 
 impl Customer {
@@ -219,7 +220,7 @@ impl FromRequestParts<AppState> for Customer {
             method: session.method,
             cross_device_sign_in: session.sign_in_id.filter(|_| session.cross_device),
             passkey_id: session.passkey_id,
-            opened_by_request: session.request_id,
+            opened_by: session.opened_by,
         })
     }
 }
@@ -333,7 +334,7 @@ impl FromRequestParts<AppState> for Staff {
 
 /// Runs a command and maps failures that are not refusals.
 pub async fn execute(app: &AppState, account_id: &str, command: AccountCommand, metadata: EventMetadata) -> Result<Executed, ApiError> {
-    execute_with(app, account_id, command, metadata, |_| Vec::new()).await
+    execute_with(app, account_id, command, metadata, |_, _| Vec::new()).await
 }
 
 /// [`execute`], with the working-table writes of the outcome in the same
@@ -344,7 +345,7 @@ pub async fn execute_with(
     account_id: &str,
     command: AccountCommand,
     metadata: EventMetadata,
-    also: impl Fn(&[ledger_domain::AccountEvent]) -> Vec<ledger_projections::append::AlsoWrite>,
+    also: impl Fn(&[ledger_domain::AccountEvent], i64) -> Vec<ledger_projections::append::AlsoWrite>,
 ) -> Result<Executed, ApiError> {
     match app.ledger.execute_with(account_id, command, metadata, also).await {
         Ok(done) => Ok(done),
@@ -363,14 +364,20 @@ pub async fn execute_with(
 }
 
 /// Starts a customer session; returns the token (shown once) and expiry.
+/// `opened_by` is the sequence of the event that opened it (a login, a
+/// registration); `passkey_id` the passkey it was opened with, if any
+/// (deleting that passkey ends the session).
 pub async fn start_session(
     app: &AppState,
     meta: &RequestMeta,
     account_id: &str,
     method: &str,
+    opened_by: Option<i64>,
+    passkey_id: Option<&str>,
 ) -> Result<super::contract::SessionIssued, ApiError> {
     let session = new_session(app, meta);
-    app.store.start_session(session.row(account_id, method, None)).await?;
+    let row = crate::storage::NewSession { passkey_id, ..session.row(account_id, method, None, opened_by) };
+    app.store.start_session(row).await?;
     Ok(session.issued())
 }
 
@@ -384,7 +391,6 @@ pub struct PendingSession {
     channel: String,
     ip: String,
     environment: Option<String>,
-    request_id: String,
 }
 
 /// A new session's token and lifetime, from now, opened by the request `meta`.
@@ -399,12 +405,17 @@ pub fn new_session(app: &AppState, meta: &RequestMeta) -> PendingSession {
         channel: meta.channel.as_str().to_string(),
         ip: meta.ip.clone(),
         environment: serde_json::to_string(&meta.environment(app)).ok(),
-        request_id: meta.request_id.clone(),
     }
 }
 
 impl PendingSession {
-    fn row<'a>(&'a self, account_id: &'a str, method: &'a str, sign_in_id: Option<&'a str>) -> crate::storage::NewSession<'a> {
+    fn row<'a>(
+        &'a self,
+        account_id: &'a str,
+        method: &'a str,
+        sign_in_id: Option<&'a str>,
+        opened_by: Option<i64>,
+    ) -> crate::storage::NewSession<'a> {
         crate::storage::NewSession {
             token_hash: &self.token_hash,
             account_id,
@@ -413,12 +424,7 @@ impl PendingSession {
             expires_at: self.expires_at,
             sign_in_id,
             passkey_id: None,
-            from: crate::storage::OpenedFrom {
-                channel: &self.channel,
-                ip: &self.ip,
-                environment: self.environment.clone(),
-                request_id: &self.request_id,
-            },
+            from: crate::storage::OpenedFrom { channel: &self.channel, ip: &self.ip, environment: self.environment.clone(), opened_by },
         }
     }
 
@@ -431,8 +437,9 @@ impl PendingSession {
         method: &str,
         passkey_id: &str,
         sign_in_id: Option<&str>,
+        opened_by: i64,
     ) -> ledger_projections::append::AlsoWrite {
-        let row = crate::storage::NewSession { passkey_id: Some(passkey_id), ..self.row(account_id, method, sign_in_id) };
+        let row = crate::storage::NewSession { passkey_id: Some(passkey_id), ..self.row(account_id, method, sign_in_id, Some(opened_by)) };
         crate::storage::Store::starting_session(row)
     }
 

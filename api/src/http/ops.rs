@@ -18,9 +18,28 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .route("/", get(|| async { Html(include_str!("../../assets/demo.html")) }))
+        .route("/", get(|State(app): State<AppState>| async move { Html(front_page(&app.config.brokerage)) }))
         .route("/demo.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/demo.js")) }))
         .route("/demo.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/demo.css")) }))
+}
+
+/// The reference front end, in the deployment's words: the brokerage's
+/// names, what it calls the trading password, its support desk.
+fn front_page(b: &crate::config::Brokerage) -> String {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut page = include_str!("../../assets/demo.html").to_string();
+    for (mark, value) in [
+        ("{{BROKERAGE}}", &b.name_ja),
+        ("{{BROKERAGE_EN}}", &b.name_en),
+        ("{{TP}}", &b.terms.trading_password_ja),
+        ("{{TP_EN}}", &b.terms.trading_password_en),
+        ("{{SUPPORT_PHONE}}", &b.support_phone),
+        ("{{SUPPORT_HOURS}}", &b.support_hours_ja),
+        ("{{SUPPORT_HOURS_EN}}", &b.support_hours_en),
+    ] {
+        page = page.replace(mark, &escape(value));
+    }
+    page
 }
 
 /// `/metrics`: served where staff are (see `http::api_serving`).

@@ -288,7 +288,13 @@ async fn passkey(
     if !done.has(|e| matches!(e, AccountEvent::PasskeyRegistered { .. })) {
         return Err(done.refusal().map(ApiError::from).unwrap_or_else(|| ApiError::internal("passkey neither registered nor refused")));
     }
-    let session = start_session(&app, &meta, &account_id, "passkey_registration").await?;
+    // The session goes with the passkey just registered: deleting it ends
+    // the session, and the activity shows the registration as this session's.
+    let registered = done.events.iter().enumerate().find_map(|(i, e)| match e {
+        AccountEvent::PasskeyRegistered { passkey, .. } => Some((done.first_sequence + i as i64, passkey.passkey_id.as_str())),
+        _ => None,
+    });
+    let session = start_session(&app, &meta, &account_id, "passkey_registration", registered.map(|r| r.0), registered.map(|r| r.1)).await?;
     crate::notify::after(&app, &account_id, &done).await;
     let passkey = bound_passkey_view(&done, now, &meta);
     Ok((StatusCode::CREATED, Json(Registered { passkey, session, account_id })))

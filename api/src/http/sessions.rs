@@ -193,11 +193,12 @@ async fn finish_login(
     };
     // The session the login starts, if it succeeds: written with its event.
     let session = new_session(app, meta);
-    let also = |events: &[AccountEvent]| {
+    let also = |events: &[AccountEvent], first: i64| {
         let mut writes: Vec<_> = ceremony.map(|id| crate::storage::Store::taking_ceremony(id, "login")).into_iter().collect();
         if let Some((authenticator, method, passkey_id)) = login_outcome(events) {
             let cross_device = authenticator == "cross_device";
-            writes.push(session.starting(account_id, method, passkey_id, cross_device.then_some(sign_in_id.as_str())));
+            let opened_by = first + events.iter().position(|e| e.login_method().is_some()).unwrap_or(0) as i64;
+            writes.push(session.starting(account_id, method, passkey_id, cross_device.then_some(sign_in_id.as_str()), opened_by));
         }
         writes
     };
@@ -346,7 +347,8 @@ async fn password_otp(
     // What answered the code step names the session's method.
     let by_device = done.has(|e| matches!(e, AccountEvent::EmailCodeVerified { factor: ledger_domain::account::CodeFactor::Totp, .. }));
     let method = if by_device { "password_and_otp_device" } else { "password_and_email_code" };
-    let session = start_session(&app, &meta, &account_id, method).await?;
+    let opened_by = done.events.iter().position(|e| e.login_method().is_some()).map(|i| done.first_sequence + i as i64);
+    let session = start_session(&app, &meta, &account_id, method, opened_by, None).await?;
     crate::notify::after(&app, &account_id, &done).await;
     Ok((StatusCode::CREATED, Json(SignedIn { session, account_id })))
 }

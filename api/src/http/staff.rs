@@ -145,6 +145,8 @@ pub(crate) struct AccountStatus {
 pub(crate) struct OpenReport {
     /// The signal it raised (`customer_reported_activity`).
     pub signal_id: String,
+    /// The reported event's ID (as the customer's activity gave it).
+    pub event_id: String,
     /// The reported event: its sequence, type, when (Japan time) and line.
     pub sequence: i64,
     #[serde(rename = "type")]
@@ -187,6 +189,7 @@ async fn open_reports(app: &AppState, account_id: &str, signals: &[SignalView]) 
         let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
         out.push(OpenReport {
             signal_id,
+            event_id: report.event_id.clone(),
             sequence: report.sequence,
             event_type: event.event_type.clone(),
             at: ledger_domain::japan::japan_rfc3339(meta.at),

@@ -516,7 +516,7 @@ pub async fn verify_new_passkey(
 /// in from the device, editable now, never later).
 pub fn passkey_name(requested: Option<String>, meta: &RequestMeta) -> Result<PasskeyName, ApiError> {
     let requested = requested.filter(|n| !n.trim().is_empty());
-    PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent)))
+    PasskeyName::parse(&requested.unwrap_or_else(|| crate::environment::default_passkey_name(&meta.user_agent, &meta.hints)))
         .map_err(|_| ApiError::from(ErrorCode::InvalidPasskeyName))
 }
 

@@ -78,7 +78,7 @@ mod tests {
             expires_at: now + Duration::hours(1),
             sign_in_id: None,
             passkey_id: None,
-            from: OpenedFrom { channel: "web", ip: "192.0.2.1", environment: None, request_id: "r1" },
+            from: OpenedFrom { channel: "web", ip: "192.0.2.1", environment: None, opened_by: Some(3) },
         };
         store.start_session(session("t1")).await.expect("started");
         store.start_session(session("t2")).await.expect("started");
@@ -109,7 +109,7 @@ mod tests {
             expires_at,
             sign_in_id: None,
             passkey_id: None,
-            from: OpenedFrom { channel: "web", ip: "192.0.2.1", environment: None, request_id: "r1" },
+            from: OpenedFrom { channel: "web", ip: "192.0.2.1", environment: None, opened_by: Some(3) },
         };
         store.start_session(session("old", now - GRACE - Duration::minutes(1))).await.expect("started");
         store.start_session(session("recent", now - Duration::minutes(1))).await.expect("started");

@@ -19,8 +19,8 @@ pub struct SessionRow {
     pub ended: bool,
     /// The passkey it was opened with, if any.
     pub passkey_id: Option<String>,
-    /// The request that opened it: its login event has the same request ID.
-    pub request_id: Option<String>,
+    /// The sequence of the event that opened it (its login or registration).
+    pub opened_by: Option<i64>,
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
@@ -43,7 +43,8 @@ pub struct OpenedFrom<'a> {
     pub ip: &'a str,
     /// The device, as `ledger_domain::Environment` JSON.
     pub environment: Option<String>,
-    pub request_id: &'a str,
+    /// The sequence, in the account's stream, of the event that opened it.
+    pub opened_by: Option<i64>,
 }
 
 /// What a new session records.
@@ -62,7 +63,7 @@ pub struct NewSession<'a> {
 
 const INSERT_SESSION: &str =
     "INSERT INTO sessions (token_hash, account_id, method, created_at, expires_at, sign_in_id, cross_device, passkey_id,
-                           channel, ip, environment, request_id, last_seen_at)
+                           channel, ip, environment, opened_by, last_seen_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $4)";
 
 /// How often a session's `last_seen_at` is written: at most once a minute,
@@ -83,7 +84,7 @@ impl Store {
             .bind(session.from.channel.to_string())
             .bind(session.from.ip.to_string())
             .bind(session.from.environment.clone())
-            .bind(session.from.request_id.to_string())
+            .bind(session.from.opened_by)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -105,7 +106,7 @@ impl Store {
                 Arg::Text(session.from.channel.to_string()),
                 Arg::Text(session.from.ip.to_string()),
                 Arg::OptionalText(session.from.environment.clone()),
-                Arg::Text(session.from.request_id.to_string()),
+                Arg::OptionalInt(session.from.opened_by),
             ],
         )
     }
@@ -113,7 +114,7 @@ impl Store {
     /// The session of a token hash, unless it expired by `now`.
     pub async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRow>, DbError> {
         let row = sqlx::query(
-            "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at, passkey_id, request_id, last_seen_at
+            "SELECT account_id, created_at, method, sign_in_id, cross_device, ended_at, passkey_id, opened_by, last_seen_at
                FROM sessions
              WHERE token_hash = $1 AND expires_at > $2",
         )
@@ -130,7 +131,7 @@ impl Store {
             cross_device: r.try_get::<i64, _>("cross_device")? != 0,
             ended: r.try_get::<Option<i64>, _>("ended_at")?.is_some(),
             passkey_id: r.try_get("passkey_id")?,
-            request_id: r.try_get("request_id")?,
+            opened_by: r.try_get("opened_by")?,
             last_seen_at: r.try_get::<Option<i64>, _>("last_seen_at")?.map(ledger_projections::from_millis),
         }))
     }

@@ -339,6 +339,22 @@ impl Account {
         self.reports.iter().find(|r| r.event_id == event_id)
     }
 
+    /// Whether a report from a session opened with `reporting` may revoke
+    /// the passkey `reported` used: only a session opened with a passkey
+    /// (not a password and a code, which can be phished), and only a
+    /// passkey bound after that one. A customer reporting what a newer,
+    /// unknown passkey did gets it revoked; someone who added their own
+    /// passkey after phishing the password cannot report the customer's
+    /// older passkey away, nor the one they report from.
+    fn report_may_revoke(&self, reported: &str, reporting: Option<&str>) -> bool {
+        let place = |id: &str| self.passkeys.iter().position(|p| p.passkey_id == id);
+        let active = self.active_passkeys().any(|p| p.passkey_id == reported);
+        match (reporting.and_then(place), place(reported)) {
+            (Some(reporting), Some(reported)) => active && reported > reporting,
+            _ => false,
+        }
+    }
+
     /// Every report the customer made, oldest first.
     pub fn reports(&self) -> &[ActivityReport] {
         &self.reports
@@ -544,9 +560,9 @@ impl Account {
             }
             C::RecordNotice { kind, destination, sent, .. } => vec![E::SecurityNoticeSent { kind, destination, sent }],
             C::ReportActivity { event_id, .. } if self.report_of(&event_id).is_some() => vec![],
-            C::ReportActivity { event_id, sequence, event_type, passkey_id, note, sessions_ended, .. } => {
+            C::ReportActivity { event_id, sequence, event_type, passkey_id, reporting_passkey, note, sessions_ended, .. } => {
                 let revoked = match passkey_id.as_deref() {
-                    Some(id) if self.active_passkeys().any(|p| p.passkey_id == id) => self.passkeys_to_revoke(Some(id))?,
+                    Some(id) if self.report_may_revoke(id, reporting_passkey.as_deref()) => self.passkeys_to_revoke(Some(id))?,
                     _ => vec![],
                 };
                 let mut events = vec![];

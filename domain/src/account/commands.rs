@@ -158,15 +158,17 @@ pub enum AccountCommand {
     RecordNotice { kind: String, destination: String, sent: bool, at: DateTime<Utc> },
     /// "This wasn't me": the customer reports the event `event_id` (at
     /// `sequence` of the stream, of type `event_type`). `passkey_id` is the
-    /// passkey that event used or added, unless the customer's own session
-    /// was opened with it; `sessions_ended` other sessions are ended in the
-    /// command's transaction. An event reported before records nothing: the
-    /// first report's outcome stands (see [`super::Account::report_of`]).
+    /// passkey that event used or added; `reporting_passkey` the one the
+    /// reporting session was opened with (none for a password and code).
+    /// `sessions_ended` other sessions are ended in the command's
+    /// transaction. An event reported before records nothing: the first
+    /// report's outcome stands (see [`super::Account::report_of`]).
     ReportActivity {
         event_id: String,
         sequence: i64,
         event_type: String,
         passkey_id: Option<String>,
+        reporting_passkey: Option<String>,
         note: Option<String>,
         sessions_ended: u32,
         at: DateTime<Utc>,

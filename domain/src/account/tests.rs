@@ -1093,11 +1093,16 @@ async fn support_deletes_passkeys_for_a_lost_device_naming_who_and_why() {
 // --- "This wasn't me" ---------------------------------------------------------
 
 fn report(event_id: &str, passkey_id: Option<&str>, sessions_ended: u32) -> AccountCommand {
+    report_from(event_id, passkey_id, Some("p1"), sessions_ended)
+}
+
+fn report_from(event_id: &str, passkey_id: Option<&str>, reporting: Option<&str>, sessions_ended: u32) -> AccountCommand {
     AccountCommand::ReportActivity {
         event_id: event_id.into(),
         sequence: 3,
         event_type: "LocalPasskeyAdded".into(),
         passkey_id: passkey_id.map(str::to_string),
+        reporting_passkey: reporting.map(str::to_string),
         note: Some("not me".into()),
         sessions_ended,
         at: t0(),
@@ -1128,6 +1133,24 @@ async fn a_report_of_an_event_that_used_no_passkey_or_a_deleted_one_revokes_noth
     given.extend(outcome(two_passkeys(), delete(Some("p2"), true)).await);
     let events = outcome(given, report("e-3", Some("p2"), 0)).await;
     assert!(matches!(events.as_slice(), [AccountEvent::SuspiciousActivityReported { .. }]), "{events:?}");
+}
+
+/// Someone who phished the password and added a passkey of their own must
+/// not be able to report the customer's older passkey away, nor revoke the
+/// passkey of the session they report from; a session opened with a
+/// password and a code revokes nothing.
+#[tokio::test]
+async fn a_report_revokes_only_a_passkey_bound_after_the_reporting_sessions_own() {
+    let revoked = |events: &[AccountEvent]| events.iter().any(|e| matches!(e, AccountEvent::PasskeysRevoked { .. }));
+    assert!(revoked(&outcome(two_passkeys(), report_from("e", Some("p2"), Some("p1"), 0)).await), "newer than the reporter's: revoked");
+    assert!(!revoked(&outcome(two_passkeys(), report_from("e", Some("p1"), Some("p2"), 0)).await), "older than the reporter's: kept");
+    assert!(!revoked(&outcome(two_passkeys(), report_from("e", Some("p2"), Some("p2"), 0)).await), "the reporter's own: kept");
+    assert!(!revoked(&outcome(two_passkeys(), report_from("e", Some("p2"), None, 2)).await), "from a password session: nothing revoked");
+    let events = outcome(two_passkeys(), report_from("e", Some("p1"), Some("p2"), 2)).await;
+    assert!(
+        matches!(events.as_slice(), [AccountEvent::SessionsEnded { .. }, AccountEvent::SuspiciousActivityReported { .. }]),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]

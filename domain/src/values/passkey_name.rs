@@ -4,7 +4,7 @@ use std::fmt;
 use super::InvalidValue;
 
 /// The name a passkey is shown under on the status screen. Filled in from the
-/// device ("Chrome 148.0.0 / Windows 10.0.0", seed 000), editable by the
+/// device as people name it ("Windows のパソコン（Chrome）"), editable by the
 /// customer before registering and never afterwards (seed 002).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

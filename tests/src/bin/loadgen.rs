@@ -6,6 +6,7 @@
 //!     loadgen seed    --base URL --token ADMIN --smtp-port P --customers N --prefix X --keys FILE
 //!     loadgen logins  --base URL[,URL] --keys FILE --clients C --seconds S
 //!     loadgen long    --base URL --keys FILE --login-id ID --logins N
+//!     loadgen me      --base URL --keys FILE --login-id ID --requests N
 //!     loadgen history --base URL --token SUPPORT --database-url DB --requests N
 //!     loadgen export  --base URL --token COMPLIANCE --pid PID
 //!     loadgen fill    --database-url DB --template ACCOUNT_ID --accounts N [--copies-of-last K]
@@ -102,6 +103,7 @@ async fn main() {
         "seed" => seed(&args).await,
         "logins" => logins(&args).await,
         "long" => long(&args).await,
+        "me" => me(&args).await,
         "history" => history(&args).await,
         "export" => export(&args).await,
         "fill" => fill(&args).await,
@@ -204,14 +206,55 @@ fn save_keys(args: &Args, keys: &[(String, SoftPasskey)]) -> Res<()> {
 
 /// One passkey login: options from `first`, the finish at `second`.
 async fn login(http: &reqwest::Client, first: &str, second: &str, key: &mut SoftPasskey, client: Option<&str>) -> Res<bool> {
+    Ok(login_session(http, first, second, key, client).await?.is_some())
+}
+
+/// A passkey login (options from `first`, finished on `second`): the session token.
+async fn login_session(
+    http: &reqwest::Client,
+    first: &str,
+    second: &str,
+    key: &mut SoftPasskey,
+    client: Option<&str>,
+) -> Res<Option<String>> {
     let (status, options) = post_from(http, format!("{first}/api/v1/sessions/passkey/options"), json!({}), None, client).await?;
     if status != 200 {
-        return Ok(false);
+        return Ok(None);
     }
     let credential = key.assert(&options);
     let body = json!({ "ceremony_id": options["ceremony_id"], "credential": credential });
-    let (status, _) = post_from(http, format!("{second}/api/v1/sessions/passkey"), body, None, client).await?;
-    Ok(status == 201)
+    let (status, signed_in) = post_from(http, format!("{second}/api/v1/sessions/passkey"), body, None, client).await?;
+    Ok((status == 201).then(|| signed_in["session"]["token"].as_str().map(str::to_string)).flatten())
+}
+
+/// One customer's own pages, `requests` times each: their security activity
+/// (newest 20) and their signed-in devices; p50 and p99 of each.
+async fn me(args: &Args) -> Res<Value> {
+    let base = args.get("base")?.to_string();
+    let mut keys = load_keys(args)?;
+    let login_id = args.get("login-id")?;
+    let n = args.num("requests", 500)? as usize;
+    let index = keys.iter().position(|(l, _)| l == login_id).ok_or_else(|| format!("no customer {login_id}"))?;
+    let http = client();
+    let key = &mut keys.get_mut(index).ok_or("no such customer")?.1;
+    let token = login_session(&http, &base, &base, key, None).await?.ok_or("the login failed")?;
+    save_keys(args, &keys)?;
+    let mut out = json!({ "login_id": login_id, "n": n });
+    for (name, path) in [("activity", "/api/v1/me/activity"), ("sessions", "/api/v1/me/sessions")] {
+        let (mut times, mut errors, mut items) = (Vec::new(), 0u64, 0usize);
+        for _ in 0..n {
+            let started = Instant::now();
+            let res = http.get(format!("{base}{path}")).bearer_auth(&token).send().await.map_err(|e| e.to_string())?;
+            let ok = res.status().as_u16() == 200;
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+            errors += (!ok) as u64;
+            items = body["items"].as_array().map_or(0, Vec::len);
+        }
+        times.sort_by(f64::total_cmp);
+        out[name] = json!({ "p50_ms": round(percentile(&times, 0.5)), "p99_ms": round(percentile(&times, 0.99)), "errors": errors, "items": items });
+    }
+    Ok(out)
 }
 
 /// Logins from `clients` concurrent clients for `seconds` (after a second
