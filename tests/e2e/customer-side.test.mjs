@@ -141,6 +141,9 @@ describe("the customer's side", () => {
     assert.match(await phone.textContent("#sessions"), /Windows のパソコン（Chrome）/);
     assert.match(await phone.textContent("#sessions"), /iPhone（Safari）（この端末/);
     await step(phone, "phone-6-activity");
+    // The channel was told from the device: the phone's session is the smartphone site's.
+    const sessions = await phone.evaluate(async () => (await (await fetch("/api/v1/me/sessions", { headers: { Authorization: "Bearer " + sessionStorage.getItem("ledger-session") } })).json()).items);
+    assert.deepEqual(sessions.map((s) => [s.current, s.channel]).sort(), [[false, "web"], [true, "mobile_web"]]);
 
     await pcLogin.locator("button.report").click();
     await visibleScreen(phone, "confirm");

@@ -12,6 +12,7 @@ on_both_databases!(
     a_support_agent_enrols_signs_in_revokes_a_lost_phone_and_signs_out,
     roles_open_the_same_pages_as_the_api_and_an_idle_session_goes_back_to_sign_in,
     an_administrator_disables_a_member_whose_sessions_and_token_stop_at_once,
+    a_customers_open_report_is_at_the_top_of_the_account_page,
 );
 
 /// A browser on the console: its cookie and the page it last read.
@@ -353,4 +354,40 @@ async fn an_administrator_disables_a_member_whose_sessions_and_token_stop_at_onc
     let mut again = Browser::new(&app);
     again.enrol(&new_link, &mut SoftPasskey::new("localhost", ORIGIN)).await;
     assert_eq!(again.get("/console/audit").await, StatusCode::OK);
+}
+
+/// "This wasn't me" from the phone about the PC's login: the support desk
+/// sees it first on the account, with the reported event and the note.
+async fn a_customers_open_report_is_at_the_top_of_the_account_page(app: TestApp) {
+    use ledger_tests::devices::{add_passkey_on, login_on, pc, phone, register_on};
+    let mut on_phone = SoftPasskey::new("localhost", ORIGIN);
+    register_on(&app, "7100009", "reported@example.jp", &mut on_phone, phone).await;
+    on_phone.attachment = "cross-platform";
+    let (_, v) = login_on(&app, &mut on_phone, pc).await;
+    let account = v["account_id"].as_str().expect("account").to_string();
+    let mut hello = SoftPasskey::new("localhost", ORIGIN);
+    add_passkey_on(&app, v["session"]["token"].as_str().expect("token"), &mut hello, pc).await;
+    login_on(&app, &mut hello, pc).await;
+    on_phone.attachment = "platform";
+    let (_, v) = login_on(&app, &mut on_phone, phone).await;
+    let token = v["session"]["token"].as_str().expect("token").to_string();
+    let (_, activity) = json_of(app.get("/api/v1/me/activity", Some(&token)).await).await;
+    let reported = activity["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["reportable"] == true && i["kind"] == "login")
+        .expect("the PC's login");
+    let path = format!("/api/v1/me/activity/{}/report", reported["event_id"].as_str().expect("id"));
+    let (status, _) = json_of(app.post(&path, json!({ "note": "夜中に知らないPCから" }), Some(&token)).await).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, link) = member(&app, "Mori", "support").await;
+    let mut browser = Browser::new(&app);
+    browser.enrol(&link, &mut SoftPasskey::new("localhost", ORIGIN)).await;
+    assert_eq!(browser.get(&format!("/console/accounts/{account}")).await, StatusCode::OK);
+    let page = &browser.page;
+    let report = page.find("お客様からの不審な操作の報告").expect("the open report is shown");
+    assert!(report < page.find("id=\"status-h\"").expect("the status"), "at the top of the account");
+    assert!(page.contains("夜中に知らないPCから") && page.contains("Windows"), "the note and the reported login: {page}");
 }
