@@ -241,7 +241,7 @@ async fn me(args: &Args) -> Res<Value> {
     save_keys(args, &keys)?;
     let mut out = json!({ "login_id": login_id, "n": n });
     for (name, path) in [("activity", "/api/v1/me/activity"), ("sessions", "/api/v1/me/sessions")] {
-        let (mut times, mut errors, mut items) = (Vec::new(), 0u64, 0usize);
+        let (mut times, mut errors, mut items, mut total) = (Vec::new(), 0u64, 0usize, 0u64);
         for _ in 0..n {
             let started = Instant::now();
             let res = http.get(format!("{base}{path}")).bearer_auth(&token).send().await.map_err(|e| e.to_string())?;
@@ -250,9 +250,11 @@ async fn me(args: &Args) -> Res<Value> {
             times.push(started.elapsed().as_secs_f64() * 1e3);
             errors += (!ok) as u64;
             items = body["items"].as_array().map_or(0, Vec::len);
+            total = body["total"].as_u64().unwrap_or(items as u64);
         }
         times.sort_by(f64::total_cmp);
-        out[name] = json!({ "p50_ms": round(percentile(&times, 0.5)), "p99_ms": round(percentile(&times, 0.99)), "errors": errors, "items": items });
+        out[name] = json!({ "p50_ms": round(percentile(&times, 0.5)), "p99_ms": round(percentile(&times, 0.99)), "errors": errors,
+                            "items": items, "total": total });
     }
     Ok(out)
 }
