@@ -209,6 +209,11 @@ async fn the_customer_deletes_passkeys_with_the_trading_password(app: TestApp) {
 async fn wrong_trading_passwords_lock_deletion(app: TestApp) {
     let mut key = SoftPasskey::new("localhost", ORIGIN);
     let token = register_on(&app, "3000007", "lock@example.jp", &mut key, pc).await;
+    // Nothing typed is refused as a form error, and counts for nothing.
+    for _ in 0..6 {
+        let (s, v) = delete(&app, &token, "/api/v1/me/passkeys", " ").await;
+        assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_request"));
+    }
     for n in 1..=4 {
         let (s, v) = delete(&app, &token, "/api/v1/me/passkeys", "wrong-pass").await;
         assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_transaction_password"), "attempt {n}");

@@ -343,6 +343,11 @@ async fn delete_one(
 /// Whether `typed` is the account's trading password (checked off the
 /// async threads, like every password).
 async fn trading_password_matches(app: &AppState, account_id: &str, typed: Secret) -> Result<bool, ApiError> {
+    // Nothing typed is a mistake of the form, not a guess: refused before
+    // it could count towards the lock.
+    if secrecy::ExposeSecret::expose_secret(&typed).trim().is_empty() {
+        return Err(ApiError::bad_request("transaction_password is empty."));
+    }
     let hash =
         app.store.trading_password_hash(account_id).await?.ok_or_else(|| ApiError::internal("an account without its secrets row"))?;
     super::steps::password_matches(app, typed, hash).await
