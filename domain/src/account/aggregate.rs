@@ -339,20 +339,13 @@ impl Account {
         self.reports.iter().find(|r| r.event_id == event_id)
     }
 
-    /// Whether a report from a session opened with `reporting` may revoke
-    /// the passkey `reported` used: only a session opened with a passkey
-    /// (not a password and a code, which can be phished), and only a
-    /// passkey bound after that one. A customer reporting what a newer,
-    /// unknown passkey did gets it revoked; someone who added their own
-    /// passkey after phishing the password cannot report the customer's
-    /// older passkey away, nor the one they report from.
+    /// Whether a report from a session opened with `reporting` (none for
+    /// a password and a code) revokes the passkey `reported` used: any
+    /// active passkey but the one the reporting session was opened with
+    /// (the rule: the customer's phone reports the stolen PC's
+    /// passkey, their PC the stolen phone's).
     fn report_may_revoke(&self, reported: &str, reporting: Option<&str>) -> bool {
-        let place = |id: &str| self.passkeys.iter().position(|p| p.passkey_id == id);
-        let active = self.active_passkeys().any(|p| p.passkey_id == reported);
-        match (reporting.and_then(place), place(reported)) {
-            (Some(reporting), Some(reported)) => active && reported > reporting,
-            _ => false,
-        }
+        reporting != Some(reported) && self.active_passkeys().any(|p| p.passkey_id == reported)
     }
 
     /// Every report the customer made, oldest first.
