@@ -10,35 +10,22 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
-import { chromium } from "playwright-core";
-import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startLedger, stop, virtualAuthenticator } from "./support.mjs";
+import { IPHONE, WINDOWS, demoLedger, latestCode, virtualAuthenticator } from "./support.mjs";
 
 const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
-const WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
-
-let dataDir, port, origin, ledger, browser;
+let demo, dataDir, origin, browser;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "ledger-e2e-customer-"));
-  port = await freePort();
-  origin = `http://localhost:${port}`;
-  execFileSync(LEDGER, ["demo-seed"], { env: ledgerEnv(dataDir, port), stdio: "ignore" });
-  ledger = await startLedger(dataDir, port, { LEDGER_SUPPORT_PHONE: "0120-555-123" });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
+  demo = await demoLedger("ledger-e2e-customer-", { LEDGER_SUPPORT_PHONE: "0120-555-123" });
+  ({ dataDir, origin, browser } = demo);
 });
 
-after(async () => {
-  await browser?.close();
-  if (ledger) await stop(ledger);
-});
+after(async () => { await demo?.close(); });
 
 async function device(kind) {
   const phone = kind === "phone";

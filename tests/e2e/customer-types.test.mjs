@@ -13,33 +13,21 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { BROWSER_ARGS, CHROMIUM, LEDGER, freePort, latestCode, ledgerEnv, startLedger, stop, virtualAuthenticator } from "./support.mjs";
+import { IPHONE, LEDGER, WINDOWS, demoLedger, latestCode, ledgerEnv, virtualAuthenticator } from "./support.mjs";
 
 // Screenshots to look at: tests/e2e/screenshots/.
 const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
 
-const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
-const WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
-
-let dataDir, port, origin, ledger, browser;
+let demo, dataDir, port, origin, browser;
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "ledger-e2e-types-"));
-  port = await freePort();
-  origin = `http://localhost:${port}`;
-  execFileSync(LEDGER, ["demo-seed"], { env: ledgerEnv(dataDir, port), stdio: "ignore" });
-  ledger = await startLedger(dataDir, port);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
+  demo = await demoLedger("ledger-e2e-types-");
+  ({ dataDir, port, origin, browser } = demo);
 });
 
-after(async () => {
-  await browser?.close();
-  if (ledger) await stop(ledger);
-});
+after(async () => { await demo?.close(); });
 
 /** A device: its own browser context (cookies, User-Agent) and page. */
 async function device(kind) {

@@ -4,9 +4,11 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import net from "node:net";
+import { chromium } from "playwright-core";
 
 export const LEDGER = resolve(process.env.LEDGER_BIN ?? "../../target/debug/ledger");
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -58,6 +60,23 @@ export async function virtualAuthenticator(page, options = {}) {
     options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true, ...options },
   });
   return { cdp, authenticatorId };
+}
+
+export const IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.6 Mobile/15E148 Safari/604.1";
+export const WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/148.0.0.0 Safari/537.36";
+
+/** What a customer-page test starts from: the demo accounts on a fresh
+ * ledger (`extraEnv` added to its settings), and Chromium. */
+export async function demoLedger(prefix, extraEnv = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const port = await freePort();
+  execFileSync(LEDGER, ["demo-seed"], { env: ledgerEnv(dataDir, port), stdio: "ignore" });
+  const ledger = await startLedger(dataDir, port, extraEnv);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
+  return {
+    dataDir, port, origin: `http://localhost:${port}`, browser,
+    async close() { await browser.close(); await stop(ledger); },
+  };
 }
 
 export const BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
