@@ -444,8 +444,8 @@ async fn passkey_id_of(app: &TestApp, account: &str, key: &SoftPasskey) -> Strin
 }
 
 /// A customer with a phone passkey and a PC passkey loses the phone and
-/// deletes its passkey from the PC: what the phone signed in to ends, the
-/// PC's session goes on.
+/// deletes its passkey from the PC: what the phone signed in to ends (its
+/// logins and the registration that bound it), the PC's session goes on.
 async fn deleting_a_passkey_ends_the_sessions_opened_with_it_and_no_other(app: TestApp) {
     let mut phone = key();
     let mut pc = key();
@@ -464,15 +464,16 @@ async fn deleting_a_passkey_ends_the_sessions_opened_with_it_and_no_other(app: T
     let path = format!("/api/v1/me/passkeys/{phone_passkey}");
     let res = app.send(Method::DELETE, &path, Some(json!({ "transaction_password": "trade-pass-1" })), Some(&on_pc), "web").await;
     assert_eq!(res.status(), StatusCode::OK);
-    let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&on_phone)).await).await;
-    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
-    for other in [&on_pc, &first] {
-        let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(other)).await).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+    // The phone's login and the registration the phone signed in with both end.
+    for phone_session in [&on_phone, &first] {
+        let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(phone_session)).await).await;
+        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "session_ended"), "{v}");
     }
+    let (s, v) = json_of(app.get("/api/v1/me/passkeys", Some(&on_pc)).await).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     let events = app.events_of(&account).await;
     let (_, ended, by) = events.iter().find(|(t, _, _)| t == "SessionsEnded").expect("recorded");
-    assert_eq!(ended["SessionsEnded"], json!({ "sessions": 1, "cause": "passkey_deleted" }));
+    assert_eq!(ended["SessionsEnded"], json!({ "sessions": 2, "cause": "passkey_deleted" }));
     assert_eq!(by["actor"], "customer");
     // Deleting the passkey this very session was opened with leaves it on
     // the status screen (it just confirmed with the trading password).
