@@ -168,8 +168,10 @@ describe("the customer's side", () => {
       await page.fill("#login-id", loginId);
       await page.click("#to-password");
       await visibleScreen(page, "step-password");
+      await step(page, `${kind}-meet-2a-password`);
       await page.click("#step-password button.back");
       await visibleScreen(page, "step-login-id");
+      await step(page, `${kind}-meet-2b-back-to-login-id`);
       assert.equal(await page.inputValue("#login-id"), loginId);
       await page.dblclick("#to-password");
       await visibleScreen(page, "step-password");
@@ -203,6 +205,7 @@ describe("the customer's side", () => {
       await page.fill("#otp", latestCode(join(dataDir, "outbox"), `${loginId}@example.jp`));
       await page.press("#otp", "Enter");
       await visibleScreen(page, "step-passkey");
+      await step(page, `${kind}-meet-2c-passkey-name`);
       assert.equal(await page.inputValue("#passkey-name"), kind === "pc" ? "Windows のパソコン（Chrome）" : "iPhone（Safari）");
       await page.press("#passkey-name", "Enter");
       await visibleScreen(page, "status");
