@@ -90,11 +90,11 @@ const CALL_EN = () => `please call our support desk (${PHONE}).`;
 /** What the customer is told for a refusal of the ledger: words and what to do, never the code. */
 function guidance(code, e) {
   const known = {
-    invalid_credentials: ["口座番号またはログインパスワードが正しくありません。お忘れの場合は" + CALL(), "The account number or login password is not right. If you forgot them, " + CALL_EN()],
+    invalid_credentials: ["口座番号またはログインパスワードが正しくありません。お忘れの場合は" + CALL(), "The account number or login password is incorrect. If you forgot them, " + CALL_EN()],
     login_locked: ["誤ったパスワードが続いたため、ログインがロックされています。" + CALL(), "Login is locked after wrong passwords: " + CALL_EN()],
     temporary_password: ["仮パスワードのままです。当社サイトの「お客様情報」でパスワードを変更してから、もう一度お試しください。", "Your password is still the temporary one: change it under \"Customer information\" on our site, then try again."],
-    email_unreachable: ["登録メールアドレスにメールが届かない状態です。メールアドレスの変更は" + CALL(), "Mail to your registered address bounces: to change it, " + CALL_EN()],
-    invalid_transaction_password: [`${TP}が正しくありません。お忘れの場合は` + CALL(), `The ${TP_EN} is not right. If you forgot it, ` + CALL_EN()],
+    email_unreachable: ["登録メールアドレスにメールが届かない状態です。メールアドレスの変更は" + CALL(), "E-mail to your registered address cannot be delivered: to change it, " + CALL_EN()],
+    invalid_transaction_password: [`${TP}が正しくありません。お忘れの場合は` + CALL(), `The ${TP_EN} is incorrect. If you forgot it, ` + CALL_EN()],
     trading_password_locked: [`${TP}の誤りが続いたため、ロックされています。` + CALL(), `Locked after wrong ${TP_EN}s: ` + CALL_EN()],
     deletion_locked: [`${TP}の誤りが続いたため、パスキーの削除がロックされています。` + CALL(), `Deletion is locked after wrong ${TP_EN}s: ` + CALL_EN()],
     revoked_credential: ["このパスキーは削除されています。「パスキーを登録する」から、口座番号・ログインパスワード・メールの認証コードで新しいパスキーを登録してください。", "This passkey was deleted. Register a new one with \"Register a passkey\": account number, login password and an e-mailed code."],
@@ -125,7 +125,7 @@ async function api(method, path, payload) {
   try {
     res = await fetch(path, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
   } catch (_) {
-    throw new Refused("network", "通信できませんでした。電波の良い場所で、もう一度お試しください。", "The connection failed. Please try again where the signal is good.");
+    throw new Refused("network", "通信できませんでした。通信環境の良い場所で、もう一度お試しください。", "The connection failed. Please try again where the connection is good.");
   }
   const text = await res.text();
   let data = {};
@@ -144,7 +144,7 @@ function ceremonyWords(e, creating) {
     case "NotAllowedError":
       return creating
         ? ["パスキーの作成がキャンセルされたか、時間切れになりました。もう一度「パスキーを作成」を押してください。", "Passkey creation was cancelled or timed out. Press \"Create the passkey\" again."]
-        : ["パスキーの操作がキャンセルされたか、時間切れになりました。この端末にパスキーがない場合は、表示される QR コードを、パスキーを登録したスマートフォンで読み取ってください。", "The passkey request was cancelled or timed out. If this device has no passkey, scan the QR code shown with the phone that holds your passkey."];
+        : ["パスキーの操作がキャンセルされたか、時間切れになりました。この端末にパスキーがない場合は、もう一度「パスキーでログイン」を押し、表示される QR コードを、パスキーを登録したスマートフォンで読み取ってください。", "The passkey request was cancelled or timed out. If this device has no passkey, press \"Log in with a passkey\" again and scan the QR code shown with the phone that holds your passkey."];
     case "InvalidStateError":
       return ["この端末には、すでにこの口座のパスキーがあります。そのパスキーでログインしてください。", "This device already holds a passkey for your account: log in with it."];
     case "AbortError":
@@ -424,8 +424,8 @@ async function showStatus() {
     name.className = "name";
     name.textContent = p.name;
     li.appendChild(name);
-    line(li, `${p.provider || "パスキー"}・${p.synced ? "同期されるパスキー" : "この端末のみ"}・登録 ${when(p.registered_at)}`,
-      `${p.provider || "Passkey"}, ${p.synced ? "synced" : "this device only"}`, "meta");
+    line(li, `${p.provider || "パスキー"}・${p.synced ? "同期されるパスキー" : "同期なし（登録した端末のみ）"}・登録 ${when(p.registered_at)}`,
+      `${p.provider || "Passkey"}, ${p.synced ? "synced" : "not synced (only on the device that created it)"}`, "meta");
     if (p.suspended_at) line(li, "一時停止中：" + CALL(), "Suspended: " + CALL_EN(), "warn");
     const del = document.createElement("button");
     del.type = "button";
@@ -521,17 +521,17 @@ async function showSessions() {
     const device = s.device ? s.device.ja : "不明な端末";
     const name = document.createElement("p");
     name.className = "name";
-    name.textContent = device + (s.current ? "（この端末 / this device）" : "");
+    name.textContent = device + (s.current ? "（この端末）" : "");
     li.appendChild(name);
-    line(li, `${s.method_ja}でログイン・${when(s.created_at)}` + (s.ip ? `・${s.ip}` : ""), `${s.device ? s.device.en : "unknown device"}, ${s.method_en}`, "meta");
+    line(li, `${s.method_ja}でログイン・${when(s.created_at)}` + (s.ip ? `・${s.ip}` : ""), `${s.device ? s.device.en : "unknown device"}, ${s.method_en}${s.current ? " (this device)" : ""}`, "meta");
     if (!s.current) {
       const b = document.createElement("button");
       b.type = "button";
-      labelled(b, "ログアウトさせる / Sign out", `：${device}（${when(s.created_at)}）`);
+      labelled(b, "ログアウトする / Log out", `：${device}（${when(s.created_at)}）`);
       b.onclick = () => run(async () => {
         await api("DELETE", `/api/v1/me/sessions/${s.session_id}`);
         await showSessions();
-        say(`${device}をログアウトさせました。`, "That device was signed out.");
+        say(`${device}をログアウトしました。`, "That device was logged out.");
       });
       li.appendChild(b);
     }
@@ -540,14 +540,14 @@ async function showSessions() {
 }
 
 $("end-others").onclick = () => confirmStep({
-  title: ["他の端末をすべてログアウトしますか？", "Sign out every other device?"],
+  title: ["他の端末をすべてログアウトしますか？", "Log out every other device?"],
   text: ["この端末以外でのログインをすべて終了します。", "Every login but this device's ends."],
-  yes: ["ログアウトさせる", "Sign them out"],
+  yes: ["ログアウトする", "Log them out"],
   field: null,
   then: async () => {
     const r = await api("DELETE", "/api/v1/me/sessions?scope=others");
     await showStatus();
-    say(`他の端末${r.ended}台をログアウトさせました。`, `${r.ended} other device(s) signed out.`);
+    say(`他の端末${r.ended}台をログアウトしました。`, `${r.ended} other device(s) logged out.`);
   },
 });
 

@@ -126,8 +126,8 @@ fn compose(config: &Config, letter: Letter, closing: Closing) -> (String, String
              If you did not ask for it, please delete this e-mail and call our support desk.",
         ),
         Closing::Notice => (
-            "お心当たりのない場合は、当社サイトまたはアプリの「セキュリティ履歴」で、その操作の「身に覚えがない」を押してください（24時間受け付けます）。他の端末のログアウトとパスキーの削除がすぐに行われます。あわせてサポートデスクまでお電話ください。",
-            "If this was not you, press \"This wasn't me\" on it in \"Security activity\" on our site or app (any time, day or night): your other devices are signed out and its passkey deleted at once. Please also call our support desk.",
+            "お心当たりのない場合は、当社サイトまたはアプリの「セキュリティ履歴」で、その操作の「身に覚えがない」を押してください（24時間受け付けます）。他の端末はすぐにログアウトされ、使われたパスキーがあれば削除されます。あわせてサポートデスクまでお電話ください。",
+            "If this was not you, press \"This wasn't me\" on it in \"Security activity\" on our site or app (any time, day or night): your other devices are signed out at once, and the passkey it used is deleted if there was one. Please also call our support desk.",
         ),
     };
     let look = match closing {
@@ -145,7 +145,7 @@ fn compose(config: &Config, letter: Letter, closing: Closing) -> (String, String
          {ja}\r\n\
          \r\n\
          {closing_ja}\r\n\
-         当社がメールでパスワードや認証コードの入力をお願いすることはありません。\r\n\
+         当社がメールやお電話でパスワード・認証コードをお尋ねすることはありません。\r\n\
          このメールにリンクはありません。{look_ja}\r\n\
          \r\n\
          ――――――――――――――――――――\r\n\
@@ -163,7 +163,7 @@ fn compose(config: &Config, letter: Letter, closing: Closing) -> (String, String
          {en}\r\n\
          \r\n\
          {closing_en}\r\n\
-         We never ask for your password or a code by e-mail.\r\n\
+         We never ask you to tell us your password or a code, by e-mail or telephone.\r\n\
          This e-mail contains no links.{look_en}\r\n\
          \r\n\
          {name_en}\r\n\
@@ -281,14 +281,14 @@ pub fn notice_mail(config: &Config, notice: &Notice) -> (String, String) {
                 )
             } else {
                 (
-                    "ログインできるパスキーがないため、サポートデスクまでご連絡ください。ご本人確認のうえ、ログインできるようにいたします。",
-                    "You have no other passkey to log in with: please contact our support desk, which will confirm your identity and restore your access.",
+                    "ログインできるパスキーがないため、サポートデスクまでご連絡ください。ご本人確認のうえ、ログイン方法をご案内いたします。",
+                    "You have no other passkey to log in with: please contact our support desk, which will confirm your identity and help you log in again.",
                 )
             };
             Letter {
                 subject: "【重要】パスキーを一時停止しました / A passkey was suspended".into(),
                 ja: format!(
-                    "お客様のパスキー{names_ja}から、複製された可能性を示す応答がありました。安全のため、ログインを一時停止しました。\r\n日時: {}\r\n{next_ja}",
+                    "お客様のパスキー{names_ja}について、不正に複製された可能性を検知しました。安全のため、このパスキーによるログインを一時停止しました。\r\n日時: {}\r\n{next_ja}",
                     jst(*at)
                 ),
                 en: format!(

@@ -172,14 +172,22 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
         }
         E::PasskeyLoginFailed { reason, .. } => {
             let (en, ja) = reason.words();
-            item("login_failed", line(format!("A passkey login was refused: {en}."), format!("パスキーでのログインを受け付けませんでした（{ja}）。")), false)
+            item(
+                "login_failed",
+                line(format!("A passkey login was refused: {en}."), format!("パスキーでのログインを受け付けませんでした（{ja}）。")),
+                false,
+            )
         }
         E::PasswordRejected { .. } => {
             item("login_failed", line("A wrong login password was entered.", "誤ったログインパスワードが入力されました。"), false)
         }
         E::PasswordLoginRefused { reason, .. } => {
             let (en, ja) = reason.words();
-            item("login_failed", line(format!("A password login was refused: {en}."), format!("パスワードでのログインを受け付けませんでした（{ja}）。")), false)
+            item(
+                "login_failed",
+                line(format!("A password login was refused: {en}."), format!("パスワードでのログインを受け付けませんでした（{ja}）。")),
+                false,
+            )
         }
         E::LoginLocked { .. } => item(
             "locked",
@@ -191,15 +199,23 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
         ),
         E::PasskeyDeletionLocked { .. } => item(
             "locked",
-            line(format!("Passkey deletion was locked after wrong {tp_en}s."), format!("{tp_ja}の誤りが続いたため、パスキーの削除をロックしました。")),
+            line(
+                format!("Passkey deletion was locked after wrong {tp_en}s."),
+                format!("{tp_ja}の誤りが続いたため、パスキーの削除をロックしました。"),
+            ),
             false,
         ),
-        E::LoginUnlocked { .. } => item("unlocked", line("The support desk lifted the lock.", "サポートデスクがロックを解除しました。"), false),
+        E::LoginUnlocked { .. } => {
+            item("unlocked", line("The support desk lifted the lock.", "サポートデスクにてロックを解除しました。"), false)
+        }
         E::EmailCodeIssued { destination, resend, .. } => {
             let again = if *resend { " again" } else { "" };
             item(
                 "code_issued",
-                line(format!("A confirmation code was e-mailed{again} to {destination}."), format!("認証コードを {destination} へ送信しました。")),
+                line(
+                    format!("A confirmation code was e-mailed{again} to {destination}."),
+                    format!("認証コードを {destination} へ送信しました。"),
+                ),
                 true,
             )
         }
@@ -208,11 +224,9 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
             line("A one-time password from your OTP device was asked for.", "ワンタイムパスワードの入力を求めました。"),
             true,
         ),
-        E::EmailCodeNotDelivered { .. } => item(
-            "code_failed",
-            line("A confirmation code could not be e-mailed.", "認証コードをメールで送信できませんでした。"),
-            false,
-        ),
+        E::EmailCodeNotDelivered { .. } => {
+            item("code_failed", line("A confirmation code could not be e-mailed.", "認証コードをメールで送信できませんでした。"), false)
+        }
         E::EmailCodeRejected { .. } => {
             item("code_failed", line("A wrong confirmation code was entered.", "誤った認証コードが入力されました。"), false)
         }
@@ -230,16 +244,24 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
             CustomerActivity {
                 passkey_id: Some(passkey.passkey_id.clone()),
                 environment: passkey.environment.clone(),
-                ..item("passkey_added", line(format!("Passkey{n_en} was registered{d_en}."), format!("パスキー{n_ja}を登録しました{d_ja}。")), true)
+                ..item(
+                    "passkey_added",
+                    line(format!("Passkey{n_en} was registered{d_en}."), format!("パスキー{n_ja}を登録しました{d_ja}。")),
+                    true,
+                )
             }
         }
         E::PasskeyRegistrationRefused { reason, .. } | E::PasskeyAdditionRefused { reason } => {
             let (en, ja) = reason.words();
-            item("passkey_not_added", line(format!("A passkey was not registered: {en}."), format!("パスキーを登録できませんでした（{ja}）。")), false)
+            item(
+                "passkey_not_added",
+                line(format!("A passkey was not registered: {en}."), format!("パスキーを登録できませんでした（{ja}）。")),
+                false,
+            )
         }
         E::LocalPasskeyDeclined { .. } => item(
             "passkey_declined",
-            line("You chose not to create a passkey on this device.", "この端末でのパスキー作成を見送りました。"),
+            line("You chose not to create a passkey on the device you logged in with.", "ログインした端末でのパスキー作成を見送りました。"),
             false,
         ),
         E::PasskeysRevoked { passkeys, revoked_by } => {
@@ -247,13 +269,15 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
             let names_en: Vec<String> = passkeys.iter().map(|p| passkey_named(&p.name).0).collect();
             let n = passkeys.len();
             let (en, ja) = match revoked_by {
-                Revoker::Customer => (format!("You deleted {n} passkey(s){}.", names_en.join(",")), format!("パスキー{}を削除しました。", names.join("、"))),
+                Revoker::Customer => {
+                    (format!("You deleted {n} passkey(s){}.", names_en.join(",")), format!("パスキー{}を削除しました。", names.join("、")))
+                }
                 Revoker::Staff { .. } => (
                     format!("The support desk deleted {n} passkey(s){}.", names_en.join(",")),
-                    format!("サポートデスクがパスキー{}を削除しました。", names.join("、")),
+                    format!("サポートデスクにてパスキー{}を削除しました。", names.join("、")),
                 ),
                 Revoker::ReportedByCustomer => (
-                    format!("Passkey(s){} deleted after your report.", names_en.join(",")),
+                    format!("After your report, we deleted passkey(s){}.", names_en.join(",")),
                     format!("ご報告を受けて、パスキー{}を削除しました。", names.join("、")),
                 ),
             };
@@ -274,7 +298,10 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
             let (n_en, n_ja) = passkey_named(name);
             item(
                 "passkey_reinstated",
-                line(format!("The support desk lifted the suspension of passkey{n_en}."), format!("サポートデスクがパスキー{n_ja}の一時停止を解除しました。")),
+                line(
+                    format!("The support desk lifted the suspension of passkey{n_en}."),
+                    format!("サポートデスクにてパスキー{n_ja}の一時停止を解除しました。"),
+                ),
                 false,
             )
         }
@@ -282,11 +309,16 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
             let which = if *slot == 2 { "2" } else { "" };
             item(
                 "email_changed",
-                line(format!("Your registered e-mail address{} was changed.", if *slot == 2 { " 2" } else { "" }), format!("登録メールアドレス{which}が変更されました。")),
+                line(
+                    format!("Your registered e-mail address{} was changed.", if *slot == 2 { " 2" } else { "" }),
+                    format!("登録メールアドレス{which}が変更されました。"),
+                ),
                 true,
             )
         }
-        E::LoginPasswordChanged { .. } => item("password_changed", line("Your login password was changed.", "ログインパスワードが変更されました。"), true),
+        E::LoginPasswordChanged { .. } => {
+            item("password_changed", line("Your login password was changed.", "ログインパスワードが変更されました。"), true)
+        }
         E::TradingPasswordChanged { .. } => {
             item("trading_password", line(format!("Your {tp_en} was changed."), format!("{tp_ja}が変更されました。")), true)
         }
@@ -302,7 +334,10 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
         E::SecurityNoticeSent { kind, destination, sent } => {
             let (what_en, what_ja) = notice_words(kind);
             let (en, ja) = if *sent {
-                (format!("A notice ({what_en}) was e-mailed to {destination}."), format!("お知らせ（{what_ja}）を {destination} へ送信しました。"))
+                (
+                    format!("A notice ({what_en}) was e-mailed to {destination}."),
+                    format!("お知らせ（{what_ja}）を {destination} へ送信しました。"),
+                )
             } else {
                 (
                     format!("A notice ({what_en}) could not be e-mailed to {destination}."),
@@ -324,24 +359,28 @@ pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActiv
             };
             item(
                 "sessions_ended",
-                line(format!("{sessions} signed-in device(s) were signed out: {en}."), format!("ログイン中の端末{sessions}台をログアウトしました（{ja}）。")),
+                line(
+                    format!("{sessions} signed-in device(s) were signed out: {en}."),
+                    format!("ログイン中の端末{sessions}台をログアウトしました（{ja}）。"),
+                ),
                 false,
             )
         }
-        E::SuspiciousActivityReported { sessions_ended, passkeys_revoked, .. } => item(
-            "reported",
-            line(
-                format!(
-                    "You reported activity as not yours. {sessions_ended} other device(s) signed out, {} passkey(s) deleted; the brokerage has been told.",
-                    passkeys_revoked.len()
-                ),
-                format!(
-                    "身に覚えのない操作をご報告いただきました。他の端末{sessions_ended}台をログアウトし、パスキー{}件を削除しました。当社で確認いたします。",
-                    passkeys_revoked.len()
-                ),
-            ),
-            false,
-        ),
+        E::SuspiciousActivityReported { sessions_ended, passkeys_revoked, .. } => {
+            let (mut ja, mut en) =
+                ("身に覚えのない操作をご報告いただきました。".to_string(), "You reported activity as not yours.".to_string());
+            if *sessions_ended > 0 {
+                ja.push_str(&format!("他の端末{sessions_ended}台をログアウトしました。"));
+                en.push_str(&format!(" {sessions_ended} other device(s) were logged out."));
+            }
+            if !passkeys_revoked.is_empty() {
+                ja.push_str(&format!("使われたパスキー{}件を削除しました。", passkeys_revoked.len()));
+                en.push_str(&format!(" {} passkey(s) it used were deleted.", passkeys_revoked.len()));
+            }
+            ja.push_str("内容は当社で確認いたします。");
+            en.push_str(" We will look into it.");
+            item("reported", line(en, ja), false)
+        }
         E::AccountOpened { .. }
         | E::EmailReachabilityChanged { .. }
         | E::CodeDestinationsOffered { .. }
