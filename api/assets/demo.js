@@ -262,7 +262,8 @@ onSubmit("form-login-id", async () => {
 function otpInfo(otp) {
   return otp.factor === "totp"
     ? ["ワンタイムパスワード（OTPサービス）を入力してください。", "Enter the one-time password of your OTP service."]
-    : [`${otp.destination} に認証コードを送信しました。有効期限：${when(otp.expires_at)}`, `We e-mailed a code to ${otp.destination}.`];
+    : [`${otp.destination} に認証コードを送信しました。有効期限：${when(otp.expires_at)}`,
+      `We e-mailed a verification code to ${otp.destination}. It expires at ${new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Tokyo", hour: "2-digit", minute: "2-digit" }).format(new Date(otp.expires_at))} JST.`];
 }
 
 // Seed 004: "指定のメールアドレスを選択し、「送信」".

@@ -123,6 +123,16 @@ fn passkey_named(name: &Option<crate::values::PasskeyName>) -> (String, String) 
 
 /// The event as the customer's activity shows it; None for what it leaves out.
 pub fn for_customer(event: &AccountEvent, terms: &Terms) -> Option<CustomerActivity> {
+    // A refusal's words are shared with the support desk's lines, which
+    // name the trading password as seed 000 does: in the deployment's term here.
+    phrased(event, terms).map(|mut item| {
+        item.line.ja = item.line.ja.replace("執行パスワード", &terms.trading_password_ja);
+        item.line.en = item.line.en.replace("trading password", &terms.trading_password_en);
+        item
+    })
+}
+
+fn phrased(event: &AccountEvent, terms: &Terms) -> Option<CustomerActivity> {
     use AccountEvent as E;
     let item =
         |kind: &'static str, line: Line, reportable: bool| CustomerActivity { kind, line, reportable, passkey_id: None, environment: None };

@@ -419,6 +419,9 @@ fn the_trading_password_is_named_as_the_deployment_names_it() {
     let item = for_customer(&AccountEvent::TradingPasswordRejected { consecutive_failures: 1 }, &terms).unwrap();
     assert_eq!(item.line.ja, "誤った取引パスワードが入力されました。");
     assert_eq!(item.line.en, "A wrong trading PIN was entered.");
+    // Also in a refusal's words, shared with the support desk's lines.
+    let refused = for_customer(&AccountEvent::PasskeyAdditionRefused { reason: Refusal::TradingPasswordLocked }, &terms).unwrap();
+    assert!(refused.line.ja.contains("取引パスワード") && !refused.line.ja.contains("執行パスワード"), "{}", refused.line.ja);
 }
 
 #[test]
