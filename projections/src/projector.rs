@@ -223,6 +223,17 @@ pub async fn account_sequence_of(pool: &sqlx::AnyPool, account_id: &str, event_i
     Ok((1..=last.unwrap_or(0)).rev().find(|sequence| crate::audit::event_id("account", account_id, *sequence) == wanted))
 }
 
+/// The event at `sequence` of the account's stream, if there is one.
+pub async fn account_event_at(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    account_id: &str,
+    sequence: i64,
+) -> Result<Option<LoggedEvent>, DbError> {
+    let events = account_events_newest_first(pool, backend, account_id, Some(sequence + 1), 1, &EventTypes::default()).await?;
+    Ok(events.into_iter().find(|e| e.sequence == sequence))
+}
+
 fn logged_event(row: &AnyRow) -> Result<LoggedEvent, DbError> {
     let payload: String = row.try_get("payload")?;
     let metadata: String = row.try_get("metadata")?;

@@ -253,14 +253,7 @@ async fn end_other_sessions(
     if query.scope.as_deref() != Some("others") {
         return Err(ApiError::bad_request("scope must be others (every session but this one)."));
     }
-    let others: Vec<String> = app
-        .store
-        .open_sessions(&customer.account_id, app.clock.now())
-        .await?
-        .into_iter()
-        .filter(|s| s.token_hash != customer.token_hash)
-        .map(|s| s.token_hash)
-        .collect();
+    let others = other_sessions(&app, &customer).await?;
     end_by_customer(&app, &customer, &meta, &others).await?;
     Ok(Json(Ended { ended: others.len() }))
 }
@@ -284,6 +277,12 @@ async fn end_session(
     let session = open.into_iter().find(|s| session_id_of(&s.token_hash) == path.session_id).ok_or_else(ApiError::not_found)?;
     end_by_customer(&app, &customer, &meta, &[session.token_hash]).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The token hashes of the customer's open sessions but the one making the request.
+async fn other_sessions(app: &AppState, customer: &Customer) -> Result<Vec<String>, ApiError> {
+    let open = app.store.open_sessions(&customer.account_id, app.clock.now()).await?;
+    Ok(open.into_iter().filter(|s| s.token_hash != customer.token_hash).map(|s| s.token_hash).collect())
 }
 
 /// Ends the sessions of `token_hashes` and records it, in one transaction.
@@ -360,25 +359,16 @@ async fn report(
     }
     let sequence =
         ledger_projections::projector::account_sequence_of(&app.db.any, &account_id, &event_id).await?.ok_or_else(ApiError::not_found)?;
-    let types = ledger_projections::projector::EventTypes::default();
-    let events =
-        ledger_projections::projector::account_events_newest_first(&app.db.any, app.db.backend, &account_id, Some(sequence + 1), 1, &types)
-            .await?;
-    let event = events.first().filter(|e| e.sequence == sequence).ok_or_else(ApiError::not_found)?;
+    let event = ledger_projections::projector::account_event_at(&app.db.any, app.db.backend, &account_id, sequence)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     // What the customer is not shown, they cannot have seen to report.
-    let Some((activity, _)) = shown(&app, event)? else { return Err(ApiError::not_found()) };
+    let Some((activity, _)) = shown(&app, &event)? else { return Err(ApiError::not_found()) };
     if !activity.reportable || customer.opened_by == Some(sequence) {
         return Err(ApiError::from(ErrorCode::NotReportable));
     }
     let now = app.clock.now();
-    let others: Vec<String> = app
-        .store
-        .open_sessions(&account_id, now)
-        .await?
-        .into_iter()
-        .filter(|s| s.token_hash != customer.token_hash)
-        .map(|s| s.token_hash)
-        .collect();
+    let others = other_sessions(&app, &customer).await?;
     let command = AccountCommand::ReportActivity {
         event_id: event_id.clone(),
         sequence,

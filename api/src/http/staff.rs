@@ -173,17 +173,8 @@ async fn open_reports(app: &AppState, account_id: &str, signals: &[SignalView]) 
         if signals.iter().any(|s| s.signal_id == signal_id && s.status != "open") {
             continue;
         }
-        let types = ledger_projections::projector::EventTypes::default();
-        let events = ledger_projections::projector::account_events_newest_first(
-            &app.db.any,
-            app.db.backend,
-            account_id,
-            Some(report.sequence + 1),
-            1,
-            &types,
-        )
-        .await?;
-        let Some(event) = events.first().filter(|e| e.sequence == report.sequence) else { continue };
+        let found = ledger_projections::projector::account_event_at(&app.db.any, app.db.backend, account_id, report.sequence).await?;
+        let Some(event) = found else { continue };
         let parsed =
             ledger_domain::account::upcast::read(&event.event_type, &event.event_version, &event.payload).map_err(ApiError::internal)?;
         let meta = event.meta().ok_or_else(|| ApiError::internal("an event without its time"))?;
