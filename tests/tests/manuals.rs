@@ -293,6 +293,10 @@ async fn the_status_screen_registers_with_the_trading_password(app: TestApp) {
     assert_eq!(view["registration"]["step_up"], "trading_password", "{view}");
     let (s, v) = json_of(app.post("/api/v1/me/passkeys/options", json!({}), Some(&token)).await).await;
     assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "step_up_required"), "{v}");
+    // Nothing typed is a form error here too, and never counts towards the lock.
+    let (s, v) = json_of(app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "" }), Some(&token)).await).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_request"), "{v}");
+    assert!(!app.events_of(&account).await.iter().any(|(t, _, _)| t == "TradingPasswordRejected"));
     let (s, v) =
         json_of(app.post("/api/v1/me/passkeys/options", json!({ "transaction_password": "wrong-wrong" }), Some(&token)).await).await;
     assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "invalid_transaction_password"), "{v}");
